@@ -1,0 +1,92 @@
+"""One configuration object, read from the environment with safe embedded defaults."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = PROJECT_ROOT / "instance"
+
+# Values that must never be accepted as a production secret.
+_WEAK_SECRETS = {"", "dev", "change-me", "changeme", "secret", "default", "please-change"}
+
+
+class ConfigError(RuntimeError):
+    """Raised when the environment cannot run the app safely; the message says what to set."""
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the app reads from its environment, resolved once at start-up."""
+
+    database_url: str
+    secret_key: str
+    redis_url: str | None = None
+    demo_mode: bool = False
+    instance_dir: Path = INSTANCE_DIR
+    cache_dir: Path = field(default_factory=lambda: INSTANCE_DIR / "cache")
+    host: str = "127.0.0.1"
+    port: int = 8050
+    demo_seed: int = 42
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, *, demo_default: bool = False) -> Config:
+        """Build the config from `env` (default: os.environ).
+
+        `demo_default` is how `python app.py` opts into the embedded demo; under gunicorn
+        demo mode must be asked for with DIGICADENCE_DEMO=1.
+        """
+        env = dict(os.environ if env is None else env)
+        demo = _truthy(env["DIGICADENCE_DEMO"]) if "DIGICADENCE_DEMO" in env else demo_default
+        instance_dir = Path(env.get("DIGICADENCE_INSTANCE_DIR") or INSTANCE_DIR)
+        database_url = env.get("DATABASE_URL") or f"sqlite:///{instance_dir / 'digicadence.db'}"
+        database_url = normalize_database_url(database_url)
+        secret = env.get("SECRET_KEY", "")
+        if secret.strip().lower() in _WEAK_SECRETS or len(secret) < 16:
+            if not demo:
+                raise ConfigError(
+                    "SECRET_KEY is missing or weak. Set SECRET_KEY to a random value of at least "
+                    "16 characters (e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`), "
+                    "or run the embedded demo with DIGICADENCE_DEMO=1."
+                )
+            secret = _demo_secret(instance_dir)
+        return cls(
+            database_url=database_url,
+            secret_key=secret,
+            redis_url=env.get("REDIS_URL") or None,
+            demo_mode=demo,
+            instance_dir=instance_dir,
+            cache_dir=Path(env.get("DIGICADENCE_CACHE_DIR") or instance_dir / "cache"),
+            host=env.get("HOST", "127.0.0.1"),
+            port=int(env.get("PORT", "8050")),
+            demo_seed=int(env.get("DIGICADENCE_DEMO_SEED", "42")),
+        )
+
+
+def normalize_database_url(url: str) -> str:
+    """Use the psycopg 3 driver for PostgreSQL URLs given in the common short forms."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _demo_secret(instance_dir: Path) -> str:
+    """A random secret kept in the instance folder so demo sessions survive a restart."""
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    path = instance_dir / "demo_secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()

@@ -1,0 +1,109 @@
+"""The metric catalogue (section → platform → metric) and the monthly metric values."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from core.models.base import Base, utcnow
+
+
+class Direction(enum.StrEnum):
+    HIGHER = "higher"
+    LOWER = "lower"
+
+
+class Section(Base):
+    """Marketplace, Digital Spends, Organic Performance, Socialwatch."""
+
+    __tablename__ = "sections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    position: Mapped[int] = mapped_column(default=0)
+
+    platforms: Mapped[list[Platform]] = relationship(back_populates="section")
+
+
+class Platform(Base):
+    __tablename__ = "platforms"
+    __table_args__ = (
+        UniqueConstraint("section_id", "name"),
+        CheckConstraint("weight > 0", name="weight_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    section_id: Mapped[int] = mapped_column(ForeignKey("sections.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    weight: Mapped[float] = mapped_column(Float, default=1.0)
+
+    section: Mapped[Section] = relationship(back_populates="platforms")
+    metrics: Mapped[list[Metric]] = relationship(back_populates="platform")
+
+
+class Metric(Base):
+    """A measurable quantity; `direction` says whether more is better."""
+
+    __tablename__ = "metrics"
+    __table_args__ = (
+        CheckConstraint("direction in ('higher', 'lower')", name="direction"),
+        CheckConstraint("weight > 0", name="weight_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(String(120), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    direction: Mapped[str] = mapped_column(String(10), default=Direction.HIGHER.value)
+    weight: Mapped[float] = mapped_column(Float, default=1.0)
+    unit: Mapped[str] = mapped_column(String(40), default="")
+    # Plausible range: imports reject values outside it (None = unbounded on that side).
+    min_value: Mapped[float | None] = mapped_column(Float, default=None)
+    max_value: Mapped[float | None] = mapped_column(Float, default=None)
+
+    platform: Mapped[Platform] = relationship(back_populates="metrics")
+
+
+class MetricValue(Base):
+    """One raw observation. Periods are the first day of a month (UTC)."""
+
+    __tablename__ = "metric_values"
+    __table_args__ = (Index("ix_metric_values_period_brand", "period", "brand_id"),)
+
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"), primary_key=True)
+    metric_id: Mapped[int] = mapped_column(ForeignKey("metrics.id", ondelete="CASCADE"), primary_key=True)
+    period: Mapped[date] = mapped_column(primary_key=True)
+    raw_value: Mapped[float] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(80), default="manual")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ScoreLevel(enum.StrEnum):
+    TOTAL = "total"
+    SECTION = "section"
+    PLATFORM = "platform"
+
+
+class DCScore(Base):
+    """Materialized scores per project × period × brand at total, section and platform level.
+
+    `node_id` is the section or platform id (0 for the total). Rewritten whole for a project
+    whenever its inputs change, so it is a cache of `core.scoring`, never edited by hand.
+    """
+
+    __tablename__ = "dc_scores"
+    __table_args__ = (
+        CheckConstraint("level in ('total', 'section', 'platform')", name="level"),
+        Index("ix_dc_scores_brand_period", "brand_id", "period"),
+    )
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    period: Mapped[date] = mapped_column(primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"), primary_key=True)
+    level: Mapped[str] = mapped_column(String(10), primary_key=True)
+    node_id: Mapped[int] = mapped_column(primary_key=True)
+    score: Mapped[float] = mapped_column(Float)
+    coverage: Mapped[float] = mapped_column(Float)
