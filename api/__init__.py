@@ -1,0 +1,1 @@
+"""HTTP endpoints outside the Dash pages: health checks now, the REST API later."""

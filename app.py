@@ -1,0 +1,79 @@
+"""Digi-Cadence entry point.
+
+`python app.py` runs the embedded default: SQLite under instance/, migrations applied, the demo
+portfolio seeded on first start. Under gunicorn (`gunicorn app:server`) the configuration comes
+from the environment only, and a missing SECRET_KEY stops the start with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import dash
+from flask import Flask
+
+from api.health import bp as health_bp
+from core.config import Config, ConfigError
+from core.db import Database
+from core.runtime import AppState
+from dashboard.shell import build_dash
+
+log = logging.getLogger("digicadence")
+
+
+def create_app(config: Config | None = None, *, seed_demo: bool | None = None) -> dash.Dash:
+    """Build the Flask server and the Dash app on it; migrations run before the first request."""
+    config = config or Config.from_env()
+    server = Flask(__name__)
+    server.config.update(SECRET_KEY=config.secret_key, JSON_SORT_KEYS=False)
+    db = Database(config.database_url)
+    db.upgrade()
+    if config.demo_mode if seed_demo is None else seed_demo:
+        from core.demo import ensure_demo
+
+        summary = ensure_demo(db, seed=config.demo_seed)
+        if summary is not None:
+            log.info("Seeded the demo portfolio: %d brands, %d metric values in %.1f s",
+                     summary.brands, summary.metric_values, summary.seconds)
+    server.extensions["digicadence"] = AppState(config=config, db=db)
+    server.register_blueprint(health_bp)
+    return build_dash(server)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        config = Config.from_env(demo_default=True)
+    except ConfigError as exc:
+        sys.exit(f"Digi-Cadence cannot start: {exc}")
+    app = create_app(config)
+    url = f"http://{config.host}:{config.port}/"
+    print(f"\n  Digi-Cadence is running at {url}")
+    if config.demo_mode:
+        print(f"  Demo portfolio in {config.database_url}")
+    print("  Press Ctrl+C to stop.\n", flush=True)
+    app.run(host=config.host, port=config.port, debug=False)
+
+
+_production_app: dash.Dash | None = None
+
+
+def __getattr__(name: str):
+    """`app:server` for gunicorn, built on first access from the environment alone.
+
+    Lazy so that importing `create_app` (tests, CLIs) never builds a production app.
+    """
+    global _production_app
+    if name not in ("app", "server"):
+        raise AttributeError(name)
+    if _production_app is None:
+        try:
+            _production_app = create_app()
+        except ConfigError as exc:
+            sys.exit(f"Digi-Cadence cannot start: {exc}")
+    return _production_app if name == "app" else _production_app.server
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""The Dash app around the pages: stylesheet, navigation bar, page container.
+
+Bootstrap's CSS is served from the installed Bootstrap-Flask package, never from a CDN, so the
+app works offline and under a strict Content-Security-Policy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dash
+import dash_bootstrap_components as dbc
+import flask_bootstrap
+from dash import dcc, html
+from flask import Flask, send_from_directory
+
+from core.config import PROJECT_ROOT
+
+BOOTSTRAP_STATIC = Path(flask_bootstrap.__file__).resolve().parent / "static" / "bootstrap5"
+BOOTSTRAP_CSS = "/vendor/bootstrap/css/bootstrap.min.css"
+
+
+def _serve_bootstrap(server: Flask) -> None:
+    @server.get("/vendor/bootstrap/<path:filename>")
+    def bootstrap_static(filename: str):
+        return send_from_directory(BOOTSTRAP_STATIC, filename, max_age=86400)
+
+
+def navbar() -> dbc.Navbar:
+    links = [
+        dbc.NavItem(dbc.NavLink(page["name"], href=page["relative_path"], active="exact"))
+        for page in dash.page_registry.values()
+        if page.get("nav", True)
+    ]
+    return dbc.Navbar(
+        dbc.Container(
+            [
+                dbc.NavbarBrand([html.Span("Digi", className="fw-bold"), "-Cadence"], href="/", className="me-4"),
+                dbc.NavbarToggler(id="nav-toggler"),
+                dbc.Collapse(dbc.Nav(links, navbar=True), id="nav-collapse", navbar=True),
+            ],
+            fluid=True,
+        ),
+        color="dark",
+        dark=True,
+        className="mb-3",
+    )
+
+
+def build_dash(server: Flask) -> dash.Dash:
+    """Create the Dash app on `server` with every page under dashboard/pages registered."""
+    _serve_bootstrap(server)
+    app = dash.Dash(
+        __name__,
+        server=server,
+        use_pages=True,
+        pages_folder=str(PROJECT_ROOT / "dashboard" / "pages"),
+        assets_folder=str(PROJECT_ROOT / "assets"),
+        external_stylesheets=[BOOTSTRAP_CSS],
+        title="Digi-Cadence",
+        update_title=None,
+        suppress_callback_exceptions=True,
+        meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+    )
+    app.layout = html.Div(
+        [dcc.Location(id="url", refresh="callback-nav"), navbar(), dbc.Container(dash.page_container, fluid=True)]
+    )
+    return app
