@@ -91,7 +91,9 @@ class DCScore(Base):
     """Materialized scores per project × period × brand at total, section and platform level.
 
     `node_id` is the section or platform id (0 for the total). Rewritten whole for a project
-    whenever its inputs change, so it is a cache of `core.scoring`, never edited by hand.
+    whenever its inputs change, so it is a cache of `core.scoring`, never edited by hand. It has
+    no foreign keys on purpose (checking them dominated the cost of a recompute); triggers from
+    the initial migration delete a project's or brand's scores when it is deleted.
     """
 
     __tablename__ = "dc_scores"
@@ -100,9 +102,9 @@ class DCScore(Base):
         Index("ix_dc_scores_brand_period", "brand_id", "period"),
     )
 
-    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    project_id: Mapped[int] = mapped_column(primary_key=True)
     period: Mapped[date] = mapped_column(primary_key=True)
-    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"), primary_key=True)
+    brand_id: Mapped[int] = mapped_column(primary_key=True)
     level: Mapped[str] = mapped_column(String(10), primary_key=True)
     node_id: Mapped[int] = mapped_column(primary_key=True)
     score: Mapped[float] = mapped_column(Float)

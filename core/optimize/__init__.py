@@ -1,4 +1,14 @@
 """What-if engines: response curves, the budget allocator and the metric recommender.
 
-Pure numpy/scipy; nothing here imports Flask, Dash or the database.
+Pure numpy/scipy (+ pymoo for the genetic searches); nothing here imports Flask, Dash or the database.
+
+- curves.py     CurveParams (one curve), CurveArrays (many, vectorized; inverse marginal for the allocator)
+- problem.py    AllocationProblem (cells, bounds, locks, ±% change, brand/channel totals), InfeasibleError
+- allocate.py   maximize_outcome, minimize_budget, budget_frontier: exact for concave curves (KKT)
+- envelope.py   concave envelopes of S-curves and the exact polish of an active set
+- genetic.py    optimize_hard: S-curves, on/off minimum spend, k active per brand, whole units
+- fit.py        fit_response_curves: bounded least squares, holdout, block bootstrap, contribution, ROAS
+- recommend.py  recommend / recommend_exhaustive / recommend_portfolio for metric targets
+- results.py    AllocationResult, FrontierResult (to_dict)
+- progress.py   Monitor (progress callback + cancellation token), Cancelled
 """

@@ -253,6 +253,8 @@ def decompose_change(inputs: ScoreInputs, brand_id: int, project_id: int, period
     changed the weights); the contributions sum exactly to the change of the DC score.
     """
     values = inputs.values
+    if pd.api.types.is_datetime64_any_dtype(values["period"]):
+        period_from, period_to = pd.Timestamp(period_from), pd.Timestamp(period_to)
     mask = (values["project_id"] == project_id) & values["period"].isin([period_from, period_to])
     sub = ScoreInputs(values[mask], inputs.metrics, inputs.platform_weights, inputs.section_weights, inputs.method)
     frame = effective_weights(sub)

@@ -141,8 +141,6 @@ def upgrade() -> None:
     sa.Column('score', sa.Float(), nullable=False),
     sa.Column('coverage', sa.Float(), nullable=False),
     sa.CheckConstraint("level in ('total', 'section', 'platform')", name=op.f('ck_dc_scores_level')),
-    sa.ForeignKeyConstraint(['brand_id'], ['brands.id'], name=op.f('fk_dc_scores_brand_id_brands'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_dc_scores_project_id_projects'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('project_id', 'period', 'brand_id', 'level', 'node_id', name=op.f('pk_dc_scores'))
     )
     with op.batch_alter_table('dc_scores', schema=None) as batch_op:
@@ -315,9 +313,11 @@ def upgrade() -> None:
     with op.batch_alter_table('metric_values', schema=None) as batch_op:
         batch_op.create_index('ix_metric_values_period_brand', ['period', 'brand_id'], unique=False)
 
+    _create_score_cleanup_triggers()
 
 
 def downgrade() -> None:
+    _drop_score_cleanup_triggers()
     with op.batch_alter_table('metric_values', schema=None) as batch_op:
         batch_op.drop_index('ix_metric_values_period_brand')
 
@@ -384,3 +384,40 @@ def downgrade() -> None:
         batch_op.drop_index('ix_audit_events_org_created')
 
     op.drop_table('audit_events')
+
+
+# dc_scores is a cache derived from metric_values and carries no foreign keys: checking two keys
+# on each of ~10^5–10^6 rows written per recompute cost ten times the write itself. Deleting a
+# project, a brand or a brand's membership of a project removes its scores through these triggers.
+_SCORE_CLEANUP = {
+    "projects": "project_id = OLD.id",
+    "brands": "brand_id = OLD.id",
+    "project_brands": "project_id = OLD.project_id AND brand_id = OLD.brand_id",
+}
+
+
+def _create_score_cleanup_triggers() -> None:
+    postgres = op.get_bind().dialect.name == "postgresql"
+    for table, condition in _SCORE_CLEANUP.items():
+        if postgres:
+            op.execute(
+                f"CREATE FUNCTION dc_scores_forget_{table}() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                f"BEGIN DELETE FROM dc_scores WHERE {condition}; RETURN OLD; END $$"
+            )
+            op.execute(
+                f"CREATE TRIGGER trg_{table}_forget_scores AFTER DELETE ON {table} "
+                f"FOR EACH ROW EXECUTE FUNCTION dc_scores_forget_{table}()"
+            )
+        else:
+            op.execute(
+                f"CREATE TRIGGER trg_{table}_forget_scores AFTER DELETE ON {table} "
+                f"FOR EACH ROW BEGIN DELETE FROM dc_scores WHERE {condition}; END"
+            )
+
+
+def _drop_score_cleanup_triggers() -> None:
+    postgres = op.get_bind().dialect.name == "postgresql"
+    for table in _SCORE_CLEANUP:
+        op.execute(f"DROP TRIGGER IF EXISTS trg_{table}_forget_scores" + (f" ON {table}" if postgres else ""))
+        if postgres:
+            op.execute(f"DROP FUNCTION IF EXISTS dc_scores_forget_{table}()")

@@ -78,3 +78,21 @@ def test_ranking_trend_and_change(db, portfolio):
         parts = score_change(conn, portfolio["project"], portfolio["A"], JAN, FEB).set_index("metric_id")
         assert parts.loc[portfolio["m1"], "contribution"] == pytest.approx(50 / 8)
         assert projects_of_brands(conn, [portfolio["B"]]) == [portfolio["project"]]
+
+
+def test_deleting_a_brand_or_membership_removes_its_scores(db, portfolio):
+    recompute_projects(db)
+
+    def count(brand_id: int) -> int:
+        with db.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(DCScore).where(DCScore.brand_id == brand_id)).scalar()
+
+    assert count(portfolio["B"]) > 0 and count(portfolio["C"]) > 0
+    with db.session() as s:
+        s.delete(s.get(Brand, portfolio["B"]))
+        s.delete(s.get(ProjectBrand, (portfolio["project"], portfolio["C"])))
+    assert count(portfolio["B"]) == 0 and count(portfolio["C"]) == 0
+    assert count(portfolio["A"]) > 0
+    with db.session() as s:
+        s.delete(s.get(Project, portfolio["project"]))
+    assert count(portfolio["A"]) == 0

@@ -1,0 +1,420 @@
+"""Check a string table against a mapping and the organization's catalogue, vectorized.
+
+Produces long frames ready for the database (one per target table) and a frame of errors with
+the row as the person sees it (header = row 1), the column and the reason. Pure: no database,
+no web framework — `service.py` loads the `Catalog` and writes.
+
+Periods: monthly periods become the first day of their month; weekly periods keep the date the
+file gives (the week's own date, whatever weekday the source uses — Robyn and Meridian both use
+Mondays), with any time of day dropped. Blank cells in wide files mean "no observation" and are
+skipped; in long files a blank value is an error, because the row exists only to carry it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.imports.mapping import ImportSpec
+from core.imports.report import ERROR_COLUMNS, SAMPLE_ROWS
+
+AMBIGUOUS = -1
+CONTROL_NAME_MAX = 100  # ControlValue.name
+TABLES = ("metric_values", "spend", "outcomes", "control_values")
+
+
+@dataclass
+class Catalog:
+    """What names may refer to, for one organization (brands) and globally (metrics, channels)."""
+
+    brands: dict[str, int] = field(default_factory=dict)  # exact name → id
+    metrics: dict[int, tuple[str, str, float | None, float | None]] = field(default_factory=dict)
+    channels: dict[str, tuple[int, str]] = field(default_factory=dict)  # casefold name → (id, name)
+
+    def brand_names(self) -> dict[int, str]:
+        return {v: k for k, v in self.brands.items()}
+
+    def brand_tiers(self) -> list[tuple[Callable[[pd.Series], pd.Series], dict[str, int]]]:
+        return [(_same, self.brands), (_fold, _folded(self.brands.items()))]
+
+    def metric_tiers(self) -> list[tuple[Callable[[pd.Series], pd.Series], dict[str, int]]]:
+        codes = {code: mid for mid, (code, _n, _lo, _hi) in self.metrics.items()}
+        names = _folded((name, mid) for mid, (_c, name, _lo, _hi) in self.metrics.items())
+        return [(_same, codes), (_fold, _folded(codes.items())), (_fold, names)]
+
+
+def _same(s: pd.Series) -> pd.Series:
+    return s
+
+
+def _fold(s: pd.Series) -> pd.Series:
+    return s.str.casefold()
+
+
+def _folded(pairs) -> dict[str, int]:
+    """Case-insensitive lookup; a folded name shared by two different ids is AMBIGUOUS."""
+    out: dict[str, int] = {}
+    for name, ident in pairs:
+        key = name.casefold()
+        out[key] = ident if out.get(key, ident) == ident else AMBIGUOUS
+    return out
+
+
+def resolve(values: pd.Series, tiers) -> pd.Series:
+    """Map names to ids trying each (transform, lookup) tier in turn; NaN where none matches."""
+    result = pd.Series(np.nan, index=values.index, dtype="float64")
+    for transform, lookup in tiers:
+        todo = result.isna()
+        if not todo.any():
+            break
+        result[todo] = transform(values[todo]).map(lookup).astype("float64")
+    return result
+
+
+@dataclass
+class Parsed:
+    """Validated rows per target table (with the file row they came from) plus every error."""
+
+    frames: dict[str, pd.DataFrame]
+    errors: pd.DataFrame
+    total_rows: int
+    new_channels: list[str] = field(default_factory=list)
+    sample: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _Errors:
+    """Collects error frames; building one frame per check keeps 100k bad rows cheap."""
+
+    def __init__(self) -> None:
+        self.parts: list[pd.DataFrame] = []
+
+    def file(self, code: str, reason: str, column: str | None = None) -> None:
+        self.parts.append(pd.DataFrame([{"row": None, "column": column, "code": code, "reason": reason}]))
+
+    def rows(self, rows: pd.Index | pd.Series, column: str, code: str, reasons: pd.Series | str) -> None:
+        if len(rows) == 0:
+            return
+        rows = pd.Series(np.asarray(rows), dtype="Int64")
+        reason = reasons.to_numpy() if isinstance(reasons, pd.Series) else reasons
+        self.parts.append(pd.DataFrame({"row": rows, "column": column, "code": code, "reason": reason}))
+
+    def frame(self) -> pd.DataFrame:
+        parts = [p for p in self.parts if not p.empty]
+        if not parts:
+            return pd.DataFrame(columns=list(ERROR_COLUMNS))
+        return pd.concat(parts, ignore_index=True)
+
+
+def _num(values: pd.Series) -> pd.Series:
+    """Format numbers for a message (str dtype even when empty, so string concatenation works)."""
+    return values.map("{:g}".format).astype(str)
+
+
+def _show(values: pd.Series) -> pd.Series:
+    """Quote a cell for a message, cut to a readable length."""
+    return "'" + values.astype(str).str.slice(0, 40) + "'"
+
+
+def parse_periods(text: pd.Series, spec: ImportSpec, column: str, errors: _Errors) -> pd.Series:
+    """Dates → normalized periods (datetime64, NaT where bad, with the error recorded)."""
+    fmt = spec.date_format or "ISO8601"
+    try:
+        parsed = pd.to_datetime(text, format=fmt, errors="coerce")
+    except (ValueError, TypeError):  # e.g. mixed time zones: fall back to one cell at a time
+        parsed = text.map(lambda v: pd.to_datetime(v, format=fmt, errors="coerce"))
+        parsed = pd.to_datetime(parsed, errors="coerce", utc=True)
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_localize(None)
+    parsed = parsed.astype("datetime64[us]")
+    bad = parsed.isna() | (parsed.dt.year < 1900) | (parsed.dt.year > 2200)
+    blank = text == ""
+    errors.rows(text.index[bad & blank], column, "missing_date", "the date is empty")
+    expected = spec.date_format or "YYYY-MM-DD"
+    errors.rows(text.index[bad & ~blank], column, "bad_date",
+                _show(text[bad & ~blank]) + f" is not a date (expected {expected})")
+    parsed = parsed.where(~bad)
+    if spec.granularity == "month":
+        return parsed.dt.to_period("M").dt.start_time.astype("datetime64[us]")
+    return parsed.dt.normalize()
+
+
+def parse_numbers(text: pd.Series, column: str, errors: _Errors, *, required: bool,
+                  nonnegative: bool = False, what: str = "value") -> pd.Series:
+    """Text → float; NaN for blanks (an error only when `required`) and for bad cells (an error)."""
+    blank = text == ""
+    numbers = pd.to_numeric(text.where(~blank), errors="coerce").astype("float64")
+    bad = ~blank & ~np.isfinite(numbers.fillna(np.inf))
+    if required:
+        errors.rows(text.index[blank], column, "missing_value", f"the {what} is empty")
+    errors.rows(text.index[bad], column, "non_numeric", _show(text[bad]) + " is not a number")
+    numbers = numbers.where(~bad)
+    if nonnegative:
+        neg = numbers < 0
+        errors.rows(text.index[neg], column, "negative_value",
+                    f"{what} must not be negative (got " + _num(numbers[neg]) + ")")
+        numbers = numbers.where(~neg)
+    return numbers
+
+
+def _brands(frame: pd.DataFrame, spec: ImportSpec, catalog: Catalog, errors: _Errors, column: str | None) -> pd.Series:
+    """Brand id per file row; a brand from another organization is simply not in the catalogue."""
+    if spec.brand:
+        ids = resolve(pd.Series([spec.brand]), catalog.brand_tiers())
+        if ids.isna().iloc[0] or ids.iloc[0] == AMBIGUOUS:
+            errors.file("unknown_brand", f"unknown brand '{spec.brand}' in this organization")
+            return pd.Series(np.nan, index=frame.index)
+        return pd.Series(float(ids.iloc[0]), index=frame.index)
+    if column is None:
+        errors.file("missing_brand", "the mapping gives no brand: set 'brand' (or --brand) or 'brand_column'")
+        return pd.Series(np.nan, index=frame.index)
+    names = frame[column]
+    ids = resolve(names, catalog.brand_tiers())
+    blank = names == ""
+    errors.rows(names.index[blank], column, "missing_brand", "the brand is empty")
+    amb = ids == AMBIGUOUS
+    errors.rows(names.index[amb], column, "unknown_brand",
+                _show(names[amb]) + " matches several brands that differ only in case; use the exact name")
+    unknown = ids.isna() & ~blank
+    errors.rows(names.index[unknown], column, "unknown_brand",
+                "unknown brand " + _show(names[unknown]) + " in this organization")
+    return ids.where(~amb)
+
+
+def _duplicates(keys: pd.DataFrame, column: str, errors: _Errors, what: str) -> pd.Series:
+    """Flag every repeat of a key after its first row, naming that first row."""
+    valid = keys.notna().all(axis=1)
+    k = keys[valid]
+    dup = k.duplicated(keep="first")
+    if dup.any():
+        first = k.index.to_series().groupby([k[c] for c in k.columns], sort=False).transform("first")
+        errors.rows(k.index[dup], column, "duplicate",
+                    f"duplicate {what}: same as row " + first[dup].astype(str))
+    out = pd.Series(False, index=keys.index)
+    out[k.index[dup]] = True
+    return out
+
+
+def _check_columns(frame: pd.DataFrame, spec: ImportSpec, errors: _Errors) -> dict[str, str]:
+    """Match required headers exactly, then ignoring case; report the rest as missing columns."""
+    present = {c.casefold(): c for c in frame.columns}
+    found: dict[str, str] = {}
+    for col in spec.required_columns():
+        actual = col if col in frame.columns else present.get(col.casefold())
+        if actual is None:
+            hint = ("the mapping names column" if spec.layout == "wide" else "required column")
+            errors.file("missing_column", f"{hint} '{col}' is not in the file "
+                        f"(columns: {', '.join(frame.columns[:30])})", column=col)
+        else:
+            found[col] = actual
+    return found
+
+
+def validate(frame: pd.DataFrame, spec: ImportSpec, catalog: Catalog) -> Parsed:
+    """Validate and reshape; nothing here touches the database."""
+    errors = _Errors()
+    cols = _check_columns(frame, spec, errors)
+    empty: dict[str, pd.DataFrame] = {}
+    if len(cols) < len(spec.required_columns()):
+        return Parsed(empty, errors.frame(), len(frame))
+    frame = frame.rename(columns={v: k for k, v in cols.items()})
+    if spec.kind == "metrics":
+        frames, new_channels = (_long_metrics if spec.layout == "long" else _wide_metrics)(
+            frame, spec, catalog, errors), []
+    else:
+        frames, new_channels = (_long_marketing if spec.layout == "long" else _wide_marketing)(
+            frame, spec, catalog, errors)
+    parsed = Parsed(frames, errors.frame(), len(frame), new_channels)
+    parsed.sample = _sample(frames, catalog)
+    return parsed
+
+
+def _long_metrics(frame: pd.DataFrame, spec: ImportSpec, catalog: Catalog, errors: _Errors) -> dict:
+    b, m, p, v = (spec.column(r) for r in ("brand", "metric", "period", "value"))
+    brand = _brands(frame, spec, catalog, errors, None if spec.brand else b)
+    refs = frame[m]
+    metric = resolve(refs, catalog.metric_tiers())
+    errors.rows(refs.index[refs == ""], m, "missing_metric", "the metric is empty")
+    amb = metric == AMBIGUOUS
+    errors.rows(refs.index[amb], m, "unknown_metric", _show(refs[amb]) + " names several metrics; use the code")
+    unknown = metric.isna() & (refs != "")
+    errors.rows(refs.index[unknown], m, "unknown_metric", "unknown metric " + _show(refs[unknown]) + " (code or name)")
+    metric = metric.where(~amb)
+    period = parse_periods(frame[p], spec, p, errors)
+    value = parse_numbers(frame[v], v, errors, required=True)
+    value = _range_check(value, metric, catalog, v, errors)
+    keys = pd.DataFrame({"brand_id": brand, "metric_id": metric, "period": period})
+    dup = _duplicates(keys, p, errors, "brand, metric and period")
+    out = keys.assign(raw_value=value, row=frame.index)
+    out = out[out.notna().all(axis=1) & ~dup]
+    return {"metric_values": _ints(out, "brand_id", "metric_id")}
+
+
+def _range_check(value: pd.Series, metric: pd.Series, catalog: Catalog, column: str, errors: _Errors) -> pd.Series:
+    """Reject values outside the metric's plausible [min, max]; None means unbounded."""
+    lo = metric.map({k: v[2] for k, v in catalog.metrics.items()}).astype("float64")
+    hi = metric.map({k: v[3] for k, v in catalog.metrics.items()}).astype("float64")
+    out = (value < lo) | (value > hi)
+    if out.any():
+        code = metric[out].map({k: v[0] for k, v in catalog.metrics.items()})
+        rng = "[" + lo[out].map(lambda x: "-inf" if pd.isna(x) else f"{x:g}").astype(str) + ", " + hi[out].map(
+            lambda x: "inf" if pd.isna(x) else f"{x:g}").astype(str) + "]"
+        errors.rows(value.index[out], column, "out_of_range",
+                    _num(value[out]) + " is outside the range " + rng + " of metric " + code)
+    return value.where(~out)
+
+
+def _ints(frame: pd.DataFrame, *cols: str) -> pd.DataFrame:
+    return frame.astype({c: "int64" for c in (*cols, "row")}).reset_index(drop=True)
+
+
+def _wide_base(frame: pd.DataFrame, spec: ImportSpec, catalog: Catalog, errors: _Errors) -> pd.DataFrame:
+    """Brand and period per file row, with duplicate (brand, period) rows flagged."""
+    assert spec.date_column
+    brand = _brands(frame, spec, catalog, errors, spec.brand_column)
+    period = parse_periods(frame[spec.date_column], spec, spec.date_column, errors)
+    keys = pd.DataFrame({"brand_id": brand, "period": period})
+    what = "brand and period" if spec.brand_column else "period"
+    dup = _duplicates(keys, spec.date_column, errors, what)
+    keys["ok"] = keys.notna().all(axis=1) & ~dup
+    keys["row"] = frame.index
+    return keys
+
+
+def _stack(base: pd.DataFrame, values: pd.Series, **extra: Any) -> pd.DataFrame:
+    ok = base["ok"] & values.notna()
+    return base.loc[ok, ["brand_id", "period", "row"]].assign(value=values[ok], **extra)
+
+
+def _wide_metrics(frame: pd.DataFrame, spec: ImportSpec, catalog: Catalog, errors: _Errors) -> dict:
+    base = _wide_base(frame, spec, catalog, errors)
+    parts = []
+    for column, ref in spec.metrics.items():
+        ids = resolve(pd.Series([ref]), catalog.metric_tiers())
+        if ids.isna().iloc[0] or ids.iloc[0] == AMBIGUOUS:
+            errors.file("unknown_metric", f"the mapping names unknown metric '{ref}' (code or name)", column)
+            continue
+        metric = pd.Series(ids.iloc[0], index=frame.index)
+        value = parse_numbers(frame[column], column, errors, required=False)
+        value = _range_check(value, metric, catalog, column, errors)
+        parts.append(_stack(base, value, metric_id=int(ids.iloc[0])))
+    out = _concat(parts, ["brand_id", "period", "row", "value", "metric_id"]).rename(columns={"value": "raw_value"})
+    return {"metric_values": _ints(out[["brand_id", "metric_id", "period", "raw_value", "row"]], "brand_id",
+                                   "metric_id")}
+
+
+def _concat(parts: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    parts = [p for p in parts if not p.empty]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+
+
+def _channel_names(names: list[str], catalog: Catalog) -> tuple[dict[str, str], list[str]]:
+    """Canonical spelling per name (the stored one if the channel exists) and the new ones."""
+    canon, new = {}, []
+    for name in names:
+        known = catalog.channels.get(name.casefold())
+        canon[name] = known[1] if known else name
+        if not known and name.casefold() not in {n.casefold() for n in new}:
+            new.append(name)
+    return canon, new
+
+
+def _long_marketing(frame: pd.DataFrame, spec: ImportSpec, catalog: Catalog, errors: _Errors):
+    b, c, p, a = (spec.column(r) for r in ("brand", "channel", "period", "amount"))
+    brand = _brands(frame, spec, catalog, errors, None if spec.brand else b)
+    listed, new = _channel_names(list(spec.channels), catalog)
+    allowed = {n.casefold(): n for n in listed.values()} | {k: v[1] for k, v in catalog.channels.items()}
+    names = frame[c]
+    channel = names.str.casefold().map(allowed)
+    errors.rows(names.index[names == ""], c, "missing_channel", "the channel is empty")
+    unknown = channel.isna() & (names != "")
+    errors.rows(names.index[unknown], c, "unknown_channel", "unknown channel " + _show(names[unknown]) +
+                " (add it to the mapping's 'channels' to create it)")
+    period = parse_periods(frame[p], spec, p, errors)
+    amount = parse_numbers(frame[a], a, errors, required=True, nonnegative=True, what="spend")
+    keys = pd.DataFrame({"brand_id": brand, "channel": channel.str.casefold(), "period": period})
+    dup = _duplicates(keys, p, errors, "brand, channel and period")
+    out = keys.assign(channel=channel, amount=amount, row=frame.index)
+    out = out[out.notna().all(axis=1) & ~dup]
+    used = set(out["channel"].str.casefold())
+    new = [n for n in new if n.casefold() in used]
+    return {"spend": _ints(out, "brand_id")}, new
+
+
+def _wide_marketing(frame: pd.DataFrame, spec: ImportSpec, catalog: Catalog, errors: _Errors):
+    base = _wide_base(frame, spec, catalog, errors)
+    canon, new = _channel_names(list(spec.spend.values()), catalog)
+    spend = [
+        _stack(base, parse_numbers(frame[col], col, errors, required=False, nonnegative=True, what="spend"),
+               channel=canon[ch])
+        for col, ch in spec.spend.items()
+    ]
+    spend_df = _concat(spend, ["brand_id", "period", "row", "value", "channel"]).rename(columns={"value": "amount"})
+
+    controls = [
+        _stack(base, parse_numbers(frame[col], col, errors, required=False), name=name)
+        for col, name in spec.controls.items()
+    ]
+    controls += [
+        _stack(base, parse_numbers(frame[col], col, errors, required=False, nonnegative=True, what="exposure"),
+               name=f"exposure:{canon[ch]}")
+        for col, ch in spec.exposures.items()
+    ]
+    for col, cat in spec.categorical_controls.items():
+        text = frame[col]
+        folded = text.str.casefold()
+        levels = folded[~folded.isin(cat.none)]
+        spelled = text[levels.index].groupby(levels.to_numpy(), sort=True).first()
+        for key, label in spelled.items():
+            name = f"{cat.name}:{label}"
+            if len(name) > CONTROL_NAME_MAX:
+                errors.rows(text.index[folded == key], col, "too_long",
+                            f"value makes a control name longer than {CONTROL_NAME_MAX} characters")
+                continue
+            indicator = (folded == key).astype("float64")
+            controls.append(_stack(base, indicator, name=name))
+    controls_df = _concat(controls, ["brand_id", "period", "row", "value", "name"])
+
+    outcomes_df = pd.DataFrame(columns=["brand_id", "period", "row", "revenue", "units"])
+    if spec.revenue:
+        factors = [parse_numbers(frame[col], col, errors, required=False) for col in spec.revenue]
+        revenue = factors[0]
+        for f in factors[1:]:
+            revenue = revenue * f
+        units = (parse_numbers(frame[spec.units], spec.units, errors, required=False, nonnegative=True,
+                               what="units") if spec.units else pd.Series(np.nan, index=frame.index))
+        blank_rev = units.notna() & pd.concat([frame[c] == "" for c in spec.revenue], axis=1).any(axis=1)
+        errors.rows(frame.index[blank_rev], spec.revenue[0], "missing_value", "revenue is empty but units are given")
+        ok = base["ok"] & revenue.notna()
+        outcomes_df = base.loc[ok, ["brand_id", "period", "row"]].assign(revenue=revenue[ok], units=units[ok])
+
+    frames = {
+        "spend": _ints(spend_df[["brand_id", "channel", "period", "amount", "row"]], "brand_id"),
+        "outcomes": _ints(outcomes_df[["brand_id", "period", "revenue", "units", "row"]], "brand_id"),
+        "control_values": _ints(controls_df[["brand_id", "name", "period", "value", "row"]], "brand_id"),
+    }
+    used = set(frames["spend"]["channel"].str.casefold())
+    return frames, [n for n in new if n.casefold() in used]
+
+
+def _sample(frames: dict[str, pd.DataFrame], catalog: Catalog) -> list[dict[str, Any]]:
+    """A few parsed rows in one uniform shape (row, table, brand, item, period, value) for previews."""
+    names = catalog.brand_names()
+    codes = {k: v[0] for k, v in catalog.metrics.items()}
+    out: list[dict[str, Any]] = []
+    for table, df in frames.items():
+        head = df.head(SAMPLE_ROWS)
+        for rec in head.to_dict("records"):
+            item = {"metric_values": lambda r: codes.get(r["metric_id"], ""),
+                    "spend": lambda r: r["channel"], "outcomes": lambda r: "revenue",
+                    "control_values": lambda r: r["name"]}[table](rec)
+            value = rec.get("raw_value", rec.get("amount", rec.get("revenue", rec.get("value"))))
+            entry = {"row": int(rec["row"]), "table": table, "brand": names.get(int(rec["brand_id"]), ""),
+                     "item": item, "period": rec["period"].date().isoformat(), "value": float(value)}
+            if table == "outcomes" and pd.notna(rec["units"]):
+                entry["units"] = float(rec["units"])
+            out.append(entry)
+    return sorted(out, key=lambda e: e["row"])[:SAMPLE_ROWS]
