@@ -49,9 +49,8 @@ class Config:
         """
         env = dict(os.environ if env is None else env)
         demo = _truthy(env["DIGICADENCE_DEMO"]) if "DIGICADENCE_DEMO" in env else demo_default
-        instance_dir = Path(env.get("DIGICADENCE_INSTANCE_DIR") or INSTANCE_DIR)
-        database_url = env.get("DATABASE_URL") or f"sqlite:///{instance_dir / 'digicadence.db'}"
-        database_url = normalize_database_url(database_url)
+        instance_dir = _instance_dir(env)
+        database_url = database_url_from_env(env)
         secret = env.get("SECRET_KEY", "")
         if secret.strip().lower() in _WEAK_SECRETS or len(secret) < 16:
             if not demo:
@@ -72,6 +71,17 @@ class Config:
             port=int(env.get("PORT", "8050")),
             demo_seed=int(env.get("DIGICADENCE_DEMO_SEED", "42")),
         )
+
+
+def _instance_dir(env: dict[str, str]) -> Path:
+    return Path(env.get("DIGICADENCE_INSTANCE_DIR") or INSTANCE_DIR)
+
+
+def database_url_from_env(env: dict[str, str] | None = None) -> str:
+    """DATABASE_URL, or the embedded SQLite file; what the app and every CLI connect to."""
+    env = dict(os.environ if env is None else env)
+    url = env.get("DATABASE_URL") or f"sqlite:///{_instance_dir(env) / 'digicadence.db'}"
+    return normalize_database_url(url)
 
 
 def normalize_database_url(url: str) -> str:

@@ -7,7 +7,7 @@ import json
 import sys
 from datetime import date
 
-from core.config import Config
+from core.config import database_url_from_env
 from core.db import Database
 from core.demo.load import DemoDataExists, seed_demo
 
@@ -35,7 +35,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    url = args.database_url or Config.from_env(demo_default=True).database_url
+    url = args.database_url or database_url_from_env()
     db = Database(url)
     try:
         db.upgrade()

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 
 from sqlalchemy import select
 
-from core.config import INSTANCE_DIR, normalize_database_url
+from core.config import database_url_from_env, normalize_database_url
 from core.db import Database
 from core.imports.mapping import KINDS, MappingError, load_spec
 from core.imports.service import commit, preview
@@ -44,8 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.brand:
         spec = spec.with_brand(args.brand)
-    url = args.database_url or os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'digicadence.db'}"
-    db = Database(normalize_database_url(url))
+    db = Database(normalize_database_url(args.database_url) if args.database_url else database_url_from_env())
     try:
         with db.engine.connect() as conn:
             org_id = conn.execute(select(Organization.id).where(Organization.slug == args.org)).scalar()

@@ -90,8 +90,9 @@ class ScoreLevel(enum.StrEnum):
 class DCScore(Base):
     """Materialized scores per project × period × brand at total, section and platform level.
 
-    `node_id` is the section or platform id (0 for the total). Rewritten whole for a project
-    whenever its inputs change, so it is a cache of `core.scoring`, never edited by hand. It has
+    `node_id` is the section or platform id (0 for the total). The primary key (project, period,
+    brand, …) serves every read; there is no second index to maintain on writes. Recomputed for a
+    project whenever its inputs change, so it is a cache of `core.scoring`, never edited by hand. It has
     no foreign keys on purpose (checking them dominated the cost of a recompute); triggers from
     the initial migration delete a project's or brand's scores when it is deleted.
     """
@@ -99,7 +100,8 @@ class DCScore(Base):
     __tablename__ = "dc_scores"
     __table_args__ = (
         CheckConstraint("level in ('total', 'section', 'platform')", name="level"),
-        Index("ix_dc_scores_brand_period", "brand_id", "period"),
+        # Free space in each page lets a recompute update scores in place (HOT, no index write).
+        {"postgresql_with": {"fillfactor": 80}},
     )
 
     project_id: Mapped[int] = mapped_column(primary_key=True)

@@ -141,10 +141,9 @@ def upgrade() -> None:
     sa.Column('score', sa.Float(), nullable=False),
     sa.Column('coverage', sa.Float(), nullable=False),
     sa.CheckConstraint("level in ('total', 'section', 'platform')", name=op.f('ck_dc_scores_level')),
-    sa.PrimaryKeyConstraint('project_id', 'period', 'brand_id', 'level', 'node_id', name=op.f('pk_dc_scores'))
+    sa.PrimaryKeyConstraint('project_id', 'period', 'brand_id', 'level', 'node_id', name=op.f('pk_dc_scores')),
+    postgresql_with={'fillfactor': 80},
     )
-    with op.batch_alter_table('dc_scores', schema=None) as batch_op:
-        batch_op.create_index('ix_dc_scores_brand_period', ['brand_id', 'period'], unique=False)
 
     op.create_table('import_batches',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -355,9 +354,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_import_batches_organization_id'))
 
     op.drop_table('import_batches')
-    with op.batch_alter_table('dc_scores', schema=None) as batch_op:
-        batch_op.drop_index('ix_dc_scores_brand_period')
-
     op.drop_table('dc_scores')
     op.drop_table('control_values')
     with op.batch_alter_table('users', schema=None) as batch_op:

@@ -96,3 +96,26 @@ def test_deleting_a_brand_or_membership_removes_its_scores(db, portfolio):
     with db.session() as s:
         s.delete(s.get(Project, portfolio["project"]))
     assert count(portfolio["A"]) == 0
+
+
+def _stored(db) -> dict:
+    with db.engine.connect() as conn:
+        rows = conn.execute(select(DCScore.project_id, DCScore.period, DCScore.brand_id, DCScore.level,
+                                   DCScore.node_id, DCScore.score, DCScore.coverage)).all()
+    return {r[:5]: (round(r[5], 9), round(r[6], 9)) for r in rows}
+
+
+def test_incremental_store_equals_a_fresh_materialization(db, portfolio):
+    recompute_projects(db)
+    with db.session() as s:
+        s.get(MetricValue, (portfolio["B"], portfolio["m1"], FEB)).raw_value = 29  # moves February
+        for value in s.scalars(select(MetricValue).where(MetricValue.brand_id == portfolio["C"],
+                                                         MetricValue.period == JAN)):
+            s.delete(value)  # C has no January scores any more
+    recompute_projects(db)
+    incremental = _stored(db)
+    with db.engine.begin() as conn:
+        conn.execute(DCScore.__table__.delete())
+    recompute_projects(db)
+    assert incremental == _stored(db)
+    assert not any(k[2] == portfolio["C"] and k[1] == JAN for k in incremental)
