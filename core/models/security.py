@@ -1,14 +1,14 @@
 """People, roles, grants at a scope, and the hash-chained audit trail.
 
-The authentication and authorization behaviour on top of these lives in the security issue's
-modules; this file only holds the tables.
+The authentication and authorization behaviour on top of these lives in `core.security`; this
+file only holds the tables.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.models.base import Base, utcnow
@@ -29,6 +29,18 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(200), default=None)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Sign-in state: brute-force lockout and a forced change after an admin reset.
+    failed_attempts: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(default=None)
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    password_changed_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(default=None)
+    # TOTP: the secret is Fernet-encrypted; the last accepted time-step refuses a replayed code.
+    mfa_secret_encrypted: Mapped[str | None] = mapped_column(Text, default=None)
+    mfa_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    mfa_last_timestep: Mapped[int | None] = mapped_column(default=None)
+    # Set when the person was erased: the row stays (foreign keys, audit) but holds no personal data.
+    erased_at: Mapped[datetime | None] = mapped_column(default=None)
 
     grants: Mapped[list[RoleGrant]] = relationship(back_populates="user", cascade="all, delete-orphan")
 
@@ -89,3 +101,53 @@ class AuditEvent(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     prev_hash: Mapped[str] = mapped_column(String(64), default="")
     hash: Mapped[str] = mapped_column(String(64), default="")
+
+
+class PasswordHistory(Base):
+    """Earlier password hashes of a user, so the last few cannot be reused."""
+
+    __tablename__ = "password_history"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RecoveryCode(Base):
+    """A single-use MFA recovery code, stored as a SHA-256 of a high-entropy random code."""
+
+    __tablename__ = "mfa_recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class AccountToken(Base):
+    """A one-time token (invitation) stored hashed, valid until it expires or is used."""
+
+    __tablename__ = "account_tokens"
+    __table_args__ = (CheckConstraint("purpose in ('invite')", name="purpose"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OrganizationSecurity(Base):
+    """Per-organization security options; an organization without a row uses the defaults."""
+
+    __tablename__ = "organization_security"
+
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    # Off by default: length, a common-password list and no personal data protect better (NIST 800-63B).
+    password_composition: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

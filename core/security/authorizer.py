@@ -1,0 +1,189 @@
+"""The one authorizer and the one scope filter.
+
+`authorize(principal, permission, obj)` raises `Forbidden` (and audits the denial);
+`can(...)` answers the same question as a bool, for deciding what to show. `scope_filter`
+turns the same rules into a SQL WHERE clause, so list queries return exactly the rows `can`
+would allow. Both read `Principal.scopes`, and the rules per kind of object are:
+
+- Organization: a grant at system scope, or at that organization.
+- Project: system, its organization, or the project itself.
+- Brand (and rows keyed by brand: metric values, spend, outcomes, …): system, its organization,
+  a project the brand belongs to, or the brand itself.
+- DC score: system, its project's organization, its project, or a grant on its brand itself
+  (a project grant does not reveal the brand's scores inside other projects).
+- Scenario: system, its organization, its project; its owner also keeps read/run/save/export on
+  it while holding that permission anywhere in the organization.
+- User, AuditEvent, custom Role: system or their organization (rows without one: system only).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy.orm import Session
+
+from core.models.metrics import DCScore
+from core.models.portfolio import Brand, Organization, Project
+from core.models.security import AuditEvent, Role, User
+from core.models.work import Scenario
+from core.security.audit import Action, record
+from core.security.permissions import Permission
+from core.security.principal import Principal
+
+# What a scenario's owner keeps on it without an organization or project grant.
+OWNER_PERMISSIONS = frozenset({Permission.SCENARIO_READ.value, Permission.SCENARIO_RUN.value,
+                               Permission.SCENARIO_SAVE.value, Permission.REPORT_EXPORT.value})
+
+KINDS: dict[str, type] = {
+    "organization": Organization, "project": Project, "brand": Brand, "scenario": Scenario,
+    "user": User, "audit_event": AuditEvent, "role": Role,
+}
+
+
+class Forbidden(PermissionError):
+    """The principal lacks `permission` on `target`. Show users a generic message, not this one."""
+
+    def __init__(self, permission: str, target: Any, reason: str = "not permitted") -> None:
+        super().__init__(f"{permission} on {_describe(target)}: {reason}")
+        self.permission = permission
+        self.target = target
+        self.reason = reason
+
+
+def _describe(target: Any) -> str:
+    if isinstance(target, tuple):
+        return f"{target[0]} {target[1]}"
+    return f"{type(target).__name__} {getattr(target, 'id', '?')}"
+
+
+def _brand_and_project_grants(principal: Principal, brand_id: int) -> frozenset[str]:
+    perms: set[str] = set(principal.brands.get(brand_id, ()))
+    for project_id, brand_ids in principal.project_brands.items():
+        if brand_id in brand_ids:
+            perms |= principal.projects.get(project_id, frozenset())
+    return frozenset(perms)
+
+
+def _in_org(principal: Principal, organization_id: int | None) -> frozenset[str]:
+    return principal.organizations.get(organization_id, frozenset()) if organization_id is not None else frozenset()
+
+
+def permissions_for(principal: Principal, obj: Any, *, session: Session | None = None) -> frozenset[str]:
+    """Every permission the principal holds on `obj` (a model object or a (kind, id) pair)."""
+    if isinstance(obj, tuple):
+        obj = _resolve(principal, obj, session)
+        if obj is None or obj == "system":
+            return principal.system
+    held = set(principal.system)
+    if isinstance(obj, Organization):
+        held |= _in_org(principal, obj.id)
+    elif isinstance(obj, Project):
+        held |= _in_org(principal, obj.organization_id) | principal.projects.get(obj.id, frozenset())
+    elif isinstance(obj, Brand):
+        held |= _in_org(principal, obj.organization_id) | _brand_and_project_grants(principal, obj.id)
+    elif isinstance(obj, Scenario):
+        held |= _in_org(principal, obj.organization_id)
+        if obj.project_id is not None:
+            held |= principal.projects.get(obj.project_id, frozenset())
+        if obj.owner_id is not None and obj.owner_id == principal.user_id \
+                and obj.organization_id == principal.organization_id:
+            held |= OWNER_PERMISSIONS & principal.all_permissions
+    elif isinstance(obj, User | AuditEvent | Role):
+        held |= _in_org(principal, obj.organization_id)
+    else:
+        raise TypeError(f"no authorization rule for {type(obj).__name__}")
+    return frozenset(held)
+
+
+def _resolve(principal: Principal, pair: tuple[str, Any], session: Session | None) -> Any:
+    """Load the object a (kind, id) pair names; None when it does not exist."""
+    kind, ident = pair
+    if kind == "system":
+        return "system"
+    if kind not in KINDS:
+        raise TypeError(f"unknown kind {kind!r}; expected one of {sorted(KINDS)} or 'system'")
+    try:
+        ident = int(ident)
+    except (TypeError, ValueError):
+        return None  # a forged id from a browser is simply not found
+    if kind == "organization":
+        return Organization(id=ident)  # the rule needs only the id
+    if session is not None:
+        return session.get(KINDS[kind], ident)
+    if principal.db is None:
+        raise ValueError("a (kind, id) pair needs a session or a principal built from the database")
+    with principal.db.session() as own:
+        found = own.get(KINDS[kind], ident)
+        if found is not None:
+            own.expunge(found)
+        return found
+
+
+def can(principal: Principal, permission: str, obj: Any, *, session: Session | None = None) -> bool:
+    """Whether the principal may; for showing or hiding things. Not audited."""
+    return str(permission) in permissions_for(principal, obj, session=session)
+
+
+def authorize(principal: Principal, permission: str, obj: Any, *, session: Session | None = None) -> None:
+    """Raise `Forbidden` unless the principal holds `permission` on `obj`; every denial is audited.
+
+    The denial is written in its own transaction (the caller's rolls back on the exception). On
+    SQLite call this before writing in the same unit of work, or the audit write waits for it.
+    """
+    if can(principal, permission, obj, session=session):
+        return
+    deny(principal, permission, obj)
+
+
+def deny(principal: Principal, permission: str, obj: Any, reason: str = "not permitted") -> None:
+    """Audit a refusal and raise `Forbidden` (for checks beyond a single permission, e.g. escalation)."""
+    if principal.db is not None:
+        record(principal.db, Action.ACCESS_DENIED, actor=principal.user_id,
+               organization_id=principal.organization_id, target=obj if obj != "system" else ("system", None),
+               data={"permission": str(permission), "reason": reason})
+    raise Forbidden(str(permission), obj, reason)
+
+
+def scope_filter(principal: Principal, permission: str, model: Any) -> ColumnElement[bool]:
+    """WHERE clause keeping the rows of `model` on which the principal holds `permission`."""
+    s = principal.scopes(str(permission))
+    if s.everywhere:
+        return true()
+    if model is Organization:
+        return _any(Organization.id.in_(s.organizations) if s.organizations else None)
+    if model is Project:
+        return _any(Project.organization_id.in_(s.organizations) if s.organizations else None,
+                    Project.id.in_(s.projects) if s.projects else None)
+    if model is Brand:
+        return _any(Brand.organization_id.in_(s.organizations) if s.organizations else None,
+                    Brand.id.in_(s.brands) if s.brands else None)
+    if model is DCScore:
+        org_projects = select(Project.id).where(Project.organization_id.in_(s.organizations))
+        return _any(DCScore.project_id.in_(org_projects) if s.organizations else None,
+                    DCScore.project_id.in_(s.projects) if s.projects else None,
+                    DCScore.brand_id.in_(s.direct_brands) if s.direct_brands else None)
+    if model is Scenario:
+        owner = None
+        if str(permission) in OWNER_PERMISSIONS & principal.all_permissions and principal.user_id is not None:
+            owner = and_(Scenario.owner_id == principal.user_id, Scenario.organization_id == principal.organization_id)
+        return _any(Scenario.organization_id.in_(s.organizations) if s.organizations else None,
+                    Scenario.project_id.in_(s.projects) if s.projects else None, owner)
+    if model in (User, AuditEvent, Role):
+        return _any(model.organization_id.in_(s.organizations) if s.organizations else None)
+    brand_id = getattr(model, "brand_id", None)
+    if brand_id is not None:
+        org_brands = select(Brand.id).where(Brand.organization_id.in_(s.organizations))
+        return _any(brand_id.in_(org_brands) if s.organizations else None,
+                    brand_id.in_(s.brands) if s.brands else None)
+    raise TypeError(f"no scope rule for {getattr(model, '__name__', model)}")
+
+
+def _any(*clauses: ColumnElement[bool] | None) -> ColumnElement[bool]:
+    present = [c for c in clauses if c is not None]
+    return or_(*present) if present else false()
+
+
+def visible(principal: Principal, permission: str, model: Any):
+    """`select(model)` narrowed by the scope filter — the usual way to list rows."""
+    return select(model).where(scope_filter(principal, permission, model))

@@ -1,0 +1,88 @@
+"""The permission list and the built-in roles, written down once.
+
+Everything that decides access (the authorizer, the scope filter, grant checks, the docs table)
+reads this module, so the matrix below is the single statement of who may do what.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Permission(enum.StrEnum):
+    PORTFOLIO_READ = "portfolio:read"
+    BRAND_READ = "brand:read"
+    BRAND_WRITE = "brand:write"
+    METRICS_READ = "metrics:read"
+    METRICS_IMPORT = "metrics:import"
+    SCENARIO_READ = "scenario:read"
+    SCENARIO_RUN = "scenario:run"
+    SCENARIO_SAVE = "scenario:save"
+    SCENARIO_APPROVE = "scenario:approve"
+    REPORT_EXPORT = "report:export"
+    USER_MANAGE = "user:manage"
+    ROLE_MANAGE = "role:manage"
+    AUDIT_READ = "audit:read"
+    SETTINGS_MANAGE = "settings:manage"
+    SYSTEM_MANAGE = "system:manage"
+
+
+ALL_PERMISSIONS: frozenset[str] = frozenset(p.value for p in Permission)
+# What an organization may put into a custom role: everything but operating the whole system.
+ORGANIZATION_PERMISSIONS: frozenset[str] = ALL_PERMISSIONS - {Permission.SYSTEM_MANAGE.value}
+
+SYSTEM_ADMINISTRATOR = "System Administrator"
+ORGANIZATION_ADMINISTRATOR = "Organization Administrator"
+PORTFOLIO_MANAGER = "Portfolio Manager"
+BRAND_MANAGER = "Brand Manager"
+ANALYST = "Analyst"
+VIEWER = "Viewer"
+
+_READ = {Permission.PORTFOLIO_READ, Permission.BRAND_READ, Permission.METRICS_READ, Permission.SCENARIO_READ}
+_WORK = {Permission.SCENARIO_RUN, Permission.SCENARIO_SAVE, Permission.REPORT_EXPORT}
+
+BUILTIN_ROLES: dict[str, frozenset[str]] = {
+    SYSTEM_ADMINISTRATOR: ALL_PERMISSIONS,
+    ORGANIZATION_ADMINISTRATOR: ORGANIZATION_PERMISSIONS,
+    PORTFOLIO_MANAGER: frozenset(p.value for p in _READ | _WORK | {Permission.SCENARIO_APPROVE}),
+    BRAND_MANAGER: frozenset(p.value for p in _READ | _WORK | {Permission.BRAND_WRITE}),
+    ANALYST: frozenset(p.value for p in _READ | _WORK),
+    VIEWER: frozenset(p.value for p in _READ),
+}
+
+# Roles whose holders must use MFA: they can change who may see what.
+MFA_REQUIRED_ROLES: frozenset[str] = frozenset({SYSTEM_ADMINISTRATOR, ORGANIZATION_ADMINISTRATOR})
+
+# The scopes each built-in role may be granted at. System Administrator exists only at "system";
+# nobody else is granted there, so organizations stay isolated.
+ROLE_SCOPES: dict[str, tuple[str, ...]] = {
+    SYSTEM_ADMINISTRATOR: ("system",),
+    ORGANIZATION_ADMINISTRATOR: ("organization",),
+}
+DEFAULT_SCOPES: tuple[str, ...] = ("organization", "project", "brand")
+
+
+def allowed_scopes(role_name: str, *, builtin: bool) -> tuple[str, ...]:
+    """Scope types a role may be granted at (custom roles: organization, project or brand)."""
+    return ROLE_SCOPES.get(role_name, DEFAULT_SCOPES) if builtin else DEFAULT_SCOPES
+
+
+def validate_permissions(permissions: object) -> frozenset[str]:
+    """The permissions as a set, or ValueError naming the unknown or system-only ones."""
+    perms = frozenset(str(p) for p in permissions)  # type: ignore[attr-defined]
+    unknown = perms - ALL_PERMISSIONS
+    if unknown:
+        raise ValueError(f"unknown permissions: {sorted(unknown)}")
+    if Permission.SYSTEM_MANAGE.value in perms:
+        raise ValueError("system:manage belongs to the built-in System Administrator role only")
+    return perms
+
+
+def matrix_markdown() -> str:
+    """The permission matrix as a Markdown table (docs/SECURITY.md is generated from it)."""
+    roles = list(BUILTIN_ROLES)
+    lines = ["| permission | " + " | ".join(roles) + " |", "| --- |" + " :---: |" * len(roles)]
+    for perm in Permission:
+        marks = ["✓" if perm.value in BUILTIN_ROLES[r] else "" for r in roles]
+        lines.append(f"| `{perm.value}` | " + " | ".join(marks) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,156 @@
+"""Who is asking: a user's active grants resolved to permission sets per scope, built once.
+
+Build one `Principal` per request or job with `load_principal` and hand it to everything that
+reads or writes; the authorizer and the scope filter both read only this object, so they agree.
+Grants that point outside the user's organization are ignored here (organizations are isolated
+even if a bad row slipped in), and a disabled or erased user gets no permissions at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.db import Database
+from core.models.portfolio import Brand, Project, ProjectBrand
+from core.models.security import Role, RoleGrant, User
+from core.security.permissions import ALL_PERMISSIONS, BUILTIN_ROLES, ORGANIZATION_PERMISSIONS, Permission
+
+_EMPTY: frozenset = frozenset()
+
+
+@dataclass(frozen=True)
+class ScopeSet:
+    """Where one permission holds: everywhere, or in these organizations, projects and brands.
+
+    `brands` already includes the brands of the granted projects (resolved when the principal was built).
+    """
+
+    everywhere: bool
+    organizations: frozenset[int]
+    projects: frozenset[int]
+    brands: frozenset[int]
+    direct_brands: frozenset[int]
+
+    @property
+    def empty(self) -> bool:
+        return not (self.everywhere or self.organizations or self.projects or self.brands)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A user's permissions by scope. `db` is where denials are audited (None only in hand-made ones)."""
+
+    user_id: int | None
+    organization_id: int | None
+    system: frozenset[str] = _EMPTY
+    organizations: Mapping[int, frozenset[str]] = field(default_factory=dict)
+    projects: Mapping[int, frozenset[str]] = field(default_factory=dict)
+    brands: Mapping[int, frozenset[str]] = field(default_factory=dict)
+    # For each granted project, the brands it holds: a project grant covers them.
+    project_brands: Mapping[int, frozenset[int]] = field(default_factory=dict)
+    role_names: frozenset[str] = _EMPTY
+    db: Database | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def is_system_admin(self) -> bool:
+        return Permission.SYSTEM_MANAGE.value in self.system
+
+    @property
+    def all_permissions(self) -> frozenset[str]:
+        """Every permission held at some scope (for menus; never for access decisions)."""
+        held = set(self.system)
+        for table in (self.organizations, self.projects, self.brands):
+            for perms in table.values():
+                held |= perms
+        return frozenset(held)
+
+    def scopes(self, permission: str) -> ScopeSet:
+        """Where `permission` holds; the authorizer and the scope filter are both built on this."""
+        projects = frozenset(p for p, perms in self.projects.items() if permission in perms)
+        direct = frozenset(b for b, perms in self.brands.items() if permission in perms)
+        via_projects = frozenset(b for p in projects for b in self.project_brands.get(p, _EMPTY))
+        return ScopeSet(
+            everywhere=permission in self.system,
+            organizations=frozenset(o for o, perms in self.organizations.items() if permission in perms),
+            projects=projects,
+            brands=direct | via_projects,
+            direct_brands=direct,
+        )
+
+
+def role_permissions(role: Role) -> frozenset[str]:
+    """Built-in roles take their permissions from the code matrix, so a stale row cannot widen them."""
+    if role.is_builtin and role.organization_id is None and role.name in BUILTIN_ROLES:
+        return BUILTIN_ROLES[role.name]
+    return frozenset(role.permissions or ()) & ORGANIZATION_PERMISSIONS
+
+
+def load_principal(source: Database | Session, user_id: int) -> Principal:
+    """Resolve the user's grants from the database into a `Principal`."""
+    if isinstance(source, Database):
+        with source.session() as session:
+            principal = load_principal(session, user_id)
+        return replace(principal, db=source)
+    session = source
+    user = session.get(User, user_id)
+    if user is None:
+        return Principal(user_id=user_id, organization_id=None)
+    org = user.organization_id
+    if not user.is_active or user.erased_at is not None:
+        return Principal(user_id=user.id, organization_id=org)
+    grants = session.execute(
+        select(RoleGrant.scope_type, RoleGrant.scope_id, Role).join(Role, Role.id == RoleGrant.role_id)
+        .where(RoleGrant.user_id == user.id)
+    ).all()
+    project_ids = {g.scope_id for g in grants if g.scope_type == "project"}
+    brand_ids = {g.scope_id for g in grants if g.scope_type == "brand"}
+    project_org = dict(session.execute(select(Project.id, Project.organization_id)
+                                       .where(Project.id.in_(project_ids))).all()) if project_ids else {}
+    brand_org = dict(session.execute(select(Brand.id, Brand.organization_id)
+                                     .where(Brand.id.in_(brand_ids))).all()) if brand_ids else {}
+
+    system: set[str] = set()
+    organizations: dict[int, set[str]] = {}
+    projects: dict[int, set[str]] = {}
+    brands: dict[int, set[str]] = {}
+    names: set[str] = set()
+    for scope_type, scope_id, role in grants:
+        if role.organization_id is not None and role.organization_id != org:
+            continue  # a custom role of another organization
+        perms = role_permissions(role)
+        if scope_type == "system":
+            system |= perms & ALL_PERMISSIONS
+        elif org is None:
+            continue  # users outside organizations hold nothing at organization scopes
+        elif scope_type == "organization" and scope_id == org:
+            organizations.setdefault(scope_id, set()).update(perms)
+        elif scope_type == "project" and project_org.get(scope_id) == org:
+            projects.setdefault(scope_id, set()).update(perms)
+        elif scope_type == "brand" and brand_org.get(scope_id) == org:
+            brands.setdefault(scope_id, set()).update(perms)
+        else:
+            continue
+        names.add(role.name)
+
+    members: dict[int, set[int]] = {p: set() for p in projects}
+    if projects:
+        rows = session.execute(
+            select(ProjectBrand.project_id, ProjectBrand.brand_id).join(Brand, Brand.id == ProjectBrand.brand_id)
+            .where(ProjectBrand.project_id.in_(projects), Brand.organization_id == org)
+        )
+        for project_id, brand_id in rows:
+            members[project_id].add(brand_id)
+    return Principal(
+        user_id=user.id,
+        organization_id=org,
+        system=frozenset(system),
+        organizations={k: frozenset(v) for k, v in organizations.items()},
+        projects={k: frozenset(v) for k, v in projects.items()},
+        brands={k: frozenset(v) for k, v in brands.items()},
+        project_brands={k: frozenset(v) for k, v in members.items()},
+        role_names=frozenset(names),
+    )
