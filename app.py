@@ -17,6 +17,7 @@ from api.health import bp as health_bp
 from core.config import Config, ConfigError
 from core.db import Database
 from core.runtime import AppState
+from dashboard.hardening import harden
 from dashboard.shell import build_dash
 
 log = logging.getLogger("digicadence")
@@ -38,7 +39,9 @@ def create_app(config: Config | None = None, *, seed_demo: bool | None = None) -
                      summary.brands, summary.metric_values, summary.seconds)
     server.extensions["digicadence"] = AppState(config=config, db=db)
     server.register_blueprint(health_bp)
-    return build_dash(server)
+    app = build_dash(server)
+    harden(app, https=config.https)
+    return app
 
 
 def main() -> None:

@@ -35,6 +35,8 @@ class Config:
     host: str = "127.0.0.1"
     port: int = 8050
     demo_seed: int = 42
+    # Served over HTTPS (usually behind a TLS proxy): cookies get the Secure flag.
+    https: bool = False
 
     @property
     def is_sqlite(self) -> bool:
@@ -70,6 +72,7 @@ class Config:
             host=env.get("HOST", "127.0.0.1"),
             port=int(env.get("PORT", "8050")),
             demo_seed=int(env.get("DIGICADENCE_DEMO_SEED", "42")),
+            https=_truthy(env.get("DIGICADENCE_HTTPS")),
         )
 
 

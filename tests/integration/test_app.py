@@ -49,6 +49,12 @@ def test_readyz_reports_an_unreachable_database(tmp_path, sqlite_db):
     assert response.get_json()["checks"]["database"].startswith("error")
 
 
+def _csrf(client) -> dict:
+    """What Dash's renderer does: copy the `_csrf_token` cookie into the X-CSRFToken header."""
+    client.get("/")
+    return {"X-CSRFToken": client.get_cookie("_csrf_token").value}
+
+
 def _post_callback(client, project_id: int) -> dict:
     body = {
         "output": "..portfolio-kpis.children...portfolio-trend.figure...portfolio-trend-title.children..."
@@ -63,9 +69,38 @@ def _post_callback(client, project_id: int) -> dict:
         "changedPropIds": ["portfolio-project.value"],
         "state": [],
     }
-    response = client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json")
+    response = client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json",
+                           headers=_csrf(client))
     assert response.status_code == 200, response.data[:500]
     return response.get_json()["response"]
+
+
+def test_callback_post_without_csrf_header_is_refused(sqlite_db, tmp_path):
+    client = make_app(sqlite_db, tmp_path).server.test_client()
+    client.get("/")
+    body = {"output": "url.search", "outputs": {"id": "url", "property": "search"},
+            "inputs": [{"id": "portfolio-project", "property": "value", "value": 1}], "state": []}
+    for headers in ({}, {"X-CSRFToken": "forged"}):
+        response = client.post("/_dash-update-component", json=body, headers=headers)
+        assert response.status_code == 400
+        assert response.get_json()["error"] == "csrf_failed"
+
+
+def test_security_headers(sqlite_db, tmp_path):
+    app = make_app(sqlite_db, tmp_path)
+    client = app.server.test_client()
+    page = client.get("/")
+    csp = page.headers["Content-Security-Policy"]
+    assert "script-src 'self' 'sha256-" in csp and "frame-ancestors 'none'" in csp and "unsafe-eval" not in csp
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    assert page.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert "Strict-Transport-Security" not in page.headers  # plain HTTP
+    cookie = page.headers.getlist("Set-Cookie")
+    assert any(c.startswith("_csrf_token=") and "SameSite=Lax" in c and "HttpOnly" not in c for c in cookie)
+    assert any(c.startswith("session=") and "HttpOnly" in c and "SameSite=Lax" in c for c in cookie)
+    secure = client.get("/", base_url="https://localhost")
+    assert "max-age=" in secure.headers["Strict-Transport-Security"]
 
 
 def test_portfolio_page_serves_ranked_scores_from_the_demo(db, tmp_path):
