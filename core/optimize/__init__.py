@@ -1,6 +1,7 @@
 """What-if engines: response curves, the budget allocator and the metric recommender.
 
-Pure numpy/scipy (+ pymoo for the genetic searches); nothing here imports Flask, Dash or the database.
+Pure numpy/scipy (+ pymoo for the genetic searches); nothing here imports Flask, Dash or the database
+(core/response_curves.py loads a brand's history, calls fit.py and stores the fitted curves).
 
 - curves.py     CurveParams (one curve), CurveArrays (many, vectorized; inverse marginal for the allocator)
 - problem.py    AllocationProblem (cells, bounds, locks, ±% change, brand/channel totals), InfeasibleError
@@ -9,6 +10,8 @@ Pure numpy/scipy (+ pymoo for the genetic searches); nothing here imports Flask,
 - genetic.py    optimize_hard: S-curves, on/off minimum spend, k active per brand, whole units
 - fit.py        fit_response_curves: bounded least squares, holdout, block bootstrap, contribution, ROAS
 - recommend.py  recommend / recommend_exhaustive / recommend_portfolio for metric targets
+- risk.py       risk_front: NSGA-II Pareto front of expected outcome vs its sd across the bootstrap draws,
+                anchored by gradient search at the expected-outcome optimum and polished; RiskFrontResult
 - results.py    AllocationResult, FrontierResult (to_dict)
 - progress.py   Monitor (progress callback + cancellation token), Cancelled
 """

@@ -1,0 +1,203 @@
+"""Fitting stored brands: the demo's truth curves, the public Robyn weekly data, storage and errors.
+
+Recovery on the demo (seed 11, 36 months, first own brand, 157 weeks, 6 channels), tolerances:
+- the fitted revenue series is within 0.8 noise sd (RMSE) of the *noise-free* true revenue
+  (baseline terms + Σ true contributions): a fit that only reproduced the data would sit at ~1.0;
+- TV, the brand's heaviest S-shaped channel, responds within 15 % of the true curve's peak over the
+  observed spend (10th–90th percentile of active weeks), with decay within ±0.1.
+Per-channel recovery of every channel is NOT achieved on the demo data: least squares finds curves
+that fit ~9 % better than the truth (overfitting, not an optimizer failure), so the split between
+channels is not identified without priors. `test_every_channel_recovered` records that (strict xfail).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+
+from core.demo import seed_demo
+from core.demo.generate import baseline_series, year_fraction
+from core.imports import commit, load_spec
+from core.models import Brand, Channel, Organization, Outcome, ResponseCurve, Spend
+from core.response_curves import FitDataError, fit_brand, load_history, main, stored_curves, stored_draws
+from tests.conftest import _empty, require_service
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = REPO.parent / "shared" / "data"
+DEMO_SEED, DEMO_MONTHS = 11, 36
+
+
+def first_own_brand(db) -> int:
+    with db.session() as s:
+        return s.scalar(select(func.min(ResponseCurve.brand_id)).where(ResponseCurve.kind == "truth"))
+
+
+def count_curves(db, brand_id: int, kind: str) -> int:
+    with db.session() as s:
+        return s.scalar(select(func.count()).select_from(ResponseCurve)
+                        .where(ResponseCurve.brand_id == brand_id, ResponseCurve.kind == kind))
+
+
+def observed_grid(x: np.ndarray) -> np.ndarray:
+    lo, hi = np.quantile(x[x > 0], [0.1, 0.9])
+    return np.linspace(lo, hi, 30)
+
+
+def test_demo_fit_recovers_truth_is_stored_and_refit_replaces(db):
+    seed_demo(db, seed=DEMO_SEED, months=DEMO_MONTHS)
+    brand_id = first_own_brand(db)
+    fit = fit_brand(db, brand_id, n_bootstrap=3, n_starts=3, seed=0)
+    with db.session() as s:
+        truth = stored_curves(s, brand_id, "truth")
+        fitted = stored_curves(s, brand_id)
+        history = load_history(s, brand_id)
+
+    # recovery of the revenue response: compare with the noise-free truth
+    terms = next(iter(truth.values()))[1]
+    t = np.arange(len(history.periods), dtype=float)
+    expected = baseline_series(terms, t, year_fraction(history.periods)) + sum(
+        truth[c][0].contribution(history.spend[:, j]) for j, c in enumerate(history.channels))
+    rmse = float(np.sqrt(np.mean((fit.fitted - expected) ** 2)))
+    assert rmse <= 0.8 * terms["noise_sd"], rmse / terms["noise_sd"]
+    j = history.channels.index("TV")
+    grid = observed_grid(history.spend[:, j])
+    true_tv, got_tv = truth["TV"][0], fit.params["TV"]
+    assert np.max(np.abs(got_tv.response(grid) - true_tv.response(grid))) <= 0.15 * true_tv.response(grid).max()
+    assert got_tv.decay == pytest.approx(true_tv.decay, abs=0.1)
+
+    # stored: one fitted row per channel, params as fitted, diagnostics complete; truth untouched
+    assert set(fitted) == set(truth) == {"TV", "Search", "Meta", "YouTube", "Retail Media", "OOH"}
+    for name, (params, diag) in fitted.items():
+        assert params == fit.params[name]
+        assert diag["r2"] == pytest.approx(fit.r2) and diag["holdout_r2"] == pytest.approx(fit.holdout_r2)
+        assert diag["n_periods"] == len(history.periods) == 157 and diag["granularity"] == "week"
+        assert diag["roas"] == pytest.approx(fit.roas[name]) and len(diag["roas_interval"]) == 2
+        assert set(diag["param_intervals"]) == {"beta", "decay", "half_saturation", "shape"}
+        assert diag["fitted_range"]["max"] == pytest.approx(history.spend[:, history.channels.index(name)].max())
+    draws = stored_draws(fitted, history.channels)
+    assert draws is not None and draws.beta.shape == (3, 6)
+    assert count_curves(db, brand_id, "truth") == 6
+
+    # refit replaces the fitted rows instead of adding to them
+    again = fit_brand(db, brand_id, n_bootstrap=2, n_starts=2, seed=1)
+    assert count_curves(db, brand_id, "fitted") == 6 and count_curves(db, brand_id, "truth") == 6
+    with db.session() as s:
+        refitted = stored_curves(s, brand_id)
+    assert all(refitted[c][0] == again.params[c] for c in refitted)
+    assert all(d["n_bootstrap"] == 2 and d["seed"] == 1 for _, d in refitted.values())
+
+
+@pytest.mark.xfail(strict=True, reason="demo data do not identify every channel's curve by least squares "
+                   "(fit cost below the truth's); needs priors in core/optimize/fit.py")
+def test_every_channel_recovered(sqlite_db):
+    """Every channel's curve within 25 % of its true peak over the observed spend."""
+    seed_demo(sqlite_db, seed=DEMO_SEED, months=DEMO_MONTHS)
+    brand_id = first_own_brand(sqlite_db)
+    fit = fit_brand(sqlite_db, brand_id, n_bootstrap=0, n_starts=3)
+    with sqlite_db.session() as s:
+        truth = stored_curves(s, brand_id, "truth")
+        history = load_history(s, brand_id)
+    for j, c in enumerate(history.channels):
+        grid = observed_grid(history.spend[:, j])
+        err = np.max(np.abs(fit.params[c].response(grid) - truth[c][0].response(grid)))
+        assert err <= 0.25 * truth[c][0].response(grid).max(), c
+
+
+def test_robyn_weekly_fits_with_sensible_diagnostics(db):
+    path = DATA / "robyn_dt_simulated_weekly.csv"
+    if not path.exists():
+        require_service(f"shared data set not present: {path}")
+    with db.session() as s:
+        org = Organization(name="Sample Co", slug="sample")
+        s.add(org)
+        s.flush()
+        brand = Brand(organization_id=org.id, name="Sample Brand")
+        s.add(brand)
+        s.flush()
+        org_id, brand_id = org.id, brand.id
+    spec = load_spec(REPO / "docs" / "import-mappings" / "robyn_weekly.json", kind="marketing")
+    report = commit(db, org_id, path, spec.with_brand("Sample Brand"))
+    assert report.committed, report.format_text()
+
+    fit = fit_brand(db, brand_id, n_bootstrap=5, n_starts=3, seed=0)
+    assert fit.r2 > 0.8 and fit.holdout_r2 > 0.6
+    assert set(fit.channels) == {"TV", "OOH", "Print", "Search", "Facebook"}
+    for ch in fit.channels:
+        assert fit.roas[ch] > 0 and fit.contribution[ch] > 0
+    with db.session() as s:
+        stored = stored_curves(s, brand_id)
+    diag = stored["TV"][1]
+    # media exposures (impressions, clicks) are not controls; event2 falls in the holdout weeks only
+    assert diag["controls"] == ["competitor_sales", "event:event1", "newsletter"]
+    assert any("event:event2" in note for note in diag["notes"])
+    assert diag["n_periods"] == 208 and diag["first_period"] == "2015-11-23"
+    assert 0 < diag["holdout_mape"] < 0.2
+
+
+def _brand_with_series(db, weeks: int, *, revenue_offset_days: int = 0, revenue: bool = True) -> int:
+    from datetime import date, timedelta
+
+    with db.session() as s:
+        org = Organization(name="Err Co", slug="err")
+        s.add(org)
+        s.flush()
+        brand = Brand(organization_id=org.id, name="Err Brand")
+        tv = Channel(name="TV")
+        s.add_all([brand, tv])
+        s.flush()
+        rng = np.random.default_rng(0)
+        start = date(2024, 1, 1)
+        for w in range(weeks):
+            day = start + timedelta(days=7 * w)
+            s.add(Spend(brand_id=brand.id, channel_id=tv.id, period=day, granularity="week",
+                        amount=float(rng.uniform(0, 100))))
+            if revenue:
+                s.add(Outcome(brand_id=brand.id, period=day + timedelta(days=revenue_offset_days),
+                              granularity="week", revenue=1000.0 + w))
+        return brand.id
+
+
+def test_clear_errors(sqlite_db, capsys):
+    with pytest.raises(FitDataError, match="no brand") as err:
+        fit_brand(sqlite_db, 999)
+    assert err.value.reason == "unknown_brand"
+    brand_id = _brand_with_series(sqlite_db, 20, revenue=False)
+    with pytest.raises(FitDataError) as err:
+        fit_brand(sqlite_db, brand_id)
+    assert err.value.reason == "no_revenue"
+    with sqlite_db.session() as s:
+        s.query(Spend).delete()
+    with pytest.raises(FitDataError) as err:
+        fit_brand(sqlite_db, brand_id)
+    assert err.value.reason == "no_spend"
+
+    _empty(sqlite_db)
+    brand_id = _brand_with_series(sqlite_db, 20)
+    with pytest.raises(FitDataError, match="at least 52") as err:
+        fit_brand(sqlite_db, brand_id)
+    assert err.value.reason == "too_few_periods"
+    assert main(["fit", "--brand-id", str(brand_id), "--database-url", sqlite_db.url]) == 1
+    assert "too_few_periods" in capsys.readouterr().err
+    assert main(["fit", "--org", "err", "--brand", "Nope", "--database-url", sqlite_db.url]) == 2
+
+    _empty(sqlite_db)
+    brand_id = _brand_with_series(sqlite_db, 80, revenue_offset_days=1)  # revenue on Tuesdays, spend on Mondays
+    with pytest.raises(FitDataError, match="no revenue row") as err:
+        fit_brand(sqlite_db, brand_id)
+    assert err.value.reason == "mismatched_periods"
+    assert count_curves(sqlite_db, brand_id, "fitted") == 0
+
+
+def test_cli_fits_and_prints_json(sqlite_db, capsys):
+    seed_demo(sqlite_db, seed=DEMO_SEED, months=DEMO_MONTHS)
+    brand_id = first_own_brand(sqlite_db)
+    assert main(["fit", "--brand-id", str(brand_id), "--bootstrap", "0", "--starts", "2", "--json",
+                 "--database-url", sqlite_db.url]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["brand_id"] == brand_id and len(out["curves"]) == 6
+    assert "bootstrap_draws" not in out["curves"]["TV"]["diagnostics"]
+    assert count_curves(sqlite_db, brand_id, "fitted") == 6
