@@ -12,11 +12,15 @@ import sys
 
 import dash
 from flask import Flask
+from sqlalchemy import select
 
 from api.health import bp as health_bp
 from core.config import Config, ConfigError
 from core.db import Database
+from core.models import Organization
 from core.runtime import AppState
+from core.security import DemoCredential, SecretBox, ensure_demo_users
+from dashboard.auth import init_auth
 from dashboard.hardening import harden
 from dashboard.shell import build_dash
 
@@ -30,18 +34,42 @@ def create_app(config: Config | None = None, *, seed_demo: bool | None = None) -
     server.config.update(SECRET_KEY=config.secret_key, JSON_SORT_KEYS=False)
     db = Database(config.database_url)
     db.upgrade()
+    logins: list[DemoCredential] = []
     if config.demo_mode if seed_demo is None else seed_demo:
-        from core.demo import ensure_demo
-
-        summary = ensure_demo(db, seed=config.demo_seed)
-        if summary is not None:
-            log.info("Seeded the demo portfolio: %d brands, %d metric values in %.1f s",
-                     summary.brands, summary.metric_values, summary.seconds)
-    server.extensions["digicadence"] = AppState(config=config, db=db)
+        logins = seed_demo_data(db, config)
+    server.extensions["digicadence"] = AppState(config=config, db=db, demo_logins=logins)
     server.register_blueprint(health_bp)
+    init_auth(server, config, db)
     app = build_dash(server)
     harden(app, https=config.https)
     return app
+
+
+def seed_demo_data(db: Database, config: Config) -> list[DemoCredential]:
+    """Demo mode only: the demo portfolio on first start, and the six demo users with fresh logins."""
+    from core.demo import ensure_demo
+
+    summary = ensure_demo(db, seed=config.demo_seed)
+    if summary is not None:
+        log.info("Seeded the demo portfolio: %d brands, %d metric values in %.1f s",
+                 summary.brands, summary.metric_values, summary.seconds)
+    with db.session() as s:
+        org_ids = list(s.scalars(select(Organization.id).order_by(Organization.id)))
+    if not org_ids:
+        return []
+    box = SecretBox.from_env(instance_dir=config.instance_dir)
+    return ensure_demo_users(db, *org_ids, box=box, renew_random=True)
+
+
+def print_logins(logins: list[DemoCredential]) -> None:
+    print("  Demo sign-in (each role at its own scope):")
+    for login in logins:
+        line = f"    {login.role:<28} {login.email:<36} {login.password or '(unchanged)'}"
+        if login.totp_secret:
+            line += f"   TOTP secret {login.totp_secret}"
+        print(line)
+    print("  Administrators also need a 6-digit code: add the TOTP secret to an authenticator app,")
+    print("  or run: python -c \"import pyotp; print(pyotp.TOTP('SECRET').now())\"")
 
 
 def main() -> None:
@@ -55,6 +83,7 @@ def main() -> None:
     print(f"\n  Digi-Cadence is running at {url}")
     if config.demo_mode:
         print(f"  Demo portfolio in {config.database_url}")
+        print_logins(app.server.extensions["digicadence"].demo_logins)
     print("  Press Ctrl+C to stop.\n", flush=True)
     app.run(host=config.host, port=config.port, debug=False)
 

@@ -37,6 +37,10 @@ class Config:
     demo_seed: int = 42
     # Served over HTTPS (usually behind a TLS proxy): cookies get the Secure flag.
     https: bool = False
+    session_idle_minutes: int = 30
+    session_absolute_hours: int = 12
+    signin_rate_per_ip: str = "30 per minute"
+    signin_rate_per_account: str = "10 per minute"
 
     @property
     def is_sqlite(self) -> bool:
@@ -73,6 +77,10 @@ class Config:
             port=int(env.get("PORT", "8050")),
             demo_seed=int(env.get("DIGICADENCE_DEMO_SEED", "42")),
             https=_truthy(env.get("DIGICADENCE_HTTPS")),
+            session_idle_minutes=int(env.get("DIGICADENCE_SESSION_IDLE_MINUTES", "30")),
+            session_absolute_hours=int(env.get("DIGICADENCE_SESSION_ABSOLUTE_HOURS", "12")),
+            signin_rate_per_ip=env.get("DIGICADENCE_SIGNIN_RATE_PER_IP", "30 per minute"),
+            signin_rate_per_account=env.get("DIGICADENCE_SIGNIN_RATE_PER_ACCOUNT", "10 per minute"),
         )
 
 

@@ -1,6 +1,8 @@
 """Read models for the portfolio views: projects, periods, brand rankings and score trends.
 
-Pages call these; they hold the SQL so pages hold none.
+Pages call these; they hold the SQL so pages hold none. Every query is narrowed by the scope
+filter of the principal asking: a person granted one brand sees that brand's rows, and the
+averages shown are computed over what they may see, never over rows hidden from them.
 """
 
 from __future__ import annotations
@@ -11,23 +13,43 @@ import pandas as pd
 from sqlalchemy import Connection, func, select
 
 from core.models import Brand, DCScore, Organization, Project, ProjectBrand, Section
+from core.security import Principal, scope_filter
+
+READ = "portfolio:read"
 
 
-def list_projects(conn: Connection) -> list[dict]:
-    """Projects with their organization, ordered for a selector."""
+def _project_visibility(principal: Principal):
+    """Projects the principal may read whole, or that hold a brand they may read."""
+    brands = select(ProjectBrand.project_id).join(Brand).where(scope_filter(principal, READ, Brand))
+    return scope_filter(principal, READ, Project) | Project.id.in_(brands)
+
+
+def list_projects(conn: Connection, principal: Principal) -> list[dict]:
+    """Projects the principal can see some of, with their organization, ordered for a selector."""
     rows = conn.execute(
         select(Project.id, Project.name, Organization.name.label("organization"))
         .join(Organization)
+        .where(_project_visibility(principal))
         .order_by(Organization.name, Project.name)
     ).mappings()
     return [dict(r) for r in rows]
 
 
-def project_periods(conn: Connection, project_id: int) -> list[date]:
-    """Periods that have scores, oldest first."""
+def can_view_project(conn: Connection, principal: Principal, project_id: int) -> bool:
+    """Whether any part of the project is visible to the principal (ids from a browser included)."""
+    try:
+        project_id = int(project_id)
+    except (TypeError, ValueError):
+        return False
+    stmt = select(Project.id).where(Project.id == project_id, _project_visibility(principal))
+    return conn.execute(stmt).first() is not None
+
+
+def project_periods(conn: Connection, principal: Principal, project_id: int) -> list[date]:
+    """Periods that have scores the principal may see, oldest first."""
     stmt = (
         select(DCScore.period)
-        .where(DCScore.project_id == project_id, DCScore.level == "total")
+        .where(DCScore.project_id == project_id, DCScore.level == "total", scope_filter(principal, READ, DCScore))
         .group_by(DCScore.period)
         .order_by(DCScore.period)
     )
@@ -39,13 +61,13 @@ def _shift_months(period: date, months: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
-def brand_ranking(conn: Connection, project_id: int, period: date | None = None) -> pd.DataFrame:
+def brand_ranking(conn: Connection, principal: Principal, project_id: int, period: date | None = None) -> pd.DataFrame:
     """One row per brand for `period` (default: latest): DC score, changes, coverage, sections.
 
     Columns: brand_id, brand, role, rank, score, coverage, change_1m, change_12m, and one column per
     section name. Sorted best first.
     """
-    periods = project_periods(conn, project_id)
+    periods = project_periods(conn, principal, project_id)
     if not periods:
         columns = ["brand_id", "brand", "role", "rank", "score", "coverage", "change_1m", "change_12m"]
         return pd.DataFrame(columns=columns)
@@ -53,7 +75,8 @@ def brand_ranking(conn: Connection, project_id: int, period: date | None = None)
     wanted = [period, _shift_months(period, -1), _shift_months(period, -12)]
     rows = conn.execute(
         select(DCScore.brand_id, DCScore.period, DCScore.level, DCScore.node_id, DCScore.score, DCScore.coverage)
-        .where(DCScore.project_id == project_id, DCScore.period.in_(wanted), DCScore.level.in_(["total", "section"]))
+        .where(DCScore.project_id == project_id, DCScore.period.in_(wanted), DCScore.level.in_(["total", "section"]),
+               scope_filter(principal, READ, DCScore))
     ).all()
     scores = pd.DataFrame(rows, columns=["brand_id", "period", "level", "node_id", "score", "coverage"])
     total = scores[scores.level == "total"].pivot_table(index="brand_id", columns="period", values="score")
@@ -79,15 +102,15 @@ def brand_ranking(conn: Connection, project_id: int, period: date | None = None)
     return out.reset_index()
 
 
-def score_trend(conn: Connection, project_id: int, brand_ids: list[int]) -> pd.DataFrame:
-    """DC score per period for the given brands, plus the project's competitor average.
-
-    Columns: period, brand_id, brand, score; the competitor average has brand_id 0.
+def score_trend(conn: Connection, principal: Principal, project_id: int, brand_ids: list[int]) -> pd.DataFrame:
+    """DC score per period for the given brands, plus the average of the competitors visible to
+    the principal. Columns: period, brand_id, brand, score; the competitor average has brand_id 0.
     """
+    visible = scope_filter(principal, READ, DCScore)
     rows = conn.execute(
         select(DCScore.period, DCScore.brand_id, Brand.name, DCScore.score)
         .join(Brand, Brand.id == DCScore.brand_id)
-        .where(DCScore.project_id == project_id, DCScore.level == "total", DCScore.brand_id.in_(brand_ids))
+        .where(DCScore.project_id == project_id, DCScore.level == "total", DCScore.brand_id.in_(brand_ids), visible)
         .order_by(DCScore.period)
     ).all()
     trend = pd.DataFrame(rows, columns=["period", "brand_id", "brand", "score"])
@@ -97,7 +120,7 @@ def score_trend(conn: Connection, project_id: int, brand_ids: list[int]) -> pd.D
             ProjectBrand,
             (ProjectBrand.brand_id == DCScore.brand_id) & (ProjectBrand.project_id == DCScore.project_id),
         )
-        .where(DCScore.project_id == project_id, DCScore.level == "total", ProjectBrand.role == "competitor")
+        .where(DCScore.project_id == project_id, DCScore.level == "total", ProjectBrand.role == "competitor", visible)
         .group_by(DCScore.period)
         .order_by(DCScore.period)
     ).all()

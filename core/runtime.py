@@ -6,7 +6,7 @@ The Flask app keeps one AppState in `app.extensions["digicadence"]`; inside a re
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import current_app
 
@@ -18,6 +18,7 @@ from core.db import Database
 class AppState:
     config: Config
     db: Database
+    demo_logins: list = field(default_factory=list)  # demo mode: printed once at start-up
 
 
 def app_state() -> AppState:

@@ -13,8 +13,12 @@ import dash_bootstrap_components as dbc
 import flask_bootstrap
 from dash import dcc, html
 from flask import Flask, send_from_directory
+from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
 
 from core.config import PROJECT_ROOT
+from dashboard.access import page_allowed
+from dashboard.auth.principal import current_principal
 
 BOOTSTRAP_STATIC = Path(flask_bootstrap.__file__).resolve().parent / "static" / "bootstrap5"
 BOOTSTRAP_CSS = "/vendor/bootstrap/css/bootstrap.min.css"
@@ -27,23 +31,43 @@ def _serve_bootstrap(server: Flask) -> None:
 
 
 def navbar() -> dbc.Navbar:
+    """Links to the pages the signed-in person may open, and their menu; nothing else."""
+    principal = current_principal()
     links = [
         dbc.NavItem(dbc.NavLink(page["name"], href=page["relative_path"], active="exact"))
         for page in dash.page_registry.values()
-        if page.get("nav", True)
+        if page.get("nav", True) and page_allowed(principal, page)
     ]
+    menu = []
+    if current_user.is_authenticated:
+        sign_out = html.Form(
+            [dcc.Input(type="hidden", name="csrf_token", value=generate_csrf(), id="sign-out-csrf"),
+             html.Button("Sign out", type="submit", className="dropdown-item", id="sign-out")],
+            method="post", action="/logout",
+        )
+        menu = [dbc.DropdownMenu([dbc.DropdownMenuItem(current_user.email, header=True), sign_out],
+                                 label=current_user.name or current_user.email, nav=True, align_end=True,
+                                 id="user-menu")]
     return dbc.Navbar(
         dbc.Container(
             [
                 dbc.NavbarBrand([html.Span("Digi", className="fw-bold"), "-Cadence"], href="/", className="me-4"),
                 dbc.NavbarToggler(id="nav-toggler"),
-                dbc.Collapse(dbc.Nav(links, navbar=True), id="nav-collapse", navbar=True),
+                dbc.Collapse([dbc.Nav(links, navbar=True, className="me-auto", id="nav-links"),
+                              dbc.Nav(menu, navbar=True)], id="nav-collapse", navbar=True),
             ],
             fluid=True,
         ),
         color="dark",
         dark=True,
         className="mb-3",
+    )
+
+
+def shell_layout() -> html.Div:
+    """Built per page load, so the navigation matches the person asking."""
+    return html.Div(
+        [dcc.Location(id="url", refresh="callback-nav"), navbar(), dbc.Container(dash.page_container, fluid=True)]
     )
 
 
@@ -62,7 +86,5 @@ def build_dash(server: Flask) -> dash.Dash:
         suppress_callback_exceptions=True,
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
-    app.layout = html.Div(
-        [dcc.Location(id="url", refresh="callback-nav"), navbar(), dbc.Container(dash.page_container, fluid=True)]
-    )
+    app.layout = shell_layout
     return app

@@ -19,6 +19,8 @@ from core.db import Database
 from core.models import Base
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# bcrypt at its minimum cost keeps sign-in tests fast; production stays at 12.
+os.environ.setdefault("DIGICADENCE_BCRYPT_ROUNDS", "4")
 PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 

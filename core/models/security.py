@@ -41,6 +41,9 @@ class User(Base):
     mfa_last_timestep: Mapped[int | None] = mapped_column(default=None)
     # Set when the person was erased: the row stays (foreign keys, audit) but holds no personal data.
     erased_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Bumped by password change, MFA reset, disable and erasure: every session made under an older
+    # epoch is dead at once, whichever store (database or Redis) holds it.
+    session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
 
     grants: Mapped[list[RoleGrant]] = relationship(back_populates="user", cascade="all, delete-orphan")
 
@@ -151,3 +154,21 @@ class OrganizationSecurity(Base):
     # Off by default: length, a common-password list and no personal data protect better (NIST 800-63B).
     password_composition: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class UserSession(Base):
+    """A server-side session. The cookie holds a random id; only its SHA-256 is stored here, so
+    a copy of this table opens no session. `data` is the Fernet-encrypted session payload."""
+
+    __tablename__ = "user_sessions"
+    __table_args__ = (Index("ix_user_sessions_user", "user_id", "last_seen_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), default=None)
+    epoch: Mapped[int] = mapped_column(default=0)
+    data: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(300), default="")

@@ -330,6 +330,7 @@ class Accounts:
                 raise InvalidCredentials("the current password is wrong")
             self._set_password(session, user, new)
             user.must_change_password = False
+            user.session_epoch += 1  # every other session of this person ends
             record(session, Action.PASSWORD_CHANGED, actor=user.id, organization_id=user.organization_id,
                    target=user)
 
@@ -340,6 +341,7 @@ class Accounts:
             temporary = self._temporary_password(user)
             self._set_password(session, user, temporary, check=False)
             user.must_change_password = True
+            user.session_epoch += 1
             record(session, Action.PASSWORD_RESET, actor=actor, organization_id=user.organization_id, target=user)
             return temporary
 
@@ -359,12 +361,17 @@ class Accounts:
 
     # ---- administration ------------------------------------------------------------------------
 
+    # Actions after which the person's existing sessions must end.
+    _ENDS_SESSIONS = (Action.USER_DISABLED, Action.USER_ERASED, Action.MFA_RESET)
+
     def _admin_action(self, actor: Principal, user_id: int, action: str, change) -> None:
         with self.db.session() as session:
             user = self._manage(session, actor, session.get(User, user_id))
             if user.id == actor.user_id and action in (Action.USER_DISABLED, Action.USER_ERASED):
                 raise ValueError("you cannot do this to your own account")
             data = change(session, user) or {}
+            if action in self._ENDS_SESSIONS:
+                user.session_epoch += 1
             record(session, action, actor=actor, organization_id=user.organization_id, target=("user", user.id),
                    data=data)
 

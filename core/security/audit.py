@@ -33,6 +33,8 @@ class Action:
 
     SIGN_IN = "auth.sign_in"
     SIGN_IN_FAILED = "auth.sign_in_failed"
+    SIGN_OUT = "auth.sign_out"
+    SESSION_REVOKED = "auth.session_revoked"
     LOCKED = "auth.locked"
     UNLOCKED = "auth.unlocked"
     MFA_ENROLLED = "mfa.enrolled"
@@ -47,6 +49,7 @@ class Action:
     USER_ERASED = "user.erased"
     INVITE_ACCEPTED = "user.invite_accepted"
     DATA_EXPORTED = "user.data_exported"
+    ERASURE_REQUESTED = "user.erasure_requested"
     ROLE_CREATED = "role.created"
     GRANT_CREATED = "grant.created"
     GRANT_REVOKED = "grant.revoked"

@@ -91,8 +91,13 @@ def _random_password(email: str, name: str) -> str:
 
 
 def ensure_demo_users(db: Database, *organization_ids: int, env: Mapping[str, str] | None = None,
-                      settings: SecuritySettings | None = None, box: SecretBox | None = None) -> list[DemoCredential]:
-    """Create (or keep) the six demo users; the first organization holds them. Returns credentials."""
+                      settings: SecuritySettings | None = None, box: SecretBox | None = None,
+                      renew_random: bool = False) -> list[DemoCredential]:
+    """Create (or keep) the six demo users; the first organization holds them. Returns credentials.
+
+    `renew_random`: without DIGICADENCE_DEMO_PASSWORD, give existing demo users a fresh random
+    password too (the demo app does this at every start, so the logins it prints always work).
+    """
     if not organization_ids:
         raise ValueError("at least one organization id is needed")
     env = os.environ if env is None else env
@@ -121,6 +126,8 @@ def ensure_demo_users(db: Database, *organization_ids: int, env: Mapping[str, st
                        data={"demo": True}, personal={"email": email, "name": name})
             elif fixed_password and not verify_password(fixed_password, user.password_hash):
                 password = fixed_password
+            elif renew_random and not fixed_password:
+                password = _random_password(email, name)
             if password is not None:
                 problems = check_password(password, email=email, name=name)
                 if problems:

@@ -32,6 +32,17 @@ CONTAINS_NAME = "contains_name"
 COMPOSITION = "composition"
 REUSED = "reused"
 
+# What each reason means to the person choosing the password.
+REASON_TEXT = {
+    TOO_SHORT: "it must have at least 12 characters",
+    TOO_LONG: "it is too long",
+    COMMON: "it is one of the most common passwords",
+    CONTAINS_EMAIL: "it contains your email address",
+    CONTAINS_NAME: "it contains your name",
+    COMPOSITION: "your organization requires lower- and upper-case letters, a digit and a symbol",
+    REUSED: "it is one of your last five passwords",
+}
+
 
 class PasswordRejected(ValueError):
     """The password breaks the policy; `reasons` lists the reason codes."""
@@ -39,6 +50,10 @@ class PasswordRejected(ValueError):
     def __init__(self, reasons: list[str]) -> None:
         super().__init__("password rejected: " + ", ".join(reasons))
         self.reasons = reasons
+
+    @property
+    def messages(self) -> list[str]:
+        return [REASON_TEXT.get(r, r) for r in self.reasons]
 
 
 @dataclass(frozen=True)

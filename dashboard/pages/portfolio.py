@@ -7,23 +7,33 @@ import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 import pandas as pd
 import plotly.graph_objects as go
-from dash import Input, Output, callback, dcc, html
+from dash import Input, Output, dcc, html
 
-from core.portfolio import brand_ranking, list_projects, score_trend
+from core.portfolio import READ, brand_ranking, can_view_project, list_projects, score_trend
 from core.runtime import get_db
+from core.security import Principal
+from dashboard.access import page_layout, protected_callback
+from dashboard.auth.principal import current_principal
 from dashboard.components import MUTED, chart_layout, empty_state, kpi_card, signed
 
-dash.register_page(__name__, path="/", name="Portfolio", title="Portfolio · Digi-Cadence")
+dash.register_page(__name__, path="/", name="Portfolio", title="Portfolio · Digi-Cadence", permission=READ)
 
 TOP_N = 5
 
 
+def _project_readable(principal: Principal, project_id) -> bool:
+    with get_db().engine.connect() as conn:
+        return can_view_project(conn, principal, project_id)
+
+
+@page_layout(READ)
 def layout(project: str | None = None, **_query) -> html.Div:
     """Page layout; `?project=ID` preselects a project so a view can be shared."""
     with get_db().engine.connect() as conn:
-        projects = list_projects(conn)
+        projects = list_projects(conn, current_principal())
     if not projects:
-        return empty_state("No portfolio data yet.", "Seed the demo with `python -m core.demo` or import metrics.")
+        return empty_state("No portfolio data you can see yet.",
+                           "Ask an administrator for access, or import metric values.")
     options = [{"label": f"{p['organization']} · {p['name']}", "value": p["id"]} for p in projects]
     ids = {p["id"] for p in projects}
     selected = int(project) if project and project.isdigit() and int(project) in ids else projects[0]["id"]
@@ -82,7 +92,7 @@ def _kpis(ranking: pd.DataFrame) -> list[dbc.Col]:
     declining = int((own["change_1m"] < -0.5).sum())
     best = own.iloc[0] if len(own) else None
     cards = [
-        kpi_card("Own brands' DC score", f"{avg:.1f}", f"{signed(change)} vs previous month",
+        kpi_card("Own brands' DC score", f"{avg:.1f}" if len(own) else "n/a", f"{signed(change)} vs previous month",
                  "success" if change >= 0 else "danger"),
         kpi_card("Competitor average", f"{comp_avg:.1f}" if len(comp) else "n/a",
                  f"gap {signed(avg - comp_avg)}" if len(comp) else None),
@@ -128,7 +138,7 @@ def _grid(ranking: pd.DataFrame, sections: list[str]) -> tuple[list[dict], list[
     return columns, data
 
 
-@callback(
+@protected_callback(
     Output("portfolio-kpis", "children"),
     Output("portfolio-trend", "figure"),
     Output("portfolio-trend-title", "children"),
@@ -136,17 +146,20 @@ def _grid(ranking: pd.DataFrame, sections: list[str]) -> tuple[list[dict], list[
     Output("portfolio-ranking", "rowData"),
     Output("url", "search"),
     Input("portfolio-project", "value"),
+    permission=READ,
+    objects={"project_id": ("project", _project_readable)},
 )
 def show_project(project_id: int):
-    """Everything on the page for one project, from the materialized scores."""
+    """Everything on the page for one project, from the materialized scores the user may see."""
+    principal = current_principal()
     with get_db().engine.connect() as conn:
-        ranking = brand_ranking(conn, project_id)
+        ranking = brand_ranking(conn, principal, project_id)
         if ranking.empty:
             empty = empty_state("No scores for this project yet.", "Import metric values to compute DC scores.")
             blank = go.Figure(layout=chart_layout())
             return [dbc.Col(empty)], blank, "DC score trend", [], [], f"?project={project_id}"
         top = ranking[ranking.role == "own"].head(TOP_N)["brand_id"].tolist()
-        trend = score_trend(conn, project_id, top)
+        trend = score_trend(conn, principal, project_id, top)
     sections = [c for c in ranking.columns if c not in
                 {"brand_id", "brand", "role", "rank", "score", "coverage", "change_1m", "change_12m"}]
     columns, data = _grid(ranking, sections)

@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from tests.conftest import require_service
+from tests.support import DEMO_PASSWORD, DEMO_TOTP
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "screenshots"
@@ -36,7 +37,8 @@ def live_url(tmp_path_factory) -> Iterator[str]:
     """`python app.py` as a newcomer runs it, in a throw-away instance folder."""
     instance = tmp_path_factory.mktemp("instance")
     port = _free_port()
-    env = {**os.environ, "DIGICADENCE_INSTANCE_DIR": str(instance), "PORT": str(port)}
+    env = {**os.environ, "DIGICADENCE_INSTANCE_DIR": str(instance), "PORT": str(port),
+           "DIGICADENCE_DEMO_PASSWORD": DEMO_PASSWORD, "DIGICADENCE_DEMO_TOTP_SECRET": DEMO_TOTP}
     for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DIGICADENCE_DEMO"):
         env.pop(name, None)
     log = (instance / "app.log").open("w")
@@ -114,3 +116,37 @@ def screenshot(driver, name: str) -> Path:
     )
     driver.save_screenshot(str(path))
     return path
+
+
+DEMO_EMAILS = {
+    "System Administrator": "admin@demo.digicadence.test",
+    "Organization Administrator": "orgadmin@demo.digicadence.test",
+    "Portfolio Manager": "portfolio@demo.digicadence.test",
+    "Brand Manager": "brand@demo.digicadence.test",
+    "Analyst": "analyst@demo.digicadence.test",
+    "Viewer": "viewer@demo.digicadence.test",
+}
+_used_steps: dict[str, int] = {}
+
+
+def browser_sign_in(driver, base_url: str, role: str) -> None:
+    """Fill the sign-in form like a person; administrators also type a fresh TOTP code."""
+    import pyotp
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(base_url + "/login")
+    driver.find_element(By.ID, "email").send_keys(DEMO_EMAILS[role])
+    driver.find_element(By.ID, "password").send_keys(DEMO_PASSWORD)
+    driver.find_element(By.ID, "sign-in").click()
+    WebDriverWait(driver, 20).until(lambda d: "/login" not in d.current_url or "/login/mfa" in d.current_url)
+    if "/login/mfa" in driver.current_url:
+        totp = pyotp.TOTP(DEMO_TOTP)
+        step = int(time.time() // 30)
+        while _used_steps.get(role, -1) >= step:  # each code works once: wait for the next one
+            time.sleep(1)
+            step = int(time.time() // 30)
+        _used_steps[role] = step
+        driver.find_element(By.ID, "code").send_keys(totp.at(step * 30))
+        driver.find_element(By.ID, "verify").click()
+        WebDriverWait(driver, 20).until(lambda d: "/login" not in d.current_url)

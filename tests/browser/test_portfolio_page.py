@@ -6,7 +6,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import browser_sign_in, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -24,6 +24,7 @@ def _severe_console_messages(driver) -> list[str]:
 
 
 def test_portfolio_shows_ranked_brands_and_trend(browser, live_url):
+    browser_sign_in(browser, live_url, "Portfolio Manager")
     browser.get(live_url + "/")
     _wait_for_data(browser)
     text = browser.find_element(By.TAG_NAME, "body").text
@@ -38,14 +39,16 @@ def test_portfolio_shows_ranked_brands_and_trend(browser, live_url):
 
 
 def test_project_in_the_url_is_selected_and_kept(browser, live_url):
-    browser.get(live_url + "/?project=3")
+    browser_sign_in(browser, live_url, "Portfolio Manager")
+    browser.get(live_url + "/?project=2")
     _wait_for_data(browser)
     selected = browser.find_element(By.CSS_SELECTOR, "#portfolio-project").text
-    assert "Audio" in selected
-    assert browser.current_url.endswith("?project=3")
+    assert selected.startswith("Aurora Consumer Products")
+    assert browser.current_url.endswith("?project=2")
 
 
 def test_portfolio_is_usable_on_a_phone(phone, live_url):
+    browser_sign_in(phone, live_url, "Portfolio Manager")
     phone.get(live_url + "/")
     _wait_for_data(phone)
     width = phone.execute_script("return document.documentElement.scrollWidth")

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from sqlalchemy import select
 
-from app import create_app
-from core.config import Config
 from core.models import Project
 from tests.conftest import REDIS_TEST_URL, require_service
-
-
-def make_app(db, tmp_path, **overrides):
-    config = Config(database_url=db.url, secret_key="k" * 32, instance_dir=tmp_path, **overrides)
-    return create_app(config, seed_demo=False)
+from tests.support import csrf_headers, demo_people, make_app, sign_in
 
 
 def test_health_probes(db, tmp_path):
@@ -49,14 +42,8 @@ def test_readyz_reports_an_unreachable_database(tmp_path, sqlite_db):
     assert response.get_json()["checks"]["database"].startswith("error")
 
 
-def _csrf(client) -> dict:
-    """What Dash's renderer does: copy the `_csrf_token` cookie into the X-CSRFToken header."""
-    client.get("/")
-    return {"X-CSRFToken": client.get_cookie("_csrf_token").value}
-
-
-def _post_callback(client, project_id: int) -> dict:
-    body = {
+def _callback_body(project_id) -> dict:
+    return {
         "output": "..portfolio-kpis.children...portfolio-trend.figure...portfolio-trend-title.children..."
                   "portfolio-ranking.columnDefs...portfolio-ranking.rowData...url.search..",
         "outputs": [
@@ -69,19 +56,34 @@ def _post_callback(client, project_id: int) -> dict:
         "changedPropIds": ["portfolio-project.value"],
         "state": [],
     }
-    response = client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json",
-                           headers=_csrf(client))
+
+
+def _post_callback(client, project_id: int) -> dict:
+    response = client.post("/_dash-update-component", data=json.dumps(_callback_body(project_id)),
+                           content_type="application/json", headers=csrf_headers(client))
     assert response.status_code == 200, response.data[:500]
     return response.get_json()["response"]
 
 
-def test_callback_post_without_csrf_header_is_refused(sqlite_db, tmp_path):
+def test_unauthenticated_callback_post_gets_401(sqlite_db, tmp_path):
     client = make_app(sqlite_db, tmp_path).server.test_client()
-    client.get("/")
-    body = {"output": "url.search", "outputs": {"id": "url", "property": "search"},
-            "inputs": [{"id": "portfolio-project", "property": "value", "value": 1}], "state": []}
+    headers = csrf_headers(client)  # even with a valid CSRF token
+    response = client.post("/_dash-update-component", json=_callback_body(1), headers=headers)
+    assert response.status_code == 401 and response.get_json()["error"] == "unauthenticated"
+    assert client.get("/_dash-layout").status_code == 401
+    page = client.get("/?project=1")
+    assert page.status_code == 302 and "/login?next=" in page.location
+
+
+def test_callback_post_without_csrf_header_is_refused(sqlite_db, tmp_path):
+    from core.demo import seed_demo
+
+    seed_demo(sqlite_db, seed=7, months=3)
+    people = demo_people(sqlite_db, tmp_path)
+    client = make_app(sqlite_db, tmp_path).server.test_client()
+    sign_in(client, people["Portfolio Manager"].email)
     for headers in ({}, {"X-CSRFToken": "forged"}):
-        response = client.post("/_dash-update-component", json=body, headers=headers)
+        response = client.post("/_dash-update-component", json=_callback_body(1), headers=headers)
         assert response.status_code == 400
         assert response.get_json()["error"] == "csrf_failed"
 
@@ -89,7 +91,7 @@ def test_callback_post_without_csrf_header_is_refused(sqlite_db, tmp_path):
 def test_security_headers(sqlite_db, tmp_path):
     app = make_app(sqlite_db, tmp_path)
     client = app.server.test_client()
-    page = client.get("/")
+    page = client.get("/login")
     csp = page.headers["Content-Security-Policy"]
     assert "script-src 'self' 'sha256-" in csp and "frame-ancestors 'none'" in csp and "unsafe-eval" not in csp
     assert page.headers["X-Content-Type-Options"] == "nosniff"
@@ -98,8 +100,8 @@ def test_security_headers(sqlite_db, tmp_path):
     assert "Strict-Transport-Security" not in page.headers  # plain HTTP
     cookie = page.headers.getlist("Set-Cookie")
     assert any(c.startswith("_csrf_token=") and "SameSite=Lax" in c and "HttpOnly" not in c for c in cookie)
-    assert any(c.startswith("session=") and "HttpOnly" in c and "SameSite=Lax" in c for c in cookie)
-    secure = client.get("/", base_url="https://localhost")
+    assert any(c.startswith("dc_session=") and "HttpOnly" in c and "SameSite=Lax" in c for c in cookie)
+    secure = client.get("/login", base_url="https://localhost")
     assert "max-age=" in secure.headers["Strict-Transport-Security"]
 
 
@@ -107,7 +109,9 @@ def test_portfolio_page_serves_ranked_scores_from_the_demo(db, tmp_path):
     from core.demo import seed_demo
 
     seed_demo(db, seed=7)
+    people = demo_people(db, tmp_path)
     client = make_app(db, tmp_path).server.test_client()
+    assert sign_in(client, people["Portfolio Manager"].email).status_code == 302
     assert client.get("/").status_code == 200
     with db.engine.connect() as conn:
         project_id = conn.execute(select(Project.id).order_by(Project.id)).scalars().first()
@@ -125,9 +129,12 @@ def test_portfolio_page_serves_ranked_scores_from_the_demo(db, tmp_path):
     assert result["url"]["search"] == f"?project={project_id}"
 
 
-@pytest.mark.parametrize("bad", [10**9])
-def test_unknown_project_shows_an_empty_state_not_an_error(sqlite_db, tmp_path, bad):
+def test_unknown_project_is_refused_not_an_error(sqlite_db, tmp_path):
+    from core.demo import seed_demo
+
+    seed_demo(sqlite_db, seed=7, months=3)
+    people = demo_people(sqlite_db, tmp_path)
     client = make_app(sqlite_db, tmp_path).server.test_client()
-    result = _post_callback(client, bad)
-    assert result["portfolio-ranking"]["rowData"] == []
-    assert "No scores" in json.dumps(result["portfolio-kpis"])
+    sign_in(client, people["Portfolio Manager"].email)
+    response = client.post("/_dash-update-component", json=_callback_body(10**9), headers=csrf_headers(client))
+    assert response.status_code == 403 and response.get_json()["error"] == "forbidden"

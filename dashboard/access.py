@@ -1,0 +1,118 @@
+"""Who may see which page and run which callback — checked on the server, every time.
+
+A Dash client can post any value to `/_dash-update-component`, so a dropdown's options protect
+nothing. Every callback is declared with `protected_callback`: a permission, and for each input
+that names an object (a project, a brand, …) a check that the signed-in principal may read that
+very object. Every page declares its permission in `register_page(..., permission=...)`; its
+layout is wrapped by `page_layout`. The authorization matrix test walks the app's callback map
+and page registry, so a callback or page added without a protection fails the suite.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import dash
+from flask import abort
+
+from core.security import Principal, authorize
+from core.security.authorizer import Forbidden, deny
+from dashboard.auth.principal import current_principal
+from dashboard.components import empty_state
+
+# A check is a kind for the authorizer ("project", "brand", "scenario", "user", "organization", …),
+# or (kind, function(principal, value) -> bool) for rules the authorizer's kinds do not cover. The
+# kind also tells the authorization matrix test which foreign ids to craft for that input.
+ObjectCheck = str | tuple[str, Callable[[Principal, Any], bool]]
+
+
+@dataclass(frozen=True)
+class Protection:
+    permission: str
+    objects: dict[str, ObjectCheck] = field(default_factory=dict)
+
+
+def holds_anywhere(principal: Principal | None, permission: str) -> bool:
+    return principal is not None and not principal.scopes(permission).empty
+
+
+def page_allowed(principal: Principal | None, page: dict) -> bool:
+    permission = page.get("permission")
+    return permission is not None and holds_anywhere(principal, permission)
+
+
+def check_objects(principal: Principal, protection: Protection, arguments: dict[str, Any]) -> None:
+    """Raise Forbidden unless the principal may use every object id the callback received."""
+    for name, check in protection.objects.items():
+        value = arguments.get(name)
+        for item in value if isinstance(value, list | tuple) else [value]:
+            if item is None:
+                continue
+            if isinstance(check, str):
+                authorize(principal, protection.permission, (check, item))
+            elif not check[1](principal, item):
+                deny(principal, protection.permission, (check[0], item), "object out of scope")
+
+
+def protected_callback(*args, permission: str, objects: dict[str, ObjectCheck] | None = None, **kwargs):
+    """`dash.callback` that first re-checks who is asking: signed in (401), holding `permission`
+    somewhere (403), and allowed on every object id named in `objects` (403).
+
+    objects: {parameter name: kind or (kind, check)} for every parameter that carries an id.
+    """
+    protection = Protection(permission, dict(objects or {}))
+
+    def decorate(fn: Callable) -> Callable:
+        signature = inspect.signature(fn)
+        unknown = set(protection.objects) - set(signature.parameters)
+        if unknown:
+            raise TypeError(f"{fn.__name__}: objects name no parameter: {sorted(unknown)}")
+        for name, check in protection.objects.items():
+            if not (isinstance(check, str) or (isinstance(check, tuple) and len(check) == 2 and callable(check[1]))):
+                raise TypeError(f"{fn.__name__}: objects[{name!r}] must be a kind such as 'user', or a pair "
+                                "(kind, check(principal, value) -> bool) so the authorization matrix test knows "
+                                "which foreign ids to try")
+
+        @functools.wraps(fn)
+        def guarded(*call_args, **call_kwargs):
+            principal = current_principal()
+            if principal is None:
+                abort(401)
+            if not holds_anywhere(principal, permission):
+                deny(principal, permission, ("system", None), "permission not held")
+            bound = signature.bind(*call_args, **call_kwargs)
+            check_objects(principal, protection, bound.arguments)
+            return fn(*call_args, **call_kwargs)
+
+        guarded.dc_protection = protection
+        return dash.callback(*args, **kwargs)(guarded)
+
+    return decorate
+
+
+def page_layout(permission: str) -> Callable[[Callable], Callable]:
+    """Wrap a page's layout function: the 403 view unless the principal holds `permission`."""
+
+    def decorate(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def layout(**query):
+            if not holds_anywhere(current_principal(), permission):
+                return forbidden_view()
+            return fn(**query)
+
+        layout.dc_permission = permission
+        return layout
+
+    return decorate
+
+
+def forbidden_view():
+    return empty_state("403 — you do not have access to this page.",
+                       "Ask an administrator of your organization if you need it.")
+
+
+__all__ = ["Forbidden", "Protection", "page_allowed", "page_layout", "protected_callback"]

@@ -1,0 +1,100 @@
+"""Sign-in and the request gate: server-side sessions, Flask-Login, rate limits, 401/403.
+
+`init_auth` wires it onto the Flask server. Every request passes `gate`: public paths (sign-in,
+health, static files) pass; Dash's data endpoints need a signed-in user (401 JSON otherwise);
+pages need one too (redirect to /login) and the page's permission (403 page otherwise).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import dash
+from flask import Flask, jsonify, redirect, render_template, request, url_for
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import current_user
+
+from core.config import Config
+from core.db import Database
+from core.security import Accounts, SecretBox, SecuritySettings
+from core.security.authorizer import Forbidden
+from core.sessions import DatabaseSessionStore, RedisSessionStore, SessionStore
+from dashboard.access import page_allowed
+from dashboard.auth.principal import current_principal, login_manager
+from dashboard.auth.session_interface import ServerSessionInterface
+from dashboard.auth.views import auth_blueprint
+
+PUBLIC_PREFIXES = ("/login", "/healthz", "/readyz", "/vendor/", "/assets/", "/_dash-component-suites/",
+                   "/_favicon", "/favicon.ico")
+DASH_DATA_PREFIXES = ("/_dash-update-component", "/_dash-layout", "/_dash-dependencies", "/_reload-hash")
+
+
+def session_store(config: Config, db: Database, box: SecretBox) -> SessionStore:
+    idle, absolute = timedelta(minutes=config.session_idle_minutes), timedelta(hours=config.session_absolute_hours)
+    if config.redis_url:
+        return RedisSessionStore.from_url(config.redis_url, box, idle=idle, absolute=absolute)
+    return DatabaseSessionStore(db, box, idle=idle, absolute=absolute)
+
+
+def _page_for(path: str) -> dict | None:
+    wanted = path.rstrip("/") or "/"
+    for page in dash.page_registry.values():
+        if (page.get("path", "").rstrip("/") or "/") == wanted:
+            return page
+    return None
+
+
+def gate():
+    path = request.path
+    if path.startswith(PUBLIC_PREFIXES):
+        return None
+    signed_in = current_user.is_authenticated
+    if path.startswith(DASH_DATA_PREFIXES):
+        if not signed_in:
+            return jsonify(error="unauthenticated", reason="sign in first"), 401
+        if current_user.must_change_password:
+            return jsonify(error="password_change_required", reason="change your password first"), 403
+        return None
+    if not signed_in:
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    if current_user.must_change_password and path != "/logout":
+        return redirect(url_for("auth.change_password", next=path))
+    page = _page_for(path)
+    if page is not None and not page_allowed(current_principal(), page):
+        return render_template("auth/error.html", title="403 — not allowed",
+                               message="You do not have access to this page."), 403
+    return None
+
+
+def init_auth(server: Flask, config: Config, db: Database) -> Accounts:
+    """Attach sessions, sign-in, rate limits and the gate to `server`; returns the Accounts service."""
+    box = SecretBox.from_env(instance_dir=config.instance_dir)
+    accounts = Accounts(db, SecuritySettings.from_env(), box)
+    server.extensions["digicadence.accounts"] = accounts
+    server.session_interface = ServerSessionInterface(session_store(config, db, box), secure=config.https)
+    server.config.setdefault("DC_SIGNIN_RATE_PER_IP", config.signin_rate_per_ip)
+    server.config.setdefault("DC_SIGNIN_RATE_PER_ACCOUNT", config.signin_rate_per_account)
+    login_manager.init_app(server)
+    limiter = Limiter(get_remote_address, app=server, storage_uri=config.redis_url or "memory://",
+                      headers_enabled=True, strategy="moving-window")
+    server.register_blueprint(auth_blueprint(limiter))
+    server.before_request(gate)
+
+    @server.errorhandler(Forbidden)
+    def forbidden(error: Forbidden):
+        if request.path.startswith(DASH_DATA_PREFIXES) or request.is_json:
+            return jsonify(error="forbidden", reason="not permitted"), 403
+        return render_template("auth/error.html", title="403 — not allowed", message="You may not do this."), 403
+
+    @server.errorhandler(401)
+    def unauthenticated(_error):
+        return jsonify(error="unauthenticated", reason="sign in first"), 401
+
+    @server.errorhandler(429)
+    def too_many(error):
+        response = render_template("auth/error.html", title="Too many attempts",
+                                   message="Too many attempts. Wait a minute and try again."), 429
+        return response
+
+    return accounts

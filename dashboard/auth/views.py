@@ -1,0 +1,176 @@
+"""Server-rendered sign-in: password, then the TOTP step (or forced enrolment), forced password
+change, sign-out. Plain HTML forms, so password managers work and no JavaScript is needed.
+
+Failures say one generic thing whatever went wrong, so nobody can probe which emails exist.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+
+import segno
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_limiter import Limiter
+from flask_login import current_user, login_user, logout_user
+
+from core.models import User
+from core.runtime import get_db
+from core.security import Accounts, InvalidCredentials, PasswordRejected
+from core.security.audit import Action, record
+from dashboard.auth.principal import SignedInUser
+
+PENDING_TTL_S = 300  # a password step is good for five minutes of second-factor entry
+
+
+def safe_next(target: str | None) -> str:
+    """Only local paths: `next` must never send a person to another site."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+def _accounts() -> Accounts:
+    return current_app.extensions["digicadence.accounts"]
+
+
+def _pending_user() -> int | None:
+    pending = session.get("pending_user")
+    if not pending or time.time() - session.get("pending_at", 0) > PENDING_TTL_S:
+        return None
+    return int(pending)
+
+
+def _complete_sign_in(user_id: int, next_url: str):
+    """The person passed every factor: new session id, Flask-Login state, epoch for invalidation."""
+    with get_db().session() as s:
+        user = s.get(User, user_id)
+        signed_in = SignedInUser(user.id, user.email, user.name, user.organization_id, user.must_change_password)
+        epoch = user.session_epoch
+    session.clear()
+    session.rotate()
+    session["epoch"] = epoch
+    login_user(signed_in)
+    if signed_in.must_change_password:
+        return redirect(url_for("auth.change_password", next=next_url))
+    return redirect(next_url)
+
+
+def _qr_data_uri(uri: str) -> str:
+    svg = segno.make(uri, error="m").svg_inline(scale=5, border=2)
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
+
+
+def auth_blueprint(limiter: Limiter) -> Blueprint:
+    """The sign-in routes, rate-limited per IP and per account (limits from the app config)."""
+    bp = Blueprint("auth", __name__, template_folder="templates")
+
+    def ip_rate() -> str:
+        return current_app.config["DC_SIGNIN_RATE_PER_IP"]
+
+    def account_rate() -> str:
+        return current_app.config["DC_SIGNIN_RATE_PER_ACCOUNT"]
+
+    def account_key() -> str:
+        return "account:" + (request.form.get("email") or str(session.get("pending_user") or "")).strip().lower()
+
+    @bp.route("/login", methods=["GET", "POST"])
+    @limiter.limit(ip_rate, methods=["POST"])
+    @limiter.limit(account_rate, methods=["POST"], key_func=account_key)
+    def login():
+        next_url = safe_next(request.args.get("next"))
+        if current_user.is_authenticated:
+            return redirect(next_url)
+        if request.method == "GET":
+            return render_template("auth/login.html", title="Sign in", next=next_url, email="")
+        email = request.form.get("email", "")
+        result = _accounts().authenticate(email, request.form.get("password", ""),
+                                          personal={"ip": request.remote_addr or ""})
+        if not result.ok:
+            return render_template("auth/login.html", title="Sign in", next=next_url, email=email,
+                                   error=result.message), 401
+        if result.complete:
+            return _complete_sign_in(result.user_id, next_url)
+        session.clear()
+        session.rotate()
+        session["pending_user"], session["pending_at"] = result.user_id, time.time()
+        step = "auth.enrol" if result.mfa_enrolment_required else "auth.mfa"
+        return redirect(url_for(step, next=next_url))
+
+    @bp.route("/login/mfa", methods=["GET", "POST"])
+    @limiter.limit(ip_rate, methods=["POST"])
+    @limiter.limit(account_rate, methods=["POST"], key_func=account_key)
+    def mfa():
+        next_url = safe_next(request.args.get("next"))
+        user_id = _pending_user()
+        if user_id is None:
+            flash("Your sign-in expired. Please start again.", "warning")
+            return redirect(url_for("auth.login", next=next_url))
+        if request.method == "GET":
+            return render_template("auth/mfa.html", title="Two-factor sign-in", next=next_url)
+        if _accounts().verify_mfa(user_id, request.form.get("code", "")):
+            return _complete_sign_in(user_id, next_url)
+        return render_template("auth/mfa.html", title="Two-factor sign-in", next=next_url,
+                               error="That code did not work. Try the current code from your app."), 401
+
+    @bp.route("/login/enrol", methods=["GET", "POST"])
+    @limiter.limit(ip_rate, methods=["POST"])
+    def enrol():
+        next_url = safe_next(request.args.get("next"))
+        user_id = _pending_user()
+        if user_id is None:
+            flash("Your sign-in expired. Please start again.", "warning")
+            return redirect(url_for("auth.login", next=next_url))
+        accounts = _accounts()
+        if request.method == "GET" or "enrol_secret" not in session:
+            enrolment = accounts.begin_mfa_enrolment(user_id)
+            session["enrol_secret"], session["enrol_uri"] = enrolment.secret, enrolment.provisioning_uri
+        if request.method == "POST":
+            try:
+                codes = accounts.confirm_mfa_enrolment(user_id, request.form.get("code", ""))
+            except (InvalidCredentials, ValueError):
+                return render_template("auth/enrol.html", title="Set up two-factor sign-in", next=next_url,
+                                       secret=session["enrol_secret"], qr=_qr_data_uri(session["enrol_uri"]),
+                                       error="That code did not match. Check the time on your phone and retry."), 400
+            response = _complete_sign_in(user_id, next_url)
+            return render_template("auth/enrol.html", title="Save your recovery codes", recovery_codes=codes,
+                                   next=safe_next(response.location))
+        return render_template("auth/enrol.html", title="Set up two-factor sign-in", next=next_url,
+                               secret=session["enrol_secret"], qr=_qr_data_uri(session["enrol_uri"]))
+
+    @bp.route("/login/password", methods=["GET", "POST"])
+    def change_password():
+        next_url = safe_next(request.args.get("next"))
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login", next=request.full_path))
+        title = "Change your password"
+        if request.method == "GET":
+            return render_template("auth/password.html", title=title, next=next_url)
+        new = request.form.get("new", "")
+        if new != request.form.get("confirm", ""):
+            return render_template("auth/password.html", title=title, next=next_url,
+                                   error="The two new passwords differ."), 400
+        try:
+            _accounts().change_password(int(current_user.id), request.form.get("current", ""), new)
+        except InvalidCredentials:
+            return render_template("auth/password.html", title=title, next=next_url,
+                                   error="The current password is wrong."), 400
+        except PasswordRejected as exc:
+            return render_template("auth/password.html", title=title, next=next_url,
+                                   error="That password is not allowed: " + "; ".join(exc.messages)), 400
+        # Every other session ended with the epoch; this one carries on under the new epoch.
+        user_id = int(current_user.id)
+        flash("Your password was changed. Other sessions were signed out.", "success")
+        return _complete_sign_in(user_id, next_url)
+
+    @bp.post("/logout")
+    def logout():
+        if current_user.is_authenticated:
+            with get_db().session() as s:
+                record(s, Action.SIGN_OUT, actor=int(current_user.id), organization_id=current_user.organization_id,
+                       target=("user", int(current_user.id)))
+        logout_user()
+        session.destroy()
+        return redirect(url_for("auth.login"))
+
+    return bp

@@ -1,0 +1,190 @@
+"""The authorization matrix, generated from the app's own registries.
+
+Every page in Dash's page registry, every callback in the app's callback map and every Flask
+route is crossed with the six built-in roles and with in-scope and out-of-scope objects. A page,
+callback or route added later without a declared protection fails here, before it ships.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+
+import dash
+import pytest
+from dash._utils import split_callback_id
+from sqlalchemy import select
+
+from core.demo import seed_demo
+from core.models import Brand, Organization, Project, Role, Scenario, User
+from core.security.permissions import BUILTIN_ROLES
+from tests.support import csrf_headers, demo_people, make_app, sign_in
+
+ROLES = list(BUILTIN_ROLES)
+# Dash's own routing callbacks: they run page layouts, which are guarded by `page_layout`.
+DASH_INTERNAL = ("_pages_location", "_pages_content", "_pages_store", "_pages_dummy")
+PUBLIC_ROUTES = {"static", "health.healthz", "health.readyz", "auth.login", "auth.mfa", "auth.enrol",
+                 "bootstrap_static", "_dash_assets.static",
+                 "/_dash-component-suites/<string:package_name>/<path:fingerprinted_path>", "/_favicon.ico"}
+
+
+@pytest.fixture(scope="module")
+def setting(tmp_path_factory, _sqlite_db):
+    """One app on SQLite with the demo (two organizations) and the six demo users in the first."""
+    from tests.conftest import _empty
+
+    db = _sqlite_db
+    _empty(db)
+    tmp = tmp_path_factory.mktemp("matrix")
+    seed_demo(db, seed=7, months=2)
+    people = demo_people(db, tmp)
+    with db.session() as s:
+        first, second = s.scalars(select(Organization.id).order_by(Organization.id)).all()[:2]
+        foreign_user = User(email="stranger@other.test", name="Stranger", organization_id=second)
+        foreign_role = Role(name="Other org role", organization_id=second, permissions=["portfolio:read"])
+        s.add_all([foreign_user, foreign_role])
+        s.flush()
+        foreign_project = s.scalars(select(Project.id).where(Project.organization_id == second)).first()
+        foreign = {
+            "organization": second,
+            "project": foreign_project,
+            "brand": s.scalars(select(Brand.id).where(Brand.organization_id == second)).first(),
+            "user": foreign_user.id,
+            "role": foreign_role.id,
+        }
+        scenario = Scenario(organization_id=second, project_id=foreign_project, name="Theirs", kind="budget")
+        s.add(scenario)
+        s.flush()
+        foreign["scenario"] = scenario.id
+        home_project = s.scalars(select(Project.id).where(Project.organization_id == first)).first()
+    app = make_app(db, tmp)
+    warm = app.server.test_client()  # the first request registers Dash's page-routing callbacks
+    sign_in(warm, people["Portfolio Manager"].email)
+    warm.get("/_dash-layout")
+    return {"app": app, "db": db, "people": people, "foreign": foreign, "home_project": home_project}
+
+
+def _client(setting, role: str):
+    """One signed-in client per role for the module (an administrator's TOTP code works once)."""
+    clients = setting.setdefault("clients", {})
+    if role not in clients:
+        client = setting["app"].server.test_client()
+        response = sign_in(client, setting["people"][role].email)
+        assert response.status_code == 302, f"{role} could not sign in"
+        clients[role] = client
+    return clients[role]
+
+
+def _protection(entry: dict):
+    return getattr(entry.get("callback"), "dc_protection", None)
+
+
+def _is_internal(key: str) -> bool:
+    return any(marker in key for marker in DASH_INTERNAL)
+
+
+def test_every_callback_declares_a_protection(setting):
+    app = setting["app"]
+    assert app.callback_map, "no callbacks registered"
+    # Clientside callbacks (no server function) run in the browser and read nothing from the server.
+    unprotected = [key for key, entry in app.callback_map.items()
+                   if not _is_internal(key) and "callback" in entry and _protection(entry) is None]
+    assert unprotected == [], f"callbacks without protected_callback: {unprotected}"
+
+
+def test_every_page_declares_a_permission():
+    missing = [page["module"] for page in dash.page_registry.values() if not page.get("permission")]
+    assert missing == [], f"pages without a permission: {missing}"
+    unguarded = [page["module"] for page in dash.page_registry.values()
+                 if getattr(page["layout"], "dc_permission", None) != page["permission"]]
+    assert unguarded == [], f"page layouts not wrapped by page_layout(permission): {unguarded}"
+
+
+def test_every_route_is_public_on_purpose_or_needs_sign_in(setting):
+    client = setting["app"].server.test_client()
+    for rule in setting["app"].server.url_map.iter_rules():
+        if rule.endpoint in PUBLIC_ROUTES or ("GET" not in rule.methods and "POST" not in rule.methods):
+            continue
+        path = rule.rule.replace("<path:path>", "some/page")
+        method = "post" if "GET" not in rule.methods else "get"
+        response = getattr(client, method)(path)
+        assert response.status_code in (302, 400, 401), f"{rule.rule} answered {response.status_code} anonymously"
+        if response.status_code == 302:
+            assert "/login" in response.location
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_pages_by_role(setting, role):
+    client = _client(setting, role)
+    held = BUILTIN_ROLES[role]
+    for page in dash.page_registry.values():
+        response = client.get(page["path"])
+        expected = 200 if page["permission"] in held else 403
+        assert response.status_code == expected, f"{role} → {page['path']}: {response.status_code}"
+    layout = json.dumps(client.get("/_dash-layout").get_json())
+    for page in dash.page_registry.values():
+        if page.get("nav", True):
+            shown = f'"href": "{page["relative_path"]}"' in layout
+            assert shown == (page["permission"] in held), f"{role}: nav link for {page['path']} shown={shown}"
+
+
+def _body(key: str, entry: dict, values: dict[str, object]) -> dict:
+    names = list(inspect.signature(entry["callback"]).parameters)
+    deps = [*entry["inputs"], *entry.get("state", [])]
+    filled = [{**dep, "value": values.get(names[i]) if i < len(names) else None} for i, dep in enumerate(deps)]
+    return {
+        "output": key,
+        "outputs": split_callback_id(key),
+        "inputs": filled[: len(entry["inputs"])],
+        "state": filled[len(entry["inputs"]):],
+        "changedPropIds": [f"{d['id']}.{d['property']}" for d in entry["inputs"][:1]],
+    }
+
+
+def _protected(setting):
+    return [(k, e, _protection(e)) for k, e in setting["app"].callback_map.items() if _protection(e) is not None]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_callbacks_by_role_and_scope(setting, role):
+    client = _client(setting, role)
+    headers = csrf_headers(client)
+    held = BUILTIN_ROLES[role]
+    for key, entry, protection in _protected(setting):
+        kinds = {name: check if isinstance(check, str) else check[0] for name, check in protection.objects.items()}
+        foreign = {name: setting["foreign"][kind] for name, kind in kinds.items()}
+        response = client.post("/_dash-update-component", json=_body(key, entry, foreign), headers=headers)
+        if protection.permission not in held:
+            assert response.status_code == 403, f"{role} ran {key} without {protection.permission}"
+        elif kinds and role != "System Administrator":
+            assert response.status_code == 403, f"{role} got {key} for another organization's {kinds}"
+            assert b"rowData" not in response.data and b"figure" not in response.data
+
+
+def test_crafted_post_for_another_organization_returns_no_data(setting):
+    """The portfolio callback, by hand: the other organization's project id from a browser."""
+    client = _client(setting, "Portfolio Manager")
+    headers = csrf_headers(client)
+    key, entry, _ = next(item for item in _protected(setting) if "portfolio-ranking" in item[0])
+    mine = client.post("/_dash-update-component", json=_body(key, entry, {"project_id": setting["home_project"]}),
+                       headers=headers)
+    assert mine.status_code == 200 and mine.get_json()["response"]["portfolio-ranking"]["rowData"]
+    theirs = client.post("/_dash-update-component",
+                         json=_body(key, entry, {"project_id": setting["foreign"]["project"]}), headers=headers)
+    assert theirs.status_code == 403 and theirs.get_json() == {"error": "forbidden", "reason": "not permitted"}
+
+
+def test_brand_scoped_roles_see_only_their_brands(setting):
+    client = _client(setting, "Viewer")
+    headers = csrf_headers(client)
+    key, entry, _ = next(item for item in _protected(setting) if "portfolio-ranking" in item[0])
+    viewer = setting["people"]["Viewer"]
+    db = setting["db"]
+    with db.session() as s:
+        project = s.scalars(select(Project.id).join(Project.members).where(
+            Project.members.any(brand_id=viewer.scope_id))).first()
+    response = client.post("/_dash-update-component", json=_body(key, entry, {"project_id": project}),
+                           headers=headers)
+    assert response.status_code == 200
+    rows = response.get_json()["response"]["portfolio-ranking"]["rowData"]
+    assert [r["brand_id"] for r in rows] == [viewer.scope_id]
