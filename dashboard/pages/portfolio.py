@@ -132,7 +132,7 @@ def _grid(ranking: pd.DataFrame, sections: list[str]) -> tuple[list[dict], list[
         {"field": "change_12m", "headerName": "Δ year", **change},
         {"field": "coverage", "headerName": "Coverage", "type": "rightAligned", "minWidth": 110,
          "valueFormatter": {"function": "d3.format('.0%')(params.value)"}},
-        *({"field": s, "headerName": s, "minWidth": 125, **number} for s in sections),
+        *({"field": s, "headerName": s, "minWidth": 140, **number} for s in sections),
     ]
     data = ranking.astype(object).where(ranking.notna(), None).to_dict("records")
     return columns, data
@@ -163,5 +163,7 @@ def show_project(project_id: int):
     sections = [c for c in ranking.columns if c not in
                 {"brand_id", "brand", "role", "rank", "score", "coverage", "change_1m", "change_12m"}]
     columns, data = _grid(ranking, sections)
-    title = f"DC score trend: top {len(top)} own brands and the competitor average"
+    names = trend.drop_duplicates("brand_id").set_index("brand_id")["brand"]
+    subject = names.get(top[0], "") if len(top) == 1 else f"top {len(top)} own brands"
+    title = f"DC score trend: {subject}" + (" and the competitor average" if 0 in names.index else "")
     return _kpis(ranking), _trend_figure(trend), title, columns, data, f"?project={project_id}"

@@ -9,27 +9,31 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from core.security.permissions import BUILTIN_ROLES
-from tests.browser.conftest import ROOT, browser_sign_in, screenshot
+from tests.browser.conftest import browser_sign_in, screenshot
 
 pytestmark = pytest.mark.browser
 
 
-def _pages() -> list[dict]:
-    """The app's page registry as the running app builds it (same modules, same permissions)."""
+def _pages(tmp_path) -> list[dict]:
+    """The page registry as the app builds it: same construction, so the same modules."""
     if not dash.page_registry:
-        dash.Dash(__name__, use_pages=True, pages_folder=str(ROOT / "dashboard" / "pages"))
+        from core.db import Database
+        from tests.support import make_app
+
+        make_app(Database(f"sqlite:///{tmp_path / 'registry.db'}"), tmp_path)
     return list(dash.page_registry.values())
 
 
 @pytest.mark.parametrize("role", list(BUILTIN_ROLES))
-def test_role_journey(browser, live_url, role):
+def test_role_journey(browser, live_url, role, tmp_path):
     browser_sign_in(browser, live_url, role)
     WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#nav-links .nav-link"))
     shown = sorted(link.text for link in browser.find_elements(By.CSS_SELECTOR, "#nav-links .nav-link"))
     held = BUILTIN_ROLES[role]
-    pages = _pages()
+    pages = _pages(tmp_path)
     expected = sorted(p["name"] for p in pages if p.get("nav", True) and p["permission"] in held)
     assert shown == expected, f"{role} sees {shown}, expected {expected}"
+    WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".ag-row, .alert"))
     screenshot(browser, f"journey-{role.lower().replace(' ', '-')}")
     forbidden = [p for p in pages if p["permission"] not in held]
     if forbidden:
