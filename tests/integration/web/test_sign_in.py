@@ -175,3 +175,47 @@ def test_login_form_needs_its_csrf_token(app, world):
     client.get("/login")
     response = client.post("/login", data={"email": world["Analyst"].email, "password": DEMO_PASSWORD})
     assert response.status_code == 400
+
+
+def test_forced_enrolment_then_recovery_code_works_once(db, tmp_path, world):
+    from core.models import User as UserModel
+
+    with db.session() as s:  # an administrator who has not enrolled yet
+        admin = s.scalar(select(UserModel).where(UserModel.email == world["Organization Administrator"].email))
+        admin.mfa_enabled, admin.mfa_secret_encrypted, admin.mfa_last_timestep = False, None, None
+    app = make_app(db, tmp_path)
+    client = app.server.test_client()
+    page = client.get("/login")
+    first = client.post("/login", data={"email": admin.email, "password": DEMO_PASSWORD,
+                                        "csrf_token": form_token(page.get_data(as_text=True))})
+    assert first.status_code == 302 and "/login/enrol" in first.location
+    enrol = client.get(first.location)
+    html = enrol.get_data(as_text=True)
+    assert 'src="data:image/svg+xml;base64,' in html  # the QR code is drawn here, not fetched
+    secret = html.split('id="manual-key">')[1].split("<")[0]
+    bad = client.post(first.location, data={"code": "000000", "csrf_token": form_token(html)})
+    assert bad.status_code == 400 and not _signed_in(client)
+    done = client.post(first.location, data={"code": pyotp.TOTP(secret).now(), "csrf_token": form_token(html)})
+    codes = [c.split("<")[0].strip() for c in done.get_data(as_text=True).split('list-group-item">')[1:]]
+    assert len(codes) == 10 and _signed_in(client)
+
+    again = app.server.test_client()
+    assert sign_in(again, admin.email, code=codes[0]).status_code == 302 and _signed_in(again)
+    reuse = app.server.test_client()
+    assert sign_in(reuse, admin.email, code=codes[0]).status_code == 401 and not _signed_in(reuse)
+
+
+def test_verify_audit_command_names_the_first_broken_event(sqlite_db, tmp_path, capsys):
+    from sqlalchemy import text
+
+    from core.security.__main__ import main
+
+    seed_demo(sqlite_db, seed=7, months=2)
+    demo_people(sqlite_db, tmp_path)  # creating the demo users writes audit events
+    assert main(["verify-audit", "--database-url", sqlite_db.url]) == 0
+    assert "intact" in capsys.readouterr().out
+    with sqlite_db.engine.begin() as conn:
+        victim = conn.execute(text("SELECT id FROM audit_events ORDER BY id LIMIT 1 OFFSET 2")).scalar_one()
+        conn.execute(text("UPDATE audit_events SET action = 'tampered.action' WHERE id = :id"), {"id": victim})
+    assert main(["verify-audit", "--database-url", sqlite_db.url]) == 1
+    assert f"BROKEN at event {victim}" in capsys.readouterr().out
