@@ -11,8 +11,10 @@ Alignment rules, so a fit never depends on how rows happened to be stored:
   within that window revenue must be present for every period (weekly or monthly, no gaps);
 - a missing spend row means nothing was spent; a channel that spent nothing in the window is left out;
 - controls named `exposure:*` (impressions, clicks) measure the media themselves and are not
-  used as controls; a control missing some periods, constant in the window, or varying only in the
-  holdout periods (a one-off event late in the history) is left out, with a note.
+  used as controls; a control missing some periods is left out, with a note. The fitter itself
+  leaves out (with a note) controls constant over its training periods — constant in the window, or
+  varying only in the holdout periods (a one-off event late in the history). Every other control
+  is used, e.g. the demo's festive-season series `event:festive`.
 
 Command line: `python -m core.response_curves fit --brand-id N` (or `--org SLUG --brand NAME`).
 """
@@ -86,7 +88,7 @@ def _regular(periods: list[date], granularity: str) -> bool:
     return all(_months_between(a, b) == 1 for a, b in itertools.pairwise(periods))
 
 
-def load_history(session: Session, brand_id: int, n_fourier: int = 2, holdout: float = HOLDOUT) -> BrandHistory:
+def load_history(session: Session, brand_id: int, n_fourier: int = 2) -> BrandHistory:
     """Read and align the brand's spend, revenue and controls; FitDataError when they cannot be fitted."""
     brand = session.get(Brand, brand_id)
     if brand is None:
@@ -153,22 +155,13 @@ def load_history(session: Session, brand_id: int, n_fourier: int = 2, holdout: f
         if not r.name.startswith(EXCLUDED_CONTROL_PREFIX) and r.period in index:
             by_name.setdefault(r.name, {})[r.period] = float(r.value)
     control_names, columns = [], []
-    train = len(periods) - round(len(periods) * holdout) if round(len(periods) * holdout) >= 4 else len(periods)
     for name in sorted(by_name):
         values = by_name[name]
         if len(values) < len(periods):
             notes.append(f"control '{name}' left out: {len(periods) - len(values)} period(s) missing")
             continue
-        column = np.array([values[p] for p in periods])
-        if np.ptp(column) == 0:
-            notes.append(f"control '{name}' left out: constant in the window")
-            continue
-        if np.ptp(column[:train]) == 0:
-            # The holdout fit could not estimate it (it would alias the intercept and blow up the holdout).
-            notes.append(f"control '{name}' left out: it only varies in the holdout periods")
-            continue
         control_names.append(name)
-        columns.append(column)
+        columns.append(np.array([values[p] for p in periods]))
     controls = np.column_stack(columns) if columns else np.zeros((len(periods), 0))
 
     n_params = 4 * len(names) + 2 + 2 * n_fourier + len(control_names)
@@ -206,9 +199,10 @@ def channel_diagnostics(fit: FitResult, history: BrandHistory, channel: str, see
         "fitted_range": {"min": float(x.min()), "max": float(x.max()), "mean": float(x.mean()),
                          "active_share": float(np.mean(x > 0))},
         "channels": history.channels,
-        "controls": history.control_names,
+        "controls": fit.controls,
         "coefficients": fit.coefficients,
-        "notes": history.notes,
+        "noise_sd": fit.noise_sd,
+        "notes": history.notes + fit.notes,
         "n_bootstrap": 0 if draws is None else len(draws),
         "seed": seed,
         # beta, decay, half_saturation, shape per draw: rebuilds the curve draws for intervals and the risk front

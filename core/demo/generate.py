@@ -13,8 +13,10 @@ better on every metric) is squashed with a logistic into the metric's typical ba
 scale for counts. The band lies strictly inside [min_value, max_value], so every value passes
 the import range check. Anomalies shift z by ±3 in one month (a jump of ~20 noise sd).
 
-Marketing mix. Weekly spend per own brand and channel follows the channel's flighting
-(always-on, pulsed, or on/off bursts with zero weeks), and weekly revenue is exactly
+Marketing mix. Weekly spend per own brand and channel follows its own media plan (the channel's
+flighting — always-on, pulsed, or on/off bursts — with its own flight calendar, budget drift, dark
+spells and festive push; see generate_spend), so channels are not moved in lockstep and their
+curves are identified, and weekly revenue is exactly
 
     revenue_t = baseline + trend_per_week·t
                 + Σ_k (season_sin[k]·sin(2π(k+1)f_t) + season_cos[k]·cos(2π(k+1)f_t))
@@ -23,7 +25,11 @@ Marketing mix. Weekly spend per own brand and channel follows the channel's flig
 
 with t = weeks since the first week, f_t = (day of year of the week start − 1) / 365.25 and
 d the circular distance on the year. The baseline terms and noise_sd are stored with every
-true curve (ResponseCurve.diagnostics), the curve itself in ResponseCurve.params.
+true curve (ResponseCurve.diagnostics), the curve itself in ResponseCurve.params. The festive bump
+is published as a control series (`event:festive`, the exp(…) factor, ControlValue rows), the way
+MMM data sets carry holiday and event regressors: without it the festive revenue would be credited
+to whichever media happen to run then. Half-saturation lies inside the observed adstock range
+(so the curvature shows in the data), and the noise is 1–2 % of the baseline.
 """
 
 from __future__ import annotations
@@ -54,8 +60,12 @@ REVENUE_MODEL = (
     "revenue_t = baseline + trend_per_week*t + sum_k(season_sin[k]*sin(2*pi*(k+1)*f_t) + "
     "season_cos[k]*cos(2*pi*(k+1)*f_t)) + festive_amplitude*exp(-0.5*(d(f_t, festive_center)/festive_width)**2) "
     "+ sum_c contribution_c(spend_c)_t + N(0, noise_sd**2); t = weeks since first_week, "
-    "f_t = (day_of_year(week_start) - 1)/365.25, d = circular distance on [0, 1)"
+    "f_t = (day_of_year(week_start) - 1)/365.25, d = circular distance on [0, 1); "
+    "control event:festive = exp(-0.5*(d(f_t, festive_center)/festive_width)**2)"
 )
+
+# Non-media drivers published with the demo (ControlValue rows per own brand and week).
+CONTROL_NAMES: tuple[str, ...] = ("event:festive",)
 
 # Stream ids: each component draws from its own generator so adding draws elsewhere cannot shift it.
 _STREAM_METRICS, _STREAM_ANOMALIES, _STREAM_SPEND, _STREAM_CURVES, _STREAM_REVENUE = range(1, 6)
@@ -67,6 +77,7 @@ class Portfolio:
 
     values[b, m, t] is the raw value of brand b, metric m (METRICS order), month t.
     spend[o, c, w] is the weekly spend of own brand o (row in `mmm_brands`), channel c, week w.
+    controls[o, k, w] is control `control_names[k]` of own brand o in week w.
     """
 
     seed: int
@@ -86,6 +97,8 @@ class Portfolio:
     revenue: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     units: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     curves: list[dict] = field(default_factory=list)  # brand, channel, params, diagnostics
+    controls: np.ndarray = field(default_factory=lambda: np.zeros((0, len(CONTROL_NAMES), 0)))
+    control_names: tuple[str, ...] = CONTROL_NAMES
 
     @property
     def n_values(self) -> int:
@@ -113,6 +126,17 @@ class Portfolio:
             "channel": np.array([ch.name for ch in self.channels], dtype=object)[c.ravel()],
             "week": np.array(self.weeks, dtype=object)[w.ravel()],
             "amount": self.spend.ravel(),
+        })
+
+    def control_frame(self) -> pd.DataFrame:
+        """Long frame brand, name, week, value."""
+        n_o, n_k, n_w = self.controls.shape
+        o, k, w = np.meshgrid(np.arange(n_o), np.arange(n_k), np.arange(n_w), indexing="ij")
+        return pd.DataFrame({
+            "brand": self.brands["name"].to_numpy()[self.mmm_brands[o.ravel()]],
+            "name": np.array(self.control_names, dtype=object)[k.ravel()],
+            "week": np.array(self.weeks, dtype=object)[w.ravel()],
+            "value": self.controls.ravel(),
         })
 
 
@@ -254,31 +278,47 @@ def _pick_anomalies(seed: int, z: np.ndarray, n: int, brands: np.ndarray | None)
 
 def generate_spend(seed: int, n_brands: int, weeks: list[date], size: np.ndarray,
                    channels: tuple[ChannelSpec, ...] = CHANNELS) -> np.ndarray:
-    """Weekly spend, brands × channels × weeks, with each channel's flighting.
+    """Weekly spend, brands × channels × weeks, each series with its own media plan.
 
-    On/off flights are the parity of a cumulative count of random switches, so run lengths are
-    geometric (mean 1/p weeks) and the whole thing stays vectorized.
+    Every brand × channel series draws its own calendar, as media plans of different channels
+    are booked separately (and as MMM data sets are designed to be, so the channels can be told apart):
+    - a budget level that drifts (log AR(1), sd 0.35), e.g. re-planned quarterly budgets;
+    - flights: on/off ("burst") or high/low ("pulsed") runs from the parity of a cumulative count of
+      random switches, so run lengths are geometric (mean 1/p weeks); each flight has its own weight;
+    - dark weeks: always-on and pulsed channels pause now and then (campaign changes, budget freezes);
+    - festive push: about half the series raise spend in late Oct – mid Nov, by their own amount.
+    Bursts are kept active at least a fifth of the time, so every curve is identified.
     """
     rng = _rng(seed, _STREAM_SPEND)
     n_c, n_w = len(channels), len(weeks)
+    shape = (n_brands, n_c, n_w)
+    kind = np.array([c.flighting for c in channels], dtype=object)[None, :, None]
     frac = year_fraction(weeks)
     festive = np.exp(-0.5 * (_circular(frac - 0.80) / 0.05) ** 2)  # late Oct – mid Nov
     base = np.array([c.weekly_spend for c in channels])[None, :] * size[:, None]
     base = base * rng.lognormal(0.0, 0.3, (n_brands, n_c))
-    switches = rng.random((n_brands, n_c, n_w)) < np.array([0.0 if c.flighting == "always" else 0.22
-                                                           for c in channels])[None, :, None]
+    phi = 0.8
+    drift = np.exp(_ar1(rng.normal(0.0, 0.45 * np.sqrt(1 - phi**2), shape), phi))
+    switch_p = np.where(kind == "always", 0.0, np.where(kind == "pulsed", 0.25, 0.20))
+    switches = rng.random(shape) < switch_p
     start = rng.integers(0, 2, (n_brands, n_c, 1))
-    on = (np.cumsum(switches, axis=2) + start) % 2 == 1
-    # Keep every flighted series active at least a fifth of the time, so its curve is identified.
+    flight = np.cumsum(switches, axis=2)
+    on = (flight + start) % 2 == 1
     too_quiet = on.mean(axis=2, keepdims=True) < 0.2
     on = np.where(too_quiet, ~on, on)
-    wiggle = rng.lognormal(0.0, 0.15, (n_brands, n_c, n_w))
-    kind = np.array([c.flighting for c in channels], dtype=object)[None, :, None]
-    always = base[:, :, None] * wiggle
-    pulsed = base[:, :, None] * (0.55 + 0.9 * on) * wiggle
-    burst = base[:, :, None] * 1.8 * on * wiggle
-    spend = np.where(kind == "always", always, np.where(kind == "pulsed", pulsed, burst))
-    spend = spend * (1.0 + 0.5 * festive)[None, None, :]
+    weight = np.take_along_axis(rng.lognormal(0.0, 0.3, (n_brands, n_c, n_w + 1)), flight, axis=2)
+    # Dark spells of always-on and pulsed channels: a two-state chain, pausing with probability 6 % / 7 %
+    # a week and resuming with 35 % (spells of ~3 weeks; dark ~15 % of the time).
+    pause = rng.random(shape) < np.where(kind == "always", 0.06, np.where(kind == "pulsed", 0.07, 0.0))
+    resume = rng.random(shape) < 0.35
+    dark = np.zeros(shape, bool)
+    for w in range(1, n_w):  # a loop over weeks, vectorized over every series
+        dark[:, :, w] = np.where(dark[:, :, w - 1], ~resume[:, :, w], pause[:, :, w])
+    push = np.where(rng.random((n_brands, n_c)) < 0.5, rng.uniform(0.3, 1.0, (n_brands, n_c)), 0.0)
+    wiggle = rng.lognormal(0.0, 0.15, shape)
+    level = np.where(kind == "always", 1.0, np.where(kind == "pulsed", 0.45 + 1.1 * on, 1.8 * on))
+    spend = base[:, :, None] * drift * level * wiggle * np.where(kind == "always", 1.0, weight) * ~dark
+    spend = spend * (1.0 + push[:, :, None] * festive[None, None, :])
     return np.round(spend, -2)  # media plans are booked in round amounts
 
 
@@ -287,13 +327,17 @@ def _circular(d: np.ndarray) -> np.ndarray:
     return (d + 0.5) % 1.0 - 0.5
 
 
-def generate_mmm(seed: int, weeks: list[date], spend: np.ndarray, price: np.ndarray,
-                 channels: tuple[ChannelSpec, ...] = CHANNELS) -> tuple[np.ndarray, np.ndarray, list[list[dict]]]:
-    """Revenue and units per brand × week, and per brand the true curve of each channel.
+def generate_mmm(
+    seed: int, weeks: list[date], spend: np.ndarray, price: np.ndarray, channels: tuple[ChannelSpec, ...] = CHANNELS,
+) -> tuple[np.ndarray, np.ndarray, list[list[dict]], np.ndarray]:
+    """Revenue and units per brand × week, per brand the true curve of each channel, and the
+    control series (brands × CONTROL_NAMES × weeks) a model needs to explain the non-media part.
 
-    Half-saturation is drawn around the channel's mean adstock over active weeks, so the data
-    covers both sides of K; beta is set so the channel returns its drawn ROI at its own spend
-    level; the baseline is sized so media drive 20–40 % of revenue.
+    Half-saturation is a quantile (30th–70th) of the channel's adstock over active weeks, so K lies
+    inside the observed range and the data covers both sides of it; beta is set so the channel
+    returns its drawn ROI at its own spend level; the baseline is sized so media drive 20–40 % of
+    revenue. The festive bump is published as the control `event:festive` (its intensity, 0–1),
+    like the holiday and event regressors of real MMM data sets.
     """
     rng = _rng(seed, _STREAM_CURVES)
     rng_rev = _rng(seed, _STREAM_REVENUE)
@@ -302,6 +346,7 @@ def generate_mmm(seed: int, weeks: list[date], spend: np.ndarray, price: np.ndar
     frac = year_fraction(weeks)
     revenue = np.zeros((n_b, n_w))
     units = np.zeros((n_b, n_w))
+    controls = np.zeros((n_b, len(CONTROL_NAMES), n_w))
     truths: list[list[dict]] = []
     # A loop over brand × channel series (not over values): each series needs its own adstock.
     for b in range(n_b):
@@ -314,7 +359,7 @@ def generate_mmm(seed: int, weeks: list[date], spend: np.ndarray, price: np.ndar
             roi = float(rng.uniform(*ch.roi))
             adstock = geometric_adstock(x, decay)
             active = adstock[x > 0]
-            k = float(np.mean(active) * rng.uniform(0.6, 1.3))
+            k = float(np.quantile(active, rng.uniform(0.3, 0.7)))
             beta = roi * float(x.mean()) / float(np.mean(hill(adstock, k, shape)))
             params = CurveParams(beta=beta, decay=decay, half_saturation=k, shape=shape)
             contributions[c] = params.contribution(x)
@@ -330,9 +375,10 @@ def generate_mmm(seed: int, weeks: list[date], spend: np.ndarray, price: np.ndar
             "festive_amplitude": base * rng_rev.uniform(0.08, 0.22),
             "festive_center": rng_rev.uniform(0.78, 0.84),
             "festive_width": 0.03,
-            "noise_sd": base * rng_rev.uniform(0.03, 0.06),
+            "noise_sd": base * rng_rev.uniform(0.01, 0.02),
         }
         baseline = baseline_series(terms, t, frac)
+        controls[b, 0] = festive_series(terms, frac)
         noise = rng_rev.normal(0.0, terms["noise_sd"], n_w)
         revenue[b] = baseline + contributions.sum(axis=0) + noise
         # Units: revenue at the brand's list price, with festive discounts and a little mix noise.
@@ -359,7 +405,12 @@ def generate_mmm(seed: int, weeks: list[date], spend: np.ndarray, price: np.ndar
             }
             for c, (ch, curve) in enumerate(zip(channels, brand_curves, strict=True))
         ])
-    return revenue, units, truths
+    return revenue, units, truths, controls
+
+
+def festive_series(terms: dict, frac: np.ndarray) -> np.ndarray:
+    """The festive intensity exp(−½·(d(f_t, festive_center)/festive_width)²): the `event:festive` control."""
+    return np.exp(-0.5 * (_circular(frac - terms["festive_center"]) / terms["festive_width"]) ** 2)
 
 
 def baseline_series(terms: dict, t: np.ndarray, frac: np.ndarray) -> np.ndarray:
@@ -367,7 +418,7 @@ def baseline_series(terms: dict, t: np.ndarray, frac: np.ndarray) -> np.ndarray:
     k = np.arange(1, len(terms["season_sin"]) + 1)[:, None]
     season = (np.asarray(terms["season_sin"])[:, None] * np.sin(2 * np.pi * k * frac)
               + np.asarray(terms["season_cos"])[:, None] * np.cos(2 * np.pi * k * frac)).sum(axis=0)
-    bump = np.exp(-0.5 * (_circular(frac - terms["festive_center"]) / terms["festive_width"]) ** 2)
+    bump = festive_series(terms, frac)
     return terms["baseline"] + terms["trend_per_week"] * t + season + terms["festive_amplitude"] * bump
 
 
@@ -414,13 +465,13 @@ def generate_demo(seed: int = 42, end_month: date | None = None, *, months: int 
     is_electronics = brands_df["org"].to_numpy()[own_idx] == ORGANIZATIONS[-1].name
     price = np.where(is_electronics, size_rng.uniform(900, 6000, own_idx.size), size_rng.uniform(60, 600, own_idx.size))
     spend = generate_spend(seed, own_idx.size, weeks, size)
-    revenue, units, truths = generate_mmm(seed, weeks, spend, np.round(price))
+    revenue, units, truths, controls = generate_mmm(seed, weeks, spend, np.round(price))
     curves = [{"brand": int(own_idx[i]), **curve} for i, brand_curves in enumerate(truths) for curve in brand_curves]
     return Portfolio(
         seed=seed, mode="demo", periods=periods, weeks=weeks,
         organizations=pd.DataFrame(orgs), projects=pd.DataFrame(projects), brands=brands_df,
         members=members_df, metrics=METRICS, values=values, anomalies=anomalies,
-        mmm_brands=own_idx, spend=spend, revenue=revenue, units=units, curves=curves,
+        mmm_brands=own_idx, spend=spend, revenue=revenue, units=units, curves=curves, controls=controls,
     )
 
 

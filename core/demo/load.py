@@ -1,8 +1,9 @@
 """Write a generated portfolio into the database, and the `seed_demo` / `ensure_demo` entry points.
 
 Catalogue and portfolio rows (a few hundred) go through the ORM; the big series (metric values,
-weekly spend and outcomes) are bulk-loaded: COPY on PostgreSQL, executemany of plain tuples on
-SQLite, both inside the same transaction as the rest, so a failed seed leaves nothing behind.
+weekly spend, outcomes and control series such as `event:festive`) are bulk-loaded: COPY on
+PostgreSQL, executemany of plain tuples on SQLite, both inside the same transaction as the rest,
+so a failed seed leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class DemoSummary:
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)
     anomalies: list[dict[str, Any]] = field(default_factory=list)
+    control_rows: int = 0  # weekly control series of the own brands (the festive season)
 
     def describe(self) -> str:
         """A few human-readable lines for the CLI."""
@@ -80,7 +82,7 @@ class DemoSummary:
             f"  metric values {self.metric_values:,}"
             + (f" ({self.metric_values / t['load_values']:,.0f} rows/s)" if t.get("load_values") else ""),
             f"  channels {self.channels}, weekly spend rows {self.spend_rows:,}, outcome rows {self.outcome_rows:,}, "
-            f"true response curves {self.response_curves}",
+            f"control rows {self.control_rows:,}, true response curves {self.response_curves}",
             f"  DC score rows {self.dc_scores:,}",
             f"  anomalies injected: {len(self.anomalies)}",
         ])
@@ -259,7 +261,7 @@ def _load(session: Session, p: Portfolio, timings: dict[str, float]) -> tuple[di
     })
     timings["load_values"] = time.perf_counter() - t0
 
-    n_spend = n_outcomes = 0
+    n_spend = n_outcomes = n_controls = 0
     if p.spend.size:
         n_o, n_c, n_w = p.spend.shape
         weeks = _dates(session, p.weeks)
@@ -274,8 +276,15 @@ def _load(session: Session, p: Portfolio, timings: dict[str, float]) -> tuple[di
             "brand_id": brand_ids[p.mmm_brands[o]], "period": weeks[w], "granularity": "week",
             "revenue": p.revenue.ravel(), "units": p.units.ravel(), "source": SOURCE,
         })
+    if p.controls.size:
+        n_o, n_k, n_w = p.controls.shape
+        o, k, w = (a.ravel() for a in np.meshgrid(np.arange(n_o), np.arange(n_k), np.arange(n_w), indexing="ij"))
+        n_controls = bulk_insert(session, "control_values", {
+            "brand_id": brand_ids[p.mmm_brands[o]], "name": np.array(p.control_names, dtype=object)[k],
+            "period": _dates(session, p.weeks)[w], "value": p.controls.ravel(), "source": SOURCE,
+        })
     counts = {"metric_values": n_values, "spend_rows": n_spend, "outcome_rows": n_outcomes,
-              "response_curves": len(p.curves)}
+              "control_rows": n_controls, "response_curves": len(p.curves)}
     return counts, [pr.id for pr in projects], brand_ids
 
 

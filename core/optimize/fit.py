@@ -7,6 +7,23 @@ seeded starts, on scaled data (revenue over its mean, each spend over its mean n
 bounds mean the same for every brand. Diagnostics come from a time holdout (the last periods), and
 uncertainty from a moving-block residual bootstrap refitted from the point estimate; its draws feed
 the allocator's outcome intervals and the risk front (`curve_draws`).
+
+Priors. Six channels × four curve parameters are more than a few years of weekly data pin down on
+their own: least squares then trades one channel for another, or for the intercept (a Hill step at a
+tiny K turns a channel into a "spend > 0" dummy), and finds curves that fit the noise better than the
+truth does. So the fit is a MAP estimate under weak, independent log-normal priors (`PRIORS`), each
+adding σ·(ln value − mean)/sd to the residuals (σ: the noise sd, estimated from one fit without
+priors), which makes the cost ½σ²× the negative log posterior of Gaussian noise:
+- half-saturation K / mean non-zero spend ~ LogNormal(0, 1): the bend lies near the spend levels the
+  data saw (cf. Meridian's default ec prior, TruncatedNormal(0.8, 0.8) in units of median media);
+- Hill shape n ~ LogNormal(0, 0.5): from concave to S-shaped (n = 1 ± a factor 1.65 at one sd);
+- ROI (contribution / spend over the history) ~ LogNormal(0.2, 0.9): Meridian's default ROI prior;
+  this ties each channel's level to its spend and keeps it from trading with the intercept.
+With informative data (a channel whose contribution varies well above the noise) the likelihood
+dominates and the priors change little; `priors=None` fits by plain least squares.
+
+Controls constant over the training periods (all but the holdout) are left out with a note: the
+holdout fit could not tell them from the intercept.
 """
 
 from __future__ import annotations
@@ -24,6 +41,13 @@ from core.optimize.progress import Monitor, ProgressFn
 # Bounds on scaled data: decay θ, half-saturation K (× mean spend), Hill n, β (× mean revenue).
 BOUNDS = {"decay": (0.0, 0.9), "half_saturation": (0.05, 10.0), "shape": (0.5, 4.0), "beta": (0.0, 5.0)}
 PERIODS_PER_YEAR = {"W": 52.18, "M": 12.0}
+# Weak log-normal priors (mean, sd of the natural log), see the module docstring. K is relative to the
+# channel's mean non-zero spend; ROI is contribution / spend over the history, in revenue per unit spend.
+PRIORS: dict[str, tuple[float, float]] = {
+    "half_saturation": (0.0, 1.0),
+    "shape": (0.0, 0.5),
+    "roi": (0.2, 0.9),
+}
 
 
 @dataclass
@@ -46,6 +70,9 @@ class FitResult:
     roas_interval: dict[str, tuple[float, float]] = field(default_factory=dict)
     n_starts: int = 0
     cost: float = 0.0
+    controls: list[str] = field(default_factory=list)  # the controls the model used
+    notes: list[str] = field(default_factory=list)  # e.g. controls left out, and why
+    noise_sd: float | None = None  # the noise sd that weighs the priors (revenue units), None without priors
 
     def param_interval(self, channel: str, level: float = 0.9) -> dict[str, tuple[float, float]]:
         q = [(1 - level) / 2, (1 + level) / 2]
@@ -74,6 +101,9 @@ class FitResult:
             "roas": self.roas,
             "roas_interval": self.roas_interval,
             "n_starts": self.n_starts,
+            "controls": self.controls,
+            "notes": self.notes,
+            "noise_sd": self.noise_sd,
             "n_bootstrap": len(next(iter(self.param_draws.values()))) if self.param_draws else 0,
         }
 
@@ -84,11 +114,16 @@ _ORDER = ("beta", "decay", "half_saturation", "shape")
 class _Model:
     """Scaled design and the residual function shared by every start and bootstrap refit."""
 
-    def __init__(self, spend: np.ndarray, controls: np.ndarray, period: str, n_fourier: int) -> None:
+    def __init__(self, spend: np.ndarray, controls: np.ndarray, period: str, n_fourier: int,
+                 y_scale: float = 1.0, priors: dict | None = None) -> None:
         t_len, self.c = spend.shape
         positive = np.where(spend > 0, spend, np.nan)
         self.x_scale = np.nan_to_num(np.nanmean(positive, axis=0), nan=1.0)
         self.x = spend / self.x_scale
+        # ROI of channel j = mean contribution / mean spend, from the scaled media term
+        self.roi_factor = y_scale / (self.x_scale * np.maximum(self.x.mean(axis=0), 1e-12))
+        self.priors = priors or {}
+        self.prior_weight = 0.0  # the noise sd (scaled): makes the cost ½·σ²·(negative log posterior)
         t = np.arange(t_len)
         cols = [np.ones(t_len), t / max(t_len - 1, 1)]
         names = ["intercept", "trend"]
@@ -119,12 +154,41 @@ class _Model:
     def predict(self, p: np.ndarray) -> np.ndarray:
         return self.media(p).sum(axis=1) + self.linear @ p[4 * self.c :]
 
+    def prior_z(self, p: np.ndarray, media: np.ndarray | None = None) -> np.ndarray:
+        """Standardized deviations (log value − prior mean) / prior sd of every prior'd parameter."""
+        c = self.c
+        out = []
+        if "half_saturation" in self.priors:
+            m, sd = self.priors["half_saturation"]
+            out.append((np.log(p[c : 2 * c]) - m) / sd)
+        if "shape" in self.priors:
+            m, sd = self.priors["shape"]
+            out.append((np.log(p[2 * c : 3 * c]) - m) / sd)
+        if "roi" in self.priors:
+            m, sd = self.priors["roi"]
+            media = self.media(p) if media is None else media
+            roi = media.mean(axis=0) * self.roi_factor
+            out.append((np.log(np.maximum(roi, 1e-6)) - m) / sd)
+        return np.concatenate(out) if out else np.zeros(0)
+
     def fit(self, y: np.ndarray, mask: np.ndarray, p0: np.ndarray, max_nfev: int | None = None) -> Any:
         def resid(p: np.ndarray) -> np.ndarray:
-            return (self.predict(p) - y)[mask]
+            media = self.media(p)
+            r = (media.sum(axis=1) + self.linear @ p[4 * self.c :] - y)[mask]
+            if self.prior_weight > 0:
+                return np.r_[r, self.prior_weight * self.prior_z(p, media)]
+            return r
 
         p0 = np.clip(p0, self.lower + 1e-9, np.where(np.isfinite(self.upper), self.upper - 1e-9, np.inf))
         return least_squares(resid, p0, bounds=(self.lower, self.upper), x_scale="jac", max_nfev=max_nfev)
+
+    def noise_sd(self, y: np.ndarray, mask: np.ndarray, p0: np.ndarray) -> float:
+        """Residual sd of one fit without priors, corrected for the parameters it estimated."""
+        weight, self.prior_weight = self.prior_weight, 0.0
+        res = self.fit(y, mask, p0)
+        self.prior_weight = weight
+        dof = max(int(mask.sum()) - res.x.size, 1)
+        return float(np.sqrt(2.0 * res.cost / dof))
 
     def starts(self, y: np.ndarray, mask: np.ndarray, n_starts: int, rng: np.random.Generator) -> list[np.ndarray]:
         """Seeded starts: centre of the box first, then uniform draws; linear terms from OLS on what is left."""
@@ -158,6 +222,7 @@ def fit_response_curves(
     *,
     period: str = "W",
     n_fourier: int = 2,
+    priors: dict[str, tuple[float, float]] | None = PRIORS,
     n_starts: int = 6,
     holdout: float = 0.15,
     n_bootstrap: int = 100,
@@ -166,7 +231,11 @@ def fit_response_curves(
     progress: ProgressFn | None = None,
     cancel: Any = None,
 ) -> FitResult:
-    """Fit one brand's channel curves from its weekly ("W") or monthly ("M") history."""
+    """Fit one brand's channel curves from its weekly ("W") or monthly ("M") history.
+
+    `priors`: log-normal priors by parameter (see PRIORS and the module docstring); None for plain
+    least squares. Controls constant over the training periods are left out (`FitResult.notes`).
+    """
     mon = Monitor(progress, cancel)
     y_raw = np.asarray(revenue, dtype=float)
     spend = np.asarray(spend, dtype=float).reshape(len(y_raw), -1)
@@ -174,11 +243,23 @@ def fit_response_curves(
         raise ValueError("one spend column per channel")
     if np.any(spend < 0) or not np.all(np.isfinite(spend)) or not np.all(np.isfinite(y_raw)):
         raise ValueError("spend must be finite and non-negative, revenue finite")
-    ctrl = np.zeros((len(y_raw), 0)) if controls is None else np.asarray(controls, dtype=float).reshape(len(y_raw), -1)
-    model = _Model(spend, ctrl, period, n_fourier)
+    t_len, c = spend.shape
+    ctrl = np.zeros((t_len, 0)) if controls is None else np.asarray(controls, dtype=float).reshape(t_len, -1)
+    names = list(control_names) or [f"control_{i + 1}" for i in range(ctrl.shape[1])]
+    if len(names) != ctrl.shape[1]:
+        raise ValueError("one name per control column")
+    n_hold = round(t_len * holdout)
+    n_train = t_len - n_hold if n_hold >= 4 else t_len
+    # A control constant over the training periods cannot be told from the intercept there: the holdout
+    # fit would give it an arbitrary coefficient (a one-off event late in the history wrecks the holdout).
+    keep = np.ptp(ctrl[:n_train], axis=0) > 0 if ctrl.size else np.zeros(0, bool)
+    notes = [f"control '{n}' left out: constant over the training periods"
+             + (" (it only varies in the holdout periods)" if np.ptp(ctrl[:, j]) > 0 else "")
+             for j, n in enumerate(names) if not keep[j]]
+    ctrl, names = ctrl[:, keep], [n for n, k in zip(names, keep, strict=True) if k]
     y_scale = float(np.mean(np.abs(y_raw))) or 1.0
     y = y_raw / y_scale
-    t_len, c = spend.shape
+    model = _Model(spend, ctrl, period, n_fourier, y_scale, priors)
     rng = np.random.default_rng(seed)
 
     def multistart(mask: np.ndarray, extra: list[np.ndarray], stage: str, lo: float, hi: float) -> Any:
@@ -191,18 +272,19 @@ def fit_response_curves(
                 best = res
         return best
 
+    full = np.ones(t_len, bool)
+    if model.priors:
+        model.prior_weight = model.noise_sd(y, full, model.starts(y, full, 1, rng)[0])
     holdout_r2 = holdout_mape = None
     extra: list[np.ndarray] = []
-    n_hold = round(t_len * holdout)
-    if n_hold >= 4:
-        train = np.arange(t_len) < t_len - n_hold
+    if n_train < t_len:
+        train = np.arange(t_len) < n_train
         res_train = multistart(train, [], "holdout fit", 0.0, 0.3)
         pred = model.predict(res_train.x)
         held = ~train
         holdout_r2 = _r2(y[held], pred[held])
         holdout_mape = float(np.mean(np.abs((y[held] - pred[held]) / np.where(y[held] != 0, y[held], np.nan))))
         extra = [res_train.x]
-    full = np.ones(t_len, bool)
     res = multistart(full, extra, "full fit", 0.3, 0.6)
     p = res.x
     fitted = model.predict(p)
@@ -229,13 +311,14 @@ def fit_response_curves(
     contribution = {ch: float(media[:, j].sum()) for j, ch in enumerate(channels)}
     roas = {ch: float(contribution[ch] / total_spend[j]) if total_spend[j] > 0 else float("nan")
             for j, ch in enumerate(channels)}
-    coef = dict(zip(model.linear_names + [f"control:{n}" for n in control_names],
-                    (p[4 * c :] * y_scale).tolist(), strict=False))
+    coef = dict(zip(model.linear_names + [f"control:{n}" for n in names], (p[4 * c :] * y_scale).tolist(),
+                    strict=True))
     out = FitResult(
         channels=list(channels), params=params, coefficients=coef, r2=_r2(y, fitted),
         nrmse=float(np.sqrt(np.mean((y - fitted) ** 2)) / (y.max() - y.min())),
         holdout_r2=holdout_r2, holdout_mape=holdout_mape, contribution=contribution, roas=roas,
-        fitted=fitted * y_scale, n_starts=n_starts, cost=float(res.cost),
+        fitted=fitted * y_scale, n_starts=n_starts, cost=float(res.cost), controls=names, notes=notes,
+        noise_sd=model.prior_weight * y_scale if model.priors else None,
     )
     if draws:
         dr = np.array(draws)

@@ -14,10 +14,11 @@ from sqlalchemy import func, select
 
 from core.demo import DemoDataExists, ensure_demo, generate_demo, seed_demo
 from core.demo.__main__ import main
-from core.demo.generate import baseline_series, year_fraction
+from core.demo.generate import baseline_series, festive_series, year_fraction
 from core.models import (
     Brand,
     Channel,
+    ControlValue,
     DCScore,
     Metric,
     MetricValue,
@@ -58,6 +59,7 @@ def test_seed_loads_the_portfolio_exactly(db):
     n_own = expected.mmm_brands.size
     assert summary.metric_values == n_brands * 60 * MONTHS
     assert summary.spend_rows == n_own * 6 * n_weeks and summary.outcome_rows == n_own * n_weeks
+    assert summary.control_rows == n_own * n_weeks  # one festive-season control per own brand and week
     assert len(summary.organizations) == 2 and len(summary.anomalies) >= 10
 
     with db.session() as s:
@@ -72,6 +74,8 @@ def test_seed_loads_the_portfolio_exactly(db):
         assert _count(s, MetricValue) == summary.metric_values
         assert _count(s, Spend) == summary.spend_rows
         assert _count(s, Outcome) == summary.outcome_rows
+        assert _count(s, ControlValue) == summary.control_rows
+        assert set(s.scalars(select(ControlValue.name).distinct())) == {"event:festive"}
         assert _count(s, ResponseCurve) == n_own * 6 == summary.response_curves
         assert set(s.scalars(select(ResponseCurve.kind).distinct())) == {"truth"}
         # Values land on the right brand, metric and period, inside the metric's range.
@@ -96,6 +100,7 @@ def test_seed_loads_the_portfolio_exactly(db):
         spend = pd.DataFrame(s.execute(select(Spend.brand_id, Spend.channel_id, Spend.period, Spend.amount)).all())
         outcomes = pd.DataFrame(s.execute(select(Outcome.brand_id, Outcome.period, Outcome.revenue)).all())
         curves = s.scalars(select(ResponseCurve)).all()
+        festive = pd.DataFrame(s.execute(select(ControlValue.brand_id, ControlValue.period, ControlValue.value)).all())
 
     # The stored truth turns the stored spend into the stored revenue, up to noise of the stored sd.
     spend = spend.set_index(["brand_id", "channel_id", "period"])["amount"].sort_index()
@@ -109,6 +114,9 @@ def test_seed_loads_the_portfolio_exactly(db):
         media = sum(CurveParams.from_dict(c.params).contribution(spend.loc[(brand_id, c.channel_id)].to_numpy())
                     for c in brand_curves)
         expected_revenue = baseline_series(diag, t, year_fraction(weeks)) + media
+        # the stored festive control is the festive factor of this brand's revenue model
+        stored_festive = festive[festive["brand_id"] == brand_id].sort_values("period")["value"].to_numpy()
+        np.testing.assert_allclose(stored_festive, festive_series(diag, year_fraction(weeks)), rtol=1e-9, atol=1e-12)
         standardized.append((revenue.loc[brand_id].to_numpy() - expected_revenue) / diag["noise_sd"])
     z = np.concatenate(standardized)
     assert len(standardized) == n_own

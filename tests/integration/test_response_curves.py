@@ -1,13 +1,11 @@
 """Fitting stored brands: the demo's truth curves, the public Robyn weekly data, storage and errors.
 
-Recovery on the demo (seed 11, 36 months, first own brand, 157 weeks, 6 channels), tolerances:
+Recovery on the demo (seed 11, 36 months, 157 weeks, 6 channels, the festive control), tolerances:
 - the fitted revenue series is within 0.8 noise sd (RMSE) of the *noise-free* true revenue
   (baseline terms + Σ true contributions): a fit that only reproduced the data would sit at ~1.0;
 - TV, the brand's heaviest S-shaped channel, responds within 15 % of the true curve's peak over the
-  observed spend (10th–90th percentile of active weeks), with decay within ±0.1.
-Per-channel recovery of every channel is NOT achieved on the demo data: least squares finds curves
-that fit ~9 % better than the truth (overfitting, not an optimizer failure), so the split between
-channels is not identified without priors. `test_every_channel_recovered` records that (strict xfail).
+  observed spend (10th–90th percentile of active weeks), with decay within ±0.1;
+- every channel of the first two own brands (`test_every_channel_recovered`): see its docstring.
 """
 
 from __future__ import annotations
@@ -91,20 +89,37 @@ def test_demo_fit_recovers_truth_is_stored_and_refit_replaces(db):
     assert all(d["n_bootstrap"] == 2 and d["seed"] == 1 for _, d in refitted.values())
 
 
-@pytest.mark.xfail(strict=True, reason="demo data do not identify every channel's curve by least squares "
-                   "(fit cost below the truth's); needs priors in core/optimize/fit.py")
 def test_every_channel_recovered(sqlite_db):
-    """Every channel's curve within 25 % of its true peak over the observed spend."""
+    """Every channel of the first two own brands is recovered from the stored history, tolerances:
+    - the response curve within 25 % of the true curve's peak over the observed spend (10th–90th
+      percentile of active weeks);
+    - adstock decay within ±0.15;
+    - the contribution over the history within 25 % of the true one.
+    Why not tighter: the weakest channels contribute about one noise sd a week, and the linearized
+    standard error of their contribution at the truth (no priors) is 10–20 %; measured worst cases on
+    these two brands are 21 % (curve, YouTube of the second brand), 0.13 (decay, Meta and Retail Media)
+    and 15 % (contribution). Over the first eight own brands the worst cases are 21 %, 0.15 and 22 %.
+    """
     seed_demo(sqlite_db, seed=DEMO_SEED, months=DEMO_MONTHS)
-    brand_id = first_own_brand(sqlite_db)
-    fit = fit_brand(sqlite_db, brand_id, n_bootstrap=0, n_starts=3)
     with sqlite_db.session() as s:
-        truth = stored_curves(s, brand_id, "truth")
-        history = load_history(s, brand_id)
-    for j, c in enumerate(history.channels):
-        grid = observed_grid(history.spend[:, j])
-        err = np.max(np.abs(fit.params[c].response(grid) - truth[c][0].response(grid)))
-        assert err <= 0.25 * truth[c][0].response(grid).max(), c
+        brand_ids = sorted(s.scalars(select(ResponseCurve.brand_id).where(ResponseCurve.kind == "truth")
+                                     .distinct()).all())[:2]
+    for brand_id in brand_ids:
+        fit = fit_brand(sqlite_db, brand_id, n_bootstrap=2, n_starts=3)
+        with sqlite_db.session() as s:
+            truth = stored_curves(s, brand_id, "truth")
+            history = load_history(s, brand_id)
+            stored = stored_curves(s, brand_id)
+        assert history.control_names == ["event:festive"] and fit.controls == ["event:festive"]
+        assert stored["TV"][1]["controls"] == ["event:festive"]
+        for j, c in enumerate(history.channels):
+            true, got = truth[c][0], fit.params[c]
+            grid = observed_grid(history.spend[:, j])
+            err = np.max(np.abs(got.response(grid) - true.response(grid))) / true.response(grid).max()
+            assert err <= 0.25, (brand_id, c, err)
+            assert got.decay == pytest.approx(true.decay, abs=0.15), (brand_id, c)
+            actual = true.contribution(history.spend[:, j]).sum()
+            assert fit.contribution[c] == pytest.approx(actual, rel=0.25), (brand_id, c)
 
 
 def test_robyn_weekly_fits_with_sensible_diagnostics(db):

@@ -10,6 +10,7 @@ import pytest
 
 from core.demo.catalogue import CHANNELS, METRICS, PLATFORMS, SECTIONS
 from core.demo.generate import (
+    CONTROL_NAMES,
     DEFAULT_END_MONTH,
     generate_benchmark,
     generate_demo,
@@ -30,6 +31,7 @@ def _same(a, b) -> None:
     np.testing.assert_array_equal(a.spend, b.spend)
     np.testing.assert_array_equal(a.revenue, b.revenue)
     np.testing.assert_array_equal(a.units, b.units)
+    np.testing.assert_array_equal(a.controls, b.controls)
     assert a.curves == b.curves
     assert a.anomalies == b.anomalies
     pd.testing.assert_frame_equal(a.metric_value_frame(), b.metric_value_frame())
@@ -138,9 +140,24 @@ def test_spend_has_flighting_on_five_plus_channels(demo):
     zero_share = (demo.spend == 0).mean(axis=(0, 2))
     kinds = np.array([c.flighting for c in CHANNELS])
     assert (zero_share[kinds == "burst"] > 0.2).all()  # bursts with dark weeks
-    assert (zero_share[kinds == "always"] == 0).all()
+    # Always-on and pulsed channels run most weeks, with the odd dark spell (which pins their level).
+    assert ((zero_share[kinds != "burst"] > 0.05) & (zero_share[kinds != "burst"] < 0.3)).all()
     # Every series is active enough to identify its curve.
     assert ((demo.spend > 0).mean(axis=2) >= 0.2).all()
+
+
+def test_channels_follow_their_own_plans(demo):
+    """Media plans are booked per channel: spends of two channels of a brand hardly move together."""
+    n_c = len(CHANNELS)
+    pairs = np.triu_indices(n_c, 1)
+    corr = np.array([np.corrcoef(series)[pairs] for series in demo.spend])
+    assert abs(corr.mean()) < 0.1 and (np.abs(corr) < 0.6).all()
+    # Dark weeks of different channels overlap about as often as chance has it (independent calendars).
+    dark = (demo.spend == 0).astype(float)
+    both = np.einsum("ocw,odw->cd", dark, dark) / (dark.shape[0] * dark.shape[2])
+    share = dark.mean(axis=(0, 2))
+    off = ~np.eye(n_c, dtype=bool)
+    assert np.allclose(both[off], np.outer(share, share)[off], atol=0.03)
 
 
 def test_curves_mix_concave_and_s_shaped_with_identifiable_half_saturation(demo):
@@ -152,6 +169,9 @@ def test_curves_mix_concave_and_s_shaped_with_identifiable_half_saturation(demo)
         x = demo.spend[o, channel_names.index(curve["channel"])]
         typical = x[x > 0].mean()
         assert 0.2 * typical < curve["params"]["half_saturation"] < 3 * typical
+        # K lies inside the observed spend, so both sides of the bend are in the data.
+        below = np.mean(x[x > 0] < curve["params"]["half_saturation"])
+        assert 0.05 < below < 0.95, curve
         assert 0 <= curve["params"]["decay"] < 1 and curve["params"]["beta"] > 0
 
 
@@ -163,8 +183,13 @@ def _documented_baseline(d: dict, weeks: list[date]) -> np.ndarray:
     y = d["baseline"] + d["trend_per_week"] * t
     for k, (s, c) in enumerate(zip(d["season_sin"], d["season_cos"], strict=True), start=1):
         y = y + s * np.sin(2 * np.pi * k * f) + c * np.cos(2 * np.pi * k * f)
+    return y + d["festive_amplitude"] * _documented_festive(d, weeks)
+
+
+def _documented_festive(d: dict, weeks: list[date]) -> np.ndarray:
+    f = (pd.DatetimeIndex(weeks).day_of_year.to_numpy() - 1) / 365.25
     dist = (f - d["festive_center"] + 0.5) % 1.0 - 0.5
-    return y + d["festive_amplitude"] * np.exp(-0.5 * (dist / d["festive_width"]) ** 2)
+    return np.exp(-0.5 * (dist / d["festive_width"]) ** 2)
 
 
 def test_revenue_follows_the_stored_generating_process(demo):
@@ -181,6 +206,9 @@ def test_revenue_follows_the_stored_generating_process(demo):
             for c in curves
         )
         residual = demo.revenue[o] - _documented_baseline(diag, demo.weeks) - media
+        # The festive driver is published as a control series, exactly the factor of the revenue model.
+        np.testing.assert_allclose(demo.controls[o, CONTROL_NAMES.index("event:festive")],
+                                   _documented_festive(diag, demo.weeks), rtol=1e-12, atol=1e-12)
         standardized.append(residual / diag["noise_sd"])
         media_shares.append(media.mean() / demo.revenue[o].mean())
     z = np.concatenate(standardized)

@@ -91,3 +91,21 @@ def test_fit_on_robyn_weekly_data() -> None:
         assert 0 <= res.params[ch].decay <= 0.9
     media_share = sum(res.contribution.values()) / df["revenue"].sum()
     assert 0.0 < media_share < 0.8
+
+
+def test_controls_constant_over_training_are_left_out_with_a_note() -> None:
+    """A control that only varies in the holdout weeks (a late one-off event) would alias the intercept in
+    the holdout fit; one constant everywhere says nothing. Both are skipped, with a note; the rest is used."""
+    revenue, spend, control = simulate(0)
+    late_event = np.zeros(len(revenue))
+    late_event[-5:] = 1.0  # the last 5 of 208 weeks: inside the 15 % holdout
+    controls = np.column_stack([control[:, 0], late_event, np.full(len(revenue), 3.0)])
+    res = fit_response_curves(revenue, spend, list(TRUE), controls, ["control", "late", "flat"],
+                              n_starts=2, n_bootstrap=0, seed=0)
+    assert res.controls == ["control"]
+    assert set(res.coefficients) >= {"control:control"} and "control:late" not in res.coefficients
+    assert any("'late'" in n and "holdout" in n for n in res.notes)
+    assert any("'flat'" in n for n in res.notes)
+    assert res.holdout_r2 > 0.9 and res.to_dict()["notes"] == res.notes
+    with pytest.raises(ValueError, match="one name per control"):
+        fit_response_curves(revenue, spend, list(TRUE), controls, ["control"], n_bootstrap=0)
