@@ -163,6 +163,28 @@ def auth_blueprint(limiter: Limiter) -> Blueprint:
         flash("Your password was changed. Other sessions were signed out.", "success")
         return _complete_sign_in(user_id, next_url)
 
+    @bp.route("/login/invite/<token>", methods=["GET", "POST"])
+    @limiter.limit(ip_rate, methods=["POST"])
+    def invite(token: str):
+        """An invited person sets their first password; the token works once and expires."""
+        title = "Set your password"
+        if request.method == "GET":
+            return render_template("auth/invite.html", title=title)
+        new = request.form.get("new", "")
+        if new != request.form.get("confirm", ""):
+            return render_template("auth/invite.html", title=title, error="The two passwords differ."), 400
+        try:
+            _accounts().accept_invite(token, new)
+        except InvalidCredentials:
+            return render_template("auth/error.html", title="Invitation not valid",
+                                   message="This invitation link is invalid, already used or expired. "
+                                           "Ask your administrator for a new one."), 400
+        except PasswordRejected as exc:
+            return render_template("auth/invite.html", title=title,
+                                   error="That password is not allowed: " + "; ".join(exc.messages)), 400
+        flash("Your password is set. Sign in to continue.", "success")
+        return redirect(url_for("auth.login"))
+
     @bp.post("/logout")
     def logout():
         if current_user.is_authenticated:

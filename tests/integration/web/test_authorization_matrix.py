@@ -23,7 +23,7 @@ from tests.support import csrf_headers, demo_people, make_app, sign_in
 ROLES = list(BUILTIN_ROLES)
 # Dash's own routing callbacks: they run page layouts, which are guarded by `page_layout`.
 DASH_INTERNAL = ("_pages_location", "_pages_content", "_pages_store", "_pages_dummy")
-PUBLIC_ROUTES = {"static", "health.healthz", "health.readyz", "auth.login", "auth.mfa", "auth.enrol",
+PUBLIC_ROUTES = {"static", "health.healthz", "health.readyz", "auth.login", "auth.mfa", "auth.enrol", "auth.invite",
                  "bootstrap_static", "_dash_assets.static",
                  "/_dash-component-suites/<string:package_name>/<path:fingerprinted_path>", "/_favicon.ico"}
 

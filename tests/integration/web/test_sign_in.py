@@ -219,3 +219,29 @@ def test_verify_audit_command_names_the_first_broken_event(sqlite_db, tmp_path, 
         conn.execute(text("UPDATE audit_events SET action = 'tampered.action' WHERE id = :id"), {"id": victim})
     assert main(["verify-audit", "--database-url", sqlite_db.url]) == 1
     assert f"BROKEN at event {victim}" in capsys.readouterr().out
+
+
+def test_invitation_sets_the_first_password_once(app, world, db):
+    from core.security import load_principal
+
+    accounts = app.server.extensions["digicadence.accounts"]
+    with db.session() as s:
+        admin = s.scalar(select(User).where(User.email == world["Organization Administrator"].email))
+        org_id, admin_id = admin.organization_id, admin.id
+    new = accounts.create_user(load_principal(db, admin_id), email="newcomer@example.test", organization_id=org_id,
+                               name="New Comer", invite=True)
+    client = app.server.test_client()
+    url = f"/login/invite/{new.invite_token}"
+    form = client.get(url)
+    assert form.status_code == 200
+    weak = client.post(url, data={"new": "password1234", "confirm": "password1234",
+                                  "csrf_token": form_token(form.get_data(as_text=True))})
+    assert weak.status_code == 400 and "not allowed" in weak.get_data(as_text=True)
+    chosen = "violet-harbour-lantern-93"
+    done = client.post(url, data={"new": chosen, "confirm": chosen,
+                                  "csrf_token": form_token(form.get_data(as_text=True))})
+    assert done.status_code == 302 and done.location.endswith("/login")
+    assert sign_in(app.server.test_client(), "newcomer@example.test", password=chosen).status_code == 302
+    again = client.post(url, data={"new": chosen + "x", "confirm": chosen + "x",
+                                   "csrf_token": form_token(form.get_data(as_text=True))})
+    assert again.status_code == 400 and "invalid, already used or expired" in again.get_data(as_text=True)
