@@ -10,8 +10,12 @@ from sqlalchemy import func, select
 from core.models import Brand, DCScore, Metric, MetricValue, Organization, Platform, Project, ProjectBrand, Section
 from core.portfolio import brand_ranking, score_trend
 from core.scoring.service import projects_of_brands, read_scores, recompute_projects, score_change
+from core.security import Principal
+from core.security.permissions import ALL_PERMISSIONS
 
 JAN, FEB = date(2026, 1, 1), date(2026, 2, 1)
+# Reading as a principal that holds every permission everywhere (scoping is tested elsewhere).
+EVERYTHING = Principal(user_id=None, organization_id=None, system=ALL_PERMISSIONS)
 
 
 @pytest.fixture
@@ -68,12 +72,12 @@ def test_recompute_replaces_previous_scores(db, portfolio):
 def test_ranking_trend_and_change(db, portfolio):
     recompute_projects(db)
     with db.engine.connect() as conn:
-        ranking = brand_ranking(conn, portfolio["project"])
+        ranking = brand_ranking(conn, EVERYTHING, portfolio["project"])
         assert list(ranking["brand"]) == ["A", "B", "C"]  # February: A 75, B 50 − …, C …
         a = ranking.set_index("brand").loc["A"]
         assert a["change_1m"] == pytest.approx(50 / 8)
         assert {"Marketplace", "Socialwatch"} <= set(ranking.columns)
-        trend = score_trend(conn, portfolio["project"], [portfolio["A"]])
+        trend = score_trend(conn, EVERYTHING, portfolio["project"], [portfolio["A"]])
         assert set(trend["brand"]) == {"A", "Competitor average"}
         parts = score_change(conn, portfolio["project"], portfolio["A"], JAN, FEB).set_index("metric_id")
         assert parts.loc[portfolio["m1"], "contribution"] == pytest.approx(50 / 8)
