@@ -9,13 +9,34 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, case, func, select
 
-from core.models import Brand, DCScore, Organization, Project, ProjectBrand, Section
+from core.models import (
+    Brand,
+    DCScore,
+    Metric,
+    MetricValue,
+    Organization,
+    Outcome,
+    Project,
+    ProjectBrand,
+    Section,
+    Spend,
+)
+from core.scoring.engine import effective_weights
+from core.scoring.service import load_inputs
 from core.security import Principal, scope_filter
 
 READ = "portfolio:read"
+RANKING_COLUMNS = ["brand_id", "brand", "role", "rank", "score", "coverage", "change_1m", "change_12m"]
+# Alerts: a DC-score drop of at least this many points month on month, and a metric whose latest
+# change sits this many robust standard deviations from the brand's usual monthly change.
+DROP_THRESHOLD = 5.0
+ANOMALY_Z = 3.5
+# Fewer monthly changes than this and there is no "usual" to compare with.
+MIN_HISTORY = 6
 
 
 def _project_visibility(principal: Principal):
@@ -69,8 +90,7 @@ def brand_ranking(conn: Connection, principal: Principal, project_id: int, perio
     """
     periods = project_periods(conn, principal, project_id)
     if not periods:
-        columns = ["brand_id", "brand", "role", "rank", "score", "coverage", "change_1m", "change_12m"]
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=RANKING_COLUMNS)
     period = period or periods[-1]
     wanted = [period, _shift_months(period, -1), _shift_months(period, -12)]
     rows = conn.execute(
@@ -102,9 +122,11 @@ def brand_ranking(conn: Connection, principal: Principal, project_id: int, perio
     return out.reset_index()
 
 
-def score_trend(conn: Connection, principal: Principal, project_id: int, brand_ids: list[int]) -> pd.DataFrame:
+def score_trend(conn: Connection, principal: Principal, project_id: int, brand_ids: list[int], *,
+                own_average: bool = False) -> pd.DataFrame:
     """DC score per period for the given brands, plus the average of the competitors visible to
-    the principal. Columns: period, brand_id, brand, score; the competitor average has brand_id 0.
+    the principal (brand_id 0) and, with `own_average`, of the own brands visible (brand_id −1,
+    the portfolio line an executive reads first). Columns: period, brand_id, brand, score.
     """
     visible = scope_filter(principal, READ, DCScore)
     rows = conn.execute(
@@ -114,17 +136,215 @@ def score_trend(conn: Connection, principal: Principal, project_id: int, brand_i
         .order_by(DCScore.period)
     ).all()
     trend = pd.DataFrame(rows, columns=["period", "brand_id", "brand", "score"])
+    roles = ["competitor", "own"] if own_average else ["competitor"]
     avg = conn.execute(
-        select(DCScore.period, func.avg(DCScore.score))
+        select(DCScore.period, ProjectBrand.role, func.avg(DCScore.score))
         .join(
             ProjectBrand,
             (ProjectBrand.brand_id == DCScore.brand_id) & (ProjectBrand.project_id == DCScore.project_id),
         )
-        .where(DCScore.project_id == project_id, DCScore.level == "total", ProjectBrand.role == "competitor", visible)
-        .group_by(DCScore.period)
+        .where(DCScore.project_id == project_id, DCScore.level == "total", ProjectBrand.role.in_(roles), visible)
+        .group_by(DCScore.period, ProjectBrand.role)
         .order_by(DCScore.period)
     ).all()
     if avg:
-        comp = pd.DataFrame(avg, columns=["period", "score"]).assign(brand_id=0, brand="Competitor average")
-        trend = pd.concat([trend, comp[trend.columns]], ignore_index=True)
+        averages = pd.DataFrame(avg, columns=["period", "role", "score"])
+        averages["brand_id"] = np.where(averages["role"] == "own", -1, 0)
+        averages["brand"] = np.where(averages["role"] == "own", "Own brands' average", "Competitor average")
+        averages = averages.sort_values(["brand_id", "period"], ascending=[False, True])
+        parts = [frame for frame in (trend, averages[trend.columns]) if len(frame)]
+        trend = pd.concat(parts, ignore_index=True) if parts else trend
     return trend
+
+
+def _as_date(value) -> date:
+    return pd.Timestamp(value).date()
+
+
+def _own_in_scope(principal: Principal, project_id: int, model) -> tuple:
+    """WHERE clauses for rows of `model` (keyed by brand_id) of the project's own brands in scope."""
+    own = select(ProjectBrand.brand_id).where(ProjectBrand.project_id == project_id, ProjectBrand.role == "own")
+    return model.brand_id.in_(own), scope_filter(principal, READ, model)
+
+
+def financials(conn: Connection, principal: Principal, project_id: int, period: date | None = None) -> pd.DataFrame:
+    """Spend, revenue and ROI of the own brands in scope: the 12 months up to `period` (default: the
+    latest scored month) against the 12 months before, one row per brand.
+
+    Columns: brand_id, spend, revenue, roi, spend_prev, revenue_prev, roi_prev, and the window in
+    `attrs` (start, end, prev_start; end exclusive). ROI is revenue per unit of spend. A weekly row
+    counts in the window its week starts in: spend and revenue are both weekly, so they stay aligned.
+    Two grouped queries, whatever the number of brands.
+    """
+    if period is None:
+        periods = project_periods(conn, principal, project_id)
+        if not periods:
+            return pd.DataFrame(columns=["brand_id", "spend", "revenue", "roi", "spend_prev", "revenue_prev",
+                                         "roi_prev"])
+        period = periods[-1]
+    period = _as_date(period)
+    end = _shift_months(period.replace(day=1), 1)
+    start, prev_start = _shift_months(end, -12), _shift_months(end, -24)
+    totals = []
+    for model, column in ((Spend, Spend.amount), (Outcome, Outcome.revenue)):
+        window = case((model.period >= start, "current"), else_="previous")
+        rows = conn.execute(
+            select(model.brand_id, window.label("window"), func.sum(column))
+            .where(model.period >= prev_start, model.period < end, *_own_in_scope(principal, project_id, model))
+            .group_by(model.brand_id, window)
+        ).all()
+        frame = pd.DataFrame(rows, columns=["brand_id", "window", "total"])
+        totals.append(frame.pivot_table(index="brand_id", columns="window", values="total", aggfunc="sum")
+                      .reindex(columns=["current", "previous"]))
+    spend, revenue = totals
+    out = pd.DataFrame({
+        "spend": spend["current"], "revenue": revenue["current"],
+        "spend_prev": spend["previous"], "revenue_prev": revenue["previous"],
+    })
+    out["roi"] = out["revenue"] / out["spend"].where(out["spend"] > 0)
+    out["roi_prev"] = out["revenue_prev"] / out["spend_prev"].where(out["spend_prev"] > 0)
+    out = out.rename_axis("brand_id").reset_index()
+    out = out[["brand_id", "spend", "revenue", "roi", "spend_prev", "revenue_prev", "roi_prev"]]
+    out.attrs.update(start=start, end=end, prev_start=prev_start)
+    return out
+
+
+def financial_totals(per_brand: pd.DataFrame) -> dict[str, float | None]:
+    """Portfolio spend, revenue and ROI (sum of revenue over sum of spend, not a mean of ratios)."""
+    def total(column: str) -> float | None:
+        values = per_brand[column].dropna() if column in per_brand else pd.Series(dtype=float)
+        return float(values.sum()) if len(values) else None
+
+    out = {c: total(c) for c in ("spend", "revenue", "spend_prev", "revenue_prev")}
+    out["roi"] = out["revenue"] / out["spend"] if out["revenue"] is not None and out["spend"] else None
+    out["roi_prev"] = (out["revenue_prev"] / out["spend_prev"]
+                       if out["revenue_prev"] is not None and out["spend_prev"] else None)
+    return out
+
+
+def section_columns(ranking: pd.DataFrame) -> list[str]:
+    """The section-score columns of a `brand_ranking` frame, in catalogue order."""
+    return [c for c in ranking.columns if c not in RANKING_COLUMNS]
+
+
+def section_matrix(ranking: pd.DataFrame) -> pd.DataFrame:
+    """Brand × section scores for a heatmap: own brands first, each group best first."""
+    order = ranking.assign(_own=ranking["role"] != "own").sort_values(["_own", "score"], ascending=[True, False])
+    return order.set_index("brand")[section_columns(ranking)]
+
+
+def section_comparison(ranking: pd.DataFrame) -> pd.DataFrame:
+    """Per section: mean score of the own brands, of the competitors, and the gap (own − competitors).
+
+    Computed over the brands the principal may see, like every average on the page.
+    """
+    sections = section_columns(ranking)
+    means = ranking[ranking["role"].isin(["own", "competitor"])].groupby("role")[sections].mean()
+    means = means.reindex(["own", "competitor"]).T
+    means.columns = ["own", "competitor"]
+    means["gap"] = means["own"] - means["competitor"]
+    return means.rename_axis("section").reset_index()
+
+
+def score_drivers(conn: Connection, project_id: int, brand_ids: list[int], period_from: date,
+                  period_to: date) -> pd.DataFrame:
+    """For each brand, the metric that moved its DC score most between two periods.
+
+    Uses the engine's linear roll-up (DC = Σ e·norm), so contributions are exact, for all brands at
+    once from one load of the two periods. Only the given brands (the ones the caller may see) are
+    returned; competitors' values enter through normalization only, as in the stored score.
+    Columns: brand_id, metric_id, metric, contribution.
+    """
+    empty = pd.DataFrame(columns=["brand_id", "metric_id", "metric", "contribution"])
+    if not brand_ids:
+        return empty
+    inputs = load_inputs(conn, [project_id], periods=[period_from, period_to])
+    if inputs.values.empty:
+        return empty
+    frame = effective_weights(inputs)
+    frame = frame[frame["brand_id"].isin(brand_ids)]
+    frame = frame.assign(part=frame["e"] * frame["norm"], to=pd.to_datetime(frame["period"]) == pd.Timestamp(period_to))
+    parts = frame.pivot_table(index=["brand_id", "metric_id"], columns="to", values="part", aggfunc="sum")
+    parts = parts.reindex(columns=[False, True]).fillna(0.0)
+    contribution = (parts[True] - parts[False]).rename("contribution").reset_index()
+    top = contribution.loc[contribution["contribution"].abs().groupby(contribution["brand_id"]).idxmax()]
+    names = dict(conn.execute(select(Metric.id, Metric.name)).all())
+    top = top.assign(metric=top["metric_id"].map(names))
+    return top[["brand_id", "metric_id", "metric", "contribution"]].reset_index(drop=True)
+
+
+def movers(ranking: pd.DataFrame, n: int = 5) -> pd.DataFrame:
+    """The n brands whose DC score moved most month on month (either way), largest move first."""
+    moved = ranking.dropna(subset=["change_1m"])
+    order = moved["change_1m"].abs().sort_values(ascending=False, kind="stable").index
+    return moved.loc[order[:n], ["brand_id", "brand", "role", "score", "change_1m"]].reset_index(drop=True)
+
+
+def score_drop_alerts(ranking: pd.DataFrame, threshold: float = DROP_THRESHOLD) -> pd.DataFrame:
+    """Own brands whose DC score fell by at least `threshold` points month on month, worst first."""
+    own = ranking[(ranking["role"] == "own") & (ranking["change_1m"] <= -abs(threshold))]
+    return own.sort_values("change_1m")[["brand_id", "brand", "score", "change_1m"]].reset_index(drop=True)
+
+
+def metric_anomalies(conn: Connection, principal: Principal, project_id: int, period: date | None = None,
+                     z_threshold: float = ANOMALY_Z) -> pd.DataFrame:
+    """Metric values of the own brands in scope whose latest month breaks with the brand's history.
+
+    The test is a robust z-score (Iglewicz–Hoaglin: median and 1.4826·MAD, mean absolute deviation
+    when the MAD is 0) of the latest month-on-month change against the brand's earlier monthly
+    changes of that metric. Changes, not levels: metric series trend, and the level of a trending
+    series sits far from its own median without anything unusual happening. Changes are taken on a
+    log scale for series that are always positive (counts and money grow multiplicatively).
+
+    Columns: brand_id, brand, metric_id, metric, unit, direction, period, value, previous, typical
+    (the value the usual change would have given), z. Sorted by |z|, largest first.
+    """
+    columns = ["brand_id", "brand", "metric_id", "metric", "unit", "direction", "period", "value", "previous",
+               "typical", "z"]
+    if period is None:
+        periods = project_periods(conn, principal, project_id)
+        if not periods:
+            return pd.DataFrame(columns=columns)
+        period = periods[-1]
+    period = _as_date(period)
+    rows = conn.execute(
+        select(MetricValue.brand_id, MetricValue.metric_id, MetricValue.period, MetricValue.raw_value)
+        .where(MetricValue.period <= period, *_own_in_scope(principal, project_id, MetricValue))
+    ).all()
+    values = pd.DataFrame(rows, columns=["brand_id", "metric_id", "period", "value"])
+    if values.empty:
+        return pd.DataFrame(columns=columns)
+    values["period"] = pd.to_datetime(values["period"])
+    values = values.sort_values(["brand_id", "metric_id", "period"], ignore_index=True)
+    keys = ["brand_id", "metric_id"]
+    values["positive"] = values.groupby(keys)["value"].transform("min") > 0
+    values["y"] = np.where(values["positive"], np.log(values["value"].where(values["positive"], 1.0)),
+                           values["value"])
+    values["month"] = values["period"].dt.year * 12 + values["period"].dt.month
+    grouped = values.groupby(keys)
+    values["previous"] = grouped["value"].shift(1)
+    values["change"] = values["y"] - grouped["y"].shift(1)
+    # A change counts only between consecutive months; a gap in the series is not a month's move.
+    values.loc[(values["month"] - grouped["month"].shift(1)).ne(1), "change"] = np.nan
+    latest = pd.Timestamp(period)
+    history = values[(values["period"] < latest) & values["change"].notna()]
+    stats = history.groupby(keys)["change"].agg(median="median", count="count")
+    deviation = (history["change"] - history[keys].join(stats, on=keys)["median"]).abs()
+    spread = deviation.groupby([history["brand_id"], history["metric_id"]]).agg(["median", "mean"])
+    stats["scale"] = np.where(spread["median"] > 0, 1.4826 * spread["median"], 1.2533 * spread["mean"])
+    current = values[(values["period"] == latest) & values["change"].notna()].join(stats, on=keys, how="inner")
+    current = current[(current["count"] >= MIN_HISTORY) & (current["scale"] > 0)]
+    current = current.assign(z=(current["change"] - current["median"]) / current["scale"])
+    found = current[current["z"].abs() >= z_threshold].copy()
+    found["typical"] = np.where(found["positive"], found["previous"] * np.exp(found["median"]),
+                                found["previous"] + found["median"])
+    meta = pd.DataFrame(
+        conn.execute(select(Metric.id, Metric.name, Metric.unit, Metric.direction)).all(),
+        columns=["metric_id", "metric", "unit", "direction"],
+    )
+    names = pd.DataFrame(conn.execute(select(Brand.id, Brand.name).where(Brand.id.in_(found["brand_id"].tolist())))
+                         .all(), columns=["brand_id", "brand"])
+    found = found.merge(meta, on="metric_id").merge(names, on="brand_id")
+    found["period"] = found["period"].dt.date
+    order = found["z"].abs().sort_values(ascending=False, kind="stable").index
+    return found.loc[order, columns].reset_index(drop=True)

@@ -1,29 +1,69 @@
-"""Portfolio overview: the DC score of every brand in a project, ranked, and its trend."""
+"""Portfolio overview for executives: headline numbers, trend, ranking, sections, movers and alerts.
+
+One callback draws the page for a project from a handful of grouped queries (no per-brand loop);
+the alerts panel has its own callback so changing the drop threshold redraws only that panel.
+Brand names link to the brand explorer (`/brand?brand=ID&project=ID`).
+"""
 
 from __future__ import annotations
+
+from datetime import date
 
 import dash
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 import pandas as pd
 import plotly.graph_objects as go
-from dash import Input, Output, dcc, html
+from dash import Input, Output, State, dcc, html, no_update
+from dash.exceptions import PreventUpdate
 
-from core.portfolio import READ, brand_ranking, can_view_project, list_projects, score_trend
+from core.portfolio import (
+    DROP_THRESHOLD,
+    READ,
+    brand_ranking,
+    can_view_project,
+    financial_totals,
+    financials,
+    list_projects,
+    metric_anomalies,
+    movers,
+    project_periods,
+    score_drivers,
+    score_drop_alerts,
+    score_trend,
+    section_columns,
+    section_comparison,
+    section_matrix,
+)
 from core.runtime import get_db
 from core.security import Principal
 from dashboard.access import page_layout, protected_callback
 from dashboard.auth.principal import current_principal
-from dashboard.components import MUTED, chart_layout, empty_state, kpi_card, signed
+from dashboard.components import MUTED, PALETTE, chart_layout, empty_state, kpi_card, signed
 
 dash.register_page(__name__, path="/", name="Portfolio", title="Portfolio · Digi-Cadence", permission=READ)
 
 TOP_N = 5
+MOVERS = 6
+MAX_ALERTS = 12
+# Width follows the card, height comes from the figure (the heatmap's grows with the brands).
+GRAPH_CONFIG = {"displaylogo": False}
+# Diverging around the middle of the 0–100 scale: red is weak, green is strong.
+HEAT_SCALE = [[0.0, "#b91c1c"], [0.25, "#f97316"], [0.5, "#fde68a"], [0.75, "#4ade80"], [1.0, "#15803d"]]
 
 
 def _project_readable(principal: Principal, project_id) -> bool:
     with get_db().engine.connect() as conn:
         return can_view_project(conn, principal, project_id)
+
+
+def brand_href(brand_id: int, project_id: int) -> str:
+    return f"/brand?brand={int(brand_id)}&project={int(project_id)}"
+
+
+def _card(title, body, card_id: str | None = None, **kwargs) -> dbc.Card:
+    header = dbc.CardHeader(title, id=card_id) if card_id else dbc.CardHeader(title)
+    return dbc.Card([header, dbc.CardBody(body, **kwargs)], className="h-100 shadow-sm")
 
 
 @page_layout(READ)
@@ -37,6 +77,7 @@ def layout(project: str | None = None, **_query) -> html.Div:
     options = [{"label": f"{p['organization']} · {p['name']}", "value": p["id"]} for p in projects]
     ids = {p["id"] for p in projects}
     selected = int(project) if project and project.isdigit() and int(project) in ids else projects[0]["id"]
+    graph = {"config": GRAPH_CONFIG}
     return html.Div(
         [
             dbc.Row(
@@ -53,78 +94,253 @@ def layout(project: str | None = None, **_query) -> html.Div:
                 html.Div(
                     [
                         dbc.Row(id="portfolio-kpis", className="g-3 mb-3"),
-                        dbc.Card(
-                            [dbc.CardHeader(id="portfolio-trend-title"), dbc.CardBody(dcc.Graph(id="portfolio-trend"))],
-                            className="mb-3 shadow-sm",
-                        ),
-                        dbc.Card(
+                        dbc.Row(
                             [
-                                dbc.CardHeader("Brands ranked by DC score"),
-                                dbc.CardBody(
-                                    dag.AgGrid(
-                                        id="portfolio-ranking",
-                                        columnSize="responsiveSizeToFit",
-                                        dashGridOptions={"domLayout": "autoHeight", "animateRows": False},
-                                        defaultColDef={"sortable": True, "filter": True, "resizable": True,
-                                                       "minWidth": 100, "wrapHeaderText": True,
-                                                       "autoHeaderHeight": True},
-                                        rowClassRules={"fw-semibold": "params.data.role == 'own'"},
-                                        className="ag-theme-quartz",
-                                    )
-                                ),
+                                dbc.Col(_card(html.Span(id="portfolio-trend-title"),
+                                              dcc.Graph(id="portfolio-trend", **graph)), xs=12, xl=8),
+                                dbc.Col(_card("Biggest movers this month", html.Div(id="portfolio-movers"),
+                                              className="p-0"), xs=12, xl=4),
                             ],
-                            className="mb-4 shadow-sm",
+                            className="g-3 mb-3",
+                        ),
+                        dbc.Row(
+                            [
+                                dbc.Col(_card("Section scores by brand",
+                                              [dcc.Graph(id="portfolio-heatmap",
+                                                         config={**GRAPH_CONFIG, "displayModeBar": False}),
+                                               html.Div("Own brands in bold; click an own brand to open it.",
+                                                        className="small text-muted")]), xs=12, xl=7),
+                                dbc.Col(_card("Own brands vs competitor average, per section",
+                                              [dcc.Graph(id="portfolio-sections", **graph),
+                                               html.Div("Figures above the bars: own average minus competitor "
+                                                        "average.", className="small text-muted")]), xs=12, xl=5),
+                            ],
+                            className="g-3 mb-3",
                         ),
                     ]
                 ),
                 delay_show=300,
             ),
+            dbc.Card(
+                [
+                    dbc.CardHeader(
+                        dbc.Row(
+                            [
+                                dbc.Col("Alerts", className="fw-semibold", xs=12, md=6),
+                                dbc.Col(
+                                    dbc.InputGroup(
+                                        [
+                                            dbc.InputGroupText("Score drop ≥"),
+                                            dbc.Input(id="portfolio-drop-threshold", type="number", min=0.5,
+                                                      max=50, step=0.5, value=DROP_THRESHOLD, debounce=True,
+                                                      style={"maxWidth": "6rem"}),
+                                            dbc.InputGroupText("points month on month"),
+                                        ],
+                                        size="sm",
+                                        className="justify-content-md-end",
+                                    ),
+                                    xs=12, md=6,
+                                ),
+                            ],
+                            className="align-items-center g-2",
+                        )
+                    ),
+                    dcc.Loading(dbc.CardBody(id="portfolio-alerts", className="p-0"), delay_show=300),
+                ],
+                className="mb-3 shadow-sm",
+            ),
+            dbc.Card(
+                [
+                    dbc.CardHeader("Brands ranked by DC score"),
+                    dbc.CardBody(
+                        dag.AgGrid(
+                            id="portfolio-ranking",
+                            columnSize="responsiveSizeToFit",
+                            dashGridOptions={"domLayout": "autoHeight", "animateRows": False},
+                            defaultColDef={"sortable": True, "filter": True, "resizable": True,
+                                           "minWidth": 100, "wrapHeaderText": True, "autoHeaderHeight": True},
+                            rowClassRules={"fw-semibold": "params.data.role == 'own'"},
+                            className="ag-theme-quartz",
+                        )
+                    ),
+                ],
+                className="mb-4 shadow-sm",
+            ),
         ]
     )
 
 
-def _kpis(ranking: pd.DataFrame) -> list[dbc.Col]:
+def compact(value: float | None, digits: int = 3) -> str:
+    """1.23 B / 456 M / 7.8 K: money and counts at a glance (the data carries no currency)."""
+    if value is None or value != value:
+        return "n/a"
+    for limit, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(value) >= limit:
+            return f"{value / limit:.{digits}g} {suffix}"
+    return f"{value:.{digits}g}"
+
+
+def _pct_change(now: float | None, before: float | None) -> float | None:
+    return (now / before - 1) * 100 if now is not None and before else None
+
+
+def _kpis(ranking: pd.DataFrame, money: dict[str, float | None], window: str) -> list[dbc.Col]:
     own = ranking[ranking.role == "own"]
     comp = ranking[ranking.role == "competitor"]
     avg, comp_avg = own["score"].mean(), comp["score"].mean()
-    change = own["change_1m"].mean()
+    change, change_year = own["change_1m"].mean(), own["change_12m"].mean()
     improving = int((own["change_1m"] > 0.5).sum())
     declining = int((own["change_1m"] < -0.5).sum())
-    best = own.iloc[0] if len(own) else None
+    spend_change = _pct_change(money["spend"], money["spend_prev"])
+    revenue_change = _pct_change(money["revenue"], money["revenue_prev"])
+    roi, roi_prev = money["roi"], money["roi_prev"]
     cards = [
-        kpi_card("Own brands' DC score", f"{avg:.1f}" if len(own) else "n/a", f"{signed(change)} vs previous month",
+        kpi_card("Portfolio DC score", f"{avg:.1f}" if len(own) else "n/a",
+                 f"{signed(change)} vs previous month · {signed(change_year)} vs a year earlier",
                  "success" if change >= 0 else "danger"),
         kpi_card("Competitor average", f"{comp_avg:.1f}" if len(comp) else "n/a",
-                 f"gap {signed(avg - comp_avg)}" if len(comp) else None),
-        kpi_card("Leading own brand", best["brand"] if best is not None else "n/a",
-                 f"DC {best['score']:.1f}, rank {best['rank']} of {len(ranking)}" if best is not None else None),
+                 f"own brands {signed(avg - comp_avg)}" if len(comp) and len(own) else None),
+        kpi_card("Spend, 12 months", compact(money["spend"]),
+                 f"{signed(spend_change)}% vs the 12 before" if spend_change is not None else window),
+        kpi_card("Revenue, 12 months", compact(money["revenue"]),
+                 f"{signed(revenue_change)}% vs the 12 before" if revenue_change is not None else window,
+                 "success" if (revenue_change or 0) >= 0 else "danger"),
+        kpi_card("ROI (revenue / spend)", f"{roi:.2f}" if roi is not None else "n/a",
+                 f"{signed(roi - roi_prev, 2)} vs the 12 months before" if roi is not None and roi_prev else window,
+                 "success" if roi is not None and roi_prev and roi >= roi_prev else "danger"),
         kpi_card("Improving / declining", f"{improving} / {declining}", "own brands, ±0.5 points month on month"),
     ]
-    return [dbc.Col(card, xs=12, sm=6, lg=3) for card in cards]
+    return [dbc.Col(card, xs=12, sm=6, lg=4, xxl=2) for card in cards]
 
 
 def _trend_figure(trend: pd.DataFrame) -> go.Figure:
     fig = go.Figure()
+    colors = iter(PALETTE)
     for brand_id, rows in trend.groupby("brand_id", sort=False):
-        is_avg = brand_id == 0
-        fig.add_trace(
-            go.Scatter(
-                x=rows["period"], y=rows["score"].round(1), name=rows["brand"].iloc[0], mode="lines",
-                line={"dash": "dot", "color": MUTED, "width": 2} if is_avg else {"width": 2.5},
-            )
-        )
-    fig.update_layout(chart_layout(height=360, yaxis={"title": "DC score", "range": [0, 100]}))
+        if brand_id == 0:
+            line = {"dash": "dot", "color": MUTED, "width": 2}
+        elif brand_id == -1:
+            line = {"color": "#0f172a", "width": 4}
+        else:
+            line = {"width": 2, "color": next(colors, None)}
+        fig.add_trace(go.Scatter(x=rows["period"], y=rows["score"].round(1), name=rows["brand"].iloc[0],
+                                 mode="lines", line=line))
+    fig.update_layout(chart_layout(height=380, yaxis={"title": "DC score", "range": [0, 100]}))
     return fig
 
 
-def _grid(ranking: pd.DataFrame, sections: list[str]) -> tuple[list[dict], list[dict]]:
+def _heatmap_figure(ranking: pd.DataFrame) -> go.Figure:
+    matrix = section_matrix(ranking)
+    roles = ranking.set_index("brand")["role"].reindex(matrix.index)
+    ids = ranking.set_index("brand")["brand_id"].reindex(matrix.index)
+    labels = [f"<b>{name}</b>" if role == "own" else name for name, role in zip(matrix.index, roles, strict=True)]
+    custom = [[[int(i), r]] * matrix.shape[1] for i, r in zip(ids, roles, strict=True)]
+    fig = go.Figure(go.Heatmap(
+        z=matrix.to_numpy().round(1), x=list(matrix.columns), y=labels, customdata=custom,
+        zmin=0, zmax=100, colorscale=HEAT_SCALE, texttemplate="%{z:.0f}", textfont={"size": 11},
+        hovertemplate="%{y}<br>%{x}: %{z:.1f}<extra></extra>", xgap=2, ygap=2,
+        colorbar={"title": {"text": "score"}, "thickness": 10, "len": 0.8},
+    ))
+    fig.update_layout(chart_layout(height=max(260, 60 + 22 * len(matrix)), hovermode="closest",
+                                   margin={"l": 10, "r": 10, "t": 10, "b": 40},
+                                   yaxis={"autorange": "reversed", "automargin": True},
+                                   xaxis={"side": "bottom", "automargin": True}))
+    return fig
+
+
+def _sections_figure(comparison: pd.DataFrame) -> go.Figure:
+    fig = go.Figure()
+    for column, name, color in (("own", "Own brands", PALETTE[0]), ("competitor", "Competitor average", MUTED)):
+        fig.add_trace(go.Bar(x=comparison["section"], y=comparison[column].round(1), name=name,
+                             marker_color=color, text=comparison[column].round(0), textposition="outside"))
+    gaps = [signed(g) for g in comparison["gap"]]
+    colors = ["#15803d" if g >= 0 else "#b91c1c" for g in comparison["gap"].fillna(0)]
+    fig.add_trace(go.Scatter(x=comparison["section"], y=[106] * len(comparison), mode="text", text=gaps,
+                             textfont={"color": colors},
+                             name="gap", hoverinfo="skip", showlegend=False))
+    fig.update_layout(chart_layout(height=380, barmode="group", hovermode="x",
+                                   yaxis={"title": "section score", "range": [0, 112]}))
+    return fig
+
+
+def _brand_name(row, project_id: int):
+    if row["role"] == "own":
+        return dcc.Link(row["brand"], href=brand_href(row["brand_id"], project_id), className="fw-semibold")
+    return html.Span(row["brand"])
+
+
+def _movers_list(moved: pd.DataFrame, drivers: pd.DataFrame, project_id: int) -> html.Div:
+    if moved.empty:
+        return empty_state("No month-on-month change yet.", "Movers need two months of scores.")
+    moved = moved.merge(drivers, on="brand_id", how="left")
+    items = []
+    for row in moved.to_dict("records"):
+        up = row["change_1m"] >= 0
+        driver = (f"mostly {row['metric']} ({signed(row['contribution'])})"
+                  if isinstance(row.get("metric"), str) else "")
+        items.append(dbc.ListGroupItem(
+            [
+                html.Div(
+                    [
+                        html.Div([_brand_name(row, project_id),
+                                  dbc.Badge(row["role"], color="light", text_color="secondary", className="ms-2")]),
+                        html.Span(f"{'▲' if up else '▼'} {signed(row['change_1m'])}",
+                                  className=f"fw-semibold text-{'success' if up else 'danger'} text-nowrap"),
+                    ],
+                    className="d-flex justify-content-between align-items-center gap-2",
+                ),
+                html.Div(f"DC {row['score']:.1f}" + (f" · {driver}" if driver else ""), className="small text-muted"),
+            ],
+            className="mover",
+        ))
+    return dbc.ListGroup(items, flush=True)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
+
+
+def _alerts_list(drops: pd.DataFrame, anomalies: pd.DataFrame, threshold: float, project_id: int,
+                 period: date) -> html.Div:
+    items = []
+    for row in drops.to_dict("records"):
+        items.append(dbc.ListGroupItem(
+            [dbc.Badge("score drop", color="danger", className="me-2"), _brand_name({**row, "role": "own"}, project_id),
+             html.Span(f": DC score {signed(row['change_1m'])} points month on month, now {row['score']:.1f}")],
+            className="alert-item",
+        ))
+    for row in anomalies.head(max(MAX_ALERTS - len(items), 0)).to_dict("records"):
+        z = row["z"]
+        worse = (z < 0) == (row["direction"] == "higher")
+        unit = f" {row['unit']}" if row["unit"] else ""
+        items.append(dbc.ListGroupItem(
+            [dbc.Badge("anomaly", color="warning", text_color="dark", className="me-2"),
+             _brand_name({**row, "role": "own"}, project_id),
+             html.Span(f": {row['metric']} {_fmt(row['value'])}{unit} in {period:%b %Y} "
+                       f"(from {_fmt(row['previous'])}; the usual monthly change would give {_fmt(row['typical'])}), "
+                       f"robust z {signed(z)} "),
+             dbc.Badge("worse" if worse else "better", color="danger" if worse else "success", className="ms-1")],
+            className="alert-item",
+        ))
+    hidden = len(drops) + len(anomalies) - len(items)
+    if not items:
+        return html.Div(f"No alerts for {period:%B %Y}: no own brand fell {threshold:g} points or more, and no "
+                        "metric broke with its history.", className="p-3 text-muted")
+    footer = [html.Div(f"and {hidden} more", className="small text-muted px-3 py-2")] if hidden > 0 else []
+    return html.Div([dbc.ListGroup(items, flush=True), *footer])
+
+
+def _grid(ranking: pd.DataFrame, sections: list[str], project_id: int) -> tuple[list[dict], list[dict]]:
     number = {"type": "rightAligned", "valueFormatter": {"function": "d3.format('.1f')(params.value)"}}
     signed_format = "params.value == null ? 'n/a' : d3.format('+.1f')(params.value)"
     change = {**number, "valueFormatter": {"function": signed_format},
               "cellClassRules": {"text-success": "params.value > 0.5", "text-danger": "params.value < -0.5"}}
+    money = {"type": "rightAligned", "minWidth": 110,
+             "valueFormatter": {"function": "params.value == null ? '' : d3.format('.3~s')(params.value)"}}
     columns = [
         {"field": "rank", "headerName": "#", "width": 70, "maxWidth": 80, "pinned": "left", "filter": False},
-        {"field": "brand", "headerName": "Brand", "minWidth": 150, "pinned": "left"},
+        {"field": "brand_link", "headerName": "Brand", "minWidth": 150, "pinned": "left", "cellRenderer": "markdown",
+         "filterValueGetter": {"function": "params.data.brand"}},
         {"field": "role", "headerName": "Role", "minWidth": 120,
          "valueFormatter": {"function": "params.value ? params.value[0].toUpperCase() + params.value.slice(1) : ''"}},
         {"field": "score", "headerName": "DC score", **number},
@@ -133,8 +349,15 @@ def _grid(ranking: pd.DataFrame, sections: list[str]) -> tuple[list[dict], list[
         {"field": "coverage", "headerName": "Coverage", "type": "rightAligned", "minWidth": 110,
          "valueFormatter": {"function": "d3.format('.0%')(params.value)"}},
         *({"field": s, "headerName": s, "minWidth": 140, **number} for s in sections),
+        {"field": "spend", "headerName": "Spend, 12 m", **money},
+        {"field": "revenue", "headerName": "Revenue, 12 m", **money},
+        {"field": "roi", "headerName": "ROI", "type": "rightAligned", "minWidth": 90,
+         "valueFormatter": {"function": "params.value == null ? '' : d3.format('.2f')(params.value)"}},
     ]
-    data = ranking.astype(object).where(ranking.notna(), None).to_dict("records")
+    escaped = ranking["brand"].str.replace(r"([\\\[\]()*_`])", r"\\\1", regex=True)
+    links = "[" + escaped + "](" + ranking["brand_id"].map(lambda b: brand_href(b, project_id)) + ")"
+    frame = ranking.assign(brand_link=links.where(ranking["role"] == "own", escaped))
+    data = frame.astype(object).where(frame.notna(), None).to_dict("records")
     return columns, data
 
 
@@ -144,26 +367,83 @@ def _grid(ranking: pd.DataFrame, sections: list[str]) -> tuple[list[dict], list[
     Output("portfolio-trend-title", "children"),
     Output("portfolio-ranking", "columnDefs"),
     Output("portfolio-ranking", "rowData"),
+    Output("portfolio-heatmap", "figure"),
+    Output("portfolio-sections", "figure"),
+    Output("portfolio-movers", "children"),
     Output("url", "search"),
     Input("portfolio-project", "value"),
     permission=READ,
     objects={"project_id": ("project", _project_readable)},
 )
 def show_project(project_id: int):
-    """Everything on the page for one project, from the materialized scores the user may see."""
+    """Everything but the alerts for one project, from the materialized scores the user may see."""
     principal = current_principal()
+    search = f"?project={project_id}"
     with get_db().engine.connect() as conn:
-        ranking = brand_ranking(conn, principal, project_id)
+        periods = project_periods(conn, principal, project_id)
+        ranking = brand_ranking(conn, principal, project_id, periods[-1]) if periods else pd.DataFrame()
         if ranking.empty:
             empty = empty_state("No scores for this project yet.", "Import metric values to compute DC scores.")
             blank = go.Figure(layout=chart_layout())
-            return [dbc.Col(empty)], blank, "DC score trend", [], [], f"?project={project_id}"
+            return [dbc.Col(empty)], blank, "DC score trend", [], [], blank, blank, None, search
         top = ranking[ranking.role == "own"].head(TOP_N)["brand_id"].tolist()
-        trend = score_trend(conn, principal, project_id, top)
-    sections = [c for c in ranking.columns if c not in
-                {"brand_id", "brand", "role", "rank", "score", "coverage", "change_1m", "change_12m"}]
-    columns, data = _grid(ranking, sections)
-    names = trend.drop_duplicates("brand_id").set_index("brand_id")["brand"]
-    subject = names.get(top[0], "") if len(top) == 1 else f"top {len(top)} own brands"
-    title = f"DC score trend: {subject}" + (" and the competitor average" if 0 in names.index else "")
-    return _kpis(ranking), _trend_figure(trend), title, columns, data, f"?project={project_id}"
+        trend = score_trend(conn, principal, project_id, top, own_average=True)
+        money = financials(conn, principal, project_id, periods[-1])
+        moved = movers(ranking, MOVERS)
+        drivers = (score_drivers(conn, project_id, moved["brand_id"].tolist(), periods[-2], periods[-1])
+                   if len(periods) > 1 else pd.DataFrame(columns=["brand_id", "metric", "contribution"]))
+    window = f"{money.attrs['start']:%b %Y} – {periods[-1]:%b %Y}" if "start" in money.attrs else ""
+    sections = section_columns(ranking)
+    columns, data = _grid(ranking.merge(money[["brand_id", "spend", "revenue", "roi"]], on="brand_id", how="left"),
+                          sections, project_id)
+    if len(top) == 1:
+        subject = f"the portfolio and {ranking.loc[ranking.brand_id == top[0], 'brand'].iloc[0]}"
+    else:
+        subject = "the portfolio" + (f" and its top {len(top)} own brands" if top else "")
+    title = f"DC score trend: {subject}" + (" vs the competitor average" if (trend.brand_id == 0).any() else "")
+    return (_kpis(ranking, financial_totals(money), window), _trend_figure(trend), title, columns, data,
+            _heatmap_figure(ranking), _sections_figure(section_comparison(ranking)),
+            _movers_list(moved, drivers, project_id), search)
+
+
+@protected_callback(
+    Output("portfolio-alerts", "children"),
+    Input("portfolio-project", "value"),
+    Input("portfolio-drop-threshold", "value"),
+    permission=READ,
+    objects={"project_id": ("project", _project_readable)},
+)
+def show_alerts(project_id: int, threshold):
+    """Score drops past the threshold and metric anomalies of the latest month, own brands in scope."""
+    try:
+        threshold = abs(float(threshold))
+    except (TypeError, ValueError):
+        threshold = DROP_THRESHOLD
+    principal = current_principal()
+    with get_db().engine.connect() as conn:
+        periods = project_periods(conn, principal, project_id)
+        if not periods:
+            return empty_state("No scores for this project yet.")
+        ranking = brand_ranking(conn, principal, project_id, periods[-1])
+        anomalies = metric_anomalies(conn, principal, project_id, periods[-1])
+    return _alerts_list(score_drop_alerts(ranking, threshold), anomalies, threshold, project_id,
+                        pd.Timestamp(periods[-1]).date())
+
+
+@protected_callback(
+    Output("url", "href", allow_duplicate=True),
+    Input("portfolio-heatmap", "clickData"),
+    State("portfolio-project", "value"),
+    permission=READ,
+    objects={"project_id": ("project", _project_readable)},
+    prevent_initial_call=True,
+)
+def open_brand(click, project_id):
+    """A click on an own brand's row of the heatmap opens the brand explorer for it."""
+    try:
+        brand_id, role = click["points"][0]["customdata"]
+    except (TypeError, KeyError, IndexError, ValueError):
+        raise PreventUpdate from None
+    if role != "own" or project_id is None:
+        return no_update
+    return brand_href(brand_id, project_id)

@@ -43,15 +43,12 @@ def test_readyz_reports_an_unreachable_database(tmp_path, sqlite_db):
 
 
 def _callback_body(project_id) -> dict:
+    outputs = [("portfolio-kpis", "children"), ("portfolio-trend", "figure"), ("portfolio-trend-title", "children"),
+               ("portfolio-ranking", "columnDefs"), ("portfolio-ranking", "rowData"), ("portfolio-heatmap", "figure"),
+               ("portfolio-sections", "figure"), ("portfolio-movers", "children"), ("url", "search")]
     return {
-        "output": "..portfolio-kpis.children...portfolio-trend.figure...portfolio-trend-title.children..."
-                  "portfolio-ranking.columnDefs...portfolio-ranking.rowData...url.search..",
-        "outputs": [
-            {"id": "portfolio-kpis", "property": "children"}, {"id": "portfolio-trend", "property": "figure"},
-            {"id": "portfolio-trend-title", "property": "children"},
-            {"id": "portfolio-ranking", "property": "columnDefs"}, {"id": "portfolio-ranking", "property": "rowData"},
-            {"id": "url", "property": "search"},
-        ],
+        "output": ".." + "...".join(f"{i}.{p}" for i, p in outputs) + "..",
+        "outputs": [{"id": i, "property": p} for i, p in outputs],
         "inputs": [{"id": "portfolio-project", "property": "value", "value": project_id}],
         "changedPropIds": ["portfolio-project.value"],
         "state": [],

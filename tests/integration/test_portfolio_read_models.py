@@ -1,0 +1,265 @@
+"""Portfolio read models against hand-checkable facts, on both databases, and the page's callbacks.
+
+A small hand-built project checks the arithmetic (ROI windows, drop threshold, movers); the demo
+(seeded once per database for the module) checks that the planted anomalies are found and that
+the callbacks answer signed-in people with data and other organizations' ids with 403.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pandas as pd
+import pytest
+from sqlalchemy import select
+
+from core import portfolio as pf
+from core.demo import seed_demo
+from core.models import (
+    Brand,
+    Channel,
+    DCScore,
+    Metric,
+    Organization,
+    Outcome,
+    Project,
+    ProjectBrand,
+    Section,
+    Spend,
+    User,
+)
+from core.scoring.service import score_change
+from core.security import load_principal
+from core.security.permissions import ALL_PERMISSIONS
+from core.security.principal import Principal
+from tests.support import csrf_headers, demo_people, make_app, sign_in
+
+EVERYTHING = Principal(user_id=None, organization_id=None, system=ALL_PERMISSIONS)
+DEMO_MONTHS = 14
+
+
+# ---------------------------------------------------------------- a project small enough to check by hand
+
+@pytest.fixture
+def small(db):
+    """Project P: own brands A and B, competitor C; scores for Sep and Oct 2026; spend and revenue."""
+    with db.session() as s:
+        org = Organization(name="Hand Co", slug="hand")
+        s.add(org)
+        s.flush()
+        project = Project(organization_id=org.id, name="P")
+        brands = {n: Brand(organization_id=org.id, name=n) for n in "ABC"}
+        s.add(project)
+        s.add_all(brands.values())
+        s.add(Section(name="Marketplace", position=0))
+        channel = Channel(name="Search")
+        s.add(channel)
+        s.flush()
+        section = s.scalar(select(Section.id))
+        ids = {n: b.id for n, b in brands.items()}
+        project_id = project.id
+        s.add_all([ProjectBrand(project_id=project.id, brand_id=ids[n], role=r)
+                   for n, r in (("A", "own"), ("B", "own"), ("C", "competitor"))])
+        sep, oct_ = date(2026, 9, 1), date(2026, 10, 1)
+        # A falls 6 points, B falls 4, C rises 8.
+        for name, before, after in (("A", 70.0, 64.0), ("B", 50.0, 46.0), ("C", 40.0, 48.0)):
+            for period, score in ((sep, before), (oct_, after)):
+                s.add(DCScore(project_id=project.id, period=period, brand_id=ids[name], level="total", node_id=0,
+                              score=score, coverage=1.0))
+                s.add(DCScore(project_id=project.id, period=period, brand_id=ids[name], level="section",
+                              node_id=section, score=score + 1, coverage=1.0))
+        # Window for Oct 2026: current = Nov 2025 … Oct 2026, previous = Nov 2024 … Oct 2025.
+        rows = [
+            ("A", date(2026, 10, 26), 100.0, 400.0),  # last week that starts in the window
+            ("A", date(2025, 11, 3), 50.0, 150.0),
+            ("A", date(2025, 10, 27), 80.0, 160.0),  # previous window
+            ("A", date(2024, 10, 28), 999.0, 999.0),  # before both windows
+            ("A", date(2026, 11, 2), 999.0, 999.0),  # after the latest month
+            ("B", date(2026, 1, 5), 200.0, 300.0),
+            ("C", date(2026, 1, 5), 1000.0, 9000.0),  # competitor: never in the portfolio's money
+        ]
+        for name, week, amount, revenue in rows:
+            s.add(Spend(brand_id=ids[name], channel_id=channel.id, period=week, amount=amount, granularity="week"))
+            s.add(Outcome(brand_id=ids[name], period=week, revenue=revenue, granularity="week"))
+    return {"db": db, "project": project_id, **ids}
+
+
+def test_roi_is_revenue_over_spend_within_the_twelve_month_windows(small):
+    with small["db"].engine.connect() as conn:
+        money = pf.financials(conn, EVERYTHING, small["project"]).set_index("brand_id")
+        scoped = Principal(user_id=None, organization_id=None, brands={small["B"]: frozenset({pf.READ})})
+        only_b = pf.financials(conn, scoped, small["project"])
+    assert set(money.index) == {small["A"], small["B"]}  # competitors carry no portfolio money
+    a = money.loc[small["A"]]
+    assert (a["spend"], a["revenue"], a["roi"]) == (150.0, 550.0, pytest.approx(550 / 150))
+    assert (a["spend_prev"], a["revenue_prev"], a["roi_prev"]) == (80.0, 160.0, 2.0)
+    assert money.loc[small["B"], "roi"] == 1.5 and pd.isna(money.loc[small["B"], "spend_prev"])
+    assert money.attrs["start"] == date(2025, 11, 1) and money.attrs["end"] == date(2026, 11, 1)
+    totals = pf.financial_totals(money.reset_index())
+    assert totals["spend"] == 350.0 and totals["revenue"] == 850.0
+    assert totals["roi"] == pytest.approx(850 / 350)  # a ratio of sums, not a mean of ratios
+    assert only_b["brand_id"].tolist() == [small["B"]]  # the scope filter narrows the money too
+
+
+def test_drop_alerts_respect_the_threshold_and_movers_are_sorted(small):
+    with small["db"].engine.connect() as conn:
+        ranking = pf.brand_ranking(conn, EVERYTHING, small["project"])
+    by_name = ranking.set_index("brand")["change_1m"]
+    assert by_name.to_dict() == {"A": -6.0, "B": -4.0, "C": 8.0}
+    assert pf.score_drop_alerts(ranking)["brand"].tolist() == ["A"]  # default 5 points
+    assert pf.score_drop_alerts(ranking, threshold=4.0)["brand"].tolist() == ["A", "B"]  # worst first
+    assert pf.score_drop_alerts(ranking, threshold=6.5).empty
+    assert pf.score_drop_alerts(ranking, threshold=1.0)["brand"].tolist() == ["A", "B"]  # competitor C never
+    moved = pf.movers(ranking, n=2)
+    assert moved["brand"].tolist() == ["C", "A"]  # |+8| before |−6|; n respected
+
+
+def test_section_heatmap_and_comparison_come_from_the_ranking(small):
+    with small["db"].engine.connect() as conn:
+        ranking = pf.brand_ranking(conn, EVERYTHING, small["project"])
+        trend = pf.score_trend(conn, EVERYTHING, small["project"], [small["A"]], own_average=True)
+    matrix = pf.section_matrix(ranking)
+    assert matrix.index.tolist() == ["A", "B", "C"] and matrix.columns.tolist() == ["Marketplace"]
+    assert matrix.loc["A", "Marketplace"] == 65.0
+    comparison = pf.section_comparison(ranking).set_index("section")
+    assert comparison.loc["Marketplace", "own"] == pytest.approx((65 + 47) / 2)
+    assert comparison.loc["Marketplace", "competitor"] == 49.0
+    assert comparison.loc["Marketplace", "gap"] == pytest.approx(56 - 49)
+    own_avg = trend[trend["brand_id"] == -1].set_index("period")["score"]
+    assert own_avg.tolist() == [60.0, 55.0]  # (70+50)/2, (64+46)/2
+    assert set(trend["brand"]) == {"A", "Competitor average", "Own brands' average"}
+
+
+# ---------------------------------------------------------------- the demo, seeded once per database
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def demo(request, tmp_path_factory):
+    """The demo with DEMO_MONTHS of history and the six demo users (first organization)."""
+    from tests.conftest import _empty
+
+    db = request.getfixturevalue("_sqlite_db" if request.param == "sqlite" else "_pg_db")
+    _empty(db)
+    summary = seed_demo(db, seed=7, months=DEMO_MONTHS)
+    tmp = tmp_path_factory.mktemp("portfolio")
+    people = demo_people(db, tmp)
+    with db.session() as s:
+        ids = {c.role: s.scalar(select(User.id).where(User.email == c.email)) for c in people.values()}
+        first, second = s.scalars(select(Organization.id).order_by(Organization.id)).all()[:2]
+        foreign_project = s.scalars(select(Project.id).where(Project.organization_id == second)).first()
+    yield {"db": db, "summary": summary, "people": people, "ids": ids, "tmp": tmp, "first": first,
+           "foreign_project": foreign_project}
+    _empty(db)
+
+
+def _projects_of(conn, brand_id: int) -> list[int]:
+    return list(conn.execute(select(ProjectBrand.project_id).where(ProjectBrand.brand_id == brand_id)).scalars())
+
+
+def test_planted_latest_month_anomalies_are_found(demo):
+    summary = demo["summary"]
+    latest = [a for a in summary.anomalies if a["period"] == summary.last_period.isoformat()]
+    assert len(latest) >= 2
+    with demo["db"].engine.connect() as conn:
+        codes = dict(conn.execute(select(Metric.code, Metric.id)).all())
+        for planted in latest:
+            for project_id in _projects_of(conn, planted["brand_id"]):
+                found = pf.metric_anomalies(conn, EVERYTHING, project_id)
+                assert (found["z"].abs() >= pf.ANOMALY_Z).all()
+                assert found["z"].abs().is_monotonic_decreasing
+                hit = found[(found["brand_id"] == planted["brand_id"])
+                            & (found["metric_id"] == codes[planted["metric"]])]
+                assert len(hit) == 1, f"planted anomaly not found: {planted}"
+                assert hit["value"].iloc[0] == pytest.approx(planted["actual"])
+                worse = (hit["z"].iloc[0] < 0) == (hit["direction"].iloc[0] == "higher")
+                assert worse == (planted["effect"] == "worse")
+                # A stricter threshold keeps fewer alerts, never more.
+                assert len(pf.metric_anomalies(conn, EVERYTHING, project_id, z_threshold=6.0)) <= len(found)
+
+
+def test_drivers_match_the_engines_decomposition(demo):
+    with demo["db"].engine.connect() as conn:
+        project_id = conn.execute(select(Project.id).order_by(Project.id)).scalars().first()
+        periods = pf.project_periods(conn, EVERYTHING, project_id)
+        ranking = pf.brand_ranking(conn, EVERYTHING, project_id)
+        moved = pf.movers(ranking, n=3)
+        drivers = pf.score_drivers(conn, project_id, moved["brand_id"].tolist(), periods[-2], periods[-1])
+        assert sorted(drivers["brand_id"]) == sorted(moved["brand_id"])
+        for row in drivers.itertuples():
+            parts = score_change(conn, project_id, row.brand_id, periods[-2], periods[-1])
+            assert parts["metric_id"].iloc[0] == row.metric_id  # sorted by |contribution|
+            assert parts["contribution"].iloc[0] == pytest.approx(row.contribution, abs=1e-9)
+            assert parts["contribution"].sum() == pytest.approx(
+                ranking.set_index("brand_id").at[row.brand_id, "change_1m"], abs=1e-9)
+
+
+def test_brand_scoped_people_see_only_their_brands_money_and_alerts(demo):
+    bm = load_principal(demo["db"], demo["ids"]["Brand Manager"])
+    own = demo["people"]["Brand Manager"].scope_id
+    with demo["db"].engine.connect() as conn:
+        project_id = _projects_of(conn, own)[0]
+        assert pf.financials(conn, bm, project_id)["brand_id"].tolist() == [own]
+        assert set(pf.metric_anomalies(conn, bm, project_id, z_threshold=0.0)["brand_id"]) == {own}
+        assert set(pf.brand_ranking(conn, bm, project_id)["brand_id"]) == {own}
+
+
+# ---------------------------------------------------------------- callbacks, as a browser posts them
+
+def _post(client, outputs: list[tuple[str, str]], inputs: list[tuple[str, str, object]]):
+    body = {
+        "output": ".." + "...".join(f"{i}.{p}" for i, p in outputs) + ".." if len(outputs) > 1
+        else f"{outputs[0][0]}.{outputs[0][1]}",
+        "outputs": [{"id": i, "property": p} for i, p in outputs] if len(outputs) > 1
+        else {"id": outputs[0][0], "property": outputs[0][1]},
+        "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
+        "changedPropIds": [f"{inputs[0][0]}.{inputs[0][1]}"],
+        "state": [],
+    }
+    return client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json",
+                       headers=csrf_headers(client))
+
+
+def _client(demo, role: str):
+    client = make_app(demo["db"], demo["tmp"]).server.test_client()
+    assert sign_in(client, demo["people"][role].email).status_code == 302
+    return client
+
+
+def test_alerts_callback_names_the_planted_anomaly_and_refuses_other_organizations(demo):
+    client = _client(demo, "Portfolio Manager")
+    summary = demo["summary"]
+    planted = next(a for a in summary.anomalies if a["period"] == summary.last_period.isoformat()
+                   and a["organization"] == summary.organizations[0])
+    with demo["db"].engine.connect() as conn:
+        project_id = _projects_of(conn, planted["brand_id"])[0]
+        metric = conn.execute(select(Metric.name).where(Metric.code == planted["metric"])).scalar_one()
+    inputs = [("portfolio-project", "value", project_id), ("portfolio-drop-threshold", "value", 5)]
+    response = _post(client, [("portfolio-alerts", "children")], inputs)
+    assert response.status_code == 200
+    text = json.dumps(response.get_json()["response"])
+    assert planted["brand"] in text and metric in text
+    assert f"/brand?brand={planted['brand_id']}&project={project_id}" in text
+    theirs = _post(client, [("portfolio-alerts", "children")],
+                   [("portfolio-project", "value", demo["foreign_project"]), ("portfolio-drop-threshold", "value", 5)])
+    assert theirs.status_code == 403 and b"anomaly" not in theirs.data
+
+
+def test_portfolio_callback_for_a_brand_manager_shows_their_brand_only(demo):
+    from tests.integration.test_app import _callback_body
+
+    client = _client(demo, "Brand Manager")
+    own = demo["people"]["Brand Manager"].scope_id
+    with demo["db"].engine.connect() as conn:
+        project_id = _projects_of(conn, own)[0]
+    response = client.post("/_dash-update-component", json=_callback_body(project_id), headers=csrf_headers(client))
+    assert response.status_code == 200
+    result = response.get_json()["response"]
+    rows = result["portfolio-ranking"]["rowData"]
+    assert [r["brand_id"] for r in rows] == [own]
+    assert rows[0]["brand_link"].endswith(f"(/brand?brand={own}&project={project_id})")
+    heat = result["portfolio-heatmap"]["figure"]["data"][0]
+    assert len(heat["y"]) == 1 and len(heat["x"]) == 4
+    assert rows[0]["roi"] == pytest.approx(rows[0]["revenue"] / rows[0]["spend"])
+    foreign = client.post("/_dash-update-component", json=_callback_body(demo["foreign_project"]),
+                          headers=csrf_headers(client))
+    assert foreign.status_code == 403 and b"rowData" not in foreign.data
