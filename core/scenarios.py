@@ -1,0 +1,203 @@
+"""Saved what-if scenarios: list in scope, read, save from a finished run, compare, delete, approve.
+
+Every function takes the Principal asking and checks it here, in the data layer: lists go through
+the scope filter, reads and writes through `authorize` (a scenario's owner keeps read/save on it; an
+organization or project grant covers the rest), and every write is audited. A scenario is saved from
+a *job's stored result*, never from a result a browser sends back, so what is saved is what ran.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.db import Database
+from core.jobs import JobNotFound, get_job
+from core.models import Brand, Project, ProjectBrand, Scenario, User
+from core.models.base import utcnow
+from core.security import Action, Principal, authorize, can, record, scope_filter
+from core.security.authorizer import deny
+
+READ, SAVE, APPROVE = "scenario:read", "scenario:save", "scenario:approve"
+SCENARIO_DELETED = "scenario.deleted"
+SCENARIO_APPROVED = "scenario.approved"
+MAX_COMPARE = 3
+NAME_MAX = 200
+
+
+class ScenarioError(ValueError):
+    """A request a person must change (empty name, nothing to save, too many to compare)."""
+
+
+def _id(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _summary(s: Scenario, owner: str | None, project: str | None) -> dict[str, Any]:
+    r = s.result or {}
+    return {
+        "id": s.id, "name": s.name, "kind": s.kind, "status": s.status, "owner_id": s.owner_id, "owner": owner,
+        "project_id": s.project_id, "project": project, "organization_id": s.organization_id,
+        "scenario": r.get("scenario_label"), "curve_source": r.get("curve_source"),
+        "budget": r.get("budget"), "outcome": r.get("outcome"), "uplift": r.get("uplift"),
+        "uplift_pct": r.get("uplift_pct"), "brands": sorted({c["brand"] for c in r.get("cells") or []}),
+        "created_at": s.created_at.isoformat() if s.created_at else None,
+        "updated_at": s.updated_at.isoformat() if s.updated_at else None,
+    }
+
+
+def list_scenarios(db: Database, principal: Principal, kind: str | None = None) -> list[dict[str, Any]]:
+    """Scenarios the principal may read, newest first, with the numbers a list shows."""
+    query = (select(Scenario, User.name, Project.name).outerjoin(User, User.id == Scenario.owner_id)
+             .outerjoin(Project, Project.id == Scenario.project_id)
+             .where(scope_filter(principal, READ, Scenario)).order_by(Scenario.created_at.desc(), Scenario.id.desc()))
+    if kind is not None:
+        query = query.where(Scenario.kind == kind)
+    with db.session() as s:
+        return [_summary(sc, owner, project) for sc, owner, project in s.execute(query).all()]
+
+
+def _load(session: Session, principal: Principal, permission: str, scenario_id: Any) -> Scenario:
+    ident = _id(scenario_id)
+    scenario = session.get(Scenario, ident) if ident is not None else None
+    if scenario is None:
+        deny(principal, permission, ("scenario", scenario_id), "not found")
+    authorize(principal, permission, scenario, session=session)
+    return scenario
+
+
+def get_scenario(db: Database, principal: Principal, scenario_id: Any) -> dict[str, Any]:
+    """One scenario with its inputs, constraints and result; Forbidden when out of scope."""
+    with db.session() as s:
+        sc = _load(s, principal, READ, scenario_id)
+        owner = s.get(User, sc.owner_id).name if sc.owner_id and s.get(User, sc.owner_id) else None
+        project = s.get(Project, sc.project_id).name if sc.project_id and s.get(Project, sc.project_id) else None
+        out = _summary(sc, owner, project)
+        out.update(inputs=sc.inputs, constraints=sc.constraints, result=sc.result,
+                   can_approve=can(principal, APPROVE, sc, session=s) and sc.status != "approved",
+                   can_delete=_may_delete(principal, sc, s))
+        return out
+
+
+def _may_delete(principal: Principal, scenario: Scenario, session: Session) -> bool:
+    if not can(principal, SAVE, scenario, session=session):
+        return False
+    return scenario.status != "approved" or can(principal, APPROVE, scenario, session=session)
+
+
+def _project_for(session: Session, organization_id: int, brand_ids: list[int]) -> int | None:
+    """The first project of the organization holding every brand of the run (None if none does)."""
+    if not brand_ids:
+        return None
+    rows = session.execute(select(ProjectBrand.project_id, ProjectBrand.brand_id).join(Project)
+                           .where(Project.organization_id == organization_id, ProjectBrand.brand_id.in_(brand_ids))
+                           ).all()
+    members: dict[int, set[int]] = {}
+    for project_id, brand_id in rows:
+        members.setdefault(project_id, set()).add(brand_id)
+    full = sorted(p for p, b in members.items() if b >= set(brand_ids))
+    return full[0] if full else None
+
+
+def _clean_name(name: Any) -> str:
+    text = " ".join(str(name or "").split())
+    if not text:
+        raise ScenarioError("give the scenario a name")
+    return text[:NAME_MAX]
+
+
+def save_result(db: Database, principal: Principal, name: Any, result: dict[str, Any], kind: str = "budget") -> int:
+    """Store a result the server produced as a new scenario owned by the principal; returns its id."""
+    name = _clean_name(name)
+    inputs = dict(result.get("inputs") or {})
+    brand_ids = sorted({int(b) for b in inputs.get("brand_ids") or []})
+    if not brand_ids or (principal.organization_id is None and not principal.is_system_admin):
+        raise ScenarioError("this result names no brands you may save for")
+    for brand_id in brand_ids:
+        authorize(principal, SAVE, ("brand", brand_id))
+    with db.session() as s:
+        orgs = set(s.scalars(select(Brand.organization_id).where(Brand.id.in_(brand_ids))))
+        if len(orgs) != 1:
+            raise ScenarioError("a scenario covers brands of one organization")
+        org = orgs.pop()
+        constraints = {k: inputs.get(k) for k in ("cells", "brand_bounds", "channel_bounds", "max_change_pct",
+                                                 "max_active_per_brand", "unit")}
+        scenario = Scenario(organization_id=org, project_id=_project_for(s, org, brand_ids),
+                            owner_id=principal.user_id, name=name, kind=kind, inputs=inputs,
+                            constraints=constraints, result=result, status="saved")
+        if not can(principal, SAVE, scenario, session=s):
+            deny(principal, SAVE, ("organization", org), "may not save scenarios here")
+        s.add(scenario)
+        s.flush()
+        record(s, Action.SCENARIO_SAVED, actor=principal, organization_id=org, target=scenario,
+               data={"name": name, "kind": kind, "brands": brand_ids, "job": result.get("job_id")})
+        return scenario.id
+
+
+def save_from_job(db: Database, principal: Principal, job_id: Any, name: Any) -> int:
+    """Save the stored result of the principal's own finished run."""
+    try:
+        job = get_job(db, principal, job_id)
+    except JobNotFound:
+        deny(principal, SAVE, ("system", None), "no such run of yours")
+    if job["status"] != "succeeded" or not job["result"]:
+        raise ScenarioError("only a finished run can be saved")
+    return save_result(db, principal, name, job["result"], kind=job["kind"])
+
+
+def save_copy(db: Database, principal: Principal, scenario_id: Any, name: Any) -> int:
+    """Save a scenario the principal may read under a new name, owned by the principal."""
+    source = get_scenario(db, principal, scenario_id)
+    return save_result(db, principal, name, source["result"] or {}, kind=source["kind"])
+
+
+def delete_scenario(db: Database, principal: Principal, scenario_id: Any) -> None:
+    """Delete a scenario (save permission on it; an approved one also needs approve permission)."""
+    with db.session() as s:
+        sc = _load(s, principal, SAVE, scenario_id)
+        if sc.status == "approved":
+            authorize(principal, APPROVE, sc, session=s)
+        record(s, SCENARIO_DELETED, actor=principal, organization_id=sc.organization_id, target=sc,
+               data={"name": sc.name, "status": sc.status})
+        s.delete(sc)
+
+
+def approve_scenario(db: Database, principal: Principal, scenario_id: Any) -> None:
+    """Mark the scenario approved (a Portfolio Manager's call), audited; approving twice is a no-op."""
+    with db.session() as s:
+        sc = _load(s, principal, APPROVE, scenario_id)
+        if sc.status == "approved":
+            return
+        previous = sc.status
+        sc.status = "approved"
+        sc.updated_at = utcnow()
+        record(s, SCENARIO_APPROVED, actor=principal, organization_id=sc.organization_id, target=sc,
+               data={"name": sc.name, "previous_status": previous})
+
+
+def compare(db: Database, principal: Principal, scenario_ids: list[Any]) -> dict[str, Any]:
+    """One to three scenarios side by side: their summaries and their spend by channel and by brand."""
+    ids = list(dict.fromkeys(_id(i) for i in scenario_ids if _id(i) is not None))
+    if not ids:
+        raise ScenarioError("select a scenario")
+    if len(ids) > MAX_COMPARE:
+        raise ScenarioError(f"compare at most {MAX_COMPARE} scenarios")
+    scenarios = [get_scenario(db, principal, i) for i in ids]
+    frames = []
+    for sc in scenarios:
+        cells = pd.DataFrame((sc["result"] or {}).get("cells") or [], columns=["brand", "channel", "current",
+                                                                               "optimal"])
+        cells["scenario"] = f"{sc['name']} (#{sc['id']})"
+        frames.append(cells)
+    cells = pd.concat(frames, ignore_index=True)
+    by_channel = cells.pivot_table(index="channel", columns="scenario", values="optimal", aggfunc="sum", sort=True)
+    by_brand = cells.pivot_table(index="brand", columns="scenario", values="optimal", aggfunc="sum", sort=True)
+    return {"scenarios": scenarios, "by_channel": by_channel.reset_index().to_dict("records"),
+            "by_brand": by_brand.reset_index().to_dict("records"),
+            "labels": [f"{sc['name']} (#{sc['id']})" for sc in scenarios]}

@@ -1,0 +1,716 @@
+"""Budget optimizer (what-if): brands × channels, a scenario type, a budget and constraints → a run.
+
+The run is a background callback (diskcache child process, or a Celery worker on Redis) that writes
+its progress and result to a Job row owned by the person who pressed Run; the page shows the job,
+so leaving and coming back finds the run still going or finished. Each run's cache key includes a
+per-page-load nonce and the Run click, so two people with identical inputs never share a result.
+Cancel marks the job cancelled; the run stops at its next progress report. `?scenario=ID` reopens a
+saved scenario: its inputs back in the form and its result on screen.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+import dash
+import dash_ag_grid as dag
+import dash_bootstrap_components as dbc
+import numpy as np
+import plotly.graph_objects as go
+from dash import Input, Output, State, dcc, html, no_update
+from plotly.subplots import make_subplots
+
+from core.budget import (
+    SCENARIOS,
+    SOURCES,
+    BudgetInputError,
+    Cancelled,
+    catalogue,
+    export_bytes,
+    parse_inputs,
+    preview,
+    run_budget,
+)
+from core.jobs import JobNotFound, JobReporter, fail_job, finish_job, get_job, latest_job, request_cancel, start_job
+from core.optimize.problem import InfeasibleError
+from core.runtime import get_db
+from core.scenarios import ScenarioError, get_scenario, save_copy, save_from_job
+from core.security import Action, Principal, can, record
+from core.security.authorizer import Forbidden
+from dashboard.access import holds_anywhere, job_context, page_layout, protected_callback
+from dashboard.auth.principal import current_principal
+from dashboard.components import MUTED, PALETTE, chart_layout, empty_state, kpi_card
+
+dash.register_page(__name__, path="/optimizer", name="Budget optimizer", title="Budget optimizer · Digi-Cadence",
+                   permission="scenario:run")
+
+RUN, SAVE, EXPORT = "scenario:run", "scenario:save", "report:export"
+KIND = "budget"
+PROGRESS_RELAY_S = 0.25
+log = logging.getLogger(__name__)
+
+
+def money(value: float | None, digits: int = 3) -> str:
+    """1.23 B / 456 M / 7.8 K (the data carries no currency)."""
+    if value is None or value != value:
+        return "n/a"
+    for limit, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(value) >= limit:
+            return f"{value / limit:.{digits}g} {suffix}"
+    return f"{value:.{digits}g}"
+
+
+def _span(pair: list[float] | None) -> str:
+    return f"90 % interval {money(pair[0])} … {money(pair[1])}" if pair else "no interval (curves without draws)"
+
+
+# ------------------------------------------------------------------------------------------------ layout
+
+NUMBER = {"type": "rightAligned", "cellDataType": "number",
+          "valueFormatter": {"function": "params.value == null ? '' : d3.format(',.0f')(params.value)"}}
+EDIT = {**NUMBER, "editable": True, "cellClass": "dc-editable"}
+
+
+def _grid(grid_id: str, columns: list[dict], rows: list[dict]) -> dag.AgGrid:
+    return dag.AgGrid(
+        id=grid_id, columnDefs=columns, rowData=rows, columnSize="responsiveSizeToFit",
+        defaultColDef={"resizable": True, "minWidth": 90, "wrapHeaderText": True, "autoHeaderHeight": True},
+        dashGridOptions={"domLayout": "autoHeight", "singleClickEdit": True, "stopEditingWhenCellsLoseFocus": True},
+        className="ag-theme-quartz",
+    )
+
+
+CELL_COLUMNS = [
+    {"field": "brand", "headerName": "Brand", "minWidth": 110, "pinned": "left"},
+    {"field": "channel", "headerName": "Channel", "minWidth": 110},
+    {"field": "current", "headerName": "Last 12 months", **NUMBER},
+    {"field": "lower", "headerName": "Min", **EDIT},
+    {"field": "upper", "headerName": "Max", **EDIT},
+    {"field": "locked", "headerName": "Lock", "editable": True, "cellDataType": "boolean", "minWidth": 70},
+    {"field": "min_spend", "headerName": "Min when on", **EDIT},
+]
+BRAND_COLUMNS = [{"field": "brand", "headerName": "Brand", "minWidth": 120},
+                 {"field": "current", "headerName": "Last 12 months", **NUMBER},
+                 {"field": "lower", "headerName": "Min total", **EDIT}, {"field": "upper", "headerName": "Max total",
+                                                                         **EDIT}]
+CHANNEL_COLUMNS = [{"field": "channel", "headerName": "Channel", "minWidth": 120},
+                   {"field": "current", "headerName": "Last 12 months", **NUMBER},
+                   {"field": "lower", "headerName": "Min total", **EDIT},
+                   {"field": "upper", "headerName": "Max total", **EDIT}]
+
+
+def _merge_rows(rows: list[dict], saved: list[dict] | None, keys: tuple[str, ...]) -> list[dict]:
+    """Preview rows with a scenario's stored bounds laid over them (matched on `keys`)."""
+    stored = {tuple(str(r.get(k)) for k in keys): r for r in saved or []}
+    out = []
+    for row in rows:
+        extra = stored.get(tuple(str(row.get(k)) for k in keys), {})
+        out.append({**row, "lower": extra.get("lower"), "upper": extra.get("upper"),
+                    **({"locked": bool(extra.get("locked")), "min_spend": extra.get("min_spend")}
+                       if "channel" in keys and "brand_id" in keys else {})})
+    return out
+
+
+def _field(label: str, control: Any, hint: str | None = None) -> html.Div:
+    return html.Div([dbc.Label(label, className="small fw-semibold mb-1"), control,
+                     dbc.FormText(hint) if hint else None], className="mb-3")
+
+
+@page_layout(RUN)
+def layout(scenario: str | None = None, **_query) -> html.Div:
+    """The form (prefilled from `?scenario=ID` when given), the progress area and the results."""
+    principal = current_principal()
+    db = get_db()
+    cat = catalogue(db, principal)
+    if not cat["brands"]:
+        return empty_state("No brand with spend history you may optimize.",
+                           "Ask an administrator for access, or import spend and outcome data.")
+    reopened, inputs = None, {}
+    if scenario:
+        try:
+            reopened = get_scenario(db, principal, scenario)
+            inputs = reopened.get("inputs") or {}
+        except Forbidden:
+            return empty_state("403 — you may not open this scenario.")
+    running = latest_job(db, principal, KIND)
+    if not reopened and running and running["status"] != "failed":
+        inputs = (running.get("payload") or {}).get("inputs") or {}  # the form as the last run had it
+    brand_ids = {b["id"] for b in cat["brands"]}
+    chosen = [b for b in inputs.get("brand_ids") or [] if b in brand_ids] or [b["id"] for b in cat["brands"][:3]]
+    channels = [c for c in inputs.get("channels") or [] if c in cat["channels"]] or list(cat["channels"])
+    source = inputs.get("curve_source") or ("fitted" if any(b["fitted"] for b in cat["brands"]) or
+                                            not cat["truth_available"] else "truth")
+    pv = preview(db, principal, chosen, channels, source)
+    watch = running["id"] if running and running["status"] in ("queued", "running") and not reopened else None
+    shown_job = running["id"] if running and running["status"] == "succeeded" and not reopened else None
+    source_options = [{"label": SOURCES["fitted"], "value": "fitted"}]
+    if cat["truth_available"]:
+        source_options.append({"label": SOURCES["truth"], "value": "truth"})
+    brand_options = [{"label": b["name"] + ("" if b["fitted"] else " (not fitted yet)"), "value": b["id"]}
+                     for b in cat["brands"]]
+
+    setup = dbc.Card([
+        dbc.CardHeader("Scenario"),
+        dbc.CardBody([
+            _field("Brands", dcc.Dropdown(id="optimizer-brands", options=brand_options, value=chosen, multi=True)),
+            _field("Channels", dcc.Dropdown(id="optimizer-channels", options=cat["channels"], value=channels,
+                                            multi=True)),
+            _field("Response curves", dbc.RadioItems(id="optimizer-source", options=source_options, value=source),
+                   "Brands without fitted curves are fitted when the run starts."),
+            _field("Scenario type", dbc.RadioItems(id="optimizer-scenario-type", value=inputs.get("scenario")
+                                                   or "max_outcome",
+                                                   options=[{"label": v, "value": k} for k, v in SCENARIOS.items()])),
+            dbc.Row([
+                dbc.Col(_field("Budget, 12 months", dbc.Input(id="optimizer-budget", type="number", min=0,
+                                                              value=inputs.get("budget") or round(pv["budget"])),
+                               "Default: the last 12 months' actual spend."), xs=12, sm=6),
+                dbc.Col(_field("Target outcome, 12 months", dbc.Input(
+                    id="optimizer-target", type="number", min=0,
+                    value=inputs.get("target") or (round(pv["current_outcome"] * 1.05) if pv["current_outcome"]
+                                                   else None)),
+                    "For the smallest-budget scenario."), xs=12, sm=6),
+            ], className="g-2"),
+            _field("Max change per cell, %", dbc.Input(id="optimizer-max-change", type="number", min=0,
+                                                       value=inputs.get("max_change_pct"), placeholder="no limit")),
+            html.Div(id="optimizer-window", className="small text-muted mb-2", children=_window_text(pv)),
+        ]),
+    ], className="shadow-sm mb-3")
+
+    constraints = dbc.Card([
+        dbc.CardHeader("Constraints (12-month money; empty = no bound)"),
+        dbc.CardBody(dbc.Tabs([
+            dbc.Tab(_grid("optimizer-cells", CELL_COLUMNS,
+                          _merge_rows(pv["cells"], inputs.get("cells"), ("brand_id", "channel"))),
+                    label="Cells", tab_id="cells"),
+            dbc.Tab(_grid("optimizer-brand-bounds", BRAND_COLUMNS,
+                          _merge_rows(pv["brands"], inputs.get("brand_bounds"), ("brand_id",))),
+                    label="Brand totals", tab_id="brands"),
+            dbc.Tab(_grid("optimizer-channel-bounds", CHANNEL_COLUMNS,
+                          _merge_rows(pv["channels"], inputs.get("channel_bounds"), ("channel",))),
+                    label="Channel totals", tab_id="channels"),
+        ], active_tab="cells"), className="p-2"),
+    ], className="shadow-sm mb-3")
+
+    hard = dbc.Card([
+        dbc.CardHeader("Hard cases"),
+        dbc.CardBody([
+            html.P("S-shaped curves, a minimum spend when a channel is on, at most k active channels per brand "
+                   "or whole spend units switch to the genetic search, seeded by the exact optimum.",
+                   className="small text-muted"),
+            dbc.Row([
+                dbc.Col(_field("Max active channels per brand", dbc.Input(
+                    id="optimizer-max-active", type="number", min=1, step=1,
+                    value=inputs.get("max_active_per_brand"), placeholder="all")), xs=6),
+                dbc.Col(_field("Whole spend unit", dbc.Input(id="optimizer-unit", type="number", min=0,
+                                                             value=inputs.get("unit"), placeholder="none")), xs=6),
+                dbc.Col(_field("Generations", dbc.Input(id="optimizer-generations", type="number", min=10, max=2000,
+                                                        step=10, value=inputs.get("generations") or 120)), xs=6),
+                dbc.Col(_field("Frontier points", dbc.Input(id="optimizer-frontier-points", type="number", min=3,
+                                                            max=41, value=inputs.get("frontier_points") or 11)),
+                        xs=6),
+            ], className="g-2"),
+            dbc.Checklist(id="optimizer-risk", options=[{"label": "Compute the risk front (NSGA-II over the "
+                                                         "bootstrap draws)", "value": "on"}],
+                          value=["on"] if inputs.get("risk_front", True) else [], switch=True),
+        ]),
+    ], className="shadow-sm mb-3")
+
+    actions = dbc.Card(dbc.CardBody([
+        html.Div([
+            dbc.Button("Run optimization", id="optimizer-run", color="primary", className="me-2"),
+            dbc.Button("Cancel", id="optimizer-cancel", color="outline-danger", disabled=watch is None),
+        ], className="d-flex flex-wrap gap-2 mb-2"),
+        html.Div([
+            dbc.Progress(id="optimizer-progress", value=running["progress"] * 100 if watch else 0, striped=True,
+                         animated=True, label="", style={"height": "1.25rem"}),
+            html.Div(running["message"] if watch else "", id="optimizer-progress-text",
+                     className="small text-muted mt-1"),
+        ], id="optimizer-progress-wrap", style={} if watch else {"display": "none"}),
+        html.Div(id="optimizer-message", className="mt-2"),
+        html.Div(id="optimizer-cancel-message", className="small text-muted"),
+    ]), className="shadow-sm mb-3")
+
+    title = "Budget optimizer"
+    subtitle = (f"Reopened scenario “{reopened['name']}” ({reopened['status']})" if reopened else
+                "Where should next year's budget go? Curves × last year's spend, with every constraint.")
+    return html.Div([
+        dcc.Store(id="optimizer-nonce", data=uuid.uuid4().hex),
+        dcc.Store(id="optimizer-job", data=shown_job),
+        dcc.Store(id="optimizer-scenario", data=reopened["id"] if reopened else None),
+        dcc.Store(id="optimizer-watch", data=watch),
+        dcc.Interval(id="optimizer-watch-tick", interval=1000, disabled=watch is None),
+        dcc.Download(id="optimizer-download"),
+        html.H2(title, className="mb-0"),
+        html.P(subtitle, className="text-muted"),
+        dbc.Row([
+            dbc.Col([setup, hard], xs=12, lg=4),
+            dbc.Col([constraints, actions, html.Div(id="optimizer-results")], xs=12, lg=8),
+        ], className="g-3"),
+    ])
+
+
+def _window_text(pv: dict) -> list:
+    parts = [html.Div("Last 12 months of spend: " + "; ".join(pv["window"]))] if pv["window"] else []
+    if pv["current_outcome"]:
+        parts.append(html.Div(f"Current allocation predicts {money(pv['current_outcome'])} outcome a year "
+                              f"for {money(pv['budget'])} spend."))
+    parts += [html.Div(n) for n in pv["notes"]]
+    return parts
+
+
+# ------------------------------------------------------------------------------------------------ callbacks
+
+
+def _brands_allowed(principal: Principal, brand_id: Any) -> bool:
+    try:
+        return can(principal, RUN, ("brand", int(brand_id)))
+    except (TypeError, ValueError):
+        return False
+
+
+@protected_callback(
+    Output("optimizer-cells", "rowData"),
+    Output("optimizer-brand-bounds", "rowData"),
+    Output("optimizer-channel-bounds", "rowData"),
+    Output("optimizer-budget", "value"),
+    Output("optimizer-target", "value"),
+    Output("optimizer-window", "children"),
+    Input("optimizer-brands", "value"),
+    Input("optimizer-channels", "value"),
+    Input("optimizer-source", "value"),
+    prevent_initial_call=True,
+    permission=RUN,
+    objects={"brand_ids": ("brand", _brands_allowed)},
+)
+def refresh_defaults(brand_ids, channels, source):
+    """New selection → last year's spend per cell, brand and channel, and the default budget."""
+    if not brand_ids or not channels:
+        return [], [], [], None, None, [html.Div("Choose brands and channels.")]
+    try:
+        pv = preview(get_db(), current_principal(), brand_ids, channels, source or "fitted")
+    except BudgetInputError as exc:
+        return no_update, no_update, no_update, no_update, no_update, [html.Div(str(exc), className="text-danger")]
+    target = round(pv["current_outcome"] * 1.05) if pv["current_outcome"] else None
+    return (_merge_rows(pv["cells"], None, ("brand_id", "channel")), _merge_rows(pv["brands"], None, ("brand_id",)),
+            _merge_rows(pv["channels"], None, ("channel",)), round(pv["budget"]), target, _window_text(pv))
+
+
+def _alert(text: str, color: str = "danger") -> dbc.Alert:
+    return dbc.Alert(text, color=color, className="py-2 mb-0")
+
+
+@protected_callback(
+    Output("optimizer-job", "data"),
+    Output("optimizer-message", "children"),
+    Input("optimizer-run", "n_clicks"),
+    State("optimizer-nonce", "data"),
+    State("optimizer-brands", "value"),
+    State("optimizer-channels", "value"),
+    State("optimizer-source", "value"),
+    State("optimizer-scenario-type", "value"),
+    State("optimizer-budget", "value"),
+    State("optimizer-target", "value"),
+    State("optimizer-max-change", "value"),
+    State("optimizer-cells", "rowData"),
+    State("optimizer-brand-bounds", "rowData"),
+    State("optimizer-channel-bounds", "rowData"),
+    State("optimizer-max-active", "value"),
+    State("optimizer-unit", "value"),
+    State("optimizer-generations", "value"),
+    State("optimizer-frontier-points", "value"),
+    State("optimizer-risk", "value"),
+    background=True,
+    progress=[Output("optimizer-progress", "value"), Output("optimizer-progress", "label"),
+              Output("optimizer-progress-text", "children")],
+    progress_default=[0, "", ""],
+    running=[(Output("optimizer-run", "disabled"), True, False),
+             (Output("optimizer-cancel", "disabled"), False, True),
+             (Output("optimizer-progress-wrap", "style"), {}, {"display": "none"})],
+    interval=500,
+    prevent_initial_call=True,
+    permission=RUN,
+    objects={"brand_ids": ("brand", _brands_allowed)},
+)
+def run_optimizer(set_progress, n_clicks, nonce, brand_ids, channels, source, scenario_type, budget, target,
+                  max_change, cells, brand_bounds, channel_bounds, max_active, unit, generations, frontier_points,
+                  risk):
+    """The run, inside the job. `nonce` and `n_clicks` only make this run's cache key unique."""
+    if not n_clicks:
+        return no_update, no_update
+    ctx = job_context()
+    raw = {"brand_ids": brand_ids or [], "channels": channels or [], "curve_source": source,
+           "scenario": scenario_type, "budget": budget, "target": target, "max_change_pct": max_change,
+           "cells": cells or [], "brand_bounds": brand_bounds or [], "channel_bounds": channel_bounds or [],
+           "max_active_per_brand": max_active, "unit": unit, "generations": generations,
+           "frontier_points": frontier_points, "risk_front": bool(risk)}
+    try:
+        parse_inputs(raw)
+    except BudgetInputError as exc:
+        return no_update, _alert(str(exc), "warning")
+    job_id = start_job(ctx.db, ctx.principal, KIND, {"inputs": raw, "nonce": nonce, "click": n_clicks})
+    last = [0.0]
+
+    def relay(fraction: float, message: str) -> None:
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_RELAY_S or fraction >= 1.0:
+            last[0] = now
+            set_progress((round(fraction * 100), f"{fraction:.0%}", message))
+
+    reporter = JobReporter(ctx.db, job_id, relay)
+    try:
+        result = run_budget(ctx.db, ctx.principal.user_id, raw, progress=reporter, cancel=reporter, job_id=job_id)
+    except Cancelled:
+        fail_job(ctx.db, job_id, "cancelled", cancelled=True)
+        return no_update, _alert("Run cancelled.", "secondary")
+    except (BudgetInputError, InfeasibleError) as exc:
+        fail_job(ctx.db, job_id, str(exc))
+        return no_update, _alert(f"Cannot optimize: {exc}", "warning")
+    except Forbidden:
+        fail_job(ctx.db, job_id, "not permitted")
+        return no_update, _alert("You may not run this scenario.")
+    except Exception:  # the person needs a message, the log the traceback
+        log.exception("budget run %s failed", job_id)
+        fail_job(ctx.db, job_id, "unexpected error")
+        return no_update, _alert("The run failed unexpectedly; the error is logged.")
+    if not finish_job(ctx.db, job_id, result):  # cancelled between the last report and the end
+        return no_update, _alert("Run cancelled.", "secondary")
+    return job_id, _alert("Done.", "success")
+
+
+@protected_callback(
+    Output("optimizer-cancel-message", "children"),
+    Input("optimizer-cancel", "n_clicks"),
+    prevent_initial_call=True,
+    permission=RUN,
+)
+def cancel_run(n_clicks):
+    """Mark the person's running optimizations cancelled; each stops at its next progress report."""
+    if not n_clicks:
+        return no_update
+    count = request_cancel(get_db(), current_principal(), KIND)
+    return "Cancelling…" if count else "Nothing is running."
+
+
+@protected_callback(
+    Output("optimizer-progress", "value", allow_duplicate=True),
+    Output("optimizer-progress", "label", allow_duplicate=True),
+    Output("optimizer-progress-text", "children", allow_duplicate=True),
+    Output("optimizer-progress-wrap", "style", allow_duplicate=True),
+    Output("optimizer-watch-tick", "disabled"),
+    Output("optimizer-job", "data", allow_duplicate=True),
+    Output("optimizer-cancel", "disabled", allow_duplicate=True),
+    Output("optimizer-message", "children", allow_duplicate=True),
+    Input("optimizer-watch-tick", "n_intervals"),
+    State("optimizer-watch", "data"),
+    prevent_initial_call=True,
+    permission=RUN,
+)
+def watch_job(_tick, job_id):
+    """A run started before this page load: follow its Job row until it ends."""
+    if not job_id:
+        return no_update, no_update, no_update, {"display": "none"}, True, no_update, True, no_update
+    try:
+        job = get_job(get_db(), current_principal(), job_id)
+    except JobNotFound:
+        return 0, "", "", {"display": "none"}, True, no_update, True, no_update
+    pct = round(job["progress"] * 100)
+    if job["status"] in ("queued", "running"):
+        return pct, f"{pct}%", job["message"], {}, False, no_update, False, no_update
+    if job["status"] == "succeeded":
+        return 100, "100%", "", {"display": "none"}, True, job_id, True, _alert("Done.", "success")
+    text = "Run cancelled." if job["status"] == "cancelled" else f"The run failed: {job['error'] or 'unknown'}"
+    return 0, "", "", {"display": "none"}, True, no_update, True, _alert(text, "secondary")
+
+
+def _scenario_readable(principal: Principal, scenario_id: Any) -> bool:
+    try:
+        return can(principal, "scenario:read", ("scenario", int(scenario_id)))
+    except (TypeError, ValueError):
+        return False
+
+
+def _load_result(principal: Principal, job_id: Any, scenario_id: Any) -> dict | None:
+    """The result on screen: the person's own finished job, or a scenario they may read."""
+    db = get_db()
+    if job_id:
+        try:
+            job = get_job(db, principal, job_id)
+        except JobNotFound:
+            return None
+        return job["result"] if job["status"] == "succeeded" else None
+    if scenario_id:
+        return get_scenario(db, principal, scenario_id).get("result")
+    return None
+
+
+@protected_callback(
+    Output("optimizer-results", "children"),
+    Input("optimizer-job", "data"),
+    Input("optimizer-scenario", "data"),
+    permission=RUN,
+    objects={"scenario_id": ("scenario", _scenario_readable)},
+)
+def show_result(job_id, scenario_id):
+    """Render the result of the shown run (or reopened scenario)."""
+    principal = current_principal()
+    result = _load_result(principal, job_id, scenario_id if not job_id else None)
+    if not result:
+        return empty_state("No result yet.", "Set up the scenario and press Run optimization.")
+    return results_view(result, can_save=holds_anywhere(principal, SAVE), can_export=holds_anywhere(principal, EXPORT),
+                        default_name=_default_name(result))
+
+
+def _default_name(result: dict) -> str:
+    brands = sorted({c["brand"] for c in result.get("cells") or []})
+    label = ", ".join(brands[:3]) + (f" +{len(brands) - 3}" if len(brands) > 3 else "")
+    return f"{label} · {money(result.get('budget'))} · {time.strftime('%Y-%m-%d %H:%M')}"
+
+
+# ------------------------------------------------------------------------------------------------ results
+
+
+def results_view(result: dict, *, can_save: bool, can_export: bool, default_name: str) -> html.Div:
+    """KPIs, the charts in tabs, notes, and save / export controls."""
+    uplift_pct = result.get("uplift_pct")
+    tone = "success" if (result.get("uplift") or 0) >= 0 else "danger"
+    kpis = [
+        kpi_card("Predicted outcome, 12 months", money(result.get("outcome")), _span(result.get("outcome_interval"))),
+        kpi_card("Uplift vs current allocation",
+                 (money(result.get("uplift")) if result.get("uplift") is not None else "n/a")
+                 + (f" ({uplift_pct:+.1f} %)" if uplift_pct is not None else ""),
+                 _span(result.get("uplift_interval")), tone),
+        kpi_card("Budget", money(result.get("budget")), f"current {money(result.get('current_budget'))}"),
+        kpi_card("Return per unit spent", f"{result['roi']:.2f}" if result.get("roi") else "n/a",
+                 f"{result.get('method')} · {result.get('status')}"),
+    ]
+    tabs = dbc.Tabs([
+        dbc.Tab(_allocation_tab(result), label="Allocation", tab_id="allocation"),
+        dbc.Tab(dcc.Graph(figure=_curves_figure(result), id="optimizer-curves-graph",
+                          config={"displaylogo": False, "responsive": True}), label="Response curves",
+                tab_id="curves"),
+        dbc.Tab(dcc.Graph(figure=_mroi_figure(result), config={"displaylogo": False}), label="Marginal ROI",
+                tab_id="mroi"),
+        dbc.Tab(dcc.Graph(figure=_frontier_figure(result), config={"displaylogo": False}), label="Budget frontier",
+                tab_id="frontier"),
+        dbc.Tab(_binding_tab(result), label="Binding constraints", tab_id="binding"),
+        dbc.Tab(_risk_tab(result), label="Risk front", tab_id="risk"),
+    ], active_tab="allocation", className="mb-2")
+    controls = []
+    if can_save:
+        controls.append(dbc.InputGroup([
+            dbc.Input(id="optimizer-save-name", value=default_name, maxlength=200),
+            dbc.Button("Save as scenario", id="optimizer-save", color="success"),
+        ], className="mb-2"))
+    if can_export:
+        controls.append(html.Div([
+            dbc.Button("Export CSV", id="optimizer-export-csv", color="outline-secondary", size="sm",
+                       className="me-2"),
+            dbc.Button("Export XLSX", id="optimizer-export-xlsx", color="outline-secondary", size="sm"),
+        ]))
+    return html.Div([
+        dbc.Row([dbc.Col(c, xs=12, sm=6, xl=3) for c in kpis], className="g-3 mb-3", id="optimizer-kpis"),
+        dbc.Card([dbc.CardHeader(f"{result.get('scenario_label')} · {result.get('curve_source_label')}"),
+                  dbc.CardBody(tabs)], className="shadow-sm mb-3"),
+        dbc.Card(dbc.CardBody([*controls, html.Div(id="optimizer-save-message", className="mt-2")]),
+                 className="shadow-sm mb-3") if controls else html.Div(id="optimizer-save-message"),
+        html.Ul([html.Li(n) for n in result.get("notes") or []], className="small text-muted"),
+    ], id="optimizer-result-view")
+
+
+def _labels(result: dict) -> list[str]:
+    brands = {c["brand"] for c in result["cells"]}
+    return [c["channel"] if len(brands) == 1 else f"{c['brand']} · {c['channel']}" for c in result["cells"]]
+
+
+def _allocation_tab(result: dict) -> html.Div:
+    labels = _labels(result)
+    fig = go.Figure([
+        go.Bar(name="Current (last 12 months)", x=labels, y=[c["current"] for c in result["cells"]],
+               marker_color=MUTED),
+        go.Bar(name="Optimized", x=labels, y=[c["optimal"] for c in result["cells"]], marker_color=PALETTE[0]),
+    ])
+    fig.update_layout(chart_layout(height=340, barmode="group", hovermode="x", yaxis={"title": "spend, 12 months"},
+                                   xaxis={"automargin": True}))
+    columns = [
+        {"field": "brand", "headerName": "Brand", "minWidth": 110},
+        {"field": "channel", "headerName": "Channel", "minWidth": 110},
+        {"field": "current", "headerName": "Current", **NUMBER},
+        {"field": "optimal", "headerName": "Optimized", **NUMBER},
+        {"field": "change", "headerName": "Change", **NUMBER,
+         "cellClassRules": {"text-success": "params.value > 0", "text-danger": "params.value < 0"}},
+        {"field": "change_pct", "headerName": "Change %", "type": "rightAligned",
+         "valueFormatter": {"function": "params.value == null ? 'new' : d3.format('+.1f')(params.value) + ' %'"}},
+        {"field": "marginal_roi", "headerName": "Marginal ROI", "type": "rightAligned",
+         "valueFormatter": {"function": "params.value == null ? '' : d3.format('.2f')(params.value)"}},
+    ]
+    rows = [{**c, "channel": c["channel"] + (" ⚠" if c.get("extrapolated") else "")} for c in result["cells"]]
+    return html.Div([dcc.Graph(figure=fig, id="optimizer-allocation-graph", config={"displaylogo": False}),
+                     dag.AgGrid(id="optimizer-allocation-table", columnDefs=columns, rowData=rows,
+                                columnSize="responsiveSizeToFit", className="ag-theme-quartz",
+                                defaultColDef={"sortable": True, "resizable": True, "minWidth": 90},
+                                dashGridOptions={"domLayout": "autoHeight"})])
+
+
+def _curves_figure(result: dict) -> go.Figure:
+    brands = list(dict.fromkeys(c["brand"] for c in result["curves"]))[:6]
+    fig = make_subplots(rows=len(brands), cols=1, subplot_titles=brands, vertical_spacing=0.12 / max(len(brands), 1))
+    channels = list(dict.fromkeys(c["channel"] for c in result["curves"]))
+    color = {ch: PALETTE[i % len(PALETTE)] for i, ch in enumerate(channels)}
+    cells = {(c["brand"], c["channel"]): c for c in result["cells"]}
+    for curve in result["curves"]:
+        if curve["brand"] not in brands:
+            continue
+        row = brands.index(curve["brand"]) + 1
+        first = row == 1
+        ch = curve["channel"]
+        fig.add_trace(go.Scatter(x=curve["spend"], y=curve["outcome"], mode="lines", name=ch, legendgroup=ch,
+                                 showlegend=first, line={"color": color[ch], "width": 2}), row=row, col=1)
+        cell = cells.get((curve["brand"], ch))
+        if cell:
+            for key, symbol, name in (("current", "circle-open", "current"), ("optimal", "star", "optimal")):
+                x = cell[key]
+                y = _interp(curve["spend"], curve["outcome"], x)
+                fig.add_trace(go.Scatter(x=[x], y=[y], mode="markers", legendgroup=ch, showlegend=False,
+                                         name=f"{ch} {name}", marker={"color": color[ch], "size": 11,
+                                                                      "symbol": symbol, "line": {"width": 2}},
+                                         hovertemplate=f"{ch} {name}: %{{x:,.0f}} → %{{y:,.0f}}<extra></extra>"),
+                              row=row, col=1)
+    fig.update_layout(chart_layout(height=120 + 300 * len(brands), hovermode="closest",
+                                   legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
+                                   margin={"l": 50, "r": 10, "t": 60, "b": 40}))
+    fig.update_xaxes(title_text="spend, 12 months", row=len(brands), col=1)
+    fig.update_yaxes(title_text="outcome")
+    fig.add_annotation(text="○ current  ★ optimal", xref="paper", yref="paper", x=1, y=1.0, yanchor="bottom",
+                       showarrow=False, font={"size": 11, "color": MUTED}, xanchor="right")
+    return fig
+
+
+def _interp(xs: list[float], ys: list[float], x: float) -> float:
+    return float(np.interp(x, xs, ys))
+
+
+def _mroi_figure(result: dict) -> go.Figure:
+    labels = _labels(result)
+    fig = go.Figure([
+        go.Bar(name="at current spend", x=labels, y=[c.get("current_marginal_roi") for c in result["cells"]],
+               marker_color=MUTED),
+        go.Bar(name="at optimized spend", x=labels, y=[c["marginal_roi"] for c in result["cells"]],
+               marker_color=PALETTE[1]),
+    ])
+    fig.update_layout(chart_layout(height=340, barmode="group", hovermode="x",
+                                   yaxis={"title": "outcome per extra unit of spend"}, xaxis={"automargin": True}))
+    return fig
+
+
+def _frontier_figure(result: dict) -> go.Figure:
+    front = result.get("frontier") or {}
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(go.Scatter(x=front.get("budgets"), y=front.get("outcomes"), mode="lines+markers",
+                             name="best outcome", line={"color": PALETTE[0], "width": 3}), secondary_y=False)
+    fig.add_trace(go.Scatter(x=front.get("budgets"), y=front.get("marginal_roi"), mode="lines", name="marginal ROI",
+                             line={"color": PALETTE[3], "dash": "dot"}), secondary_y=True)
+    fig.add_trace(go.Scatter(x=[result.get("budget")], y=[result.get("outcome")], mode="markers", name="this plan",
+                             marker={"size": 14, "symbol": "star", "color": PALETTE[1]}), secondary_y=False)
+    fig.add_trace(go.Scatter(x=[result.get("current_budget")], y=[result.get("current_outcome")], mode="markers",
+                             name="current allocation", marker={"size": 12, "color": MUTED}), secondary_y=False)
+    fig.update_layout(chart_layout(height=360, hovermode="x unified", xaxis={"title": "budget, 12 months"}))
+    fig.update_yaxes(title_text="outcome, 12 months", secondary_y=False)
+    fig.update_yaxes(title_text="marginal ROI", secondary_y=True, showgrid=False)
+    return fig
+
+
+def _binding_tab(result: dict) -> html.Div:
+    rows = result.get("binding") or []
+    if not rows:
+        return empty_state("No constraint binds: the optimum lies inside every bound.")
+    return html.Div([
+        html.P("Constraints the optimum presses against: loosening one of these is what could raise the outcome.",
+               className="small text-muted mt-2"),
+        dag.AgGrid(id="optimizer-binding-table", rowData=rows, columnSize="responsiveSizeToFit",
+                   className="ag-theme-quartz", dashGridOptions={"domLayout": "autoHeight"},
+                   columnDefs=[{"field": "kind", "headerName": "Kind"}, {"field": "name", "headerName": "Name",
+                                                                         "minWidth": 160},
+                               {"field": "side", "headerName": "Side"},
+                               {"field": "value", "headerName": "Value", **NUMBER}]),
+    ])
+
+
+def _risk_tab(result: dict) -> Any:
+    risk = result.get("risk_front")
+    if not risk or not risk.get("points"):
+        return empty_state("No risk front for this run.", "It needs fitted curves with bootstrap draws and no brand or "
+                           "channel totals; tick the risk front option.")
+    pts = risk["points"]
+    fig = go.Figure(go.Scatter(
+        x=[p["sd"] for p in pts], y=[p["mean"] for p in pts], mode="lines+markers", name="Pareto front",
+        error_y={"type": "data", "symmetric": False, "array": [p["p95"] - p["mean"] for p in pts],
+                 "arrayminus": [p["mean"] - p["p5"] for p in pts], "color": MUTED, "thickness": 1},
+        marker={"color": PALETTE[4], "size": 8},
+        hovertemplate="sd %{x:,.0f}<br>expected %{y:,.0f}<extra></extra>"))
+    fig.update_layout(chart_layout(height=360, hovermode="closest",
+                                   xaxis={"title": f"spread of outcome (sd over {risk['n_draws']} draws)"},
+                                   yaxis={"title": "expected outcome, 12 months"}))
+    return html.Div([html.P("Each point is an allocation of the same budget: up and left is better. Bars: 5–95 % "
+                            "of the outcome across the bootstrap draws.", className="small text-muted mt-2"),
+                     dcc.Graph(figure=fig, config={"displaylogo": False})])
+
+
+# ------------------------------------------------------------------------------------------------ save, export
+
+
+@protected_callback(
+    Output("optimizer-save-message", "children"),
+    Input("optimizer-save", "n_clicks"),
+    State("optimizer-save-name", "value"),
+    State("optimizer-job", "data"),
+    State("optimizer-scenario", "data"),
+    prevent_initial_call=True,
+    permission=SAVE,
+    objects={"scenario_id": ("scenario", _scenario_readable)},
+)
+def save(n_clicks, name, job_id, scenario_id):
+    """Save the shown run (its stored result, not the browser's copy) as a scenario."""
+    if not n_clicks:
+        return no_update
+    principal = current_principal()
+    try:
+        if job_id:
+            new_id = save_from_job(get_db(), principal, job_id, name)
+        elif scenario_id:
+            new_id = save_copy(get_db(), principal, scenario_id, name)
+        else:
+            return _alert("Run an optimization first.", "warning")
+    except ScenarioError as exc:
+        return _alert(str(exc), "warning")
+    return dbc.Alert(["Saved as scenario #", str(new_id), ". ",
+                      dcc.Link("Open Scenarios", href="/scenarios", id="optimizer-open-scenarios")],
+                     color="success", className="py-2 mb-0", id="optimizer-saved")
+
+
+@protected_callback(
+    Output("optimizer-download", "data"),
+    Input("optimizer-export-csv", "n_clicks"),
+    Input("optimizer-export-xlsx", "n_clicks"),
+    State("optimizer-job", "data"),
+    State("optimizer-scenario", "data"),
+    prevent_initial_call=True,
+    permission=EXPORT,
+    objects={"scenario_id": ("scenario", _scenario_readable)},
+)
+def export(csv_clicks, xlsx_clicks, job_id, scenario_id):
+    """The shown result as CSV (allocation) or XLSX (allocation, summary, binding, frontier); audited."""
+    if not (csv_clicks or xlsx_clicks):
+        return no_update
+    fmt = "xlsx" if dash.ctx.triggered_id == "optimizer-export-xlsx" else "csv"
+    principal = current_principal()
+    result = _load_result(principal, job_id, scenario_id if not job_id else None)
+    if not result:
+        return no_update
+    record(get_db(), Action.EXPORT, actor=principal, organization_id=principal.organization_id,
+           target=("scenario", scenario_id) if scenario_id and not job_id else ("job", job_id),
+           data={"format": fmt, "what": "budget optimization"})
+    stamp = time.strftime("%Y%m%d-%H%M")
+    return dcc.send_bytes(export_bytes(result, fmt), f"budget-optimization-{stamp}.{fmt}")

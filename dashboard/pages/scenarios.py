@@ -1,0 +1,250 @@
+"""Saved scenarios in the person's scope: reopen, compare two or three side by side, delete, approve.
+
+Every action posts scenario ids, and every id is checked on the server (core.scenarios authorizes
+each read and write and audits the writes). Approving is for holders of scenario:approve (a
+Portfolio Manager); deleting an approved scenario needs that permission too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+import dash_ag_grid as dag
+import dash_bootstrap_components as dbc
+import plotly.graph_objects as go
+from dash import Input, Output, State, dcc, html, no_update
+
+from core.runtime import get_db
+from core.scenarios import (
+    APPROVE,
+    READ,
+    SAVE,
+    ScenarioError,
+    approve_scenario,
+    compare,
+    delete_scenario,
+    list_scenarios,
+)
+from core.security import Principal, can
+from dashboard.access import holds_anywhere, page_layout, protected_callback
+from dashboard.auth.principal import current_principal
+from dashboard.components import PALETTE, chart_layout
+
+dash.register_page(__name__, path="/scenarios", name="Scenarios", title="Scenarios · Digi-Cadence", permission=READ)
+
+STATUS_COLORS = {"approved": "success", "saved": "primary", "draft": "secondary", "archived": "light"}
+
+
+def money(value: float | None, digits: int = 3) -> str:
+    """1.23 B / 456 M / 7.8 K (the data carries no currency)."""
+    if value is None or value != value:
+        return "n/a"
+    for limit, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(value) >= limit:
+            return f"{value / limit:.{digits}g} {suffix}"
+    return f"{value:.{digits}g}"
+
+
+# 1.26 B / 462 M, as the optimizer shows money (d3's SI prefixes would say G for billions).
+NUMBER = {"type": "rightAligned", "valueFormatter": {"function": (
+    "params.value == null ? '' : Math.abs(params.value) >= 1e9 ? d3.format('.3~r')(params.value / 1e9) + ' B' : "
+    "Math.abs(params.value) >= 1e6 ? d3.format('.3~r')(params.value / 1e6) + ' M' : "
+    "Math.abs(params.value) >= 1e3 ? d3.format('.3~r')(params.value / 1e3) + ' K' : d3.format('.3~r')(params.value)")}}
+
+
+def _columns(can_open: bool) -> list[dict]:
+    name = {"field": "name", "headerName": "Scenario", "minWidth": 220, "checkboxSelection": True,
+            "headerCheckboxSelection": False, "pinned": "left"}
+    if can_open:
+        name |= {"cellRenderer": "markdown", "valueGetter": {
+            "function": "'[' + params.data.name.replace(/[\\[\\]]/g, '') + '](/optimizer?scenario=' + params.data.id "
+                        "+ ')'"}}
+    return [
+        name,
+        {"field": "status", "headerName": "Status", "minWidth": 100,
+         "cellClassRules": {"text-success fw-semibold": "params.value == 'approved'"}},
+        {"field": "scenario", "headerName": "Type", "minWidth": 170},
+        {"field": "brands", "headerName": "Brands", "minWidth": 150,
+         "valueFormatter": {"function": "(params.value || []).join(', ')"}},
+        {"field": "budget", "headerName": "Budget", **NUMBER},
+        {"field": "outcome", "headerName": "Outcome", **NUMBER},
+        {"field": "uplift_pct", "headerName": "Uplift", "type": "rightAligned",
+         "valueFormatter": {"function": "params.value == null ? '' : d3.format('+.1f')(params.value) + ' %'"}},
+        {"field": "owner", "headerName": "Owner", "minWidth": 130},
+        {"field": "created_at", "headerName": "Saved", "minWidth": 150, "sort": "desc",
+         "valueFormatter": {"function": "params.value ? params.value.slice(0, 16).replace('T', ' ') : ''"}},
+    ]
+
+
+@page_layout(READ)
+def layout(**_query) -> html.Div:
+    principal = current_principal()
+    rows = list_scenarios(get_db(), principal)
+    can_open = holds_anywhere(principal, "scenario:run")
+    buttons = [dbc.Button("Compare / view", id="scenarios-compare", color="primary", className="me-2")]
+    if holds_anywhere(principal, APPROVE):
+        buttons.append(dbc.Button("Approve", id="scenarios-approve", color="success", className="me-2"))
+    if holds_anywhere(principal, SAVE):
+        buttons.append(dcc.ConfirmDialogProvider(
+            dbc.Button("Delete", id="scenarios-delete-button", color="outline-danger"), id="scenarios-delete",
+            message="Delete the selected scenarios? This cannot be undone."))
+    return html.Div([
+        html.H2("Scenarios", className="mb-0"),
+        html.P("Saved what-if runs you may see. Select up to three to compare them side by side"
+               + ("; open one to reload it in the optimizer." if can_open else "."), className="text-muted"),
+        dbc.Card([
+            dbc.CardHeader(html.Div(buttons, className="d-flex flex-wrap gap-2")),
+            dbc.CardBody([
+                dag.AgGrid(id="scenarios-grid", rowData=rows, columnDefs=_columns(can_open),
+                           getRowId="params.data.id", columnSize="responsiveSizeToFit", className="ag-theme-quartz",
+                           defaultColDef={"sortable": True, "filter": True, "resizable": True, "minWidth": 90},
+                           dashGridOptions={"rowSelection": "multiple", "suppressRowClickSelection": True,
+                                            "domLayout": "autoHeight", "animateRows": False}),
+                html.Div(id="scenarios-message", className="mt-2"),
+            ]),
+        ], className="shadow-sm mb-3"),
+        html.Div(id="scenarios-compare-view"),
+    ])
+
+
+def _row_id(item: Any) -> int | None:
+    value = item.get("id") if isinstance(item, dict) else item
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _selected(principal: Principal, item: Any, permission: str = READ) -> bool:
+    ident = _row_id(item)
+    return ident is not None and can(principal, permission, ("scenario", ident))
+
+
+def _ids(selected: list | None) -> list[int]:
+    return [i for i in (_row_id(r) for r in selected or []) if i is not None]
+
+
+def _alert(text: str, color: str = "warning") -> dbc.Alert:
+    return dbc.Alert(text, color=color, className="py-2 mb-0")
+
+
+@protected_callback(
+    Output("scenarios-compare-view", "children"),
+    Output("scenarios-message", "children", allow_duplicate=True),
+    Input("scenarios-compare", "n_clicks"),
+    State("scenarios-grid", "selectedRows"),
+    prevent_initial_call=True,
+    permission=READ,
+    objects={"selected": ("scenario", _selected)},
+)
+def show_compare(n_clicks, selected):
+    """One to three selected scenarios side by side: headline numbers and spend by channel and brand."""
+    if not n_clicks:
+        return no_update, no_update
+    ids = _ids(selected)
+    if not ids:
+        return no_update, _alert("Select one to three scenarios first.")
+    try:
+        data = compare(get_db(), current_principal(), ids)
+    except ScenarioError as exc:
+        return no_update, _alert(str(exc))
+    return compare_view(data), None
+
+
+def compare_view(data: dict) -> html.Div:
+    cards = []
+    for sc in data["scenarios"]:
+        r = sc["result"] or {}
+        pct = r.get("uplift_pct")
+        cards.append(dbc.Col(dbc.Card([
+            dbc.CardHeader([html.Span(sc["name"], className="fw-semibold me-2"),
+                            dbc.Badge(sc["status"], color=STATUS_COLORS.get(sc["status"], "secondary"))]),
+            dbc.CardBody([
+                html.Div(r.get("scenario_label") or sc["kind"], className="small text-muted"),
+                html.Div(f"Budget {money(r.get('budget'))}", className="mt-1"),
+                html.Div(f"Outcome {money(r.get('outcome'))}", className="fs-5 fw-semibold"),
+                html.Div(f"Uplift {money(r.get('uplift'))}" + (f" ({pct:+.1f} %)" if pct is not None else ""),
+                         className="text-success" if (r.get("uplift") or 0) >= 0 else "text-danger"),
+                html.Div(f"{r.get('curve_source_label', '')} · {r.get('method', '')}", className="small text-muted"),
+                html.Div(f"by {sc['owner'] or 'n/a'} · {(sc['created_at'] or '')[:10]}", className="small text-muted"),
+            ]),
+        ], className="h-100 shadow-sm"), xs=12, md=12 // max(len(data["scenarios"]), 1)))
+    return html.Div([
+        html.H4("Side by side", className="mt-2"),
+        dbc.Row(cards, className="g-3 mb-3", id="scenarios-compare-cards"),
+        dbc.Row([
+            dbc.Col(dbc.Card([dbc.CardHeader("Optimized spend by channel"),
+                              dbc.CardBody(dcc.Graph(figure=_bars(data["by_channel"], "channel", data["labels"]),
+                                                     config={"displaylogo": False}))], className="shadow-sm"),
+                    xs=12, lg=6),
+            dbc.Col(dbc.Card([dbc.CardHeader("Optimized spend by brand"),
+                              dbc.CardBody(dcc.Graph(figure=_bars(data["by_brand"], "brand", data["labels"]),
+                                                     config={"displaylogo": False}))], className="shadow-sm"),
+                    xs=12, lg=6),
+        ], className="g-3 mb-4"),
+    ], id="scenarios-compare-body")
+
+
+def _bars(rows: list[dict], key: str, labels: list[str]) -> go.Figure:
+    fig = go.Figure([go.Bar(name=label, x=[r[key] for r in rows], y=[r.get(label) for r in rows],
+                            marker_color=PALETTE[i % len(PALETTE)]) for i, label in enumerate(labels)])
+    fig.update_layout(chart_layout(height=340, barmode="group", hovermode="x", yaxis={"title": "spend, 12 months"},
+                                   xaxis={"automargin": True}))
+    return fig
+
+
+def _refresh() -> list[dict]:
+    return list_scenarios(get_db(), current_principal())
+
+
+def _approvable(principal: Principal, item: Any) -> bool:
+    return _selected(principal, item, APPROVE)
+
+
+def _deletable(principal: Principal, item: Any) -> bool:
+    return _selected(principal, item, SAVE)
+
+
+@protected_callback(
+    Output("scenarios-grid", "rowData", allow_duplicate=True),
+    Output("scenarios-message", "children", allow_duplicate=True),
+    Input("scenarios-approve", "n_clicks"),
+    State("scenarios-grid", "selectedRows"),
+    prevent_initial_call=True,
+    permission=APPROVE,
+    objects={"selected": ("scenario", _approvable)},
+)
+def approve(n_clicks, selected):
+    """Mark the selected scenario approved (audited). One at a time: approval is a decision."""
+    if not n_clicks:
+        return no_update, no_update
+    ids = _ids(selected)
+    if len(ids) != 1:
+        return no_update, _alert("Select exactly one scenario to approve.")
+    approve_scenario(get_db(), current_principal(), ids[0])
+    return _refresh(), _alert(f"Scenario #{ids[0]} approved.", "success")
+
+
+@protected_callback(
+    Output("scenarios-grid", "rowData", allow_duplicate=True),
+    Output("scenarios-message", "children", allow_duplicate=True),
+    Output("scenarios-compare-view", "children", allow_duplicate=True),
+    Input("scenarios-delete", "submit_n_clicks"),
+    State("scenarios-grid", "selectedRows"),
+    prevent_initial_call=True,
+    permission=SAVE,
+    objects={"selected": ("scenario", _deletable)},
+)
+def delete(submitted, selected):
+    """Delete the selected scenarios (each checked and audited on its own)."""
+    if not submitted:
+        return no_update, no_update, no_update
+    ids = _ids(selected)
+    if not ids:
+        return no_update, _alert("Select the scenarios to delete."), no_update
+    principal = current_principal()
+    for ident in ids:
+        delete_scenario(get_db(), principal, ident)
+    return _refresh(), _alert(f"Deleted {len(ids)} scenario(s).", "secondary"), None
+

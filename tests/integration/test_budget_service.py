@@ -1,0 +1,193 @@
+"""core/budget.py and core/scenarios.py on both databases: runs, constraints, scope, saving, approval."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import select
+
+from core.budget import BudgetInputError, Cancelled, catalogue, export_bytes, parse_inputs, preview, run_budget
+from core.demo import seed_demo
+from core.jobs import finish_job, get_job, request_cancel, start_job
+from core.models import AuditEvent, Brand, Organization, Scenario, User
+from core.scenarios import (
+    ScenarioError,
+    approve_scenario,
+    compare,
+    delete_scenario,
+    get_scenario,
+    list_scenarios,
+    save_from_job,
+)
+from core.security import Forbidden, load_principal
+from tests.support import demo_people
+
+CHANNELS = ["Meta", "Search", "TV"]
+
+
+@pytest.fixture
+def world(db, tmp_path):
+    seed_demo(db, seed=7, months=2)
+    people = demo_people(db, tmp_path)
+    with db.session() as s:
+        ids = {c.role: s.scalar(select(User.id).where(User.email == c.email)) for c in people.values()}
+        second = s.scalars(select(Organization.id).order_by(Organization.id)).all()[1]
+        foreign_brand = s.scalar(select(Brand.id).where(Brand.organization_id == second))
+    return {"db": db, "people": people, "ids": ids, "brand": people["Brand Manager"].scope_id,
+            "foreign_brand": foreign_brand}
+
+
+def _inputs(brand: int, **extra) -> dict:
+    return {"brand_ids": [brand], "channels": CHANNELS, "curve_source": "truth", "generations": 40, **extra}
+
+
+def test_parse_inputs_rejects_what_a_person_must_fix():
+    with pytest.raises(BudgetInputError, match="brand"):
+        parse_inputs({"brand_ids": [], "channels": ["TV"]})
+    with pytest.raises(BudgetInputError, match="not a number"):
+        parse_inputs({"brand_ids": [1], "channels": ["TV"], "budget": "lots"})
+    with pytest.raises(BudgetInputError, match="minimum"):
+        parse_inputs({"brand_ids": [1], "channels": ["TV"], "cells": [
+            {"brand_id": 1, "channel": "TV", "lower": 10, "upper": 5}]})
+    with pytest.raises(BudgetInputError, match="target"):
+        parse_inputs({"brand_ids": [1], "channels": ["TV"], "scenario": "min_budget"})
+    parsed = parse_inputs({"brand_ids": ["3", 3], "channels": ["TV", "TV"], "budget": "1,000",
+                           "cells": [{"brand_id": 9, "channel": "TV", "lower": 1}]})
+    assert parsed.brand_ids == [3] and parsed.channels == ["TV"] and parsed.budget == 1000.0
+    assert parsed.cells == {}  # rows of brands not chosen are ignored
+
+
+def test_max_outcome_spends_the_budget_better_and_is_audited(world):
+    db, bm = world["db"], world["ids"]["Brand Manager"]
+    principal = load_principal(db, bm)
+    assert [b["id"] for b in catalogue(db, principal)["brands"]] == [world["brand"]]
+    pv = preview(db, principal, [world["brand"]], CHANNELS, "truth")
+    seen = []
+    result = run_budget(db, bm, _inputs(world["brand"]), progress=lambda f, m: seen.append(f))
+    optimal = np.array([c["optimal"] for c in result["cells"]])
+    assert result["budget"] == pytest.approx(pv["budget"], rel=1e-9)
+    assert optimal.sum() == pytest.approx(result["budget"], rel=1e-6)
+    assert result["outcome"] >= result["current_outcome"] - 1e-6 * result["current_outcome"]
+    assert result["current_outcome"] == pytest.approx(pv["current_outcome"], rel=1e-9)
+    assert seen[0] == 0.0 and seen[-1] == 1.0 and seen == sorted(seen)
+    outcomes = result["frontier"]["outcomes"]
+    assert len(outcomes) >= 3 and all(b >= a - 1e-6 * abs(a) for a, b in itertools.pairwise(outcomes))
+    assert {"budget"} <= {b["kind"] for b in result["binding"]}
+    assert len(result["curves"]) == 3 and result["run_by"] == bm
+    with db.session() as s:
+        assert s.scalar(select(AuditEvent.id).where(AuditEvent.action == "scenario.run", AuditEvent.actor_id == bm))
+
+
+def test_locks_and_max_change_hold(world):
+    db, bm, brand = world["db"], world["ids"]["Brand Manager"], world["brand"]
+    result = run_budget(db, bm, _inputs(brand, max_change_pct=20, cells=[
+        {"brand_id": brand, "channel": "TV", "locked": True}]))
+    cells = {c["channel"]: c for c in result["cells"]}
+    assert cells["TV"]["optimal"] == pytest.approx(cells["TV"]["current"], rel=1e-9)
+    for c in result["cells"]:
+        assert 0.8 * c["current"] * (1 - 1e-9) <= c["optimal"] <= 1.2 * c["current"] * (1 + 1e-9)
+    assert any(b["side"] == "locked" for b in result["binding"])
+
+
+def test_smallest_budget_reaches_the_target(world):
+    db, bm, brand = world["db"], world["ids"]["Brand Manager"], world["brand"]
+    pv = preview(db, load_principal(db, bm), [brand], CHANNELS, "truth")
+    target = pv["current_outcome"]
+    result = run_budget(db, bm, _inputs(brand, scenario="min_budget", target=target))
+    assert result["outcome"] >= target * (1 - 1e-6)
+    assert result["budget"] <= pv["budget"] * (1 + 1e-6)  # the current mix reaches it, a better one needs less
+
+
+def test_another_organizations_brand_is_refused_inside_the_run(world):
+    db, bm = world["db"], world["ids"]["Brand Manager"]
+    with pytest.raises(Forbidden):
+        run_budget(db, bm, _inputs(world["foreign_brand"]))
+    with db.session() as s:
+        assert s.scalar(select(AuditEvent.id).where(AuditEvent.action == "authz.denied", AuditEvent.actor_id == bm))
+
+
+def test_a_cancelled_job_stops_the_run(world):
+    db, bm = world["db"], world["ids"]["Brand Manager"]
+    principal = load_principal(db, bm)
+    job = start_job(db, principal, "budget", {})
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Cancelled):
+        run_budget(db, bm, _inputs(world["brand"]), progress=lambda f, m: None, cancel=cancel)
+    assert request_cancel(db, principal, "budget") == 1
+    assert get_job(db, principal, job)["status"] == "cancelled"
+    assert not finish_job(db, job, {"late": True})  # a result arriving after the cancel is not stored
+
+
+def test_export_csv_and_xlsx(world):
+    result = run_budget(world["db"], world["ids"]["Brand Manager"], _inputs(world["brand"]))
+    csv = pd.read_csv(io.BytesIO(export_bytes(result, "csv")))
+    assert list(csv["channel"]) == CHANNELS and csv["optimal"].sum() == pytest.approx(result["budget"], rel=1e-6)
+    sheets = pd.read_excel(io.BytesIO(export_bytes(result, "xlsx")), sheet_name=None)
+    assert set(sheets) == {"Allocation", "Summary", "Binding", "Frontier"}
+
+
+def _saved(world, role: str = "Brand Manager", name: str = "Plan A") -> int:
+    db = world["db"]
+    principal = load_principal(db, world["ids"][role])
+    job = start_job(db, principal, "budget", {})
+    finish_job(db, job, run_budget(db, principal.user_id, _inputs(world["brand"]), job_id=job))
+    return save_from_job(db, principal, job, name)
+
+
+def test_scenarios_save_list_compare_approve_delete(world):
+    db, ids = world["db"], world["ids"]
+    bm, pm = load_principal(db, ids["Brand Manager"]), load_principal(db, ids["Portfolio Manager"])
+    first, second = _saved(world), _saved(world, name="Plan B")
+    assert [s["id"] for s in list_scenarios(db, bm)] == [second, first]
+    assert {s["id"] for s in list_scenarios(db, pm)} >= {first, second}
+    viewer = load_principal(db, ids["Viewer"])  # another brand, not the owner
+    assert list_scenarios(db, viewer) == []
+    with pytest.raises(Forbidden):
+        get_scenario(db, viewer, first)
+    both = compare(db, pm, [first, second])
+    assert both["labels"] == [f"Plan A (#{first})", f"Plan B (#{second})"]
+    assert {r["channel"] for r in both["by_channel"]} == set(CHANNELS)
+    with pytest.raises(ScenarioError):
+        compare(db, pm, [first, second, first + 100, second + 100])
+    with pytest.raises(Forbidden):
+        approve_scenario(db, bm, first)  # a Brand Manager does not approve
+    approve_scenario(db, pm, first)
+    assert get_scenario(db, bm, first)["status"] == "approved"
+    with pytest.raises(Forbidden):
+        delete_scenario(db, bm, first)  # approved: deleting needs approve permission too
+    delete_scenario(db, bm, second)
+    with db.session() as s:
+        assert s.get(Scenario, second) is None
+        actions = set(s.scalars(select(AuditEvent.action).where(AuditEvent.target_type == "scenario")))
+    assert {"scenario.saved", "scenario.approved", "scenario.deleted"} <= actions
+
+
+def test_only_the_owner_saves_a_run(world):
+    db, ids = world["db"], world["ids"]
+    bm = load_principal(db, ids["Brand Manager"])
+    job = start_job(db, bm, "budget", {})
+    finish_job(db, job, run_budget(db, bm.user_id, _inputs(world["brand"]), job_id=job))
+    with pytest.raises(Forbidden):
+        save_from_job(db, load_principal(db, ids["Analyst"]), job, "not mine")
+    with pytest.raises(ScenarioError):
+        save_from_job(db, bm, job, "   ")
+
+
+def test_fitted_on_demand_gives_intervals_and_a_risk_front(sqlite_db, tmp_path):
+    seed_demo(sqlite_db, seed=7, months=14)
+    people = demo_people(sqlite_db, tmp_path)
+    with sqlite_db.session() as s:
+        bm = s.scalar(select(User.id).where(User.email == people["Brand Manager"].email))
+    result = run_budget(sqlite_db, bm, {"brand_ids": [people["Brand Manager"].scope_id], "channels": CHANNELS,
+                                        "curve_source": "fitted", "generations": 20, "frontier_points": 5})
+    assert any("fitted on demand" in n for n in result["notes"])
+    lo, hi = result["outcome_interval"]
+    assert lo <= hi and result["uplift_interval"][0] <= result["uplift_interval"][1]
+    points = result["risk_front"]["points"]
+    assert points and all(p["p5"] <= p["mean"] <= p["p95"] for p in points)
