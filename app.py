@@ -21,6 +21,7 @@ from core.models import Organization
 from core.runtime import AppState
 from core.security import DemoCredential, SecretBox, ensure_demo_users
 from dashboard.auth import init_auth
+from dashboard.errors import register_server_errors
 from dashboard.hardening import harden
 from dashboard.shell import build_dash
 
@@ -41,6 +42,7 @@ def create_app(config: Config | None = None, *, seed_demo: bool | None = None) -
     server.register_blueprint(health_bp)
     init_auth(server, config, db)
     app = build_dash(server)
+    register_server_errors(server)
     harden(app, https=config.https)
     return app
 

@@ -2,11 +2,16 @@
 
 Bootstrap's CSS is served from the installed Bootstrap-Flask package, never from a CDN, so the
 app works offline and under a strict Content-Security-Policy.
+
+Background callbacks run on Celery with Redis when REDIS_URL is set (start a worker with
+`celery -A worker:celery worker`), otherwise in child processes with one fixed diskcache folder
+(`config.cache_dir`), which every gunicorn worker shares so progress and results reach any of them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
@@ -16,9 +21,10 @@ from flask import Flask, send_from_directory
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
-from core.config import PROJECT_ROOT
+from core.config import PROJECT_ROOT, Config
 from dashboard.access import page_allowed
 from dashboard.auth.principal import current_principal
+from dashboard.errors import error_banner, on_callback_error
 
 BOOTSTRAP_STATIC = Path(flask_bootstrap.__file__).resolve().parent / "static" / "bootstrap5"
 BOOTSTRAP_CSS = "/vendor/bootstrap/css/bootstrap.min.css"
@@ -67,13 +73,29 @@ def navbar() -> dbc.Navbar:
 def shell_layout() -> html.Div:
     """Built per page load, so the navigation matches the person asking."""
     return html.Div(
-        [dcc.Location(id="url", refresh="callback-nav"), navbar(), dbc.Container(dash.page_container, fluid=True)]
+        [dcc.Location(id="url", refresh="callback-nav"), navbar(),
+         dbc.Container([error_banner(), dash.page_container], fluid=True)]
     )
+
+
+def background_manager(config: Config) -> tuple[Any, Any]:
+    """(Dash background-callback manager, Celery app or None) for this configuration."""
+    if config.redis_url:
+        from core.jobs import make_celery
+
+        celery_app = make_celery(config.redis_url)
+        return dash.CeleryManager(celery_app), celery_app
+    import diskcache
+
+    config.cache_dir.mkdir(parents=True, exist_ok=True)
+    return dash.DiskcacheManager(diskcache.Cache(str(config.cache_dir))), None
 
 
 def build_dash(server: Flask) -> dash.Dash:
     """Create the Dash app on `server` with every page under dashboard/pages registered."""
     _serve_bootstrap(server)
+    manager, celery_app = background_manager(server.extensions["digicadence"].config)
+    server.extensions["digicadence.celery"] = celery_app
     app = dash.Dash(
         __name__,
         server=server,
@@ -85,6 +107,8 @@ def build_dash(server: Flask) -> dash.Dash:
         update_title=None,
         suppress_callback_exceptions=True,
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+        background_callback_manager=manager,
+        on_error=on_callback_error,
     )
     app.layout = shell_layout
     return app

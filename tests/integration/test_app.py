@@ -135,3 +135,29 @@ def test_unknown_project_is_refused_not_an_error(sqlite_db, tmp_path):
     sign_in(client, people["Portfolio Manager"].email)
     response = client.post("/_dash-update-component", json=_callback_body(10**9), headers=csrf_headers(client))
     assert response.status_code == 403 and response.get_json()["error"] == "forbidden"
+
+
+def test_a_failing_callback_shows_a_reference_not_a_traceback(sqlite_db, tmp_path, monkeypatch, caplog):
+    import sys
+
+    import dash
+
+    from core.demo import seed_demo
+
+    seed_demo(sqlite_db, seed=7, months=3)
+    people = demo_people(sqlite_db, tmp_path)
+    client = make_app(sqlite_db, tmp_path).server.test_client()
+    sign_in(client, people["Portfolio Manager"].email)
+    portfolio = sys.modules[next(p["module"] for p in dash.page_registry.values() if p["path"] == "/")]
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(portfolio, "brand_ranking", broken)
+    response = client.post("/_dash-update-component", json=_callback_body(1), headers=csrf_headers(client))
+    body = response.get_data(as_text=True)
+    assert "secret internal detail" not in body and "Traceback" not in body
+    banner = response.get_json()["sideUpdate"]["app-error"]
+    reference = banner["children"].rsplit("reference ", 1)[1].rstrip(".")
+    assert banner["is_open"] is True and len(reference) == 10
+    assert any(reference in r.getMessage() and r.exc_info for r in caplog.records)
