@@ -71,7 +71,7 @@ def print_logins(logins: list[DemoCredential]) -> None:
             line += f"   TOTP secret {login.totp_secret}"
         print(line)
     print("  Administrators also need a 6-digit code: add the TOTP secret to an authenticator app,")
-    print("  or run: python -c \"import pyotp; print(pyotp.TOTP('SECRET').now())\"")
+    print("  or run: .venv/bin/python -c \"import pyotp; print(pyotp.TOTP('SECRET').now())\"")
 
 
 def main() -> None:

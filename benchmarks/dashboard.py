@@ -127,6 +127,9 @@ def main(argv: list[str] | None = None) -> dict:
     assert sign_in(client, people["Portfolio Manager"].email, password=PASSWORD).status_code == 302
     headers = csrf_headers(client)
     router_key = next(k for k in app.callback_map if "_pages_content" in k)
+    # What the renderer fires on load comes from the same place it reads it: /_dash-dependencies.
+    prevented = {spec["output"]: spec.get("prevent_initial_call", False)
+                 for spec in client.get("/_dash-dependencies").get_json()}
 
     rows = []
     for page in dash.page_registry.values():
@@ -147,7 +150,7 @@ def main(argv: list[str] | None = None) -> dict:
                 continue
             values = [found.get(d["id"], {}).get(d["property"]) if isinstance(d["id"], str) else None for d in deps]
             # What the renderer fires on load: every callback not marked prevent_initial_call.
-            events = [] if entry.get("prevent_initial_call") else [("load", values)]
+            events = [] if prevented.get(key) else [("load", values)]
             options = found[deps[0]["id"]].get("options") or []
             other = [o.get("value") if isinstance(o, dict) else o for o in options if
                      (o.get("value") if isinstance(o, dict) else o) != values[0]]

@@ -20,6 +20,7 @@ import pandas as pd
 from scipy import stats
 from sqlalchemy import Connection, select
 
+from core.frames import rows_frame
 from core.models import (
     Brand,
     DCScore,
@@ -69,7 +70,7 @@ def explorable(conn: Connection, principal: Principal) -> pd.DataFrame:
         .where(ProjectBrand.role == "own", scope_filter(principal, READ, Brand), _pair_visible(principal))
         .order_by(Organization.name, Brand.name, Project.name)
     ).all()
-    return pd.DataFrame(rows, columns=["brand_id", "brand", "project_id", "project", "organization"])
+    return rows_frame(rows, ["brand_id", "brand", "project_id", "project", "organization"])
 
 
 def can_explore(conn: Connection, principal: Principal, brand_id, project_id) -> bool:
@@ -115,7 +116,7 @@ def catalogue(conn: Connection) -> pd.DataFrame:
     ).all()
     columns = ["metric_id", "code", "metric", "unit", "direction", "platform_id", "platform", "section_id", "section",
                "section_position"]
-    return pd.DataFrame(rows, columns=columns).set_index("metric_id")
+    return rows_frame(rows, columns).set_index("metric_id")
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ def competitors(conn: Connection, principal: Principal, brand_id: int, project_i
             .where(ProjectBrand.project_id == project_id, ProjectBrand.role == "competitor"))
     total = len(conn.execute(base).all())
     rows = conn.execute(base.where(scope_filter(principal, READ, Brand)).order_by(Brand.name)).all()
-    return Competitors(pd.DataFrame(rows, columns=["brand_id", "brand"]), total)
+    return Competitors(rows_frame(rows, ["brand_id", "brand"]), total)
 
 
 def _labelled(frame: pd.DataFrame, meta: pd.DataFrame, columns=("metric", "unit", "direction", "platform",
@@ -207,7 +208,7 @@ def metric_series(conn: Connection, principal: Principal, brand_id: int, project
                scope_filter(principal, READ, MetricValue))
         .order_by(MetricValue.period)
     ).all()
-    frame = pd.DataFrame(rows, columns=["period", "brand_id", "brand", "value"])
+    frame = rows_frame(rows, ["period", "brand_id", "brand", "value"])
     frame["period"] = pd.to_datetime(frame["period"])
     frame["role"] = np.where(frame["brand_id"] == brand_id, "own", "competitor")
     comps = frame[frame["role"] == "competitor"]
@@ -299,7 +300,7 @@ def _brand_values(conn: Connection, principal: Principal, brand_id: int) -> pd.D
         select(MetricValue.period, MetricValue.metric_id, MetricValue.raw_value)
         .where(MetricValue.brand_id == brand_id, scope_filter(principal, READ, MetricValue))
     ).all()
-    frame = pd.DataFrame(rows, columns=["period", "metric_id", "value"])
+    frame = rows_frame(rows, ["period", "metric_id", "value"])
     frame["period"] = pd.to_datetime(frame["period"])
     return frame.pivot_table(index="period", columns="metric_id", values="value", aggfunc="first").sort_index()
 
@@ -341,7 +342,7 @@ def monthly_revenue(conn: Connection, principal: Principal, brand_id: int) -> pd
         select(Outcome.period, Outcome.granularity, Outcome.revenue)
         .where(Outcome.brand_id == brand_id, scope_filter(principal, READ, Outcome))
     ).all()
-    frame = pd.DataFrame(rows, columns=["period", "granularity", "revenue"])
+    frame = rows_frame(rows, ["period", "granularity", "revenue"])
     frame["period"] = pd.to_datetime(frame["period"])
     monthly = frame[frame["granularity"] == "month"].groupby("period")["revenue"].sum()
     weekly = frame[frame["granularity"] == "week"]

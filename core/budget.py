@@ -30,6 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.db import Database
+from core.frames import rows_frame
 from core.models import Brand, Channel, Organization, ResponseCurve, Spend
 from core.optimize.allocate import budget_frontier, maximize_outcome, minimize_budget
 from core.optimize.curves import CurveArrays, CurveParams
@@ -235,7 +236,7 @@ def last_year_spend(session: Session, brand_ids: Sequence[int]) -> _Spend:
         select(Spend.brand_id, Channel.name.label("channel"), Spend.period, Spend.granularity, Spend.amount)
         .join(Channel, Channel.id == Spend.channel_id).where(Spend.brand_id.in_(list(brand_ids)))
     ).all()
-    df = pd.DataFrame(rows, columns=["brand_id", "channel", "period", "granularity", "amount"])
+    df = rows_frame(rows, ["brand_id", "channel", "period", "granularity", "amount"])
     notes: list[str] = []
     if df.empty:
         return _Spend({}, {}, {}, notes)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, case, func, select
 
+from core.frames import rows_frame
 from core.models import (
     Brand,
     DCScore,
@@ -98,7 +99,7 @@ def brand_ranking(conn: Connection, principal: Principal, project_id: int, perio
         .where(DCScore.project_id == project_id, DCScore.period.in_(wanted), DCScore.level.in_(["total", "section"]),
                scope_filter(principal, READ, DCScore))
     ).all()
-    scores = pd.DataFrame(rows, columns=["brand_id", "period", "level", "node_id", "score", "coverage"])
+    scores = rows_frame(rows, ["brand_id", "period", "level", "node_id", "score", "coverage"])
     total = scores[scores.level == "total"].pivot_table(index="brand_id", columns="period", values="score")
     total = total.reindex(columns=wanted)
     current = scores[(scores.level == "total") & (scores.period == period)].set_index("brand_id")
@@ -135,7 +136,7 @@ def score_trend(conn: Connection, principal: Principal, project_id: int, brand_i
         .where(DCScore.project_id == project_id, DCScore.level == "total", DCScore.brand_id.in_(brand_ids), visible)
         .order_by(DCScore.period)
     ).all()
-    trend = pd.DataFrame(rows, columns=["period", "brand_id", "brand", "score"])
+    trend = rows_frame(rows, ["period", "brand_id", "brand", "score"])
     roles = ["competitor", "own"] if own_average else ["competitor"]
     avg = conn.execute(
         select(DCScore.period, ProjectBrand.role, func.avg(DCScore.score))
@@ -193,7 +194,7 @@ def financials(conn: Connection, principal: Principal, project_id: int, period: 
             .where(model.period >= prev_start, model.period < end, *_own_in_scope(principal, project_id, model))
             .group_by(model.brand_id, window)
         ).all()
-        frame = pd.DataFrame(rows, columns=["brand_id", "window", "total"])
+        frame = rows_frame(rows, ["brand_id", "window", "total"])
         totals.append(frame.pivot_table(index="brand_id", columns="window", values="total", aggfunc="sum")
                       .reindex(columns=["current", "previous"]))
     spend, revenue = totals
@@ -311,7 +312,7 @@ def metric_anomalies(conn: Connection, principal: Principal, project_id: int, pe
         select(MetricValue.brand_id, MetricValue.metric_id, MetricValue.period, MetricValue.raw_value)
         .where(MetricValue.period <= period, *_own_in_scope(principal, project_id, MetricValue))
     ).all()
-    values = pd.DataFrame(rows, columns=["brand_id", "metric_id", "period", "value"])
+    values = rows_frame(rows, ["brand_id", "metric_id", "period", "value"])
     if values.empty:
         return pd.DataFrame(columns=columns)
     values["period"] = pd.to_datetime(values["period"])

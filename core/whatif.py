@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, select
 
+from core.frames import rows_frame
 from core.models import Brand, DCScore, Metric, MetricValue, Organization, Platform, Project, ProjectBrand, Section
 from core.optimize.recommend import MetricOptions, Recommendation, feasible_best, recommend
 from core.scoring.engine import effective_weights, normalize
@@ -58,7 +59,7 @@ def whatif_pairs(conn: Connection, principal: Principal) -> pd.DataFrame:
         .where(ProjectBrand.role == "own", scope_filter(principal, RUN, Brand), _pair_visible(principal))
         .order_by(Organization.name, Project.name, Brand.name)
     ).all()
-    return pd.DataFrame(rows, columns=["brand_id", "brand", "project_id", "project", "organization"])
+    return rows_frame(rows, ["brand_id", "brand", "project_id", "project", "organization"])
 
 
 def can_run(conn: Connection, principal: Principal, brand_id, project_id) -> bool:
@@ -168,7 +169,7 @@ def _catalogue(conn: Connection) -> pd.DataFrame:
     ).all()
     columns = ["metric_id", "code", "metric", "unit", "direction", "min_value", "max_value", "platform", "section_id",
                "section"]
-    return pd.DataFrame(rows, columns=columns).set_index("metric_id")
+    return rows_frame(rows, columns).set_index("metric_id")
 
 
 def load_whatif(conn: Connection, principal: Principal, brand_id: int, project_id: int,
