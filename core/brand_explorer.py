@@ -26,13 +26,12 @@ from core.models import (
     DCScore,
     Metric,
     MetricValue,
-    Organization,
     Outcome,
     Platform,
-    Project,
     ProjectBrand,
     Section,
 )
+from core.portfolio import can_use_pair, own_brand_pairs
 from core.scoring.engine import competitive_gaps, effective_weights
 from core.scoring.service import load_inputs, score_change
 from core.security import Principal, scope_filter
@@ -47,45 +46,14 @@ def _as_date(value) -> date:
     return pd.Timestamp(value).date()
 
 
-def _pair_visible(principal: Principal):
-    """EXISTS a DC score of the (project, brand) pair the principal may see."""
-    return (
-        select(DCScore.project_id)
-        .where(DCScore.project_id == ProjectBrand.project_id, DCScore.brand_id == ProjectBrand.brand_id,
-               DCScore.level == "total", scope_filter(principal, READ, DCScore))
-        .exists()
-    )
-
-
 def explorable(conn: Connection, principal: Principal) -> pd.DataFrame:
-    """Own brands the principal may explore, one row per brand × project, ordered for selectors.
-
-    Columns: brand_id, brand, project_id, project, organization.
-    """
-    rows = conn.execute(
-        select(Brand.id, Brand.name, Project.id, Project.name, Organization.name)
-        .join(ProjectBrand, ProjectBrand.brand_id == Brand.id)
-        .join(Project, Project.id == ProjectBrand.project_id)
-        .join(Organization, Organization.id == Project.organization_id)
-        .where(ProjectBrand.role == "own", scope_filter(principal, READ, Brand), _pair_visible(principal))
-        .order_by(Organization.name, Brand.name, Project.name)
-    ).all()
-    return rows_frame(rows, ["brand_id", "brand", "project_id", "project", "organization"])
+    """Own brands the principal may explore, one row per brand × project, ordered for selectors."""
+    return own_brand_pairs(conn, principal, READ, brand_first=True)
 
 
 def can_explore(conn: Connection, principal: Principal, brand_id, project_id) -> bool:
     """Whether the pair is one of `explorable` (ids straight from a browser are fine)."""
-    try:
-        brand_id, project_id = int(brand_id), int(project_id)
-    except (TypeError, ValueError):
-        return False
-    stmt = (
-        select(ProjectBrand.brand_id)
-        .join(Brand, Brand.id == ProjectBrand.brand_id)
-        .where(ProjectBrand.brand_id == brand_id, ProjectBrand.project_id == project_id, ProjectBrand.role == "own",
-               scope_filter(principal, READ, Brand), _pair_visible(principal))
-    )
-    return conn.execute(stmt).first() is not None
+    return can_use_pair(conn, principal, READ, brand_id, project_id)
 
 
 def _require(conn: Connection, principal: Principal, brand_id: int, project_id: int) -> None:

@@ -46,6 +46,51 @@ def _project_visibility(principal: Principal):
     return scope_filter(principal, READ, Project) | Project.id.in_(brands)
 
 
+def _pair_visible(principal: Principal, permission: str):
+    """EXISTS a DC score of the (project, brand) pair that the principal may see with `permission`."""
+    return (
+        select(DCScore.project_id)
+        .where(DCScore.project_id == ProjectBrand.project_id, DCScore.brand_id == ProjectBrand.brand_id,
+               DCScore.level == "total", scope_filter(principal, permission, DCScore))
+        .exists()
+    )
+
+
+def own_brand_pairs(conn: Connection, principal: Principal, permission: str, *,
+                    brand_first: bool = True) -> pd.DataFrame:
+    """Own brand × project pairs the principal may use with `permission`, ordered for selectors.
+
+    Columns: brand_id, brand, project_id, project, organization.
+    """
+    order = (Organization.name, Brand.name, Project.name) if brand_first else \
+        (Organization.name, Project.name, Brand.name)
+    rows = conn.execute(
+        select(Brand.id, Brand.name, Project.id, Project.name, Organization.name)
+        .join(ProjectBrand, ProjectBrand.brand_id == Brand.id)
+        .join(Project, Project.id == ProjectBrand.project_id)
+        .join(Organization, Organization.id == Project.organization_id)
+        .where(ProjectBrand.role == "own", scope_filter(principal, permission, Brand),
+               _pair_visible(principal, permission))
+        .order_by(*order)
+    ).all()
+    return rows_frame(rows, ["brand_id", "brand", "project_id", "project", "organization"])
+
+
+def can_use_pair(conn: Connection, principal: Principal, permission: str, brand_id, project_id) -> bool:
+    """Whether (brand, project) is one of `own_brand_pairs` (ids straight from a browser are fine)."""
+    try:
+        brand_id, project_id = int(brand_id), int(project_id)
+    except (TypeError, ValueError):
+        return False
+    stmt = (
+        select(ProjectBrand.brand_id)
+        .join(Brand, Brand.id == ProjectBrand.brand_id)
+        .where(ProjectBrand.brand_id == brand_id, ProjectBrand.project_id == project_id, ProjectBrand.role == "own",
+               scope_filter(principal, permission, Brand), _pair_visible(principal, permission))
+    )
+    return conn.execute(stmt).first() is not None
+
+
 def list_projects(conn: Connection, principal: Principal) -> list[dict]:
     """Projects the principal can see some of, with their organization, ordered for a selector."""
     rows = conn.execute(

@@ -23,8 +23,9 @@ import pandas as pd
 from sqlalchemy import Connection, select
 
 from core.frames import rows_frame
-from core.models import Brand, DCScore, Metric, MetricValue, Organization, Platform, Project, ProjectBrand, Section
+from core.models import Brand, DCScore, Metric, MetricValue, Platform, ProjectBrand, Section
 from core.optimize.recommend import MetricOptions, Recommendation, feasible_best, recommend
+from core.portfolio import can_use_pair, own_brand_pairs
 from core.scoring.engine import effective_weights, normalize
 from core.scoring.service import load_inputs
 from core.security import Principal, scope_filter
@@ -36,45 +37,14 @@ READ_VALUES = "brand:read"
 FIXED_EFFORT = 0.2
 
 
-def _pair_visible(principal: Principal):
-    """EXISTS a DC score of the (project, brand) pair the principal may use for what-if."""
-    return (
-        select(DCScore.project_id)
-        .where(DCScore.project_id == ProjectBrand.project_id, DCScore.brand_id == ProjectBrand.brand_id,
-               DCScore.level == "total", scope_filter(principal, RUN, DCScore))
-        .exists()
-    )
-
-
 def whatif_pairs(conn: Connection, principal: Principal) -> pd.DataFrame:
-    """Own brand × project pairs the principal may run a what-if on, ordered for selectors.
-
-    Columns: brand_id, brand, project_id, project, organization.
-    """
-    rows = conn.execute(
-        select(Brand.id, Brand.name, Project.id, Project.name, Organization.name)
-        .join(ProjectBrand, ProjectBrand.brand_id == Brand.id)
-        .join(Project, Project.id == ProjectBrand.project_id)
-        .join(Organization, Organization.id == Project.organization_id)
-        .where(ProjectBrand.role == "own", scope_filter(principal, RUN, Brand), _pair_visible(principal))
-        .order_by(Organization.name, Project.name, Brand.name)
-    ).all()
-    return rows_frame(rows, ["brand_id", "brand", "project_id", "project", "organization"])
+    """Own brand × project pairs the principal may run a what-if on, ordered for selectors."""
+    return own_brand_pairs(conn, principal, RUN, brand_first=False)
 
 
 def can_run(conn: Connection, principal: Principal, brand_id, project_id) -> bool:
     """Whether the pair is one of `whatif_pairs` (ids straight from a browser are fine)."""
-    try:
-        brand_id, project_id = int(brand_id), int(project_id)
-    except (TypeError, ValueError):
-        return False
-    stmt = (
-        select(ProjectBrand.brand_id)
-        .join(Brand, Brand.id == ProjectBrand.brand_id)
-        .where(ProjectBrand.brand_id == brand_id, ProjectBrand.project_id == project_id, ProjectBrand.role == "own",
-               scope_filter(principal, RUN, Brand), _pair_visible(principal))
-    )
-    return conn.execute(stmt).first() is not None
+    return can_use_pair(conn, principal, RUN, brand_id, project_id)
 
 
 @dataclass
