@@ -38,7 +38,10 @@ def live_url(tmp_path_factory) -> Iterator[str]:
     instance = tmp_path_factory.mktemp("instance")
     port = _free_port()
     env = {**os.environ, "DIGICADENCE_INSTANCE_DIR": str(instance), "PORT": str(port),
-           "DIGICADENCE_DEMO_PASSWORD": DEMO_PASSWORD, "DIGICADENCE_DEMO_TOTP_SECRET": DEMO_TOTP}
+           "DIGICADENCE_DEMO_PASSWORD": DEMO_PASSWORD, "DIGICADENCE_DEMO_TOTP_SECRET": DEMO_TOTP,
+           # Browser tests sign in dozens of times a minute from one address; the limits themselves
+           # are tested in tests/integration/web/test_sign_in.py.
+           "DIGICADENCE_SIGNIN_RATE_PER_IP": "1000 per minute", "DIGICADENCE_SIGNIN_RATE_PER_ACCOUNT": "1000 per minute"}
     for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DIGICADENCE_DEMO"):
         env.pop(name, None)
     log = (instance / "app.log").open("w")
@@ -139,7 +142,10 @@ def browser_sign_in(driver, base_url: str, role: str) -> None:
     driver.find_element(By.ID, "email").send_keys(DEMO_EMAILS[role])
     driver.find_element(By.ID, "password").send_keys(DEMO_PASSWORD)
     driver.find_element(By.ID, "sign-in").click()
-    WebDriverWait(driver, 20).until(lambda d: "/login" not in d.current_url or "/login/mfa" in d.current_url)
+    WebDriverWait(driver, 20).until(
+        lambda d: "/login" not in d.current_url or "/login/mfa" in d.current_url,
+        message=f"{role} still on the sign-in page",
+    )
     if "/login/mfa" in driver.current_url:
         totp = pyotp.TOTP(DEMO_TOTP)
         step = int(time.time() // 30)
