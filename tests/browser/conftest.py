@@ -41,7 +41,8 @@ def live_url(tmp_path_factory) -> Iterator[str]:
            "DIGICADENCE_DEMO_PASSWORD": DEMO_PASSWORD, "DIGICADENCE_DEMO_TOTP_SECRET": DEMO_TOTP,
            # Browser tests sign in dozens of times a minute from one address; the limits themselves
            # are tested in tests/integration/web/test_sign_in.py.
-           "DIGICADENCE_SIGNIN_RATE_PER_IP": "1000 per minute", "DIGICADENCE_SIGNIN_RATE_PER_ACCOUNT": "1000 per minute"}
+           "DIGICADENCE_SIGNIN_RATE_PER_IP": "1000 per minute",
+           "DIGICADENCE_SIGNIN_RATE_PER_ACCOUNT": "1000 per minute"}
     for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DIGICADENCE_DEMO"):
         env.pop(name, None)
     log = (instance / "app.log").open("w")
