@@ -24,14 +24,11 @@ from core.frames import rows_frame
 from core.models import (
     Brand,
     DCScore,
-    Metric,
     MetricValue,
     Outcome,
-    Platform,
     ProjectBrand,
-    Section,
 )
-from core.portfolio import can_use_pair, own_brand_pairs
+from core.portfolio import can_use_pair, metric_catalogue, own_brand_pairs
 from core.scoring.engine import competitive_gaps, effective_weights
 from core.scoring.service import load_inputs, score_change
 from core.security import Principal, scope_filter
@@ -75,16 +72,7 @@ def periods(conn: Connection, principal: Principal, brand_id: int, project_id: i
 
 def catalogue(conn: Connection) -> pd.DataFrame:
     """The metric catalogue with names (index metric_id); it is the same for every organization."""
-    rows = conn.execute(
-        select(Metric.id, Metric.code, Metric.name, Metric.unit, Metric.direction, Platform.id, Platform.name,
-               Section.id, Section.name, Section.position)
-        .join(Platform, Platform.id == Metric.platform_id)
-        .join(Section, Section.id == Platform.section_id)
-        .order_by(Section.position, Platform.name, Metric.id)
-    ).all()
-    columns = ["metric_id", "code", "metric", "unit", "direction", "platform_id", "platform", "section_id", "section",
-               "section_position"]
-    return rows_frame(rows, columns).set_index("metric_id")
+    return metric_catalogue(conn)
 
 
 @dataclass(frozen=True)

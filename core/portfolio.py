@@ -21,6 +21,7 @@ from core.models import (
     MetricValue,
     Organization,
     Outcome,
+    Platform,
     Project,
     ProjectBrand,
     Section,
@@ -44,6 +45,23 @@ def _project_visibility(principal: Principal):
     """Projects the principal may read whole, or that hold a brand they may read."""
     brands = select(ProjectBrand.project_id).join(Brand).where(scope_filter(principal, READ, Brand))
     return scope_filter(principal, READ, Project) | Project.id.in_(brands)
+
+
+def metric_catalogue(conn: Connection) -> pd.DataFrame:
+    """The metric catalogue with names, units, ranges and its section/platform (index metric_id).
+
+    The same for every organization, so it needs no scope filter.
+    """
+    rows = conn.execute(
+        select(Metric.id, Metric.code, Metric.name, Metric.unit, Metric.direction, Metric.min_value, Metric.max_value,
+               Platform.id, Platform.name, Section.id, Section.name, Section.position)
+        .join(Platform, Platform.id == Metric.platform_id)
+        .join(Section, Section.id == Platform.section_id)
+        .order_by(Section.position, Platform.name, Metric.id)
+    ).all()
+    columns = ["metric_id", "code", "metric", "unit", "direction", "min_value", "max_value", "platform_id", "platform",
+               "section_id", "section", "section_position"]
+    return rows_frame(rows, columns).set_index("metric_id")
 
 
 def _pair_visible(principal: Principal, permission: str):

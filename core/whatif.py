@@ -22,10 +22,9 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, select
 
-from core.frames import rows_frame
-from core.models import Brand, DCScore, Metric, MetricValue, Platform, ProjectBrand, Section
+from core.models import Brand, DCScore, MetricValue, ProjectBrand
 from core.optimize.recommend import MetricOptions, Recommendation, feasible_best, recommend
-from core.portfolio import can_use_pair, own_brand_pairs
+from core.portfolio import can_use_pair, metric_catalogue, own_brand_pairs
 from core.scoring.engine import effective_weights, normalize
 from core.scoring.service import load_inputs
 from core.security import Principal, scope_filter
@@ -129,19 +128,6 @@ def _require(conn: Connection, principal: Principal, brand_id: int, project_id: 
         deny(principal, RUN, ("brand", brand_id), f"no what-if on this brand in project {project_id}")
 
 
-def _catalogue(conn: Connection) -> pd.DataFrame:
-    rows = conn.execute(
-        select(Metric.id, Metric.code, Metric.name, Metric.unit, Metric.direction, Metric.min_value, Metric.max_value,
-               Platform.name, Section.id, Section.name)
-        .join(Platform, Platform.id == Metric.platform_id)
-        .join(Section, Section.id == Platform.section_id)
-        .order_by(Section.position, Platform.name, Metric.id)
-    ).all()
-    columns = ["metric_id", "code", "metric", "unit", "direction", "min_value", "max_value", "platform", "section_id",
-               "section"]
-    return rows_frame(rows, columns).set_index("metric_id")
-
-
 def load_whatif(conn: Connection, principal: Principal, brand_id: int, project_id: int,
                 percentile_cap: float | None = None) -> WhatIf:
     """Everything a what-if on the pair needs, for the latest period with a stored DC score.
@@ -163,7 +149,7 @@ def load_whatif(conn: Connection, principal: Principal, brand_id: int, project_i
     inputs = load_inputs(conn, [project_id], periods=[period])
     weights = effective_weights(inputs).reset_index(drop=True)
     mine = weights[weights["brand_id"] == brand_id]
-    catalogue = _catalogue(conn)
+    catalogue = metric_catalogue(conn)
     metrics = catalogue.loc[catalogue.index.intersection(mine["metric_id"])].copy()
     by_metric = mine.set_index("metric_id")
     metrics["current"] = by_metric["value"].reindex(metrics.index)
