@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import redis
+from cryptography.fernet import InvalidToken
 from sqlalchemy import delete, select
 
 from core.db import Database
@@ -39,6 +41,20 @@ def _now() -> datetime:
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
+
+log = logging.getLogger(__name__)
+
+
+def _open(box: SecretBox, token: str) -> dict | None:
+    """A stored payload, or None when no configured key opens it (a key retired too early, or a
+    session written by another deployment sharing the store): that session is simply not there."""
+    if not token:
+        return None
+    try:
+        return json.loads(box.decrypt(token))
+    except InvalidToken:
+        log.warning("a stored session could not be decrypted with the configured keys; treating it as signed out")
+        return None
 
 @dataclass
 class SessionRecord:
@@ -82,7 +98,7 @@ class DatabaseSessionStore:
     def _record(self, row: UserSession) -> SessionRecord:
         return SessionRecord(
             key=row.id, user_id=row.user_id, epoch=row.epoch,
-            data=json.loads(self.box.decrypt(row.data)) if row.data else {},
+            data=_open(self.box, row.data) or {},
             created_at=_aware(row.created_at), last_seen_at=_aware(row.last_seen_at),
             expires_at=_aware(row.expires_at), ip=row.ip, user_agent=row.user_agent,
         )
@@ -154,7 +170,9 @@ class RedisSessionStore:
         raw = self.client.get(self.prefix + key)
         if raw is None:
             return None
-        meta = json.loads(self.box.decrypt(raw.decode()))
+        meta = _open(self.box, raw.decode())
+        if meta is None:
+            return None
         return SessionRecord(
             key=key, user_id=meta["user_id"], epoch=meta["epoch"], data=meta["data"],
             created_at=datetime.fromisoformat(meta["created_at"]),

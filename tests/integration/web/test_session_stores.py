@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -81,6 +82,21 @@ def test_list_and_revoke_per_user(store, sqlite_db):
     assert store.load(first) is not None and store.load(second) is None
     store.delete(record.key)
     assert store.load(first) is None and store.for_user(uid) == []
+
+
+def test_a_session_no_key_opens_is_signed_out_not_an_error(store, sqlite_db):
+    """Written under a key this deployment does not hold (retired too early, or another deployment
+    sharing the store): loading and listing treat it as absent instead of failing the page."""
+    uid = _user(sqlite_db)
+    stranger, _ = _new(store, uid)
+    mine = dataclasses.replace(store, box=SecretBox([Fernet.generate_key()]))
+    own, _ = _new(mine, uid)
+    loaded = mine.load(stranger)
+    assert loaded is None or loaded.data == {}
+    assert store.load(own) is None or store.load(own).data == {}
+    listed = mine.for_user(uid)
+    assert session_key(own) in {r.key for r in listed}
+    assert all(r.data == {} for r in listed if r.key == session_key(stranger))
 
 
 def test_app_on_redis_sessions_signs_in(db, tmp_path):
