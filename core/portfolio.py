@@ -42,8 +42,16 @@ MIN_HISTORY = 6
 
 
 def _project_visibility(principal: Principal):
-    """Projects the principal may read whole, or that hold a brand they may read."""
-    brands = select(ProjectBrand.project_id).join(Brand).where(scope_filter(principal, READ, Brand))
+    """Projects the principal may read whole, or that hold a brand granted to them directly.
+
+    The same rule as the DC scores' scope filter: a project grant also lets its holder read the
+    project's brands, but not those brands' scores in other projects, so such projects are not listed
+    (they would open empty).
+    """
+    scopes = principal.scopes(READ)
+    if scopes.everywhere or not scopes.direct_brands:
+        return scope_filter(principal, READ, Project)
+    brands = select(ProjectBrand.project_id).where(ProjectBrand.brand_id.in_(scopes.direct_brands))
     return scope_filter(principal, READ, Project) | Project.id.in_(brands)
 
 
@@ -112,7 +120,7 @@ def can_use_pair(conn: Connection, principal: Principal, permission: str, brand_
 def list_projects(conn: Connection, principal: Principal) -> list[dict]:
     """Projects the principal can see some of, with their organization, ordered for a selector."""
     rows = conn.execute(
-        select(Project.id, Project.name, Organization.name.label("organization"))
+        select(Project.id, Project.name, Project.organization_id, Organization.name.label("organization"))
         .join(Organization)
         .where(_project_visibility(principal))
         .order_by(Organization.name, Project.name)
