@@ -38,6 +38,9 @@ def chart_layout(**overrides) -> dict:
     """One look for every Plotly figure."""
     base = {
         "template": "plotly_white",
+        # Transparent, so the card behind shows through in the light and the dark theme (assets/theme.css).
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "plot_bgcolor": "rgba(0,0,0,0)",
         "margin": {"l": 40, "r": 10, "t": 30, "b": 40},
         "legend": {"orientation": "h", "y": -0.2},
         "hovermode": "x unified",
