@@ -16,7 +16,7 @@ from typing import Any
 import dash
 import dash_bootstrap_components as dbc
 import flask_bootstrap
-from dash import dcc, html
+from dash import ClientsideFunction, Input, Output, dcc, html
 from flask import Flask, send_from_directory
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
@@ -24,6 +24,7 @@ from flask_wtf.csrf import generate_csrf
 from core.config import PROJECT_ROOT, Config
 from dashboard.access import page_allowed
 from dashboard.auth.principal import current_principal
+from dashboard.context import context_bar, register_callbacks
 from dashboard.errors import error_banner, on_callback_error
 
 BOOTSTRAP_STATIC = Path(flask_bootstrap.__file__).resolve().parent / "static" / "bootstrap5"
@@ -60,7 +61,10 @@ def navbar() -> dbc.Navbar:
                 dbc.NavbarBrand([html.Span("Digi", className="fw-bold"), "-Cadence"], href="/", className="me-4"),
                 dbc.NavbarToggler(id="nav-toggler"),
                 dbc.Collapse([dbc.Nav(links, navbar=True, className="me-auto", id="nav-links"),
-                              dbc.Nav(menu, navbar=True)], id="nav-collapse", navbar=True),
+                              dbc.Nav(menu, navbar=True),
+                              html.Button(id="theme-toggle", className="btn btn-sm btn-outline-light ms-lg-2",
+                                          title="Switch between the light and the dark theme")],
+                             id="nav-collapse", navbar=True),
             ],
             fluid=True,
         ),
@@ -74,7 +78,7 @@ def shell_layout() -> html.Div:
     """Built per page load, so the navigation matches the person asking."""
     return html.Div(
         [dcc.Location(id="url", refresh="callback-nav"), navbar(),
-         dbc.Container([error_banner(), dash.page_container], fluid=True)]
+         dbc.Container([error_banner(), context_bar(), dash.page_container], fluid=True)]
     )
 
 
@@ -111,4 +115,8 @@ def build_dash(server: Flask) -> dash.Dash:
         on_error=on_callback_error,
     )
     app.layout = shell_layout
+    register_callbacks()
+    # Runs in the browser only (assets/theme.js): the theme is a display choice, no server state.
+    app.clientside_callback(ClientsideFunction("theme", "toggle"), Output("theme-toggle", "children"),
+                            Input("theme-toggle", "n_clicks"))
     return app

@@ -24,7 +24,6 @@ from core.portfolio import (
     can_view_project,
     financial_totals,
     financials,
-    list_projects,
     metric_anomalies,
     movers,
     project_periods,
@@ -40,8 +39,10 @@ from core.security import Principal
 from dashboard.access import page_layout, protected_callback
 from dashboard.auth.principal import current_principal
 from dashboard.components import MUTED, PALETTE, chart_layout, empty_state, kpi_card, signed
+from dashboard.context import period_value, pick_period, resolve
 
-dash.register_page(__name__, path="/", name="Portfolio", title="Portfolio · Digi-Cadence", permission=READ)
+dash.register_page(__name__, path="/", name="Portfolio", title="Portfolio · Digi-Cadence", permission=READ,
+                   context=True)
 
 TOP_N = 5
 MOVERS = 6
@@ -67,29 +68,22 @@ def _card(title, body, card_id: str | None = None, **kwargs) -> dbc.Card:
 
 
 @page_layout(READ)
-def layout(project: str | None = None, **_query) -> html.Div:
-    """Page layout; `?project=ID` preselects a project so a view can be shared."""
+def layout(org: str | None = None, project: str | None = None, period: str | None = None, **_query) -> html.Div:
+    """Page layout for the project and period in the URL (chosen in the shell's selectors)."""
     with get_db().engine.connect() as conn:
-        projects = list_projects(conn, current_principal())
-    if not projects:
+        chosen = resolve(conn, current_principal(), org, project, period)
+    if chosen is None:
         return empty_state("No portfolio data you can see yet.",
                            "Ask an administrator for access, or import metric values.")
-    options = [{"label": f"{p['organization']} · {p['name']}", "value": p["id"]} for p in projects]
-    ids = {p["id"] for p in projects}
-    selected = int(project) if project and project.isdigit() and int(project) in ids else projects[0]["id"]
     graph = {"config": GRAPH_CONFIG}
+    as_of = f"{chosen.project['organization']} · {chosen.project['name']}" + (
+        f" · {chosen.as_of:%B %Y}" if chosen.as_of else "")
     return html.Div(
         [
-            dbc.Row(
-                [
-                    dbc.Col(html.H2("Portfolio", className="mb-0"), xs=12, md=6),
-                    dbc.Col(
-                        dcc.Dropdown(id="portfolio-project", options=options, value=selected, clearable=False),
-                        xs=12, md=6,
-                    ),
-                ],
-                className="align-items-center g-2 mb-3",
-            ),
+            dcc.Store(id="portfolio-project", data=chosen.project_id),
+            dcc.Store(id="portfolio-period", data=period_value(chosen.as_of) if chosen.as_of else None),
+            html.Div([html.H2("Portfolio", className="mb-0"), html.Div(as_of, className="text-muted")],
+                     className="mb-3"),
             dcc.Loading(
                 html.Div(
                     [
@@ -220,7 +214,7 @@ def _trend_figure(trend: pd.DataFrame) -> go.Figure:
         if brand_id == 0:
             line = {"dash": "dot", "color": MUTED, "width": 2}
         elif brand_id == -1:
-            line = {"color": "#0f172a", "width": 4}
+            line = {"color": "#6366f1", "width": 4}  # readable on the light and the dark theme
         else:
             line = {"width": 2, "color": next(colors, None)}
         fig.add_trace(go.Scatter(x=rows["period"], y=rows["score"].round(1), name=rows["brand"].iloc[0],
@@ -294,6 +288,12 @@ def _movers_list(moved: pd.DataFrame, drivers: pd.DataFrame, project_id: int) ->
             className="mover",
         ))
     return dbc.ListGroup(items, flush=True)
+
+
+def _periods_until(periods: list[date], period: str | None) -> list[date]:
+    """The project's periods up to the chosen one (the latest when none or an unknown one is asked)."""
+    as_of = pick_period(periods, period)
+    return [p for p in periods if as_of is not None and p <= as_of]
 
 
 def _fmt(value: float) -> str:
@@ -370,24 +370,24 @@ def _grid(ranking: pd.DataFrame, sections: list[str], project_id: int) -> tuple[
     Output("portfolio-heatmap", "figure"),
     Output("portfolio-sections", "figure"),
     Output("portfolio-movers", "children"),
-    Output("url", "search"),
-    Input("portfolio-project", "value"),
+    Input("portfolio-project", "data"),
+    Input("portfolio-period", "data"),
     permission=READ,
     objects={"project_id": ("project", _project_readable)},
 )
-def show_project(project_id: int):
-    """Everything but the alerts for one project, from the materialized scores the user may see."""
+def show_project(project_id: int, period: str | None):
+    """Everything but the alerts for one project as of a month, from the scores the user may see."""
     principal = current_principal()
-    search = f"?project={project_id}"
     with get_db().engine.connect() as conn:
-        periods = project_periods(conn, principal, project_id)
+        periods = _periods_until(project_periods(conn, principal, project_id), period)
         ranking = brand_ranking(conn, principal, project_id, periods[-1]) if periods else pd.DataFrame()
         if ranking.empty:
             empty = empty_state("No scores for this project yet.", "Import metric values to compute DC scores.")
             blank = go.Figure(layout=chart_layout())
-            return [dbc.Col(empty)], blank, "DC score trend", [], [], blank, blank, None, search
+            return [dbc.Col(empty)], blank, "DC score trend", [], [], blank, blank, None
         top = ranking[ranking.role == "own"].head(TOP_N)["brand_id"].tolist()
         trend = score_trend(conn, principal, project_id, top, own_average=True)
+        trend = trend[pd.to_datetime(trend["period"]) <= pd.Timestamp(periods[-1])]
         money = financials(conn, principal, project_id, periods[-1])
         moved = movers(ranking, MOVERS)
         drivers = (score_drivers(conn, project_id, moved["brand_id"].tolist(), periods[-2], periods[-1])
@@ -403,25 +403,26 @@ def show_project(project_id: int):
     title = f"DC score trend: {subject}" + (" vs the competitor average" if (trend.brand_id == 0).any() else "")
     return (_kpis(ranking, financial_totals(money), window), _trend_figure(trend), title, columns, data,
             _heatmap_figure(ranking), _sections_figure(section_comparison(ranking)),
-            _movers_list(moved, drivers, project_id), search)
+            _movers_list(moved, drivers, project_id))
 
 
 @protected_callback(
     Output("portfolio-alerts", "children"),
-    Input("portfolio-project", "value"),
+    Input("portfolio-project", "data"),
+    Input("portfolio-period", "data"),
     Input("portfolio-drop-threshold", "value"),
     permission=READ,
     objects={"project_id": ("project", _project_readable)},
 )
-def show_alerts(project_id: int, threshold):
-    """Score drops past the threshold and metric anomalies of the latest month, own brands in scope."""
+def show_alerts(project_id: int, period: str | None, threshold):
+    """Score drops past the threshold and metric anomalies of the chosen month, own brands in scope."""
     try:
         threshold = abs(float(threshold))
     except (TypeError, ValueError):
         threshold = DROP_THRESHOLD
     principal = current_principal()
     with get_db().engine.connect() as conn:
-        periods = project_periods(conn, principal, project_id)
+        periods = _periods_until(project_periods(conn, principal, project_id), period)
         if not periods:
             return empty_state("No scores for this project yet.")
         ranking = brand_ranking(conn, principal, project_id, periods[-1])
@@ -433,7 +434,7 @@ def show_alerts(project_id: int, threshold):
 @protected_callback(
     Output("url", "href", allow_duplicate=True),
     Input("portfolio-heatmap", "clickData"),
-    State("portfolio-project", "value"),
+    State("portfolio-project", "data"),
     permission=READ,
     objects={"project_id": ("project", _project_readable)},
     prevent_initial_call=True,

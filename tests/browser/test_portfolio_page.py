@@ -81,9 +81,28 @@ def test_project_in_the_url_is_selected_and_kept(browser, live_url):
     browser_sign_in(browser, live_url, "Portfolio Manager")
     browser.get(live_url + "/?project=2")
     _wait_for_data(browser)
-    selected = browser.find_element(By.CSS_SELECTOR, "#portfolio-project").text
-    assert selected.startswith("Aurora Consumer Products")
+    WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "ctx-bar").is_displayed())
+    assert browser.find_element(By.ID, "ctx-org").text.startswith("Aurora Consumer Products")
+    project = browser.find_element(By.ID, "ctx-project").text
+    assert project and project in browser.find_element(By.TAG_NAME, "h2").find_element(By.XPATH, "..").text
     assert browser.current_url.endswith("?project=2")
+
+
+def test_period_selector_redraws_the_page_as_of_that_month(browser, live_url):
+    browser_sign_in(browser, live_url, "Portfolio Manager")
+    browser.get(live_url + "/")
+    _wait_for_data(browser)
+    WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "ctx-period").text)
+    latest = browser.find_element(By.ID, "ctx-period").text
+    browser.get(live_url + "/?project=2&period=2025-06")
+    _wait_for_data(browser)
+    WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "ctx-period").text == "June 2025")
+    assert latest != "June 2025"
+    heading = browser.find_element(By.TAG_NAME, "h2").find_element(By.XPATH, "..").text
+    assert "June 2025" in heading
+    WebDriverWait(browser, 30).until(lambda d: any(m in d.find_element(By.ID, "portfolio-alerts").text
+                                                   for m in ("Jun 2025", "June 2025")))
+    screenshot(browser, "portfolio-june-2025-desktop")
 
 
 def test_portfolio_is_usable_on_a_phone(phone, live_url):

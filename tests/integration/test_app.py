@@ -45,12 +45,13 @@ def test_readyz_reports_an_unreachable_database(tmp_path, sqlite_db):
 def _callback_body(project_id) -> dict:
     outputs = [("portfolio-kpis", "children"), ("portfolio-trend", "figure"), ("portfolio-trend-title", "children"),
                ("portfolio-ranking", "columnDefs"), ("portfolio-ranking", "rowData"), ("portfolio-heatmap", "figure"),
-               ("portfolio-sections", "figure"), ("portfolio-movers", "children"), ("url", "search")]
+               ("portfolio-sections", "figure"), ("portfolio-movers", "children")]
     return {
         "output": ".." + "...".join(f"{i}.{p}" for i, p in outputs) + "..",
         "outputs": [{"id": i, "property": p} for i, p in outputs],
-        "inputs": [{"id": "portfolio-project", "property": "value", "value": project_id}],
-        "changedPropIds": ["portfolio-project.value"],
+        "inputs": [{"id": "portfolio-project", "property": "data", "value": project_id},
+                   {"id": "portfolio-period", "property": "data", "value": None}],
+        "changedPropIds": ["portfolio-project.data"],
         "state": [],
     }
 
@@ -123,7 +124,6 @@ def test_portfolio_page_serves_ranked_scores_from_the_demo(db, tmp_path):
     traces = result["portfolio-trend"]["figure"]["data"]
     assert any(t["name"] == "Competitor average" for t in traces)
     assert all(len(t["x"]) == 36 for t in traces)
-    assert result["url"]["search"] == f"?project={project_id}"
 
 
 def test_unknown_project_is_refused_not_an_error(sqlite_db, tmp_path):

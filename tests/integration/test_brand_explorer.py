@@ -199,7 +199,8 @@ def test_brand_manager_sees_only_their_brand_and_no_competitor_values(world):
 # ---------------------------------------------------------------- the page, through Dash's own endpoint
 
 def _entry(app, fragment: str) -> tuple[str, dict]:
-    found = [(k, e) for k, e in app.callback_map.items() if fragment in k]
+    found = [(k, e) for k, e in app.callback_map.items() if k.startswith(fragment)] or \
+        [(k, e) for k, e in app.callback_map.items() if fragment in k]
     assert len(found) == 1, f"{fragment!r} matches {[k for k, _ in found]}"
     return found[0]
 

@@ -233,14 +233,16 @@ def test_alerts_callback_names_the_planted_anomaly_and_refuses_other_organizatio
     with demo["db"].engine.connect() as conn:
         project_id = _projects_of(conn, planted["brand_id"])[0]
         metric = conn.execute(select(Metric.name).where(Metric.code == planted["metric"])).scalar_one()
-    inputs = [("portfolio-project", "value", project_id), ("portfolio-drop-threshold", "value", 5)]
+    inputs = [("portfolio-project", "data", project_id), ("portfolio-period", "data", None),
+              ("portfolio-drop-threshold", "value", 5)]
     response = _post(client, [("portfolio-alerts", "children")], inputs)
     assert response.status_code == 200
     text = json.dumps(response.get_json()["response"])
     assert planted["brand"] in text and metric in text
     assert f"/brand?brand={planted['brand_id']}&project={project_id}" in text
     theirs = _post(client, [("portfolio-alerts", "children")],
-                   [("portfolio-project", "value", demo["foreign_project"]), ("portfolio-drop-threshold", "value", 5)])
+                   [("portfolio-project", "data", demo["foreign_project"]), ("portfolio-period", "data", None),
+                    ("portfolio-drop-threshold", "value", 5)])
     assert theirs.status_code == 403 and b"anomaly" not in theirs.data
 
 
@@ -263,3 +265,87 @@ def test_portfolio_callback_for_a_brand_manager_shows_their_brand_only(demo):
     foreign = client.post("/_dash-update-component", json=_callback_body(demo["foreign_project"]),
                           headers=csrf_headers(client))
     assert foreign.status_code == 403 and b"rowData" not in foreign.data
+
+
+# ---------------------------------------------------------------- the shell's organization / project / period
+
+def _context(client, app, pathname: str, search: str, changed: str | None = None, org=None, project=None,
+             period=None) -> dict:
+    from dash._utils import split_callback_id
+
+    client.get("/_dash-dependencies")  # Dash fills its callback map on the first request
+    key = next(k for k in app.callback_map if "ctx-bar.style" in k)
+    values = {"pathname": pathname, "search": search, "org": org, "project": project, "period": period}
+    ids = [("url", "pathname"), ("url", "search"), ("ctx-org", "value"), ("ctx-project", "value"),
+           ("ctx-period", "value")]
+    body = {"output": key, "outputs": split_callback_id(key),
+            "inputs": [{"id": i, "property": p, "value": v} for (i, p), v in zip(ids, values.values(), strict=True)],
+            "changedPropIds": [changed or "url.search"], "state": []}
+    response = client.post("/_dash-update-component", json=body, headers=csrf_headers(client))
+    assert response.status_code == 200, response.data[:300]
+    return response.get_json()["response"]
+
+
+def test_context_selectors_offer_only_the_principals_projects_and_periods(demo):
+    app = make_app(demo["db"], demo["tmp"])
+    client = app.server.test_client()
+    assert sign_in(client, demo["people"]["Portfolio Manager"].email).status_code == 302
+    principal = load_principal(demo["db"], demo["ids"]["Portfolio Manager"])
+    with demo["db"].engine.connect() as conn:
+        mine = pf.list_projects(conn, principal)
+        periods = pf.project_periods(conn, principal, mine[0]["id"])
+    shown = _context(client, app, "/", "")
+    assert shown["ctx-bar"]["style"] == {}
+    same_org = [p["id"] for p in mine if p["organization_id"] == mine[0]["organization_id"]]
+    assert [o["value"] for o in shown["ctx-project"]["options"]] == same_org
+    assert shown["ctx-project"]["value"] == mine[0]["id"]
+    assert shown["ctx-period"]["value"] == f"{periods[-1]:%Y-%m}"
+    assert "url" not in shown  # arriving never rewrites the URL: the page resolved the same defaults
+
+    earlier = f"{periods[-4]:%Y-%m}"
+    picked = _context(client, app, "/", f"?project={mine[0]['id']}", "ctx-period.value",
+                      project=mine[0]["id"], period=earlier)
+    assert picked["url"]["search"] == f"?project={mine[0]['id']}&period={earlier}"
+
+    # Another organization's project in a crafted URL or value selects the principal's own first one.
+    crafted = _context(client, app, "/", f"?project={demo['foreign_project']}&period=1999-01")
+    assert crafted["ctx-project"]["value"] == mine[0]["id"]
+    assert crafted["ctx-period"]["value"] == f"{periods[-1]:%Y-%m}"
+    assert all(o["value"] != demo["foreign_project"] for o in crafted["ctx-project"]["options"])
+    picked = _context(client, app, "/", "", "ctx-project.value", project=demo["foreign_project"])
+    assert f"project={mine[0]['id']}" in picked["url"]["search"]
+
+    hidden = _context(client, app, "/scenarios", "")
+    assert hidden["ctx-bar"]["style"] == {"display": "none"}
+
+
+def test_portfolio_as_of_an_earlier_month(demo):
+    client = _client(demo, "Portfolio Manager")
+    principal = load_principal(demo["db"], demo["ids"]["Portfolio Manager"])
+    with demo["db"].engine.connect() as conn:
+        project_id = pf.list_projects(conn, principal)[0]["id"]
+        periods = pf.project_periods(conn, principal, project_id)
+        then = pf.brand_ranking(conn, principal, project_id, periods[-3])
+    outputs = [("portfolio-kpis", "children"), ("portfolio-trend", "figure"), ("portfolio-trend-title", "children"),
+               ("portfolio-ranking", "columnDefs"), ("portfolio-ranking", "rowData"), ("portfolio-heatmap", "figure"),
+               ("portfolio-sections", "figure"), ("portfolio-movers", "children")]
+    response = _post(client, outputs, [("portfolio-project", "data", project_id),
+                                       ("portfolio-period", "data", f"{periods[-3]:%Y-%m}")])
+    assert response.status_code == 200
+    result = response.get_json()["response"]
+    rows = {r["brand_id"]: r["score"] for r in result["portfolio-ranking"]["rowData"]}
+    assert rows == pytest.approx(dict(zip(then["brand_id"], then["score"], strict=True)))
+    last_x = max(max(t["x"]) for t in result["portfolio-trend"]["figure"]["data"])
+    assert str(last_x)[:7] == f"{periods[-3]:%Y-%m}"
+
+
+def test_every_listed_project_opens_with_scores_for_every_role(demo):
+    """A project grant lets its holder read the project's brands, which also sit in other projects;
+    those other projects must not be listed, or the page opens on a project with nothing to show."""
+    for role, user_id in demo["ids"].items():
+        principal = load_principal(demo["db"], user_id)
+        with demo["db"].engine.connect() as conn:
+            projects = pf.list_projects(conn, principal)
+            assert projects, role
+            for project in projects:
+                assert pf.project_periods(conn, principal, project["id"]), (role, project["name"])
