@@ -18,6 +18,7 @@ from api.health import bp as health_bp
 from core.config import Config, ConfigError
 from core.db import Database
 from core.models import Organization
+from core.observability.web import init_observability
 from core.runtime import AppState
 from core.security import DemoCredential, SecretBox, ensure_demo_users
 from dashboard.auth import init_auth
@@ -42,6 +43,7 @@ def create_app(config: Config | None = None, *, seed_demo: bool | None = None) -
     server.register_blueprint(health_bp)
     init_auth(server, config, db)
     app = build_dash(server)
+    init_observability(app, config)
     register_server_errors(server)
     harden(app, https=config.https)
     return app

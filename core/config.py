@@ -29,6 +29,8 @@ class Config:
     database_url: str
     secret_key: str
     redis_url: str | None = None
+    # Bearer token Prometheus sends to /metrics; unset: /metrics answers direct loopback requests only.
+    metrics_token: str | None = None
     demo_mode: bool = False
     instance_dir: Path = INSTANCE_DIR
     cache_dir: Path = field(default_factory=lambda: INSTANCE_DIR / "cache")
@@ -70,6 +72,7 @@ class Config:
             database_url=database_url,
             secret_key=secret,
             redis_url=env.get("REDIS_URL") or None,
+            metrics_token=env.get("METRICS_TOKEN") or None,
             demo_mode=demo,
             instance_dir=instance_dir,
             cache_dir=Path(env.get("DIGICADENCE_CACHE_DIR") or instance_dir / "cache"),
