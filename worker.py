@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import sys
 
+from celery.signals import setup_logging
+
 from app import create_app
 from core.config import Config, ConfigError
+from core.observability import logs
 
 try:
     _config = Config.from_env()
@@ -21,3 +24,9 @@ if not _config.redis_url:
 
 dash_app = create_app(_config, seed_demo=False)
 celery = dash_app.server.extensions["digicadence.celery"]
+
+
+@setup_logging.connect
+def _json_logs(loglevel=None, **_kwargs) -> None:
+    """Celery leaves logging to us when this is connected: the same JSON lines as the web process."""
+    logs.configure(loglevel or "INFO")
