@@ -38,6 +38,9 @@ max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "2000"))
 max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "200"))
 # Heartbeat files in memory: a container's overlay filesystem can stall them and get workers killed.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# gunicorn 27's control socket defaults to ~/.gunicorn/gunicorn.ctl: shared by every gunicorn of the
+# user on a host, and unwritable in the image (non-root, read-only home). Nothing here uses it.
+control_socket_disable = True
 limit_request_line = 8190
 limit_request_fields = 100
 
