@@ -52,10 +52,9 @@ logconfig_dict = LOGGING
 
 def on_starting(server) -> None:
     """Empty the metrics folder: values of a previous run's processes must not be added in."""
-    folder = Path(METRICS_DIR)
-    folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob("*.db"):
-        stale.unlink()
+    from core.observability.metrics import clear_folder
+
+    clear_folder()
 
 
 def child_exit(server, worker) -> None:

@@ -11,8 +11,12 @@ folder at start and marks dead workers, so their live gauges drop out.
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import os
+import threading
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -27,6 +31,8 @@ from prometheus_client import (
 from sqlalchemy import Engine, event
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+if os.environ.get(MULTIPROC_ENV):  # each process writes its files there from its first recorded value
+    os.makedirs(os.environ[MULTIPROC_ENV], exist_ok=True)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 # Seconds. The page target is p95 < 0.8 s, so the buckets are dense around it.
@@ -113,3 +119,54 @@ def mark_process_dead(pid: int) -> None:
     """gunicorn child_exit hook: drop a dead worker's live gauges (its counters stay counted)."""
     if os.environ.get(MULTIPROC_ENV):
         multiprocess.mark_process_dead(pid)
+
+
+def caller_allowed(token: str | None, authorization: str | None, remote_addr: str | None, forwarded: bool) -> bool:
+    """Who may read metrics: the bearer token when one is configured, else a direct loopback caller only
+    (`forwarded`: the request carries X-Forwarded-For/Forwarded/X-Real-IP, i.e. came through a proxy)."""
+    if token:
+        scheme, _, given = (authorization or "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+    if forwarded:
+        return False
+    try:
+        return ipaddress.ip_address(remote_addr or "").is_loopback
+    except ValueError:
+        return False
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, *_args) -> None:  # scrapes every few seconds would flood the log
+        pass
+
+
+def serve(port: int, token: str | None, host: str = "0.0.0.0") -> threading.Thread:
+    """/metrics on its own port, for processes without a web server (the Celery worker), with the same
+    access rule as the web app's /metrics."""
+
+    def app(environ, start_response):
+        forwarded = any(environ.get(k) for k in ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP"))
+        if environ.get("PATH_INFO") != "/metrics":
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found\n"]
+        if not caller_allowed(token, environ.get("HTTP_AUTHORIZATION"), environ.get("REMOTE_ADDR"), forwarded):
+            start_response("401 Unauthorized" if token else "403 Forbidden", [("Content-Type", "text/plain")])
+            return [b"not allowed\n"]
+        start_response("200 OK", [("Content-Type", CONTENT_TYPE), ("Cache-Control", "no-store")])
+        return [render()]
+
+    server = make_server(host, port, app, handler_class=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, name="metrics-server", daemon=True)
+    thread.server = server  # type: ignore[attr-defined]  (tests and shutdown reach it here)
+    thread.start()
+    return thread
+
+
+def clear_folder() -> None:
+    """Remove a previous run's metric files (call once at start, before any child process exists)."""
+    folder = os.environ.get(MULTIPROC_ENV)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        for name in os.listdir(folder):
+            if name.endswith(".db"):
+                os.unlink(os.path.join(folder, name))

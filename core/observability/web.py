@@ -8,8 +8,6 @@ open it to the world). It bypasses the sign-in gate because Prometheus does not 
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
 import logging
 import time
 
@@ -27,21 +25,10 @@ CALLBACK_PATH = "/_dash-update-component"
 _FORWARDING_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
 
 
-def _loopback_direct() -> bool:
-    if any(request.headers.get(h) for h in _FORWARDING_HEADERS):
-        return False
-    try:
-        return ipaddress.ip_address(request.remote_addr or "").is_loopback
-    except ValueError:
-        return False
-
-
 def metrics_allowed(token: str | None) -> bool:
     """The bearer token when one is configured; otherwise a direct loopback connection only."""
-    if token:
-        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
-    return _loopback_direct()
+    forwarded = any(request.headers.get(h) for h in _FORWARDING_HEADERS)
+    return metrics.caller_allowed(token, request.headers.get("Authorization"), request.remote_addr, forwarded)
 
 
 @bp.get(METRICS_PATH)

@@ -6,11 +6,13 @@ import io
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 import textwrap
 
 import pytest
+import requests
 from prometheus_client import REGISTRY
 from sqlalchemy import select
 
@@ -18,6 +20,7 @@ from core.config import PROJECT_ROOT
 from core.demo import seed_demo
 from core.jobs import fail_job, finish_job, request_cancel, start_job
 from core.models import Project, User
+from core.observability import metrics
 from core.observability.logs import json_handler
 from core.security import load_principal
 from tests.integration.web.test_authorization_matrix import _body
@@ -216,3 +219,33 @@ def test_multiprocess_mode_adds_up_every_process(tmp_path):
     text = render()
     assert "digicadence_db_pool_checked_out 4.0" not in text
     assert 'digicadence_sign_in_failures_total{reason="bad_password",step="password"} 2.0' in text  # counters stay
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("token", [None, "worker-metrics-token-42"])
+def test_worker_metrics_server_has_the_same_access_rule(token):
+    """What the Celery worker serves with DIGICADENCE_WORKER_METRICS_PORT (worker.py)."""
+    port = _free_port()
+    thread = metrics.serve(port, token, host="127.0.0.1")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        metrics.job_finished("worker-served", "succeeded", 2.0)
+        auth = {"Authorization": f"Bearer {token}"} if token else {}
+        ok = requests.get(base + "/metrics", headers=auth, timeout=10)
+        assert ok.status_code == 200 and 'kind="worker-served"' in ok.text
+        assert requests.get(base + "/other", headers=auth, timeout=10).status_code == 404
+        if token:
+            assert requests.get(base + "/metrics", timeout=10).status_code == 401
+            wrong = requests.get(base + "/metrics", headers={"Authorization": "Bearer nope"}, timeout=10)
+            assert wrong.status_code == 401
+        else:
+            proxied = requests.get(base + "/metrics", headers={"X-Forwarded-For": "203.0.113.1"}, timeout=10)
+            assert proxied.status_code == 403
+    finally:
+        thread.server.shutdown()
+        thread.server.server_close()
