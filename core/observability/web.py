@@ -89,7 +89,10 @@ def init_observability(app: dash.Dash, config: Config) -> None:
         if request.path == CALLBACK_PATH and request.method == "POST":
             metrics.callback_finished(_callback_label(app), response.status_code, seconds)
         if request.path != METRICS_PATH:
-            log.info("request", extra={"method": request.method, "path": request.path, "route": route,
-                                       "status": response.status_code, "duration_ms": round(seconds * 1000, 1),
-                                       "remote_addr": request.remote_addr})
+            # The message holds only bounded values (the route template), safe in plain-text logs too;
+            # the raw path goes to its own JSON field.
+            log.info("%s %s %s %.1f ms", request.method, route, response.status_code, seconds * 1000,
+                     extra={"event": "request", "method": request.method, "path": request.path, "route": route,
+                            "status": response.status_code, "duration_ms": round(seconds * 1000, 1),
+                            "remote_addr": request.remote_addr})
         return response

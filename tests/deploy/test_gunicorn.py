@@ -88,6 +88,6 @@ def test_two_workers_add_up_in_metrics_and_log_json(served):
     for line in log_path.read_text().splitlines():
         if line.startswith("{"):
             records.append(json.loads(line))
-    seen = {r["request_id"] for r in records if r.get("message") == "request" and r.get("route") == "/readyz"}
+    seen = {r["request_id"] for r in records if r.get("event") == "request" and r.get("route") == "/readyz"}
     assert {f"deploy-test-{i}" for i in range(20)} <= seen
     assert any(r.get("logger", "").startswith("gunicorn") for r in records)  # gunicorn's own lines are JSON too

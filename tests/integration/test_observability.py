@@ -186,7 +186,7 @@ def test_json_logs_carry_request_and_user_ids_and_escape_injection(app, world, d
     with db.session() as s:
         analyst = s.scalar(select(User.id).where(User.email == world["Analyst"].email))
     access = [json.loads(line) for line in log_lines()]
-    view = [r for r in access if r.get("request_id") == "page-view-1" and r.get("message") == "request"]
+    view = [r for r in access if r.get("request_id") == "page-view-1" and r.get("event") == "request"]
     assert len(view) == 1 and view[0]["user_id"] == analyst and view[0]["route"] == "/"
     assert view[0]["status"] == 200 and view[0]["duration_ms"] >= 0
 
