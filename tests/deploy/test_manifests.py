@@ -102,6 +102,16 @@ def test_pods_run_as_non_root():
                 assert container["securityContext"]["allowPrivilegeEscalation"] is False
 
 
+def test_read_only_pods_have_a_writable_tmp():
+    """The image writes metric files under /tmp (PROMETHEUS_MULTIPROC_DIR) and beat its schedule."""
+    for _, doc in k8s_documents():
+        if doc["kind"] in ("Deployment", "Job"):
+            for container in _containers(doc):
+                if container["securityContext"].get("readOnlyRootFilesystem"):
+                    mounts = {m["mountPath"] for m in container.get("volumeMounts", [])}
+                    assert "/tmp" in mounts, f"{doc['metadata']['name']}/{container['name']}"
+
+
 def test_one_beat_never_doubled():
     beat = by_kind("Deployment")["digicadence-beat"]
     assert beat["spec"]["replicas"] == 1 and beat["spec"]["strategy"]["type"] == "Recreate"
