@@ -81,5 +81,7 @@ LOGGING = {
         "gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
         # The app writes its own access line per request (route, status, duration, request id).
         "gunicorn.access": {"level": "WARNING", "handlers": ["stderr"], "propagate": False},
+        # One "setup plugin" line per plugin per worker start otherwise; upgrades still log at WARNING+.
+        "alembic.runtime.plugins": {"level": "WARNING"},
     },
 }

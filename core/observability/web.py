@@ -36,7 +36,7 @@ def metrics_endpoint():
     token = current_app.extensions["digicadence"].config.metrics_token
     if not metrics_allowed(token):
         reason = "a valid bearer token is required" if token else "served to loopback only (set METRICS_TOKEN)"
-        response = jsonify(error="forbidden", reason=reason)
+        response = jsonify(error="unauthenticated" if token else "forbidden", reason=reason)
         response.status_code = 401 if token else 403
         if token:
             response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
