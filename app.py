@@ -13,6 +13,7 @@ import sys
 import dash
 from flask import Flask
 from sqlalchemy import select
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api.health import bp as health_bp
 from core.config import Config, ConfigError
@@ -46,6 +47,8 @@ def create_app(config: Config | None = None, *, seed_demo: bool | None = None) -
     init_observability(app, config)
     register_server_errors(server)
     harden(app, https=config.https)
+    if config.proxy_hops:  # behind a TLS proxy: the client's address and scheme, not the proxy's
+        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=config.proxy_hops, x_proto=config.proxy_hops)
     return app
 
 
