@@ -13,11 +13,13 @@ import sys
 import dash
 from flask import Flask
 from sqlalchemy import select
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api.health import bp as health_bp
 from core.config import Config, ConfigError
 from core.db import Database
 from core.models import Organization
+from core.observability.web import init_observability
 from core.runtime import AppState
 from core.security import DemoCredential, SecretBox, ensure_demo_users
 from dashboard.auth import init_auth
@@ -42,8 +44,11 @@ def create_app(config: Config | None = None, *, seed_demo: bool | None = None) -
     server.register_blueprint(health_bp)
     init_auth(server, config, db)
     app = build_dash(server)
+    init_observability(app, config)
     register_server_errors(server)
     harden(app, https=config.https)
+    if config.proxy_hops:  # behind a TLS proxy: the client's address and scheme, not the proxy's
+        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=config.proxy_hops, x_proto=config.proxy_hops)
     return app
 
 

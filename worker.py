@@ -7,10 +7,14 @@ name the web process queues. It never seeds the demo or resets demo logins: the 
 
 from __future__ import annotations
 
+import os
 import sys
+
+from celery.signals import setup_logging, worker_init, worker_process_shutdown
 
 from app import create_app
 from core.config import Config, ConfigError
+from core.observability import logs, metrics
 
 try:
     _config = Config.from_env()
@@ -21,3 +25,24 @@ if not _config.redis_url:
 
 dash_app = create_app(_config, seed_demo=False)
 celery = dash_app.server.extensions["digicadence.celery"]
+
+
+@setup_logging.connect
+def _json_logs(loglevel=None, **_kwargs) -> None:
+    """Celery leaves logging to us when this is connected: the same JSON lines as the web process."""
+    logs.configure(loglevel or "INFO")
+
+
+@worker_init.connect
+def _serve_metrics(**_kwargs) -> None:
+    """Job metrics are recorded in the pool's child processes; with DIGICADENCE_WORKER_METRICS_PORT set,
+    the main process serves them all (PROMETHEUS_MULTIPROC_DIR) at :PORT/metrics, guarded like the web's."""
+    port = os.environ.get("DIGICADENCE_WORKER_METRICS_PORT")
+    if port:
+        metrics.clear_folder()  # a previous run's files; the pool's children start after this
+        metrics.serve(int(port), _config.metrics_token)
+
+
+@worker_process_shutdown.connect
+def _child_gone(pid=None, **_kwargs) -> None:
+    metrics.mark_process_dead(pid or os.getpid())

@@ -29,6 +29,8 @@ class Config:
     database_url: str
     secret_key: str
     redis_url: str | None = None
+    # Bearer token Prometheus sends to /metrics; unset: /metrics answers direct loopback requests only.
+    metrics_token: str | None = None
     demo_mode: bool = False
     instance_dir: Path = INSTANCE_DIR
     cache_dir: Path = field(default_factory=lambda: INSTANCE_DIR / "cache")
@@ -37,6 +39,9 @@ class Config:
     demo_seed: int = 42
     # Served over HTTPS (usually behind a TLS proxy): cookies get the Secure flag.
     https: bool = False
+    # Proxies in front that append X-Forwarded-For/-Proto (0: none). The client address (rate limits,
+    # audit) and the scheme are then read from those headers, trusting only this many hops.
+    proxy_hops: int = 0
     session_idle_minutes: int = 30
     session_absolute_hours: int = 12
     signin_rate_per_ip: str = "30 per minute"
@@ -70,6 +75,7 @@ class Config:
             database_url=database_url,
             secret_key=secret,
             redis_url=env.get("REDIS_URL") or None,
+            metrics_token=env.get("METRICS_TOKEN") or None,
             demo_mode=demo,
             instance_dir=instance_dir,
             cache_dir=Path(env.get("DIGICADENCE_CACHE_DIR") or instance_dir / "cache"),
@@ -77,6 +83,7 @@ class Config:
             port=int(env.get("PORT", "8050")),
             demo_seed=int(env.get("DIGICADENCE_DEMO_SEED", "42")),
             https=_truthy(env.get("DIGICADENCE_HTTPS")),
+            proxy_hops=int(env.get("DIGICADENCE_PROXY_HOPS", "0")),
             session_idle_minutes=int(env.get("DIGICADENCE_SESSION_IDLE_MINUTES", "30")),
             session_absolute_hours=int(env.get("DIGICADENCE_SESSION_ABSOLUTE_HOURS", "12")),
             signin_rate_per_ip=env.get("DIGICADENCE_SIGNIN_RATE_PER_IP", "30 per minute"),

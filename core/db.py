@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import PROJECT_ROOT
+from core.observability.metrics import observe_pool
 
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
 
@@ -44,6 +45,7 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
+        observe_pool(self.engine)  # pool gauges for /metrics
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
 
     @property

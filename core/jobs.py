@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 from core.db import Database
 from core.models.base import utcnow
 from core.models.work import Job
+from core.observability.metrics import job_finished
 from core.security import Principal
 from core.security.authorizer import deny
 
@@ -96,25 +97,42 @@ def request_cancel(db: Database, principal: Principal, kind: str, job_id: str | 
     query = update(Job).where(Job.owner_id == principal.user_id, Job.kind == kind, Job.status.in_(ACTIVE))
     if job_id is not None:
         query = query.where(Job.id == str(job_id))
+    now = utcnow()
     with db.session() as s:
-        result = s.execute(query.values(status="cancelled", message="cancelled", finished_at=utcnow()))
-        return int(result.rowcount or 0)
+        closed = s.execute(query.values(status="cancelled", message="cancelled", finished_at=now)
+                           .returning(Job.kind, Job.started_at)).all()
+    for job_kind, started in closed:
+        _record_finish(job_kind, "cancelled", started, now)
+    return len(closed)
 
 
 def finish_job(db: Database, job_id: str, result: dict[str, Any]) -> bool:
     """Store the result unless the job was cancelled meanwhile; True when it was stored."""
+    now = utcnow()
     with db.session() as s:
         done = s.execute(update(Job).where(Job.id == job_id, Job.status.in_(ACTIVE)).values(
-            status="succeeded", progress=1.0, message="done", result=result, finished_at=utcnow()))
-        return bool(done.rowcount)
+            status="succeeded", progress=1.0, message="done", result=result, finished_at=now)
+            .returning(Job.kind, Job.started_at)).first()
+    if done is not None:
+        _record_finish(done.kind, "succeeded", done.started_at, now)
+    return done is not None
 
 
 def fail_job(db: Database, job_id: str, error: str, *, cancelled: bool = False) -> None:
     """Close the job as failed (with the reason a person can act on) or as cancelled."""
     status = "cancelled" if cancelled else "failed"
+    now = utcnow()
     with db.session() as s:
-        s.execute(update(Job).where(Job.id == job_id, Job.status.in_(ACTIVE)).values(
-            status=status, message=status, error=None if cancelled else error[:4000], finished_at=utcnow()))
+        closed = s.execute(update(Job).where(Job.id == job_id, Job.status.in_(ACTIVE)).values(
+            status=status, message=status, error=None if cancelled else error[:4000], finished_at=now)
+            .returning(Job.kind, Job.started_at)).first()
+    if closed is not None:
+        _record_finish(closed.kind, status, closed.started_at, now)
+
+
+def _record_finish(kind: str, status: str, started: datetime | None, finished: datetime) -> None:
+    """Count the outcome for /metrics once the row is committed (a rolled-back close counts nothing)."""
+    job_finished(kind, status, None if started is None else (finished - _aware(started)).total_seconds())
 
 
 class JobReporter:

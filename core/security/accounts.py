@@ -9,6 +9,7 @@ exist. Personal data in audit events goes to `personal`, never to the hashed `da
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,7 @@ from core.models.security import (
     RoleGrant,
     User,
 )
+from core.observability import metrics
 from core.security import mfa
 from core.security.audit import Action, blank_personal, iso_utc, record
 from core.security.authorizer import deny, permissions_for
@@ -48,6 +50,7 @@ from core.security.principal import Principal, load_principal
 from core.security.settings import SecuritySettings
 
 GENERIC_FAILURE = "Invalid email or password."
+log = logging.getLogger("digicadence.security")
 
 # Reason codes of `AuthResult.reason`.
 OK = "ok"
@@ -237,6 +240,9 @@ class Accounts:
                 target = ("user", user.id) if user is not None else None
                 record(session, Action.SIGN_IN_FAILED, organization_id=org, target=target,
                        data={"reason": reason}, personal=seen)
+                metrics.sign_in_failed("password", reason)
+                # JSON logs escape the address, so a crafted one cannot forge a log line.
+                log.warning("sign-in failed", extra={"event": "sign_in_failed", "reason": reason, "email": email})
                 locked_until = self._aware(user.locked_until) if reason == LOCKED else None
                 if reason == BAD_PASSWORD:
                     locked_until = self._count_failure(session, user, seen)
@@ -263,6 +269,9 @@ class Accounts:
         record(session, Action.LOCKED, organization_id=user.organization_id, target=("user", user.id),
                data={"attempts": count, "locked_until": until, "minutes": self.settings.lockout_minutes},
                personal=seen)
+        metrics.account_locked()
+        log.warning("account locked", extra={"event": "account_locked", "locked_user_id": user.id,
+                                             "minutes": self.settings.lockout_minutes})
         return until
 
     def verify_mfa(self, user_id: int, code: str) -> bool:
@@ -276,6 +285,7 @@ class Accounts:
             if locked is not None and locked > self._now():
                 record(session, Action.MFA_FAILED, organization_id=user.organization_id, target=user,
                        data={"reason": LOCKED})
+                metrics.sign_in_failed("mfa", LOCKED)
                 return False
             if mfa.accept_totp(user, code, self.box):
                 kind = "totp"
@@ -286,6 +296,7 @@ class Accounts:
             else:
                 record(session, Action.MFA_FAILED, organization_id=user.organization_id, target=user,
                        data={"reason": "bad_code"})
+                metrics.sign_in_failed("mfa", "bad_code")
                 self._count_failure(session, user, {})
                 return False
             user.failed_attempts = 0

@@ -27,6 +27,8 @@ from dashboard.auth.views import auth_blueprint
 
 PUBLIC_PREFIXES = ("/login", "/healthz", "/readyz", "/vendor/", "/assets/", "/_dash-component-suites/",
                    "/_favicon", "/favicon.ico")
+# Paths that do their own access control instead of the sign-in (Prometheus does not sign in).
+SELF_GUARDED_PATHS = ("/metrics",)
 DASH_DATA_PREFIXES = ("/_dash-update-component", "/_dash-layout", "/_dash-dependencies", "/_reload-hash")
 
 
@@ -47,7 +49,7 @@ def _page_for(path: str) -> dict | None:
 
 def gate():
     path = request.path
-    if path.startswith(PUBLIC_PREFIXES):
+    if path.startswith(PUBLIC_PREFIXES) or path in SELF_GUARDED_PATHS:
         return None
     signed_in = current_user.is_authenticated
     if path.startswith(DASH_DATA_PREFIXES):
