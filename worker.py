@@ -21,3 +21,14 @@ if not _config.redis_url:
 
 dash_app = create_app(_config, seed_demo=False)
 celery = dash_app.server.extensions["digicadence.celery"]
+
+# Scheduled operations, run by `celery -A worker:celery beat` (one beat process per deployment).
+from celery.schedules import crontab  # noqa: E402
+
+from core.ops.retention import register_task as register_retention_task  # noqa: E402
+
+register_retention_task(celery, dash_app.server.extensions["digicadence"].db)
+celery.conf.beat_schedule = {
+    **(celery.conf.beat_schedule or {}),
+    "retention-daily": {"task": "digicadence.retention", "schedule": crontab(hour=3, minute=30)},
+}
