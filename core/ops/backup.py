@@ -164,7 +164,7 @@ def read_header(path: Path) -> dict[str, Any]:
         return container.read_header(handle)[0]
 
 
-def _target_is_empty(url: URL) -> list[str]:
+def target_contents(url: URL) -> list[str]:
     """Names of what already lives in the target (empty list: safe to restore)."""
     if url.get_backend_name() == "sqlite":
         path = _sqlite_path(url)
@@ -195,7 +195,7 @@ def restore(path: Path, database_url: str, env: Mapping[str, str] | None = None,
     if header.get("dialect") != url.get_backend_name():
         raise RestoreRefused(f"this is a {header.get('dialect')} backup; the target is {url.get_backend_name()}")
     try:
-        present = _target_is_empty(url)
+        present = target_contents(url)
     except Exception as exc:  # a missing database, refused connection, …
         raise RestoreRefused(f"cannot open the target database: {exc.__class__.__name__}: {exc}") from exc
     if present:
