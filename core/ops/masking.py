@@ -44,7 +44,9 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 
 # Tables not copied (secrets, derived or real-figure results); dc_scores is recomputed afterwards.
 SKIPPED = {"user_sessions", "mfa_recovery_codes", "password_history", "account_tokens", "jobs", "scenarios",
-           "response_curves", "dc_scores", "audit_archive", "alembic_version"}
+           "response_curves", "dc_scores"}
+# Copied another way: the archive joins the live trail (chain recomputed); the target has its own version.
+_SEPARATE = {"audit_events", "audit_archive", "alembic_version"}
 
 
 class MaskError(RuntimeError):
@@ -134,7 +136,7 @@ def mask(source_url: str, target_url: str, *, sigma: float = 0.08, seed: int | N
 
 
 def _copy(source: Database, target: Database, rng: np.random.Generator, sigma: float) -> MaskReport:
-    report = MaskReport(skipped=sorted(SKIPPED - {"alembic_version"}))
+    report = MaskReport(skipped=sorted(SKIPPED))
     names = Pseudonyms()
     tables = Base.metadata.tables
     with source.engine.connect() as src, target.engine.begin() as tgt:
@@ -156,7 +158,7 @@ def _copy(source: Database, target: Database, rng: np.random.Generator, sigma: f
         }
         for table in Base.metadata.sorted_tables:
             name = table.name
-            if name in SKIPPED or name == "audit_events":
+            if name in SKIPPED or name in _SEPARATE:
                 continue
             if name == "metric_values":
                 report.rows[name] = _copy_grouped(src, tgt, table, "metric_id", ["raw_value"], rng, sigma,
