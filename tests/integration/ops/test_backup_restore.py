@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from core.db import Database
 from core.ops import backup as ops_backup
 from core.ops import container, manifest
-from core.ops.backup import RestoreRefused
+from core.ops.backup import RestoreRefused, RestoreVerificationFailed
 from core.ops.container import KEY_ENV, BackupKeyMissing, BackupTampered, new_key
 from core.security.audit import verify_chain
 
@@ -56,6 +57,29 @@ def test_backup_then_restore_gives_identical_counts_checksums_and_a_valid_chain(
         assert verify_chain(restored).ok
     finally:
         restored.dispose()
+
+
+def test_restore_verification_fails_loudly_on_a_broken_chain_or_a_mismatch(populated, fresh_url, backup_env,
+                                                                          tmp_path):
+    db, _ = populated
+    with db.engine.begin() as conn:  # an audit trail broken before the backup (superuser, trigger off)
+        if db.dialect == "postgresql":
+            conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only"))
+        conn.execute(text("UPDATE audit_events SET action = 'test.rewritten' WHERE id = (SELECT min(id) "
+                          "FROM audit_events)"))
+        if db.dialect == "postgresql":
+            conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only"))
+    path = ops_backup.backup(db.url, tmp_path / "b", backup_env)
+    target = fresh_url()
+    with pytest.raises(RestoreVerificationFailed, match="audit chain broken"):
+        ops_backup.restore(path, target, backup_env)
+    expected = ops_backup.read_header(path)["manifest"]
+    engine = create_engine(target)
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM brands WHERE id = (SELECT max(id) FROM brands)"))
+    engine.dispose()
+    with pytest.raises(RestoreVerificationFailed, match="table brands"):
+        ops_backup.verify_restored(make_url(target), expected)
 
 
 def test_checksums_see_a_changed_value(populated, fresh_url, backup_env, tmp_path):
