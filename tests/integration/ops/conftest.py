@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -12,8 +13,16 @@ from sqlalchemy.engine import make_url
 from core.demo import seed_demo
 from core.ops.container import KEY_ENV, new_key
 from core.security import audit
-from tests.conftest import PG_ADMIN_URL
+from tests.conftest import PG_ADMIN_URL, require_service
 from tests.support import demo_people
+
+
+@pytest.fixture
+def pg_client_tools(request) -> None:
+    """PostgreSQL backups need pg_dump and pg_restore: skip with the reason (fail in CI) without them."""
+    uses_postgresql = "db" in request.fixturenames and request.getfixturevalue("db").dialect == "postgresql"
+    if uses_postgresql and not (shutil.which("pg_dump") and shutil.which("pg_restore")):
+        require_service("pg_dump/pg_restore are not on PATH (install the PostgreSQL client)")
 
 
 @pytest.fixture

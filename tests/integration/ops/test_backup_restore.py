@@ -17,6 +17,8 @@ from core.ops.backup import RestoreRefused, RestoreVerificationFailed
 from core.ops.container import KEY_ENV, BackupKeyMissing, BackupTampered, new_key
 from core.security.audit import verify_chain
 
+pytestmark = pytest.mark.usefixtures("pg_client_tools")
+
 
 def _manifest(url: str) -> dict:
     engine = create_engine(url)

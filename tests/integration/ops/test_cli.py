@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from cryptography.fernet import Fernet
 
 from core.ops.__main__ import main
 from core.ops.container import KEY_ENV
 from core.security.crypto import KEYS_ENV, load_keys
+
+pytestmark = pytest.mark.usefixtures("pg_client_tools")
 
 
 def test_backup_restore_prune_through_the_cli(populated, fresh_url, backup_env, tmp_path, monkeypatch, capsys):
