@@ -7,8 +7,9 @@ Layout (all integers big-endian):
     header       header_len bytes of UTF-8 JSON (readable without the key, authenticated with it)
     chunks       repeated: ciphertext_len (4 bytes) + ciphertext (payload chunk + 16-byte GCM tag)
 
-The header holds `format`, `salt` (16 random bytes, base64) and whatever the caller adds (dialect,
-created_at, manifest). The file key is HKDF-SHA256(master key, salt), so no two files share a key
+The header holds `format`, `cipher`, `chunk_size`, `salt` (16 random bytes, base64), `key_id` (a
+fingerprint naming a wrong key as such) and whatever the caller adds (dialect, created_at, manifest).
+The file key is HKDF-SHA256(master key, salt), so no two files share a key
 and counter nonces never repeat. Chunk i is sealed with nonce = i (11 bytes) + final flag (1 byte)
 and associated data SHA-256(magic + header_len + header): changing the header, reordering,
 dropping or appending chunks, or cutting the file after any chunk fails authentication. The last
