@@ -46,3 +46,15 @@ def _serve_metrics(**_kwargs) -> None:
 @worker_process_shutdown.connect
 def _child_gone(pid=None, **_kwargs) -> None:
     metrics.mark_process_dead(pid or os.getpid())
+
+
+# Scheduled operations, run by `celery -A worker:celery beat` (one beat process per deployment).
+from celery.schedules import crontab  # noqa: E402
+
+from core.ops.retention import register_task as register_retention_task  # noqa: E402
+
+register_retention_task(celery, dash_app.server.extensions["digicadence"].db)
+celery.conf.beat_schedule = {
+    **(celery.conf.beat_schedule or {}),
+    "retention-daily": {"task": "digicadence.retention", "schedule": crontab(hour=3, minute=30)},
+}

@@ -3,13 +3,14 @@
 from core.models.base import Base, utcnow
 from core.models.marketing import Channel, ControlValue, Granularity, Outcome, ResponseCurve, Spend
 from core.models.metrics import DCScore, Direction, Metric, MetricValue, Platform, ScoreLevel, Section
+from core.models.operations import AuditArchive, RetentionPolicy
 from core.models.portfolio import Brand, BrandRole, Normalization, Organization, Project, ProjectBrand
 from core.models.security import AuditEvent, Role, RoleGrant, User, UserSession
 from core.models.work import ImportBatch, Job, Scenario
 
 __all__ = [
-    "AuditEvent", "Base", "Brand", "BrandRole", "Channel", "ControlValue", "DCScore", "Direction",
+    "AuditArchive", "AuditEvent", "Base", "Brand", "BrandRole", "Channel", "ControlValue", "DCScore", "Direction",
     "Granularity", "ImportBatch", "Job", "Metric", "MetricValue", "Normalization", "Organization",
-    "Outcome", "Platform", "Project", "ProjectBrand", "ResponseCurve", "Role", "RoleGrant",
+    "Outcome", "Platform", "Project", "ProjectBrand", "ResponseCurve", "RetentionPolicy", "Role", "RoleGrant",
     "Scenario", "ScoreLevel", "Section", "Spend", "User", "UserSession", "utcnow",
 ]

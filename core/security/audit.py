@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from core.db import Database
 from core.models.base import utcnow
+from core.models.operations import AuditArchive
 from core.models.security import AuditEvent
 
 GENESIS_HASH = "0" * 64
@@ -174,39 +175,58 @@ def record(session_or_db: Session | Database, action: str, *, actor: Any = None,
     )
     session.flush()  # the caller's pending writes first, so they take the write lock in order
     lock_chain(session)
-    last = session.execute(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).scalar()
-    event.prev_hash = last or GENESIS_HASH
+    event.prev_hash = chain_head(session) or GENESIS_HASH
     event.hash = chain_hash(event.prev_hash, event)
     session.add(event)
     session.flush()
     return event
 
 
-def verify_chain(db: Database | Session, batch: int = 1000) -> VerifyResult:
-    """Walk the trail in id order; name the first event whose link or content does not match."""
+def chain_head(session: Session) -> str | None:
+    """The newest hash of the trail: the last live event's, else the last archived one's (None: empty)."""
+    for model in (AuditEvent, AuditArchive):
+        last = session.execute(select(model.hash).order_by(model.id.desc()).limit(1)).scalar()
+        if last:
+            return last
+    return None
+
+
+def verify_chain(db: Database | Session, batch: int = 1000, anchor: str | None = None) -> VerifyResult:
+    """Walk the trail in id order; name the first event whose link or content does not match.
+
+    The trail is the archive (events retention moved out, `core.ops.retention`) followed by the
+    live events. By default both are walked from the genesis hash, so the live part must link to
+    the archive's last hash. With `anchor` only the live events are walked, the first linking to
+    `anchor` (e.g. the last hash of an archive kept elsewhere).
+    """
     if isinstance(db, Database):
         with db.session() as session:
-            return verify_chain(session, batch)
-    expected_prev = GENESIS_HASH
+            return verify_chain(session, batch, anchor)
+    parts = (AuditEvent,) if anchor is not None else (AuditArchive, AuditEvent)
+    expected_prev = GENESIS_HASH if anchor is None else anchor
     checked = 0
-    rows = db.execute(select(AuditEvent).order_by(AuditEvent.id).execution_options(yield_per=batch)).scalars()
-    for event in rows:
-        if event.prev_hash != expected_prev:
-            return VerifyResult(False, checked, event.id, "prev_hash does not match the previous event's hash")
-        if event.hash != chain_hash(event.prev_hash, event):
-            return VerifyResult(False, checked, event.id, "hash does not match the event's content")
-        expected_prev = event.hash
-        checked += 1
+    for model in parts:
+        rows = db.execute(select(model).order_by(model.id).execution_options(yield_per=batch)).scalars()
+        for event in rows:
+            if event.prev_hash != expected_prev:
+                return VerifyResult(False, checked, event.id, "prev_hash does not match the previous event's hash")
+            if event.hash != chain_hash(event.prev_hash, event):
+                return VerifyResult(False, checked, event.id, "hash does not match the event's content")
+            expected_prev = event.hash
+            checked += 1
     return VerifyResult(True, checked)
 
 
 def blank_personal(session: Session, user_id: int) -> int:
-    """Erase the personal data of events a person did or was the target of; the chain stays valid."""
-    result = session.execute(
-        update(AuditEvent)
-        .where(or_(AuditEvent.actor_id == user_id,
-                   (AuditEvent.target_type == "user") & (AuditEvent.target_id == str(user_id))))
-        .values(personal={})
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount
+    """Erase the personal data of events (live and archived) a person did or was the target of; the
+    chain stays valid."""
+    blanked = 0
+    for model in (AuditEvent, AuditArchive):
+        result = session.execute(
+            update(model)
+            .where(or_(model.actor_id == user_id, (model.target_type == "user") & (model.target_id == str(user_id))))
+            .values(personal={})
+            .execution_options(synchronize_session=False)
+        )
+        blanked += result.rowcount
+    return blanked

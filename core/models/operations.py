@@ -1,0 +1,61 @@
+"""Operations tables: per-organization retention policies and the archived part of the audit trail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.models.base import Base, utcnow
+
+# Days kept when an organization has no policy row, and the least a policy may say: a typo (7 for
+# 700) must not wipe current data. Audit events are never deleted, only archived after `audit_days`.
+RETENTION_DEFAULTS = {"metric_values_days": 3650, "sessions_days": 30, "jobs_days": 180, "exports_days": 30,
+                      "audit_days": 730}
+RETENTION_MINIMUMS = {"metric_values_days": 730, "sessions_days": 7, "jobs_days": 30, "exports_days": 7,
+                      "audit_days": 365}
+
+
+class RetentionPolicy(Base):
+    """How many days of each kind of data an organization keeps (enforced by `core.ops.retention`)."""
+
+    __tablename__ = "retention_policies"
+    __table_args__ = tuple(
+        CheckConstraint(f"{column} >= {minimum}", name=f"{column}_minimum")
+        for column, minimum in RETENTION_MINIMUMS.items()
+    )
+
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    metric_values_days: Mapped[int] = mapped_column(default=RETENTION_DEFAULTS["metric_values_days"])
+    sessions_days: Mapped[int] = mapped_column(default=RETENTION_DEFAULTS["sessions_days"])
+    jobs_days: Mapped[int] = mapped_column(default=RETENTION_DEFAULTS["jobs_days"])
+    exports_days: Mapped[int] = mapped_column(default=RETENTION_DEFAULTS["exports_days"])
+    audit_days: Mapped[int] = mapped_column(default=RETENTION_DEFAULTS["audit_days"])
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AuditArchive(Base):
+    """Audit events moved out of `audit_events` by retention, unchanged: same ids, content and hashes.
+
+    The archive is the chain's older part: it verifies from the genesis hash, and the first live
+    event links to its last hash (the anchor). On PostgreSQL it is append-only like the live trail,
+    and an event can leave `audit_events` only once an identical copy is here (migration 0009).
+    """
+
+    __tablename__ = "audit_archive"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    organization_id: Mapped[int | None] = mapped_column(default=None)
+    actor_id: Mapped[int | None] = mapped_column(default=None)
+    action: Mapped[str] = mapped_column(String(80))
+    target_type: Mapped[str | None] = mapped_column(String(40), default=None)
+    target_id: Mapped[str | None] = mapped_column(String(80), default=None)
+    data: Mapped[dict] = mapped_column(default=dict)
+    personal: Mapped[dict] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column()
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+    archived_at: Mapped[datetime] = mapped_column(default=utcnow)
