@@ -5,11 +5,11 @@ from core.models.marketing import Channel, ControlValue, Granularity, Outcome, R
 from core.models.metrics import DCScore, Direction, Metric, MetricValue, Platform, ScoreLevel, Section
 from core.models.portfolio import Brand, BrandRole, Normalization, Organization, Project, ProjectBrand
 from core.models.security import AuditEvent, Role, RoleGrant, User, UserSession
-from core.models.work import ImportBatch, Job, Scenario
+from core.models.work import ImportBatch, ImportUpload, Job, Scenario
 
 __all__ = [
     "AuditEvent", "Base", "Brand", "BrandRole", "Channel", "ControlValue", "DCScore", "Direction",
-    "Granularity", "ImportBatch", "Job", "Metric", "MetricValue", "Normalization", "Organization",
+    "Granularity", "ImportBatch", "ImportUpload", "Job", "Metric", "MetricValue", "Normalization", "Organization",
     "Outcome", "Platform", "Project", "ProjectBrand", "ResponseCurve", "Role", "RoleGrant",
     "Scenario", "ScoreLevel", "Section", "Spend", "User", "UserSession", "utcnow",
 ]
