@@ -102,9 +102,9 @@ def layout(**_query) -> html.Div:
     what = dbc.Row([
         dbc.Col([dbc.Label("Organization", html_for="import-org"),
                  dcc.Dropdown(id="import-org", options=org_options, value=organizations[0]["id"], clearable=False,
-                              disabled=len(org_options) == 1)], md=4),
+                              disabled=len(org_options) == 1)], md=5),
         dbc.Col([dbc.Label("The file holds"),
-                 dbc.RadioItems(id="import-kind", options=KINDS, value="metrics")], md=8),
+                 dbc.RadioItems(id="import-kind", options=KINDS, value="metrics")], md=7),
         dbc.Col([dbc.Label("Mapping", html_for="import-mapping-choice"),
                  dcc.Dropdown(id="import-mapping-choice", clearable=False)], md=6),
         dbc.Col([dbc.Label("Fixed brand for the whole file (optional)", html_for="import-brand"),
@@ -254,7 +254,8 @@ def run_preview(_clicks, token, organization_id, kind, mapping_json, brand):
     except UploadRejected as exc:
         return _alert(str(exc), "warning"), [], True, None, None
     errors = [e.to_dict() for e in report.errors]
-    lines = [html.Div([html.Strong(report.filename), f" · {report.total_rows:,} rows"], className="mt-3 mb-2")]
+    rows = f"{report.total_rows:,} row" + ("" if report.total_rows == 1 else "s")
+    lines = [html.Div([html.Strong(report.filename), f" · {rows}"], className="mt-3 mb-2")]
     if report.tables:
         lines.append(_counts(report, committed=False))
     if report.channels_created:
@@ -300,6 +301,8 @@ def commit_ready(previewed, token, organization_id, kind, mapping_json, brand):
     Output("import-commit-result", "children", allow_duplicate=True),
     Output("import-previewed", "data", allow_duplicate=True),
     Output("import-token", "data", allow_duplicate=True),
+    Output("import-summary", "children", allow_duplicate=True),
+    Output("import-upload-status", "children", allow_duplicate=True),
     Input("import-commit", "n_clicks"),
     State("import-token", "data"),
     State("import-org", "value"),
@@ -309,17 +312,18 @@ def commit_ready(previewed, token, organization_id, kind, mapping_json, brand):
 )
 def run_commit(_clicks, token, organization_id):
     """Write the previewed file in one transaction; say what changed and which projects were re-scored."""
+    keep = (no_update, no_update)
     if not token:
-        return _alert("Upload and preview a file first.", "warning"), no_update, no_update
+        return _alert("Upload and preview a file first.", "warning"), no_update, no_update, *keep
     try:
         report = commit_upload(get_db(), current_principal(), token, organization_id)
     except Forbidden:
-        return _alert(NOT_ALLOWED), no_update, no_update
+        return _alert(NOT_ALLOWED), no_update, no_update, *keep
     except UploadRejected as exc:
-        return _alert(str(exc), "warning"), None, no_update
+        return _alert(str(exc), "warning"), None, no_update, *keep
     if not report.committed:
         return _alert(f"Nothing was written: the file now has {report.error_count:,} error(s) (the stored data "
-                      "changed since the preview). Preview again to see them."), None, no_update
+                      "changed since the preview). Preview again to see them."), None, no_update, *keep
     body = [html.Strong(f"Committed as import batch #{report.batch_id}. "),
             f"{report.to_insert:,} inserted, {report.to_update:,} updated, {report.unchanged:,} unchanged.",
             _counts(report, committed=True)]
@@ -331,4 +335,6 @@ def run_commit(_clicks, token, organization_id):
     elif report.kind == "metrics":
         body.append(html.Div("No metric value changed, so no DC score needed recomputing."))
     body.extend(html.Div(f"Warning: {w}", className="text-warning-emphasis small") for w in report.warnings)
-    return _alert(body, "success", id="import-committed"), None, None
+    done = html.Div(f"{report.filename} was imported. Upload another file to import more.",
+                    className="small text-muted mt-2")
+    return _alert(body, "success", id="import-committed"), None, None, None, done

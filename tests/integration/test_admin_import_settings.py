@@ -95,17 +95,18 @@ def _bad_rows(world) -> list[list]:
             [brand.name, world["metrics"][1].code, period, "lots"]]
 
 
+UPLOAD = "..import-token.data...import-upload-status.children.."  # the upload callback's own key
 METRICS_LONG = json.dumps({"kind": "metrics", "layout": "long", "granularity": "month"})
 
 
 def _upload(world, client, rows: list[list], filename: str = "values.csv") -> str:
-    out = _ok(_post(world, client, "import-upload-status.children", contents=_csv(rows), filename=filename))
+    out = _ok(_post(world, client, UPLOAD, contents=_csv(rows), filename=filename))
     assert out["import-token"]["data"], json.dumps(out)
     return out["import-token"]["data"]
 
 
 def _preview(world, client, token, organization_id=None, mapping=METRICS_LONG, kind="metrics", brand=None):
-    return _post(world, client, "import-summary.children", token=token, kind=kind, brand=brand,
+    return _post(world, client, "import-summary.children...import-errors", token=token, kind=kind, brand=brand,
                  organization_id=organization_id or world["home"], mapping_json=mapping)
 
 
@@ -217,10 +218,10 @@ def test_other_organizations_and_other_peoples_uploads_are_refused(world):
 def test_upload_limits_have_clear_messages(world, monkeypatch):
     admin = _client(world, ADMIN)
     monkeypatch.setattr(uploads, "MAX_UPLOAD_BYTES", 50)
-    big = _ok(_post(world, admin, "import-upload-status.children", contents=_csv(_good_rows(world)),
+    big = _ok(_post(world, admin, UPLOAD, contents=_csv(_good_rows(world)),
                     filename="big.csv"))
     assert big["import-token"]["data"] is None and "the limit is" in json.dumps(big)
-    wrong = _ok(_post(world, admin, "import-upload-status.children", contents=_csv([["a"]]), filename="notes.pdf"))
+    wrong = _ok(_post(world, admin, UPLOAD, contents=_csv([["a"]]), filename="notes.pdf"))
     assert "not a CSV or XLSX file" in json.dumps(wrong)
 
 
