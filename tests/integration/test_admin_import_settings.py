@@ -331,3 +331,18 @@ def test_alert_thresholds_are_the_organization_default_and_the_page_overrides(wo
     assert strict.count('"score drop"') > default.count('"score drop"')
     assert _alerts(world, manager, project, threshold=50).count("score drop") == 0  # the page still overrides
     assert manager.get(f"/?project={project}").status_code == 200
+
+
+def test_a_system_administrator_chooses_among_all_organizations(world):
+    db, second = world["db"], world["second"]
+    root = _client(world, "System Administrator")
+    assert root.get("/admin/import").status_code == 200 and root.get("/admin/settings").status_code == 200
+    principal = load_principal(db, world["ids"]["System Administrator"])
+    assert {o["id"] for o in uploads.import_organizations(db, principal)} == {world["home"], second}
+    org_admin = load_principal(db, world["ids"][ADMIN])
+    assert [o["id"] for o in uploads.import_organizations(db, org_admin)] == [world["home"]]
+    saved = _ok(_save(world, root, organization_id=second, lockout_minutes=60))
+    assert "Lockout length (minutes): 30 \\u2192 60" in json.dumps(saved["settings-result"])
+    with db.session() as s:
+        assert s.get(OrganizationSecurity, second).lockout_minutes == 60
+        assert s.get(OrganizationSecurity, world["home"]) is None
