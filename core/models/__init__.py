@@ -6,11 +6,11 @@ from core.models.metrics import DCScore, Direction, Metric, MetricValue, Platfor
 from core.models.operations import AuditArchive, RetentionPolicy
 from core.models.portfolio import Brand, BrandRole, Normalization, Organization, Project, ProjectBrand
 from core.models.security import AuditEvent, Role, RoleGrant, User, UserSession
-from core.models.work import ImportBatch, Job, Scenario
+from core.models.work import ImportBatch, ImportUpload, Job, Scenario
 
 __all__ = [
     "AuditArchive", "AuditEvent", "Base", "Brand", "BrandRole", "Channel", "ControlValue", "DCScore", "Direction",
-    "Granularity", "ImportBatch", "Job", "Metric", "MetricValue", "Normalization", "Organization",
+    "Granularity", "ImportBatch", "ImportUpload", "Job", "Metric", "MetricValue", "Normalization", "Organization",
     "Outcome", "Platform", "Project", "ProjectBrand", "ResponseCurve", "RetentionPolicy", "Role", "RoleGrant",
     "Scenario", "ScoreLevel", "Section", "Spend", "User", "UserSession", "utcnow",
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, Float, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.models.base import Base, utcnow
@@ -143,16 +143,29 @@ class AccountToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+MFA_POLICIES = ("administrators", "everyone")
+
+
 class OrganizationSecurity(Base):
-    """Per-organization security options; an organization without a row uses the defaults."""
+    """Per-organization options (security policy and alert defaults); an organization without a
+    row, or a NULL column, uses the system defaults (`SecuritySettings`, `core.portfolio`).
+    Read and written through `core.settings`."""
 
     __tablename__ = "organization_security"
+    __table_args__ = (CheckConstraint("mfa_policy in " + str(MFA_POLICIES), name="mfa_policy"),)
 
     organization_id: Mapped[int] = mapped_column(
         ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
     )
     # Off by default: length, a common-password list and no personal data protect better (NIST 800-63B).
     password_composition: Mapped[bool] = mapped_column(Boolean, default=False)
+    password_min_length: Mapped[int | None] = mapped_column(default=None)
+    # Who must use a second factor: the administrators (always), or every member of the organization.
+    mfa_policy: Mapped[str] = mapped_column(String(20), default="administrators", server_default="administrators")
+    lockout_threshold: Mapped[int | None] = mapped_column(default=None)
+    lockout_minutes: Mapped[int | None] = mapped_column(default=None)
+    alert_drop_threshold: Mapped[float | None] = mapped_column(Float, default=None)
+    alert_anomaly_z: Mapped[float | None] = mapped_column(Float, default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

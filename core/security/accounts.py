@@ -47,7 +47,7 @@ from core.security.passwords import (
 )
 from core.security.permissions import MFA_REQUIRED_ROLES, Permission
 from core.security.principal import Principal, load_principal
-from core.security.settings import SecuritySettings
+from core.security.settings import OrganizationPolicy, SecuritySettings, organization_policy
 
 GENERIC_FAILURE = "Invalid email or password."
 log = logging.getLogger("digicadence.security")
@@ -102,10 +102,13 @@ class Accounts:
 
     # ---- helpers -------------------------------------------------------------------------------
 
+    def _org_policy(self, session: Session, organization_id: int | None) -> OrganizationPolicy:
+        return organization_policy(session, organization_id, self.settings)
+
     def _policy(self, session: Session, organization_id: int | None) -> PasswordPolicy:
-        options = session.get(OrganizationSecurity, organization_id) if organization_id is not None else None
-        return PasswordPolicy(self.settings.password_min_length, self.settings.password_max_length,
-                              composition=bool(options and options.password_composition))
+        org = self._org_policy(session, organization_id)
+        return PasswordPolicy(org.password_min_length, self.settings.password_max_length,
+                              composition=org.password_composition)
 
     def password_problems(self, session: Session, user: User, password: str) -> list[str]:
         """Reason codes against the policy and the last N passwords (empty when acceptable)."""
@@ -121,7 +124,7 @@ class Accounts:
         if check:
             problems = self.password_problems(session, user, password)
             if problems:
-                raise PasswordRejected(problems)
+                raise PasswordRejected(problems, self._policy(session, user.organization_id))
         user.password_hash = hash_password(password, self.settings.bcrypt_rounds)
         user.password_changed_at = utcnow()
         session.add(PasswordHistory(user_id=user.id, password_hash=user.password_hash))
@@ -131,10 +134,12 @@ class Accounts:
         session.execute(delete(PasswordHistory).where(PasswordHistory.user_id == user.id,
                                                       PasswordHistory.id.not_in(keep)))
 
-    def _temporary_password(self, user: User) -> str:
+    def _temporary_password(self, session: Session, user: User) -> str:
+        """Random, and acceptable under the organization's policy (length, composition)."""
+        policy = self._policy(session, user.organization_id)
         while True:
-            candidate = secrets.token_urlsafe(15)
-            if not check_password(candidate, email=user.email, name=user.name):
+            candidate = secrets.token_urlsafe(max(15, policy.min_length))
+            if not check_password(candidate, email=user.email, name=user.name, policy=policy):
                 return candidate
 
     def _manage(self, session: Session, actor: Principal, user: User | None, permission: str = "user:manage") -> User:
@@ -187,7 +192,7 @@ class Accounts:
                                          token_hash=hashlib.sha256(token.encode()).hexdigest()))
                 result = NewUser(user.id, invite_token=token, invite_expires_at=expires)
             else:
-                temporary = self._temporary_password(user)
+                temporary = self._temporary_password(session, user)
                 self._set_password(session, user, temporary, check=False)
                 user.must_change_password = True
                 result = NewUser(user.id, temporary_password=temporary)
@@ -250,7 +255,7 @@ class Accounts:
             user.failed_attempts = 0
             user.locked_until = None
             user.last_sign_in_at = now
-            enrol = not user.mfa_enabled and holds_role(session, user.id, MFA_REQUIRED_ROLES)
+            enrol = not user.mfa_enabled and self._must_use_mfa(session, user)
             record(session, Action.SIGN_IN, actor=user.id, organization_id=user.organization_id, target=user,
                    data={"mfa_pending": user.mfa_enabled, "mfa_enrolment_required": enrol}, personal=seen)
             return AuthResult(True, OK, user.id, must_change_password=user.must_change_password,
@@ -261,13 +266,14 @@ class Accounts:
         count = session.execute(update(User).where(User.id == user.id)
                                 .values(failed_attempts=User.failed_attempts + 1).returning(User.failed_attempts)
                                 .execution_options(synchronize_session=False)).scalar_one()
-        if count < self.settings.lockout_threshold:
+        policy = self._org_policy(session, user.organization_id)
+        if count < policy.lockout_threshold:
             return None
-        until = self._now() + self.settings.lockout_duration
+        until = self._now() + policy.lockout_duration
         session.execute(update(User).where(User.id == user.id).values(failed_attempts=0, locked_until=until)
                         .execution_options(synchronize_session=False))
         record(session, Action.LOCKED, organization_id=user.organization_id, target=("user", user.id),
-               data={"attempts": count, "locked_until": until, "minutes": self.settings.lockout_minutes},
+               data={"attempts": count, "locked_until": until, "minutes": policy.lockout_minutes},
                personal=seen)
         metrics.account_locked()
         log.warning("account locked", extra={"event": "account_locked", "locked_user_id": user.id,
@@ -326,10 +332,16 @@ class Accounts:
             record(session, Action.MFA_ENROLLED, actor=user.id, organization_id=user.organization_id, target=user)
             return codes
 
+    def _must_use_mfa(self, session: Session, user: User) -> bool:
+        """Administrators always; everyone else when their organization's MFA policy says so."""
+        return holds_role(session, user.id, MFA_REQUIRED_ROLES) or \
+            self._org_policy(session, user.organization_id).mfa_everyone
+
     def mfa_required(self, user_id: int) -> bool:
-        """Whether this user must use MFA (System and Organization Administrators)."""
+        """Whether this user must use MFA (administrators, or every member under an "everyone" policy)."""
         with self.db.session() as session:
-            return holds_role(session, user_id, MFA_REQUIRED_ROLES)
+            user = session.get(User, user_id)
+            return user is not None and self._must_use_mfa(session, user)
 
     # ---- passwords -----------------------------------------------------------------------------
 
@@ -349,7 +361,7 @@ class Accounts:
         """A new temporary password that must be changed at the next sign-in; returns it once."""
         with self.db.session() as session:
             user = self._manage(session, actor, session.get(User, user_id))
-            temporary = self._temporary_password(user)
+            temporary = self._temporary_password(session, user)
             self._set_password(session, user, temporary, check=False)
             user.must_change_password = True
             user.session_epoch += 1

@@ -47,13 +47,21 @@ REASON_TEXT = {
 class PasswordRejected(ValueError):
     """The password breaks the policy; `reasons` lists the reason codes."""
 
-    def __init__(self, reasons: list[str]) -> None:
+    def __init__(self, reasons: list[str], policy: PasswordPolicy | None = None) -> None:
         super().__init__("password rejected: " + ", ".join(reasons))
         self.reasons = reasons
+        self.policy = policy
 
     @property
     def messages(self) -> list[str]:
-        return [REASON_TEXT.get(r, r) for r in self.reasons]
+        """Sentences for the person; the length rule names the organization's own minimum."""
+        out = []
+        for reason in self.reasons:
+            if reason == TOO_SHORT and self.policy is not None:
+                out.append(f"it must have at least {self.policy.min_length} characters")
+            else:
+                out.append(REASON_TEXT.get(reason, reason))
+        return out
 
 
 @dataclass(frozen=True)

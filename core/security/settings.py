@@ -1,4 +1,5 @@
-"""Security knobs with safe defaults, overridable from the environment (and lowered in tests)."""
+"""Security knobs with safe defaults, overridable from the environment (and lowered in tests), and the
+per-organization policy on top of them."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+
+from sqlalchemy.orm import Session
 
 
 @dataclass(frozen=True)
@@ -38,3 +41,37 @@ class SecuritySettings:
             lockout_threshold=int(env.get("DIGICADENCE_LOCKOUT_THRESHOLD", cls.lockout_threshold)),
             lockout_minutes=int(env.get("DIGICADENCE_LOCKOUT_MINUTES", cls.lockout_minutes)),
         )
+
+
+@dataclass(frozen=True)
+class OrganizationPolicy:
+    """What applies to members of one organization: its own values where set, else the system's.
+
+    The minimum password length never drops below the system's (`SecuritySettings`): an
+    organization may only make its policy stricter.
+    """
+
+    password_min_length: int
+    password_composition: bool
+    mfa_everyone: bool
+    lockout_threshold: int
+    lockout_minutes: int
+
+    @property
+    def lockout_duration(self) -> timedelta:
+        return timedelta(minutes=self.lockout_minutes)
+
+
+def organization_policy(session: Session, organization_id: int | None,
+                        settings: SecuritySettings) -> OrganizationPolicy:
+    """The effective policy for an organization (users outside one get the system defaults)."""
+    from core.models.security import OrganizationSecurity
+
+    row = session.get(OrganizationSecurity, organization_id) if organization_id is not None else None
+    return OrganizationPolicy(
+        password_min_length=max(settings.password_min_length, (row.password_min_length if row else None) or 0),
+        password_composition=bool(row and row.password_composition),
+        mfa_everyone=bool(row and row.mfa_policy == "everyone"),
+        lockout_threshold=(row.lockout_threshold if row else None) or settings.lockout_threshold,
+        lockout_minutes=(row.lockout_minutes if row else None) or settings.lockout_minutes,
+    )

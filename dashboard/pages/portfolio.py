@@ -1,7 +1,8 @@
 """Portfolio overview for executives: headline numbers, trend, ranking, sections, movers and alerts.
 
 One callback draws the page for a project from a handful of grouped queries (no per-brand loop);
-the alerts panel has its own callback so changing the drop threshold redraws only that panel.
+the alerts panel has its own callback so changing the drop threshold redraws only that panel; its
+thresholds default to the organization's settings (`core.settings`), and the page's drop threshold overrides.
 Brand names link to the brand explorer (`/brand?brand=ID&project=ID`).
 """
 
@@ -18,7 +19,6 @@ from dash import Input, Output, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from core.portfolio import (
-    DROP_THRESHOLD,
     READ,
     brand_ranking,
     can_view_project,
@@ -36,6 +36,7 @@ from core.portfolio import (
 )
 from core.runtime import get_db
 from core.security import Principal
+from core.settings import project_alert_defaults
 from dashboard.access import page_layout, protected_callback
 from dashboard.auth.principal import current_principal
 from dashboard.components import MUTED, PALETTE, chart_layout, empty_state, kpi_card, signed
@@ -75,6 +76,8 @@ def layout(org: str | None = None, project: str | None = None, period: str | Non
     if chosen is None:
         return empty_state("No portfolio data you can see yet.",
                            "Ask an administrator for access, or import metric values.")
+    with get_db().engine.connect() as conn:
+        drop_default, _z = project_alert_defaults(conn, chosen.project_id)
     graph = {"config": GRAPH_CONFIG}
     as_of = f"{chosen.project['organization']} · {chosen.project['name']}" + (
         f" · {chosen.as_of:%B %Y}" if chosen.as_of else "")
@@ -126,7 +129,7 @@ def layout(org: str | None = None, project: str | None = None, period: str | Non
                                         [
                                             dbc.InputGroupText("Score drop ≥"),
                                             dbc.Input(id="portfolio-drop-threshold", type="number", min=0.5,
-                                                      max=50, step=0.5, value=DROP_THRESHOLD, debounce=True,
+                                                      max=50, step=0.5, value=drop_default, debounce=True,
                                                       style={"maxWidth": "6rem"}),
                                             dbc.InputGroupText("points month on month"),
                                         ],
@@ -416,17 +419,18 @@ def show_project(project_id: int, period: str | None):
 )
 def show_alerts(project_id: int, period: str | None, threshold):
     """Score drops past the threshold and metric anomalies of the chosen month, own brands in scope."""
-    try:
-        threshold = abs(float(threshold))
-    except (TypeError, ValueError):
-        threshold = DROP_THRESHOLD
     principal = current_principal()
     with get_db().engine.connect() as conn:
+        drop_default, z_threshold = project_alert_defaults(conn, project_id)  # the organization's settings
+        try:
+            threshold = abs(float(threshold))
+        except (TypeError, ValueError):
+            threshold = drop_default
         periods = _periods_until(project_periods(conn, principal, project_id), period)
         if not periods:
             return empty_state("No scores for this project yet.")
         ranking = brand_ranking(conn, principal, project_id, periods[-1])
-        anomalies = metric_anomalies(conn, principal, project_id, periods[-1])
+        anomalies = metric_anomalies(conn, principal, project_id, periods[-1], z_threshold=z_threshold)
     return _alerts_list(score_drop_alerts(ranking, threshold), anomalies, threshold, project_id,
                         pd.Timestamp(periods[-1]).date())
 

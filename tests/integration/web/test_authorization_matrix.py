@@ -7,8 +7,10 @@ callback or route added later without a declared protection fails here, before i
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
+from datetime import UTC, datetime, timedelta
 
 import dash
 import pytest
@@ -16,7 +18,7 @@ from dash._utils import split_callback_id
 from sqlalchemy import select
 
 from core.demo import seed_demo
-from core.models import Brand, Organization, Project, Role, Scenario, User
+from core.models import Brand, ImportUpload, Organization, Project, Role, Scenario, User
 from core.security.permissions import BUILTIN_ROLES
 from tests.support import csrf_headers, demo_people, make_app, sign_in
 
@@ -56,6 +58,11 @@ def setting(tmp_path_factory, _sqlite_db):
         s.add(scenario)
         s.flush()
         foreign["scenario"] = scenario.id
+        # A file staged for import by someone of the other organization: its token must open nothing.
+        token = "their-staged-upload-token-0123456789"
+        s.add(ImportUpload(id=hashlib.sha256(token.encode()).hexdigest(), user_id=foreign_user.id, filename="x.csv",
+                           sha256="0" * 64, size=1, data=b"x", expires_at=datetime.now(UTC) + timedelta(hours=1)))
+        foreign["import_upload"] = token
         home_project = s.scalars(select(Project.id).where(Project.organization_id == first)).first()
     app = make_app(db, tmp)
     warm = app.server.test_client()  # the first request registers Dash's page-routing callbacks

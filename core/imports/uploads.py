@@ -1,0 +1,216 @@
+"""Uploads for the dashboard's import page: kept on the server between the preview and the commit.
+
+The file's bytes travel from the browser once, when it is uploaded; the browser then holds only
+a random token. A preview binds the upload to an organization and a mapping; the commit writes
+exactly those bytes with exactly that mapping, and only after a clean preview of them, so a
+different file (or a mapping edited after the preview) is never committed unseen. Validation,
+diff and the all-or-nothing write are `core.imports.service`'s; this module adds who may, the
+staging and the audit event.
+
+`metrics:import` is needed on the organization as a whole: an import writes any of its brands.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from core.config import PROJECT_ROOT
+from core.db import Database
+from core.imports.mapping import MappingError, parse_spec
+from core.imports.readers import EXTENSIONS
+from core.imports.report import ImportReport, RowError
+from core.imports.service import commit, preview
+from core.models import Brand, ImportUpload, Organization, Project, utcnow
+from core.security.audit import Action, record
+from core.security.authorizer import authorize, deny, scope_filter
+from core.security.permissions import Permission
+from core.security.principal import Principal
+
+IMPORT = Permission.METRICS_IMPORT.value
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+UPLOAD_TTL = timedelta(minutes=30)
+
+
+class UploadRejected(ValueError):
+    """The upload or the step cannot go on; the message is meant for the person."""
+
+
+@dataclass(frozen=True)
+class StagedUpload:
+    token: str
+    filename: str
+    size: int
+    sha256: str
+
+
+def _key(token: Any) -> str | None:
+    return hashlib.sha256(token.encode()).hexdigest() if isinstance(token, str) and 20 <= len(token) <= 100 else None
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _require_import(principal: Principal, organization_id: Any) -> int:
+    """The organization id, if the principal may import into it (Forbidden, audited, otherwise)."""
+    try:
+        ident = int(organization_id)
+    except (TypeError, ValueError):
+        deny(principal, IMPORT, ("organization", organization_id), "not an organization id")
+    authorize(principal, IMPORT, ("organization", ident))
+    return ident
+
+
+def import_organizations(db: Database, principal: Principal) -> list[dict]:
+    """Organizations the principal may import into (a system administrator sees all of them)."""
+    with db.session() as s:
+        rows = s.execute(select(Organization.id, Organization.name)
+                         .where(scope_filter(principal, IMPORT, Organization)).order_by(Organization.name)).all()
+    return [{"id": r.id, "name": r.name} for r in rows]
+
+
+def import_brands(db: Database, principal: Principal, organization_id: Any) -> list[str]:
+    """Brands of the organization, for a mapping that fixes the brand of the whole file."""
+    ident = _require_import(principal, organization_id)
+    with db.session() as s:
+        return list(s.scalars(select(Brand.name).where(Brand.organization_id == ident).order_by(Brand.name)))
+
+
+def stage_upload(db: Database, principal: Principal, filename: str, data: bytes) -> StagedUpload:
+    """Keep an uploaded file for this person for `UPLOAD_TTL`; too large or of a wrong type is refused."""
+    if principal.user_id is None or principal.scopes(IMPORT).empty:
+        deny(principal, IMPORT, ("system", None), "permission not held")
+    name = Path(str(filename or "")).name[:300]
+    if Path(name).suffix.lower() not in EXTENSIONS:
+        raise UploadRejected(f"“{name or 'this file'}” is not a CSV or XLSX file: upload a .csv or .xlsx file.")
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise UploadRejected(f"“{name}” is {len(data) / 1048576:.1f} MB; the limit is "
+                             f"{MAX_UPLOAD_BYTES // 1048576} MB. Split the file and import the parts.")
+    if not data.strip():
+        raise UploadRejected(f"“{name}” is empty.")
+    token = secrets.token_urlsafe(32)
+    digest = hashlib.sha256(data).hexdigest()
+    now = utcnow()
+    with db.session() as s:
+        s.execute(delete(ImportUpload).where(ImportUpload.expires_at < now))
+        s.add(ImportUpload(id=_key(token), user_id=principal.user_id, filename=name, sha256=digest, size=len(data),
+                           data=data, created_at=now, expires_at=now + UPLOAD_TTL))
+    return StagedUpload(token, name, len(data), digest)
+
+
+def owns_upload(db: Database, principal: Principal, token: Any) -> bool:
+    """Whether `token` names a live upload of this very person (a token posted by a browser is checked here)."""
+    key = _key(token)
+    if key is None or principal.user_id is None:
+        return False
+    with db.session() as s:
+        row = s.execute(select(ImportUpload.user_id, ImportUpload.expires_at).where(ImportUpload.id == key)).first()
+    return row is not None and row.user_id == principal.user_id and _aware(row.expires_at) > utcnow()
+
+
+def _upload(session, principal: Principal, token: Any) -> ImportUpload:
+    key = _key(token)
+    row = session.get(ImportUpload, key) if key else None
+    if row is None or row.user_id != principal.user_id or _aware(row.expires_at) <= utcnow():
+        raise UploadRejected("This upload has expired or is not yours: upload the file again.")
+    return row
+
+
+def _spec(mapping: Any, kind: str | None, brand: str | None):
+    """The mapping with the chosen fixed brand applied (bad mappings pass through for the report)."""
+    if not brand:
+        return mapping
+    try:
+        return parse_spec(mapping, kind=kind).with_brand(brand)
+    except MappingError:
+        return mapping
+
+
+def preview_upload(db: Database, principal: Principal, token: Any, organization_id: Any, mapping: Any,
+                   kind: str | None, brand: str | None = None) -> ImportReport:
+    """Dry run of the staged file; a clean one is remembered (organization, mapping) for the commit."""
+    org = _require_import(principal, organization_id)
+    with db.session() as s:
+        row = _upload(s, principal, token)
+        data, filename = bytes(row.data), row.filename
+        row.preview_ok = False
+    if not isinstance(mapping, Mapping):
+        report = ImportReport(kind=kind or "", filename=filename)
+        report.add_errors([RowError(None, None, "invalid_mapping", "the mapping must be a JSON object")])
+        return report
+    report = preview(db, org, data, _spec(dict(mapping), kind, brand), filename=filename, kind=kind)
+    with db.session() as s:
+        row = _upload(s, principal, token)
+        if report.sha256 and row.sha256 != report.sha256:  # stored bytes that are not the upload: never commit
+            raise UploadRejected("The stored upload does not match its checksum: upload the file again.")
+        row.organization_id = org
+        row.spec = {"mapping": dict(mapping), "kind": kind, "brand": brand or None}
+        row.preview_ok = report.ok
+    return report
+
+
+def commit_upload(db: Database, principal: Principal, token: Any, organization_id: Any) -> ImportReport:
+    """Write the previewed file, all rows or none, as previewed; an ImportBatch and an audit event record it."""
+    org = _require_import(principal, organization_id)
+    with db.session() as s:
+        row = _upload(s, principal, token)
+        if not row.preview_ok or row.spec is None:
+            raise UploadRejected("Preview this file first; only a preview without errors can be committed.")
+        if row.organization_id != org:
+            raise UploadRejected("This file was previewed for another organization: preview it again.")
+        data, filename, digest, spec = bytes(row.data), row.filename, row.sha256, dict(row.spec)
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise UploadRejected("The stored upload does not match the previewed file: upload it again.")
+    report = commit(db, org, data, _spec(spec["mapping"], spec["kind"], spec["brand"]),
+                    principal.user_id, filename=filename, kind=spec["kind"])
+    if not report.committed:
+        return report
+    with db.session() as s:
+        s.execute(delete(ImportUpload).where(ImportUpload.id == _key(token)))
+        record(s, Action.IMPORT_COMMITTED, actor=principal, organization_id=org,
+               target=("import_batch", report.batch_id),
+               data={"kind": report.kind, "filename": filename, "sha256": digest, "rows": report.total_rows,
+                     "inserted": report.to_insert, "updated": report.to_update, "unchanged": report.unchanged,
+                     "projects_recomputed": report.projects_recomputed})
+    return report
+
+
+# Long layouts need no file of their own: the column roles are the defaults.
+_LONG_MAPPINGS = {
+    "metrics": ("Long: brand, metric, period, value (monthly)", {"kind": "metrics", "layout": "long",
+                                                                  "granularity": "month"}),
+    "marketing": ("Long: brand, channel, period, amount (weekly spend)", {"kind": "marketing", "layout": "long",
+                                                                          "granularity": "week"}),
+}
+
+
+def shipped_mappings(kind: str) -> dict[str, tuple[str, dict]]:
+    """{name: (label, mapping)} for `kind`: the long layout and every example in docs/import-mappings/."""
+    found: dict[str, tuple[str, dict]] = {}
+    if kind in _LONG_MAPPINGS:
+        found[f"{kind}-long"] = _LONG_MAPPINGS[kind]
+    for path in sorted((PROJECT_ROOT / "docs" / "import-mappings").glob("*.json")):
+        try:
+            mapping = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(mapping, dict) and mapping.get("kind") == kind:
+            found[path.stem] = (f"{path.name} ({mapping.get('layout', 'long')})", mapping)
+    return found
+
+
+def project_names(db: Database, project_ids: list[int]) -> list[str]:
+    """Names of the projects a commit re-scored (ids from the commit's own report, not from a browser)."""
+    if not project_ids:
+        return []
+    with db.session() as s:
+        return list(s.scalars(select(Project.name).where(Project.id.in_(project_ids)).order_by(Project.name)))

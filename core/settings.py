@@ -1,0 +1,211 @@
+"""Organization settings: password, MFA and lockout policy, and the default alert thresholds.
+
+The settings page only calls this module. Reading and saving need `settings:manage` on the
+organization (checked here, not only in the page); every value is validated on the server with
+a sentence per field, and a save is audited with the values before and after. The stored row is
+`OrganizationSecurity`; a NULL column means "the system default", so changing a default in the
+environment still reaches organizations that never chose their own value.
+
+`alert_defaults` is the unprivileged read the portfolio alerts use (they are not a secret).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session
+
+from core.db import Database
+from core.models.portfolio import Organization, Project
+from core.models.security import MFA_POLICIES, OrganizationSecurity
+from core.portfolio import ANOMALY_Z, DROP_THRESHOLD
+from core.security.audit import Action, record
+from core.security.authorizer import authorize, deny
+from core.security.permissions import Permission
+from core.security.principal import Principal
+from core.security.settings import SecuritySettings, organization_policy
+
+SETTINGS_MANAGE = Permission.SETTINGS_MANAGE.value
+
+# Safe bounds. The password floor is the system's minimum (an organization may only be stricter);
+# 64 characters is long enough for any passphrase rule and well under the 256 the hasher accepts.
+PASSWORD_MIN_LENGTH_MAX = 64
+LOCKOUT_THRESHOLD_BOUNDS = (3, 20)
+LOCKOUT_MINUTES_BOUNDS = (5, 1440)
+DROP_THRESHOLD_BOUNDS = (0.5, 50.0)  # the portfolio page's own input accepts the same range
+ANOMALY_Z_BOUNDS = (2.0, 10.0)  # below 2 nearly every month alerts; above 10 nothing ever does
+
+FIELDS = ("password_min_length", "password_composition", "mfa_policy", "lockout_threshold", "lockout_minutes",
+          "alert_drop_threshold", "alert_anomaly_z")
+
+
+@dataclass(frozen=True)
+class OrganizationSettings:
+    """The effective values for one organization (its own where set, else the system defaults)."""
+
+    organization_id: int
+    password_min_length: int
+    password_composition: bool
+    mfa_policy: str
+    lockout_threshold: int
+    lockout_minutes: int
+    alert_drop_threshold: float
+    alert_anomaly_z: float
+
+    def values(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k != "organization_id"}
+
+
+class SettingsInvalid(ValueError):
+    """Some values are out of bounds; `problems` maps each field to a sentence for the person."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        super().__init__("invalid settings: " + "; ".join(f"{k}: {v}" for k, v in problems.items()))
+        self.problems = problems
+
+
+def password_min_length_bounds(security: SecuritySettings) -> tuple[int, int]:
+    return security.password_min_length, PASSWORD_MIN_LENGTH_MAX
+
+
+def alert_defaults(conn: Connection | Session, organization_id: int | None) -> tuple[float, float]:
+    """(score-drop threshold in points, anomaly robust-z threshold) for the organization's alerts."""
+    row = None
+    if organization_id is not None:
+        row = conn.execute(select(OrganizationSecurity.alert_drop_threshold, OrganizationSecurity.alert_anomaly_z)
+                           .where(OrganizationSecurity.organization_id == organization_id)).first()
+    drop = row[0] if row is not None and row[0] is not None else DROP_THRESHOLD
+    z = row[1] if row is not None and row[1] is not None else ANOMALY_Z
+    return float(drop), float(z)
+
+
+def _effective(session: Session, organization_id: int, security: SecuritySettings) -> OrganizationSettings:
+    policy = organization_policy(session, organization_id, security)
+    drop, z = alert_defaults(session, organization_id)
+    return OrganizationSettings(
+        organization_id=organization_id, password_min_length=policy.password_min_length,
+        password_composition=policy.password_composition,
+        mfa_policy="everyone" if policy.mfa_everyone else "administrators",
+        lockout_threshold=policy.lockout_threshold, lockout_minutes=policy.lockout_minutes,
+        alert_drop_threshold=drop, alert_anomaly_z=z,
+    )
+
+
+def _organization(session: Session, principal: Principal, organization_id: Any) -> Organization:
+    """The organization, if the principal manages its settings (else Forbidden, audited; unknown ids alike)."""
+    try:
+        ident = int(organization_id)
+    except (TypeError, ValueError):
+        ident = None
+    if ident is None:
+        deny(principal, SETTINGS_MANAGE, ("organization", organization_id), "not an organization id")
+    authorize(principal, SETTINGS_MANAGE, ("organization", ident), session=session)
+    org = session.get(Organization, ident)
+    if org is None:  # only a system administrator gets here with an id that does not exist
+        raise LookupError(f"no organization {ident}")
+    return org
+
+
+def read_settings(db: Database, principal: Principal, organization_id: int,
+                  security: SecuritySettings | None = None) -> OrganizationSettings:
+    """The organization's settings as the page shows them (settings:manage on it)."""
+    security = security or SecuritySettings.from_env()
+    with db.session() as s:
+        org = _organization(s, principal, organization_id)
+        return _effective(s, org.id, security)
+
+
+def _integer(value: Any, label: str, bounds: tuple[int, int], problems: dict[str, str], key: str) -> int | None:
+    lo, hi = bounds
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        problems[key] = f"{label} must be a whole number between {lo} and {hi}."
+        return None
+    if isinstance(value, bool) or not math.isfinite(number) or number != int(number) or not lo <= number <= hi:
+        problems[key] = f"{label} must be a whole number between {lo} and {hi}."
+        return None
+    return int(number)
+
+
+def _decimal(value: Any, label: str, bounds: tuple[float, float], problems: dict[str, str], key: str) -> float | None:
+    lo, hi = bounds
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not math.isfinite(number) or not lo <= number <= hi:
+        problems[key] = f"{label} must be a number between {lo:g} and {hi:g}."
+        return None
+    return round(number, 2)
+
+
+def validate(values: Mapping[str, Any], security: SecuritySettings) -> dict[str, Any]:
+    """Clean values for every field, or SettingsInvalid naming each bad one (nothing is half-applied)."""
+    problems: dict[str, str] = {}
+    unknown = sorted(set(values) - set(FIELDS))
+    if unknown:
+        problems["_"] = "Unknown setting(s): " + ", ".join(unknown) + "."
+    missing = [f for f in FIELDS if f not in values]
+    if missing:
+        problems["_"] = "Missing setting(s): " + ", ".join(missing) + "."
+    clean: dict[str, Any] = {
+        "password_min_length": _integer(values.get("password_min_length"), "Minimum password length",
+                                        password_min_length_bounds(security), problems, "password_min_length"),
+        "lockout_threshold": _integer(values.get("lockout_threshold"), "Failed attempts before a lockout",
+                                      LOCKOUT_THRESHOLD_BOUNDS, problems, "lockout_threshold"),
+        "lockout_minutes": _integer(values.get("lockout_minutes"), "Lockout length (minutes)",
+                                    LOCKOUT_MINUTES_BOUNDS, problems, "lockout_minutes"),
+        "alert_drop_threshold": _decimal(values.get("alert_drop_threshold"), "Score-drop alert threshold",
+                                         DROP_THRESHOLD_BOUNDS, problems, "alert_drop_threshold"),
+        "alert_anomaly_z": _decimal(values.get("alert_anomaly_z"), "Anomaly threshold (robust z)",
+                                    ANOMALY_Z_BOUNDS, problems, "alert_anomaly_z"),
+    }
+    composition = values.get("password_composition")
+    if not isinstance(composition, bool):
+        problems["password_composition"] = "The composition rule is either on or off."
+    clean["password_composition"] = composition
+    policy = values.get("mfa_policy")
+    if policy not in MFA_POLICIES:
+        problems["mfa_policy"] = "Two-factor sign-in is required of the administrators or of everyone."
+    clean["mfa_policy"] = policy
+    if problems:
+        raise SettingsInvalid(problems)
+    return clean
+
+
+def save_settings(db: Database, principal: Principal, organization_id: int, values: Mapping[str, Any],
+                  security: SecuritySettings | None = None) -> tuple[OrganizationSettings, dict[str, list]]:
+    """Validate and store every value at once; returns the new settings and what changed {field: [before, after]}.
+
+    Values equal to the system default are stored as they are (an explicit choice stays put if
+    the default later moves). Nothing is written, and nothing audited, when nothing changed.
+    """
+    security = security or SecuritySettings.from_env()
+    with db.session() as s:
+        org = _organization(s, principal, organization_id)  # authorize before validating: no probing
+        clean = validate(values, security)
+        before = _effective(s, org.id, security)
+        changes = {k: [getattr(before, k), v] for k, v in clean.items() if getattr(before, k) != v}
+        if not changes:
+            return before, {}
+        row = s.get(OrganizationSecurity, org.id)
+        if row is None:
+            row = OrganizationSecurity(organization_id=org.id)
+            s.add(row)
+        for key, (_old, new) in changes.items():
+            setattr(row, key, new)
+        s.flush()
+        record(s, Action.SETTINGS_CHANGED, actor=principal, organization_id=org.id, target=("organization", org.id),
+               data={"changes": {k: {"before": old, "after": new} for k, (old, new) in changes.items()}})
+        return _effective(s, org.id, security), changes
+
+
+def project_alert_defaults(conn: Connection, project_id: int) -> tuple[float, float]:
+    """The alert defaults of the organization that owns the project (the caller checked the project)."""
+    organization_id = conn.execute(select(Project.organization_id).where(Project.id == int(project_id))).scalar()
+    return alert_defaults(conn, organization_id)

@@ -1,0 +1,340 @@
+"""Data import: upload a CSV or XLSX, preview what it would change and every bad row, then commit.
+
+The page holds no import logic: `core.imports.uploads` keeps the uploaded bytes on the server
+(the browser holds a token), previews and commits them through `core.imports.service`, and
+re-checks `metrics:import` on the organization at every step. The Commit button is enabled only
+after a clean preview of the very file, organization and mapping on screen; the server enforces
+the same, whatever the browser posts.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+
+import dash
+import dash_ag_grid as dag
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, dcc, html, no_update
+from dash.exceptions import PreventUpdate
+
+from core.imports import ImportReport
+from core.imports.uploads import (
+    IMPORT,
+    MAX_UPLOAD_BYTES,
+    UploadRejected,
+    commit_upload,
+    import_brands,
+    import_organizations,
+    owns_upload,
+    preview_upload,
+    project_names,
+    shipped_mappings,
+    stage_upload,
+)
+from core.runtime import get_db
+from core.security import Forbidden, Principal, can
+from dashboard.access import page_layout, protected_callback
+from dashboard.auth.principal import current_principal
+from dashboard.components import empty_state
+
+dash.register_page(__name__, path="/admin/import", name="Import", title="Data import · Digi-Cadence",
+                   permission=IMPORT)
+
+log = logging.getLogger(__name__)
+KINDS = [{"label": "Metric values (brand × metric × month)", "value": "metrics"},
+         {"label": "Spend, revenue and controls (weekly or monthly series)", "value": "marketing"}]
+TABLE_NAMES = {"metric_values": "Metric values", "spend": "Spend", "outcomes": "Revenue / units",
+               "control_values": "Controls"}
+NOT_ALLOWED = "You are not allowed to import into that organization."
+
+
+def _org_allowed(principal: Principal, organization_id) -> bool:
+    try:
+        return can(principal, IMPORT, ("organization", int(organization_id)))
+    except (TypeError, ValueError):
+        return False
+
+
+def _upload_owned(principal: Principal, token) -> bool:
+    return owns_upload(get_db(), principal, token)
+
+
+def _alert(message, color: str = "danger", **kwargs) -> dbc.Alert:
+    return dbc.Alert(message, color=color, className="mt-2 mb-0", **kwargs)
+
+
+def _step(title: str, body, **kwargs) -> dbc.Card:
+    return dbc.Card([dbc.CardHeader(title, className="fw-semibold"), dbc.CardBody(body)],
+                    className="mb-3 shadow-sm", **kwargs)
+
+
+ERROR_COLUMNS = [
+    {"field": "row", "headerName": "Row", "maxWidth": 90, "type": "rightAligned",
+     "valueFormatter": {"function": "params.value == null ? 'file' : params.value"}},
+    {"field": "column", "headerName": "Column", "minWidth": 140,
+     "valueFormatter": {"function": "params.value == null ? '—' : params.value"}},
+    {"field": "reason", "headerName": "Reason", "minWidth": 300, "flex": 2, "wrapText": True, "autoHeight": True},
+    {"field": "code", "headerName": "Code", "minWidth": 150},
+]
+
+
+@page_layout(IMPORT)
+def layout(**_query) -> html.Div:
+    principal = current_principal()
+    organizations = import_organizations(get_db(), principal)
+    if not organizations:
+        return empty_state("No organization to import into.",
+                           "Importing needs the metrics:import permission for a whole organization.")
+    org_options = [{"label": o["name"], "value": o["id"]} for o in organizations]
+    limit_mb = MAX_UPLOAD_BYTES // 1048576
+    upload = dcc.Upload(
+        id="import-upload", multiple=False, accept=".csv,.txt,.xlsx,.xlsm",
+        children=html.Div([html.Strong("Drop a CSV or XLSX file here"), html.Span(" or "),
+                           html.A("choose one", href="#", className="link-primary"),
+                           html.Div(f"Up to {limit_mb} MB. Nothing is written until you commit.",
+                                    className="small text-muted")]),
+        className="border border-2 rounded-3 p-4 text-center bg-body-tertiary",
+        style={"borderStyle": "dashed", "cursor": "pointer"},
+    )
+    what = dbc.Row([
+        dbc.Col([dbc.Label("Organization", html_for="import-org"),
+                 dcc.Dropdown(id="import-org", options=org_options, value=organizations[0]["id"], clearable=False,
+                              disabled=len(org_options) == 1)], md=5),
+        dbc.Col([dbc.Label("The file holds"),
+                 dbc.RadioItems(id="import-kind", options=KINDS, value="metrics")], md=7),
+        dbc.Col([dbc.Label("Mapping", html_for="import-mapping-choice"),
+                 dcc.Dropdown(id="import-mapping-choice", clearable=False)], md=6),
+        dbc.Col([dbc.Label("Fixed brand for the whole file (optional)", html_for="import-brand"),
+                 dcc.Dropdown(id="import-brand", placeholder="The file names the brand")], md=6),
+        dbc.Col([dbc.Label("Mapping JSON (edit it to fit your file)", html_for="import-mapping"),
+                 dbc.Textarea(id="import-mapping", rows=8, className="font-monospace small", spellCheck=False),
+                 html.Div("Keys: kind, layout (long | wide), granularity (week | month), columns, date_column, "
+                          "metrics, spend, revenue, units, controls… — see the README's “Importing data”.",
+                          className="form-text")], xs=12),
+    ], className="g-3")
+    return html.Div([
+        html.H2("Data import", className="mb-0"),
+        html.Div("Metric values, spend and revenue from CSV or XLSX. Preview first: every bad row is listed and "
+                 "nothing is written until a clean file is committed, all rows or none.",
+                 className="text-muted small mb-3"),
+        dbc.Row([
+            dbc.Col([
+                _step("1 · File", [upload, html.Div(id="import-upload-status")]),
+                _step("2 · What it holds", what),
+            ], xl=7),
+            dbc.Col(_step("3 · Preview and commit", [
+                html.Div([
+                    dbc.Button("Preview", id="import-preview", color="primary", className="me-2"),
+                    dbc.Button("Commit", id="import-commit", color="success", disabled=True),
+                ]),
+                html.Div("Upload a file, then Preview.", id="import-commit-hint", className="small text-muted mt-2"),
+                dcc.Loading(html.Div(id="import-summary"), delay_show=200),
+                dcc.Loading(html.Div(id="import-commit-result"), delay_show=200),
+            ]), xl=5),
+        ], className="g-3"),
+        html.Div(dbc.Card([
+            dbc.CardHeader("Rows with errors", className="fw-semibold"),
+            dbc.CardBody(dag.AgGrid(
+                id="import-errors", columnDefs=ERROR_COLUMNS, rowData=[], columnSize="responsiveSizeToFit",
+                className="ag-theme-quartz", defaultColDef={"sortable": True, "filter": True, "resizable": True},
+                dashGridOptions={"domLayout": "autoHeight", "animateRows": False, "pagination": True,
+                                 "paginationPageSize": 25, "paginationPageSizeSelector": False},
+            )),
+        ], className="mb-4 shadow-sm"), id="import-errors-card", hidden=True),
+        dcc.Store(id="import-token"),
+        dcc.Store(id="import-previewed"),
+    ])
+
+
+@protected_callback(
+    Output("import-token", "data"),
+    Output("import-upload-status", "children"),
+    Input("import-upload", "contents"),
+    State("import-upload", "filename"),
+    permission=IMPORT,
+    prevent_initial_call=True,
+)
+def receive_upload(contents, filename):
+    """Keep the file on the server (the browser keeps only a token); too large or not CSV/XLSX is refused."""
+    if not contents or not isinstance(contents, str) or "," not in contents:
+        raise PreventUpdate
+    try:
+        data = base64.b64decode(contents.split(",", 1)[1], validate=True)
+    except (binascii.Error, ValueError):
+        return None, _alert("The file could not be read. Upload it again.")
+    try:
+        staged = stage_upload(get_db(), current_principal(), filename or "", data)
+    except UploadRejected as exc:
+        return None, _alert(str(exc))
+    size = f"{staged.size / 1024:,.1f} KB" if staged.size < 1048576 else f"{staged.size / 1048576:,.1f} MB"
+    return staged.token, _alert([html.Strong(staged.filename), f" · {size} · SHA-256 {staged.sha256[:12]}… — "
+                                 "now pick what it holds and press Preview."], "secondary", id="import-uploaded")
+
+
+@protected_callback(
+    Output("import-mapping-choice", "options"),
+    Output("import-mapping-choice", "value"),
+    Input("import-kind", "value"),
+    permission=IMPORT,
+)
+def mapping_choices(kind):
+    """The mappings for this kind of data: the long layout and the shipped examples."""
+    options = [{"label": label, "value": name} for name, (label, _m) in shipped_mappings(kind or "").items()]
+    return options, options[0]["value"] if options else None
+
+
+@protected_callback(
+    Output("import-mapping", "value"),
+    Input("import-mapping-choice", "value"),
+    State("import-kind", "value"),
+    permission=IMPORT,
+)
+def mapping_text(name, kind):
+    """The chosen mapping as editable JSON (the description stays out: it is documentation)."""
+    found = shipped_mappings(kind or "").get(name or "")
+    if found is None:
+        return ""
+    return json.dumps({k: v for k, v in found[1].items() if k != "description"}, indent=2)
+
+
+@protected_callback(
+    Output("import-brand", "options"),
+    Output("import-brand", "value"),
+    Input("import-org", "value"),
+    permission=IMPORT,
+    objects={"organization_id": ("organization", _org_allowed)},
+)
+def brand_choices(organization_id):
+    if organization_id is None:
+        return [], None
+    return import_brands(get_db(), current_principal(), organization_id), None
+
+
+def _counts(report: ImportReport, committed: bool) -> html.Div:
+    header = ["", "Insert", "Update", "Unchanged"] if not committed else ["", "Inserted", "Updated", "Unchanged"]
+    rows = [html.Tr([html.Td(TABLE_NAMES.get(name, name)), html.Td(f"{c.insert:,}"), html.Td(f"{c.update:,}"),
+                     html.Td(f"{c.unchanged:,}")]) for name, c in report.tables.items()]
+    rows.append(html.Tr([html.Th("Total"), html.Th(f"{report.to_insert:,}"), html.Th(f"{report.to_update:,}"),
+                         html.Th(f"{report.unchanged:,}")]))
+    return dbc.Table([html.Thead(html.Tr([html.Th(h) for h in header])), html.Tbody(rows)], size="sm",
+                     className="mb-2", id="import-committed-counts" if committed else "import-counts")
+
+
+@protected_callback(
+    Output("import-summary", "children"),
+    Output("import-errors", "rowData"),
+    Output("import-errors-card", "hidden"),
+    Output("import-previewed", "data"),
+    Output("import-commit-result", "children"),
+    Input("import-preview", "n_clicks"),
+    State("import-token", "data"),
+    State("import-org", "value"),
+    State("import-kind", "value"),
+    State("import-mapping", "value"),
+    State("import-brand", "value"),
+    permission=IMPORT,
+    objects={"organization_id": ("organization", _org_allowed), "token": ("import_upload", _upload_owned)},
+    prevent_initial_call=True,
+)
+def run_preview(_clicks, token, organization_id, kind, mapping_json, brand):
+    """Dry run: counts per table and every bad row; remembers a clean preview for the commit."""
+    if not token:
+        return _alert("Upload a file first.", "warning"), [], True, None, None
+    try:
+        mapping = json.loads(mapping_json or "")
+    except ValueError as exc:
+        return _alert(f"The mapping is not valid JSON: {exc}."), [], True, None, None
+    try:
+        report = preview_upload(get_db(), current_principal(), token, organization_id, mapping, kind, brand)
+    except Forbidden:
+        return _alert(NOT_ALLOWED), [], True, None, None
+    except UploadRejected as exc:
+        return _alert(str(exc), "warning"), [], True, None, None
+    errors = [e.to_dict() for e in report.errors]
+    rows = f"{report.total_rows:,} row" + ("" if report.total_rows == 1 else "s")
+    lines = [html.Div([html.Strong(report.filename), f" · {rows}"], className="mt-3 mb-2")]
+    if report.tables:
+        lines.append(_counts(report, committed=False))
+    if report.channels_created:
+        lines.append(html.Div("New channels: " + ", ".join(report.channels_created), className="small mb-2"))
+    if report.ok:
+        lines.append(_alert("No errors: Commit writes exactly this.", "success", id="import-preview-ok"))
+        previewed = {"token": token, "organization_id": organization_id, "kind": kind,
+                     "mapping": mapping_json, "brand": brand}
+        return lines, [], True, previewed, None
+    shown = f" (the first {len(errors)} are listed)" if report.error_count > len(errors) else ""
+    by_reason = ", ".join(f"{k.replace('_', ' ')}: {v:,}" for k, v in sorted(report.error_counts.items()))
+    lines.append(_alert([html.Strong(f"{report.error_count:,} error(s){shown}; nothing can be committed. "),
+                         html.Span(f"By reason — {by_reason}. Fix the file or the mapping and preview again.")],
+                        "danger", id="import-preview-errors"))
+    return lines, errors, False, None, None
+
+
+@protected_callback(
+    Output("import-commit", "disabled"),
+    Output("import-commit-hint", "children"),
+    Input("import-previewed", "data"),
+    Input("import-token", "data"),
+    Input("import-org", "value"),
+    Input("import-kind", "value"),
+    Input("import-mapping", "value"),
+    Input("import-brand", "value"),
+    permission=IMPORT,
+)
+def commit_ready(previewed, token, organization_id, kind, mapping_json, brand):
+    """Commit only what was previewed clean: any change to the file or the choices needs a new preview."""
+    if not token:
+        return True, "Upload a file, then Preview."
+    current = {"token": token, "organization_id": organization_id, "kind": kind, "mapping": mapping_json,
+               "brand": brand}
+    if not previewed:
+        return True, "Preview the file; Commit is possible once the preview has no errors."
+    if previewed != current:
+        return True, "The file or the choices changed since the preview: Preview again."
+    return False, "Ready: Commit writes every row of the preview, or none."
+
+
+@protected_callback(
+    Output("import-commit-result", "children", allow_duplicate=True),
+    Output("import-previewed", "data", allow_duplicate=True),
+    Output("import-token", "data", allow_duplicate=True),
+    Output("import-summary", "children", allow_duplicate=True),
+    Output("import-upload-status", "children", allow_duplicate=True),
+    Input("import-commit", "n_clicks"),
+    State("import-token", "data"),
+    State("import-org", "value"),
+    permission=IMPORT,
+    objects={"organization_id": ("organization", _org_allowed), "token": ("import_upload", _upload_owned)},
+    prevent_initial_call=True,
+)
+def run_commit(_clicks, token, organization_id):
+    """Write the previewed file in one transaction; say what changed and which projects were re-scored."""
+    keep = (no_update, no_update)
+    if not token:
+        return _alert("Upload and preview a file first.", "warning"), no_update, no_update, *keep
+    try:
+        report = commit_upload(get_db(), current_principal(), token, organization_id)
+    except Forbidden:
+        return _alert(NOT_ALLOWED), no_update, no_update, *keep
+    except UploadRejected as exc:
+        return _alert(str(exc), "warning"), None, no_update, *keep
+    if not report.committed:
+        return _alert(f"Nothing was written: the file now has {report.error_count:,} error(s) (the stored data "
+                      "changed since the preview). Preview again to see them."), None, no_update, *keep
+    body = [html.Strong(f"Committed as import batch #{report.batch_id}. "),
+            f"{report.to_insert:,} inserted, {report.to_update:,} updated, {report.unchanged:,} unchanged.",
+            _counts(report, committed=True)]
+    if report.channels_created:
+        body.append(html.Div("New channels: " + ", ".join(report.channels_created), className="small"))
+    projects = project_names(get_db(), report.projects_recomputed)
+    if projects:
+        body.append(html.Div("DC scores recomputed for: " + ", ".join(projects) + ".", id="import-recomputed"))
+    elif report.kind == "metrics":
+        body.append(html.Div("No metric value changed, so no DC score needed recomputing."))
+    body.extend(html.Div(f"Warning: {w}", className="text-warning-emphasis small") for w in report.warnings)
+    done = html.Div(f"{report.filename} was imported. Upload another file to import more.",
+                    className="small text-muted mt-2")
+    return _alert(body, "success", id="import-committed"), None, None, None, done

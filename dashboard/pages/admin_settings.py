@@ -1,0 +1,187 @@
+"""Organization settings: password policy, two-factor policy, lockout, and the default alert thresholds.
+
+Reading, validating, saving and auditing live in `core.settings` (settings:manage on the
+organization, checked there); the page shows the values, the bounds, and a sentence per bad field.
+"""
+
+from __future__ import annotations
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, dcc, html, no_update
+from flask import current_app
+
+from core.admin import organizations_in_scope
+from core.runtime import get_db
+from core.security import Forbidden, Principal, SecuritySettings, can
+from core.settings import (
+    ANOMALY_Z_BOUNDS,
+    DROP_THRESHOLD_BOUNDS,
+    LOCKOUT_MINUTES_BOUNDS,
+    LOCKOUT_THRESHOLD_BOUNDS,
+    SETTINGS_MANAGE,
+    SettingsInvalid,
+    password_min_length_bounds,
+    read_settings,
+    save_settings,
+)
+from dashboard.access import page_layout, protected_callback
+from dashboard.auth.principal import current_principal
+from dashboard.components import empty_state
+
+dash.register_page(__name__, path="/admin/settings", name="Settings", title="Settings · Digi-Cadence",
+                   permission=SETTINGS_MANAGE)
+
+NUMBER_FIELDS = ("password_min_length", "lockout_threshold", "lockout_minutes", "alert_drop_threshold",
+                 "alert_anomaly_z")
+LABELS = {
+    "password_min_length": "Minimum password length", "password_composition": "Composition rule",
+    "mfa_policy": "Two-factor sign-in", "lockout_threshold": "Failed attempts before a lockout",
+    "lockout_minutes": "Lockout length (minutes)", "alert_drop_threshold": "Score-drop alert (points)",
+    "alert_anomaly_z": "Anomaly alert (robust z)",
+}
+
+
+def _security() -> SecuritySettings:
+    return current_app.extensions["digicadence.accounts"].settings
+
+
+def _org_allowed(principal: Principal, organization_id) -> bool:
+    try:
+        return can(principal, SETTINGS_MANAGE, ("organization", int(organization_id)))
+    except (TypeError, ValueError):
+        return False
+
+
+def _number(field: str, bounds: tuple, step: float, help_text: str) -> dbc.Col:
+    lo, hi = bounds
+    return dbc.Col([
+        dbc.Label(LABELS[field], html_for=f"settings-{field}"),
+        dbc.Input(id=f"settings-{field}", type="number", min=lo, max=hi, step=step),
+        dbc.FormFeedback(id=f"settings-{field}-feedback", type="invalid"),
+        html.Div(f"{help_text} Allowed: {lo:g}–{hi:g}.", className="form-text"),
+    ], md=6)
+
+
+@page_layout(SETTINGS_MANAGE)
+def layout(**_query) -> html.Div:
+    organizations = organizations_in_scope(get_db(), current_principal(), SETTINGS_MANAGE)
+    if not organizations:
+        return empty_state("No organization whose settings you manage.")
+    options = [{"label": o["name"], "value": o["id"]} for o in organizations]
+    floor, ceiling = password_min_length_bounds(_security())
+    passwords = dbc.Row([
+        _number("password_min_length", (floor, ceiling), 1,
+                f"Never below the system's {floor}; long passphrases beat complex short passwords."),
+        dbc.Col([
+            dbc.Label(LABELS["password_composition"]),
+            dbc.Switch(id="settings-password_composition", label="Require lower- and upper-case letters, a digit "
+                       "and a symbol"),
+            html.Div("Common passwords, personal data and the last five passwords are always refused.",
+                     className="form-text"),
+        ], md=6),
+    ], className="g-3")
+    mfa = dbc.Row([dbc.Col([
+        dbc.RadioItems(id="settings-mfa_policy", options=[
+            {"label": "Administrators only (always required of them)", "value": "administrators"},
+            {"label": "Everyone in the organization", "value": "everyone"},
+        ]),
+        html.Div("Who has not set it up yet is taken through enrolment at their next sign-in.", className="form-text"),
+    ])])
+    lockout = dbc.Row([
+        _number("lockout_threshold", LOCKOUT_THRESHOLD_BOUNDS, 1, "Wrong passwords or codes in a row."),
+        _number("lockout_minutes", LOCKOUT_MINUTES_BOUNDS, 1, "An administrator can unlock sooner."),
+    ], className="g-3")
+    alerts = dbc.Row([
+        _number("alert_drop_threshold", DROP_THRESHOLD_BOUNDS, 0.5,
+                "Own brands whose DC score fell this much month on month; the Portfolio page can override it."),
+        _number("alert_anomaly_z", ANOMALY_Z_BOUNDS, 0.1,
+                "How far a metric's latest change must sit from its usual change (3.5 is the textbook cut-off)."),
+    ], className="g-3")
+
+    def card(title: str, body) -> dbc.Card:
+        return dbc.Card([dbc.CardHeader(title, className="fw-semibold"), dbc.CardBody(body)],
+                        className="mb-3 shadow-sm")
+
+    return html.Div([
+        dbc.Row([
+            dbc.Col([html.H2("Settings", className="mb-0"),
+                     html.Div("Sign-in policy and alert defaults of an organization. Every change is audited.",
+                              className="text-muted small")], md=8),
+            dbc.Col(dcc.Dropdown(id="settings-org", options=options, value=organizations[0]["id"], clearable=False,
+                                 disabled=len(options) == 1), md=4),
+        ], className="align-items-center g-2 mb-3"),
+        dcc.Loading(html.Div([
+            dbc.Row([
+                dbc.Col([card("Passwords", passwords), card("Two-factor sign-in", mfa)], xl=6),
+                dbc.Col([card("Lockout", lockout), card("Alert defaults", alerts)], xl=6),
+            ], className="g-3"),
+        ]), delay_show=300),
+        dbc.Button("Save settings", id="settings-save", color="primary", className="mb-2"),
+        html.Div(id="settings-result", className="mb-4"),
+    ])
+
+
+_VALUE_OUTPUTS = [Output(f"settings-{f}", "value") for f in (*NUMBER_FIELDS, "mfa_policy", "password_composition")]
+_ORDER = (*NUMBER_FIELDS, "mfa_policy", "password_composition")
+
+
+@protected_callback(
+    *_VALUE_OUTPUTS,
+    Input("settings-org", "value"),
+    permission=SETTINGS_MANAGE,
+    objects={"organization_id": ("organization", _org_allowed)},
+)
+def load_settings(organization_id):
+    """The organization's effective values (its own, or the system defaults it never changed)."""
+    if organization_id is None:
+        return [no_update] * len(_ORDER)
+    values = read_settings(get_db(), current_principal(), organization_id, _security()).values()
+    return [values[f] for f in _ORDER]
+
+
+def _show(value) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+@protected_callback(
+    Output("settings-result", "children"),
+    *[Output(f"settings-{f}", "invalid") for f in NUMBER_FIELDS],
+    *[Output(f"settings-{f}-feedback", "children") for f in NUMBER_FIELDS],
+    Input("settings-save", "n_clicks"),
+    State("settings-org", "value"),
+    *[State(f"settings-{f}", "value") for f in _ORDER],
+    permission=SETTINGS_MANAGE,
+    objects={"organization_id": ("organization", _org_allowed)},
+    prevent_initial_call=True,
+)
+def save(_clicks, organization_id, password_min_length, lockout_threshold, lockout_minutes, alert_drop_threshold,
+         alert_anomaly_z, mfa_policy, password_composition):
+    """Validate on the server and save every value at once, or none; say what changed."""
+    values = {"password_min_length": password_min_length, "lockout_threshold": lockout_threshold,
+              "lockout_minutes": lockout_minutes, "alert_drop_threshold": alert_drop_threshold,
+              "alert_anomaly_z": alert_anomaly_z, "mfa_policy": mfa_policy,
+              "password_composition": bool(password_composition) if password_composition is not None else False}
+    clear = [False] * len(NUMBER_FIELDS) + [None] * len(NUMBER_FIELDS)
+    try:
+        _settings, changes = save_settings(get_db(), current_principal(), organization_id, values, _security())
+    except Forbidden:
+        return (dbc.Alert("You are not allowed to change this organization's settings.", color="danger"), *clear)
+    except SettingsInvalid as exc:
+        invalid = [f in exc.problems for f in NUMBER_FIELDS]
+        feedback = [exc.problems.get(f) for f in NUMBER_FIELDS]
+        others = [m for f, m in exc.problems.items() if f not in NUMBER_FIELDS]
+        message = [html.Strong("Nothing was saved. "), "Fix the highlighted values: "
+                   + " ".join(exc.problems[f] for f in NUMBER_FIELDS if f in exc.problems), *others]
+        return (dbc.Alert(message, color="danger", id="settings-invalid"), *invalid, *feedback)
+    if not changes:
+        return (dbc.Alert("Nothing changed.", color="secondary"), *clear)
+    items = [html.Li(f"{LABELS[f]}: {_show(old)} → {_show(new)}") for f, (old, new) in changes.items()]
+    notes = []
+    if changes.get("mfa_policy", [None, None])[1] == "everyone":
+        notes.append(html.Div("Members without two-factor sign-in will set it up at their next sign-in.",
+                              className="small"))
+    return (dbc.Alert([html.Strong("Saved."), html.Ul(items, className="mb-1"), *notes], color="success",
+                      id="settings-saved"), *clear)
