@@ -17,6 +17,7 @@ from sqlalchemy import select
 from api.health import bp as health_bp
 from core.config import Config, ConfigError
 from core.db import Database
+from core.job_queue import install as install_job_queue
 from core.models import Organization
 from core.runtime import AppState
 from core.security import DemoCredential, SecretBox, ensure_demo_users
@@ -42,6 +43,7 @@ def create_app(config: Config | None = None, *, seed_demo: bool | None = None) -
     server.register_blueprint(health_bp)
     init_auth(server, config, db)
     app = build_dash(server)
+    install_job_queue(server, db, server.extensions["digicadence.celery"])
     register_server_errors(server)
     harden(app, https=config.https)
     return app

@@ -1,4 +1,6 @@
-"""The Celery worker for background callbacks: `celery -A worker:celery worker --loglevel=INFO`.
+"""The Celery worker for background callbacks and durable jobs: `celery -A worker:celery worker --loglevel=INFO`.
+
+`celery -A worker:celery beat` runs the schedule: the job sweeper (core.job_tasks.beat_schedule).
 
 It builds the same app as the web process, from the same environment (REDIS_URL, DATABASE_URL,
 SECRET_KEY), so every page's background callback is registered as a Celery task under the same
@@ -11,6 +13,7 @@ import sys
 
 from app import create_app
 from core.config import Config, ConfigError
+from core.job_tasks import beat_schedule
 
 try:
     _config = Config.from_env()
@@ -21,3 +24,4 @@ if not _config.redis_url:
 
 dash_app = create_app(_config, seed_demo=False)
 celery = dash_app.server.extensions["digicadence.celery"]
+celery.conf.beat_schedule = {**(celery.conf.beat_schedule or {}), **beat_schedule()}
