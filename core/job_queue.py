@@ -274,7 +274,7 @@ def list_jobs(db: Database, principal: Principal, *, kind: str | None = None, li
 # ------------------------------------------------------------------------------------------------ running
 
 _RUNNING: set[str] = set()  # job ids this process is running now
-_RUNNING_LOCK = threading.Lock()
+_RUNNING_LOCK = threading.RLock()  # held across a claim, so a claim and its registration are one step
 PERMANENT = (JobInputError, InfeasibleError, ValueError, LookupError)
 
 
@@ -292,7 +292,10 @@ def _holder_gone(job_id: str, claimed_by: str | None) -> bool:
     if int(pid) == os.getpid():
         with _RUNNING_LOCK:
             return job_id not in _RUNNING
-    return not psutil.pid_exists(int(pid))
+    try:
+        return not psutil.pid_exists(int(pid))
+    except (OverflowError, ValueError):  # no such pid can exist
+        return True
 
 
 def _stale(moment: Any, seconds: float) -> bool:
@@ -382,10 +385,10 @@ def execute(db: Database, job_id: str, settings: QueueSettings, *, transient: tu
     Errors in `transient` (Celery passes database and Redis connection errors) release the claim and
     propagate so the task is retried; every other error ends the job with a reason.
     """
-    attempt = _claim(db, job_id, settings)
-    if attempt is None:
-        return "skipped"
     with _RUNNING_LOCK:
+        attempt = _claim(db, job_id, settings)
+        if attempt is None:
+            return "skipped"
         _RUNNING.add(job_id)
     try:
         with _Heartbeat(db, job_id, attempt, settings.heartbeat_s):
