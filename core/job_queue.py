@@ -44,7 +44,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from core.budget import Cancelled
 from core.db import Database
-from core.job_kinds import JobInputError, JobKind, JobRun, get_kind
+from core.job_kinds import KINDS, JobInputError, JobKind, JobRun, get_kind
 from core.jobs import ACTIVE, JobNotFound, JobReporter, _as_dict, _aware, get_job
 from core.models.base import utcnow
 from core.models.work import Job
@@ -454,13 +454,14 @@ def sweep(db: Database, dispatcher: Dispatcher) -> dict[str, int]:
     """
     settings = dispatcher.settings
     counts = {"requeued": 0, "failed": 0, "resent": 0}
-    with db.session() as s:
-        rows = s.execute(select(Job.id, Job.status, Job.attempts, Job.heartbeat_at, Job.claimed_by)
-                         .where(Job.status.in_(ACTIVE))).all()
+    with db.session() as s:  # only the queue's kinds: the dashboard's background callbacks keep their own rows
+        rows = s.execute(select(Job.id, Job.status, Job.attempts, Job.claimed_by,
+                                func.coalesce(Job.heartbeat_at, Job.started_at, Job.created_at).label("seen"))
+                         .where(Job.status.in_(ACTIVE), Job.kind.in_(list(KINDS)))).all()
     for row in rows:
         attempts = row.attempts or 0
         if row.status == "running":
-            if not (_stale(row.heartbeat_at, settings.stale_after_s) or _holder_gone(row.id, row.claimed_by)):
+            if not (_stale(row.seen, settings.stale_after_s) or _holder_gone(row.id, row.claimed_by)):
                 continue
             if attempts >= settings.max_attempts:
                 if _close(db, row.id, attempts, "failed", f"its worker stopped during attempt {attempts} of "
@@ -469,7 +470,7 @@ def sweep(db: Database, dispatcher: Dispatcher) -> dict[str, int]:
                 continue
             values = {"status": "queued", "claimed_by": None, "message": "re-queued: its worker stopped"}
             key = "requeued"
-        elif _stale(row.heartbeat_at, settings.resend_queued_after_s):
+        elif _stale(row.seen, settings.resend_queued_after_s):
             values, key = {}, "resent"
         else:
             continue

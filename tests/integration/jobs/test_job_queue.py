@@ -23,7 +23,7 @@ from core.job_queue import (
     submit,
     sweep,
 )
-from core.jobs import JobNotFound, get_job
+from core.jobs import JobNotFound, get_job, start_job
 from core.models import AuditEvent, Job, Scenario
 from core.models.base import utcnow
 from core.security import Forbidden
@@ -235,6 +235,7 @@ def test_sweeper_requeues_a_dead_workers_job_and_fails_it_after_max_attempts(wor
     dead = submit(db, bm, "optimization", optimization(world["brand"]), dispatcher=queue)
     silent = submit(db, bm, "optimization", optimization(world["brand"]), dispatcher=queue)
     alive = submit(db, bm, "optimization", optimization(world["brand"]), dispatcher=queue)
+    dashboard_run = start_job(db, bm, "budget", {})  # a dashboard background callback's row: not the queue's
     import socket
 
     with db.session() as s:  # a pid above Linux's pid_max; a host we cannot see with an old heartbeat
@@ -244,6 +245,7 @@ def test_sweeper_requeues_a_dead_workers_job_and_fails_it_after_max_attempts(wor
                                                              heartbeat_at=utcnow().replace(year=2000)))
         s.execute(update(Job).where(Job.id == alive).values(status="running", attempts=1, claimed_by="other:1",
                                                             heartbeat_at=utcnow()))
+        s.execute(update(Job).where(Job.id == dashboard_run).values(started_at=utcnow().replace(year=2000)))
     queue.sent.clear()
     assert sweep(db, queue) == {"requeued": 1, "failed": 1, "resent": 0}
     assert queue.sent == [dead]
@@ -251,6 +253,8 @@ def test_sweeper_requeues_a_dead_workers_job_and_fails_it_after_max_attempts(wor
     failed = get_job(db, bm, silent)
     assert failed["status"] == "failed" and "attempt 2 of 2" in failed["error"]
     assert get_job(db, bm, alive)["status"] == "running"
+    with db.session() as s:
+        assert s.get(Job, dashboard_run).status == "running"
     assert execute(db, dead, queue.settings) == "succeeded"  # the re-queued message runs it as attempt 2
     assert get_job(db, bm, dead)["attempts"] == 2
     assert sweep(db, queue) == {"requeued": 0, "failed": 0, "resent": 0}
