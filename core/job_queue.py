@@ -112,7 +112,7 @@ class CeleryDispatcher:
         self.celery, self.settings = celery_app, settings
 
     def dispatch(self, job_id: str) -> None:
-        self.celery.send_task(RUN_TASK, args=[job_id], task_id=job_id,
+        self.celery.send_task(RUN_TASK, args=[job_id], task_id=job_id, ignore_result=True,  # the row is the result
                               retry=True, retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5})
 
 

@@ -217,16 +217,17 @@ def test_idempotency_key_returns_the_first_job(world):
     assert other != first and counts(db)["jobs"] == 2
 
 
-def test_a_queue_that_cannot_take_the_job_fails_it_with_the_reason(world):
-    class Down(Recorder):
-        def dispatch(self, job_id: str) -> None:
-            raise ConnectionError("redis refused")
+def test_redis_down_fails_the_job_with_the_reason_at_once(world):
+    """Celery on a Redis nobody listens on: submit says so; the job is closed as failed, not left queued."""
+    from core.job_queue import CeleryDispatcher
+    from core.jobs import make_celery
 
+    down = CeleryDispatcher(make_celery("redis://127.0.0.1:1/0"), FAST)
     db, bm = world["db"], world["principal"]("Brand Manager")
-    with pytest.raises(QueueUnavailable, match="unavailable"):
-        submit(db, bm, "optimization", optimization(world["brand"]), dispatcher=Down())
+    with pytest.raises(QueueUnavailable, match="the job queue is unavailable"):
+        submit(db, bm, "optimization", optimization(world["brand"]), dispatcher=down)
     job = list_jobs(db, bm)[0]
-    assert job["status"] == "failed" and "could not queue" in job["error"]
+    assert job["status"] == "failed" and "could not queue the job" in job["error"]
 
 
 def test_sweeper_requeues_a_dead_workers_job_and_fails_it_after_max_attempts(world):
@@ -258,3 +259,21 @@ def test_sweeper_requeues_a_dead_workers_job_and_fails_it_after_max_attempts(wor
     assert execute(db, dead, queue.settings) == "succeeded"  # the re-queued message runs it as attempt 2
     assert get_job(db, bm, dead)["attempts"] == 2
     assert sweep(db, queue) == {"requeued": 0, "failed": 0, "resent": 0}
+
+
+def test_the_app_without_redis_runs_jobs_in_its_own_pool(sqlite_db, tmp_path):
+    """create_app installs the in-process executor; submit finds it from the request's app context."""
+    from core.job_queue import EXTENSION
+    from tests.support import make_app
+
+    world = build_world(sqlite_db, tmp_path)
+    app = make_app(sqlite_db, tmp_path, cache_dir=tmp_path / "cache")
+    executor = app.server.extensions[EXTENSION]
+    assert isinstance(executor, LocalExecutor)
+    try:
+        with app.server.app_context():
+            job_id = submit(sqlite_db, world["principal"]("Brand Manager"), "optimization",
+                            optimization(world["brand"]))
+        assert wait_done(sqlite_db, job_id).status == "succeeded"
+    finally:
+        executor.shutdown()
