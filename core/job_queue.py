@@ -87,9 +87,14 @@ class QueueSettings:
         env = dict(os.environ if env is None else env)
         values = {}
         for f in fields(cls):
-            raw = env.get(f"DIGICADENCE_JOB_{f.name.upper()}")
-            if raw:
-                values[f.name] = int(raw) if f.type in ("int", int) else float(raw)
+            name = f"DIGICADENCE_JOB_{f.name.upper()}"
+            if raw := env.get(name):
+                try:
+                    values[f.name] = int(raw) if f.type in ("int", int) else float(raw)
+                except ValueError:
+                    raise ValueError(f"{name}={raw!r}: expected a number") from None
+                if values[f.name] <= 0:
+                    raise ValueError(f"{name}={raw!r}: must be above 0")
         return cls(**values)
 
 
@@ -260,7 +265,7 @@ def cancel(db: Database, principal: Principal, job_id: Any) -> dict[str, Any]:
 
 
 def list_jobs(db: Database, principal: Principal, *, kind: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-    """The principal's own jobs, newest first (a system admin's too: only their own here)."""
+    """The principal's own jobs, newest first (everyone, administrators included, lists only their own)."""
     if principal.user_id is None:
         return []
     query = select(Job).where(Job.owner_id == principal.user_id).order_by(Job.created_at.desc()).limit(
