@@ -30,10 +30,10 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import socket
 import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import Any, Protocol
@@ -122,40 +122,47 @@ class CeleryDispatcher:
 
 
 class LocalExecutor:
-    """The embedded default: a bounded thread pool in the app's own process, and a sweeper timer.
+    """The embedded default: a bounded pool of daemon threads in the app's own process, and a sweeper timer.
 
     Threads, not processes: a fork from a threaded web server can inherit a held lock, and the
-    optimizers spend their time in numpy, which releases the GIL. Cancellation is cooperative
-    (the run polls its row). Jobs still running when the process ends are re-run by the sweeper of
-    the next process (their holder's pid is gone).
+    optimizers spend their time in numpy, which releases the GIL. Daemon threads, so stopping the
+    app is not held up by a run: a job still running when the process ends is re-run by the next
+    process's sweeper (its holder's pid is gone). Cancellation is cooperative (the run polls its row).
     """
 
     def __init__(self, db: Database, settings: QueueSettings) -> None:
         self.db, self.settings = db, settings
-        self._pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="dc-job")
+        self._queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._pending = 0
-        self._sweeper: threading.Thread | None = None
         self._stop = threading.Event()
 
     def dispatch(self, job_id: str) -> None:
         with self._lock:
+            if self._stop.is_set():
+                raise QueueUnavailable("the app is shutting down")
             if self._pending >= self.settings.max_pending:
                 raise QueueUnavailable(f"{self._pending} jobs are already waiting; try again in a few minutes")
             self._pending += 1
-            if self._sweeper is None:
-                self._sweeper = threading.Thread(target=self._sweep_forever, name="dc-job-sweeper", daemon=True)
-                self._sweeper.start()
-        self._pool.submit(self._run, job_id)
+            if not self._threads:  # started on first use: most app instances (tests, CLIs) never run a job
+                self._threads = [threading.Thread(target=self._work, name=f"dc-job-{i}", daemon=True)
+                                 for i in range(self.settings.workers)]
+                self._threads.append(threading.Thread(target=self._sweep_forever, name="dc-job-sweeper",
+                                                      daemon=True))
+                for thread in self._threads:
+                    thread.start()
+        self._queue.put(job_id)
 
-    def _run(self, job_id: str) -> None:
-        try:
-            execute(self.db, job_id, self.settings)
-        except Exception:  # execute closes the job; this only keeps the pool thread alive
-            log.exception("job %s: unexpected error in the in-process executor", job_id)
-        finally:
-            with self._lock:
-                self._pending -= 1
+    def _work(self) -> None:
+        while (job_id := self._queue.get()) is not None:
+            try:
+                execute(self.db, job_id, self.settings)
+            except Exception:  # execute closes the job; this only keeps the thread alive
+                log.exception("job %s: unexpected error in the in-process executor", job_id)
+            finally:
+                with self._lock:
+                    self._pending -= 1
 
     def _sweep_forever(self) -> None:
         while not self._stop.wait(self.settings.sweep_every_s):
@@ -165,8 +172,15 @@ class LocalExecutor:
                 log.exception("job sweeper failed; retrying at the next interval")
 
     def shutdown(self, wait: bool = True) -> None:
-        self._stop.set()
-        self._pool.shutdown(wait=wait, cancel_futures=True)
+        """Stop taking jobs; with `wait`, let the queued and running ones finish first."""
+        with self._lock:
+            self._stop.set()
+            workers = [t for t in self._threads if t.name != "dc-job-sweeper"]
+        for _ in workers:
+            self._queue.put(None)
+        if wait:
+            for thread in workers:
+                thread.join()
 
 
 def install(server: Any, db: Database, celery_app: Any = None, settings: QueueSettings | None = None) -> Dispatcher:
