@@ -18,6 +18,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from api.health import bp as health_bp
 from core.config import Config, ConfigError
 from core.db import Database
+from core.job_queue import install as install_job_queue
 from core.models import Organization
 from core.observability.web import init_observability
 from core.runtime import AppState
@@ -45,6 +46,7 @@ def create_app(config: Config | None = None, *, seed_demo: bool | None = None) -
     init_auth(server, config, db)
     app = build_dash(server)
     init_observability(app, config)
+    install_job_queue(server, db, server.extensions["digicadence.celery"])
     register_server_errors(server)
     harden(app, https=config.https)
     if config.proxy_hops:  # behind a TLS proxy: the client's address and scheme, not the proxy's

@@ -1,4 +1,6 @@
-"""The Celery worker for background callbacks: `celery -A worker:celery worker --loglevel=INFO`.
+"""The Celery worker for background callbacks and durable jobs: `celery -A worker:celery worker --loglevel=INFO`.
+
+`celery -A worker:celery beat` runs the schedule: the job sweeper (core.job_tasks.beat_schedule).
 
 It builds the same app as the web process, from the same environment (REDIS_URL, DATABASE_URL,
 SECRET_KEY), so every page's background callback is registered as a Celery task under the same
@@ -14,6 +16,7 @@ from celery.signals import setup_logging, worker_init, worker_process_shutdown
 
 from app import create_app
 from core.config import Config, ConfigError
+from core.job_tasks import beat_schedule
 from core.observability import logs, metrics
 
 try:
@@ -58,3 +61,4 @@ celery.conf.beat_schedule = {
     **(celery.conf.beat_schedule or {}),
     "retention-daily": {"task": "digicadence.retention", "schedule": crontab(hour=3, minute=30)},
 }
+celery.conf.beat_schedule = {**(celery.conf.beat_schedule or {}), **beat_schedule()}

@@ -63,13 +63,14 @@ def get_job(db: Database, principal: Principal, job_id: Any) -> dict[str, Any]:
 
 
 def _as_dict(job: Job) -> dict[str, Any]:
-    status = job.status
-    last = job.finished_at or job.started_at or job.created_at
+    status, error = job.status, job.error
+    last = job.heartbeat_at or job.started_at or job.created_at
     if status in ACTIVE and last is not None and _aware(last) < utcnow() - STALE_AFTER:
-        status = "failed"
+        status, error = "failed", error or "no sign of life from the worker running it"
     return {"id": job.id, "kind": job.kind, "status": status, "progress": job.progress, "message": job.message,
-            "error": job.error, "payload": job.payload, "result": job.result, "owner_id": job.owner_id,
-            "organization_id": job.organization_id, "created_at": job.created_at, "finished_at": job.finished_at}
+            "error": error, "payload": job.payload, "result": job.result, "owner_id": job.owner_id,
+            "organization_id": job.organization_id, "created_at": job.created_at, "started_at": job.started_at,
+            "finished_at": job.finished_at, "attempts": job.attempts or 0, "heartbeat_at": job.heartbeat_at}
 
 
 def _aware(moment: datetime) -> datetime:
@@ -140,10 +141,12 @@ class JobReporter:
 
     Pass it as both `progress` and `cancel` to the optimizers (core.optimize.progress.Monitor reads
     `.cancelled`); `relay` also receives every report (a Dash background callback's set_progress).
+    With `attempt` (core.job_queue) every write is conditional on the row still being that attempt's,
+    and a run whose attempt was taken over by another worker sees itself cancelled.
     """
 
-    def __init__(self, db: Database, job_id: str, relay: Any = None) -> None:
-        self.db, self.job_id, self.relay = db, job_id, relay
+    def __init__(self, db: Database, job_id: str, relay: Any = None, *, attempt: int | None = None) -> None:
+        self.db, self.job_id, self.relay, self.attempt = db, job_id, relay, attempt
         self._last_write = 0.0
         self._last_poll = 0.0
         self._cancelled = False
@@ -154,9 +157,11 @@ class JobReporter:
         now = time.monotonic()
         if now - self._last_write >= PROGRESS_INTERVAL_S or fraction >= 1.0:
             self._last_write = now
+            query = update(Job).where(Job.id == self.job_id, Job.status.in_(ACTIVE))
+            if self.attempt is not None:
+                query = query.where(Job.attempts == self.attempt)
             with self.db.session() as s:
-                s.execute(update(Job).where(Job.id == self.job_id, Job.status.in_(ACTIVE))
-                          .values(progress=float(fraction), message=message[:500]))
+                s.execute(query.values(progress=float(fraction), message=message[:500], heartbeat_at=utcnow()))
 
     @property
     def cancelled(self) -> bool:
@@ -164,14 +169,24 @@ class JobReporter:
         if not self._cancelled and now - self._last_poll >= CANCEL_POLL_S:
             self._last_poll = now
             with self.db.session() as s:
-                status = s.scalar(select(Job.status).where(Job.id == self.job_id))
-            self._cancelled = status == "cancelled"
+                row = s.execute(select(Job.status, Job.attempts).where(Job.id == self.job_id)).first()
+            self._cancelled = row is None or row.status == "cancelled" or (
+                self.attempt is not None and row.attempts != self.attempt)
         return self._cancelled
 
 
 def make_celery(redis_url: str, name: str = "digicadence") -> Any:
-    """The Celery app for background callbacks: Redis as broker and result backend, JSON only."""
+    """The Celery app for background callbacks and durable jobs: Redis as broker and result backend, JSON only.
+
+    The job tasks (core.job_tasks) are registered on it by `core.job_queue.install`; their delivery
+    settings (late acks, requeue on a lost worker, retries) are per task, so background callbacks keep
+    Celery's defaults. The visibility timeout is how long an unacknowledged message waits before Redis
+    hands it to another worker: longer than any job runs, or a live job would be delivered twice
+    (harmless, but wasted work); a dead worker's job is picked up sooner by the sweeper.
+    """
     from celery import Celery
+
+    from core.job_queue import QueueSettings
 
     app = Celery(name, broker=redis_url, backend=redis_url)
     app.conf.update(
@@ -182,5 +197,6 @@ def make_celery(redis_url: str, name: str = "digicadence") -> Any:
         broker_connection_retry_on_startup=True,
         worker_prefetch_multiplier=1,  # long runs: one at a time per worker process
         task_track_started=True,
+        broker_transport_options={"visibility_timeout": QueueSettings.from_env().visibility_timeout_s},
     )
     return app

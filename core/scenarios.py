@@ -114,6 +114,18 @@ def _clean_name(name: Any) -> str:
 
 def save_result(db: Database, principal: Principal, name: Any, result: dict[str, Any], kind: str = "budget") -> int:
     """Store a result the server produced as a new scenario owned by the principal; returns its id."""
+    scenario = prepare_scenario(db, principal, name, result, kind)
+    with db.session() as s:
+        return add_scenario(s, principal, scenario)
+
+
+def prepare_scenario(db: Database, principal: Principal, name: Any, result: dict[str, Any],
+                     kind: str = "budget") -> Scenario:
+    """Check the principal may save `result` and build the (unsaved) scenario; Forbidden or ScenarioError.
+
+    Separate from `add_scenario` so a caller can insert it inside its own transaction (a job's final
+    write) after every check, and every audited denial, has happened outside it.
+    """
     name = _clean_name(name)
     inputs = dict(result.get("inputs") or {})
     brand_ids = sorted({int(b) for b in inputs.get("brand_ids") or []})
@@ -131,13 +143,21 @@ def save_result(db: Database, principal: Principal, name: Any, result: dict[str,
         scenario = Scenario(organization_id=org, project_id=_project_for(s, org, brand_ids),
                             owner_id=principal.user_id, name=name, kind=kind, inputs=inputs,
                             constraints=constraints, result=result, status="saved")
-        if not can(principal, SAVE, scenario, session=s):
-            deny(principal, SAVE, ("organization", org), "may not save scenarios here")
-        s.add(scenario)
-        s.flush()
-        record(s, Action.SCENARIO_SAVED, actor=principal, organization_id=org, target=scenario,
-               data={"name": name, "kind": kind, "brands": brand_ids, "job": result.get("job_id")})
-        return scenario.id
+        allowed = can(principal, SAVE, scenario, session=s)
+    if not allowed:
+        deny(principal, SAVE, ("organization", org), "may not save scenarios here")
+    return scenario
+
+
+def add_scenario(session: Session, principal: Principal, scenario: Scenario) -> int:
+    """Insert a scenario built by `prepare_scenario` in the caller's transaction, audited; returns its id."""
+    session.add(scenario)
+    session.flush()
+    record(session, Action.SCENARIO_SAVED, actor=principal, organization_id=scenario.organization_id,
+           target=scenario, data={"name": scenario.name, "kind": scenario.kind,
+                                  "brands": sorted({int(b) for b in (scenario.inputs or {}).get("brand_ids") or []}),
+                                  "job": (scenario.result or {}).get("job_id")})
+    return scenario.id
 
 
 def save_from_job(db: Database, principal: Principal, job_id: Any, name: Any) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, Float, ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import Boolean, CheckConstraint, Float, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models.base import Base, utcnow
@@ -33,6 +33,9 @@ class Scenario(Base):
     status: Mapped[str] = mapped_column(String(20), default="saved")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # The job whose `save_as` produced this scenario; unique, so a re-run job can never save it twice.
+    saved_by_job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), default=None,
+                                                        unique=True)
 
 
 class Job(Base):
@@ -42,6 +45,9 @@ class Job(Base):
     __table_args__ = (
         CheckConstraint("status in " + str(JOB_STATUSES), name="status"),
         Index("ix_jobs_owner_created", "owner_id", "created_at"),
+        Index("ix_jobs_status_heartbeat", "status", "heartbeat_at"),
+        # A client's Idempotency-Key names one job of theirs (core.job_queue.submit).
+        UniqueConstraint("owner_id", "idempotency_key", name="uq_jobs_owner_idempotency_key"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -57,6 +63,12 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Durable queue bookkeeping (core.job_queue): which attempt holds the job, its last sign of life,
+    # and who ("host:pid") runs it, so a dead worker's job is re-run or failed, never left running.
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
+    claimed_by: Mapped[str | None] = mapped_column(String(200), default=None)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), default=None)
 
 
 class ImportBatch(Base):

@@ -1,7 +1,7 @@
 """retention policies and the audit archive
 
 Revision ID: 0009
-Revises: 0003
+Revises: 0007
 Create Date: 2026-11-29
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0009'
-down_revision = '0004'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,215 @@
+"""What a durable job can be: a registry of kind → validate, run and save, used by core.job_queue.
+
+A kind is four plain functions, so adding one (a "report" job, say) is `register(JobKind(...))`:
+
+- `validate(db, principal, payload) -> payload`: authorizes the principal and returns the payload in
+  canonical form, or raises `JobInputError` (a reason a person can act on) / `Forbidden`. It runs at
+  submit time and again inside the worker, with the owner's principal re-loaded, because grants may
+  have changed while the job waited.
+- `run(job) -> result`: the work, JSON-able result, no writes of its own except the audit trail. It
+  reports progress and sees cancellation through `job.reporter`.
+- `prepare_save(job, result)` (optional): checks and builds what the job saves, outside any
+  transaction (a refusal is audited in its own transaction, which SQLite could not do inside one).
+- `save(session, job, prepared) -> dict` (optional): inserts it inside the job's final transaction,
+  the one that also marks the job succeeded; what it returns is merged into the stored result.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from core.budget import BudgetInputError, parse_inputs, run_budget
+from core.db import Database
+from core.jobs import JobReporter
+from core.scenarios import NAME_MAX, ScenarioError, add_scenario, prepare_scenario
+from core.security import Principal, authorize
+from core.security.authorizer import deny
+
+RUN, SAVE = "scenario:run", "scenario:save"
+
+
+class JobInputError(ValueError):
+    """A job request a person must fix; `reason` says what (nothing was written)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class JobRun:
+    """One attempt at one job, as its kind's functions see it."""
+
+    job_id: str
+    attempt: int
+    db: Database
+    principal: Principal
+    payload: dict[str, Any]
+    reporter: JobReporter
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    permission: str
+    validate: Callable[[Database, Principal, dict[str, Any]], dict[str, Any]]
+    run: Callable[[JobRun], dict[str, Any]]
+    prepare_save: Callable[[JobRun, dict[str, Any]], Any] | None = None
+    save: Callable[[Session, JobRun, Any], dict[str, Any]] | None = None
+
+
+KINDS: dict[str, JobKind] = {}
+
+
+def register(kind: JobKind) -> JobKind:
+    """Make `kind` submittable (core.job_queue.submit) and runnable by every worker that imports it."""
+    KINDS[kind.name] = kind
+    return kind
+
+
+def get_kind(name: Any) -> JobKind:
+    kind = KINDS.get(name) if isinstance(name, str) else None
+    if kind is None:
+        raise JobInputError(f"unknown job kind {name!r}; expected one of {sorted(KINDS)}")
+    return kind
+
+
+def _only(payload: Any, allowed: set[str], required: set[str]) -> dict[str, Any]:
+    if not isinstance(payload, dict):
+        raise JobInputError("payload: expected an object")
+    unknown = sorted(set(payload) - allowed)
+    if unknown:
+        raise JobInputError(f"payload: unknown field(s) {', '.join(map(repr, unknown))}; allowed: {sorted(allowed)}")
+    missing = sorted(k for k in required if payload.get(k) is None)
+    if missing:
+        raise JobInputError(f"payload: missing {', '.join(missing)}")
+    return payload
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON types: numpy scalars and arrays converted, NaN and infinities as null."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.bool_ | bool):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+# ------------------------------------------------------------------------------------------------ optimization
+
+
+def _validate_optimization(db: Database, principal: Principal, payload: dict[str, Any]) -> dict[str, Any]:
+    """`{"inputs": <core.budget inputs>, "save_as": optional scenario name}`; scenario:run (and :save) on each brand."""
+    payload = _only(payload, {"inputs", "save_as"}, {"inputs"})
+    try:
+        inputs = parse_inputs(payload["inputs"])
+    except BudgetInputError as exc:
+        raise JobInputError(f"inputs: {exc}") from None
+    for brand_id in inputs.brand_ids:
+        authorize(principal, RUN, ("brand", brand_id))
+    out: dict[str, Any] = {"inputs": inputs.to_dict()}
+    if payload.get("save_as") is not None:
+        name = " ".join(str(payload["save_as"]).split())
+        if not name or len(name) > NAME_MAX:
+            raise JobInputError(f"save_as: a scenario name of 1 to {NAME_MAX} characters")
+        try:
+            prepare_scenario(db, principal, name, {"inputs": out["inputs"]})  # may this principal save it?
+        except ScenarioError as exc:
+            raise JobInputError(f"save_as: {exc}") from None
+        out["save_as"] = name
+    return out
+
+
+def _run_optimization(job: JobRun) -> dict[str, Any]:
+    result = run_budget(job.db, int(job.principal.user_id), job.payload["inputs"], progress=job.reporter,
+                        cancel=job.reporter, job_id=job.job_id)
+    return jsonable(result)
+
+
+def _prepare_scenario(job: JobRun, result: dict[str, Any]) -> Any:
+    if not job.payload.get("save_as"):
+        return None
+    scenario = prepare_scenario(job.db, job.principal, job.payload["save_as"], result, kind="budget")
+    scenario.saved_by_job_id = job.job_id
+    return scenario
+
+
+def _save_scenario(session: Session, job: JobRun, scenario: Any) -> dict[str, Any]:
+    return {"scenario_id": add_scenario(session, job.principal, scenario)}
+
+
+OPTIMIZATION = register(JobKind("optimization", RUN, _validate_optimization, _run_optimization,
+                                _prepare_scenario, _save_scenario))
+
+
+# ------------------------------------------------------------------------------------------------ recommendation
+
+
+def _number(payload: dict, key: str, lo: float, hi: float, *, whole: bool = False, default: Any = None) -> Any:
+    value = payload.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        raise JobInputError(f"{key}: expected a number")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise JobInputError(f"{key}: {value!r} is not a number") from None
+    if not math.isfinite(number) or not lo <= number <= hi or (whole and number != int(number)):
+        kind = "a whole number" if whole else "a number"
+        raise JobInputError(f"{key}: {kind} between {lo:g} and {hi:g}")
+    return int(number) if whole else number
+
+
+def _validate_recommendation(db: Database, principal: Principal, payload: dict[str, Any]) -> dict[str, Any]:
+    """`{"brand_id", "project_id", "effort_budget" (0–100], "k" (1–10, default 3), "percentile_cap" (0–100)}`.
+
+    The pair must be one of the principal's what-if pairs (scenario:run on an own brand of the project).
+    """
+    from core.whatif import can_run
+
+    payload = _only(payload, {"brand_id", "project_id", "effort_budget", "k", "percentile_cap"},
+                    {"brand_id", "project_id", "effort_budget"})
+    out = {"brand_id": _number(payload, "brand_id", 1, 2**31 - 1, whole=True),
+           "project_id": _number(payload, "project_id", 1, 2**31 - 1, whole=True),
+           "effort_budget": _number(payload, "effort_budget", 0, 100),
+           "k": _number(payload, "k", 1, 10, whole=True, default=3),
+           "percentile_cap": _number(payload, "percentile_cap", 0, 100)}
+    if out["effort_budget"] <= 0:
+        raise JobInputError("effort_budget: a number above 0 and at most 100")
+    with db.engine.connect() as conn:
+        allowed = can_run(conn, principal, out["brand_id"], out["project_id"])
+    if not allowed:
+        deny(principal, RUN, ("brand", out["brand_id"]), f"no what-if on this brand in project {out['project_id']}")
+    return out
+
+
+def _run_recommendation(job: JobRun) -> dict[str, Any]:
+    from core.whatif import load_whatif, recommend_plan
+
+    p = job.payload
+    job.reporter(0.05, "loading the brand's metrics")
+    with job.db.engine.connect() as conn:
+        model = load_whatif(conn, job.principal, p["brand_id"], p["project_id"], p.get("percentile_cap"))
+    job.reporter(0.3, "searching for the best moves")
+    plan = recommend_plan(model, p["effort_budget"], p["k"])
+    job.reporter(1.0, "done")
+    return jsonable({**plan, "brand_id": p["brand_id"], "project_id": p["project_id"], "period": model.period,
+                     "stored_score": model.stored_score, "run_by": job.principal.user_id, "job_id": job.job_id})
+
+
+RECOMMENDATION = register(JobKind("recommendation", RUN, _validate_recommendation, _run_recommendation))
