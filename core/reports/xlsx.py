@@ -135,16 +135,22 @@ def _summary(ws: Worksheet, doc: Document, sheets: dict[int, str]) -> None:
     ws.column_dimensions["C"].width = 60
 
 
-def _fixed_zip(data: bytes, when: datetime) -> bytes:
-    """Re-pack the workbook with every entry dated `when` (zip entries otherwise carry the save time)."""
+def _fixed_dates(data: bytes, when: datetime) -> bytes:
+    """Re-pack the workbook with every zip entry dated `when` and docProps' `modified` set to it
+    (openpyxl stamps both with the save time)."""
     stamp = (max(when.year, 1980), when.month, when.day, when.hour, when.minute, when.second)
+    iso = when.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
         for info in source.infolist():
+            content = source.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                content = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)", rb"\g<1>" + iso + rb"\g<2>",
+                                 content)
             fixed = zipfile.ZipInfo(info.filename, date_time=stamp)
             fixed.compress_type = zipfile.ZIP_DEFLATED
             fixed.external_attr = info.external_attr
-            target.writestr(fixed, source.read(info.filename))
+            target.writestr(fixed, content)
     return out.getvalue()
 
 
@@ -168,19 +174,5 @@ def render_xlsx(doc: Document) -> bytes:
     workbook.properties.created = when
     buffer = io.BytesIO()
     workbook.save(buffer)
-    data = buffer.getvalue()
-    # openpyxl sets `modified` to now on save; rewrite docProps/core.xml with the fixed date.
-    return _fixed_zip(_fixed_core(data, when), when)
+    return _fixed_dates(buffer.getvalue(), when)
 
-
-def _fixed_core(data: bytes, when: datetime) -> bytes:
-    out = io.BytesIO()
-    stamp = when.strftime("%Y-%m-%dT%H:%M:%SZ")
-    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
-        for info in source.infolist():
-            content = source.read(info.filename)
-            if info.filename == "docProps/core.xml":
-                content = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)",
-                                 rb"\g<1>" + stamp.encode() + rb"\g<2>", content)
-            target.writestr(info, content)
-    return out.getvalue()
