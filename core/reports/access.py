@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date
-from typing import Any
+from typing import Any, NoReturn
 
 from core.security import Forbidden, Principal
 from core.security.authorizer import deny
@@ -29,6 +29,14 @@ class ReportNotFound(Forbidden):
 
     def __str__(self) -> str:
         return f"no {self.kind} {self.ident} to report on"
+
+
+def not_found(principal: Principal, kind: str, ident: Any) -> NoReturn:
+    """Audit the refusal like every other one, then raise the uniform `ReportNotFound`."""
+    try:
+        deny(principal, EXPORT, (kind, ident), "not found")
+    except Forbidden:
+        raise ReportNotFound(kind, ident) from None
 
 
 def _keep(perms: frozenset[str]) -> frozenset[str]:

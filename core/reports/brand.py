@@ -15,7 +15,7 @@ import pandas as pd
 from core import brand_explorer as bx
 from core.db import Database
 from core.reports import charts
-from core.reports.access import ReportNotFound, check_keys, int_param, month_label, month_param
+from core.reports.access import check_keys, int_param, month_label, month_param, not_found
 from core.reports.document import ChartSpec, Document, Figure, Heading, Kpi, Kpis, Table, Text
 from core.security import Principal
 
@@ -42,7 +42,7 @@ def build(db: Database, principal: Principal, params: dict[str, Any]) -> Documen
         pairs = bx.explorable(conn, principal)
         row = pairs[(pairs["brand_id"] == brand_id) & (pairs["project_id"] == project_id)]
         if row.empty:
-            raise ReportNotFound("brand", brand_id)
+            not_found(principal, "brand", brand_id)
         brand, project, organization = (str(row.iloc[0][c]) for c in ("brand", "project", "organization"))
         periods = bx.periods(conn, principal, brand_id, project_id)
         if not periods:

@@ -17,7 +17,7 @@ from core import portfolio as pf
 from core.db import Database
 from core.models import Organization, Project
 from core.reports import charts
-from core.reports.access import ReportNotFound, check_keys, int_param, month_label, month_param
+from core.reports.access import check_keys, int_param, month_label, month_param, not_found
 from core.reports.document import (
     ChartSpec,
     Document,
@@ -63,12 +63,12 @@ def _projects(conn, principal: Principal, params: dict[str, Any]) -> tuple[str, 
     if org is not None:
         chosen = [p for p in visible if org_of.get(p["id"]) == org]
         if not chosen:
-            raise ReportNotFound("organization", org)
+            not_found(principal, "organization", org)
     else:
         by_id = {p["id"]: p for p in visible}
         for pid in ids:
             if pid not in by_id:
-                raise ReportNotFound("project", pid)
+                not_found(principal, "project", pid)
         chosen = [by_id[pid] for pid in ids]
         if len({org_of[p["id"]] for p in chosen}) > 1:
             raise ValueError("a portfolio report covers projects of one organization")

@@ -40,6 +40,7 @@ from core.security import Principal
 from dashboard.access import page_layout, protected_callback
 from dashboard.auth.principal import current_principal
 from dashboard.components import MUTED, PALETTE, chart_layout, empty_state, kpi_card, signed
+from dashboard.report_download import report_control, send_report
 
 dash.register_page(__name__, path="/", name="Portfolio", title="Portfolio · Digi-Cadence", permission=READ)
 
@@ -82,7 +83,8 @@ def layout(project: str | None = None, **_query) -> html.Div:
         [
             dbc.Row(
                 [
-                    dbc.Col(html.H2("Portfolio", className="mb-0"), xs=12, md=6),
+                    dbc.Col(html.H2("Portfolio", className="mb-0"), xs=12, md=3),
+                    dbc.Col(report_control("report-portfolio"), xs=12, md=3, className="text-md-end"),
                     dbc.Col(
                         dcc.Dropdown(id="portfolio-project", options=options, value=selected, clearable=False),
                         xs=12, md=6,
@@ -447,3 +449,18 @@ def open_brand(click, project_id):
     if role != "own" or project_id is None:
         return no_update
     return brand_href(brand_id, project_id)
+
+
+@protected_callback(
+    Output("report-portfolio-download", "data"),
+    Output("report-portfolio-message", "children"),
+    Input("report-portfolio-pdf", "n_clicks"),
+    Input("report-portfolio-xlsx", "n_clicks"),
+    State("portfolio-project", "value"),
+    permission="report:export",
+    objects={"project_id": ("project", _project_readable)},
+    prevent_initial_call=True,
+)
+def download_report(_pdf, _xlsx, project_id):
+    """The executive portfolio summary of the selected project (core.reports re-checks export and scope)."""
+    return send_report("portfolio", {"project_ids": [project_id]})
