@@ -1,6 +1,6 @@
-"""One seeded demo per database for the report tests: 14 months (enough history for anomalies and
-fitted curves with intervals), the six demo users, a scenario saved by the Brand Manager, and a
-scenario, project and brand of the second organization."""
+"""One seeded demo per database, shared by the report tests of this package: 14 months (enough
+history for anomalies and fitted curves with intervals), the six demo users, a scenario saved by
+the Brand Manager, and a scenario, project and brand of the second organization."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from tests.support import demo_people
 CHANNELS = ["Meta", "Search", "TV"]
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="package", params=["sqlite", "postgresql"])
 def world(request, tmp_path_factory):
     from tests.conftest import _empty
 
