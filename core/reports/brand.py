@@ -115,7 +115,7 @@ def build(db: Database, principal: Principal, params: dict[str, Any]) -> Documen
                                         "contribution"]],
                   {"value": "number", "norm": "score", "weight": "pct", "contribution": "ratio"},
                   sheet="Metrics", in_pdf=False,
-                  headers={"norm": "normalized (0–100)", "contribution": "DC points"}))
+                  headers={"norm": "Normalized (0–100)", "contribution": "DC points"}))
 
     doc.add(Heading("What moved the score"))
     if moved is not None and len(moved.frame):
@@ -133,7 +133,7 @@ def build(db: Database, principal: Principal, params: dict[str, Any]) -> Documen
                       {"value_from": "number", "value_to": "number", "contribution": "ratio",
                        "value_effect": "ratio", "weight_effect": "ratio"}, sheet="What moved", max_rows_pdf=TOP_MOVES,
                       headers={"value_from": month_label(before), "value_to": label, "contribution": "DC points",
-                               "value_effect": "from value", "weight_effect": "from weight"}))
+                               "value_effect": "From value", "weight_effect": "From weight"}))
     else:
         doc.add(Text("This is the first scored month, so there is no change to explain yet.", muted=True))
 
@@ -149,9 +149,9 @@ def build(db: Database, principal: Principal, params: dict[str, Any]) -> Documen
     doc.add(Table("Gaps to competitors", gap_frame.sort_values(gap_col, kind="stable")[gap_cols],
                   {"value": "number", "competitor_avg": "number", "best_competitor": "number", "gap_to_avg": "number",
                    "gap_to_avg_points": "signed", "gap_to_best_points": "signed"}, sheet="Gaps",
-                  max_rows_pdf=TOP_GAPS,
-                  headers={"competitor_avg": "competitor avg", "best_competitor": "best competitor",
-                           "gap_to_avg": "gap to avg", "gap_to_avg_points": "gap to avg (points)",
-                           "gap_to_best_points": "gap to best (points)"},
+                  max_rows_pdf=TOP_GAPS, pdf_columns=[c for c in gap_cols if c not in ("section", "gap_to_avg")],
+                  headers={"competitor_avg": "Competitor avg", "best_competitor": "Best competitor",
+                           "gap_to_avg": "Gap to avg", "gap_to_avg_points": "Gap to avg (points)",
+                           "gap_to_best_points": "Gap to best (points)"},
                   note="Positive: ahead. Competitors you may not see take part only in the normalization."))
     return doc

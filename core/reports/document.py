@@ -48,6 +48,10 @@ class Table:
     in_pdf: bool = True  # False: workbook only (the PDF shows the same numbers as a chart)
     note: str = ""
     headers: dict[str, str] = field(default_factory=dict)  # column → printed header
+    pdf_columns: list[str] | None = None  # the PDF's subset of columns when the page is too narrow for all
+
+    def header(self, column) -> str:
+        return self.headers.get(column) or str(column).replace("_", " ").capitalize()
 
 
 @dataclass(frozen=True)
@@ -112,12 +116,13 @@ def fmt_value(value, fmt: str) -> str:
     if fmt == "money":
         return compact(float(value))
     if fmt == "ratio":
-        return f"{value:.2f}"
+        return f"{value:.2f}".replace("-", "−")
     if fmt == "pct":
         return f"{value * 100:.0f} %"
     if fmt == "int":
         return f"{int(value):,}"
-    return f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
+    text = f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
+    return text.replace("-", "−")
 
 
 def compact(value: float | None, digits: int = 3) -> str:

@@ -133,12 +133,14 @@ def _kpis(block: Kpis, width: float) -> RLTable:
 
 def _table(block: Table, width: float) -> list:
     frame = block.frame if block.max_rows_pdf is None else block.frame.head(block.max_rows_pdf)
+    if block.pdf_columns is not None:
+        frame = frame[block.pdf_columns]
     columns = list(frame.columns)
-    out: list = [Paragraph(escape(block.title), STYLES["h2"])]
+    out: list = [CondPageBreak(3 * cm), Paragraph(escape(block.title), STYLES["h2"])]  # a title with rows under it
     if frame.empty:
         out.append(Paragraph("Nothing to show.", STYLES["muted"]))
         return out
-    header = [Paragraph(escape(block.headers.get(c, str(c))), STYLES["head"]) for c in columns]
+    header = [Paragraph(escape(block.header(c)), STYLES["head"]) for c in columns]
     rows = [header]
     for record in frame.itertuples(index=False):
         rows.append([Paragraph(escape(fmt_value(v, block.formats.get(c, "text"))), STYLES["cell"])
@@ -171,22 +173,39 @@ def _table(block: Table, width: float) -> list:
 
 
 def _widths(block: Table, frame, columns: list, width: float) -> list[float]:
-    """Numbers get the width they need (they must not wrap); text columns share what is left."""
-    char, pad = 4.4, 7.0  # DejaVu Sans at 7.5 pt, and the cell padding
-    natural, is_text = [], []
+    """Numbers get the width they need (they must not wrap); text columns share what is left, down to
+    their longest word. Widths are measured in the font itself, headers wrap between words."""
+    pad = 7.0  # left + right cell padding
+
+    def measure(text: str, font: str) -> float:
+        return pdfmetrics.stringWidth(text, font, 7.5)
+
+    natural, least, is_text = [], [], []
     for c in columns:
         fmt = block.formats.get(c, "text")
-        cells = max((len(fmt_value(v, fmt)) for v in frame[c].head(60)), default=0)
-        header = min(len(block.headers.get(c, str(c))), 10)
-        natural.append(max(cells, header, 2) * char + pad)
+        values = [fmt_value(v, fmt) for v in frame[c].head(80)]
+        header_words = block.header(c).split() or [""]
+        head = max(measure(w, BOLD) for w in header_words)
+        cells = max((measure(v, FONT) for v in values), default=0.0)
+        words = max((measure(w, FONT) for v in values for w in v.split()), default=0.0)
+        natural.append(max(cells, head) + pad)
+        least.append(max(words, head) + pad if fmt == "text" else natural[-1])
         is_text.append(fmt == "text")
-    fixed = sum(w for w, t in zip(natural, is_text, strict=True) if not t)
-    text_need = sum(w for w, t in zip(natural, is_text, strict=True) if t)
-    if not text_need:
-        return [w * width / fixed for w in natural]
-    room = max(width - fixed, width * 0.3)
-    scale_fixed = (width - room) / fixed if fixed else 0
-    return [w * room / text_need if t else w * scale_fixed for w, t in zip(natural, is_text, strict=True)]
+    if sum(natural) <= width:  # room to spare: give it to the text columns (or to all when there are none)
+        spare = width - sum(natural)
+        grow = [n for n, t in zip(natural, is_text, strict=True) if t] or natural
+        share = sum(grow)
+        return [n + (spare * n / share if (t or not any(is_text)) else 0)
+                for n, t in zip(natural, is_text, strict=True)]
+    fixed = sum(n for n, t in zip(natural, is_text, strict=True) if not t)
+    text_room = width - fixed
+    text_natural = sum(n for n, t in zip(natural, is_text, strict=True) if t)
+    text_least = sum(m for m, t in zip(least, is_text, strict=True) if t)
+    if text_room >= text_least and text_natural:  # text columns wrap, numbers keep their width
+        k = (text_room - text_least) / max(text_natural - text_least, 1e-9)
+        return [m + k * (n - m) if t else n for n, m, t in zip(natural, least, is_text, strict=True)]
+    total = sum(least)  # too many columns: everything at its least, scaled to fit
+    return [m * width / total for m in least]
 
 
 def _figure(block: Figure, width: float) -> list:
@@ -198,7 +217,7 @@ def _figure(block: Figure, width: float) -> list:
     flow = [Image(io.BytesIO(block.png), width=draw_w, height=draw_w * h / w)]
     if block.caption:
         flow.append(Paragraph(escape(block.caption), STYLES["muted"]))
-    return [KeepTogether(flow), Spacer(1, 6)]
+    return [*flow, Spacer(1, 6)]
 
 
 def render_pdf(document: Document) -> bytes:
@@ -212,20 +231,28 @@ def render_pdf(document: Document) -> bytes:
     width = A4[0] - 2 * MARGIN
     story: list = [Paragraph(escape(document.title), STYLES["title"]),
                    Paragraph(escape(document.subtitle), STYLES["subtitle"])]
+    lead: list = []  # headings and text waiting for what follows them, so a chart never loses its title
     for block in document.blocks:
         if isinstance(block, Heading):
-            if block.level == 1:
+            if block.level == 1 and not lead:
                 story.append(CondPageBreak(5 * cm))
-            story.append(Paragraph(escape(block.text), STYLES["h1" if block.level == 1 else "h2"]))
-        elif isinstance(block, Text):
-            story.append(Paragraph(escape(block.text), STYLES["muted" if block.muted else "body"]))
-        elif isinstance(block, Kpis):
+            lead.append(Paragraph(escape(block.text), STYLES["h1" if block.level == 1 else "h2"]))
+            continue
+        if isinstance(block, Text):
+            lead.append(Paragraph(escape(block.text), STYLES["muted" if block.muted else "body"]))
+            continue
+        if isinstance(block, Figure):
+            story += [KeepTogether(lead + _figure(block, width))]
+            lead = []
+            continue
+        story += lead
+        lead = []
+        if isinstance(block, Kpis):
             story += [_kpis(block, width), Spacer(1, 8)]
         elif isinstance(block, Table) and block.in_pdf:
             story += _table(block, width)
-        elif isinstance(block, Figure):
-            story += _figure(block, width)
         elif isinstance(block, PageBreak):
             story.append(RLPageBreak())
+    story += lead
     doc.build(story, canvasmaker=_numbered_canvas(document))
     return buffer.getvalue()

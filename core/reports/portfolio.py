@@ -172,6 +172,7 @@ def _project_blocks(conn, principal: Principal, project: dict, as_of: date | Non
               {"rank": "int", "score": "score", "change_1m": "signed", "change_12m": "signed", "coverage": "pct",
                **{s: "score" for s in sections}, "spend": "money", "revenue": "money", "roi": "ratio"},
               sheet="Ranking" + suffix, headers=RANK_HEADERS,
+              pdf_columns=[c for c in rank_cols if c not in ("coverage", "spend", "revenue")],
               chart=ChartSpec("bar", "brand", ["score"], "DC score by brand", "DC score")),
         Table("DC score trend" + suffix, wide.rename_axis("period").reset_index(),
               {c: "score" for c in wide.columns}, sheet="Trend" + suffix, in_pdf=False,

@@ -17,7 +17,7 @@ from core.db import Database
 from core.models import Organization
 from core.reports import charts
 from core.reports.access import ReportNotFound, check_keys, int_param
-from core.reports.document import ChartSpec, Document, Figure, Heading, Kpi, Kpis, Table, Text
+from core.reports.document import ChartSpec, Document, Figure, Heading, Kpi, Kpis, Table, Text, compact
 from core.scenarios import get_scenario
 from core.security import Forbidden, Principal
 
@@ -65,14 +65,14 @@ def build(db: Database, principal: Principal, params: dict[str, Any]) -> Documen
     pct = result.get("uplift_pct")
     doc.add(Kpis([
         Kpi("Budget, optimized", result.get("budget"), "money",
-            f"current spend {charts.short(result['current_budget'])}" if result.get("current_budget") else ""),
+            f"current spend {compact(result['current_budget'])}" if result.get("current_budget") else ""),
         Kpi("Predicted outcome", result.get("outcome"), "money",
-            f"90 % interval {charts.short(lo)} – {charts.short(hi)}" if lo is not None else "no interval"),
+            f"90 % interval {compact(lo)} – {compact(hi)}" if lo is not None else "no interval"),
         Kpi("Outcome of the current mix", result.get("current_outcome"), "money",
-            f"90 % interval {charts.short(clo)} – {charts.short(chi)}" if clo is not None else "no interval"),
+            f"90 % interval {compact(clo)} – {compact(chi)}" if clo is not None else "no interval"),
         Kpi("Uplift", result.get("uplift"), "money",
             (f"{pct:+.1f} %".replace("-", "−") if pct is not None else "")
-            + (f" · 90 % interval {charts.short(ulo)} – {charts.short(uhi)}" if ulo is not None else "")),
+            + (f" · 90 % interval {compact(ulo)} – {compact(uhi)}" if ulo is not None else "")),
         Kpi("ROI (outcome / budget)", result.get("roi"), "ratio", ""),
         Kpi("Binding constraints", float(len(result.get("binding") or [])), "int",
             f"{result.get('method', '')} · {result.get('status', '')}"),

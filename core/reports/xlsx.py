@@ -56,7 +56,7 @@ def _write_table(ws: Worksheet, block: Table, doc: Document) -> None:
     columns = list(block.frame.columns)
     header_row = 4
     for j, column in enumerate(columns, start=1):
-        cell = ws.cell(header_row, j, block.headers.get(column, str(column)))
+        cell = ws.cell(header_row, j, block.header(column))
         cell.font, cell.fill = BOLD, HEADER_FILL
         cell.alignment = Alignment(wrap_text=True, vertical="center")
     for i, record in enumerate(block.frame.itertuples(index=False), start=header_row + 1):
@@ -68,7 +68,7 @@ def _write_table(ws: Worksheet, block: Table, doc: Document) -> None:
             elif isinstance(cell.value, datetime):
                 cell.number_format = "yyyy-mm"
     for j, column in enumerate(columns, start=1):
-        longest = max([len(str(block.headers.get(column, column)))]
+        longest = max([len(block.header(column))]
                       + [len(str(v)) for v in block.frame[column].head(200).tolist()])
         ws.column_dimensions[get_column_letter(j)].width = min(max(10, longest + 2), 48)
     ws.freeze_panes = ws.cell(header_row + 1, 1)
