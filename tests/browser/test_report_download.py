@@ -28,6 +28,10 @@ def test_portfolio_pdf_download(browser, live_url, tmp_path):
     screenshot(browser, "portfolio-report-control")
     browser.get(live_url + "/brand")
     WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.ID, "report-brand-xlsx"))
+    screenshot(browser, "brand-report-control")
+    browser.get(live_url + "/scenarios")
+    WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.ID, "report-scenario-pdf"))
+    screenshot(browser, "scenarios-report-control")
 
 
 def test_a_viewer_sees_no_download_control(browser, live_url):
