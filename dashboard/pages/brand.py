@@ -30,6 +30,7 @@ from core.security.authorizer import deny
 from dashboard.access import page_layout, protected_callback
 from dashboard.auth.principal import current_principal
 from dashboard.components import MUTED, PALETTE, chart_layout, empty_state, kpi_card, signed
+from dashboard.report_download import report_control, send_report
 
 READ = bx.READ
 dash.register_page(__name__, path="/brand", name="Brand explorer", title="Brand explorer · Digi-Cadence",
@@ -180,7 +181,8 @@ def layout(brand: str | None = None, project: str | None = None, **_query) -> ht
 
     return html.Div(
         [
-            html.H2("Brand explorer", className="mb-1"),
+            html.Div([html.H2("Brand explorer", className="mb-1"), report_control("report-brand")],
+                     className="d-flex flex-wrap justify-content-between align-items-center gap-2"),
             html.P("What your brand's DC score is made of, what moved it, where competitors are ahead, and "
                    "which metrics move with revenue.", className="text-muted"),
             controls,
@@ -657,3 +659,20 @@ def _register_download(chart: str) -> None:
 
 for _chart in CHARTS:
     _register_download(_chart)
+
+
+@protected_callback(
+    Output("report-brand-download", "data"),
+    Output("report-brand-message", "children"),
+    Input("report-brand-pdf", "n_clicks"),
+    Input("report-brand-xlsx", "n_clicks"),
+    State("brand-brand", "value"),
+    State("brand-project", "value"),
+    State("brand-to", "value"),
+    permission="report:export",
+    objects=OBJECTS,
+    prevent_initial_call=True,
+)
+def download_report(_pdf, _xlsx, brand_id, project_id, period):
+    """The brand health card for the pair on screen, as of the 'to' month (core.reports re-checks)."""
+    return send_report("brand", {"brand_id": brand_id, "project_id": project_id, "as_of": period})

@@ -41,6 +41,7 @@ from dashboard.access import page_layout, protected_callback
 from dashboard.auth.principal import current_principal
 from dashboard.components import MUTED, PALETTE, chart_layout, empty_state, kpi_card, signed
 from dashboard.context import period_value, pick_period, resolve
+from dashboard.report_download import report_control, send_report
 
 dash.register_page(__name__, path="/", name="Portfolio", title="Portfolio · Digi-Cadence", permission=READ,
                    context=True)
@@ -85,8 +86,14 @@ def layout(org: str | None = None, project: str | None = None, period: str | Non
         [
             dcc.Store(id="portfolio-project", data=chosen.project_id),
             dcc.Store(id="portfolio-period", data=period_value(chosen.as_of) if chosen.as_of else None),
-            html.Div([html.H2("Portfolio", className="mb-0"), html.Div(as_of, className="text-muted")],
-                     className="mb-3"),
+            dbc.Row(
+                [
+                    dbc.Col([html.H2("Portfolio", className="mb-0"), html.Div(as_of, className="text-muted")],
+                            xs=12, md=8),
+                    dbc.Col(report_control("report-portfolio"), xs=12, md=4, className="text-md-end"),
+                ],
+                className="align-items-center g-2 mb-3",
+            ),
             dcc.Loading(
                 html.Div(
                     [
@@ -452,3 +459,23 @@ def open_brand(click, project_id):
     if role != "own" or project_id is None:
         return no_update
     return brand_href(brand_id, project_id)
+
+
+@protected_callback(
+    Output("report-portfolio-download", "data"),
+    Output("report-portfolio-message", "children"),
+    Input("report-portfolio-pdf", "n_clicks"),
+    Input("report-portfolio-xlsx", "n_clicks"),
+    State("portfolio-project", "data"),
+    State("portfolio-period", "data"),
+    permission="report:export",
+    objects={"project_id": ("project", _project_readable)},
+    prevent_initial_call=True,
+)
+def download_report(_pdf, _xlsx, project_id, period):
+    """The executive portfolio summary of the project and month on screen (core.reports re-checks export
+    and scope)."""
+    params = {"project_ids": [project_id]}
+    if period:
+        params["as_of"] = str(period)[:7]
+    return send_report("portfolio", params)

@@ -30,6 +30,7 @@ from core.security import Principal, can
 from dashboard.access import holds_anywhere, page_layout, protected_callback
 from dashboard.auth.principal import current_principal
 from dashboard.components import PALETTE, chart_layout
+from dashboard.report_download import report_control, send_report
 
 dash.register_page(__name__, path="/scenarios", name="Scenarios", title="Scenarios · Digi-Cadence", permission=READ)
 
@@ -90,7 +91,8 @@ def layout(**_query) -> html.Div:
             dbc.Button("Delete", id="scenarios-delete-button", color="outline-danger"), id="scenarios-delete",
             message="Delete the selected scenarios? This cannot be undone."))
     return html.Div([
-        html.H2("Scenarios", className="mb-0"),
+        html.Div([html.H2("Scenarios", className="mb-0"), report_control("report-scenario", "Report on the selected")],
+                 className="d-flex flex-wrap justify-content-between align-items-center gap-2"),
         html.P("Saved what-if runs you may see. Select up to three to compare them side by side"
                + ("; open one to reload it in the optimizer." if can_open else "."), className="text-muted"),
         dbc.Card([
@@ -248,3 +250,20 @@ def delete(submitted, selected):
         delete_scenario(get_db(), principal, ident)
     return _refresh(), _alert(f"Deleted {len(ids)} scenario(s).", "secondary"), None
 
+
+@protected_callback(
+    Output("report-scenario-download", "data"),
+    Output("report-scenario-message", "children"),
+    Input("report-scenario-pdf", "n_clicks"),
+    Input("report-scenario-xlsx", "n_clicks"),
+    State("scenarios-grid", "selectedRows"),
+    permission="report:export",
+    objects={"selected": ("scenario", lambda principal, item: _selected(principal, item, "report:export"))},
+    prevent_initial_call=True,
+)
+def download_report(_pdf, _xlsx, selected):
+    """The scenario report of the one selected scenario (core.reports re-checks export and scope)."""
+    ids = _ids(selected)
+    if len(ids) != 1:
+        return no_update, "Select one scenario to download its report."
+    return send_report("scenario", {"scenario_id": ids[0]})

@@ -1,0 +1,56 @@
+"""Reports: an executive portfolio summary, a brand health card and a scenario report, each as PDF
+(with charts) or XLSX (with native charts), built from the same scoped read models as the dashboard.
+
+`render(db, principal, kind, params, fmt)` is a pure function of its arguments (no request, no
+clock), so the dashboard calls it in a request and a job worker can call it as is. The same data
+gives the same bytes. Authorization happens inside: report:export must be held, and the data is read
+with the principal narrowed to the scopes where it is held (see access.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from core.db import Database
+from core.reports import brand, portfolio, scenario
+from core.reports.access import EXPORT, ReportNotFound, exporting_principal
+from core.reports.document import Document
+from core.reports.pdf import render_pdf
+from core.reports.xlsx import render_xlsx
+from core.security import Principal
+
+KINDS: dict[str, Callable[[Database, Principal, dict[str, Any]], Document]] = {
+    "portfolio": portfolio.build, "brand": brand.build, "scenario": scenario.build,
+}
+FORMATS: dict[str, tuple[Callable[[Document], bytes], str]] = {
+    "pdf": (render_pdf, "application/pdf"),
+    "xlsx": (render_xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+}
+
+
+@dataclass(frozen=True)
+class Report:
+    content: bytes
+    filename: str
+    media_type: str
+
+
+def render(db: Database, principal: Principal, kind: str, params: dict[str, Any], fmt: str) -> Report:
+    """Build report `kind` ("portfolio", "brand", "scenario") as `fmt` ("pdf", "xlsx").
+
+    Raises ValueError for bad kind/format/params (with the reason), Forbidden when report:export
+    is not held, ReportNotFound (a Forbidden) for ids that do not exist or are out of scope.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown report {kind!r}; expected one of {', '.join(KINDS)}")
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    narrowed = exporting_principal(principal)
+    document = KINDS[kind](db, narrowed, dict(params or {}))
+    writer, media_type = FORMATS[fmt]
+    return Report(writer(document), f"{document.filename_stem}.{fmt}", media_type)
+
+
+__all__ = ["EXPORT", "FORMATS", "KINDS", "Report", "ReportNotFound", "render"]
