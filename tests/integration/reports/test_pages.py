@@ -44,7 +44,8 @@ def _file(response, prefix: str) -> tuple[str, bytes]:
 
 def test_portfolio_page_downloads_the_summary(app, world):
     client = _client(app, world, "Portfolio Manager")
-    name, content = _file(_download(app, client, "report-portfolio", "pdf", [world["project"], None]), "report-portfolio")
+    response = _download(app, client, "report-portfolio", "pdf", [world["project"], None])
+    name, content = _file(response, "report-portfolio")
     assert name.startswith(f"portfolio-{world['project']}-") and name.endswith(".pdf") and content[:5] == b"%PDF-"
     foreign = _download(app, client, "report-portfolio", "pdf", [world["foreign"]["project"], None])
     assert foreign.status_code == 403 and b"content" not in foreign.data
