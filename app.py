@@ -15,6 +15,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from api.health import bp as health_bp
+from api.v1 import init_api
 from core.config import Config, ConfigError
 from core.db import Database
 from core.models import Organization
@@ -41,9 +42,10 @@ def create_app(config: Config | None = None, *, seed_demo: bool | None = None) -
     server.extensions["digicadence"] = AppState(config=config, db=db, demo_logins=logins)
     server.register_blueprint(health_bp)
     init_auth(server, config, db)
+    api_bp = init_api(server, config, server.extensions["digicadence.limiter"])
     app = build_dash(server)
     register_server_errors(server)
-    harden(app, https=config.https)
+    harden(app, https=config.https, csrf_exempt=(api_bp,))
     return app
 
 

@@ -15,6 +15,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
 
+from api.v1 import is_api_request
 from core.config import Config
 from core.db import Database
 from core.security import Accounts, SecretBox, SecuritySettings
@@ -49,6 +50,8 @@ def gate():
     path = request.path
     if path.startswith(PUBLIC_PREFIXES):
         return None
+    if is_api_request():
+        return None  # routed to /api/v1, which authenticates every call by bearer token itself
     signed_in = current_user.is_authenticated
     if path.startswith(DASH_DATA_PREFIXES):
         if not signed_in:
@@ -78,6 +81,7 @@ def init_auth(server: Flask, config: Config, db: Database) -> Accounts:
     login_manager.init_app(server)
     limiter = Limiter(get_remote_address, app=server, storage_uri=config.redis_url or "memory://",
                       headers_enabled=True, strategy="moving-window")
+    server.extensions["digicadence.limiter"] = limiter
     server.register_blueprint(auth_blueprint(limiter))
     server.before_request(gate)
 
