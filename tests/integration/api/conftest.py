@@ -19,8 +19,10 @@ def world(db, tmp_path):
         foreign_project = s.scalars(select(Project.id).where(Project.organization_id == second)).first()
         home_project = s.scalars(select(Project.id).where(Project.organization_id == first)).first()
         foreign_scenario = Scenario(organization_id=second, project_id=foreign_project, name="Theirs", kind="budget")
+        home_brand = s.scalars(select(Brand.id).where(Brand.organization_id == first)).first()
         home_scenario = Scenario(organization_id=first, project_id=home_project, name="Ours", kind="budget",
-                                 result={}, inputs={}, constraints={})
+                                 result={"inputs": {"brand_ids": [home_brand]}, "cells": []},
+                                 inputs={"brand_ids": [home_brand]}, constraints={})
         s.add_all([foreign_scenario, home_scenario])
         s.flush()
         foreign = {"organization": second, "project": foreign_project,
