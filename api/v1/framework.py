@@ -27,7 +27,7 @@ from api.v1.problems import ApiProblem, validation_problem
 from api.v1.security import require_bearer
 
 MAX_ID = 2**31 - 1
-PROBLEM_STATUSES = (400, 401, 403, 404, 409, 413, 422, 429)
+PROBLEM_STATUSES = (400, 401, 403, 404, 409, 413, 415, 422, 429)
 
 
 class IdConverter(IntegerConverter):
