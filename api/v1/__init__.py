@@ -43,6 +43,11 @@ def is_api_request() -> bool:
     return (request.blueprint or "") == BLUEPRINT
 
 
+def api_not_found() -> Response:
+    """The API's 404 for a path under /api/v1 that no route took (the dashboard's gate calls it)."""
+    return problem_response(404, "No such endpoint; see /api/v1/openapi.json.")
+
+
 def _rate_key() -> str:
     """Per caller: the bearer's user or token when there is one, else the address."""
     header = request.headers.get("Authorization", "")

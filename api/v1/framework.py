@@ -6,7 +6,7 @@ response and becomes the operation in the OpenAPI document (api/v1/openapi.py), 
 and the behaviour cannot drift apart. A view receives the validated models and returns a response
 model (or `Created`/None); it never reads `flask.request` itself.
 
-Path ids use the `id` converter: positive 32-bit integers, anything else is a 404.
+Path ids use the `id` converter: positive 32-bit integers, anything else is a 404 problem.
 """
 
 from __future__ import annotations
@@ -20,21 +20,28 @@ from typing import Any
 
 from flask import Blueprint, Response, g, request
 from pydantic import BaseModel, ValidationError
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import BaseConverter
 
 from api.v1 import idempotency
-from api.v1.problems import ApiProblem, validation_problem
+from api.v1.problems import ApiProblem, not_found, validation_problem
 from api.v1.security import require_bearer
 
 MAX_ID = 2**31 - 1
 PROBLEM_STATUSES = (400, 401, 403, 404, 409, 413, 415, 422, 429)
 
 
-class IdConverter(IntegerConverter):
-    """A database id in a path: 1 … 2³¹−1 (larger numbers never reach the database)."""
+class IdConverter(BaseConverter):
+    """A database id in a path. Any segment matches, so the request stays with the API (a failed
+    match would fall through to the dashboard's catch-all); the view answers 404 unless it is an
+    integer in 1 … 2³¹−1, and larger numbers never reach the database."""
 
-    def __init__(self, url_map, *args, **kwargs) -> None:
-        super().__init__(url_map, min=1, max=MAX_ID)
+    regex = "[^/]+"
+
+    def to_python(self, value: str) -> int:
+        return int(value) if value.isdigit() and 1 <= int(value) <= MAX_ID else 0
+
+    def to_url(self, value: object) -> str:
+        return str(value)
 
 
 @dataclass
@@ -143,6 +150,8 @@ def make_view(op: Operation, signin_limits: list[Callable[[Callable], Callable]]
         g.api_operation = op
         if op.auth:
             require_bearer()
+        if any(value == 0 for value in path.values()):
+            raise not_found()
         kwargs: dict[str, Any] = dict(path)
         if op.query is not None:
             kwargs["query"] = _parse(op.query, _query_dict(), "query")

@@ -6,7 +6,6 @@ MFA codes counted toward the lockout) and under the same per-IP and per-account 
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from flask import current_app, g, request
@@ -15,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from api.v1.framework import Created, Router
 from api.v1.problems import ApiProblem, not_found
 from api.v1.security import credentials, current_principal
+from api.v1.types import UtcDatetime
 from core.security import Accounts, Forbidden
 from core.security.api_tokens import PERSONAL_MAX_DAYS, TokenRefused
 from core.security.permissions import Permission
@@ -64,9 +64,9 @@ class PersonalToken(BaseModel):
     permissions: list[str]
     scope_type: Literal["project", "brand"] | None
     scope_id: int | None
-    created_at: datetime
-    expires_at: datetime
-    last_used_at: datetime | None
+    created_at: UtcDatetime
+    expires_at: UtcDatetime
+    last_used_at: UtcDatetime | None
     revoked: bool
 
 

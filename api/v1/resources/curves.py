@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -10,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 from api.v1.framework import Router
 from api.v1.problems import not_found
 from api.v1.security import current_principal
+from api.v1.types import UtcDatetime
 from core import records
 from core.runtime import get_db
 
@@ -25,7 +25,7 @@ class CurveOut(BaseModel):
     channel: str
     params: dict[str, Any]
     diagnostics: dict[str, Any]
-    fitted_at: datetime
+    fitted_at: UtcDatetime
 
 
 class CurveList(BaseModel):

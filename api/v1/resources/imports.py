@@ -8,7 +8,6 @@ Importing needs `metrics:import` on the organization.
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,6 +16,7 @@ from werkzeug.datastructures import FileStorage
 from api.v1.framework import Created, Router
 from api.v1.problems import ApiProblem, FieldError, not_found
 from api.v1.security import current_principal
+from api.v1.types import UtcDatetime
 from core import imports, records
 from core.runtime import get_db
 from core.security import Action, record
@@ -82,7 +82,7 @@ class ImportBatchOut(BaseModel):
     inserted: int
     updated: int
     unchanged: int
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class ImportBatchList(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -10,6 +10,7 @@ from api.v1 import pagination
 from api.v1.framework import Router
 from api.v1.problems import ApiProblem
 from api.v1.security import current_principal
+from api.v1.types import UtcDatetime
 from core import records
 from core.portfolio import metric_catalogue
 from core.runtime import get_db
@@ -53,7 +54,7 @@ class MetricValueOut(BaseModel):
     period: date
     value: float
     source: str
-    updated_at: datetime
+    updated_at: UtcDatetime
 
 
 class MetricValuePage(BaseModel):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.v1.framework import Router
 from api.v1.problems import not_found
 from api.v1.security import current_principal
+from api.v1.types import UtcDatetime
 from core import records
 from core.runtime import get_db
 
@@ -28,7 +27,7 @@ class ProjectOut(BaseModel):
     organization_id: int
     name: str
     normalization: str
-    scores_computed_at: datetime | None
+    scores_computed_at: UtcDatetime | None
 
 
 class BrandOut(BaseModel):
