@@ -17,6 +17,8 @@ page gate (`is_api_request`): credentials come only from the Authorization heade
 
 from __future__ import annotations
 
+import hashlib
+
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from flask_limiter import Limiter
 from flask_limiter.errors import RateLimitExceeded
@@ -48,12 +50,20 @@ def api_not_found() -> Response:
     return problem_response(404, "No such endpoint; see /api/v1/openapi.json.")
 
 
+def _account_key() -> str:
+    """The web sign-in's per-account bucket: the e-mail signing in, or the refresh token presented."""
+    body = request.get_json(silent=True)
+    body = body if isinstance(body, dict) else {}
+    if body.get("email") is not None:
+        return "account:" + str(body["email"]).strip().lower()[:254]
+    return "api-refresh:" + hashlib.sha256(str(body.get("refresh_token", "")).encode()).hexdigest()[:32]
+
+
 def _rate_key() -> str:
     """Per caller: the bearer's user or token when there is one, else the address."""
     header = request.headers.get("Authorization", "")
     token = header.partition(" ")[2].strip()
     if token:
-        import hashlib
         return "api:" + hashlib.sha256(token.encode()).hexdigest()[:32]
     return "api-ip:" + (request.remote_addr or "")
 
@@ -82,8 +92,7 @@ def create_blueprint(limiter: Limiter, config: Config) -> tuple[Blueprint, dict]
     signin_limits = [
         limiter.limit(lambda: current_app.config["DC_SIGNIN_RATE_PER_IP"], methods=["POST"]),
         limiter.limit(lambda: current_app.config["DC_SIGNIN_RATE_PER_ACCOUNT"], methods=["POST"],
-                      key_func=lambda: "api-account:" + str((request.get_json(silent=True) or {}).get("email", ""))
-                      .strip().lower()[:254] if isinstance(request.get_json(silent=True), dict) else "api-account:"),
+                      key_func=_account_key),
     ]
     operations = mount(bp, [m.router for m in RESOURCES], signin_limits)
     limiter.limit(lambda: current_app.config["DC_API_RATE"], key_func=_rate_key)(bp)

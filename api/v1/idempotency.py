@@ -31,10 +31,19 @@ KEEP = timedelta(hours=24)
 
 
 def _request_hash() -> str:
+    """What makes two requests the same one. Multipart bodies are hashed by their parts (each client
+    picks a random boundary, so the raw bytes of a retry differ)."""
     h = hashlib.sha256()
-    for part in (request.method, request.path, request.query_string.decode(), request.content_type or ""):
+    for part in (request.method, request.path, request.query_string.decode(), request.mimetype or ""):
         h.update(part.encode() + b"\0")
-    h.update(request.get_data(cache=True))
+    if request.mimetype == "multipart/form-data":
+        for name, value in sorted(request.form.items(multi=True)):
+            h.update(f"{name}={value}".encode() + b"\0")
+        for name, upload in sorted(request.files.items(multi=True), key=lambda item: item[0]):
+            h.update(f"{name}:{upload.filename}:".encode() + hashlib.sha256(upload.read()).digest())
+            upload.seek(0)
+    else:
+        h.update(request.get_data(cache=True))
     return h.hexdigest()
 
 

@@ -160,8 +160,14 @@ def test_import_round_trip_preview_commit_and_all_or_nothing(client, admin, worl
     assert any(e["loc"][0] == "file" for e in bad.get_json()["errors"])
     with db.session() as s:
         assert s.get(MetricValue, (brand_id, metric_id, period)).raw_value == value  # nothing written
-    done = post("/api/v1/imports", good)
+    done = client.post("/api/v1/imports", headers={**admin, "Idempotency-Key": "values-1"},
+                       content_type="multipart/form-data",
+                       data={"mapping": mapping, "file": (_csv(good), "values.csv")})
     assert done.status_code == 201, done.get_data(as_text=True)
+    retried = client.post("/api/v1/imports", headers={**admin, "Idempotency-Key": "values-1"},
+                          content_type="multipart/form-data",
+                          data={"mapping": mapping, "file": (_csv(good), "values.csv")})
+    assert retried.get_json() == done.get_json() and retried.headers["Idempotent-Replayed"] == "true"
     batch = done.get_json()["batch_id"]
     with db.session() as s:
         assert s.get(MetricValue, (brand_id, metric_id, period)).raw_value == pytest.approx(new_value)

@@ -203,3 +203,18 @@ def test_brand_limited_personal_token_sees_only_that_brand(client, world, db):
     foreign = client.post("/api/v1/auth/tokens", headers=access, json={
         "name": "theirs", "permissions": ["brand:read"], "brand_id": world["foreign"]["brand"]})
     assert foreign.status_code == 404
+
+
+def test_sign_in_limits_of_the_web_apply_to_the_token_endpoint(db, tmp_path, world):
+    from tests.support import make_app
+    app = make_app(db, tmp_path, signin_rate_per_account="3 per minute")
+    client = app.server.test_client()
+    email = world["people"]["Analyst"].email
+    codes = [client.post("/api/v1/auth/token", json={"email": email, "password": DEMO_PASSWORD}).status_code
+             for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    limited = client.post("/api/v1/auth/token", json={"email": email, "password": DEMO_PASSWORD})
+    assert limited.content_type == "application/problem+json" and int(limited.headers["Retry-After"]) > 0
+    other = client.post("/api/v1/auth/token", json={"email": world["people"]["Viewer"].email,
+                                                    "password": DEMO_PASSWORD})
+    assert other.status_code == 200  # the bucket is per account
