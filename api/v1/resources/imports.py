@@ -19,7 +19,7 @@ from api.v1.security import current_principal
 from api.v1.types import UtcDatetime
 from core import imports, records
 from core.runtime import get_db
-from core.security import Action, record
+from core.security import Action, authorize, record
 from core.security.permissions import Permission
 
 router = Router("imports", "Upload metric or marketing files; a validation report before anything is written.")
@@ -99,8 +99,7 @@ def _inputs(form: ImportForm, file: FileStorage) -> tuple[int, dict[str, Any], b
         held = records.import_permissions(s, principal, organization_id)
     if not held:
         raise not_found()
-    if IMPORT not in held:
-        raise ApiProblem(403, "You may not import into this organization.")
+    authorize(principal, IMPORT, ("organization", organization_id))  # 403, and the refusal is audited
     try:
         mapping = json.loads(form.mapping)
     except ValueError:

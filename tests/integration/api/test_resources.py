@@ -208,3 +208,15 @@ def test_the_dashboard_stays_protected_and_the_api_ignores_its_cookie(client, wo
     # CSRF still guards the dashboard's callbacks.
     refused = client.post("/_dash-update-component", json={"output": "x"})
     assert refused.status_code == 400 and refused.get_json()["error"] == "csrf_failed"
+
+
+def test_docs_page_is_served_by_the_app_under_its_csp(client):
+    page = client.get("/api/v1/docs")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    assert "<script" not in html and 'src="http' not in html and 'href="http' not in html
+    assert "/api/v1/metric-values" in html and "script-src 'self'" in page.headers["Content-Security-Policy"]
+    assert page.headers.get("Set-Cookie") is None  # no session, no CSRF cookie for the API
+    spec = client.get("/api/v1/openapi.json").get_json()
+    assert spec["openapi"] == "3.1.0" and "/api/v1/imports" in spec["paths"]
+    assert spec["components"]["schemas"]["Problem"]["required"] == ["type", "title", "status"]
