@@ -37,7 +37,8 @@ def test_out_of_scope_ids_get_the_same_404_as_unknown_ones(client, admin, world,
         ("get", f"/api/v1/brands/{f['brand']}"), ("get", f"/api/v1/brands/{f['brand']}/response-curves"),
         ("get", f"/api/v1/scenarios/{f['scenario']}"), ("delete", f"/api/v1/scenarios/{f['scenario']}"),
         ("post", f"/api/v1/scenarios/{f['scenario']}/approve"), ("get", f"/api/v1/users/{foreign_user}/grants"),
-        ("delete", "/api/v1/auth/tokens/1"),
+        ("delete", "/api/v1/auth/tokens/1"), ("post", f"/api/v1/users/{foreign_user}/disable"),
+        ("post", f"/api/v1/users/{foreign_user}/enable"),
         ("get", f"/api/v1/scores/contributions?project_id={f['project']}&brand_id={f['brand']}&period=2024-01-01"),
     ]:
         response = getattr(client, method)(path, headers=admin)
@@ -220,3 +221,24 @@ def test_docs_page_is_served_by_the_app_under_its_csp(client):
     spec = client.get("/api/v1/openapi.json").get_json()
     assert spec["openapi"] == "3.1.0" and "/api/v1/imports" in spec["paths"]
     assert spec["components"]["schemas"]["Problem"]["required"] == ["type", "title", "status"]
+
+
+def test_admin_grants_and_disables_through_the_api(client, admin, world, db):
+    from core.models import Role
+    viewer = world["people"]["Viewer"]
+    with db.session() as s:
+        user_id = s.scalar(select(User.id).where(User.email == viewer.email))
+        analyst_role = s.scalar(select(Role.id).where(Role.name == "Analyst", Role.organization_id.is_(None)))
+    headers = bearer(token_for(client, viewer)["access_token"])
+    made = client.post(f"/api/v1/users/{user_id}/grants", headers=admin,
+                       json={"role_id": analyst_role, "scope_type": "project", "scope_id": world["home"]["project"]})
+    assert made.status_code == 201
+    grant = next(g for g in made.get_json()["items"] if g["role"] == "Analyst")
+    def grant_at(project: int):
+        return client.post(f"/api/v1/users/{user_id}/grants", headers=admin,
+                           json={"role_id": analyst_role, "scope_type": "project", "scope_id": project})
+    foreign, unknown = grant_at(world["foreign"]["project"]), grant_at(2147483000)
+    assert foreign.status_code == unknown.status_code == 403 and foreign.get_json() == unknown.get_json()
+    assert client.delete(f"/api/v1/grants/{grant['id']}", headers=admin).status_code == 204
+    assert client.post(f"/api/v1/users/{user_id}/disable", headers=admin).status_code == 204
+    assert client.get("/api/v1/auth/me", headers=headers).status_code == 401  # the disabled user's token is dead
