@@ -30,14 +30,13 @@ from api.v1.problems import ApiProblem, from_problem, internal_error, problem_re
 from api.v1.resources import admin, auth, curves, imports, metrics, portfolio, scenarios, scores
 from core.config import Config
 from core.runtime import get_db
-from core.security import Forbidden, record
+from core.security import Action, Forbidden, record
 from core.security.api_tokens import ApiCredentials, KeyRing
 
 BLUEPRINT = "api_v1"
 PREFIX = "/api/v1"
 VERSION = "1.0.0"
 RESOURCES = [auth, portfolio, metrics, scores, curves, imports, scenarios, admin]
-API_CALL = "api.call"
 
 
 def is_api_request() -> bool:
@@ -82,7 +81,7 @@ def _audit(response: Response) -> Response:
     organization = bearer.principal.organization_id if bearer is not None else None
     if response.status_code == 429:
         data["rate_limited"] = True
-    record(get_db(), API_CALL, actor=actor, organization_id=organization, data=data,
+    record(get_db(), Action.API_CALL, actor=actor, organization_id=organization, data=data,
            personal={"ip": request.remote_addr or ""})
     return response
 

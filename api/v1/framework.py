@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -123,6 +124,10 @@ def _json_body() -> Any:
     payload = request.get_json(silent=True)
     if payload is None:
         raise ApiProblem(400, "The body is not valid JSON.")
+    try:
+        json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ApiProblem(400, "The body holds text that is not valid Unicode (a lone surrogate escape).") from None
     return payload
 
 

@@ -35,12 +35,13 @@ def _request_hash() -> str:
     picks a random boundary, so the raw bytes of a retry differ)."""
     h = hashlib.sha256()
     for part in (request.method, request.path, request.query_string.decode(), request.mimetype or ""):
-        h.update(part.encode() + b"\0")
+        h.update(part.encode("utf-8", "surrogatepass") + b"\0")
     if request.mimetype == "multipart/form-data":
-        for name, value in sorted(request.form.items(multi=True)):
-            h.update(f"{name}={value}".encode() + b"\0")
-        for name, upload in sorted(request.files.items(multi=True), key=lambda item: item[0]):
-            h.update(f"{name}:{upload.filename}:".encode() + hashlib.sha256(upload.read()).digest())
+        for name, value in sorted((str(k), str(v)) for k, v in request.form.items(multi=True)):
+            h.update(f"{name}={value}".encode("utf-8", "surrogatepass") + b"\0")
+        for name, upload in sorted(request.files.items(multi=True), key=lambda item: str(item[0])):
+            h.update(f"{name}:{upload.filename}:".encode("utf-8", "surrogatepass")
+                     + hashlib.sha256(upload.read()).digest())
             upload.seek(0)
     else:
         h.update(request.get_data(cache=True))

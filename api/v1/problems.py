@@ -69,7 +69,9 @@ def problem_response(status: int, detail: str = "", *, errors: list[FieldError] 
                      reference: str | None = None) -> Response:
     body = Problem(type=TYPE_BASE + (slug or SLUGS.get(status, str(status))), title=TITLES.get(status, "Error"),
                    status=status, detail=detail, errors=errors, reference=reference)
-    response = Response(body.model_dump_json(exclude_none=True), status=status, mimetype=PROBLEM_TYPE)
+    # json.dumps escapes lone surrogates (e.g. an odd field name echoed in `loc`) instead of failing.
+    response = Response(json.dumps(body.model_dump(exclude_none=True), ensure_ascii=True), status=status,
+                        mimetype=PROBLEM_TYPE)
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response

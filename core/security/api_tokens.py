@@ -35,7 +35,7 @@ from core.models.api import ApiToken, RefreshToken
 from core.models.base import utcnow
 from core.models.portfolio import Brand, Project, ProjectBrand
 from core.models.security import User
-from core.security.audit import record
+from core.security.audit import Action, record
 from core.security.authorizer import deny, permissions_for
 from core.security.permissions import ALL_PERMISSIONS
 from core.security.principal import Principal, load_principal
@@ -55,13 +55,12 @@ REFRESH_PREFIX = "dcr_"
 PERSONAL_PREFIX = "dcp_"
 MIN_KEY_BYTES = 32
 
-# Audit action names of this module.
-TOKEN_ISSUED = "api.token_issued"
-TOKEN_REFRESHED = "api.token_refreshed"
-REFRESH_REUSED = "api.refresh_reused"
-REFRESH_REVOKED = "api.refresh_revoked"
-PERSONAL_CREATED = "api.personal_token_created"
-PERSONAL_REVOKED = "api.personal_token_revoked"
+TOKEN_ISSUED = Action.API_TOKEN_ISSUED
+TOKEN_REFRESHED = Action.API_TOKEN_REFRESHED
+REFRESH_REUSED = Action.API_REFRESH_REUSED
+REFRESH_REVOKED = Action.API_REFRESH_REVOKED
+PERSONAL_CREATED = Action.API_PERSONAL_TOKEN_CREATED
+PERSONAL_REVOKED = Action.API_PERSONAL_TOKEN_REVOKED
 
 
 class TokenRefused(Exception):
