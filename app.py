@@ -16,6 +16,7 @@ from sqlalchemy import select
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api.health import bp as health_bp
+from api.v1 import init_api
 from core.config import Config, ConfigError
 from core.db import Database
 from core.job_queue import install as install_job_queue
@@ -44,11 +45,12 @@ def create_app(config: Config | None = None, *, seed_demo: bool | None = None) -
     server.extensions["digicadence"] = AppState(config=config, db=db, demo_logins=logins)
     server.register_blueprint(health_bp)
     init_auth(server, config, db)
+    api_bp = init_api(server, config, server.extensions["digicadence.limiter"])
     app = build_dash(server)
     init_observability(app, config)
     install_job_queue(server, db, server.extensions["digicadence.celery"])
     register_server_errors(server)
-    harden(app, https=config.https)
+    harden(app, https=config.https, csrf_exempt=(api_bp,))
     if config.proxy_hops:  # behind a TLS proxy: the client's address and scheme, not the proxy's
         server.wsgi_app = ProxyFix(server.wsgi_app, x_for=config.proxy_hops, x_proto=config.proxy_hops)
     return app

@@ -46,6 +46,7 @@ class Config:
     session_absolute_hours: int = 12
     signin_rate_per_ip: str = "30 per minute"
     signin_rate_per_account: str = "10 per minute"
+    api_rate: str = "600 per minute"  # per bearer token (or address) on /api/v1
 
     @property
     def is_sqlite(self) -> bool:
@@ -88,6 +89,7 @@ class Config:
             session_absolute_hours=int(env.get("DIGICADENCE_SESSION_ABSOLUTE_HOURS", "12")),
             signin_rate_per_ip=env.get("DIGICADENCE_SIGNIN_RATE_PER_IP", "30 per minute"),
             signin_rate_per_account=env.get("DIGICADENCE_SIGNIN_RATE_PER_ACCOUNT", "10 per minute"),
+            api_rate=env.get("DIGICADENCE_API_RATE", "600 per minute"),
         )
 
 

@@ -55,6 +55,11 @@ def _project_visibility(principal: Principal):
     return scope_filter(principal, READ, Project) | Project.id.in_(brands)
 
 
+def project_visibility(principal: Principal):
+    """The WHERE clause of projects the principal can see some of (shared with the API's reads)."""
+    return _project_visibility(principal)
+
+
 def metric_catalogue(conn: Connection) -> pd.DataFrame:
     """The metric catalogue with names, units, ranges and its section/platform (index metric_id).
 

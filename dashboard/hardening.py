@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import dash
-from flask import jsonify, request
+from flask import Blueprint, jsonify, request
 from flask_talisman import Talisman
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 
@@ -35,8 +35,12 @@ def content_security_policy(app: dash.Dash) -> dict[str, str | list[str]]:
     }
 
 
-def harden(app: dash.Dash, *, https: bool) -> None:
-    """Apply headers and CSRF protection to `app.server`. Call after the app is complete."""
+def harden(app: dash.Dash, *, https: bool, csrf_exempt: tuple[Blueprint, ...] = ()) -> None:
+    """Apply headers and CSRF protection to `app.server`. Call after the app is complete.
+
+    `csrf_exempt`: blueprints that take no cookie credentials at all (the bearer-token API), so a
+    cross-site request has nothing to ride on; they get no CSRF check and no CSRF cookie.
+    """
     server = app.server
     server.config.update(
         SESSION_COOKIE_HTTPONLY=True,
@@ -45,7 +49,10 @@ def harden(app: dash.Dash, *, https: bool) -> None:
         WTF_CSRF_TIME_LIMIT=None,  # valid for the session's life; the session expires instead
         WTF_CSRF_SSL_STRICT=https,
     )
-    CSRFProtect(server)
+    csrf = CSRFProtect(server)
+    exempt = {bp.name for bp in csrf_exempt}
+    for bp in csrf_exempt:
+        csrf.exempt(bp)
     talisman: Talisman | None = None
 
     @server.before_request  # registered before Talisman's own hook, so it runs first
@@ -69,6 +76,8 @@ def harden(app: dash.Dash, *, https: bool) -> None:
 
     @server.after_request
     def csrf_cookie(response):
+        if request.blueprint in exempt:
+            return response
         if response.mimetype == "text/html" or request.path.startswith("/_dash"):
             response.set_cookie(
                 CSRF_COOKIE, generate_csrf(), secure=https or request.is_secure, samesite="Lax", httponly=False

@@ -1,5 +1,6 @@
 """All tables, importable from one place: `from core.models import Brand, MetricValue`."""
 
+from core.models.api import ApiToken, IdempotencyRecord, RefreshToken
 from core.models.base import Base, utcnow
 from core.models.marketing import Channel, ControlValue, Granularity, Outcome, ResponseCurve, Spend
 from core.models.metrics import DCScore, Direction, Metric, MetricValue, Platform, ScoreLevel, Section
@@ -9,8 +10,9 @@ from core.models.security import AuditEvent, Role, RoleGrant, User, UserSession
 from core.models.work import ImportBatch, ImportUpload, Job, Scenario
 
 __all__ = [
-    "AuditArchive", "AuditEvent", "Base", "Brand", "BrandRole", "Channel", "ControlValue", "DCScore", "Direction",
-    "Granularity", "ImportBatch", "ImportUpload", "Job", "Metric", "MetricValue", "Normalization", "Organization",
-    "Outcome", "Platform", "Project", "ProjectBrand", "ResponseCurve", "RetentionPolicy", "Role", "RoleGrant",
+    "ApiToken", "AuditArchive", "AuditEvent", "Base", "Brand", "BrandRole", "Channel", "ControlValue", "DCScore",
+    "Direction", "Granularity", "IdempotencyRecord", "ImportBatch", "ImportUpload", "Job", "Metric", "MetricValue",
+    "Normalization", "Organization", "Outcome", "Platform", "Project", "ProjectBrand", "RefreshToken", "ResponseCurve",
+    "RetentionPolicy", "Role", "RoleGrant",
     "Scenario", "ScoreLevel", "Section", "Spend", "User", "UserSession", "utcnow",
 ]

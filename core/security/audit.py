@@ -60,6 +60,13 @@ class Action:
     SCENARIO_SAVED = "scenario.saved"
     EXPORT = "report.exported"
     ACCESS_DENIED = "authz.denied"
+    API_CALL = "api.call"
+    API_TOKEN_ISSUED = "api.token_issued"
+    API_TOKEN_REFRESHED = "api.token_refreshed"
+    API_REFRESH_REUSED = "api.refresh_reused"
+    API_REFRESH_REVOKED = "api.refresh_revoked"
+    API_PERSONAL_TOKEN_CREATED = "api.personal_token_created"
+    API_PERSONAL_TOKEN_REVOKED = "api.personal_token_revoked"
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
 
+from api.v1 import PREFIX as API_PREFIX
+from api.v1 import api_not_found, is_api_request
 from core.config import Config
 from core.db import Database
 from core.security import Accounts, SecretBox, SecuritySettings
@@ -51,6 +53,10 @@ def gate():
     path = request.path
     if path.startswith(PUBLIC_PREFIXES) or path in SELF_GUARDED_PATHS:
         return None
+    if is_api_request():
+        return None  # routed to /api/v1, which authenticates every call by bearer token itself
+    if path.startswith(API_PREFIX + "/"):
+        return api_not_found()  # under /api/v1 but no API route: never the dashboard's pages
     signed_in = current_user.is_authenticated
     if path.startswith(DASH_DATA_PREFIXES):
         if not signed_in:
@@ -80,6 +86,7 @@ def init_auth(server: Flask, config: Config, db: Database) -> Accounts:
     login_manager.init_app(server)
     limiter = Limiter(get_remote_address, app=server, storage_uri=config.redis_url or "memory://",
                       headers_enabled=True, strategy="moving-window")
+    server.extensions["digicadence.limiter"] = limiter
     server.register_blueprint(auth_blueprint(limiter))
     server.before_request(gate)
 

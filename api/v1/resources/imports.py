@@ -1,0 +1,163 @@
+"""Imports: upload a CSV or XLSX with its mapping, read the validation report, commit.
+
+`POST /imports/preview` is the dry run (nothing written); `POST /imports` validates again and
+writes only when the whole file is clean (all or nothing, one transaction, via core.imports).
+Importing needs `metrics:import` on the organization.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from werkzeug.datastructures import FileStorage
+
+from api.v1.framework import Created, Router
+from api.v1.problems import ApiProblem, FieldError, not_found
+from api.v1.security import current_principal
+from api.v1.types import UtcDatetime
+from core import imports, records
+from core.runtime import get_db
+from core.security import Action, authorize, record
+from core.security.permissions import Permission
+
+router = Router("imports", "Upload metric or marketing files; a validation report before anything is written.")
+IMPORT = Permission.METRICS_IMPORT.value
+MAX_BYTES = 20 * 1024 * 1024
+
+
+class ImportForm(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    mapping: str = Field(min_length=2, max_length=100_000,
+                         description="The import mapping as JSON text (see docs/import-mappings/).")
+    organization_id: int | None = Field(default=None, ge=1, le=2**31 - 1,
+                                        description="Defaults to your own organization.")
+
+
+class RowErrorOut(BaseModel):
+    row: int | None
+    column: str | None
+    code: str
+    reason: str
+
+
+class TableCountsOut(BaseModel):
+    insert: int
+    update: int
+    unchanged: int
+    total: int
+
+
+class ImportReportOut(BaseModel):
+    kind: str
+    filename: str
+    sha256: str
+    ok: bool
+    committed: bool
+    batch_id: int | None
+    total_rows: int
+    to_insert: int
+    to_update: int
+    unchanged: int
+    tables: dict[str, TableCountsOut]
+    channels_created: list[str]
+    projects_recomputed: list[int]
+    error_count: int
+    error_counts: dict[str, int]
+    errors: list[RowErrorOut]
+    warnings: list[str]
+    sample: list[dict[str, Any]]
+
+
+class ImportBatchOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    organization_id: int
+    user_id: int | None
+    kind: str
+    filename: str
+    sha256: str
+    rows: int
+    inserted: int
+    updated: int
+    unchanged: int
+    created_at: UtcDatetime
+
+
+class ImportBatchList(BaseModel):
+    items: list[ImportBatchOut]
+
+
+def _inputs(form: ImportForm, file: FileStorage) -> tuple[int, dict[str, Any], bytes]:
+    principal = current_principal()
+    organization_id = form.organization_id or principal.organization_id
+    if organization_id is None:
+        raise ApiProblem(422, "Name the organization to import into.",
+                         errors=[FieldError(loc=["form", "organization_id"], msg="required", type="missing")])
+    with get_db().session() as s:
+        held = records.import_permissions(s, principal, organization_id)
+    if not held:
+        raise not_found()
+    authorize(principal, IMPORT, ("organization", organization_id))  # 403, and the refusal is audited
+    try:
+        mapping = json.loads(form.mapping)
+    except ValueError:
+        mapping = None
+    if not isinstance(mapping, dict):
+        raise ApiProblem(422, "The mapping must be a JSON object.",
+                         errors=[FieldError(loc=["form", "mapping"], msg="not a JSON object", type="json")])
+    data = file.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise ApiProblem(413, f"Files up to {MAX_BYTES // (1024 * 1024)} MB.")
+    return organization_id, mapping, data
+
+
+def _report(report: imports.ImportReport) -> ImportReportOut:
+    return ImportReportOut.model_validate(json.loads(json.dumps(report.to_dict(), default=str)))
+
+
+@router.post("/imports/preview", summary="Validate a file: the report, nothing written", response=ImportReportOut,
+             form=ImportForm, files=("file",))
+def preview(form: ImportForm, file: FileStorage) -> ImportReportOut:
+    """The same checks and counts as a commit (rows to insert, update, unchanged; every error)."""
+    organization_id, mapping, data = _inputs(form, file)
+    report = imports.preview(get_db(), organization_id, data, mapping, filename=file.filename)
+    return _report(report)
+
+
+@router.post("/imports", summary="Commit a file: all rows or none", response=ImportReportOut, status=201,
+             form=ImportForm, files=("file",))
+def commit(form: ImportForm, file: FileStorage) -> Created:
+    """201 with the report when written; 422 with one field error per bad cell when the file has any
+    error, and then nothing at all is written."""
+    organization_id, mapping, data = _inputs(form, file)
+    principal = current_principal()
+    db = get_db()
+    report = imports.commit(db, organization_id, data, mapping, principal.user_id, filename=file.filename)
+    if not report.committed:
+        errors = [FieldError(loc=["file", e.row if e.row is not None else "file", e.column or ""], msg=e.reason,
+                             type=e.code) for e in report.errors]
+        raise ApiProblem(422, f"{report.error_count} problem(s) in the file; nothing was written.",
+                         errors=errors, slug="import-rejected")
+    record(db, Action.IMPORT_COMMITTED, actor=principal, organization_id=organization_id,
+           target=("organization", organization_id),
+           data={"batch": report.batch_id, "kind": report.kind, "rows": report.total_rows,
+                 "inserted": report.to_insert, "updated": report.to_update})
+    return Created(_report(report))
+
+
+@router.get("/imports", summary="Committed imports", response=ImportBatchList)
+def list_imports() -> ImportBatchList:
+    with get_db().session() as s:
+        return ImportBatchList(items=[ImportBatchOut.model_validate(b)
+                                      for b in records.import_batches(s, current_principal())])
+
+
+@router.get("/imports/<id:batch_id>", summary="One committed import", response=ImportBatchOut)
+def get_import(batch_id: int) -> ImportBatchOut:
+    with get_db().session() as s:
+        rows = records.import_batches(s, current_principal(), batch_id)
+        if not rows:
+            raise not_found()
+        return ImportBatchOut.model_validate(rows[0])

@@ -1,0 +1,94 @@
+"""The metric catalogue and raw metric values (filtered, cursor-paginated, scoped)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.v1 import pagination
+from api.v1.framework import Router
+from api.v1.problems import ApiProblem
+from api.v1.security import current_principal
+from api.v1.types import UtcDatetime
+from core import records
+from core.portfolio import metric_catalogue
+from core.runtime import get_db
+
+router = Router("metrics", "The metric catalogue and the raw monthly values behind the DC score.")
+ID = Field(default=None, ge=1, le=2**31 - 1)
+
+
+class MetricOut(BaseModel):
+    id: int
+    code: str
+    name: str
+    unit: str
+    direction: str
+    min_value: float | None
+    max_value: float | None
+    platform_id: int
+    platform: str
+    section_id: int
+    section: str
+
+
+class MetricList(BaseModel):
+    items: list[MetricOut]
+
+
+class MetricValueQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    brand_id: int | None = ID
+    metric_id: int | None = ID
+    section_id: int | None = ID
+    period_from: date | None = Field(default=None, description="First period included (YYYY-MM-DD).")
+    period_to: date | None = Field(default=None, description="Last period included (YYYY-MM-DD).")
+    limit: int = Field(default=100, ge=1, le=1000)
+    cursor: str | None = Field(default=None, max_length=500, description="`next_cursor` of the previous page.")
+
+
+class MetricValueOut(BaseModel):
+    brand_id: int
+    metric_id: int
+    period: date
+    value: float
+    source: str
+    updated_at: UtcDatetime
+
+
+class MetricValuePage(BaseModel):
+    items: list[MetricValueOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+@router.get("/metrics", summary="The metric catalogue (section, platform, metric)", response=MetricList)
+def list_metrics() -> MetricList:
+    """The same for every organization; needs `metrics:read` somewhere."""
+    if "metrics:read" not in current_principal().all_permissions:
+        raise ApiProblem(403, "You may not read metrics.")
+    with get_db().engine.connect() as conn:
+        frame = metric_catalogue(conn).reset_index()
+    items = [MetricOut(id=r.metric_id, code=r.code, name=r.metric, unit=r.unit or "", direction=r.direction,
+                       min_value=_num(r.min_value), max_value=_num(r.max_value), platform_id=r.platform_id,
+                       platform=r.platform, section_id=r.section_id, section=r.section)
+             for r in frame.itertuples(index=False)]
+    return MetricList(items=items)
+
+
+def _num(value) -> float | None:
+    return None if value is None or value != value else float(value)
+
+
+@router.get("/metric-values", summary="Raw metric values in your scope, a page at a time",
+            response=MetricValuePage, query=MetricValueQuery)
+def list_metric_values(query: MetricValueQuery) -> MetricValuePage:
+    """Ordered by brand, metric and period. Filter by brand, metric, section and a period range."""
+    cursor = pagination.decode(query.cursor, 3)
+    with get_db().session() as s:
+        rows, nxt = records.metric_values(
+            s, current_principal(), brand_id=query.brand_id, metric_id=query.metric_id, section_id=query.section_id,
+            period_from=query.period_from, period_to=query.period_to, cursor=cursor, limit=query.limit)
+    items = [MetricValueOut(brand_id=r.brand_id, metric_id=r.metric_id, period=r.period, value=r.raw_value,
+                            source=r.source, updated_at=r.updated_at) for r in rows]
+    return MetricValuePage(items=items, next_cursor=pagination.encode(nxt))
