@@ -41,6 +41,9 @@ class Config:
     session_absolute_hours: int = 12
     signin_rate_per_ip: str = "30 per minute"
     signin_rate_per_account: str = "10 per minute"
+    # Where sessions live: "redis" (the default when REDIS_URL is set) or "database". With Redis a
+    # Redis outage signs everyone out of reach (503 page); with the database, pages keep serving.
+    session_store: str | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -81,7 +84,17 @@ class Config:
             session_absolute_hours=int(env.get("DIGICADENCE_SESSION_ABSOLUTE_HOURS", "12")),
             signin_rate_per_ip=env.get("DIGICADENCE_SIGNIN_RATE_PER_IP", "30 per minute"),
             signin_rate_per_account=env.get("DIGICADENCE_SIGNIN_RATE_PER_ACCOUNT", "10 per minute"),
+            session_store=_session_store(env),
         )
+
+
+def _session_store(env: dict[str, str]) -> str | None:
+    value = (env.get("DIGICADENCE_SESSION_STORE") or "").strip().lower() or None
+    if value not in (None, "redis", "database"):
+        raise ConfigError(f"DIGICADENCE_SESSION_STORE must be 'redis' or 'database', not {value!r}")
+    if value == "redis" and not env.get("REDIS_URL"):
+        raise ConfigError("DIGICADENCE_SESSION_STORE=redis needs REDIS_URL")
+    return value
 
 
 def _instance_dir(env: dict[str, str]) -> Path:
