@@ -170,7 +170,7 @@ class DashTab:
         self.root = {"type": "Root", "namespace": "_", "props": {"children": layout}}
         self._reindex()
         queue: dict[int, set[str]] = {}
-        self._initial_callbacks(layout, queue)
+        self._initial_callbacks(layout, queue, whole_layout=True)
         self._mount_locations(layout, queue)
         self._run(queue)
 
@@ -233,15 +233,22 @@ class DashTab:
     def _present(self, dep: dict) -> bool:
         return isinstance(dep["id"], str) and dep["id"] in self.index
 
-    def _initial_callbacks(self, chunk: Any, queue: dict[int, set[str]]) -> None:
-        """Callbacks a newly rendered chunk fires: an input or output in it, all inputs rendered."""
+    def _initial_callbacks(self, chunk: Any, queue: dict[int, set[str]], *, whole_layout: bool = False) -> None:
+        """Callbacks a newly rendered chunk fires (the renderer's getLayoutCallbacks).
+
+        An output in the chunk: fires unless `prevent_initial_call`. An input in the chunk of a callback
+        whose outputs all lie outside it (a new chunk only, not the first layout): fires even with
+        `prevent_initial_call`, as its inputs count as changed. Either way only with every input rendered.
+        """
         ids: set[str] = set()
         walk(chunk, lambda c: ids.add(c["props"]["id"]) if isinstance(c["props"].get("id"), str) else None)
         for number, dep in enumerate(self.deps):
-            if dep.prevent_initial_call or dep.clientside or not dep.inputs:
+            if dep.clientside or not dep.inputs or not all(self._present(d) for d in dep.inputs):
                 continue
-            touches = any(isinstance(d["id"], str) and d["id"] in ids for d in [*dep.inputs, *dep.outputs])
-            if touches and all(self._present(d) for d in dep.inputs):
+            outputs_inside = any(isinstance(o["id"], str) and o["id"] in ids for o in dep.outputs)
+            inputs_inside = any(isinstance(d["id"], str) and d["id"] in ids for d in dep.inputs)
+            if (outputs_inside and not dep.prevent_initial_call) or (
+                    inputs_inside and not outputs_inside and not whole_layout):
                 queue.setdefault(number, set())
 
     def _mount_locations(self, chunk: Any, queue: dict[int, set[str]]) -> None:
