@@ -149,6 +149,10 @@ class DashTab:
     poll_timeout_s: float = 600.0
     sleep: Callable[[float], None] = time.sleep
     fired: list[str] = field(default_factory=list)  # names of the callbacks sent, for tests
+    # The renderer's `predecessors`: the chain of callbacks whose outputs led to a queued one. A callback
+    # is never re-triggered through its own chain (circular); components' own setProps start no chain.
+    _chain: frozenset[int] = field(default=frozenset(), repr=False)
+    _preds: dict[int, frozenset[int]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.window = Window(self.origin)
@@ -249,7 +253,14 @@ class DashTab:
             inputs_inside = any(isinstance(d["id"], str) and d["id"] in ids for d in dep.inputs)
             if (outputs_inside and not dep.prevent_initial_call) or (
                     inputs_inside and not outputs_inside and not whole_layout):
-                queue.setdefault(number, set())
+                self._enqueue(queue, number, set())
+
+    def _enqueue(self, queue: dict[int, set[str]], number: int, changed: set[str]) -> None:
+        if number in self._chain:
+            return  # circular: the renderer drops it
+        if number not in queue:
+            self._preds[number] = self._chain
+        queue.setdefault(number, set()).update(changed)
 
     def _mount_locations(self, chunk: Any, queue: dict[int, set[str]]) -> None:
         """dcc.Location's componentDidMount: unset props are filled from window.location."""
@@ -260,7 +271,9 @@ class DashTab:
             filled = {p: self.window.get(p) for p in LOCATION_PROPS if props.get(p) is None}
             if filled:
                 props.update(filled)
+                chain, self._chain = self._chain, frozenset()  # the component's own setProps
                 self._triggered(props["id"], filled, queue)
+                self._chain = chain
 
         walk(chunk, visit)
 
@@ -289,7 +302,7 @@ class DashTab:
                 continue
             hit = {f"{ident}.{p}" for p in props for d in dep.inputs if d["id"] == ident and d["property"] == p}
             if hit and all(self._present(d) for d in dep.inputs):
-                queue.setdefault(number, set()).update(hit)
+                self._enqueue(queue, number, hit)
 
     def _apply(self, ident: str, props: dict, queue: dict[int, set[str]]) -> None:
         """Set props on a component (a callback's output or a person's input) and queue what they trigger."""
@@ -322,7 +335,9 @@ class DashTab:
             for prop in ("pathname", "search", "hash"):
                 if prop in moved:
                     setattr(self.window, prop, moved[prop])
+        chain, self._chain = self._chain, frozenset()  # the pushstate event: the components' own setProps
         self._location_changed(queue)
+        self._chain = chain
 
     def _run(self, queue: dict[int, set[str]]) -> None:
         sent = 0
@@ -336,8 +351,12 @@ class DashTab:
             if sent > MAX_CALLBACKS_PER_ACTION:
                 raise DashClientError(f"{self.page}: more than {MAX_CALLBACKS_PER_ACTION} callbacks for one action")
             response = self._call(dep, sorted(changed))
-            for ident, props in response.items():
-                self._apply(ident, props, queue)
+            self._chain = self._preds.pop(number, frozenset()) | {number}
+            try:
+                for ident, props in response.items():
+                    self._apply(ident, props, queue)
+            finally:
+                self._chain = frozenset()
 
     def _next(self, queue: dict[int, set[str]]) -> int:
         """The first queued callback none of whose inputs another queued callback still has to produce."""
