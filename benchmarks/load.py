@@ -16,9 +16,9 @@ What it does, all in throw-away places it removes again (also on Ctrl+C):
    the error count with the first failures, and the memory (RSS) of gunicorn (master + workers) and
    the Celery worker (with its pool) after the warm-up and at the end. The last line is one JSON object.
 
-Memory growth is measured from the end of the warm-up (a quarter of the run, at most a minute: every
-worker has imported and served each page by then) to the end, so lazy imports do not pose as a leak;
-the RSS right after start-up is printed too.
+Memory growth is measured from the end of the warm-up (the first quarter of the run) to the end, so
+lazy imports and first-use caches do not pose as a leak; the RSS right after start-up is printed too,
+and the JSON carries the total every 30 s (`rss_trend_mb`): a leak climbs steadily, warming flattens.
 """
 
 from __future__ import annotations
@@ -315,6 +315,7 @@ def main(argv: list[str] | None = None) -> dict:
         wait_ready(run, base_url)
         sampler = MemorySampler({"gunicorn": run.processes["web"].pid, "celery": run.processes["worker"].pid})
         boot = sampler.sample()
+        workers = len(psutil.Process(run.processes["web"].pid).children())  # what gunicorn really started
         print(f"app up on {base_url}: gunicorn with {workers} workers, Celery worker; {args.users} users "
               f"({args.mix}) for {args.minutes:g} min", flush=True)
         sampler.start()
@@ -323,7 +324,8 @@ def main(argv: list[str] | None = None) -> dict:
         locust.wait(timeout=args.minutes * 60 + 300)
         sampler.halt.set()
         end = sampler.sample()
-        warm = sampler.at(started + min(60.0, args.minutes * 60 / 4))
+        warm = sampler.at(started + args.minutes * 60 / 4)
+        trend = [round(sum(v.values()) / 2 ** 20) for when, v in sampler.samples if when >= started][::6]
         stats_path = run.workdir / "stats.json"
         if not stats_path.exists():
             raise SystemExit(f"locust wrote no stats:\n{run.log_tail('locust')}")
@@ -356,7 +358,7 @@ def main(argv: list[str] | None = None) -> dict:
         "portfolio": seeded, "requests": stats["requests"], "p50_ms": stats["p50_ms"], "p95_ms": stats["p95_ms"],
         "errors": stats["errors"], "rss_boot_mb": round(sum(boot.values()) / mb),
         "rss_start_mb": round(start_total / mb), "rss_end_mb": round(end_total / mb),
-        "rss_growth_pct": round(growth, 1) if growth is not None else None,
+        "rss_growth_pct": round(growth, 1) if growth is not None else None, "rss_trend_mb": trend,
         "pages": {page: {k: row[k] for k in ("requests", "failures", "p50_ms", "p95_ms")}
                   for page, row in stats["pages"].items()},
         "targets": TARGETS,
