@@ -259,8 +259,10 @@ def summarize(entries: list[dict]) -> dict:
     table = {page: {"requests": r["requests"], "failures": r["failures"], "p50_ms": percentile(r["hist"], 0.5),
                     "p95_ms": percentile(r["hist"], 0.95), "max_ms": float(max(r["hist"])) if r["hist"] else None}
              for page, r in sorted(pages.items(), key=lambda kv: PAGES.index(kv[0]) if kv[0] in PAGES else 99)}
+    slowest = sorted(((percentile({int(float(k)): v for k, v in e["response_times"].items()}, 0.95) or 0,
+                       e["num_requests"], e["name"]) for e in entries if e["method"] != "JOURNEY"), reverse=True)[:6]
     return {"pages": table, "requests": sum(overall.values()), "errors": sum(r["failures"] for r in pages.values()),
-            "p50_ms": percentile(overall, 0.5), "p95_ms": percentile(overall, 0.95)}
+            "p50_ms": percentile(overall, 0.5), "p95_ms": percentile(overall, 0.95), "slowest": slowest}
 
 
 def failures(path: Path, limit: int = 8) -> list[str]:
@@ -346,6 +348,8 @@ def main(argv: list[str] | None = None) -> dict:
               f"{row['p95_ms'] or 0:8.0f} {row['max_ms'] or 0:8.0f}")
     print(f"{'all':12} {stats['requests']:9d} {stats['errors']:9d} {stats['p50_ms'] or 0:8.0f} "
           f"{stats['p95_ms'] or 0:8.0f}")
+    print("slowest requests (p95 ms, count, name):", "; ".join(f"{p:.0f} {n}× {name}" for p, n, name in
+                                                                stats["slowest"]))
     for line in failed:
         print("  failure:", line)
     if errors_log:
