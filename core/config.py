@@ -47,6 +47,9 @@ class Config:
     signin_rate_per_ip: str = "30 per minute"
     signin_rate_per_account: str = "10 per minute"
     api_rate: str = "600 per minute"  # per bearer token (or address) on /api/v1
+    # Where sessions live: "redis" (the default when REDIS_URL is set) or "database". With Redis a
+    # Redis outage signs everyone out of reach (503 page); with the database, pages keep serving.
+    session_store: str | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -90,7 +93,17 @@ class Config:
             signin_rate_per_ip=env.get("DIGICADENCE_SIGNIN_RATE_PER_IP", "30 per minute"),
             signin_rate_per_account=env.get("DIGICADENCE_SIGNIN_RATE_PER_ACCOUNT", "10 per minute"),
             api_rate=env.get("DIGICADENCE_API_RATE", "600 per minute"),
+            session_store=_session_store(env),
         )
+
+
+def _session_store(env: dict[str, str]) -> str | None:
+    value = (env.get("DIGICADENCE_SESSION_STORE") or "").strip().lower() or None
+    if value not in (None, "redis", "database"):
+        raise ConfigError(f"DIGICADENCE_SESSION_STORE must be 'redis' or 'database', not {value!r}")
+    if value == "redis" and not env.get("REDIS_URL"):
+        raise ConfigError("DIGICADENCE_SESSION_STORE=redis needs REDIS_URL")
+    return value
 
 
 def _instance_dir(env: dict[str, str]) -> Path:

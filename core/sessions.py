@@ -8,10 +8,12 @@ Two stores with one interface: the database (the embedded default, and PostgreSQ
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -23,6 +25,25 @@ from sqlalchemy import delete, select
 from core.db import Database
 from core.models import UserSession
 from core.security.crypto import SecretBox
+
+
+class SessionStoreUnavailable(RuntimeError):
+    """The session store cannot be reached (Redis down): nobody can be recognized or signed in until it returns.
+
+    The web layer answers 503 with a clear page; nothing stored elsewhere is affected.
+    """
+
+
+def _redis_guarded(method: Callable) -> Callable:
+    @functools.wraps(method)
+    def guarded(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except redis.RedisError as exc:
+            reason = f"the session store (Redis) is unavailable: {exc.__class__.__name__}"
+            raise SessionStoreUnavailable(reason) from exc
+
+    return guarded
 
 
 def new_session_id() -> str:
@@ -180,10 +201,12 @@ class RedisSessionStore:
             expires_at=datetime.fromisoformat(meta["expires_at"]), ip=meta["ip"], user_agent=meta["user_agent"],
         )
 
+    @_redis_guarded
     def load(self, sid: str) -> SessionRecord | None:
         record = self._get(session_key(sid))
         return record if record is not None and record.alive(self.idle) else None
 
+    @_redis_guarded
     def save(self, record: SessionRecord) -> None:
         payload = {
             "user_id": record.user_id, "epoch": record.epoch, "data": record.data,
@@ -199,12 +222,14 @@ class RedisSessionStore:
             pipe.expire(self._user_set(record.user_id), int(self.absolute.total_seconds()))
         pipe.execute()
 
+    @_redis_guarded
     def delete(self, key: str) -> None:
         record = self._get(key)
         self.client.delete(self.prefix + key)
         if record is not None and record.user_id is not None:
             self.client.srem(self._user_set(record.user_id), key)
 
+    @_redis_guarded
     def for_user(self, user_id: int) -> list[SessionRecord]:
         records = []
         for raw_key in self.client.smembers(self._user_set(user_id)):
@@ -216,6 +241,7 @@ class RedisSessionStore:
                 records.append(record)
         return sorted(records, key=lambda r: r.last_seen_at, reverse=True)
 
+    @_redis_guarded
     def delete_for_user(self, user_id: int, keep: str | None = None) -> int:
         keys = [k.decode() for k in self.client.smembers(self._user_set(user_id)) if k.decode() != keep]
         if keys:

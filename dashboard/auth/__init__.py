@@ -24,7 +24,7 @@ from core.security.authorizer import Forbidden
 from core.sessions import DatabaseSessionStore, RedisSessionStore, SessionStore
 from dashboard.access import page_allowed
 from dashboard.auth.principal import current_principal, login_manager
-from dashboard.auth.session_interface import ServerSessionInterface
+from dashboard.auth.session_interface import ServerSessionInterface, raise_if_store_failed
 from dashboard.auth.views import auth_blueprint
 
 PUBLIC_PREFIXES = ("/login", "/healthz", "/readyz", "/vendor/", "/assets/", "/_dash-component-suites/",
@@ -36,7 +36,7 @@ DASH_DATA_PREFIXES = ("/_dash-update-component", "/_dash-layout", "/_dash-depend
 
 def session_store(config: Config, db: Database, box: SecretBox) -> SessionStore:
     idle, absolute = timedelta(minutes=config.session_idle_minutes), timedelta(hours=config.session_absolute_hours)
-    if config.redis_url:
+    if config.redis_url and config.session_store != "database":
         return RedisSessionStore.from_url(config.redis_url, box, idle=idle, absolute=absolute)
     return DatabaseSessionStore(db, box, idle=idle, absolute=absolute)
 
@@ -84,10 +84,12 @@ def init_auth(server: Flask, config: Config, db: Database) -> Accounts:
     server.config.setdefault("DC_SIGNIN_RATE_PER_IP", config.signin_rate_per_ip)
     server.config.setdefault("DC_SIGNIN_RATE_PER_ACCOUNT", config.signin_rate_per_account)
     login_manager.init_app(server)
+    # in_memory_fallback: while Redis is down the limits hold per process instead of failing sign-in.
     limiter = Limiter(get_remote_address, app=server, storage_uri=config.redis_url or "memory://",
-                      headers_enabled=True, strategy="moving-window")
+                      headers_enabled=True, strategy="moving-window", in_memory_fallback_enabled=True)
     server.extensions["digicadence.limiter"] = limiter
     server.register_blueprint(auth_blueprint(limiter))
+    server.before_request(raise_if_store_failed)
     server.before_request(gate)
 
     @server.errorhandler(Forbidden)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from flask import Flask, Request, Response, request
+from flask import Flask, Request, Response, request, session
 from flask.sessions import SessionInterface, SessionMixin
+from sqlalchemy.exc import DBAPIError
 from werkzeug.datastructures import CallbackDict
 
-from core.sessions import SessionRecord, SessionStore, new_session_id, session_key
+from core.sessions import SessionRecord, SessionStore, SessionStoreUnavailable, new_session_id, session_key
 
 COOKIE = "dc_session"
 TOUCH_EVERY = timedelta(minutes=1)
@@ -30,6 +31,8 @@ class ServerSession(CallbackDict, SessionMixin):
         self.modified = False
         self.rotate_requested = False
         self.destroyed = False
+        self.store_failed = False
+        self.open_error: Exception | None = None
 
     def rotate(self) -> None:
         """Give this session a new id at the next save (sign-in: no session fixation)."""
@@ -50,12 +53,28 @@ class ServerSessionInterface(SessionInterface):
     def open_session(self, app: Flask, request: Request) -> ServerSession:
         sid = request.cookies.get(COOKIE)
         if sid:
-            record = self.store.load(sid)
+            try:
+                record = self.store.load(sid)
+            except (SessionStoreUnavailable, DBAPIError) as exc:
+                # Raised here, Flask could not render any answer; `raise_if_store_failed` raises it
+                # from the first before-request hook instead, where the error handlers answer 503.
+                failed = ServerSession()
+                failed.store_failed, failed.open_error = True, exc
+                return failed
             if record is not None:
                 return ServerSession(record.data, sid=sid, record=record)
         return ServerSession()
 
-    def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:
+    def save_session(self, app: Flask, session: ServerSession | None, response: Response) -> None:
+        if not isinstance(session, ServerSession) or session.store_failed:
+            return  # the store failed at open or at a first save: the 503 answer must not fail again
+        try:
+            self._save(session, response)
+        except SessionStoreUnavailable:
+            session.store_failed = True
+            raise
+
+    def _save(self, session: ServerSession, response: Response) -> None:
         now = datetime.now(UTC)
         if session.destroyed or (not session and session.record is not None and session.modified):
             if session.record is not None:
@@ -84,3 +103,14 @@ class ServerSessionInterface(SessionInterface):
         session.record = record
         response.set_cookie(COOKIE, session.sid, httponly=True, secure=self.secure, samesite="Lax", path="/",
                             expires=record.expires_at)
+
+
+# Served without a session even when its store is down (the 503 page needs its stylesheet).
+SESSIONLESS_PREFIXES = ("/healthz", "/vendor/", "/assets/", "/_dash-component-suites/", "/_favicon", "/favicon.ico")
+
+
+def raise_if_store_failed() -> None:
+    """First before-request hook: a session store that failed at open fails the request (→ 503)."""
+    error = getattr(session, "open_error", None)
+    if error is not None and not request.path.startswith(SESSIONLESS_PREFIXES):
+        raise error

@@ -46,3 +46,14 @@ def test_environment_overrides(tmp_path):
 def test_url_normalization_leaves_other_drivers_alone():
     assert normalize_database_url("postgresql+psycopg://a/b") == "postgresql+psycopg://a/b"
     assert normalize_database_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_the_session_store_is_chosen_and_checked(tmp_path):
+    base = {"SECRET_KEY": "s" * 32, "DIGICADENCE_INSTANCE_DIR": str(tmp_path)}
+    assert Config.from_env(base).session_store is None
+    redis_url = {**base, "REDIS_URL": "redis://127.0.0.1:6379/0"}
+    assert Config.from_env({**redis_url, "DIGICADENCE_SESSION_STORE": "database"}).session_store == "database"
+    with pytest.raises(ConfigError, match="'redis' or 'database'"):
+        Config.from_env({**redis_url, "DIGICADENCE_SESSION_STORE": "memcache"})
+    with pytest.raises(ConfigError, match="needs REDIS_URL"):
+        Config.from_env({**base, "DIGICADENCE_SESSION_STORE": "redis"})
