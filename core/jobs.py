@@ -12,6 +12,7 @@ process hands to Dash's CeleryManager and that `celery -A worker:celery worker` 
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -164,5 +165,7 @@ def make_celery(redis_url: str, name: str = "digicadence") -> Any:
         broker_connection_retry_on_startup=True,
         worker_prefetch_multiplier=1,  # long runs: one at a time per worker process
         task_track_started=True,
+        # One Redis can serve several deployments (or test runs): each names its own queue.
+        task_default_queue=os.environ.get("DIGICADENCE_CELERY_QUEUE", "celery"),
     )
     return app
