@@ -12,6 +12,7 @@ process hands to Dash's CeleryManager and that `celery -A worker:celery worker` 
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -198,5 +199,7 @@ def make_celery(redis_url: str, name: str = "digicadence") -> Any:
         worker_prefetch_multiplier=1,  # long runs: one at a time per worker process
         task_track_started=True,
         broker_transport_options={"visibility_timeout": QueueSettings.from_env().visibility_timeout_s},
+        # One Redis can serve several deployments (or test runs): each names its own queue.
+        task_default_queue=os.environ.get("DIGICADENCE_CELERY_QUEUE", "celery"),
     )
     return app

@@ -120,8 +120,8 @@ def _field(label: str, control: Any, hint: str | None = None) -> html.Div:
 
 
 @page_layout(RUN)
-def layout(scenario: str | None = None, **_query) -> html.Div:
-    """The form (prefilled from `?scenario=ID` when given), the progress area and the results."""
+def layout(scenario: str | None = None, brands: str | None = None, **_query) -> html.Div:
+    """The form (prefilled from `?scenario=ID`, or brands from `?brands=ID,ID`), progress and results."""
     principal = current_principal()
     db = get_db()
     cat = catalogue(db, principal)
@@ -139,7 +139,8 @@ def layout(scenario: str | None = None, **_query) -> html.Div:
     if not reopened and running and running["status"] != "failed":
         inputs = (running.get("payload") or {}).get("inputs") or {}  # the form as the last run had it
     brand_ids = {b["id"] for b in cat["brands"]}
-    chosen = [b for b in inputs.get("brand_ids") or [] if b in brand_ids] or [b["id"] for b in cat["brands"][:3]]
+    asked = inputs.get("brand_ids") or [int(b) for b in (brands or "").split(",") if b.strip().isdigit()]
+    chosen = [b for b in asked if b in brand_ids] or [b["id"] for b in cat["brands"][:3]]
     channels = [c for c in inputs.get("channels") or [] if c in cat["channels"]] or list(cat["channels"])
     source = inputs.get("curve_source") or ("fitted" if any(b["fitted"] for b in cat["brands"]) or
                                             not cat["truth_available"] else "truth")

@@ -1,6 +1,9 @@
-"""A real app process on the embedded default and a real headless Chromium to drive it.
+"""Real app processes and a real headless Chromium to drive them.
 
-Screenshots go to artifacts/screenshots/ (ignored by git) so a person can look at them.
+`live_url` is `python app.py` on the embedded default (SQLite, diskcache), as a newcomer runs it.
+`live_stack` is the production shape: the app on PostgreSQL with sessions, rate limits and background
+jobs on Redis, and a separate Celery worker process. Screenshots go to artifacts/screenshots/ (ignored
+by git) so a person can look at them.
 """
 
 from __future__ import annotations
@@ -11,13 +14,15 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.conftest import require_service
+from tests.conftest import PG_ADMIN_URL, REDIS_TEST_URL, require_service
 from tests.support import DEMO_PASSWORD, DEMO_TOTP
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,24 +37,34 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def live_url(tmp_path_factory) -> Iterator[str]:
-    """`python app.py` as a newcomer runs it, in a throw-away instance folder."""
-    instance = tmp_path_factory.mktemp("instance")
-    port = _free_port()
+def _app_env(instance: Path, port: int) -> dict[str, str]:
     env = {**os.environ, "DIGICADENCE_INSTANCE_DIR": str(instance), "PORT": str(port),
            "DIGICADENCE_DEMO_PASSWORD": DEMO_PASSWORD, "DIGICADENCE_DEMO_TOTP_SECRET": DEMO_TOTP,
            # Browser tests sign in dozens of times a minute from one address; the limits themselves
            # are tested in tests/integration/web/test_sign_in.py.
            "DIGICADENCE_SIGNIN_RATE_PER_IP": "1000 per minute",
            "DIGICADENCE_SIGNIN_RATE_PER_ACCOUNT": "1000 per minute"}
-    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DIGICADENCE_DEMO"):
+    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DIGICADENCE_DEMO", "DIGICADENCE_CELERY_QUEUE"):
         env.pop(name, None)
+    return env
+
+
+def _stop(proc: subprocess.Popen, grace: float = 10) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _serve(env: dict[str, str], instance: Path, port: int) -> Iterator[str]:
+    """Run `python app.py` with `env` until the generator is closed; yields its URL once it answers."""
     log = (instance / "app.log").open("w")
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 pytest.fail(f"app exited with {proc.returncode}: {(instance / 'app.log').read_text()[-2000:]}")
@@ -59,15 +74,98 @@ def live_url(tmp_path_factory) -> Iterator[str]:
             except requests.RequestException:
                 time.sleep(0.5)
         else:
-            pytest.fail("app did not answer /healthz within 180 s")
+            pytest.fail("app did not answer /healthz within 240 s")
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop(proc)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def live_url(tmp_path_factory) -> Iterator[str]:
+    """`python app.py` as a newcomer runs it, in a throw-away instance folder."""
+    instance = tmp_path_factory.mktemp("instance")
+    port = _free_port()
+    yield from _serve(_app_env(instance, port), instance, port)
+
+
+def _live_redis_url() -> str:
+    """A Redis database of its own: integration tests FLUSHDB theirs, and run their own workers."""
+    url = os.environ.get("TEST_LIVE_REDIS_URL")
+    if url:
+        return url
+    base, _, db = REDIS_TEST_URL.rpartition("/")
+    return f"{base}/{(int(db) - 1) % 16 if db.isdigit() else 14}"
+
+
+@dataclass(frozen=True)
+class LiveStack:
+    url: str
+    database_url: str
+    instance: Path  # app.log and worker.log are here
+
+    def log_about(self, reference: str) -> str:
+        """The app log's lines around an error reference shown in the browser, for the failure message."""
+        lines = (self.instance / "app.log").read_text(errors="replace").splitlines()
+        hits = [i for i, line in enumerate(lines) if reference in line]
+        return "\n".join(lines[hits[0]: hits[0] + 40]) if hits else "(reference not in app.log)"
+
+
+@pytest.fixture(scope="session")
+def live_stack(tmp_path_factory) -> Iterator[LiveStack]:
+    """The app on PostgreSQL and Redis with a real Celery worker process, demo portfolio seeded.
+
+    The Celery queue name is unique to this run, so no other worker on the same Redis can take its jobs.
+    """
+    import redis
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    redis_url = _live_redis_url()
+    try:
+        redis.Redis.from_url(redis_url, socket_connect_timeout=1).ping()
+    except redis.RedisError as exc:
+        require_service(f"Redis not reachable at {redis_url}: {exc.__class__.__name__}")
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        admin.dispose()
+        require_service(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc.__class__.__name__}")
+    run = uuid.uuid4().hex[:10]
+    name = f"dc_live_{run}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    instance = tmp_path_factory.mktemp("live-stack")
+    port = _free_port()
+    env = {**_app_env(instance, port), "DIGICADENCE_DEMO": "1", "SECRET_KEY": "live-stack-" + "s" * 40,
+           "DATABASE_URL": make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False),
+           "REDIS_URL": redis_url, "DIGICADENCE_CELERY_QUEUE": f"dc-live-{run}"}
+    worker = None
+    server = _serve(env, instance, port)
+    try:
+        url = next(server)  # the web process migrates and seeds before it answers
+        worker_env = {k: v for k, v in env.items() if k != "DIGICADENCE_DEMO"}
+        worker_log = instance / "worker.log"
+        with worker_log.open("w") as log:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "worker:celery", "worker", "--loglevel=INFO",
+                 "--concurrency=2", "--without-gossip", "--without-mingle"],
+                cwd=ROOT, env=worker_env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while " ready." not in worker_log.read_text():
+            if worker.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("celery worker did not start: " + worker_log.read_text()[-3000:])
+            time.sleep(0.5)
+        yield LiveStack(url, env["DATABASE_URL"], instance)
+    finally:
+        if worker is not None:
+            _stop(worker, grace=20)
+        server.close()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,9 @@
-"""The budget optimizer and Scenarios in a real browser on the embedded default (diskcache jobs).
+"""The budget optimizer and Scenarios in a real browser, on both ways the app runs background jobs:
+the embedded default (diskcache, child processes) and production (Celery worker on Redis, PostgreSQL).
 
 A Brand Manager runs an optimization, sees progress, leaves the page and comes back to the result,
-saves it and reopens it from Scenarios; cancel stops a run; a Viewer cannot reach the optimizer.
-The same run on a real Celery worker is tests/integration/web/test_optimizer_celery.py (HTTP-driven).
+saves it and reopens it from Scenarios; cancel stops a run; a Viewer cannot reach the optimizer; two
+people who press Run with identical inputs at the same moment each get their own result.
 """
 
 from __future__ import annotations
@@ -14,6 +15,14 @@ from selenium.webdriver.support.ui import WebDriverWait
 from tests.browser.conftest import browser_sign_in, screenshot
 
 pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(params=["embedded", "celery"])
+def app_url(request) -> str:
+    """The same journey on diskcache jobs (`python app.py`) and on the Celery worker stack."""
+    if request.param == "embedded":
+        return request.getfixturevalue("live_url")
+    return request.getfixturevalue("live_stack").url
 
 
 def _visible_text(driver, element_id: str) -> str:
@@ -40,7 +49,8 @@ def _severe(driver) -> list[str]:
     return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
 
 
-def test_brand_manager_runs_saves_and_reopens(browser, live_url):
+def test_brand_manager_runs_saves_and_reopens(browser, app_url):
+    live_url = app_url
     browser_sign_in(browser, live_url, "Brand Manager")
     _open_optimizer(browser, live_url)
     _choose(browser, "Fitted curves")  # none fitted yet in a fresh demo: the run fits them first (slow enough)
@@ -73,7 +83,8 @@ def test_brand_manager_runs_saves_and_reopens(browser, live_url):
     assert _severe(browser) == []
 
 
-def test_cancel_stops_a_run(browser, live_url):
+def test_cancel_stops_a_run(browser, app_url):
+    live_url = app_url
     browser_sign_in(browser, live_url, "Brand Manager")
     _open_optimizer(browser, live_url)
     _choose(browser, "Demo truth curves")
@@ -109,3 +120,54 @@ def test_pages_on_a_phone(phone, live_url):
     WebDriverWait(phone, 30).until(lambda d: d.find_elements(By.ID, "scenarios-grid"))
     assert phone.execute_script("return document.documentElement.scrollWidth") <= 400
     screenshot(phone, "scenarios-phone")
+
+
+def test_two_people_pressing_run_at_once_each_get_their_own_result(live_stack, _chrome_available):
+    """Identical inputs, same moment, on the Celery stack: two jobs, each owned by and shown to its person."""
+    import threading
+
+    from sqlalchemy import create_engine, select
+
+    from core.models import Job, RoleGrant, User
+    from tests.browser.conftest import DEMO_EMAILS, _driver
+
+    engine = create_engine(live_stack.database_url)
+    with engine.connect() as conn:
+        brand = conn.execute(select(RoleGrant.scope_id).join(User, User.id == RoleGrant.user_id)
+                             .where(User.email == DEMO_EMAILS["Brand Manager"])).scalar_one()
+        before = set(conn.execute(select(Job.id)).scalars())
+    roles = ("Brand Manager", "Portfolio Manager")
+    drivers = {role: _driver(1400, 1000) for role in roles}
+    try:
+        for role, driver in drivers.items():
+            browser_sign_in(driver, live_stack.url, role)
+            driver.get(f"{live_stack.url}/optimizer?brands={brand}")
+            WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#optimizer-cells .ag-row"))
+            _choose(driver, "Demo truth curves")
+        chosen = {role: d.find_element(By.ID, "optimizer-brands").text for role, d in drivers.items()}
+        assert len(set(chosen.values())) == 1, f"inputs differ: {chosen}"
+        barrier = threading.Barrier(len(drivers))
+
+        def press(driver) -> None:
+            barrier.wait()
+            driver.execute_script("document.getElementById('optimizer-run').click()")
+
+        threads = [threading.Thread(target=press, args=(d,)) for d in drivers.values()]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for role, driver in drivers.items():
+            WebDriverWait(driver, 180).until(lambda d: d.find_elements(By.ID, "optimizer-result-view"),
+                                             message=f"{role} got no result")
+            screenshot(driver, f"optimizer-same-moment-{role.lower().replace(' ', '-')}")
+        with engine.connect() as conn:
+            jobs = conn.execute(select(Job.owner_id, Job.status, Job.result, User.email)
+                                .join(User, User.id == Job.owner_id).where(Job.id.not_in(before))).all()
+        assert sorted(j.email for j in jobs) == sorted(DEMO_EMAILS[r] for r in roles)
+        for job in jobs:
+            assert job.status == "succeeded" and job.result["run_by"] == job.owner_id
+    finally:
+        for driver in drivers.values():
+            driver.quit()
+        engine.dispose()
