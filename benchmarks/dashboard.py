@@ -101,13 +101,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--brands", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--database-url", default=None, help="PostgreSQL admin URL (default: local `test` database)")
+    parser.add_argument("--database-name", default=None,
+                        help="scratch database to seed or reuse (default: dc_bench_dashboard_<brands>)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
     from app import create_app
     from tests.support import csrf_headers, sign_in
 
-    url = scratch_database(args.database_url or DEFAULT_ADMIN_URL, f"dc_bench_dashboard_{args.brands}")
+    name = args.database_name or f"dc_bench_dashboard_{args.brands}"
+    url = scratch_database(args.database_url or DEFAULT_ADMIN_URL, name)
     db = Database(url)
     ensure_portfolio(db, args.brands, fresh=False)
     # A fixed folder: its Fernet key must keep decrypting the benchmark users' TOTP secrets.

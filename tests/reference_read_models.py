@@ -1,0 +1,103 @@
+"""The read models as they were before the dashboard performance work, kept as test oracles.
+
+The faster versions in `core` (numpy on integer group codes instead of pandas groupby, packed
+reads) must return the same numbers; tests compare them with these on real data.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, select
+
+from core import portfolio as pf
+from core.frames import rows_frame
+from core.models import Brand, Metric, MetricValue
+from core.scoring import engine
+from core.security import Principal
+
+
+def effective_weights_before(inputs: engine.ScoreInputs) -> pd.DataFrame:
+    """Per value row: its normalized value `norm` and effective weight `e` (DC = Σ e·norm)."""
+    frame = engine._attach_catalogue(inputs)
+    frame["norm"] = engine.normalize(frame, frame["lower"].to_numpy(), engine._methods(inputs))
+    brand = ["project_id", "period", "brand_id"]
+    g_platform = frame.groupby([*brand, "platform_id"], sort=False)["w_metric"].transform("sum")
+    # Each present platform and section counted once when summing their weights.
+    plat = frame.drop_duplicates([*brand, "platform_id"])
+    sec_w = plat.groupby([*brand, "section_id"], sort=False)["w_platform"].sum().rename("w_platforms")
+    sect = plat.drop_duplicates([*brand, "section_id"])
+    tot_w = sect.groupby(brand, sort=False)["w_section"].sum().rename("w_sections")
+    frame = frame.join(sec_w, on=[*brand, "section_id"]).join(tot_w, on=brand)
+    frame["e"] = (
+        frame["w_metric"] / g_platform
+        * frame["w_platform"] / frame["w_platforms"]
+        * frame["w_section"] / frame["w_sections"]
+    )
+    return frame.drop(columns=["w_platforms", "w_sections"])
+
+
+def metric_anomalies_before(conn: Connection, principal: Principal, project_id: int, period: date | None = None,
+                     z_threshold: float = pf.ANOMALY_Z) -> pd.DataFrame:
+    """Metric values of the own brands in scope whose latest month breaks with the brand's history.
+
+    The test is a robust z-score (Iglewicz–Hoaglin: median and 1.4826·MAD, mean absolute deviation
+    when the MAD is 0) of the latest month-on-month change against the brand's earlier monthly
+    changes of that metric. Changes, not levels: metric series trend, and the level of a trending
+    series sits far from its own median without anything unusual happening. Changes are taken on a
+    log scale for series that are always positive (counts and money grow multiplicatively).
+
+    Columns: brand_id, brand, metric_id, metric, unit, direction, period, value, previous, typical
+    (the value the usual change would have given), z. Sorted by |z|, largest first.
+    """
+    columns = ["brand_id", "brand", "metric_id", "metric", "unit", "direction", "period", "value", "previous",
+               "typical", "z"]
+    if period is None:
+        periods = pf.project_periods(conn, principal, project_id)
+        if not periods:
+            return pd.DataFrame(columns=columns)
+        period = periods[-1]
+    period = pd.Timestamp(period).date()
+    rows = conn.execute(
+        select(MetricValue.brand_id, MetricValue.metric_id, MetricValue.period, MetricValue.raw_value)
+        .where(MetricValue.period <= period, *pf._own_in_scope(principal, project_id, MetricValue))
+    ).all()
+    values = rows_frame(rows, ["brand_id", "metric_id", "period", "value"])
+    if values.empty:
+        return pd.DataFrame(columns=columns)
+    values["period"] = pd.to_datetime(values["period"])
+    values = values.sort_values(["brand_id", "metric_id", "period"], ignore_index=True)
+    keys = ["brand_id", "metric_id"]
+    values["positive"] = values.groupby(keys)["value"].transform("min") > 0
+    values["y"] = np.where(values["positive"], np.log(values["value"].where(values["positive"], 1.0)),
+                           values["value"])
+    values["month"] = values["period"].dt.year * 12 + values["period"].dt.month
+    grouped = values.groupby(keys)
+    values["previous"] = grouped["value"].shift(1)
+    values["change"] = values["y"] - grouped["y"].shift(1)
+    # A change counts only between consecutive months; a gap in the series is not a month's move.
+    values.loc[(values["month"] - grouped["month"].shift(1)).ne(1), "change"] = np.nan
+    latest = pd.Timestamp(period)
+    history = values[(values["period"] < latest) & values["change"].notna()]
+    stats = history.groupby(keys)["change"].agg(median="median", count="count")
+    deviation = (history["change"] - history[keys].join(stats, on=keys)["median"]).abs()
+    spread = deviation.groupby([history["brand_id"], history["metric_id"]]).agg(["median", "mean"])
+    stats["scale"] = np.where(spread["median"] > 0, 1.4826 * spread["median"], 1.2533 * spread["mean"])
+    current = values[(values["period"] == latest) & values["change"].notna()].join(stats, on=keys, how="inner")
+    current = current[(current["count"] >= pf.MIN_HISTORY) & (current["scale"] > 0)]
+    current = current.assign(z=(current["change"] - current["median"]) / current["scale"])
+    found = current[current["z"].abs() >= z_threshold].copy()
+    found["typical"] = np.where(found["positive"], found["previous"] * np.exp(found["median"]),
+                                found["previous"] + found["median"])
+    meta = pd.DataFrame(
+        conn.execute(select(Metric.id, Metric.name, Metric.unit, Metric.direction)).all(),
+        columns=["metric_id", "metric", "unit", "direction"],
+    )
+    names = pd.DataFrame(conn.execute(select(Brand.id, Brand.name).where(Brand.id.in_(found["brand_id"].tolist())))
+                         .all(), columns=["brand_id", "brand"])
+    found = found.merge(meta, on="metric_id").merge(names, on="brand_id")
+    found["period"] = found["period"].dt.date
+    order = found["z"].abs().sort_values(ascending=False, kind="stable").index
+    return found.loc[order, columns].reset_index(drop=True)
