@@ -152,10 +152,11 @@ def brand_ranking(conn: Connection, principal: Principal, project_id: int, perio
     Columns: brand_id, brand, role, rank, score, coverage, change_1m, change_12m, and one column per
     section name. Sorted best first.
     """
-    periods = project_periods(conn, principal, project_id)
-    if not periods:
-        return pd.DataFrame(columns=RANKING_COLUMNS)
-    period = period or periods[-1]
+    if period is None:
+        periods = project_periods(conn, principal, project_id)
+        if not periods:
+            return pd.DataFrame(columns=RANKING_COLUMNS)
+        period = periods[-1]
     wanted = [period, _shift_months(period, -1), _shift_months(period, -12)]
     rows = conn.execute(
         select(DCScore.brand_id, DCScore.period, DCScore.level, DCScore.node_id, DCScore.score, DCScore.coverage)
@@ -163,7 +164,10 @@ def brand_ranking(conn: Connection, principal: Principal, project_id: int, perio
                scope_filter(principal, READ, DCScore))
     ).all()
     scores = rows_frame(rows, ["brand_id", "period", "level", "node_id", "score", "coverage"])
-    total = scores[scores.level == "total"].pivot_table(index="brand_id", columns="period", values="score")
+    if scores.empty:
+        return pd.DataFrame(columns=RANKING_COLUMNS)
+    # One score per (brand, period) and per (brand, section) in a period: plain pivots, nothing to aggregate.
+    total = scores[scores.level == "total"].pivot(index="brand_id", columns="period", values="score")
     total = total.reindex(columns=wanted)
     current = scores[(scores.level == "total") & (scores.period == period)].set_index("brand_id")
     out = current[["score", "coverage"]].copy()
@@ -171,9 +175,9 @@ def brand_ranking(conn: Connection, principal: Principal, project_id: int, perio
     out["change_12m"] = out["score"] - total[wanted[2]]
     sections = dict(conn.execute(select(Section.id, Section.name).order_by(Section.position)).all())
     sec = scores[(scores.level == "section") & (scores.period == period)]
-    sec = sec.pivot_table(index="brand_id", columns="node_id", values="score").rename(columns=sections)
+    sec = sec.pivot(index="brand_id", columns="node_id", values="score").rename(columns=sections)
     out = out.join(sec[[c for c in sections.values() if c in sec.columns]])
-    names = pd.DataFrame(
+    names = rows_frame(
         conn.execute(
             select(Brand.id, Brand.name, ProjectBrand.role)
             .join(ProjectBrand)
@@ -212,7 +216,7 @@ def score_trend(conn: Connection, principal: Principal, project_id: int, brand_i
         .order_by(DCScore.period)
     ).all()
     if avg:
-        averages = pd.DataFrame(avg, columns=["period", "role", "score"])
+        averages = rows_frame(avg, columns=["period", "role", "score"])
         averages["brand_id"] = np.where(averages["role"] == "own", -1, 0)
         averages["brand"] = np.where(averages["role"] == "own", "Own brands' average", "Competitor average")
         averages = averages.sort_values(["brand_id", "period"], ascending=[False, True])
@@ -443,11 +447,11 @@ def metric_anomalies(conn: Connection, principal: Principal, project_id: int, pe
         "typical": typical, "z": z,
     })
     found["period"] = period
-    meta = pd.DataFrame(
+    meta = rows_frame(
         conn.execute(select(Metric.id, Metric.name, Metric.unit, Metric.direction)).all(),
         columns=["metric_id", "metric", "unit", "direction"],
     )
-    names = pd.DataFrame(conn.execute(select(Brand.id, Brand.name).where(Brand.id.in_(found["brand_id"].tolist())))
+    names = rows_frame(conn.execute(select(Brand.id, Brand.name).where(Brand.id.in_(found["brand_id"].tolist())))
                          .all(), columns=["brand_id", "brand"])
     found = found.merge(meta, on="metric_id").merge(names, on="brand_id")
     order = found["z"].abs().sort_values(ascending=False, kind="stable").index
