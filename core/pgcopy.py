@@ -115,14 +115,14 @@ def read_packed(conn: Connection, query: str, names: Sequence[str], kinds: Seque
     for each (~10 µs): for the few thousand to hundred thousand rows of a dashboard read that is
     most of the request. Here the server concatenates every row's binary send form into a single
     bytea, which numpy reads in one go. Fixed-width, non-null columns only (int4, int8, float8,
-    date); a NULL would drop its row from the concatenation, so the row count is checked.
+    date); a NULL would drop its row from the concatenation, so the row count is checked. `query`
+    is sent without parameters (render them into it first).
     """
     columns = [_SEND[kind].format(f"q.{name}") for name, kind in zip(names, kinds, strict=True)]
     packed = (f"SELECT count(*), string_agg({' || '.join(columns)}, ''::bytea) "
               f"FROM ({query}) AS q({', '.join(names)})")
-    with conn.connection.dbapi_connection.cursor(binary=True) as cur:
-        cur.execute(packed)
-        count, data = cur.fetchone()
+    # Through SQLAlchemy (not the raw cursor), so its cursor events see the query like any other.
+    count, data = conn.exec_driver_sql(packed.replace("%", "%%")).one()  # the driver reads % as a placeholder
     fields = [(name, ">" + _WIDTH[kind][0]) for name, kind in zip(names, kinds, strict=True)]
     dtype = np.dtype(fields)
     data = bytes(data or b"")

@@ -331,10 +331,12 @@ def score_drivers(conn: Connection, project_id: int, brand_ids: list[int], perio
         return empty
     frame = effective_weights(inputs)
     frame = frame[frame["brand_id"].isin(brand_ids)]
-    frame = frame.assign(part=frame["e"] * frame["norm"], to=pd.to_datetime(frame["period"]) == pd.Timestamp(period_to))
-    parts = frame.pivot_table(index=["brand_id", "metric_id"], columns="to", values="part", aggfunc="sum")
-    parts = parts.reindex(columns=[False, True]).fillna(0.0)
-    contribution = (parts[True] - parts[False]).rename("contribution").reset_index()
+    to = (pd.to_datetime(frame["period"]) == pd.Timestamp(period_to)).to_numpy()
+    # e·norm in `to` minus e·norm in `from`; one value per brand × metric × period, so the signed
+    # sum is exactly the difference (a metric missing in one period counts 0 there).
+    signed = np.where(to, 1.0, -1.0) * frame["e"].to_numpy() * frame["norm"].to_numpy()
+    contribution = (pd.Series(signed, index=pd.MultiIndex.from_frame(frame[["brand_id", "metric_id"]]))
+                    .groupby(level=[0, 1]).sum().rename("contribution").reset_index())
     top = contribution.loc[contribution["contribution"].abs().groupby(contribution["brand_id"]).idxmax()]
     names = dict(conn.execute(select(Metric.id, Metric.name)).all())
     top = top.assign(metric=top["metric_id"].map(names))

@@ -14,9 +14,9 @@ from sqlalchemy import Connection, select
 
 from core import portfolio as pf
 from core.frames import rows_frame
-from core.models import Brand, Metric, MetricValue
+from core.models import Brand, DCScore, Metric, MetricValue, ProjectBrand, Section
 from core.scoring import engine
-from core.security import Principal
+from core.security import Principal, scope_filter
 
 
 def effective_weights_before(inputs: engine.ScoreInputs) -> pd.DataFrame:
@@ -101,3 +101,44 @@ def metric_anomalies_before(conn: Connection, principal: Principal, project_id: 
     found["period"] = found["period"].dt.date
     order = found["z"].abs().sort_values(ascending=False, kind="stable").index
     return found.loc[order, columns].reset_index(drop=True)
+
+
+def brand_ranking_before(conn: Connection, principal: Principal, project_id: int,
+                         period: date | None = None) -> pd.DataFrame:
+    """One row per brand for `period` (default: latest): DC score, changes, coverage, sections.
+
+    Columns: brand_id, brand, role, rank, score, coverage, change_1m, change_12m, and one column per
+    section name. Sorted best first.
+    """
+    periods = pf.project_periods(conn, principal, project_id)
+    if not periods:
+        return pd.DataFrame(columns=pf.RANKING_COLUMNS)
+    period = period or periods[-1]
+    wanted = [period, pf._shift_months(period, -1), pf._shift_months(period, -12)]
+    rows = conn.execute(
+        select(DCScore.brand_id, DCScore.period, DCScore.level, DCScore.node_id, DCScore.score, DCScore.coverage)
+        .where(DCScore.project_id == project_id, DCScore.period.in_(wanted), DCScore.level.in_(["total", "section"]),
+               scope_filter(principal, pf.READ, DCScore))
+    ).all()
+    scores = rows_frame(rows, ["brand_id", "period", "level", "node_id", "score", "coverage"])
+    total = scores[scores.level == "total"].pivot_table(index="brand_id", columns="period", values="score")
+    total = total.reindex(columns=wanted)
+    current = scores[(scores.level == "total") & (scores.period == period)].set_index("brand_id")
+    out = current[["score", "coverage"]].copy()
+    out["change_1m"] = out["score"] - total[wanted[1]]
+    out["change_12m"] = out["score"] - total[wanted[2]]
+    sections = dict(conn.execute(select(Section.id, Section.name).order_by(Section.position)).all())
+    sec = scores[(scores.level == "section") & (scores.period == period)]
+    sec = sec.pivot_table(index="brand_id", columns="node_id", values="score").rename(columns=sections)
+    out = out.join(sec[[c for c in sections.values() if c in sec.columns]])
+    names = pd.DataFrame(
+        conn.execute(
+            select(Brand.id, Brand.name, ProjectBrand.role)
+            .join(ProjectBrand)
+            .where(ProjectBrand.project_id == project_id)
+        ).all(),
+        columns=["brand_id", "brand", "role"],
+    ).set_index("brand_id")
+    out = names.join(out, how="inner").sort_values("score", ascending=False)
+    out.insert(2, "rank", range(1, len(out) + 1))
+    return out.reset_index()

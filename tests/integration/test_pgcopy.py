@@ -59,6 +59,8 @@ def test_packed_read_matches_copy_and_refuses_nulls(pg):
     pd.testing.assert_frame_equal(packed, pgcopy.copy_out(pg, query + " ORDER BY a", names, kinds))
     empty = pgcopy.read_packed(pg, "SELECT a, x FROM t WHERE false", ["a", "x"], ["int4", "float8"])
     assert empty.empty and list(empty.columns) == ["a", "x"]
+    percent = pgcopy.read_packed(pg, "SELECT a, x FROM t WHERE 'a%b' LIKE 'a%'", ["a", "x"], ["int4", "float8"])
+    assert len(percent) == 3  # a literal % is not taken for a driver placeholder
     pg.execute(text("INSERT INTO t (a, x) VALUES (4, NULL)"))
     with pytest.raises(pgcopy.CopyFormatError):  # a NULL would silently drop its row from the packed value
         pgcopy.read_packed(pg, "SELECT a, x FROM t", ["a", "x"], ["int4", "float8"])
