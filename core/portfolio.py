@@ -255,15 +255,15 @@ def financials(conn: Connection, principal: Principal, project_id: int, period: 
     start, prev_start = _shift_months(end, -12), _shift_months(end, -24)
     totals = []
     for model, column in ((Spend, Spend.amount), (Outcome, Outcome.revenue)):
-        window = case((model.period >= start, "current"), else_="previous")
+        # Both windows per brand in one grouped row (NULL when a window has no rows).
         rows = conn.execute(
-            select(model.brand_id, window.label("window"), func.sum(column))
+            select(model.brand_id, func.sum(case((model.period >= start, column))),
+                   func.sum(case((model.period < start, column))))
             .where(model.period >= prev_start, model.period < end, *_own_in_scope(principal, project_id, model))
-            .group_by(model.brand_id, window)
+            .group_by(model.brand_id)
         ).all()
-        frame = rows_frame(rows, ["brand_id", "window", "total"])
-        totals.append(frame.pivot_table(index="brand_id", columns="window", values="total", aggfunc="sum")
-                      .reindex(columns=["current", "previous"]))
+        frame = rows_frame(rows, ["brand_id", "current", "previous"]).set_index("brand_id")
+        totals.append(frame.astype(float))
     spend, revenue = totals
     out = pd.DataFrame({
         "spend": spend["current"], "revenue": revenue["current"],

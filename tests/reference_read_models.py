@@ -10,11 +10,11 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, case, func, select
 
 from core import portfolio as pf
 from core.frames import rows_frame
-from core.models import Brand, DCScore, Metric, MetricValue, ProjectBrand, Section
+from core.models import Brand, DCScore, Metric, MetricValue, Outcome, ProjectBrand, Section, Spend
 from core.scoring import engine
 from core.security import Principal, scope_filter
 
@@ -142,3 +142,46 @@ def brand_ranking_before(conn: Connection, principal: Principal, project_id: int
     out = names.join(out, how="inner").sort_values("score", ascending=False)
     out.insert(2, "rank", range(1, len(out) + 1))
     return out.reset_index()
+
+
+def financials_before(conn: Connection, principal: Principal, project_id: int,
+                      period: date | None = None) -> pd.DataFrame:
+    """Spend, revenue and ROI of the own brands in scope: the 12 months up to `period` (default: the
+    latest scored month) against the 12 months before, one row per brand.
+
+    Columns: brand_id, spend, revenue, roi, spend_prev, revenue_prev, roi_prev, and the window in
+    `attrs` (start, end, prev_start; end exclusive). ROI is revenue per unit of spend. A weekly row
+    counts in the window its week starts in: spend and revenue are both weekly, so they stay aligned.
+    Two grouped queries, whatever the number of brands.
+    """
+    if period is None:
+        periods = pf.project_periods(conn, principal, project_id)
+        if not periods:
+            return pd.DataFrame(columns=["brand_id", "spend", "revenue", "roi", "spend_prev", "revenue_prev",
+                                         "roi_prev"])
+        period = periods[-1]
+    period = pd.Timestamp(period).date()
+    end = pf._shift_months(period.replace(day=1), 1)
+    start, prev_start = pf._shift_months(end, -12), pf._shift_months(end, -24)
+    totals = []
+    for model, column in ((Spend, Spend.amount), (Outcome, Outcome.revenue)):
+        window = case((model.period >= start, "current"), else_="previous")
+        rows = conn.execute(
+            select(model.brand_id, window.label("window"), func.sum(column))
+            .where(model.period >= prev_start, model.period < end, *pf._own_in_scope(principal, project_id, model))
+            .group_by(model.brand_id, window)
+        ).all()
+        frame = rows_frame(rows, ["brand_id", "window", "total"])
+        totals.append(frame.pivot_table(index="brand_id", columns="window", values="total", aggfunc="sum")
+                      .reindex(columns=["current", "previous"]))
+    spend, revenue = totals
+    out = pd.DataFrame({
+        "spend": spend["current"], "revenue": revenue["current"],
+        "spend_prev": spend["previous"], "revenue_prev": revenue["previous"],
+    })
+    out["roi"] = out["revenue"] / out["spend"].where(out["spend"] > 0)
+    out["roi_prev"] = out["revenue_prev"] / out["spend_prev"].where(out["spend_prev"] > 0)
+    out = out.rename_axis("brand_id").reset_index()
+    out = out[["brand_id", "spend", "revenue", "roi", "spend_prev", "revenue_prev", "roi_prev"]]
+    out.attrs.update(start=start, end=end, prev_start=prev_start)
+    return out

@@ -180,7 +180,7 @@ def test_planted_latest_month_anomalies_are_found(demo):
 
 
 def test_faster_read_models_return_the_numbers_of_the_previous_ones(demo):
-    """Anomalies, effective weights and the ranking were rewritten for the dashboard's speed: the same
+    """Anomalies, effective weights, the ranking and the money were rewritten for speed: the same
     rows and numbers as the pandas versions (tests/reference_read_models.py), for any period, scope
     and threshold (0 lets every series with enough history through)."""
     bm = load_principal(demo["db"], demo["ids"]["Brand Manager"])
@@ -202,6 +202,10 @@ def test_faster_read_models_return_the_numbers_of_the_previous_ones(demo):
                             pd.testing.assert_frame_equal(new, old, check_dtype=False, rtol=1e-12, atol=1e-12)
             for principal in (EVERYTHING, bm):
                 for period in (None, periods[-1], periods[0]):
+                    money = pf.financials(conn, principal, project_id, period)
+                    before = reference.financials_before(conn, principal, project_id, period)
+                    assert money.attrs == before.attrs
+                    pd.testing.assert_frame_equal(money, before, check_dtype=False, check_index_type=False)
                     new = pf.brand_ranking(conn, principal, project_id, period)
                     old = reference.brand_ranking_before(conn, principal, project_id, period)
                     assert len(new) == len(old)
