@@ -262,7 +262,7 @@ def financials(conn: Connection, principal: Principal, project_id: int, period: 
             .where(model.period >= prev_start, model.period < end, *_own_in_scope(principal, project_id, model))
             .group_by(model.brand_id)
         ).all()
-        frame = rows_frame(rows, ["brand_id", "current", "previous"]).set_index("brand_id")
+        frame = rows_frame(rows, ["brand_id", "current", "previous"]).set_index("brand_id").sort_index()
         totals.append(frame.astype(float))
     spend, revenue = totals
     out = pd.DataFrame({

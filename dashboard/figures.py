@@ -13,6 +13,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+import plotly.colors
 import plotly.io as pio
 
 from dashboard.components import MUTED, chart_layout
@@ -21,6 +22,13 @@ from dashboard.components import MUTED, chart_layout
 @cache
 def _template(name: str) -> dict:
     return pio.templates[name].to_plotly_json()
+
+
+@cache
+def colorscale(name: str) -> tuple:
+    """A named colorscale as explicit [position, colour] stops, as graph_objects would send it
+    (plotly.js knows only some names, and not always with the same colours)."""
+    return tuple(tuple(stop) for stop in plotly.colors.get_colorscale(name))
 
 
 def figure(data: list[dict], layout: dict[str, Any]) -> dict:

@@ -29,7 +29,7 @@ from core.security.authorizer import deny
 from dashboard.access import page_layout, protected_callback
 from dashboard.auth.principal import current_principal
 from dashboard.components import MUTED, PALETTE, chart_layout, empty_state, kpi_card, signed
-from dashboard.figures import blank, figure, vline
+from dashboard.figures import blank, colorscale, figure, vline
 
 READ = bx.READ
 dash.register_page(__name__, path="/brand", name="Brand explorer", title="Brand explorer · Digi-Cadence",
@@ -254,7 +254,7 @@ def breakdown_figure(breakdown: pd.DataFrame) -> dict:
         "type": "sunburst", "ids": tree["id"].tolist(), "parents": tree["parent"].tolist(),
         "labels": tree["label"].map(_short).tolist(), "values": np.where(leaves, tree["weight"], 0.0),
         "branchvalues": "remainder", "maxdepth": 3,
-        "marker": {"colors": tree["score"].to_numpy(), "colorscale": "RdYlGn", "cmin": 0, "cmax": 100,
+        "marker": {"colors": tree["score"].to_numpy(), "colorscale": colorscale("RdYlGn"), "cmin": 0, "cmax": 100,
                    "colorbar": {"title": {"text": "score"}, "thickness": 10, "len": 0.7}},
         "customdata": np.column_stack([tree["label"], tree["score"], tree["weight"] * 100, tree["contribution"]]),
         "hovertemplate": "<b>%{customdata[0]}</b><br>score %{customdata[1]:.1f}<br>"
@@ -337,7 +337,7 @@ def correlation_figure(result: bx.Correlations) -> dict:
              "automargin": True, "tickfont": {"size": 10}}
     heat = {
         "type": "heatmap", "z": matrix.to_numpy(), "x": positions, "y": positions, "zmin": -1, "zmax": 1,
-        "colorscale": "RdBu", "text": matrix.round(2).to_numpy(),
+        "colorscale": colorscale("RdBu"), "text": matrix.round(2).to_numpy(),
         "customdata": np.array(np.meshgrid(matrix.columns, matrix.index)).transpose(1, 2, 0),
         "hovertemplate": "%{customdata[1]} × %{customdata[0]}: r = %{z:.2f}<extra></extra>",
         "colorbar": {"thickness": 10, "title": {"text": "r"}},
