@@ -202,7 +202,7 @@ def gaps(conn: Connection, principal: Principal, brand_id: int, project_id: int,
     comp = competitors(conn, principal, brand_id, project_id)
     inputs = load_inputs(conn, [project_id], periods=[period])
     meta = catalogue(conn)
-    roles = pd.DataFrame(
+    roles = rows_frame(
         conn.execute(select(ProjectBrand.project_id, ProjectBrand.brand_id, ProjectBrand.role)
                      .where(ProjectBrand.project_id == project_id)).all(),
         columns=["project_id", "brand_id", "role"],

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, case, func, select
 
-from core.frames import rows_frame
+from core.frames import rows_frame, select_frame
 from core.models import (
     Brand,
     DCScore,
@@ -165,10 +165,11 @@ def brand_ranking(conn: Connection, principal: Principal, project_id: int, perio
     Columns: brand_id, brand, role, rank, score, coverage, change_1m, change_12m, and one column per
     section name. Sorted best first.
     """
-    periods = project_periods(conn, principal, project_id)
-    if not periods:
-        return pd.DataFrame(columns=RANKING_COLUMNS)
-    period = period or periods[-1]
+    if period is None:
+        periods = project_periods(conn, principal, project_id)
+        if not periods:
+            return pd.DataFrame(columns=RANKING_COLUMNS)
+        period = periods[-1]
     wanted = [period, _shift_months(period, -1), _shift_months(period, -12)]
     rows = conn.execute(
         select(DCScore.brand_id, DCScore.period, DCScore.level, DCScore.node_id, DCScore.score, DCScore.coverage)
@@ -176,7 +177,10 @@ def brand_ranking(conn: Connection, principal: Principal, project_id: int, perio
                scope_filter(principal, READ, DCScore))
     ).all()
     scores = rows_frame(rows, ["brand_id", "period", "level", "node_id", "score", "coverage"])
-    total = scores[scores.level == "total"].pivot_table(index="brand_id", columns="period", values="score")
+    if scores.empty:
+        return pd.DataFrame(columns=RANKING_COLUMNS)
+    # One score per (brand, period) and per (brand, section) in a period: plain pivots, nothing to aggregate.
+    total = scores[scores.level == "total"].pivot(index="brand_id", columns="period", values="score")
     total = total.reindex(columns=wanted)
     current = scores[(scores.level == "total") & (scores.period == period)].set_index("brand_id")
     out = current[["score", "coverage"]].copy()
@@ -184,9 +188,9 @@ def brand_ranking(conn: Connection, principal: Principal, project_id: int, perio
     out["change_12m"] = out["score"] - total[wanted[2]]
     sections = dict(conn.execute(select(Section.id, Section.name).order_by(Section.position)).all())
     sec = scores[(scores.level == "section") & (scores.period == period)]
-    sec = sec.pivot_table(index="brand_id", columns="node_id", values="score").rename(columns=sections)
+    sec = sec.pivot(index="brand_id", columns="node_id", values="score").rename(columns=sections)
     out = out.join(sec[[c for c in sections.values() if c in sec.columns]])
-    names = pd.DataFrame(
+    names = rows_frame(
         conn.execute(
             select(Brand.id, Brand.name, ProjectBrand.role)
             .join(ProjectBrand)
@@ -225,7 +229,7 @@ def score_trend(conn: Connection, principal: Principal, project_id: int, brand_i
         .order_by(DCScore.period)
     ).all()
     if avg:
-        averages = pd.DataFrame(avg, columns=["period", "role", "score"])
+        averages = rows_frame(avg, columns=["period", "role", "score"])
         averages["brand_id"] = np.where(averages["role"] == "own", -1, 0)
         averages["brand"] = np.where(averages["role"] == "own", "Own brands' average", "Competitor average")
         averages = averages.sort_values(["brand_id", "period"], ascending=[False, True])
@@ -264,15 +268,15 @@ def financials(conn: Connection, principal: Principal, project_id: int, period: 
     start, prev_start = _shift_months(end, -12), _shift_months(end, -24)
     totals = []
     for model, column in ((Spend, Spend.amount), (Outcome, Outcome.revenue)):
-        window = case((model.period >= start, "current"), else_="previous")
+        # Both windows per brand in one grouped row (NULL when a window has no rows).
         rows = conn.execute(
-            select(model.brand_id, window.label("window"), func.sum(column))
+            select(model.brand_id, func.sum(case((model.period >= start, column))),
+                   func.sum(case((model.period < start, column))))
             .where(model.period >= prev_start, model.period < end, *_own_in_scope(principal, project_id, model))
-            .group_by(model.brand_id, window)
+            .group_by(model.brand_id)
         ).all()
-        frame = rows_frame(rows, ["brand_id", "window", "total"])
-        totals.append(frame.pivot_table(index="brand_id", columns="window", values="total", aggfunc="sum")
-                      .reindex(columns=["current", "previous"]))
+        frame = rows_frame(rows, ["brand_id", "current", "previous"]).set_index("brand_id").sort_index()
+        totals.append(frame.astype(float))
     spend, revenue = totals
     out = pd.DataFrame({
         "spend": spend["current"], "revenue": revenue["current"],
@@ -340,10 +344,12 @@ def score_drivers(conn: Connection, project_id: int, brand_ids: list[int], perio
         return empty
     frame = effective_weights(inputs)
     frame = frame[frame["brand_id"].isin(brand_ids)]
-    frame = frame.assign(part=frame["e"] * frame["norm"], to=pd.to_datetime(frame["period"]) == pd.Timestamp(period_to))
-    parts = frame.pivot_table(index=["brand_id", "metric_id"], columns="to", values="part", aggfunc="sum")
-    parts = parts.reindex(columns=[False, True]).fillna(0.0)
-    contribution = (parts[True] - parts[False]).rename("contribution").reset_index()
+    to = (pd.to_datetime(frame["period"]) == pd.Timestamp(period_to)).to_numpy()
+    # e·norm in `to` minus e·norm in `from`; one value per brand × metric × period, so the signed
+    # sum is exactly the difference (a metric missing in one period counts 0 there).
+    signed = np.where(to, 1.0, -1.0) * frame["e"].to_numpy() * frame["norm"].to_numpy()
+    contribution = (pd.Series(signed, index=pd.MultiIndex.from_frame(frame[["brand_id", "metric_id"]]))
+                    .groupby(level=[0, 1]).sum().rename("contribution").reset_index())
     top = contribution.loc[contribution["contribution"].abs().groupby(contribution["brand_id"]).idxmax()]
     names = dict(conn.execute(select(Metric.id, Metric.name)).all())
     top = top.assign(metric=top["metric_id"].map(names))
@@ -363,6 +369,21 @@ def score_drop_alerts(ranking: pd.DataFrame, threshold: float = DROP_THRESHOLD) 
     return own.sort_values("change_1m")[["brand_id", "brand", "score", "change_1m"]].reset_index(drop=True)
 
 
+def _group_median(groups: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
+    """Median of `values` per group code (NaN for an empty group). `groups` must be sorted, so each
+    group is one run: the runs become rows of a NaN-padded matrix, sorted row-wise in one call."""
+    counts = np.bincount(groups, minlength=n_groups)
+    if not len(values):
+        return np.full(n_groups, np.nan)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    matrix = np.full((n_groups, int(counts.max())), np.nan)
+    matrix[groups, np.arange(len(values)) - starts[groups]] = values
+    matrix.sort(axis=1)  # NaN padding sorts last
+    rows, safe = np.arange(n_groups), np.maximum(counts, 1)
+    low, high = matrix[rows, (safe - 1) // 2], matrix[rows, safe // 2]
+    return np.where(counts > 0, (low + high) / 2, np.nan)
+
+
 def metric_anomalies(conn: Connection, principal: Principal, project_id: int, period: date | None = None,
                      z_threshold: float = ANOMALY_Z) -> pd.DataFrame:
     """Metric values of the own brands in scope whose latest month breaks with the brand's history.
@@ -375,6 +396,9 @@ def metric_anomalies(conn: Connection, principal: Principal, project_id: int, pe
 
     Columns: brand_id, brand, metric_id, metric, unit, direction, period, value, previous, typical
     (the value the usual change would have given), z. Sorted by |z|, largest first.
+
+    Every series of every own brand is read (tens of thousands of values on a large portfolio), so
+    the statistics run on sorted numpy arrays with integer group codes rather than pandas groupby.
     """
     columns = ["brand_id", "brand", "metric_id", "metric", "unit", "direction", "period", "value", "previous",
                "typical", "z"]
@@ -384,44 +408,66 @@ def metric_anomalies(conn: Connection, principal: Principal, project_id: int, pe
             return pd.DataFrame(columns=columns)
         period = periods[-1]
     period = _as_date(period)
-    rows = conn.execute(
+    values = select_frame(
+        conn,
         select(MetricValue.brand_id, MetricValue.metric_id, MetricValue.period, MetricValue.raw_value)
-        .where(MetricValue.period <= period, *_own_in_scope(principal, project_id, MetricValue))
-    ).all()
-    values = rows_frame(rows, ["brand_id", "metric_id", "period", "value"])
+        .where(MetricValue.period <= period, *_own_in_scope(principal, project_id, MetricValue)),
+        ["brand_id", "metric_id", "period", "value"], ["int4", "int4", "date", "float8"],
+    )
     if values.empty:
         return pd.DataFrame(columns=columns)
-    values["period"] = pd.to_datetime(values["period"])
-    values = values.sort_values(["brand_id", "metric_id", "period"], ignore_index=True)
-    keys = ["brand_id", "metric_id"]
-    values["positive"] = values.groupby(keys)["value"].transform("min") > 0
-    values["y"] = np.where(values["positive"], np.log(values["value"].where(values["positive"], 1.0)),
-                           values["value"])
-    values["month"] = values["period"].dt.year * 12 + values["period"].dt.month
-    grouped = values.groupby(keys)
-    values["previous"] = grouped["value"].shift(1)
-    values["change"] = values["y"] - grouped["y"].shift(1)
+    brand = values["brand_id"].to_numpy(np.int64)
+    metric = values["metric_id"].to_numpy(np.int64)
+    month = values["period"].to_numpy().astype("datetime64[M]").astype(np.int64)
+    raw = values["value"].to_numpy(float)
+    key = (brand * (int(metric.max()) + 1) + metric) * (int(month.max()) + 1) + (month - int(month.min()))
+    if (np.diff(key) < 0).any():  # read by primary key, rows usually come sorted; no ORDER BY promises it
+        order = np.argsort(key, kind="stable")
+        brand, metric, month, raw = brand[order], metric[order], month[order], raw[order]
+    # One code per (brand, metric) series, in sorted order; a row continues its series when the code repeats.
+    new_series = np.ones(len(raw), dtype=bool)
+    new_series[1:] = (brand[1:] != brand[:-1]) | (metric[1:] != metric[:-1])
+    series = np.cumsum(new_series) - 1
+    n_series = int(series[-1]) + 1
+    positive = (np.minimum.reduceat(raw, np.flatnonzero(new_series)) > 0)[series]
+    y = np.where(positive, np.log(np.where(positive, raw, 1.0)), raw)
+    previous = np.full(len(raw), np.nan)
+    change = np.full(len(raw), np.nan)
+    previous[1:] = np.where(new_series[1:], np.nan, raw[:-1])
     # A change counts only between consecutive months; a gap in the series is not a month's move.
-    values.loc[(values["month"] - grouped["month"].shift(1)).ne(1), "change"] = np.nan
-    latest = pd.Timestamp(period)
-    history = values[(values["period"] < latest) & values["change"].notna()]
-    stats = history.groupby(keys)["change"].agg(median="median", count="count")
-    deviation = (history["change"] - history[keys].join(stats, on=keys)["median"]).abs()
-    spread = deviation.groupby([history["brand_id"], history["metric_id"]]).agg(["median", "mean"])
-    stats["scale"] = np.where(spread["median"] > 0, 1.4826 * spread["median"], 1.2533 * spread["mean"])
-    current = values[(values["period"] == latest) & values["change"].notna()].join(stats, on=keys, how="inner")
-    current = current[(current["count"] >= MIN_HISTORY) & (current["scale"] > 0)]
-    current = current.assign(z=(current["change"] - current["median"]) / current["scale"])
-    found = current[current["z"].abs() >= z_threshold].copy()
-    found["typical"] = np.where(found["positive"], found["previous"] * np.exp(found["median"]),
-                                found["previous"] + found["median"])
-    meta = pd.DataFrame(
+    consecutive = ~new_series[1:] & (month[1:] - month[:-1] == 1)
+    change[1:] = np.where(consecutive, y[1:] - y[:-1], np.nan)
+
+    latest = np.datetime64(period, "M").astype(np.int64)
+    history = (month < latest) & ~np.isnan(change)
+    h_series, h_change = series[history], change[history]
+    count = np.bincount(h_series, minlength=n_series)
+    median = _group_median(h_series, h_change, n_series)
+    deviation = np.abs(h_change - median[h_series])
+    mad = _group_median(h_series, deviation, n_series)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_deviation = np.bincount(h_series, weights=deviation, minlength=n_series) / count
+    scale = np.where(mad > 0, 1.4826 * mad, 1.2533 * mean_deviation)
+
+    current = (month == latest) & ~np.isnan(change)
+    current &= (count[series] >= MIN_HISTORY) & (scale[series] > 0)
+    rows = np.flatnonzero(current)
+    at = series[rows]
+    z = (change[rows] - median[at]) / scale[at]
+    hit = np.abs(z) >= z_threshold
+    rows, at, z = rows[hit], at[hit], z[hit]
+    typical = np.where(positive[rows], previous[rows] * np.exp(median[at]), previous[rows] + median[at])
+    found = pd.DataFrame({
+        "brand_id": brand[rows], "metric_id": metric[rows], "value": raw[rows], "previous": previous[rows],
+        "typical": typical, "z": z,
+    })
+    found["period"] = period
+    meta = rows_frame(
         conn.execute(select(Metric.id, Metric.name, Metric.unit, Metric.direction)).all(),
         columns=["metric_id", "metric", "unit", "direction"],
     )
-    names = pd.DataFrame(conn.execute(select(Brand.id, Brand.name).where(Brand.id.in_(found["brand_id"].tolist())))
+    names = rows_frame(conn.execute(select(Brand.id, Brand.name).where(Brand.id.in_(found["brand_id"].tolist())))
                          .all(), columns=["brand_id", "brand"])
     found = found.merge(meta, on="metric_id").merge(names, on="brand_id")
-    found["period"] = found["period"].dt.date
     order = found["z"].abs().sort_values(ascending=False, kind="stable").index
     return found.loc[order, columns].reset_index(drop=True)

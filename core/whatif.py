@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, select
 
+from core.frames import select_frame
 from core.models import Brand, DCScore, MetricValue, ProjectBrand
 from core.optimize.recommend import MetricOptions, Recommendation, feasible_best, recommend
 from core.portfolio import can_use_pair, metric_catalogue, own_brand_pairs
@@ -157,26 +158,26 @@ def load_whatif(conn: Connection, principal: Principal, brand_id: int, project_i
     rows = pd.Series(mine.index, index=mine["metric_id"]).reindex(metrics.index).to_numpy()
 
     # The brand's own history (for the step cap) and the visible competitors' latest values.
-    history = pd.DataFrame(
-        conn.execute(
-            select(MetricValue.period, MetricValue.metric_id, MetricValue.raw_value)
-            .where(MetricValue.brand_id == brand_id, MetricValue.period <= period,
-                   scope_filter(principal, RUN, MetricValue))
-        ).all(),
-        columns=["period", "metric_id", "value"],
-    ).pivot_table(index="period", columns="metric_id", values="value").sort_index().reindex(columns=metrics.index)
+    # (brand, metric, period) is the primary key of metric_values, so each pivot cell holds one value.
+    history = select_frame(
+        conn,
+        select(MetricValue.period, MetricValue.metric_id, MetricValue.raw_value)
+        .where(MetricValue.brand_id == brand_id, MetricValue.period <= period,
+               scope_filter(principal, RUN, MetricValue)),
+        ["period", "metric_id", "value"], ["date", "int4", "float8"],
+    ).pivot(index="period", columns="metric_id", values="value").sort_index().reindex(columns=metrics.index)
     history.index = pd.to_datetime(history.index)
     history = history.reindex(pd.date_range(history.index.min(), history.index.max(), freq="MS"))  # gaps stay NaN
     competitor_ids = select(ProjectBrand.brand_id).where(ProjectBrand.project_id == project_id,
                                                          ProjectBrand.role == "competitor")
-    seen = conn.execute(
+    competitors = select_frame(
+        conn,
         select(MetricValue.brand_id, MetricValue.metric_id, MetricValue.raw_value)
         .join(Brand, Brand.id == MetricValue.brand_id)
         .where(MetricValue.period == period, MetricValue.brand_id.in_(competitor_ids),
-               scope_filter(principal, READ_VALUES, Brand), scope_filter(principal, READ_VALUES, MetricValue))
-    ).all()
-    competitors = pd.DataFrame(seen, columns=["brand_id", "metric_id", "value"]).pivot_table(
-        index="brand_id", columns="metric_id", values="value").reindex(columns=metrics.index)
+               scope_filter(principal, READ_VALUES, Brand), scope_filter(principal, READ_VALUES, MetricValue)),
+        ["brand_id", "metric_id", "value"], ["int4", "int4", "float8"],
+    ).pivot(index="brand_id", columns="metric_id", values="value").reindex(columns=metrics.index)
 
     higher = (metrics["direction"] == "higher").to_numpy()
     sign = np.where(higher, 1.0, -1.0)

@@ -91,7 +91,10 @@ class DCScore(Base):
     """Materialized scores per project × period × brand at total, section and platform level.
 
     `node_id` is the section or platform id (0 for the total). The primary key (project, period,
-    brand, …) serves every read; there is no second index to maintain on writes. Recomputed for a
+    brand, …) serves reads by period; `ix_dc_scores_project_level_brand` serves the dashboard's reads
+    by brand (does this pair have scores, a brand's periods, a few brands' trend), which would
+    otherwise walk every level and node of the project. It leaves score and coverage out, so a
+    recompute's in-place updates stay HOT (no index write). Recomputed for a
     project whenever its inputs change, so it is a cache of `core.scoring`, never edited by hand. It has
     no foreign keys on purpose (checking them dominated the cost of a recompute); triggers from
     the initial migration delete a project's or brand's scores when it is deleted.
@@ -100,6 +103,7 @@ class DCScore(Base):
     __tablename__ = "dc_scores"
     __table_args__ = (
         CheckConstraint("level in ('total', 'section', 'platform')", name="level"),
+        Index("ix_dc_scores_project_level_brand", "project_id", "level", "brand_id", "period"),
         # Free space in each page lets a recompute update scores in place (HOT, no index write).
         {"postgresql_with": {"fillfactor": 80}},
     )

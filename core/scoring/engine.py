@@ -132,9 +132,14 @@ def _attach_catalogue(inputs: ScoreInputs) -> pd.DataFrame:
     frame["lower"] = (meta["direction"].to_numpy() == "lower")[idx]
     frame["w_platform"] = inputs.platform_weights.reindex(frame["platform_id"]).fillna(1.0).to_numpy(dtype=float)
     if inputs.section_weights is not None and len(inputs.section_weights):
-        sw = inputs.section_weights.set_index(["project_id", "section_id"])["weight"]
-        key = pd.MultiIndex.from_arrays([frame["project_id"], frame["section_id"]])
-        frame["w_section"] = sw.reindex(key).fillna(1.0).to_numpy(dtype=float)
+        sw = inputs.section_weights
+        # One int64 key per (project, section) pair: an Index lookup, not a MultiIndex reindex.
+        radix = int(max(sw["section_id"].max(), frame["section_id"].to_numpy().max(initial=0))) + 1
+        keys = pd.Index(sw["project_id"].to_numpy(np.int64) * radix + sw["section_id"].to_numpy(np.int64))
+        at = keys.get_indexer(frame["project_id"].to_numpy(np.int64) * radix
+                              + frame["section_id"].to_numpy(np.int64))
+        weights = np.append(sw["weight"].to_numpy(dtype=float), 1.0)  # position -1: pair not listed
+        frame["w_section"] = np.where(np.isnan(weights[at]), 1.0, weights[at])
     else:
         frame["w_section"] = 1.0
     return frame
@@ -226,23 +231,30 @@ def compute_scores(inputs: ScoreInputs) -> pd.DataFrame:
 
 
 def effective_weights(inputs: ScoreInputs) -> pd.DataFrame:
-    """Per value row: its normalized value `norm` and effective weight `e` (DC = Σ e·norm)."""
+    """Per value row: its normalized value `norm` and effective weight `e` (DC = Σ e·norm).
+
+    e = w_metric / Σ present metric weights of its platform · w_platform / Σ present platform
+    weights of its section · w_section / Σ present section weights of the brand, all per project ×
+    period × brand; each sum by np.bincount over integer group codes (a page asks for this on every
+    chart, so it stays in numpy rather than pandas groupby and joins).
+    """
     frame = _attach_catalogue(inputs)
     frame["norm"] = normalize(frame, frame["lower"].to_numpy(), _methods(inputs))
     brand = ["project_id", "period", "brand_id"]
-    g_platform = frame.groupby([*brand, "platform_id"], sort=False)["w_metric"].transform("sum")
-    # Each present platform and section counted once when summing their weights.
-    plat = frame.drop_duplicates([*brand, "platform_id"])
-    sec_w = plat.groupby([*brand, "section_id"], sort=False)["w_platform"].sum().rename("w_platforms")
-    sect = plat.drop_duplicates([*brand, "section_id"])
-    tot_w = sect.groupby(brand, sort=False)["w_section"].sum().rename("w_sections")
-    frame = frame.join(sec_w, on=[*brand, "section_id"]).join(tot_w, on=brand)
-    frame["e"] = (
-        frame["w_metric"] / g_platform
-        * frame["w_platform"] / frame["w_platforms"]
-        * frame["w_section"] / frame["w_sections"]
-    )
-    return frame.drop(columns=["w_platforms", "w_sections"])
+    w_metric = frame["w_metric"].to_numpy(dtype=float)
+    w_platform = frame["w_platform"].to_numpy(dtype=float)
+    w_section = frame["w_section"].to_numpy(dtype=float)
+    platform, n_platforms = _group_codes(frame, [*brand, "platform_id"])
+    section, n_sections = _group_codes(frame, [*brand, "section_id"])
+    owner, n_brands = _group_codes(frame, brand)
+    metric_sum = np.bincount(platform, weights=w_metric, minlength=n_platforms)[platform]
+    # Each present platform (section) counted once: its first row stands for it.
+    first_platform = _first_rows(platform, n_platforms)
+    platform_sum = np.bincount(section[first_platform], weights=w_platform[first_platform], minlength=n_sections)
+    first_section = _first_rows(section, n_sections)
+    section_sum = np.bincount(owner[first_section], weights=w_section[first_section], minlength=n_brands)
+    frame["e"] = w_metric / metric_sum * w_platform / platform_sum[section] * w_section / section_sum[owner]
+    return frame
 
 
 def decompose_change(inputs: ScoreInputs, brand_id: int, project_id: int, period_from, period_to) -> pd.DataFrame:

@@ -19,7 +19,6 @@ import dash
 import dash_bootstrap_components as dbc
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 from dash import Input, Output, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
@@ -30,6 +29,7 @@ from core.security.authorizer import deny
 from dashboard.access import page_layout, protected_callback
 from dashboard.auth.principal import current_principal
 from dashboard.components import MUTED, PALETTE, chart_layout, empty_state, kpi_card, signed
+from dashboard.figures import blank, colorscale, figure, vline
 from dashboard.report_download import report_control, send_report
 
 READ = bx.READ
@@ -229,11 +229,8 @@ def choose_pair(brand_id, project_id, search):
 
 # ---------------------------------------------------------------- figures
 
-def _blank(message: str | None = None, height: int = 360) -> go.Figure:
-    fig = go.Figure(layout=chart_layout(height=height, xaxis={"visible": False}, yaxis={"visible": False}))
-    if message:
-        fig.add_annotation(text=message, showarrow=False, font={"color": MUTED, "size": 14})
-    return fig
+def _blank(message: str | None = None, height: int = 360) -> dict:
+    return blank(message, height)
 
 
 def _short(text: str, limit: int = 28) -> str:
@@ -251,26 +248,26 @@ def _metric_axis(frame: pd.DataFrame) -> tuple[list[str], dict]:
                   "tickfont": {"size": 11}}
 
 
-def breakdown_figure(breakdown: pd.DataFrame) -> go.Figure:
+def breakdown_figure(breakdown: pd.DataFrame) -> dict:
     """Sunburst sized by effective weight and coloured by score (0 red … 100 green)."""
     tree = bx.breakdown_tree(breakdown)
     leaves = tree["level"] == "metric"
-    fig = go.Figure(go.Sunburst(
-        ids=tree["id"], parents=tree["parent"], labels=tree["label"].map(_short),
-        values=np.where(leaves, tree["weight"], 0.0), branchvalues="remainder", maxdepth=3,
-        marker={"colors": tree["score"], "colorscale": "RdYlGn", "cmin": 0, "cmax": 100,
-                "colorbar": {"title": {"text": "score"}, "thickness": 10, "len": 0.7}},
-        customdata=np.column_stack([tree["label"], tree["score"], tree["weight"] * 100, tree["contribution"]]),
-        hovertemplate="<b>%{customdata[0]}</b><br>score %{customdata[1]:.1f}<br>"
-                      "weight %{customdata[2]:.1f}% of the DC score<br>contributes %{customdata[3]:.2f} points"
-                      "<extra></extra>",
-        insidetextorientation="radial",
-    ))
-    fig.update_layout(chart_layout(height=420, margin={"l": 0, "r": 0, "t": 10, "b": 10}))
-    return fig
+    sunburst = {
+        "type": "sunburst", "ids": tree["id"].tolist(), "parents": tree["parent"].tolist(),
+        "labels": tree["label"].map(_short).tolist(), "values": np.where(leaves, tree["weight"], 0.0),
+        "branchvalues": "remainder", "maxdepth": 3,
+        "marker": {"colors": tree["score"].to_numpy(), "colorscale": colorscale("RdYlGn"), "cmin": 0, "cmax": 100,
+                   "colorbar": {"title": {"text": "score"}, "thickness": 10, "len": 0.7}},
+        "customdata": np.column_stack([tree["label"], tree["score"], tree["weight"] * 100, tree["contribution"]]),
+        "hovertemplate": "<b>%{customdata[0]}</b><br>score %{customdata[1]:.1f}<br>"
+                         "weight %{customdata[2]:.1f}% of the DC score<br>contributes %{customdata[3]:.2f} points"
+                         "<extra></extra>",
+        "insidetextorientation": "radial",
+    }
+    return figure([sunburst], chart_layout(height=420, margin={"l": 0, "r": 0, "t": 10, "b": 10}))
 
 
-def waterfall_figure(result: bx.Waterfall, period_from: date, period_to: date) -> go.Figure:
+def waterfall_figure(result: bx.Waterfall, period_from: date, period_to: date) -> dict:
     """DC score at `from`, the biggest metric contributions, the rest pooled, DC score at `to`."""
     frame = result.frame
     top = frame.head(TOP_MOVERS)
@@ -279,29 +276,28 @@ def waterfall_figure(result: bx.Waterfall, period_from: date, period_to: date) -
               f"Other {max(len(frame) - TOP_MOVERS, 0)} metrics", f"DC {_label(period_to)}"]
     values = [result.score_from, *top["contribution"], rest, result.score_to]
     measures = ["absolute", *["relative"] * (len(top) + 1), "total"]
-    fig = go.Figure(go.Waterfall(
-        orientation="h", y=labels, x=values, measure=measures,
-        text=[f"{result.score_from:.1f}", *(signed(v, 2) for v in top["contribution"]), signed(rest, 2),
-              f"{result.score_to:.1f}"],
-        textposition="outside", cliponaxis=False,
-        increasing={"marker": {"color": PALETTE[1]}}, decreasing={"marker": {"color": PALETTE[7]}},
-        totals={"marker": {"color": PALETTE[0]}}, connector={"line": {"color": MUTED, "width": 1}},
-        hovertemplate="%{y}: %{x:.2f}<extra></extra>",
-    ))
+    water = {
+        "type": "waterfall", "orientation": "h", "y": labels, "x": values, "measure": measures,
+        "text": [f"{result.score_from:.1f}", *(signed(v, 2) for v in top["contribution"]), signed(rest, 2),
+                 f"{result.score_to:.1f}"],
+        "textposition": "outside", "cliponaxis": False,
+        "increasing": {"marker": {"color": PALETTE[1]}}, "decreasing": {"marker": {"color": PALETTE[7]}},
+        "totals": {"marker": {"color": PALETTE[0]}}, "connector": {"line": {"color": MUTED, "width": 1}},
+        "hovertemplate": "%{y}: %{x:.2f}<extra></extra>",
+    }
     low = min(result.score_from, result.score_to)
     lo = max(0.0, low - max(abs(frame["contribution"]).sum(), 1.0))
-    fig.update_layout(chart_layout(
+    return figure([water], chart_layout(
         height=80 + 30 * len(labels), hovermode="closest", showlegend=False,
         margin={"l": 10, "r": 40, "t": 30, "b": 30},
         yaxis={"autorange": "reversed", "automargin": True, "tickfont": {"size": 11}},
-        xaxis={"title": "DC score", "range": [lo, min(100.0, max(result.score_from, result.score_to) + 3)],
+        xaxis={"title": {"text": "DC score"}, "range": [lo, min(100.0, max(result.score_from, result.score_to) + 3)],
                "nticks": 5, "tickangle": 0},
     ))
-    return fig
 
 
-def series_figure(series: pd.DataFrame, brand_id: int, metric: pd.Series) -> go.Figure:
-    fig = go.Figure()
+def series_figure(series: pd.DataFrame, brand_id: int, metric: pd.Series) -> dict:
+    data = []
     for (bid, name), rows in series.groupby(["brand_id", "brand"], sort=False):
         if bid == brand_id:
             line, width = {"color": PALETTE[0], "width": 3}, 3
@@ -309,71 +305,69 @@ def series_figure(series: pd.DataFrame, brand_id: int, metric: pd.Series) -> go.
             line, width = {"color": MUTED, "dash": "dot", "width": 2}, 2
         else:
             line, width = {"width": 1.5}, 1.5
-        fig.add_trace(go.Scatter(x=rows["period"], y=rows["value"], name=name, mode="lines+markers",
-                                 line=line, marker={"size": 4 if width < 3 else 6}))
+        data.append({"type": "scatter", "x": rows["period"], "y": rows["value"].to_numpy(), "name": name,
+                     "mode": "lines+markers", "line": line, "marker": {"size": 4 if width < 3 else 6}})
     unit = f" ({metric['unit']})" if metric["unit"] else ""
-    fig.update_layout(chart_layout(height=380, yaxis={"title": f"{_short(metric['metric'], 30)}{unit}"},
-                                   legend={"orientation": "h", "y": -0.15}))
-    return fig
+    return figure(data, chart_layout(height=380, yaxis={"title": {"text": f"{_short(metric['metric'], 30)}{unit}"}},
+                                     legend={"orientation": "h", "y": -0.15}))
 
 
-def gaps_figure(result: bx.Gaps) -> go.Figure:
+def gaps_figure(result: bx.Gaps) -> dict:
     """Normalized points (comparable across metrics); positive means ahead."""
     frame = result.frame.sort_values("gap_to_best_points").head(TOP_GAPS).iloc[::-1]
     labels, yaxis = _metric_axis(frame)
-    fig = go.Figure()
     best_name = "to best visible competitor" if result.basis == "competitors" else "to the project's best"
-    fig.add_trace(go.Bar(y=labels, x=frame["gap_to_best_points"], orientation="h", name=best_name,
-                         marker={"color": PALETTE[7]}, hovertemplate="%{y}: %{x:.1f} points<extra></extra>"))
+    data = [{"type": "bar", "y": labels, "x": frame["gap_to_best_points"].to_numpy(), "orientation": "h",
+             "name": best_name, "marker": {"color": PALETTE[7]},
+             "hovertemplate": "%{y}: %{x:.1f} points<extra></extra>"}]
     if result.basis == "competitors":
-        fig.add_trace(go.Bar(y=labels, x=frame["gap_to_avg_points"], orientation="h",
-                             name="to visible competitor average", marker={"color": PALETTE[0]},
-                             hovertemplate="%{y}: %{x:.1f} points<extra></extra>"))
-    fig.update_layout(chart_layout(height=140 + 38 * len(frame), barmode="group", hovermode="closest",
-                                   margin={"l": 10, "r": 10, "t": 30, "b": 40}, yaxis=yaxis,
-                                   xaxis={"title": "points (+ = ahead)", "zeroline": True, "nticks": 5,
-                                          "tickangle": 0},
-                                   legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"}))
-    return fig
+        data.append({"type": "bar", "y": labels, "x": frame["gap_to_avg_points"].to_numpy(), "orientation": "h",
+                     "name": "to visible competitor average", "marker": {"color": PALETTE[0]},
+                     "hovertemplate": "%{y}: %{x:.1f} points<extra></extra>"})
+    return figure(data, chart_layout(height=140 + 38 * len(frame), barmode="group", hovermode="closest",
+                                     margin={"l": 10, "r": 10, "t": 30, "b": 40}, yaxis=yaxis,
+                                     xaxis={"title": {"text": "points (+ = ahead)"}, "zeroline": True, "nticks": 5,
+                                            "tickangle": 0},
+                                     legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"}))
 
 
-def correlation_figure(result: bx.Correlations) -> go.Figure:
+def correlation_figure(result: bx.Correlations) -> dict:
     matrix = result.matrix
     # Positions, not names, on the axes: shortened names can collide and a category axis would merge them.
     positions = list(range(len(matrix)))
     ticks = {"tickmode": "array", "tickvals": positions, "ticktext": [_short(n, 18) for n in matrix.columns],
              "automargin": True, "tickfont": {"size": 10}}
-    fig = go.Figure(go.Heatmap(
-        z=matrix.to_numpy(), x=positions, y=positions, zmin=-1, zmax=1, colorscale="RdBu",
-        text=matrix.round(2).to_numpy(), texttemplate="%{text:.1f}" if len(matrix) <= 16 else None,
-        customdata=np.array(np.meshgrid(matrix.columns, matrix.index)).transpose(1, 2, 0),
-        hovertemplate="%{customdata[1]} × %{customdata[0]}: r = %{z:.2f}<extra></extra>",
-        colorbar={"thickness": 10, "title": {"text": "r"}},
-    ))
-    fig.update_layout(chart_layout(height=520, hovermode="closest", margin={"l": 10, "r": 10, "t": 10, "b": 10},
-                                   xaxis={**ticks, "tickangle": -45}, yaxis={**ticks, "autorange": "reversed"}))
-    return fig
+    heat = {
+        "type": "heatmap", "z": matrix.to_numpy(), "x": positions, "y": positions, "zmin": -1, "zmax": 1,
+        "colorscale": colorscale("RdBu"), "text": matrix.round(2).to_numpy(),
+        "customdata": np.array(np.meshgrid(matrix.columns, matrix.index)).transpose(1, 2, 0),
+        "hovertemplate": "%{customdata[1]} × %{customdata[0]}: r = %{z:.2f}<extra></extra>",
+        "colorbar": {"thickness": 10, "title": {"text": "r"}},
+    }
+    if len(matrix) <= 16:
+        heat["texttemplate"] = "%{text:.1f}"
+    return figure([heat], chart_layout(height=520, hovermode="closest", margin={"l": 10, "r": 10, "t": 10, "b": 10},
+                                       xaxis={**ticks, "tickangle": -45}, yaxis={**ticks, "autorange": "reversed"}))
 
 
-def revenue_figure(assoc: pd.DataFrame) -> go.Figure:
+def revenue_figure(assoc: pd.DataFrame) -> dict:
     frame = assoc.head(TOP_ASSOCIATIONS).iloc[::-1]
     colors = np.where(frame["r"] >= 0, PALETTE[1], PALETTE[7])
     labels, yaxis = _metric_axis(frame)
-    fig = go.Figure(go.Bar(
-        y=labels, x=frame["r"], orientation="h",
-        marker={"color": colors}, customdata=np.column_stack([frame["n"], frame["p_value"]]),
-        hovertemplate="%{y}<br>r = %{x:.2f}, n = %{customdata[0]}, p = %{customdata[1]:.3f}<extra></extra>",
-    ))
+    bars = {
+        "type": "bar", "y": labels, "x": frame["r"].to_numpy(), "orientation": "h", "marker": {"color": colors},
+        "customdata": np.column_stack([frame["n"], frame["p_value"]]),
+        "hovertemplate": "%{y}<br>r = %{x:.2f}, n = %{customdata[0]}, p = %{customdata[1]:.3f}<extra></extra>",
+    }
+    shapes = []
     if len(frame):
         crit = float(frame["r_critical"].iloc[0])
-        for x in (-crit, crit):
-            fig.add_vline(x=x, line={"dash": "dash", "color": MUTED, "width": 1})
-    fig.update_layout(chart_layout(height=140 + 36 * len(frame), hovermode="closest", showlegend=False,
-                                   margin={"l": 10, "r": 10, "t": 30, "b": 40},
-                                   xaxis={"title": "r with monthly revenue", "range": [-1, 1], "dtick": 0.5,
-                                          "tickangle": 0},
-                                   yaxis=yaxis))
-    return fig
+        shapes = [vline(x, {"dash": "dash", "color": MUTED, "width": 1}) for x in (-crit, crit)]
+    return figure([bars], chart_layout(height=140 + 36 * len(frame), hovermode="closest", showlegend=False,
+                                       margin={"l": 10, "r": 10, "t": 30, "b": 40}, shapes=shapes,
+                                       xaxis={"title": {"text": "r with monthly revenue"}, "range": [-1, 1],
+                                              "dtick": 0.5, "tickangle": 0},
+                                       yaxis=yaxis))
 
 
 # ---------------------------------------------------------------- data per chart (figures and downloads)

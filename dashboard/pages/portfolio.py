@@ -14,7 +14,6 @@ import dash
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 import pandas as pd
-import plotly.graph_objects as go
 from dash import Input, Output, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
@@ -41,6 +40,7 @@ from dashboard.access import page_layout, protected_callback
 from dashboard.auth.principal import current_principal
 from dashboard.components import MUTED, PALETTE, chart_layout, empty_state, kpi_card, signed
 from dashboard.context import period_value, pick_period, resolve
+from dashboard.figures import figure
 from dashboard.report_download import report_control, send_report
 
 dash.register_page(__name__, path="/", name="Portfolio", title="Portfolio · Digi-Cadence", permission=READ,
@@ -217,8 +217,8 @@ def _kpis(ranking: pd.DataFrame, money: dict[str, float | None], window: str) ->
     return [dbc.Col(card, xs=12, sm=6, lg=4, xxl=2) for card in cards]
 
 
-def _trend_figure(trend: pd.DataFrame) -> go.Figure:
-    fig = go.Figure()
+def _trend_figure(trend: pd.DataFrame) -> dict:
+    data = []
     colors = iter(PALETTE)
     for brand_id, rows in trend.groupby("brand_id", sort=False):
         if brand_id == 0:
@@ -226,45 +226,42 @@ def _trend_figure(trend: pd.DataFrame) -> go.Figure:
         elif brand_id == -1:
             line = {"color": "#6366f1", "width": 4}  # readable on the light and the dark theme
         else:
-            line = {"width": 2, "color": next(colors, None)}
-        fig.add_trace(go.Scatter(x=rows["period"], y=rows["score"].round(1), name=rows["brand"].iloc[0],
-                                 mode="lines", line=line))
-    fig.update_layout(chart_layout(height=380, yaxis={"title": "DC score", "range": [0, 100]}))
-    return fig
+            color = next(colors, None)
+            line = {"width": 2, **({"color": color} if color else {})}
+        data.append({"type": "scatter", "x": rows["period"].tolist(), "y": rows["score"].round(1).to_numpy(),
+                     "name": rows["brand"].iloc[0], "mode": "lines", "line": line})
+    return figure(data, chart_layout(height=380, yaxis={"title": {"text": "DC score"}, "range": [0, 100]}))
 
 
-def _heatmap_figure(ranking: pd.DataFrame) -> go.Figure:
+def _heatmap_figure(ranking: pd.DataFrame) -> dict:
     matrix = section_matrix(ranking)
     roles = ranking.set_index("brand")["role"].reindex(matrix.index)
     ids = ranking.set_index("brand")["brand_id"].reindex(matrix.index)
     labels = [f"<b>{name}</b>" if role == "own" else name for name, role in zip(matrix.index, roles, strict=True)]
     custom = [[[int(i), r]] * matrix.shape[1] for i, r in zip(ids, roles, strict=True)]
-    fig = go.Figure(go.Heatmap(
-        z=matrix.to_numpy().round(1), x=list(matrix.columns), y=labels, customdata=custom,
-        zmin=0, zmax=100, colorscale=HEAT_SCALE, texttemplate="%{z:.0f}", textfont={"size": 11},
-        hovertemplate="%{y}<br>%{x}: %{z:.1f}<extra></extra>", xgap=2, ygap=2,
-        colorbar={"title": {"text": "score"}, "thickness": 10, "len": 0.8},
-    ))
-    fig.update_layout(chart_layout(height=max(260, 60 + 22 * len(matrix)), hovermode="closest",
-                                   margin={"l": 10, "r": 10, "t": 10, "b": 40},
-                                   yaxis={"autorange": "reversed", "automargin": True},
-                                   xaxis={"side": "bottom", "automargin": True}))
-    return fig
+    heat = {
+        "type": "heatmap", "z": matrix.to_numpy().round(1), "x": list(matrix.columns), "y": labels,
+        "customdata": custom, "zmin": 0, "zmax": 100, "colorscale": HEAT_SCALE, "texttemplate": "%{z:.0f}",
+        "textfont": {"size": 11}, "hovertemplate": "%{y}<br>%{x}: %{z:.1f}<extra></extra>", "xgap": 2, "ygap": 2,
+        "colorbar": {"title": {"text": "score"}, "thickness": 10, "len": 0.8},
+    }
+    return figure([heat], chart_layout(height=max(260, 60 + 22 * len(matrix)), hovermode="closest",
+                                       margin={"l": 10, "r": 10, "t": 10, "b": 40},
+                                       yaxis={"autorange": "reversed", "automargin": True},
+                                       xaxis={"side": "bottom", "automargin": True}))
 
 
-def _sections_figure(comparison: pd.DataFrame) -> go.Figure:
-    fig = go.Figure()
-    for column, name, color in (("own", "Own brands", PALETTE[0]), ("competitor", "Competitor average", MUTED)):
-        fig.add_trace(go.Bar(x=comparison["section"], y=comparison[column].round(1), name=name,
-                             marker_color=color, text=comparison[column].round(0), textposition="outside"))
+def _sections_figure(comparison: pd.DataFrame) -> dict:
+    sections = comparison["section"].tolist()
+    data = [{"type": "bar", "x": sections, "y": comparison[column].round(1).to_numpy(), "name": name,
+             "marker": {"color": color}, "text": comparison[column].round(0).to_numpy(), "textposition": "outside"}
+            for column, name, color in (("own", "Own brands", PALETTE[0]), ("competitor", "Competitor average", MUTED))]
     gaps = [signed(g) for g in comparison["gap"]]
     colors = ["#15803d" if g >= 0 else "#b91c1c" for g in comparison["gap"].fillna(0)]
-    fig.add_trace(go.Scatter(x=comparison["section"], y=[106] * len(comparison), mode="text", text=gaps,
-                             textfont={"color": colors},
-                             name="gap", hoverinfo="skip", showlegend=False))
-    fig.update_layout(chart_layout(height=380, barmode="group", hovermode="x",
-                                   yaxis={"title": "section score", "range": [0, 112]}))
-    return fig
+    data.append({"type": "scatter", "x": sections, "y": [106] * len(comparison), "mode": "text", "text": gaps,
+                 "textfont": {"color": colors}, "name": "gap", "hoverinfo": "skip", "showlegend": False})
+    return figure(data, chart_layout(height=380, barmode="group", hovermode="x",
+                                     yaxis={"title": {"text": "section score"}, "range": [0, 112]}))
 
 
 def _brand_name(row, project_id: int):
@@ -393,7 +390,7 @@ def show_project(project_id: int, period: str | None):
         ranking = brand_ranking(conn, principal, project_id, periods[-1]) if periods else pd.DataFrame()
         if ranking.empty:
             empty = empty_state("No scores for this project yet.", "Import metric values to compute DC scores.")
-            blank = go.Figure(layout=chart_layout())
+            blank = figure([], chart_layout())
             return [dbc.Col(empty)], blank, "DC score trend", [], [], blank, blank, None
         top = ranking[ranking.role == "own"].head(TOP_N)["brand_id"].tolist()
         trend = score_trend(conn, principal, project_id, top, own_average=True)

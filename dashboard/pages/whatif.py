@@ -15,6 +15,7 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
+from flask import g, has_request_context
 
 from core import whatif as wi
 from core.runtime import get_db
@@ -32,8 +33,15 @@ STEPS = 100  # slider positions across a metric's feasible range
 
 
 def _pairs(principal: Principal) -> pd.DataFrame:
+    """The pairs the principal may use; read once per request (both object checks and the callback ask)."""
+    key = ("whatif_pairs", principal.user_id)
+    if has_request_context() and key in g.setdefault("dc_read_once", {}):
+        return g.dc_read_once[key]
     with get_db().engine.connect() as conn:
-        return wi.whatif_pairs(conn, principal)
+        pairs = wi.whatif_pairs(conn, principal)
+    if has_request_context():
+        g.dc_read_once[key] = pairs
+    return pairs
 
 
 def _project_ok(principal: Principal, project_id) -> bool:

@@ -29,10 +29,12 @@ from core.models import (
     Spend,
     User,
 )
-from core.scoring.service import score_change
+from core.scoring.engine import effective_weights
+from core.scoring.service import load_inputs, score_change
 from core.security import load_principal
 from core.security.permissions import ALL_PERMISSIONS
 from core.security.principal import Principal
+from tests import reference_read_models as reference
 from tests.support import csrf_headers, demo_people, make_app, sign_in
 
 EVERYTHING = Principal(user_id=None, organization_id=None, system=ALL_PERMISSIONS)
@@ -175,6 +177,43 @@ def test_planted_latest_month_anomalies_are_found(demo):
                 assert worse == (planted["effect"] == "worse")
                 # A stricter threshold keeps fewer alerts, never more.
                 assert len(pf.metric_anomalies(conn, EVERYTHING, project_id, z_threshold=6.0)) <= len(found)
+
+
+def test_faster_read_models_return_the_numbers_of_the_previous_ones(demo):
+    """Anomalies, effective weights, the ranking and the money were rewritten for speed: the same
+    rows and numbers as the pandas versions (tests/reference_read_models.py), for any period, scope
+    and threshold (0 lets every series with enough history through)."""
+    bm = load_principal(demo["db"], demo["ids"]["Brand Manager"])
+    own = demo["people"]["Brand Manager"].scope_id
+    with demo["db"].engine.connect() as conn:
+        project_ids = [*conn.execute(select(Project.id).order_by(Project.id)).scalars().all()[:2],
+                       _projects_of(conn, own)[0]]
+        for project_id in project_ids:
+            periods = pf.project_periods(conn, EVERYTHING, project_id)
+            for principal in (EVERYTHING, bm):
+                for period in (periods[-1], periods[len(periods) // 2]):
+                    for z in (pf.ANOMALY_Z, 0.0):
+                        new = pf.metric_anomalies(conn, principal, project_id, period, z_threshold=z)
+                        old = reference.metric_anomalies_before(conn, principal, project_id, period, z_threshold=z)
+                        if z == 0.0 and principal is EVERYTHING and period == periods[-1]:
+                            assert len(old) > 20
+                        assert len(new) == len(old)
+                        if len(old):
+                            pd.testing.assert_frame_equal(new, old, check_dtype=False, rtol=1e-12, atol=1e-12)
+            for principal in (EVERYTHING, bm):
+                for period in (None, periods[-1], periods[0]):
+                    money = pf.financials(conn, principal, project_id, period)
+                    before = reference.financials_before(conn, principal, project_id, period)
+                    assert money.attrs == before.attrs
+                    pd.testing.assert_frame_equal(money, before, check_dtype=False, check_index_type=False)
+                    new = pf.brand_ranking(conn, principal, project_id, period)
+                    old = reference.brand_ranking_before(conn, principal, project_id, period)
+                    assert len(new) == len(old)
+                    if len(old):
+                        pd.testing.assert_frame_equal(new, old, check_dtype=False, check_names=False)
+            inputs = load_inputs(conn, [project_id], periods=periods[-2:])
+            pd.testing.assert_frame_equal(effective_weights(inputs), reference.effective_weights_before(inputs),
+                                          check_dtype=False, rtol=1e-12, atol=1e-12)
 
 
 def test_drivers_match_the_engines_decomposition(demo):
