@@ -1,6 +1,6 @@
 """What a durable job can be: a registry of kind → validate, run and save, used by core.job_queue.
 
-A kind is four plain functions, so adding one (a "report" job, say) is `register(JobKind(...))`:
+A kind is four plain functions, so adding one is `register(JobKind(...))`:
 
 - `validate(db, principal, payload) -> payload`: authorizes the principal and returns the payload in
   canonical form, or raises `JobInputError` (a reason a person can act on) / `Forbidden`. It runs at
@@ -213,3 +213,47 @@ def _run_recommendation(job: JobRun) -> dict[str, Any]:
 
 
 RECOMMENDATION = register(JobKind("recommendation", RUN, _validate_recommendation, _run_recommendation))
+
+
+# ------------------------------------------------------------------------------------------------ export_report
+
+EXPORT_REPORT = "export_report"  # the "export" prefix puts finished ones under exports_days (core/ops/retention.py)
+
+
+def _validate_export(db: Database, principal: Principal, payload: dict[str, Any]) -> dict[str, Any]:
+    """`{"report": "portfolio" | "brand" | "scenario", "format": "pdf" | "xlsx", "params": {...}}`.
+
+    core.reports.check: report:export held, the parameters valid, every object in scope (an object out
+    of scope is a ReportNotFound, a Forbidden); nothing is built yet.
+    """
+    from core import reports
+
+    payload = _only(payload, {"report", "format", "params"}, {"report", "format"})
+    params = payload.get("params") or {}
+    if not isinstance(params, dict):
+        raise JobInputError("params: expected an object")
+    try:
+        reports.check(db, principal, str(payload["report"]), params, str(payload["format"]))
+    except ValueError as exc:
+        raise JobInputError(str(exc)) from None
+    return {"report": str(payload["report"]), "format": str(payload["format"]), "params": jsonable(params)}
+
+
+def _run_export(job: JobRun) -> dict[str, Any]:
+    """The file in the result (base64), so retention's exports_days removes it with the job row."""
+    import base64
+    import hashlib
+
+    from core import reports
+
+    p = job.payload
+    job.reporter(0.1, f"building the {p['report']} report")
+    report = reports.render(job.db, job.principal, p["report"], p["params"], p["format"])
+    job.reporter(1.0, "done")
+    return {"report": p["report"], "format": p["format"], "filename": report.filename,
+            "media_type": report.media_type, "size": len(report.content),
+            "sha256": hashlib.sha256(report.content).hexdigest(),
+            "content_base64": base64.b64encode(report.content).decode("ascii")}
+
+
+EXPORT = register(JobKind(EXPORT_REPORT, "report:export", _validate_export, _run_export))

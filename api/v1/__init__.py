@@ -24,10 +24,10 @@ from flask_limiter import Limiter
 from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
-from api.v1.framework import IdConverter, Operation, mount
+from api.v1.framework import IdConverter, Operation, UidConverter, mount
 from api.v1.openapi import build_document, render_docs
 from api.v1.problems import ApiProblem, from_problem, internal_error, problem_response
-from api.v1.resources import admin, auth, curves, imports, metrics, portfolio, scenarios, scores
+from api.v1.resources import admin, auth, curves, imports, jobs, metrics, portfolio, reports, scenarios, scores
 from core.config import Config
 from core.runtime import get_db
 from core.security import Action, Forbidden, record
@@ -36,7 +36,7 @@ from core.security.api_tokens import ApiCredentials, KeyRing
 BLUEPRINT = "api_v1"
 PREFIX = "/api/v1"
 VERSION = "1.0.0"
-RESOURCES = [auth, portfolio, metrics, scores, curves, imports, scenarios, admin]
+RESOURCES = [auth, portfolio, metrics, scores, curves, imports, scenarios, jobs, reports, admin]
 
 
 def is_api_request() -> bool:
@@ -142,6 +142,7 @@ def create_blueprint(limiter: Limiter, config: Config) -> tuple[Blueprint, dict]
 def init_api(server: Flask, config: Config, limiter: Limiter) -> Blueprint:
     """Mount /api/v1 on the server (after `init_auth`, which owns the limiter and the accounts)."""
     server.url_map.converters["id"] = IdConverter
+    server.url_map.converters["uid"] = UidConverter
     server.config.setdefault("DC_API_RATE", config.api_rate)
     server.extensions["digicadence.api_credentials"] = ApiCredentials(
         server.extensions["digicadence"].db, KeyRing.from_env(instance_dir=config.instance_dir))

@@ -6,7 +6,10 @@ response and becomes the operation in the OpenAPI document (api/v1/openapi.py), 
 and the behaviour cannot drift apart. A view receives the validated models and returns a response
 model (or `Created`/None); it never reads `flask.request` itself.
 
-Path ids use the `id` converter: positive 32-bit integers, anything else is a 404 problem.
+Path ids use the `id` converter: positive 32-bit integers, anything else is a 404 problem; `uid`
+takes a UUID (job ids). An operation that answers with a file declares `produces` (its media types)
+instead of a response model; `location` derives the Location header from the response body (also
+on an idempotent replay); `problems` adds statuses beyond the usual ones (e.g. 503).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import functools
 import inspect
 import json
 import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +49,28 @@ class IdConverter(BaseConverter):
         return str(value)
 
 
+class UidConverter(BaseConverter):
+    """A UUID in a path (job ids), in its canonical lower-case form; anything else is a 404 problem
+    (any segment matches, for the reason IdConverter gives)."""
+
+    regex = "[^/]+"
+
+    def to_python(self, value: str) -> str:
+        try:
+            return str(uuid.UUID(value)) if len(value) == 36 else ""
+        except ValueError:
+            return ""
+
+    def to_url(self, value: object) -> str:
+        return str(value)
+
+
+PATH_SCHEMAS: dict[str, dict[str, Any]] = {
+    "id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+    "uid": {"type": "string", "format": "uuid"},
+}
+
+
 @dataclass
 class Created:
     """Return from a view to answer 201 (or another status) with a body."""
@@ -70,6 +96,9 @@ class Operation:
     idempotent: bool = True
     description: str = ""
     signin_limited: bool = False  # the web sign-in's per-IP and per-account limits apply
+    produces: tuple[str, ...] = ()  # media types of a file response (the view returns a flask Response)
+    location: Callable[[dict[str, Any]], str] | None = None  # the Location header, from the JSON body
+    problems: tuple[int, ...] = ()  # problem statuses this operation adds to PROBLEM_STATUSES
 
     @property
     def endpoint(self) -> str:
@@ -78,6 +107,10 @@ class Operation:
     @property
     def path_params(self) -> list[str]:
         return re.findall(r"<(?:[^:<>]+:)?([^<>]+)>", self.rule)
+
+    @property
+    def path_converters(self) -> dict[str, str]:
+        return {name: conv or "id" for conv, name in re.findall(r"<(?:([^:<>]+):)?([^<>]+)>", self.rule)}
 
     @property
     def openapi_path(self) -> str:
@@ -144,7 +177,10 @@ def _render(op: Operation, result: Any) -> Response:
     if isinstance(result, Response):
         return result
     body = result if isinstance(result, BaseModel) else op.response.model_validate(result)
-    return Response(body.model_dump_json(), status=status, mimetype="application/json")
+    response = Response(body.model_dump_json(), status=status, mimetype="application/json")
+    if op.location is not None:
+        response.headers["Location"] = op.location(body.model_dump(mode="json"))
+    return response
 
 
 def make_view(op: Operation, signin_limits: list[Callable[[Callable], Callable]]) -> Callable[..., Response]:
@@ -155,7 +191,7 @@ def make_view(op: Operation, signin_limits: list[Callable[[Callable], Callable]]
         g.api_operation = op
         if op.auth:
             require_bearer()
-        if any(value == 0 for value in path.values()):
+        if any(value in (0, "") for value in path.values()):
             raise not_found()
         kwargs: dict[str, Any] = dict(path)
         if op.query is not None:

@@ -10,6 +10,7 @@ stored, so they can be retried. Operations whose response holds a secret (tokens
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -83,6 +84,8 @@ def begin(op: Operation) -> Response | None:
                 raise ApiProblem(409, "The first request with this key is still running; retry later.") from None
             response = Response(stored.body, status=stored.status, content_type=stored.content_type or None)
             response.headers["Idempotent-Replayed"] = "true"
+            if op.location is not None and stored.status < 300:  # headers are not stored; this one derives
+                response.headers["Location"] = op.location(json.loads(stored.body))
             return response
     g.api_idempotency = (principal, key)
     return None

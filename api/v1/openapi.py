@@ -15,7 +15,7 @@ from flask import render_template_string
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from api.v1.framework import MAX_ID, PROBLEM_STATUSES, Operation
+from api.v1.framework import PATH_SCHEMAS, PROBLEM_STATUSES, Operation
 from api.v1.idempotency import HEADER, MAX_KEY
 from api.v1.problems import PROBLEM_TYPE, TITLES, Problem
 
@@ -50,8 +50,8 @@ def build_document(operations: list[Operation], *, title: str, version: str, des
     paths: dict[str, dict[str, Any]] = {}
     for op in operations:
         params: list[dict[str, Any]] = [
-            {"name": name, "in": "path", "required": True,
-             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID}} for name in op.path_params]
+            {"name": name, "in": "path", "required": True, "schema": PATH_SCHEMAS[converter]}
+            for name, converter in op.path_converters.items()]
         if op.query is not None:
             params += _query_parameters(keys[(op.query, "validation")], defs)
         if op.method == "POST" and op.auth and op.idempotent:
@@ -60,12 +60,18 @@ def build_document(operations: list[Operation], *, title: str, version: str, des
                            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY,
                                       "pattern": "^[A-Za-z0-9._:-]+$"}})
         responses: dict[str, Any] = {}
-        if op.response is None:
+        if op.produces:
+            responses[str(op.status)] = {"description": op.summary, "content": {
+                media: {"schema": {"type": "string", "contentMediaType": media}} for media in op.produces}}
+        elif op.response is None:
             responses[str(op.status)] = {"description": "Done; no content."}
         else:
             responses[str(op.status)] = {"description": op.summary, "content": {
                 "application/json": {"schema": keys[(op.response, "serialization")]}}}
-        statuses = [s for s in PROBLEM_STATUSES if op.auth or s != 403]
+            if op.location is not None:
+                responses[str(op.status)]["headers"] = {"Location": {
+                    "description": "Where to read the created resource.", "schema": {"type": "string"}}}
+        statuses = [s for s in (*PROBLEM_STATUSES, *op.problems) if op.auth or s != 403]
         for status in statuses:
             responses[str(status)] = {"description": TITLES[status],
                                       "content": {PROBLEM_TYPE: {"schema": problem_ref}}}

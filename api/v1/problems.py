@@ -40,10 +40,10 @@ class Problem(BaseModel):
 
 TITLES = {400: "Bad request", 401: "Unauthenticated", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
           409: "Conflict", 413: "Payload too large", 415: "Unsupported media type", 422: "Unprocessable content",
-          429: "Too many requests", 500: "Internal error"}
+          429: "Too many requests", 500: "Internal error", 503: "Service unavailable"}
 SLUGS = {400: "bad-request", 401: "unauthenticated", 403: "forbidden", 404: "not-found", 405: "method-not-allowed",
          409: "conflict", 413: "payload-too-large", 415: "unsupported-media-type", 422: "validation",
-         429: "rate-limited", 500: "internal"}
+         429: "rate-limited", 500: "internal", 503: "unavailable"}
 NOT_FOUND_DETAIL = "No such resource, or it is not in your scope."
 
 

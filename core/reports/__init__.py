@@ -24,6 +24,9 @@ from core.security import Principal
 KINDS: dict[str, Callable[[Database, Principal, dict[str, Any]], Document]] = {
     "portfolio": portfolio.build, "brand": brand.build, "scenario": scenario.build,
 }
+CHECKS: dict[str, Callable[[Database, Principal, dict[str, Any]], None]] = {
+    "portfolio": portfolio.check, "brand": brand.check, "scenario": scenario.check,
+}
 FORMATS: dict[str, tuple[Callable[[Document], bytes], str]] = {
     "pdf": (render_pdf, "application/pdf"),
     "xlsx": (render_xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
@@ -35,6 +38,16 @@ class Report:
     content: bytes
     filename: str
     media_type: str
+
+
+def check(db: Database, principal: Principal, kind: str, params: dict[str, Any], fmt: str) -> None:
+    """What `render` would refuse, found cheaply (parameters, export permission, scope), building nothing:
+    a report job checks this when submitted, so a bad request is refused at once, not in the worker."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown report {kind!r}; expected one of {', '.join(KINDS)}")
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    CHECKS[kind](db, exporting_principal(principal), dict(params or {}))
 
 
 def render(db: Database, principal: Principal, kind: str, params: dict[str, Any], fmt: str) -> Report:
@@ -53,4 +66,4 @@ def render(db: Database, principal: Principal, kind: str, params: dict[str, Any]
     return Report(writer(document), f"{document.filename_stem}.{fmt}", media_type)
 
 
-__all__ = ["EXPORT", "FORMATS", "KINDS", "Report", "ReportNotFound", "render"]
+__all__ = ["EXPORT", "FORMATS", "KINDS", "Report", "ReportNotFound", "check", "render"]

@@ -34,15 +34,27 @@ def _signed(value: float | None) -> str:
     return "n/a" if value is None or value != value else f"{value:+.1f}".replace("-", "−")
 
 
-def build(db: Database, principal: Principal, params: dict[str, Any]) -> Document:
+def _pair(conn, principal: Principal, params: dict[str, Any]) -> tuple[int, int, Any, pd.DataFrame]:
+    """(brand id, project id, as_of, the explorable pair's row); ReportNotFound when out of scope."""
     check_keys(params, PARAMS)
     brand_id, project_id = int_param(params, "brand_id"), int_param(params, "project_id")
     as_of = month_param(params)
+    pairs = bx.explorable(conn, principal)
+    row = pairs[(pairs["brand_id"] == brand_id) & (pairs["project_id"] == project_id)]
+    if row.empty:
+        not_found(principal, "brand", brand_id)
+    return brand_id, project_id, as_of, row
+
+
+def check(db: Database, principal: Principal, params: dict[str, Any]) -> None:
+    """The parameters and the pair's scope, without building anything (a report job's submit check)."""
     with db.engine.connect() as conn:
-        pairs = bx.explorable(conn, principal)
-        row = pairs[(pairs["brand_id"] == brand_id) & (pairs["project_id"] == project_id)]
-        if row.empty:
-            not_found(principal, "brand", brand_id)
+        _pair(conn, principal, params)
+
+
+def build(db: Database, principal: Principal, params: dict[str, Any]) -> Document:
+    with db.engine.connect() as conn:
+        brand_id, project_id, as_of, row = _pair(conn, principal, params)
         brand, project, organization = (str(row.iloc[0][c]) for c in ("brand", "project", "organization"))
         periods = bx.periods(conn, principal, brand_id, project_id)
         if not periods:

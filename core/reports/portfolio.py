@@ -204,6 +204,14 @@ def _project_blocks(conn, principal: Principal, project: dict, as_of: date | Non
     return blocks, period
 
 
+def check(db: Database, principal: Principal, params: dict[str, Any]) -> None:
+    """The parameters and the projects' scope, without building anything (a report job's submit check)."""
+    check_keys(params, PARAMS)
+    month_param(params)
+    with db.engine.connect() as conn:
+        _projects(conn, principal, params)
+
+
 def build(db: Database, principal: Principal, params: dict[str, Any]) -> Document:
     check_keys(params, PARAMS)
     as_of = month_param(params)

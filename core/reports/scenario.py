@@ -38,17 +38,28 @@ def _interval(pair) -> tuple[float | None, float | None]:
     return (pair[0], pair[1]) if pair and len(pair) == 2 else (None, None)
 
 
-def build(db: Database, principal: Principal, params: dict[str, Any]) -> Document:
+def _scenario(db: Database, principal: Principal, params: dict[str, Any]) -> tuple[dict, pd.DataFrame]:
+    """(the scenario, its allocation cells); ReportNotFound when out of scope, ValueError when empty."""
     check_keys(params, PARAMS)
     scenario_id = int_param(params, "scenario_id")
     try:
         sc = get_scenario(db, principal, scenario_id)
     except Forbidden:
         raise ReportNotFound("scenario", scenario_id) from None
-    result = sc["result"] or {}
-    cells = pd.DataFrame(result.get("cells") or [])
+    cells = pd.DataFrame((sc["result"] or {}).get("cells") or [])
     if cells.empty:
         raise ValueError(f"scenario {scenario_id} holds no allocation to report on")
+    return sc, cells
+
+
+def check(db: Database, principal: Principal, params: dict[str, Any]) -> None:
+    """The parameters, the scenario's scope and that it holds an allocation (a report job's submit check)."""
+    _scenario(db, principal, params)
+
+
+def build(db: Database, principal: Principal, params: dict[str, Any]) -> Document:
+    sc, cells = _scenario(db, principal, params)
+    result = sc["result"] or {}
     cells = cells.reindex(columns=CELL_COLUMNS)
     with db.session() as s:
         organization = s.scalar(select(Organization.name).where(Organization.id == sc["organization_id"]))

@@ -1,0 +1,177 @@
+"""Jobs through the API: an optimization submitted, polled and saved once by the in-process executor;
+validation problems that write nothing; other people's brands and jobs as the same 404; cancel;
+Idempotency-Key replays; a queue that cannot take the job as a 503 with Retry-After."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy import func, select
+
+from core import job_queue
+from core.models import Job, Scenario
+from tests.integration.api.conftest import bearer, token_for
+
+CHANNELS = ["Meta", "Search", "TV"]
+UNKNOWN_JOB = "00000000-0000-4000-8000-000000000000"
+
+
+class Recorder:
+    """A queue that takes jobs and runs none (they stay queued)."""
+
+    settings = job_queue.QueueSettings()
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def dispatch(self, job_id: str) -> None:
+        self.sent.append(job_id)
+
+
+class Down:
+    settings = job_queue.QueueSettings()
+
+    def dispatch(self, job_id: str) -> None:
+        raise job_queue.QueueUnavailable("the queue holds too many jobs")
+
+
+def optimization(brand: int, save_as: str | None = None, **inputs) -> dict:
+    payload = {"inputs": {"brand_ids": [brand], "channels": CHANNELS, "curve_source": "truth", "generations": 40,
+                          "frontier_points": 5, **inputs}}
+    if save_as is not None:
+        payload["save_as"] = save_as
+    return {"kind": "optimization", "payload": payload}
+
+
+def poll(client, headers, job_id: str, timeout: float = 300.0) -> dict:
+    """GET the job until it is no longer queued or running."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/v1/jobs/{job_id}", headers=headers).get_json()
+        if job["status"] not in ("queued", "running"):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s")
+
+
+def jobs_count(db) -> int:
+    with db.session() as s:
+        return s.scalar(select(func.count()).select_from(Job))
+
+
+@pytest.fixture
+def brand_manager(client, world):
+    return bearer(token_for(client, world["people"]["Brand Manager"])["access_token"])
+
+
+@pytest.fixture
+def brand(world) -> int:
+    return world["people"]["Brand Manager"].scope_id
+
+
+def test_an_optimization_runs_to_a_result_and_saves_its_scenario_once(client, brand_manager, brand, db):
+    body = optimization(brand, save_as="API plan")
+    submitted = client.post("/api/v1/jobs", headers={**brand_manager, "Idempotency-Key": "plan-1"}, json=body)
+    assert submitted.status_code == 202, submitted.get_data(as_text=True)
+    job_id = submitted.get_json()["id"]
+    assert submitted.headers["Location"] == f"/api/v1/jobs/{job_id}"
+    assert submitted.get_json()["kind"] == "optimization"
+
+    replay = client.post("/api/v1/jobs", headers={**brand_manager, "Idempotency-Key": "plan-1"}, json=body)
+    assert replay.status_code == 202 and replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.get_json()["id"] == job_id and replay.headers["Location"] == f"/api/v1/jobs/{job_id}"
+    other = client.post("/api/v1/jobs", headers={**brand_manager, "Idempotency-Key": "plan-1"},
+                        json=optimization(brand, save_as="Another plan"))
+    assert other.status_code == 422 and other.content_type == "application/problem+json"
+
+    job = poll(client, brand_manager, job_id)
+    assert job["status"] == "succeeded", job
+    assert job["attempts"] == 1 and job["progress"] == 1.0 and job["error"] is None
+    result = job["result"]
+    assert result["cells"] and {c["channel"] for c in result["cells"]} == set(CHANNELS)
+    assert result["outcome"] > 0 and result["scenario_id"]
+    with db.session() as s:
+        saved = s.scalars(select(Scenario).where(Scenario.name == "API plan")).all()
+        assert [sc.id for sc in saved] == [result["scenario_id"]] and saved[0].saved_by_job_id == job_id
+        assert s.scalar(select(func.count()).select_from(Job).where(Job.kind == "optimization")) == 1
+    scenario = client.get(f"/api/v1/scenarios/{result['scenario_id']}", headers=brand_manager)
+    assert scenario.status_code == 200 and scenario.get_json()["name"] == "API plan"
+    listed = client.get("/api/v1/jobs?limit=5", headers=brand_manager).get_json()["items"]
+    assert [j["id"] for j in listed] == [job_id]
+
+
+@pytest.mark.parametrize("body, where", [
+    ({"kind": "optimization"}, "payload"),
+    ({"kind": "teleport", "payload": {}}, "kind"),
+    ({"kind": "optimization", "payload": {"inputs": {"brand_ids": [], "channels": ["TV"]}}}, "brand_ids"),
+    ({"kind": "optimization", "payload": {"inputs": {"brand_ids": [1], "channels": ["TV"], "budget": -5}}},
+     "budget"),
+    ({"kind": "optimization", "payload": {"inputs": {"brand_ids": [1], "channels": ["TV"]}, "extra": 1}}, "extra"),
+])
+def test_a_malformed_job_is_a_422_problem_and_writes_nothing(client, brand_manager, db, body, where):
+    before = jobs_count(db)
+    response = client.post("/api/v1/jobs", headers=brand_manager, json=body)
+    assert response.status_code == 422 and response.content_type == "application/problem+json"
+    problem = response.get_json()
+    assert problem["status"] == 422 and any(where in str(e["loc"]) + e["msg"] for e in problem["errors"]), problem
+    assert jobs_count(db) == before
+
+
+def test_what_the_queue_refuses_is_a_422_with_its_reason(client, brand_manager, brand, db):
+    """Well-formed but refused by core.job_queue: a smallest-budget run needs a target."""
+    before = jobs_count(db)
+    response = client.post("/api/v1/jobs", headers=brand_manager, json=optimization(brand, scenario="min_budget"))
+    assert response.status_code == 422 and response.content_type == "application/problem+json"
+    assert "target" in response.get_json()["detail"]
+    assert jobs_count(db) == before
+
+
+def test_another_organizations_brand_is_the_404_of_an_unknown_one(client, brand_manager, world, db):
+    unknown = client.get("/api/v1/brands/2147483000", headers=brand_manager).get_json()
+    before = jobs_count(db)
+    for brand in (world["foreign"]["brand"], 2147483000):
+        response = client.post("/api/v1/jobs", headers=brand_manager, json=optimization(brand))
+        assert response.status_code == 404 and response.get_json() == unknown
+        recommendation = client.post("/api/v1/jobs", headers=brand_manager, json={
+            "kind": "recommendation", "payload": {"brand_id": brand, "project_id": world["foreign"]["project"],
+                                                  "effort_budget": 10}})
+        assert recommendation.status_code == 404 and recommendation.get_json() == unknown
+    assert jobs_count(db) == before
+
+
+def test_cancel_and_other_peoples_jobs(app, client, brand_manager, brand, world):
+    app.server.extensions[job_queue.EXTENSION] = Recorder()  # the job stays queued until cancelled
+    job_id = client.post("/api/v1/jobs", headers=brand_manager, json=optimization(brand)).get_json()["id"]
+    assert client.get(f"/api/v1/jobs/{job_id}", headers=brand_manager).get_json()["status"] == "queued"
+
+    unknown = client.get(f"/api/v1/jobs/{UNKNOWN_JOB}", headers=brand_manager)
+    assert unknown.status_code == 404 and unknown.content_type == "application/problem+json"
+    portfolio_manager = bearer(token_for(client, world["people"]["Portfolio Manager"])["access_token"])
+    for method, path in [("get", f"/api/v1/jobs/{job_id}"), ("delete", f"/api/v1/jobs/{job_id}"),
+                         ("get", f"/api/v1/jobs/{job_id}/file"), ("get", "/api/v1/jobs/not-a-uuid")]:
+        response = getattr(client, method)(path, headers=portfolio_manager)
+        assert response.status_code == 404 and response.get_json() == unknown.get_json(), path
+    assert client.get("/api/v1/jobs", headers=portfolio_manager).get_json()["items"] == []
+
+    cancelled = client.delete(f"/api/v1/jobs/{job_id}", headers=brand_manager)
+    assert cancelled.status_code == 200 and cancelled.get_json()["status"] == "cancelled"
+    assert client.get(f"/api/v1/jobs/{job_id}", headers=brand_manager).get_json()["status"] == "cancelled"
+    again = client.delete(f"/api/v1/jobs/{job_id}", headers=brand_manager)
+    assert again.status_code == 200 and again.get_json()["status"] == "cancelled"
+    no_file = client.get(f"/api/v1/jobs/{job_id}/file", headers=brand_manager)
+    assert no_file.status_code == 404  # an optimization makes no file
+
+
+def test_a_queue_that_cannot_take_the_job_is_a_503_with_retry_after(app, client, brand_manager, brand, db):
+    app.server.extensions[job_queue.EXTENSION] = Down()
+    response = client.post("/api/v1/jobs", headers={**brand_manager, "Idempotency-Key": "down-1"},
+                           json=optimization(brand))
+    assert response.status_code == 503 and response.content_type == "application/problem+json"
+    assert response.headers["Retry-After"].isdigit() and "too many jobs" in response.get_json()["detail"]
+    with db.session() as s:  # the row is closed with the reason, never left queued
+        assert [(j.status, "too many jobs" in j.error) for j in s.scalars(select(Job))] == [("failed", True)]
+    app.server.extensions[job_queue.EXTENSION] = Recorder()
+    retried = client.post("/api/v1/jobs", headers={**brand_manager, "Idempotency-Key": "down-1"},
+                          json=optimization(brand))
+    assert retried.status_code == 202 and retried.get_json()["status"] == "queued"  # a new job, not the dead one
