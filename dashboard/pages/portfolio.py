@@ -376,14 +376,14 @@ def _grid(ranking: pd.DataFrame, sections: list[str], project_id: int) -> tuple[
     Output("portfolio-ranking", "rowData"),
     Output("portfolio-heatmap", "figure"),
     Output("portfolio-sections", "figure"),
-    Output("portfolio-movers", "children"),
     Input("portfolio-project", "data"),
     Input("portfolio-period", "data"),
     permission=READ,
     objects={"project_id": ("project", _project_readable)},
 )
 def show_project(project_id: int, period: str | None):
-    """Everything but the alerts for one project as of a month, from the scores the user may see."""
+    """Everything but the movers and the alerts for one project as of a month, from the scores the user
+    may see (those two have callbacks of their own, which Dash runs beside this one)."""
     principal = current_principal()
     with get_db().engine.connect() as conn:
         periods = _periods_until(project_periods(conn, principal, project_id), period)
@@ -391,14 +391,11 @@ def show_project(project_id: int, period: str | None):
         if ranking.empty:
             empty = empty_state("No scores for this project yet.", "Import metric values to compute DC scores.")
             blank = figure([], chart_layout())
-            return [dbc.Col(empty)], blank, "DC score trend", [], [], blank, blank, None
+            return [dbc.Col(empty)], blank, "DC score trend", [], [], blank, blank
         top = ranking[ranking.role == "own"].head(TOP_N)["brand_id"].tolist()
         trend = score_trend(conn, principal, project_id, top, own_average=True)
         trend = trend[pd.to_datetime(trend["period"]) <= pd.Timestamp(periods[-1])]
         money = financials(conn, principal, project_id, periods[-1])
-        moved = movers(ranking, MOVERS)
-        drivers = (score_drivers(conn, project_id, moved["brand_id"].tolist(), periods[-2], periods[-1])
-                   if len(periods) > 1 else pd.DataFrame(columns=["brand_id", "metric", "contribution"]))
     window = f"{money.attrs['start']:%b %Y} – {periods[-1]:%b %Y}" if "start" in money.attrs else ""
     sections = section_columns(ranking)
     columns, data = _grid(ranking.merge(money[["brand_id", "spend", "revenue", "roi"]], on="brand_id", how="left"),
@@ -409,8 +406,27 @@ def show_project(project_id: int, period: str | None):
         subject = "the portfolio" + (f" and its top {len(top)} own brands" if top else "")
     title = f"DC score trend: {subject}" + (" vs the competitor average" if (trend.brand_id == 0).any() else "")
     return (_kpis(ranking, financial_totals(money), window), _trend_figure(trend), title, columns, data,
-            _heatmap_figure(ranking), _sections_figure(section_comparison(ranking)),
-            _movers_list(moved, drivers, project_id))
+            _heatmap_figure(ranking), _sections_figure(section_comparison(ranking)))
+
+
+@protected_callback(
+    Output("portfolio-movers", "children"),
+    Input("portfolio-project", "data"),
+    Input("portfolio-period", "data"),
+    permission=READ,
+    objects={"project_id": ("project", _project_readable)},
+)
+def show_movers(project_id: int, period: str | None):
+    """The biggest movers of the month and the metric that moved each most."""
+    principal = current_principal()
+    with get_db().engine.connect() as conn:
+        periods = _periods_until(project_periods(conn, principal, project_id), period)
+        if not periods:
+            return empty_state("No scores for this project yet.")
+        moved = movers(brand_ranking(conn, principal, project_id, periods[-1]), MOVERS)
+        drivers = (score_drivers(conn, project_id, moved["brand_id"].tolist(), periods[-2], periods[-1])
+                   if len(periods) > 1 else pd.DataFrame(columns=["brand_id", "metric", "contribution"]))
+    return _movers_list(moved, drivers, project_id)
 
 
 @protected_callback(

@@ -45,7 +45,7 @@ def test_readyz_reports_an_unreachable_database(tmp_path, sqlite_db):
 def _callback_body(project_id) -> dict:
     outputs = [("portfolio-kpis", "children"), ("portfolio-trend", "figure"), ("portfolio-trend-title", "children"),
                ("portfolio-ranking", "columnDefs"), ("portfolio-ranking", "rowData"), ("portfolio-heatmap", "figure"),
-               ("portfolio-sections", "figure"), ("portfolio-movers", "children")]
+               ("portfolio-sections", "figure")]
     return {
         "output": ".." + "...".join(f"{i}.{p}" for i, p in outputs) + "..",
         "outputs": [{"id": i, "property": p} for i, p in outputs],

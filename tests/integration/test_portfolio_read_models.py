@@ -367,7 +367,7 @@ def test_portfolio_as_of_an_earlier_month(demo):
         then = pf.brand_ranking(conn, principal, project_id, periods[-3])
     outputs = [("portfolio-kpis", "children"), ("portfolio-trend", "figure"), ("portfolio-trend-title", "children"),
                ("portfolio-ranking", "columnDefs"), ("portfolio-ranking", "rowData"), ("portfolio-heatmap", "figure"),
-               ("portfolio-sections", "figure"), ("portfolio-movers", "children")]
+               ("portfolio-sections", "figure")]
     response = _post(client, outputs, [("portfolio-project", "data", project_id),
                                        ("portfolio-period", "data", f"{periods[-3]:%Y-%m}")])
     assert response.status_code == 200
@@ -388,3 +388,21 @@ def test_every_listed_project_opens_with_scores_for_every_role(demo):
             assert projects, role
             for project in projects:
                 assert pf.project_periods(conn, principal, project["id"]), (role, project["name"])
+
+
+def test_movers_callback_lists_the_biggest_movers_and_refuses_other_organizations(demo):
+    client = _client(demo, "Portfolio Manager")
+    principal = load_principal(demo["db"], demo["ids"]["Portfolio Manager"])
+    with demo["db"].engine.connect() as conn:
+        project_id = pf.list_projects(conn, principal)[0]["id"]
+        periods = pf.project_periods(conn, principal, project_id)
+        expected = pf.movers(pf.brand_ranking(conn, principal, project_id, periods[-1]), 6)
+    response = _post(client, [("portfolio-movers", "children")],
+                     [("portfolio-project", "data", project_id), ("portfolio-period", "data", None)])
+    assert response.status_code == 200
+    text = json.dumps(response.get_json()["response"])
+    assert text.count('"mover"') == len(expected) == 6
+    assert all(name in text for name in expected["brand"])
+    theirs = _post(client, [("portfolio-movers", "children")],
+                   [("portfolio-project", "data", demo["foreign_project"]), ("portfolio-period", "data", None)])
+    assert theirs.status_code == 403 and b"mover" not in theirs.data
