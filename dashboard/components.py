@@ -27,6 +27,16 @@ def empty_state(message: str, hint: str | None = None) -> dbc.Alert:
     return dbc.Alert([html.Strong(message), html.Div(hint, className="small") if hint else None], color="light")
 
 
+def compact(value: float | None, digits: int = 3) -> str:
+    """1.23 B / 456 M / 7.8 K: money and counts at a glance (the data carries no currency)."""
+    if value is None or value != value:
+        return "n/a"
+    for limit, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(value) >= limit:
+            return f"{value / limit:.{digits}g} {suffix}"
+    return f"{value:.{digits}g}"
+
+
 def signed(value: float | None, digits: int = 1) -> str:
     """+1.2 / −0.4 / n/a, for changes."""
     if value is None or value != value:  # None or NaN

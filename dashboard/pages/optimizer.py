@@ -42,7 +42,7 @@ from core.security import Action, Principal, can, record
 from core.security.authorizer import Forbidden
 from dashboard.access import holds_anywhere, job_context, page_layout, protected_callback
 from dashboard.auth.principal import current_principal
-from dashboard.components import MUTED, PALETTE, chart_layout, empty_state, kpi_card
+from dashboard.components import MUTED, PALETTE, chart_layout, compact, empty_state, kpi_card
 
 dash.register_page(__name__, path="/optimizer", name="Budget optimizer", title="Budget optimizer · Digi-Cadence",
                    permission="scenario:run")
@@ -53,18 +53,10 @@ PROGRESS_RELAY_S = 0.25
 log = logging.getLogger(__name__)
 
 
-def money(value: float | None, digits: int = 3) -> str:
-    """1.23 B / 456 M / 7.8 K (the data carries no currency)."""
-    if value is None or value != value:
-        return "n/a"
-    for limit, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if abs(value) >= limit:
-            return f"{value / limit:.{digits}g} {suffix}"
-    return f"{value:.{digits}g}"
 
 
 def _span(pair: list[float] | None) -> str:
-    return f"90 % interval {money(pair[0])} … {money(pair[1])}" if pair else "no interval (curves without draws)"
+    return f"90 % interval {compact(pair[0])} … {compact(pair[1])}" if pair else "no interval (curves without draws)"
 
 
 # ------------------------------------------------------------------------------------------------ layout
@@ -256,8 +248,8 @@ def layout(scenario: str | None = None, brands: str | None = None, **_query) -> 
 def _window_text(pv: dict) -> list:
     parts = [html.Div("Last 12 months of spend: " + "; ".join(pv["window"]))] if pv["window"] else []
     if pv["current_outcome"]:
-        parts.append(html.Div(f"Current allocation predicts {money(pv['current_outcome'])} outcome a year "
-                              f"for {money(pv['budget'])} spend."))
+        parts.append(html.Div(f"Current allocation predicts {compact(pv['current_outcome'])} outcome a year "
+                              f"for {compact(pv['budget'])} spend."))
     parts += [html.Div(n) for n in pv["notes"]]
     return parts
 
@@ -467,7 +459,7 @@ def show_result(job_id, scenario_id):
 def _default_name(result: dict) -> str:
     brands = sorted({c["brand"] for c in result.get("cells") or []})
     label = ", ".join(brands[:3]) + (f" +{len(brands) - 3}" if len(brands) > 3 else "")
-    return f"{label} · {money(result.get('budget'))} · {time.strftime('%Y-%m-%d %H:%M')}"
+    return f"{label} · {compact(result.get('budget'))} · {time.strftime('%Y-%m-%d %H:%M')}"
 
 
 # ------------------------------------------------------------------------------------------------ results
@@ -478,12 +470,12 @@ def results_view(result: dict, *, can_save: bool, can_export: bool, default_name
     uplift_pct = result.get("uplift_pct")
     tone = "success" if (result.get("uplift") or 0) >= 0 else "danger"
     kpis = [
-        kpi_card("Predicted outcome, 12 months", money(result.get("outcome")), _span(result.get("outcome_interval"))),
+        kpi_card("Predicted outcome, 12 months", compact(result.get("outcome")), _span(result.get("outcome_interval"))),
         kpi_card("Uplift vs current allocation",
-                 (money(result.get("uplift")) if result.get("uplift") is not None else "n/a")
+                 (compact(result.get("uplift")) if result.get("uplift") is not None else "n/a")
                  + (f" ({uplift_pct:+.1f} %)" if uplift_pct is not None else ""),
                  _span(result.get("uplift_interval")), tone),
-        kpi_card("Budget", money(result.get("budget")), f"current {money(result.get('current_budget'))}"),
+        kpi_card("Budget", compact(result.get("budget")), f"current {compact(result.get('current_budget'))}"),
         kpi_card("Return per unit spent", f"{result['roi']:.2f}" if result.get("roi") else "n/a",
                  f"{result.get('method')} · {result.get('status')}"),
     ]

@@ -38,7 +38,7 @@ from core.security import Principal
 from core.settings import project_alert_defaults
 from dashboard.access import page_layout, protected_callback
 from dashboard.auth.principal import current_principal
-from dashboard.components import MUTED, PALETTE, chart_layout, empty_state, kpi_card, signed
+from dashboard.components import MUTED, PALETTE, chart_layout, compact, empty_state, kpi_card, signed
 from dashboard.context import period_value, pick_period, resolve
 from dashboard.figures import figure
 from dashboard.report_download import report_control, send_report
@@ -174,14 +174,6 @@ def layout(org: str | None = None, project: str | None = None, period: str | Non
     )
 
 
-def compact(value: float | None, digits: int = 3) -> str:
-    """1.23 B / 456 M / 7.8 K: money and counts at a glance (the data carries no currency)."""
-    if value is None or value != value:
-        return "n/a"
-    for limit, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if abs(value) >= limit:
-            return f"{value / limit:.{digits}g} {suffix}"
-    return f"{value:.{digits}g}"
 
 
 def _pct_change(now: float | None, before: float | None) -> float | None:

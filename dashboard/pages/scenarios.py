@@ -29,7 +29,7 @@ from core.scenarios import (
 from core.security import Principal, can
 from dashboard.access import holds_anywhere, page_layout, protected_callback
 from dashboard.auth.principal import current_principal
-from dashboard.components import PALETTE, chart_layout
+from dashboard.components import PALETTE, chart_layout, compact
 from dashboard.report_download import report_control, send_report
 
 dash.register_page(__name__, path="/scenarios", name="Scenarios", title="Scenarios · Digi-Cadence", permission=READ)
@@ -37,14 +37,6 @@ dash.register_page(__name__, path="/scenarios", name="Scenarios", title="Scenari
 STATUS_COLORS = {"approved": "success", "saved": "primary", "draft": "secondary", "archived": "light"}
 
 
-def money(value: float | None, digits: int = 3) -> str:
-    """1.23 B / 456 M / 7.8 K (the data carries no currency)."""
-    if value is None or value != value:
-        return "n/a"
-    for limit, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if abs(value) >= limit:
-            return f"{value / limit:.{digits}g} {suffix}"
-    return f"{value:.{digits}g}"
 
 
 # 1.26 B / 462 M, as the optimizer shows money (d3's SI prefixes would say G for billions).
@@ -164,9 +156,9 @@ def compare_view(data: dict) -> html.Div:
                             dbc.Badge(sc["status"], color=STATUS_COLORS.get(sc["status"], "secondary"))]),
             dbc.CardBody([
                 html.Div(r.get("scenario_label") or sc["kind"], className="small text-muted"),
-                html.Div(f"Budget {money(r.get('budget'))}", className="mt-1"),
-                html.Div(f"Outcome {money(r.get('outcome'))}", className="fs-5 fw-semibold"),
-                html.Div(f"Uplift {money(r.get('uplift'))}" + (f" ({pct:+.1f} %)" if pct is not None else ""),
+                html.Div(f"Budget {compact(r.get('budget'))}", className="mt-1"),
+                html.Div(f"Outcome {compact(r.get('outcome'))}", className="fs-5 fw-semibold"),
+                html.Div(f"Uplift {compact(r.get('uplift'))}" + (f" ({pct:+.1f} %)" if pct is not None else ""),
                          className="text-success" if (r.get("uplift") or 0) >= 0 else "text-danger"),
                 html.Div(f"{r.get('curve_source_label', '')} · {r.get('method', '')}", className="small text-muted"),
                 html.Div(f"by {sc['owner'] or 'n/a'} · {(sc['created_at'] or '')[:10]}", className="small text-muted"),
