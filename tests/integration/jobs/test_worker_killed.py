@@ -159,5 +159,7 @@ def test_whole_worker_killed_mid_job_is_rerun_by_a_new_worker_and_saved_once(set
     assert get_job(world["db"], world["principal"]("Brand Manager"), job_id)["status"] == "running"  # mid-job
     workers.start("b", beat=True)  # its beat runs the sweeper, which finds the dead holder and re-queues
     _assert_ran_once_more_and_saved_once(world, job_id)
-    assert "digicadence.jobs.sweep" in workers.log("b") and f"[{job_id}] succeeded" in workers.log("b")
+    # Celery logs "succeeded" just after the task has returned, i.e. after the row says so: wait for the line.
+    wait_for(lambda: f"[{job_id}] succeeded" in workers.log("b"), timeout=60, what="worker b to log the re-run")
+    assert "digicadence.jobs.sweep" in workers.log("b")
     _late_duplicate_does_nothing(world, app, workers, job_id, "b")
