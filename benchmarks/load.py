@@ -189,31 +189,53 @@ def wait_ready(run: Run, base_url: str, timeout: float = 300) -> None:
                      f"{run.log_tail('web')}\n{run.log_tail('worker')}")
 
 
-def tree_rss(pid: int) -> int:
-    """RSS of a process and all its descendants, in bytes (0 once gone)."""
+def tree(pid: int) -> list[psutil.Process]:
+    """A process and all its descendants (empty once gone)."""
     try:
         root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
+        return [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return 0
+        return []
+
+
+def tree_rss(pid: int) -> int:
+    """RSS of a process and all its descendants, in bytes (0 once gone)."""
     total = 0
-    for proc in procs:
+    for proc in tree(pid):
         with contextlib.suppress(psutil.NoSuchProcess):
             total += proc.memory_info().rss
     return total
 
 
 class MemorySampler(threading.Thread):
-    """RSS of gunicorn (master + workers) and the Celery worker (with its pool) every few seconds."""
+    """Every few seconds: RSS of gunicorn (master + workers) and the Celery worker (with its pool), and
+    the CPU seconds of every process of each watched tree (locust too, once added), so the report can
+    say where the machine's two cores went. CPU of a process is its last reading: a gunicorn worker
+    recycled between two samples loses at most one interval."""
 
     def __init__(self, pids: dict[str, int], every: float = 5.0) -> None:
         super().__init__(daemon=True)
-        self.pids, self.every = pids, every
+        self.pids, self.every = dict(pids), every
         self.samples: list[tuple[float, dict[str, int]]] = []
+        self.cpu: dict[str, dict[int, float]] = {name: {} for name in pids}
+        self.cpu_only: dict[str, int] = {}
         self.halt = threading.Event()
+
+    def watch(self, name: str, pid: int) -> None:
+        """Add a tree for CPU only (not in the memory totals)."""
+        self.cpu.setdefault(name, {})
+        self.cpu_only[name] = pid
+
+    def cpu_seconds(self) -> dict[str, float]:
+        return {name: sum(by_pid.values()) for name, by_pid in self.cpu.items()}
 
     def sample(self) -> dict[str, int]:
         values = {name: tree_rss(pid) for name, pid in self.pids.items()}
+        for name, pid in {**self.pids, **self.cpu_only}.items():
+            for proc in tree(pid):
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    times = proc.cpu_times()
+                    self.cpu[name][proc.pid] = times.user + times.system
         self.samples.append((time.monotonic(), values))
         return values
 
@@ -322,10 +344,14 @@ def main(argv: list[str] | None = None) -> dict:
               f"({args.mix}) for {args.minutes:g} min", flush=True)
         sampler.start()
         started = time.monotonic()
+        cpu_before = sampler.cpu_seconds()
         locust = run_locust(run, base_url, args, password)
+        sampler.watch("locust", locust.pid)
         locust.wait(timeout=args.minutes * 60 + 300)
         sampler.halt.set()
         end = sampler.sample()
+        elapsed = time.monotonic() - started
+        cpu = {name: round(spent - cpu_before.get(name, 0.0), 1) for name, spent in sampler.cpu_seconds().items()}
         warm = sampler.at(started + args.minutes * 60 / 4)
         trend = [round(sum(v.values()) / 2 ** 20) for when, v in sampler.samples if when >= started][::6]
         stats_path = run.workdir / "stats.json"
@@ -357,12 +383,16 @@ def main(argv: list[str] | None = None) -> dict:
     for name in ("gunicorn", "celery"):
         print(f"RSS {name:8} boot {boot[name] / mb:7.0f} MB   after warm-up {warm[name] / mb:7.0f} MB   "
               f"end {end[name] / mb:7.0f} MB")
+    cores = os.cpu_count() or 1
+    print(f"CPU seconds over the run ({elapsed:.0f} s × {cores} cores = {elapsed * cores:.0f} available): "
+          + ", ".join(f"{name} {spent:.0f} ({spent / (elapsed * cores) * 100:.0f}%)" for name, spent in cpu.items()))
     result = {
         "benchmark": "load", "users": args.users, "minutes": args.minutes, "mix": args.mix, "workers": workers,
         "portfolio": seeded, "requests": stats["requests"], "p50_ms": stats["p50_ms"], "p95_ms": stats["p95_ms"],
         "errors": stats["errors"], "rss_boot_mb": round(sum(boot.values()) / mb),
         "rss_start_mb": round(start_total / mb), "rss_end_mb": round(end_total / mb),
         "rss_growth_pct": round(growth, 1) if growth is not None else None, "rss_trend_mb": trend,
+        "cpu_s": cpu, "cores": cores, "elapsed_s": round(elapsed),
         "pages": {page: {k: row[k] for k in ("requests", "failures", "p50_ms", "p95_ms")}
                   for page, row in stats["pages"].items()},
         "targets": TARGETS,
