@@ -29,6 +29,7 @@ from core.models import (
     ProjectBrand,
 )
 from core.portfolio import can_use_pair, metric_catalogue, own_brand_pairs
+from core.read_cache import cached_read
 from core.scoring.engine import competitive_gaps, effective_weights
 from core.scoring.service import load_inputs, score_change
 from core.security import Principal, scope_filter
@@ -58,6 +59,7 @@ def _require(conn: Connection, principal: Principal, brand_id: int, project_id: 
         deny(principal, READ, ("brand", brand_id), f"brand not explorable in project {project_id}")
 
 
+@cached_read()
 def periods(conn: Connection, principal: Principal, brand_id: int, project_id: int) -> list[date]:
     """Periods with a DC score for the pair, oldest first."""
     _require(conn, principal, brand_id, project_id)
@@ -87,6 +89,7 @@ class Competitors:
         return self.total - len(self.visible)
 
 
+@cached_read()
 def competitors(conn: Connection, principal: Principal, brand_id: int, project_id: int) -> Competitors:
     """Competitors of the project; only those the principal may read are named."""
     _require(conn, principal, brand_id, project_id)
@@ -102,6 +105,7 @@ def _labelled(frame: pd.DataFrame, meta: pd.DataFrame, columns=("metric", "unit"
     return frame.join(meta[list(columns)], on="metric_id")
 
 
+@cached_read()
 def score_breakdown(conn: Connection, principal: Principal, brand_id: int, project_id: int,
                     period: date) -> pd.DataFrame:
     """Section → platform → metric for one period: raw value, normalized value (0–100), effective
@@ -148,6 +152,7 @@ def breakdown_tree(breakdown: pd.DataFrame, root_label: str = "DC score") -> pd.
     return tree[["id", "parent", "label", "level", "weight", "score", "contribution"]]
 
 
+@cached_read()
 def metric_series(conn: Connection, principal: Principal, brand_id: int, project_id: int, metric_id: int,
                   competitor_ids: list[int] | None = None) -> pd.DataFrame:
     """Raw monthly values of one metric for the brand, the chosen visible competitors, and the average
@@ -195,6 +200,7 @@ GAP_COLUMNS = ["metric_id", "metric", "section", "platform", "unit", "direction"
                "competitor_avg", "gap_to_best", "gap_to_avg", "norm", "gap_to_best_points", "gap_to_avg_points"]
 
 
+@cached_read()
 def gaps(conn: Connection, principal: Principal, brand_id: int, project_id: int, period: date) -> Gaps:
     """The brand's gaps in `period`; competitors the principal may not read take part only in the
     normalization (as in the DC score itself), never in the best or the average shown.
@@ -236,6 +242,7 @@ class Waterfall:
     score_to: float
 
 
+@cached_read()
 def score_waterfall(conn: Connection, principal: Principal, brand_id: int, project_id: int, period_from: date,
                     period_to: date) -> Waterfall:
     """What moved the brand's DC score between two periods, metric by metric, largest first."""
@@ -270,6 +277,7 @@ class Correlations:
     dropped: list[str]
 
 
+@cached_read()
 def metric_correlations(conn: Connection, principal: Principal, brand_id: int,
                         metric_ids: list[int] | None = None) -> Correlations:
     """Correlation matrix of the brand's metrics over time (optionally only `metric_ids`)."""
@@ -314,6 +322,7 @@ def monthly_revenue(conn: Connection, principal: Principal, brand_id: int) -> pd
     return monthly.rename("revenue").sort_index()
 
 
+@cached_read()
 def revenue_associations(conn: Connection, principal: Principal, brand_id: int) -> pd.DataFrame:
     """Each metric's Pearson correlation with the brand's monthly revenue, strongest first.
 

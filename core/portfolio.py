@@ -27,6 +27,7 @@ from core.models import (
     Section,
     Spend,
 )
+from core.read_cache import cached_read
 from core.scoring.engine import effective_weights
 from core.scoring.service import load_inputs
 from core.security import Principal, scope_filter
@@ -60,6 +61,7 @@ def project_visibility(principal: Principal):
     return _project_visibility(principal)
 
 
+@cached_read(scoped=False)
 def metric_catalogue(conn: Connection) -> pd.DataFrame:
     """The metric catalogue with names, units, ranges and its section/platform (index metric_id).
 
@@ -87,6 +89,7 @@ def _pair_visible(principal: Principal, permission: str):
     )
 
 
+@cached_read()
 def own_brand_pairs(conn: Connection, principal: Principal, permission: str, *,
                     brand_first: bool = True) -> pd.DataFrame:
     """Own brand × project pairs the principal may use with `permission`, ordered for selectors.
@@ -107,6 +110,7 @@ def own_brand_pairs(conn: Connection, principal: Principal, permission: str, *,
     return rows_frame(rows, ["brand_id", "brand", "project_id", "project", "organization"])
 
 
+@cached_read()
 def can_use_pair(conn: Connection, principal: Principal, permission: str, brand_id, project_id) -> bool:
     """Whether (brand, project) is one of `own_brand_pairs` (ids straight from a browser are fine)."""
     try:
@@ -122,6 +126,7 @@ def can_use_pair(conn: Connection, principal: Principal, permission: str, brand_
     return conn.execute(stmt).first() is not None
 
 
+@cached_read()
 def list_projects(conn: Connection, principal: Principal) -> list[dict]:
     """Projects the principal can see some of, with their organization, ordered for a selector."""
     rows = conn.execute(
@@ -133,6 +138,7 @@ def list_projects(conn: Connection, principal: Principal) -> list[dict]:
     return [dict(r) for r in rows]
 
 
+@cached_read()
 def can_view_project(conn: Connection, principal: Principal, project_id: int) -> bool:
     """Whether any part of the project is visible to the principal (ids from a browser included)."""
     try:
@@ -143,6 +149,7 @@ def can_view_project(conn: Connection, principal: Principal, project_id: int) ->
     return conn.execute(stmt).first() is not None
 
 
+@cached_read()
 def project_periods(conn: Connection, principal: Principal, project_id: int) -> list[date]:
     """Periods that have scores the principal may see, oldest first."""
     stmt = (
@@ -159,6 +166,7 @@ def _shift_months(period: date, months: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
+@cached_read()
 def brand_ranking(conn: Connection, principal: Principal, project_id: int, period: date | None = None) -> pd.DataFrame:
     """One row per brand for `period` (default: latest): DC score, changes, coverage, sections.
 
@@ -203,6 +211,7 @@ def brand_ranking(conn: Connection, principal: Principal, project_id: int, perio
     return out.reset_index()
 
 
+@cached_read()
 def score_trend(conn: Connection, principal: Principal, project_id: int, brand_ids: list[int], *,
                 own_average: bool = False) -> pd.DataFrame:
     """DC score per period for the given brands, plus the average of the competitors visible to
@@ -248,6 +257,7 @@ def _own_in_scope(principal: Principal, project_id: int, model) -> tuple:
     return model.brand_id.in_(own), scope_filter(principal, READ, model)
 
 
+@cached_read()
 def financials(conn: Connection, principal: Principal, project_id: int, period: date | None = None) -> pd.DataFrame:
     """Spend, revenue and ROI of the own brands in scope: the 12 months up to `period` (default: the
     latest scored month) against the 12 months before, one row per brand.
@@ -327,6 +337,7 @@ def section_comparison(ranking: pd.DataFrame) -> pd.DataFrame:
     return means.rename_axis("section").reset_index()
 
 
+@cached_read(scoped=False)
 def score_drivers(conn: Connection, project_id: int, brand_ids: list[int], period_from: date,
                   period_to: date) -> pd.DataFrame:
     """For each brand, the metric that moved its DC score most between two periods.
@@ -384,6 +395,7 @@ def _group_median(groups: np.ndarray, values: np.ndarray, n_groups: int) -> np.n
     return np.where(counts > 0, (low + high) / 2, np.nan)
 
 
+@cached_read()
 def metric_anomalies(conn: Connection, principal: Principal, project_id: int, period: date | None = None,
                      z_threshold: float = ANOMALY_Z) -> pd.DataFrame:
     """Metric values of the own brands in scope whose latest month breaks with the brand's history.

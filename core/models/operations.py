@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models.base import Base, utcnow
@@ -59,3 +59,21 @@ class AuditArchive(Base):
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
     archived_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DataVersion(Base):
+    """One row whose token changes with every committed write to the analytic tables.
+
+    Database triggers (migration 0010) set a fresh random token whenever a statement writes metric
+    values, scores, outcomes, spend, the catalogue or the portfolio structure, so `core.read_cache`
+    can keep computed read models exactly as long as the data under them is unchanged. A random
+    token, not a counter: a restored backup must not reuse a number the cache saw for other data.
+    `txid` (PostgreSQL) lets the trigger change the token once per transaction, not per statement.
+    """
+
+    __tablename__ = "data_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    token: Mapped[str] = mapped_column(String(32))
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    txid: Mapped[int | None] = mapped_column(BigInteger, default=None)

@@ -51,6 +51,9 @@ JOB_DURATION = Histogram(
 SIGN_IN_FAILURES = Counter(
     "digicadence_sign_in_failures_total", "Failed sign-in steps by step (password, mfa) and reason",
     ["step", "reason"])
+READ_CACHE = Counter(
+    "digicadence_read_cache_total", "Read-model lookups in the per-process cache by read model and outcome "
+    "(hit, miss, bypass: no data version yet)", ["read_model", "outcome"])
 LOCKOUTS = Counter("digicadence_account_lockouts_total", "Accounts locked after too many failed attempts")
 POOL_CHECKED_OUT = Gauge(
     "digicadence_db_pool_checked_out", "Database connections checked out of the pool now",

@@ -45,8 +45,9 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 # Tables not copied (secrets, derived or real-figure results); dc_scores is recomputed afterwards.
 SKIPPED = {"user_sessions", "mfa_recovery_codes", "password_history", "account_tokens", "jobs", "scenarios",
            "response_curves", "dc_scores"}
-# Copied another way: the archive joins the live trail (chain recomputed); the target has its own version.
-_SEPARATE = {"audit_events", "audit_archive", "alembic_version"}
+# Copied another way: the archive joins the live trail (chain recomputed); the target has its own version
+# and its own data token (its triggers set one as the rows arrive).
+_SEPARATE = {"audit_events", "audit_archive", "alembic_version", "data_versions"}
 
 
 class MaskError(RuntimeError):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from core.db import Database
@@ -68,6 +68,19 @@ class Principal:
                 held |= perms
         return frozenset(held)
 
+    @property
+    def scope_key(self) -> tuple:
+        """Everything a read model's answer may depend on about the principal, as a hashable value.
+
+        Two principals with equal keys see exactly the same rows (the user id is left out on purpose:
+        colleagues with the same grants share cached read models).
+        """
+        def table(scopes: Mapping[int, frozenset]) -> tuple:
+            return tuple(sorted((key, tuple(sorted(values))) for key, values in scopes.items()))
+
+        return (self.organization_id, tuple(sorted(self.system)), table(self.organizations), table(self.projects),
+                table(self.brands), table(self.project_brands))
+
     def scopes(self, permission: str) -> ScopeSet:
         """Where `permission` holds; the authorizer and the scope filter are both built on this."""
         projects = frozenset(p for p, perms in self.projects.items() if permission in perms)
@@ -102,23 +115,24 @@ def load_principal(source: Database | Session, user_id: int) -> Principal:
     org = user.organization_id
     if not user.is_active or user.erased_at is not None:
         return Principal(user_id=user.id, organization_id=org)
+    # One query for the grants with the organization of each granted project or brand (this runs on
+    # every request: the principal is never taken from a cache or from the browser).
     grants = session.execute(
-        select(RoleGrant.scope_type, RoleGrant.scope_id, Role).join(Role, Role.id == RoleGrant.role_id)
+        select(RoleGrant.scope_type, RoleGrant.scope_id, Role, Project.organization_id, Brand.organization_id)
+        .join(Role, Role.id == RoleGrant.role_id)
+        .outerjoin(Project, and_(RoleGrant.scope_type == "project", Project.id == RoleGrant.scope_id))
+        .outerjoin(Brand, and_(RoleGrant.scope_type == "brand", Brand.id == RoleGrant.scope_id))
         .where(RoleGrant.user_id == user.id)
     ).all()
-    project_ids = {g.scope_id for g in grants if g.scope_type == "project"}
-    brand_ids = {g.scope_id for g in grants if g.scope_type == "brand"}
-    project_org = dict(session.execute(select(Project.id, Project.organization_id)
-                                       .where(Project.id.in_(project_ids))).all()) if project_ids else {}
-    brand_org = dict(session.execute(select(Brand.id, Brand.organization_id)
-                                     .where(Brand.id.in_(brand_ids))).all()) if brand_ids else {}
+    project_org = {g[1]: g[3] for g in grants if g[0] == "project"}
+    brand_org = {g[1]: g[4] for g in grants if g[0] == "brand"}
 
     system: set[str] = set()
     organizations: dict[int, set[str]] = {}
     projects: dict[int, set[str]] = {}
     brands: dict[int, set[str]] = {}
     names: set[str] = set()
-    for scope_type, scope_id, role in grants:
+    for scope_type, scope_id, role, _project_org, _brand_org in grants:
         if role.organization_id is not None and role.organization_id != org:
             continue  # a custom role of another organization
         perms = role_permissions(role)

@@ -1,0 +1,176 @@
+"""The read-model cache: the data token's triggers, and cached results that never outlive their data.
+
+On both databases: every write to an analytic table (ORM, Core, raw SQL) changes the token; other
+tables and rolled-back writes do not; on PostgreSQL the new token is invisible until commit. A
+cached read model computes once per data token, scope and arguments, recomputes after a write,
+never shares between different scopes, hands each caller its own copy, and never caches an error.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import pytest
+from sqlalchemy import func, insert, select, text, update
+
+from core import portfolio as pf
+from core.models import Brand, Job, MetricValue, Organization, Platform, Project, ProjectBrand, Section
+from core.models import Metric as MetricModel
+from core.read_cache import ReadCache, cache_for, cached_read, data_token
+from core.security.permissions import ALL_PERMISSIONS
+from core.security.principal import Principal
+
+EVERYTHING = Principal(user_id=None, organization_id=None, system=ALL_PERMISSIONS)
+ONE_PROJECT = Principal(user_id=7, organization_id=1, projects={1: frozenset({"brand:read"})},
+                        project_brands={1: frozenset({1})})
+calls: list[tuple] = []
+
+
+@cached_read()
+def value_total(conn, principal: Principal, brand_ids: list[int]) -> pd.DataFrame:
+    """A stand-in read model that counts its computations."""
+    calls.append((principal.user_id, tuple(brand_ids)))
+    total = conn.execute(select(func.coalesce(func.sum(MetricValue.raw_value), 0))
+                         .where(MetricValue.brand_id.in_(brand_ids))).scalar()
+    return pd.DataFrame({"total": [float(total)]})
+
+
+@cached_read(scoped=False)
+def refuses(conn, brand_id: int) -> None:
+    calls.append(("refuses", brand_id))
+    raise PermissionError(f"brand {brand_id}")
+
+
+@pytest.fixture
+def world(db):
+    """One organization, project, brand and metric with one value; a fresh cache for this database."""
+    calls.clear()
+    with db.session() as s:
+        org = Organization(name="Cache Co", slug="cache")
+        s.add(org)
+        s.flush()
+        project, brand = Project(organization_id=org.id, name="P"), Brand(organization_id=org.id, name="B")
+        section = Section(name="Search", position=0)
+        s.add_all([project, brand, section])
+        s.flush()
+        platform = Platform(section_id=section.id, name="Web")
+        s.add(platform)
+        s.flush()
+        metric = MetricModel(platform_id=platform.id, code="visits", name="Visits")
+        s.add_all([metric, ProjectBrand(project_id=project.id, brand_id=brand.id, role="own")])
+        s.flush()
+        s.add(MetricValue(brand_id=brand.id, metric_id=metric.id, period=date(2026, 1, 1), raw_value=10.0))
+    cache_for(db.engine).clear()
+    return {"db": db, "brand": brand.id, "metric": metric.id, "project": project.id}
+
+
+def _token(db) -> str | None:
+    with db.engine.connect() as conn:
+        return data_token(conn)
+
+
+def _read(db, principal: Principal, brand_ids: list[int]) -> pd.DataFrame:
+    with db.engine.connect() as conn:
+        return value_total(conn, principal, brand_ids)
+
+
+def test_every_kind_of_write_to_an_analytic_table_changes_the_token(world):
+    db, before = world["db"], _token(world["db"])
+    assert before
+    with db.session() as s:  # ORM update
+        s.execute(update(MetricValue).values(raw_value=11.0))
+    after_orm = _token(db)
+    with db.engine.begin() as conn:  # Core insert
+        conn.execute(insert(MetricValue).values(brand_id=world["brand"], metric_id=world["metric"],
+                                                period=date(2026, 2, 1), raw_value=1.0, source="t"))
+    after_core = _token(db)
+    with db.engine.begin() as conn:  # raw SQL delete
+        conn.execute(text("DELETE FROM metric_values WHERE period = :p"), {"p": date(2026, 2, 1)})
+    after_sql = _token(db)
+    assert len({before, after_orm, after_core, after_sql}) == 4
+
+
+def test_other_tables_and_rolled_back_writes_leave_the_token(world):
+    db, before = world["db"], _token(world["db"])
+    with db.session() as s:
+        s.add(Job(id="j-1", kind="budget", status="queued", payload={}))
+    with db.engine.connect() as conn:
+        conn.execute(update(MetricValue).values(raw_value=99.0))
+        conn.rollback()
+    assert _token(db) == before
+
+
+def test_a_new_token_shows_to_others_only_after_commit(world):
+    """On PostgreSQL also once per transaction (its txid); SQLite's row triggers change it per row."""
+    db = world["db"]
+    before = _token(db)
+    with db.engine.connect() as writer:
+        writer.execute(update(MetricValue).values(raw_value=12.0))
+        first = data_token(writer)
+        assert first != before
+        if db.dialect == "postgresql":
+            writer.execute(update(MetricValue).values(raw_value=13.0))
+            assert data_token(writer) == first
+            assert _token(db) == before  # another connection still sees the committed token
+        writer.commit()
+    assert _token(db) == first
+
+
+def test_a_cached_read_model_computes_once_per_token_and_again_after_a_write(world):
+    db, brand = world["db"], world["brand"]
+    assert _read(db, EVERYTHING, [brand])["total"].iloc[0] == 10.0
+    assert _read(db, EVERYTHING, [brand])["total"].iloc[0] == 10.0
+    assert len(calls) == 1
+    with db.session() as s:
+        s.execute(update(MetricValue).values(raw_value=25.0))
+    assert _read(db, EVERYTHING, [brand])["total"].iloc[0] == 25.0
+    assert len(calls) == 2
+
+
+def test_different_scopes_and_arguments_never_share_an_entry(world):
+    db, brand = world["db"], world["brand"]
+    _read(db, EVERYTHING, [brand])
+    _read(db, ONE_PROJECT, [brand])
+    _read(db, EVERYTHING, [brand, 999])
+    colleague = Principal(user_id=8, organization_id=1, projects={1: frozenset({"brand:read"})},
+                          project_brands={1: frozenset({1})})
+    _read(db, colleague, [brand])  # same grants as ONE_PROJECT: shares its entry
+    assert calls == [(None, (brand,)), (7, (brand,)), (None, (brand, 999))]
+
+
+def test_each_caller_gets_its_own_copy(world):
+    db, brand = world["db"], world["brand"]
+    first = _read(db, EVERYTHING, [brand])
+    first.loc[0, "total"] = -1.0
+    first.attrs["changed"] = True
+    second = _read(db, EVERYTHING, [brand])
+    assert second["total"].iloc[0] == 10.0 and "changed" not in second.attrs
+
+
+def test_errors_are_not_cached(world):
+    db = world["db"]
+    for _ in range(2):
+        with db.engine.connect() as conn, pytest.raises(PermissionError):
+            refuses(conn, 5)
+    assert calls == [("refuses", 5), ("refuses", 5)]
+
+
+def test_a_cache_of_no_entries_always_computes(world):
+    db, computed = world["db"], []
+    cache = ReadCache(entries=0)
+    with db.engine.connect() as conn:
+        for _ in range(2):
+            cache.get(conn, "t", (), lambda: computed.append(1))
+    assert computed == [1, 1]
+
+
+def test_a_real_read_model_follows_the_data(world):
+    """core.portfolio.metric_catalogue is cached; renaming a metric shows at once."""
+    db = world["db"]
+    with db.engine.connect() as conn:
+        assert pf.metric_catalogue(conn).loc[world["metric"], "metric"] == "Visits"
+    with db.session() as s:
+        s.execute(update(MetricModel).values(name="Sessions"))
+    with db.engine.connect() as conn:
+        assert pf.metric_catalogue(conn).loc[world["metric"], "metric"] == "Sessions"
