@@ -1,12 +1,12 @@
 """Who is asking: Flask-Login's user, checked against the session epoch, and their Principal.
 
-The Principal (every grant resolved) is loaded once per request and cached on `flask.g`; pages,
+The Principal (every grant resolved) is loaded once per request, with the user, and kept on `flask.g`; pages,
 callbacks and endpoints all ask `current_principal()`, never a value the browser sent.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from flask import g, session
 from flask_login import LoginManager, UserMixin, current_user
@@ -40,6 +40,8 @@ def load_user(user_id: str) -> SignedInUser | None:
             return None
         if user.session_epoch != session.get("epoch"):
             return None
+        # The grants in the same session and moment as the user check: one round of queries a request.
+        g.principal = replace(load_principal(s, user.id), db=get_db())
         return SignedInUser(user.id, user.email, user.name, user.organization_id, user.must_change_password)
 
 
