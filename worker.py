@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 
-from celery.signals import setup_logging, worker_init, worker_process_shutdown
+from celery.signals import setup_logging, worker_init, worker_process_init, worker_process_shutdown
 
 from app import create_app
 from core.config import Config, ConfigError
@@ -44,6 +44,15 @@ def _serve_metrics(**_kwargs) -> None:
     if port:
         metrics.clear_folder()  # a previous run's files; the pool's children start after this
         metrics.serve(int(port), _config.metrics_token)
+
+
+@worker_process_init.connect
+def _yield_to_the_web(**_kwargs) -> None:
+    """Pool processes run at a lower CPU priority (DIGICADENCE_WORKER_NICE, default 10; 0 keeps it):
+    an optimization may take seconds longer, a page must not wait behind it where the two share cores."""
+    niceness = int(os.environ.get("DIGICADENCE_WORKER_NICE", "10"))
+    if niceness > 0:
+        os.nice(niceness)
 
 
 @worker_process_shutdown.connect
