@@ -19,9 +19,7 @@ import dash
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 import numpy as np
-import plotly.graph_objects as go
 from dash import Input, Output, State, dcc, html, no_update
-from plotly.subplots import make_subplots
 
 from core.budget import (
     SCENARIOS,
@@ -43,6 +41,7 @@ from core.security.authorizer import Forbidden
 from dashboard.access import holds_anywhere, job_context, page_layout, protected_callback
 from dashboard.auth.principal import current_principal
 from dashboard.components import MUTED, PALETTE, chart_layout, compact, empty_state, kpi_card
+from dashboard.figures import figure
 
 dash.register_page(__name__, path="/optimizer", name="Budget optimizer", title="Budget optimizer · Digi-Cadence",
                    permission="scenario:run")
@@ -520,13 +519,13 @@ def _labels(result: dict) -> list[str]:
 
 def _allocation_tab(result: dict) -> html.Div:
     labels = _labels(result)
-    fig = go.Figure([
-        go.Bar(name="Current (last 12 months)", x=labels, y=[c["current"] for c in result["cells"]],
-               marker_color=MUTED),
-        go.Bar(name="Optimized", x=labels, y=[c["optimal"] for c in result["cells"]], marker_color=PALETTE[0]),
-    ])
-    fig.update_layout(chart_layout(height=340, barmode="group", hovermode="x", yaxis={"title": "spend, 12 months"},
-                                   xaxis={"automargin": True}))
+    fig = figure([
+        {"type": "bar", "name": "Current (last 12 months)", "x": labels, "y": [c["current"] for c in result["cells"]],
+         "marker": {"color": MUTED}},
+        {"type": "bar", "name": "Optimized", "x": labels, "y": [c["optimal"] for c in result["cells"]],
+         "marker": {"color": PALETTE[0]}},
+    ], chart_layout(height=340, barmode="group", hovermode="x", yaxis={"title": {"text": "spend, 12 months"}},
+                    xaxis={"automargin": True}))
     columns = [
         {"field": "brand", "headerName": "Brand", "minWidth": 110},
         {"field": "channel", "headerName": "Channel", "minWidth": 110},
@@ -547,72 +546,89 @@ def _allocation_tab(result: dict) -> html.Div:
                                 dashGridOptions={"domLayout": "autoHeight"})])
 
 
-def _curves_figure(result: dict) -> go.Figure:
+def _stacked_rows(n: int, spacing: float) -> list[tuple[float, float]]:
+    """(bottom, top) of n rows stacked top to bottom on the paper, as make_subplots lays them out."""
+    height = (1 - spacing * (n - 1)) / n
+    return [(1 - i * (height + spacing) - height, 1 - i * (height + spacing)) for i in range(n)]
+
+
+def _curves_figure(result: dict) -> dict:
+    """One panel per brand (at most six): each channel's response curve, its current and optimal spend."""
     brands = list(dict.fromkeys(c["brand"] for c in result["curves"]))[:6]
-    fig = make_subplots(rows=len(brands), cols=1, subplot_titles=brands, vertical_spacing=0.12 / max(len(brands), 1))
+    rows = _stacked_rows(max(len(brands), 1), 0.12 / max(len(brands), 1))
     channels = list(dict.fromkeys(c["channel"] for c in result["curves"]))
     color = {ch: PALETTE[i % len(PALETTE)] for i, ch in enumerate(channels)}
     cells = {(c["brand"], c["channel"]): c for c in result["cells"]}
+    data: list[dict] = []
     for curve in result["curves"]:
         if curve["brand"] not in brands:
             continue
         row = brands.index(curve["brand"]) + 1
-        first = row == 1
+        axes = {"xaxis": f"x{row if row > 1 else ''}", "yaxis": f"y{row if row > 1 else ''}"}
         ch = curve["channel"]
-        fig.add_trace(go.Scatter(x=curve["spend"], y=curve["outcome"], mode="lines", name=ch, legendgroup=ch,
-                                 showlegend=first, line={"color": color[ch], "width": 2}), row=row, col=1)
+        data.append({"type": "scatter", "x": curve["spend"], "y": curve["outcome"], "mode": "lines", "name": ch,
+                     "legendgroup": ch, "showlegend": row == 1, "line": {"color": color[ch], "width": 2}, **axes})
         cell = cells.get((curve["brand"], ch))
         if cell:
             for key, symbol, name in (("current", "circle-open", "current"), ("optimal", "star", "optimal")):
                 x = cell[key]
-                y = _interp(curve["spend"], curve["outcome"], x)
-                fig.add_trace(go.Scatter(x=[x], y=[y], mode="markers", legendgroup=ch, showlegend=False,
-                                         name=f"{ch} {name}", marker={"color": color[ch], "size": 11,
-                                                                      "symbol": symbol, "line": {"width": 2}},
-                                         hovertemplate=f"{ch} {name}: %{{x:,.0f}} → %{{y:,.0f}}<extra></extra>"),
-                              row=row, col=1)
-    fig.update_layout(chart_layout(height=120 + 300 * len(brands), hovermode="closest",
-                                   legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
-                                   margin={"l": 50, "r": 10, "t": 60, "b": 40}))
-    fig.update_xaxes(title_text="spend, 12 months", row=len(brands), col=1)
-    fig.update_yaxes(title_text="outcome")
-    fig.add_annotation(text="○ current  ★ optimal", xref="paper", yref="paper", x=1, y=1.0, yanchor="bottom",
-                       showarrow=False, font={"size": 11, "color": MUTED}, xanchor="right")
-    return fig
+                data.append({"type": "scatter", "x": [x], "y": [_interp(curve["spend"], curve["outcome"], x)],
+                             "mode": "markers", "legendgroup": ch, "showlegend": False, "name": f"{ch} {name}",
+                             "marker": {"color": color[ch], "size": 11, "symbol": symbol, "line": {"width": 2}},
+                             "hovertemplate": f"{ch} {name}: %{{x:,.0f}} → %{{y:,.0f}}<extra></extra>", **axes})
+    height = 120 + 300 * len(brands)
+    # The legend sits above the first panel's title (about 30 px above the plotting area).
+    layout = chart_layout(height=height, hovermode="closest",
+                          legend={"orientation": "h", "y": 1 + 30 / (height - 120), "yanchor": "bottom", "x": 0},
+                          margin={"l": 50, "r": 10, "t": 80, "b": 40})
+    annotations = []
+    for i, (brand, (bottom, top)) in enumerate(zip(brands, rows, strict=False), start=1):
+        suffix = str(i) if i > 1 else ""
+        layout[f"xaxis{suffix}"] = {"anchor": f"y{suffix}", "domain": [0.0, 1.0]}
+        layout[f"yaxis{suffix}"] = {"anchor": f"x{suffix}", "domain": [bottom, top], "title": {"text": "outcome"}}
+        annotations.append({"text": brand, "x": 0.5, "xref": "paper", "xanchor": "center", "y": top,
+                            "yref": "paper", "yanchor": "bottom", "showarrow": False, "font": {"size": 16}})
+    if brands:
+        layout[f"xaxis{len(brands) if len(brands) > 1 else ''}"]["title"] = {"text": "spend, 12 months"}
+    annotations.append({"text": "○ current  ★ optimal", "xref": "paper", "yref": "paper", "x": 1, "y": 1.0,
+                        "yanchor": "bottom", "xanchor": "right", "showarrow": False,
+                        "font": {"size": 11, "color": MUTED}})
+    layout["annotations"] = annotations
+    return figure(data, layout)
 
 
 def _interp(xs: list[float], ys: list[float], x: float) -> float:
     return float(np.interp(x, xs, ys))
 
 
-def _mroi_figure(result: dict) -> go.Figure:
+def _mroi_figure(result: dict) -> dict:
     labels = _labels(result)
-    fig = go.Figure([
-        go.Bar(name="at current spend", x=labels, y=[c.get("current_marginal_roi") for c in result["cells"]],
-               marker_color=MUTED),
-        go.Bar(name="at optimized spend", x=labels, y=[c["marginal_roi"] for c in result["cells"]],
-               marker_color=PALETTE[1]),
-    ])
-    fig.update_layout(chart_layout(height=340, barmode="group", hovermode="x",
-                                   yaxis={"title": "outcome per extra unit of spend"}, xaxis={"automargin": True}))
-    return fig
+    return figure([
+        {"type": "bar", "name": "at current spend", "x": labels,
+         "y": [c.get("current_marginal_roi") for c in result["cells"]], "marker": {"color": MUTED}},
+        {"type": "bar", "name": "at optimized spend", "x": labels, "y": [c["marginal_roi"] for c in result["cells"]],
+         "marker": {"color": PALETTE[1]}},
+    ], chart_layout(height=340, barmode="group", hovermode="x",
+                    yaxis={"title": {"text": "outcome per extra unit of spend"}}, xaxis={"automargin": True}))
 
 
-def _frontier_figure(result: dict) -> go.Figure:
+def _frontier_figure(result: dict) -> dict:
+    """Best outcome per budget (left axis) and its marginal ROI (right axis), with this plan and today's."""
     front = result.get("frontier") or {}
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.add_trace(go.Scatter(x=front.get("budgets"), y=front.get("outcomes"), mode="lines+markers",
-                             name="best outcome", line={"color": PALETTE[0], "width": 3}), secondary_y=False)
-    fig.add_trace(go.Scatter(x=front.get("budgets"), y=front.get("marginal_roi"), mode="lines", name="marginal ROI",
-                             line={"color": PALETTE[3], "dash": "dot"}), secondary_y=True)
-    fig.add_trace(go.Scatter(x=[result.get("budget")], y=[result.get("outcome")], mode="markers", name="this plan",
-                             marker={"size": 14, "symbol": "star", "color": PALETTE[1]}), secondary_y=False)
-    fig.add_trace(go.Scatter(x=[result.get("current_budget")], y=[result.get("current_outcome")], mode="markers",
-                             name="current allocation", marker={"size": 12, "color": MUTED}), secondary_y=False)
-    fig.update_layout(chart_layout(height=360, hovermode="x unified", xaxis={"title": "budget, 12 months"}))
-    fig.update_yaxes(title_text="outcome, 12 months", secondary_y=False)
-    fig.update_yaxes(title_text="marginal ROI", secondary_y=True, showgrid=False)
-    return fig
+    return figure([
+        {"type": "scatter", "x": front.get("budgets"), "y": front.get("outcomes"), "mode": "lines+markers",
+         "name": "best outcome", "line": {"color": PALETTE[0], "width": 3}},
+        {"type": "scatter", "x": front.get("budgets"), "y": front.get("marginal_roi"), "mode": "lines",
+         "name": "marginal ROI", "line": {"color": PALETTE[3], "dash": "dot"}, "yaxis": "y2"},
+        {"type": "scatter", "x": [result.get("budget")], "y": [result.get("outcome")], "mode": "markers",
+         "name": "this plan", "marker": {"size": 14, "symbol": "star", "color": PALETTE[1]}},
+        {"type": "scatter", "x": [result.get("current_budget")], "y": [result.get("current_outcome")],
+         "mode": "markers", "name": "current allocation", "marker": {"size": 12, "color": MUTED}},
+    ], chart_layout(height=360, hovermode="x unified",
+                    xaxis={"title": {"text": "budget, 12 months"}, "domain": [0.0, 0.94], "anchor": "y"},
+                    yaxis={"title": {"text": "outcome, 12 months"}, "anchor": "x"},
+                    yaxis2={"title": {"text": "marginal ROI"}, "anchor": "x", "overlaying": "y", "side": "right",
+                            "showgrid": False}))
 
 
 def _binding_tab(result: dict) -> html.Div:
@@ -637,15 +653,16 @@ def _risk_tab(result: dict) -> Any:
         return empty_state("No risk front for this run.", "It needs fitted curves with bootstrap draws and no brand or "
                            "channel totals; tick the risk front option.")
     pts = risk["points"]
-    fig = go.Figure(go.Scatter(
-        x=[p["sd"] for p in pts], y=[p["mean"] for p in pts], mode="lines+markers", name="Pareto front",
-        error_y={"type": "data", "symmetric": False, "array": [p["p95"] - p["mean"] for p in pts],
-                 "arrayminus": [p["mean"] - p["p5"] for p in pts], "color": MUTED, "thickness": 1},
-        marker={"color": PALETTE[4], "size": 8},
-        hovertemplate="sd %{x:,.0f}<br>expected %{y:,.0f}<extra></extra>"))
-    fig.update_layout(chart_layout(height=360, hovermode="closest",
-                                   xaxis={"title": f"spread of outcome (sd over {risk['n_draws']} draws)"},
-                                   yaxis={"title": "expected outcome, 12 months"}))
+    fig = figure([{
+        "type": "scatter", "x": [p["sd"] for p in pts], "y": [p["mean"] for p in pts], "mode": "lines+markers",
+        "name": "Pareto front",
+        "error_y": {"type": "data", "symmetric": False, "array": [p["p95"] - p["mean"] for p in pts],
+                    "arrayminus": [p["mean"] - p["p5"] for p in pts], "color": MUTED, "thickness": 1},
+        "marker": {"color": PALETTE[4], "size": 8},
+        "hovertemplate": "sd %{x:,.0f}<br>expected %{y:,.0f}<extra></extra>"}],
+        chart_layout(height=360, hovermode="closest",
+                     xaxis={"title": {"text": f"spread of outcome (sd over {risk['n_draws']} draws)"}},
+                     yaxis={"title": {"text": "expected outcome, 12 months"}}))
     return html.Div([html.P("Each point is an allocation of the same budget: up and left is better. Bars: 5–95 % "
                             "of the outcome across the bootstrap draws.", className="small text-muted mt-2"),
                      dcc.Graph(figure=fig, config={"displaylogo": False})])

@@ -12,7 +12,6 @@ from typing import Any
 import dash
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
-import plotly.graph_objects as go
 from dash import Input, Output, State, dcc, html, no_update
 
 from core.runtime import get_db
@@ -30,6 +29,7 @@ from core.security import Principal, can
 from dashboard.access import holds_anywhere, page_layout, protected_callback
 from dashboard.auth.principal import current_principal
 from dashboard.components import PALETTE, chart_layout, compact
+from dashboard.figures import figure
 from dashboard.report_download import report_control, send_report
 
 dash.register_page(__name__, path="/scenarios", name="Scenarios", title="Scenarios · Digi-Cadence", permission=READ)
@@ -180,12 +180,11 @@ def compare_view(data: dict) -> html.Div:
     ], id="scenarios-compare-body")
 
 
-def _bars(rows: list[dict], key: str, labels: list[str]) -> go.Figure:
-    fig = go.Figure([go.Bar(name=label, x=[r[key] for r in rows], y=[r.get(label) for r in rows],
-                            marker_color=PALETTE[i % len(PALETTE)]) for i, label in enumerate(labels)])
-    fig.update_layout(chart_layout(height=340, barmode="group", hovermode="x", yaxis={"title": "spend, 12 months"},
-                                   xaxis={"automargin": True}))
-    return fig
+def _bars(rows: list[dict], key: str, labels: list[str]) -> dict:
+    return figure([{"type": "bar", "name": label, "x": [r[key] for r in rows], "y": [r.get(label) for r in rows],
+                    "marker": {"color": PALETTE[i % len(PALETTE)]}} for i, label in enumerate(labels)],
+                  chart_layout(height=340, barmode="group", hovermode="x",
+                               yaxis={"title": {"text": "spend, 12 months"}}, xaxis={"automargin": True}))
 
 
 def _refresh() -> list[dict]:

@@ -68,6 +68,13 @@ def test_brand_manager_runs_saves_and_reopens(browser, app_url):
     WebDriverWait(browser, 20).until(
         lambda d: d.find_elements(By.CSS_SELECTOR, "#optimizer-allocation-graph .barlayer .trace"))
     screenshot(browser, "optimizer-desktop")
+    for tab in ("Response curves", "Marginal ROI", "Budget frontier", "Risk front"):  # each chart draws traces
+        _click(browser, browser.find_element(By.LINK_TEXT, tab))
+        WebDriverWait(browser, 20).until(lambda d: [g for g in d.find_elements(By.CSS_SELECTOR, ".tab-pane.active "
+                                                                                 ".js-plotly-plot .trace")
+                                                    if g.is_displayed()], f"no traces drawn on the {tab} tab")
+        screenshot(browser, "optimizer-" + tab.lower().replace(" ", "-"))
+    _click(browser, browser.find_element(By.LINK_TEXT, "Allocation"))
     name = browser.find_element(By.ID, "optimizer-save-name")
     name.clear()
     name.send_keys("Browser plan")
