@@ -11,12 +11,14 @@ import logging
 import sys
 
 import dash
+import redis
 from flask import Flask
 from sqlalchemy import select
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api.health import bp as health_bp
 from api.v1 import init_api
+from core import read_cache
 from core.config import Config, ConfigError
 from core.db import Database
 from core.job_queue import install as install_job_queue
@@ -39,6 +41,9 @@ def create_app(config: Config | None = None, *, seed_demo: bool | None = None) -
     server.config.update(SECRET_KEY=config.secret_key, JSON_SORT_KEYS=False)
     db = Database(config.database_url)
     db.upgrade()
+    if config.redis_url:  # read models computed by one process serve the others (core.read_cache)
+        read_cache.share(db.engine, redis.Redis.from_url(config.redis_url, socket_timeout=0.5,
+                                                         socket_connect_timeout=0.5), config.secret_key)
     logins: list[DemoCredential] = []
     if config.demo_mode if seed_demo is None else seed_demo:
         logins = seed_demo_data(db, config)

@@ -39,6 +39,7 @@ from core.optimize.problem import AllocationProblem, InfeasibleError
 from core.optimize.progress import Cancelled, Monitor, ProgressFn
 from core.optimize.results import AllocationResult, _f
 from core.optimize.risk import risk_front
+from core.read_cache import cached_read
 from core.response_curves import FitDataError, fit_brand, stored_curves
 from core.security import Action, Principal, authorize, load_principal, record, scope_filter
 
@@ -197,6 +198,7 @@ def parse_inputs(raw: dict[str, Any]) -> BudgetInputs:
 # ------------------------------------------------------------------------------------------------ data
 
 
+@cached_read()
 def catalogue(db: Database, principal: Principal) -> dict[str, Any]:
     """What the principal may optimize: brands with spend history, their channels, curve sources."""
     with db.session() as s:
@@ -371,6 +373,7 @@ def build_problem(cells: list[_Cell], inputs: BudgetInputs) -> AllocationProblem
     )
 
 
+@cached_read()
 def preview(db: Database, principal: Principal, brand_ids: Sequence[int], channels: Sequence[str],
             curve_source: str = "fitted") -> dict[str, Any]:
     """Last year's spend per cell, brand and channel, its predicted outcome: the defaults of the form."""

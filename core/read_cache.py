@@ -12,6 +12,11 @@ write commits is filed under the old token, which no later reader asks for. Each
 own deep copy, so a caller that changes a frame cannot change what the next one sees. Errors
 (a denial, a bad argument) are never cached: they run again every time.
 
+With Redis (`share`), a second tier holds the same entries for every process of the deployment, so
+one web worker's result serves the others: values are pickled and signed with the app's secret
+(HMAC-SHA256), and one that does not verify is ignored, so a writable Redis cannot make a worker
+unpickle a stranger's bytes. A Redis error skips the shared tier for 30 s; pages never wait on it.
+
 DIGICADENCE_READ_CACHE_ENTRIES sets the entries per process (default 512; 0 turns caching off).
 """
 
@@ -19,8 +24,13 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
+import hmac
+import logging
 import os
+import pickle
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -35,6 +45,7 @@ ENTRIES_ENV = "DIGICADENCE_READ_CACHE_ENTRIES"
 DEFAULT_ENTRIES = 512
 T = TypeVar("T")
 _MISSING = object()
+log = logging.getLogger(__name__)
 
 
 def data_token(conn: Connection) -> str | None:
@@ -53,12 +64,70 @@ def _token_of_transaction(conn: Connection) -> str | None:
     return token
 
 
-class ReadCache:
-    """An LRU of read-model results for one database, shared by the threads of a process."""
+class SharedTier:
+    """Read-model results in Redis for all processes, signed; errors make it step aside for a while."""
 
-    def __init__(self, entries: int = DEFAULT_ENTRIES) -> None:
+    PREFIX = "digicadence:read-cache:"
+
+    def __init__(self, client: Any, secret: str | bytes, ttl_s: int = 3600, pause_s: float = 30.0) -> None:
+        self.client, self.ttl_s, self.pause_s = client, ttl_s, pause_s
+        self._key = hashlib.sha256(b"read-cache:" + (secret.encode() if isinstance(secret, str) else secret)).digest()
+        self._paused_until = 0.0
+
+    def _name(self, full: tuple) -> str:
+        return self.PREFIX + hashlib.sha256(repr(full).encode()).hexdigest()
+
+    def _available(self) -> bool:
+        return time.monotonic() >= self._paused_until
+
+    def _failed(self, exc: Exception) -> None:
+        self._paused_until = time.monotonic() + self.pause_s
+        log.warning("read cache: Redis unavailable (%s); using the process cache alone for %.0f s",
+                    exc.__class__.__name__, self.pause_s)
+
+    def get(self, full: tuple) -> Any:
+        if not self._available():
+            return _MISSING
+        try:
+            blob = self.client.get(self._name(full))
+        except Exception as exc:  # any Redis failure: compute instead
+            self._failed(exc)
+            return _MISSING
+        if not blob or len(blob) < 32:
+            return _MISSING
+        tag, data = blob[:32], blob[32:]
+        if not hmac.compare_digest(tag, hmac.new(self._key, data, hashlib.sha256).digest()):
+            log.warning("read cache: an entry in Redis failed its signature check; ignored")
+            return _MISSING
+        try:
+            return pickle.loads(data)  # signed with this deployment's secret, checked above
+        except Exception as exc:  # written by another release whose classes differ: recompute
+            log.debug("read cache: entry not readable: %s", exc)
+            return _MISSING
+
+    def put(self, full: tuple, value: Any) -> None:
+        if not self._available():
+            return
+        try:
+            data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # a value that does not pickle stays in the process tier only
+            log.debug("read cache: %s not shared: %s", type(value).__name__, exc)
+            return
+        tag = hmac.new(self._key, data, hashlib.sha256).digest()
+        try:
+            self.client.set(self._name(full), tag + data, ex=self.ttl_s)
+        except Exception as exc:
+            self._failed(exc)
+
+
+class ReadCache:
+    """An LRU of read-model results for one database, shared by the threads of a process, with an
+    optional shared tier (Redis) behind it."""
+
+    def __init__(self, entries: int = DEFAULT_ENTRIES, shared: SharedTier | None = None) -> None:
         self._lru: LRUCache | None = LRUCache(entries) if entries > 0 else None
         self._lock = threading.Lock()
+        self.shared = shared if self._lru is not None else None
 
     def get(self, conn: Connection, name: str, key: tuple, compute: Callable[[], T]) -> T:
         """The cached result for `key` under the current data token, computing it on a miss."""
@@ -72,8 +141,14 @@ class ReadCache:
         if value is not _MISSING:
             READ_CACHE.labels(name, "hit").inc()
             return copy.deepcopy(value)
-        READ_CACHE.labels(name, "miss").inc()
-        value = compute()
+        value = self.shared.get(full) if self.shared is not None else _MISSING
+        if value is not _MISSING:
+            READ_CACHE.labels(name, "shared_hit").inc()
+        else:
+            READ_CACHE.labels(name, "miss").inc()
+            value = compute()
+            if self.shared is not None:
+                self.shared.put(full, value)
         with self._lock:
             self._lru[full] = value
         return copy.deepcopy(value)
@@ -100,6 +175,21 @@ def cache_for(engine: Engine) -> ReadCache:
         return cache
 
 
+def cached_call(conn: Connection, name: str, key: tuple, compute: Callable[[], T]) -> T:
+    """`compute()` cached under `name` and `key` (which must name everything the result depends on
+    besides the data: the asker's scope key, the arguments). An unhashable key computes uncached."""
+    try:
+        frozen = _frozen(key)
+    except TypeError:
+        return compute()
+    return cache_for(conn.engine).get(conn, name, frozen, compute)
+
+
+def share(engine: Engine, client: Any, secret: str | bytes) -> None:
+    """Give the database's cache in this process a shared tier in Redis (called by the app factory)."""
+    cache_for(engine).shared = SharedTier(client, secret)
+
+
 def _frozen(value: Any) -> Any:
     """Arguments as a hashable key: lists, tuples and sets become tuples (sets sorted)."""
     if isinstance(value, (list, tuple)):
@@ -114,19 +204,28 @@ def _frozen(value: Any) -> Any:
 
 def cached_read(*, scoped: bool = True) -> Callable[[Callable[..., T]], Callable[..., T]]:
     """Cache a read model `fn(conn, principal, *args)` (or `fn(conn, *args)` with scoped=False, for
-    one that reads no scoped rows). The undecorated function stays reachable as `fn.uncached`."""
+    one that reads no scoped rows). The first argument may also be a `core.db.Database` (anything
+    with an `engine`): the token is then read on a connection of its own. The undecorated function
+    stays reachable as `fn.uncached`."""
 
     def decorate(fn: Callable[..., T]) -> Callable[..., T]:
         name = f"{fn.__module__.rsplit('.', 1)[-1]}.{fn.__qualname__}"
 
         @functools.wraps(fn)
-        def wrapper(conn: Connection, *args: Any, **kwargs: Any) -> T:
+        def wrapper(source: Any, *args: Any, **kwargs: Any) -> T:
             try:
                 scope = (args[0].scope_key,) if scoped else ()
                 key = (*scope, _frozen(args[1:] if scoped else args), _frozen(kwargs))
             except TypeError:
-                return fn(conn, *args, **kwargs)
-            return cache_for(conn.engine).get(conn, name, key, lambda: fn(conn, *args, **kwargs))
+                return fn(source, *args, **kwargs)
+
+            def compute() -> T:
+                return fn(source, *args, **kwargs)
+
+            if isinstance(source, Connection):
+                return cache_for(source.engine).get(source, name, key, compute)
+            with source.engine.connect() as conn:
+                return cache_for(source.engine).get(conn, name, key, compute)
 
         wrapper.uncached = fn  # type: ignore[attr-defined]
         return wrapper

@@ -31,6 +31,7 @@ from dashboard.auth.principal import current_principal
 from dashboard.components import MUTED, PALETTE, chart_layout, empty_state, kpi_card, signed
 from dashboard.figures import blank, colorscale, figure, vline
 from dashboard.report_download import report_control, send_report
+from dashboard.view_cache import cached_view
 
 READ = bx.READ
 dash.register_page(__name__, path="/brand", name="Brand explorer", title="Brand explorer · Digi-Cadence",
@@ -119,6 +120,10 @@ def _label(period: date) -> str:
 def layout(brand: str | None = None, project: str | None = None, **_query) -> html.Div:
     """Page layout for the pair in the URL (or the first pair the principal may explore)."""
     principal = current_principal()
+    return cached_view("brand.layout", principal, (brand, project), lambda: _layout(principal, brand, project))
+
+
+def _layout(principal: Principal, brand: str | None, project: str | None) -> html.Div:
     with get_db().engine.connect() as conn:
         pairs = bx.explorable(conn, principal)
         if pairs.empty:
@@ -413,10 +418,11 @@ def _error(chart: str, exc: Exception):
         color="danger", className="small py-1 mb-0")
 
 
-def _guarded(chart: str, draw: Callable):
-    """Run `draw`; a Forbidden still becomes a 403, any other failure an error message in the card."""
+def _guarded(chart: str, draw: Callable, key: tuple):
+    """Run `draw` (its output cached per data token, scopes and `key`, the callback's inputs); a
+    Forbidden still becomes a 403, any other failure an error message in the card."""
     try:
-        return draw()
+        return cached_view(f"brand.{chart}", current_principal(), key, draw)
     except (Forbidden, PreventUpdate):
         raise
     except Exception as exc:  # shown to the user as an error state, logged with its traceback
@@ -446,7 +452,7 @@ def show_breakdown(period_to, brand_id, project_id):
                 "colour = normalized score (0 worst … 100 best in the project). Click a section to zoom.")
         return breakdown_figure(frame), note
 
-    return _guarded("breakdown", draw)
+    return _guarded("breakdown", draw, (period_to, brand_id, project_id))
 
 
 @protected_callback(
@@ -487,7 +493,7 @@ def show_waterfall(period_from, period_to, brand_id, project_id):
             note = "Pick two different periods to see what moved the score."
         return waterfall_figure(result, p0, p1), note, [dbc.Col(c, xs=6, lg=3) for c in cards]
 
-    return _guarded("waterfall", draw)
+    return _guarded("waterfall", draw, (period_from, period_to, brand_id, project_id))
 
 
 @protected_callback(
@@ -517,7 +523,7 @@ def show_series(metric_id, competitor_ids, brand_id, project_id):
             note += " No competitor's values are visible to you, so none is overlaid."
         return series_figure(series, int(brand_id), metric), note
 
-    return _guarded("series", draw)
+    return _guarded("series", draw, (metric_id, competitor_ids, brand_id, project_id))
 
 
 @protected_callback(
@@ -547,7 +553,7 @@ def show_gaps(period_to, brand_id, project_id):
                     "project (100), computed from your brand's own normalized values.")
         return gaps_figure(result), note
 
-    return _guarded("gaps", draw)
+    return _guarded("gaps", draw, (period_to, brand_id, project_id))
 
 
 @protected_callback(
@@ -574,7 +580,7 @@ def show_correlation(section, brand_id, project_id):
             note += f" Left out (constant or too few values): {', '.join(result.dropped)}."
         return correlation_figure(result), note
 
-    return _guarded("correlation", draw)
+    return _guarded("correlation", draw, (section, brand_id, project_id))
 
 
 @protected_callback(
@@ -600,7 +606,7 @@ def show_revenue(_trigger, brand_id, project_id):
             note += f" Only {n} months: a small sample, so read these as leads to test, not effects."
         return revenue_figure(assoc), note + " Association is not causation."
 
-    return _guarded("revenue", draw)
+    return _guarded("revenue", draw, (brand_id, project_id))
 
 
 # ---------------------------------------------------------------- downloads

@@ -42,6 +42,7 @@ from dashboard.components import MUTED, PALETTE, chart_layout, compact, empty_st
 from dashboard.context import period_value, pick_period, resolve
 from dashboard.figures import figure
 from dashboard.report_download import report_control, send_report
+from dashboard.view_cache import cached_view
 
 dash.register_page(__name__, path="/", name="Portfolio", title="Portfolio · Digi-Cadence", permission=READ,
                    context=True)
@@ -377,6 +378,11 @@ def show_project(project_id: int, period: str | None):
     """Everything but the movers and the alerts for one project as of a month, from the scores the user
     may see (those two have callbacks of their own, which Dash runs beside this one)."""
     principal = current_principal()
+    return cached_view("portfolio.project", principal, (project_id, period),
+                       lambda: _project_view(principal, project_id, period))
+
+
+def _project_view(principal: Principal, project_id: int, period: str | None) -> tuple:
     with get_db().engine.connect() as conn:
         periods = _periods_until(project_periods(conn, principal, project_id), period)
         ranking = brand_ranking(conn, principal, project_id, periods[-1]) if periods else pd.DataFrame()
@@ -411,6 +417,11 @@ def show_project(project_id: int, period: str | None):
 def show_movers(project_id: int, period: str | None):
     """The biggest movers of the month and the metric that moved each most."""
     principal = current_principal()
+    return cached_view("portfolio.movers", principal, (project_id, period),
+                       lambda: _movers_view(principal, project_id, period))
+
+
+def _movers_view(principal: Principal, project_id: int, period: str | None):
     with get_db().engine.connect() as conn:
         periods = _periods_until(project_periods(conn, principal, project_id), period)
         if not periods:
@@ -432,12 +443,18 @@ def show_movers(project_id: int, period: str | None):
 def show_alerts(project_id: int, period: str | None, threshold):
     """Score drops past the threshold and metric anomalies of the chosen month, own brands in scope."""
     principal = current_principal()
+    with get_db().engine.connect() as conn:  # the organization's settings: outside the cached data, so in the key
+        drop_default, z_threshold = project_alert_defaults(conn, project_id)
+    try:
+        threshold = abs(float(threshold))
+    except (TypeError, ValueError):
+        threshold = drop_default
+    return cached_view("portfolio.alerts", principal, (project_id, period, threshold, z_threshold),
+                       lambda: _alerts_view(principal, project_id, period, threshold, z_threshold))
+
+
+def _alerts_view(principal: Principal, project_id: int, period: str | None, threshold: float, z_threshold: float):
     with get_db().engine.connect() as conn:
-        drop_default, z_threshold = project_alert_defaults(conn, project_id)  # the organization's settings
-        try:
-            threshold = abs(float(threshold))
-        except (TypeError, ValueError):
-            threshold = drop_default
         periods = _periods_until(project_periods(conn, principal, project_id), period)
         if not periods:
             return empty_state("No scores for this project yet.")

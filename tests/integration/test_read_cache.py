@@ -174,3 +174,50 @@ def test_a_real_read_model_follows_the_data(world):
         s.execute(update(MetricModel).values(name="Sessions"))
     with db.engine.connect() as conn:
         assert pf.metric_catalogue(conn).loc[world["metric"], "metric"] == "Sessions"
+
+
+# ---------------------------------------------------------------- the shared tier (Redis)
+
+@pytest.fixture
+def shared_redis():
+    import redis
+
+    from tests.conftest import REDIS_TEST_URL, require_service
+
+    client = redis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        require_service(f"Redis not reachable at {REDIS_TEST_URL}: {exc.__class__.__name__}")
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+def test_another_process_reads_the_result_from_redis_and_a_forged_entry_is_ignored(world, shared_redis):
+    db, brand = world["db"], world["brand"]
+    from core.read_cache import SharedTier
+
+    first = ReadCache(shared=SharedTier(shared_redis, "secret-1"))
+    second = ReadCache(shared=SharedTier(shared_redis, "secret-1"))  # as another worker process would hold
+    with db.engine.connect() as conn:
+        assert first.get(conn, "t", ("k",), lambda: value_total.uncached(conn, EVERYTHING, [brand]))["total"][0] == 10
+    with db.engine.connect() as conn:
+        assert second.get(conn, "t", ("k",), lambda: pytest.fail("computed again"))["total"][0] == 10
+    # An entry not signed with the deployment's secret is never unpickled: the value is computed.
+    stranger = ReadCache(shared=SharedTier(shared_redis, "someone-else"))
+    with db.engine.connect() as conn:
+        assert stranger.get(conn, "t", ("k",), lambda: "computed") == "computed"
+
+
+def test_redis_down_means_computing_not_failing(world):
+    import redis
+
+    from core.read_cache import SharedTier
+
+    dead = SharedTier(redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2), "s")
+    cache = ReadCache(shared=dead)
+    with world["db"].engine.connect() as conn:
+        assert cache.get(conn, "t", ("k",), lambda: "computed") == "computed"
+        assert cache.get(conn, "t", ("k",), lambda: pytest.fail("the process tier has it")) == "computed"
+    assert not dead._available()  # steps aside for a while instead of timing out on every call
