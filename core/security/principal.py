@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, select
+from sqlalchemy import Connection, and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from core.db import Database
@@ -95,44 +96,73 @@ class Principal:
         )
 
 
-def role_permissions(role: Role) -> frozenset[str]:
+class _RoleColumns(NamedTuple):
+    """The columns of a role that `role_permissions` reads, without loading the ORM object."""
+
+    name: str
+    is_builtin: bool
+    organization_id: int | None
+    permissions: list
+
+
+def role_permissions(role: Role | _RoleColumns) -> frozenset[str]:
     """Built-in roles take their permissions from the code matrix, so a stale row cannot widen them."""
     if role.is_builtin and role.organization_id is None and role.name in BUILTIN_ROLES:
         return BUILTIN_ROLES[role.name]
     return frozenset(role.permissions or ()) & ORGANIZATION_PERMISSIONS
 
 
-def load_principal(source: Database | Session, user_id: int) -> Principal:
+USER_COLUMNS = (User.id, User.organization_id, User.is_active, User.erased_at)
+# Built once: composing these expressions cost more than running them, on every request.
+_USER = select(*USER_COLUMNS).where(User.id == bindparam("user_id"))
+_GRANTS = (
+    select(RoleGrant.scope_type, RoleGrant.scope_id, Role.name, Role.is_builtin, Role.organization_id,
+           Role.permissions, Project.organization_id, Brand.organization_id)
+    .join(Role, Role.id == RoleGrant.role_id)
+    .outerjoin(Project, and_(RoleGrant.scope_type == "project", Project.id == RoleGrant.scope_id))
+    .outerjoin(Brand, and_(RoleGrant.scope_type == "brand", Brand.id == RoleGrant.scope_id))
+    .where(RoleGrant.user_id == bindparam("user_id"))
+)
+_MEMBERS = (
+    select(ProjectBrand.project_id, ProjectBrand.brand_id).join(Brand, Brand.id == ProjectBrand.brand_id)
+    .where(ProjectBrand.project_id.in_(bindparam("projects", expanding=True)),
+           Brand.organization_id == bindparam("organization_id"))
+)
+
+
+def load_principal(source: Database | Session | Connection, user_id: int) -> Principal:
     """Resolve the user's grants from the database into a `Principal`."""
     if isinstance(source, Database):
-        with source.session() as session:
-            principal = load_principal(session, user_id)
+        with source.engine.connect() as conn:
+            principal = load_principal(conn, user_id)
         return replace(principal, db=source)
-    session = source
-    user = session.get(User, user_id)
+    user = source.execute(_USER, {"user_id": int(user_id)}).first()
     if user is None:
         return Principal(user_id=user_id, organization_id=None)
+    return principal_of(source, user)
+
+
+def principal_of(source: Session | Connection, user: Any) -> Principal:
+    """The Principal of a user row read by the caller (with at least the columns of USER_COLUMNS).
+
+    Plain column reads, no ORM objects: this runs on every request (the principal is never taken from
+    a cache or from the browser), so it is kept to one query, two with project grants.
+    """
     org = user.organization_id
     if not user.is_active or user.erased_at is not None:
         return Principal(user_id=user.id, organization_id=org)
-    # One query for the grants with the organization of each granted project or brand (this runs on
-    # every request: the principal is never taken from a cache or from the browser).
-    grants = session.execute(
-        select(RoleGrant.scope_type, RoleGrant.scope_id, Role, Project.organization_id, Brand.organization_id)
-        .join(Role, Role.id == RoleGrant.role_id)
-        .outerjoin(Project, and_(RoleGrant.scope_type == "project", Project.id == RoleGrant.scope_id))
-        .outerjoin(Brand, and_(RoleGrant.scope_type == "brand", Brand.id == RoleGrant.scope_id))
-        .where(RoleGrant.user_id == user.id)
-    ).all()
-    project_org = {g[1]: g[3] for g in grants if g[0] == "project"}
-    brand_org = {g[1]: g[4] for g in grants if g[0] == "brand"}
+    # One query for the grants, their roles and the organization of each granted project or brand.
+    grants = source.execute(_GRANTS, {"user_id": user.id}).all()
+    project_org = {g[1]: g[6] for g in grants if g[0] == "project"}
+    brand_org = {g[1]: g[7] for g in grants if g[0] == "brand"}
 
     system: set[str] = set()
     organizations: dict[int, set[str]] = {}
     projects: dict[int, set[str]] = {}
     brands: dict[int, set[str]] = {}
     names: set[str] = set()
-    for scope_type, scope_id, role, _project_org, _brand_org in grants:
+    for scope_type, scope_id, *columns, _project_org, _brand_org in grants:
+        role = _RoleColumns(*columns)
         if role.organization_id is not None and role.organization_id != org:
             continue  # a custom role of another organization
         perms = role_permissions(role)
@@ -152,10 +182,7 @@ def load_principal(source: Database | Session, user_id: int) -> Principal:
 
     members: dict[int, set[int]] = {p: set() for p in projects}
     if projects:
-        rows = session.execute(
-            select(ProjectBrand.project_id, ProjectBrand.brand_id).join(Brand, Brand.id == ProjectBrand.brand_id)
-            .where(ProjectBrand.project_id.in_(projects), Brand.organization_id == org)
-        )
+        rows = source.execute(_MEMBERS, {"projects": list(projects), "organization_id": org})
         for project_id, brand_id in rows:
             members[project_id].add(brand_id)
     return Principal(

@@ -10,10 +10,12 @@ from dataclasses import dataclass, replace
 
 from flask import g, session
 from flask_login import LoginManager, UserMixin, current_user
+from sqlalchemy import bindparam, select
 
 from core.models import User
 from core.runtime import get_db
 from core.security import Principal, load_principal
+from core.security.principal import USER_COLUMNS, principal_of
 
 login_manager = LoginManager()
 login_manager.session_protection = None  # the server-side session already binds the sign-in
@@ -31,17 +33,22 @@ class SignedInUser(UserMixin):
         return str(self.id)
 
 
+_SIGNED_IN = select(*USER_COLUMNS, User.email, User.name, User.must_change_password, User.session_epoch).where(
+    User.id == bindparam("user_id"))
+
+
 @login_manager.user_loader
 def load_user(user_id: str) -> SignedInUser | None:
     """The session's user, unless disabled, erased, or their sessions were ended (epoch moved)."""
-    with get_db().session() as s:
-        user = s.get(User, int(user_id))
+    db = get_db()
+    with db.engine.connect() as conn:  # plain column reads: this runs on every request
+        user = conn.execute(_SIGNED_IN, {"user_id": int(user_id)}).first()
         if user is None or not user.is_active or user.erased_at is not None:
             return None
         if user.session_epoch != session.get("epoch"):
             return None
-        # The grants in the same session and moment as the user check: one round of queries a request.
-        g.principal = replace(load_principal(s, user.id), db=get_db())
+        # The grants on the same connection and at the same moment as the user check.
+        g.principal = replace(principal_of(conn, user), db=db)
         return SignedInUser(user.id, user.email, user.name, user.organization_id, user.must_change_password)
 
 
