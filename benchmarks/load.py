@@ -287,6 +287,24 @@ def summarize(entries: list[dict]) -> dict:
             "p50_ms": percentile(overall, 0.5), "p95_ms": percentile(overall, 0.95), "slowest": slowest}
 
 
+def read_cache_outcomes(base_url: str) -> dict[str, int]:
+    """Read-model cache lookups by outcome (hit, shared_hit, miss, bypass) from the app's /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        text_ = requests.get(f"{base_url}/metrics", timeout=10).text
+    except requests.RequestException:
+        return {}
+    totals: dict[str, int] = {}
+    for family in text_string_to_metric_families(text_):
+        if family.name == "digicadence_read_cache":
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    outcome = sample.labels["outcome"]
+                    totals[outcome] = totals.get(outcome, 0) + int(sample.value)
+    return totals
+
+
 def failures(path: Path, limit: int = 8) -> list[str]:
     import csv
 
@@ -354,6 +372,7 @@ def main(argv: list[str] | None = None) -> dict:
         cpu = {name: round(spent - cpu_before.get(name, 0.0), 1) for name, spent in sampler.cpu_seconds().items()}
         warm = sampler.at(started + args.minutes * 60 / 4)
         trend = [round(sum(v.values()) / 2 ** 20) for when, v in sampler.samples if when >= started][::6]
+        cache = read_cache_outcomes(base_url)
         stats_path = run.workdir / "stats.json"
         if not stats_path.exists():
             raise SystemExit(f"locust wrote no stats:\n{run.log_tail('locust')}")
@@ -383,6 +402,10 @@ def main(argv: list[str] | None = None) -> dict:
     for name in ("gunicorn", "celery"):
         print(f"RSS {name:8} boot {boot[name] / mb:7.0f} MB   after warm-up {warm[name] / mb:7.0f} MB   "
               f"end {end[name] / mb:7.0f} MB")
+    looked_up = sum(cache.values())
+    if looked_up:
+        print("read cache: " + ", ".join(f"{k} {v / looked_up * 100:.0f}%" for k, v in sorted(cache.items()))
+              + f" of {looked_up:,} lookups")
     cores = os.cpu_count() or 1
     print(f"CPU seconds over the run ({elapsed:.0f} s × {cores} cores = {elapsed * cores:.0f} available): "
           + ", ".join(f"{name} {spent:.0f} ({spent / (elapsed * cores) * 100:.0f}%)" for name, spent in cpu.items()))
@@ -392,7 +415,7 @@ def main(argv: list[str] | None = None) -> dict:
         "errors": stats["errors"], "rss_boot_mb": round(sum(boot.values()) / mb),
         "rss_start_mb": round(start_total / mb), "rss_end_mb": round(end_total / mb),
         "rss_growth_pct": round(growth, 1) if growth is not None else None, "rss_trend_mb": trend,
-        "cpu_s": cpu, "cores": cores, "elapsed_s": round(elapsed),
+        "cpu_s": cpu, "cores": cores, "elapsed_s": round(elapsed), "read_cache": cache,
         "pages": {page: {k: row[k] for k in ("requests", "failures", "p50_ms", "p95_ms")}
                   for page, row in stats["pages"].items()},
         "targets": TARGETS,
