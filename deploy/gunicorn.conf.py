@@ -33,9 +33,11 @@ threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))  # the slowest export or optimizer preview
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))  # behind a proxy that keeps connections open
-# Recycle workers now and then so slow growth (pandas, plotly caches) cannot accumulate.
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "2000"))
-max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "200"))
+# Recycle workers now and then so slow growth (pandas, plotly caches) cannot accumulate. A new worker
+# builds the app (seconds of CPU), so the jitter is wide: under even load, workers with a narrow one
+# all reached the limit within seconds of each other and the whole server stalled while they booted.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "5000"))
+max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "2500"))
 # Heartbeat files in memory: a container's overlay filesystem can stall them and get workers killed.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # gunicorn 27's control socket defaults to ~/.gunicorn/gunicorn.ctl: shared by every gunicorn of the
