@@ -32,6 +32,19 @@ def require_service(reason: str) -> None:
     pytest.skip(reason)
 
 
+def redis_test_client():
+    """A client on the test Redis database, emptied; skips (fails under CI=true) when Redis is down."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        require_service(f"Redis not reachable at {REDIS_TEST_URL}: {exc.__class__.__name__}")
+    client.flushdb()
+    return client
+
+
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """URL of a fresh PostgreSQL database for this test run, dropped at the end."""

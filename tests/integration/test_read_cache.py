@@ -20,6 +20,7 @@ from core.models import Metric as MetricModel
 from core.read_cache import ReadCache, cache_for, cached_read, data_token
 from core.security.permissions import ALL_PERMISSIONS
 from core.security.principal import Principal
+from tests.conftest import redis_test_client
 
 EVERYTHING = Principal(user_id=None, organization_id=None, system=ALL_PERMISSIONS)
 ONE_PROJECT = Principal(user_id=7, organization_id=1, projects={1: frozenset({"brand:read"})},
@@ -180,16 +181,7 @@ def test_a_real_read_model_follows_the_data(world):
 
 @pytest.fixture
 def shared_redis():
-    import redis
-
-    from tests.conftest import REDIS_TEST_URL, require_service
-
-    client = redis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        require_service(f"Redis not reachable at {REDIS_TEST_URL}: {exc.__class__.__name__}")
-    client.flushdb()
+    client = redis_test_client()
     yield client
     client.flushdb()
 

@@ -7,7 +7,6 @@ import time
 
 import pyotp
 import pytest
-import redis
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
@@ -16,26 +15,16 @@ from core.ops.keys import RotationError, rotate_keys
 from core.security.audit import verify_chain
 from core.security.crypto import KEYS_ENV, SecretBox, load_keys
 from dashboard.auth.session_interface import COOKIE
-from tests.conftest import REDIS_TEST_URL, require_service
+from tests.conftest import REDIS_TEST_URL, redis_test_client
 from tests.support import DEMO_TOTP, make_app, sign_in
 
 ADMIN = "Organization Administrator"
 
 
-def _redis() -> redis.Redis:
-    client = redis.Redis.from_url(REDIS_TEST_URL)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        require_service(f"Redis not reachable at {REDIS_TEST_URL}: {exc.__class__.__name__}")
-    client.flushdb()
-    return client
-
-
 @pytest.mark.parametrize("store", ["database", "redis"])
 def test_rotation_keeps_sessions_and_totp_and_survives_dropping_the_old_key(populated, tmp_path, monkeypatch, store):
     db, people = populated
-    client = _redis() if store == "redis" else None
+    client = redis_test_client() if store == "redis" else None
     extra = {"redis_url": REDIS_TEST_URL} if client else {}
     old = load_keys({}, instance_dir=tmp_path)[0]  # the key the demo people's TOTP secrets were stored with
     new = Fernet.generate_key()
