@@ -127,7 +127,7 @@ class ReadCache:
     def __init__(self, entries: int = DEFAULT_ENTRIES, shared: SharedTier | None = None) -> None:
         self._lru: LRUCache | None = LRUCache(entries) if entries > 0 else None
         self._lock = threading.Lock()
-        self.shared = shared if self._lru is not None else None
+        self.shared = shared  # unused while the LRU is off: `get` computes before reaching it
 
     def get(self, conn: Connection, name: str, key: tuple, compute: Callable[[], T]) -> T:
         """The cached result for `key` under the current data token, computing it on a miss."""
@@ -157,9 +157,6 @@ class ReadCache:
         if self._lru is not None:
             with self._lock:
                 self._lru.clear()
-
-    def __len__(self) -> int:
-        return len(self._lru) if self._lru is not None else 0
 
 
 _caches: weakref.WeakKeyDictionary[Engine, ReadCache] = weakref.WeakKeyDictionary()
