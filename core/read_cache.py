@@ -4,7 +4,7 @@ The dashboard asks the same questions many times: every person opening a page, e
 page, every filter change recomputes scores, rankings and correlations from the same rows. A result
 here is keyed on the read model, its arguments, the principal's scopes (`Principal.scope_key`: the
 rows a person may see) and the database's data token (`data_versions`, changed by triggers with
-every committed write to the analytic tables, migration 0010). A write anywhere in those tables —
+every committed write to the analytic tables, migrations 0010–0011). A write anywhere in those tables —
 an import, a recompute, retention, psql — makes every older entry unreachable; the LRU drops them.
 
 Safe under concurrency: the token is read before the computation, so a result computed while a
@@ -36,9 +36,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from cachetools import LRUCache
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, exists, func, select
 
-from core.models import DataVersion
+from core.models import DataVersion, DataVersionPending
 from core.observability.metrics import READ_CACHE
 
 ENTRIES_ENV = "DIGICADENCE_READ_CACHE_ENTRIES"
@@ -48,9 +48,17 @@ _MISSING = object()
 log = logging.getLogger(__name__)
 
 
+_TOKEN = select(DataVersion.token).where(DataVersion.id == 1)
+# PostgreSQL changes the token when a writer commits (migration 0011); until then the writer's own
+# reads see its uncommitted rows under the old token, so its transaction must not use the cache.
+_TOKEN_UNLESS_WRITING = _TOKEN.where(~exists().where(
+    DataVersionPending.txid == func.txid_current_if_assigned()))
+
+
 def data_token(conn: Connection) -> str | None:
-    """The current data token (None before the first write after the tables were emptied)."""
-    return conn.execute(select(DataVersion.token).where(DataVersion.id == 1)).scalar()
+    """The current data token; None before the first write after the tables were emptied, and (on
+    PostgreSQL) inside a transaction that has written the analytic tables and not yet committed."""
+    return conn.execute(_TOKEN_UNLESS_WRITING if conn.dialect.name == "postgresql" else _TOKEN).scalar()
 
 
 def _token_of_transaction(conn: Connection) -> str | None:

@@ -4,14 +4,15 @@ from core.models.api import ApiToken, IdempotencyRecord, RefreshToken
 from core.models.base import Base, utcnow
 from core.models.marketing import Channel, ControlValue, Granularity, Outcome, ResponseCurve, Spend
 from core.models.metrics import DCScore, Direction, Metric, MetricValue, Platform, ScoreLevel, Section
-from core.models.operations import AuditArchive, DataVersion, RetentionPolicy
+from core.models.operations import AuditArchive, DataVersion, DataVersionPending, RetentionPolicy
 from core.models.portfolio import Brand, BrandRole, Normalization, Organization, Project, ProjectBrand
 from core.models.security import AuditEvent, Role, RoleGrant, User, UserSession
 from core.models.work import ImportBatch, ImportUpload, Job, Scenario
 
 __all__ = [
     "ApiToken", "AuditArchive", "AuditEvent", "Base", "Brand", "BrandRole", "Channel", "ControlValue", "DCScore",
-    "DataVersion", "Direction", "Granularity", "IdempotencyRecord", "ImportBatch", "ImportUpload", "Job", "Metric",
+    "DataVersion", "DataVersionPending", "Direction",
+    "Granularity", "IdempotencyRecord", "ImportBatch", "ImportUpload", "Job", "Metric",
     "MetricValue",
     "Normalization", "Organization", "Outcome", "Platform", "Project", "ProjectBrand", "RefreshToken", "ResponseCurve",
     "RetentionPolicy", "Role", "RoleGrant",

@@ -68,7 +68,7 @@ class DataVersion(Base):
     values, scores, outcomes, spend, the catalogue or the portfolio structure, so `core.read_cache`
     can keep computed read models exactly as long as the data under them is unchanged. A random
     token, not a counter: a restored backup must not reuse a number the cache saw for other data.
-    `txid` (PostgreSQL) lets the trigger change the token once per transaction, not per statement.
+    On PostgreSQL the token changes once per writing transaction, as it commits (`txid`: the last).
     """
 
     __tablename__ = "data_versions"
@@ -77,3 +77,16 @@ class DataVersion(Base):
     token: Mapped[str] = mapped_column(String(32))
     changed_at: Mapped[datetime] = mapped_column(default=utcnow)
     txid: Mapped[int | None] = mapped_column(BigInteger, default=None)
+
+
+class DataVersionPending(Base):
+    """PostgreSQL: a transaction that has written an analytic table and not yet committed.
+
+    The tables' statement triggers add the row; a deferred trigger changes the token at commit and
+    removes it (migration 0011), so writers hold the token row's lock only while they commit. Empty at
+    rest; a transaction's own row tells its reads that it has uncommitted changes.
+    """
+
+    __tablename__ = "data_version_pending"
+
+    txid: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)

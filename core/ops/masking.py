@@ -47,7 +47,8 @@ SKIPPED = {"user_sessions", "mfa_recovery_codes", "password_history", "account_t
            "response_curves", "dc_scores"}
 # Copied another way: the archive joins the live trail (chain recomputed); the target has its own version
 # and its own data token (its triggers set one as the rows arrive).
-_SEPARATE = {"audit_events", "audit_archive", "alembic_version", "data_versions"}
+_SEPARATE = {"audit_events", "audit_archive", "alembic_version", "data_versions",
+             "data_version_pending"}
 
 
 class MaskError(RuntimeError):
