@@ -7,6 +7,7 @@ What it does, all in throw-away places it removes again (also on Ctrl+C):
 1. creates a fresh PostgreSQL database next to --database-url (default: the local `test` database),
    migrates it and seeds the standard demo portfolio (core.demo: 2 organizations, 4 projects,
    72 brands, 60 metrics, 36 months) and the demo users with a random password for this run;
+   It takes an empty Redis database (--redis-url, default db 7) and empties it again at the end.
 2. starts the Procfile's `web` command (gunicorn; WEB_CONCURRENCY = 2 × cores + 1 workers unless
    --workers) and its `worker` command (Celery), both with REDIS_URL, DATABASE_URL, SECRET_KEY and
    sign-in rate limits raised for the run (everyone signs in from 127.0.0.1);
@@ -41,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+import redis
 import requests
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
@@ -74,7 +76,24 @@ class Run:
     admin_url: str
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="dc-load-")))
     database: str | None = None
+    redis_url: str | None = None  # set once the run has claimed that (empty) Redis database
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def claim_redis(self, url: str) -> None:
+        """Take a Redis database for the run; it must be empty, as it is emptied again at the end."""
+        client = redis.Redis.from_url(url, socket_connect_timeout=5)
+        try:
+            keys = client.dbsize()
+        except redis.RedisError as exc:
+            raise SystemExit(f"Redis not reachable at {url}: {exc}") from exc
+        finally:
+            client.close()
+        if keys:
+            db = client.connection_pool.connection_kwargs.get("db", 0)
+            raise SystemExit(f"Redis database {db} at {url} holds {keys} key{'s' * (keys != 1)}; the load test "
+                             f"needs an empty one, which it empties again when done: pass another with "
+                             f"--redis-url, or empty this one (redis-cli -n {db} flushdb)")
+        self.redis_url = url
 
     def start(self, name: str, command: list[str], env: dict[str, str]) -> subprocess.Popen:
         log = (self.workdir / f"{name}.log").open("w")
@@ -116,6 +135,13 @@ class Run:
             finally:
                 admin.dispose()
             self.database = None
+        if self.redis_url:  # sessions, rate-limit counters, Celery results, the shared read cache
+            client = redis.Redis.from_url(self.redis_url, socket_connect_timeout=5)
+            try:
+                client.flushdb()
+            finally:
+                client.close()
+            self.redis_url = None
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
@@ -346,6 +372,7 @@ def main(argv: list[str] | None = None) -> dict:
     run = Run(admin_url=args.database_url)
     previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
+        run.claim_redis(args.redis_url)
         password = secrets.token_urlsafe(18)
         url, seeded = prepare_database(run, password)
         print(f"database {run.database}: {seeded}", flush=True)
@@ -429,4 +456,4 @@ if __name__ == "__main__":
     try:
         main()
     except KeyboardInterrupt:
-        sys.exit("interrupted: every process and the database were removed")
+        sys.exit("interrupted: every process, the database and the Redis keys were removed")
