@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from core.db import Database
+from core.job_queue import LocalExecutor
 from core.models import Base
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -106,3 +107,40 @@ def sqlite_db(_sqlite_db) -> Iterator[Database]:
     """SQLite only, for fast unit-level checks that need tables."""
     _empty(_sqlite_db)
     yield _sqlite_db
+
+
+
+# Apps' in-process job executors outlive the test or module that made them (daemon threads), and a
+# sweeper left running would re-run later tests' jobs in the shared PostgreSQL database (it once took
+# over a job a test expected a Celery worker to re-run). Each is recorded, and stopped when the test
+# or module that made it ends.
+_EXECUTORS: list[LocalExecutor] = []
+_made_by_app = LocalExecutor.__init__
+
+
+def _recording_init(self, *args, **kwargs) -> None:
+    _made_by_app(self, *args, **kwargs)
+    _EXECUTORS.append(self)
+
+
+LocalExecutor.__init__ = _recording_init  # type: ignore[method-assign]
+
+
+def _stop_executors_made_since(mark: int) -> None:
+    for executor in _EXECUTORS[mark:]:
+        executor.shutdown(wait=False)
+    del _EXECUTORS[mark:]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _stop_job_executors_of_the_module() -> Iterator[None]:
+    mark = len(_EXECUTORS)
+    yield
+    _stop_executors_made_since(mark)
+
+
+@pytest.fixture(autouse=True)
+def _stop_job_executors_of_the_test() -> Iterator[None]:
+    mark = len(_EXECUTORS)
+    yield
+    _stop_executors_made_since(mark)

@@ -9,6 +9,7 @@ people who press Run with identical inputs at the same moment each get their own
 from __future__ import annotations
 
 import pytest
+from selenium.common.exceptions import ElementClickInterceptedException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -78,7 +79,9 @@ def test_brand_manager_runs_saves_and_reopens(browser, app_url):
     name = browser.find_element(By.ID, "optimizer-save-name")
     name.clear()
     name.send_keys("Browser plan")
-    browser.find_element(By.ID, "optimizer-save").click()
+    # A real click (a covered button must fail), retried while the tab switch's fade still covers it.
+    WebDriverWait(browser, 10, ignored_exceptions=[ElementClickInterceptedException]).until(
+        lambda d: d.find_element(By.ID, "optimizer-save").click() or True)
     WebDriverWait(browser, 20).until(lambda d: d.find_elements(By.ID, "optimizer-saved"))
     browser.get(live_url + "/scenarios")
     WebDriverWait(browser, 30).until(lambda d: "Browser plan" in d.find_element(By.ID, "scenarios-grid").text)
