@@ -109,7 +109,6 @@ def sqlite_db(_sqlite_db) -> Iterator[Database]:
     yield _sqlite_db
 
 
-
 # Apps' in-process job executors outlive the test or module that made them (daemon threads), and a
 # sweeper left running would re-run later tests' jobs in the shared PostgreSQL database (it once took
 # over a job a test expected a Celery worker to re-run). Each is recorded, and stopped when the test

@@ -22,7 +22,7 @@ import pytest
 
 from core.job_queue import EXTENSION, RUN_TASK, submit
 from core.jobs import get_job
-from tests.conftest import REDIS_TEST_URL, require_service
+from tests.conftest import REDIS_TEST_URL, redis_test_client
 from tests.integration.jobs.support import build_world, counts, optimization, wait_done, wait_for
 from tests.support import make_app
 
@@ -33,14 +33,7 @@ HEAVY = {"generations": 300, "max_active_per_brand": 2}
 
 @pytest.fixture
 def redis_url():
-    import redis
-
-    try:
-        client = redis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=1)
-        client.ping()
-    except redis.RedisError as exc:
-        require_service(f"Redis not reachable at {REDIS_TEST_URL}: {exc.__class__.__name__}")
-    client.flushdb()
+    client = redis_test_client()
     yield REDIS_TEST_URL
     client.flushdb()
 
@@ -142,8 +135,8 @@ def _ran_in(world, job_id: str) -> int:
 
 
 def _group(leader: int) -> set[int]:
-    """The pids of a worker's process group (the main process and its pool)."""
-    return {proc.pid for proc in psutil.process_iter() if _pgid(proc.pid) == leader}
+    """The pids of a worker: its main process and its pool."""
+    return {leader, *(child.pid for child in psutil.Process(leader).children(recursive=True))}
 
 
 def _cmdline(pid: int) -> str:
@@ -151,13 +144,6 @@ def _cmdline(pid: int) -> str:
         return " ".join(psutil.Process(pid).cmdline())
     except psutil.Error:
         return "gone"
-
-
-def _pgid(pid: int) -> int | None:
-    try:
-        return os.getpgid(pid)
-    except ProcessLookupError:
-        return None
 
 
 def _late_duplicate_does_nothing(world, app, workers, job_id: str, worker: str) -> None:
