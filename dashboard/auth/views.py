@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import time
+from urllib.parse import urlsplit
 
 import segno
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
@@ -23,11 +24,27 @@ from dashboard.auth.principal import SignedInUser
 PENDING_TTL_S = 300  # a password step is good for five minutes of second-factor entry
 
 
+# What a browser does to a URL before resolving it (WHATWG URL parsing): strip leading and trailing
+# C0 controls and spaces, drop tab/CR/LF anywhere, read a backslash as "/".
+_C0_OR_SPACE = "".join(map(chr, range(0x21)))
+_TAB_OR_NEWLINE = str.maketrans("", "", "\t\n\r")
+
+
 def safe_next(target: str | None) -> str:
-    """Only local paths: `next` must never send a person to another site."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return "/"
+    """`next` as the browser will read it, if that is a path on this site; else the home page.
+
+    Checking the raw string is not enough: "/<tab>/evil.test" passes a "starts with one slash" test
+    but the browser drops the tab and goes to //evil.test, and a newline in a Location header
+    is a 500. So normalize the way the browser does first, then accept only a path with no
+    scheme, no authority and no control character.
+    """
+    url = (target or "").strip(_C0_OR_SPACE).translate(_TAB_OR_NEWLINE).replace("\\", "/")
+    if not url.startswith("/") or url.startswith("//") or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+        return "/"
+    parts = urlsplit(url)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return url
 
 
 def _accounts() -> Accounts:
