@@ -252,10 +252,13 @@ class Accounts:
                 if reason == BAD_PASSWORD:
                     locked_until = self._count_failure(session, user, seen)
                 return AuthResult(False, reason, message=GENERIC_FAILURE, locked_until=locked_until)
-            user.failed_attempts = 0
+            enrol = not user.mfa_enabled and self._must_use_mfa(session, user)
+            if not (user.mfa_enabled or enrol):
+                # The password completes this sign-in. With a second factor still to pass, the count
+                # stays: else knowing the password would allow endless code guesses without a lockout.
+                user.failed_attempts = 0
             user.locked_until = None
             user.last_sign_in_at = now
-            enrol = not user.mfa_enabled and self._must_use_mfa(session, user)
             record(session, Action.SIGN_IN, actor=user.id, organization_id=user.organization_id, target=user,
                    data={"mfa_pending": user.mfa_enabled, "mfa_enrolment_required": enrol}, personal=seen)
             return AuthResult(True, OK, user.id, must_change_password=user.must_change_password,
@@ -282,7 +285,8 @@ class Accounts:
 
     def verify_mfa(self, user_id: int, code: str) -> bool:
         """Second step: a TOTP code (each time-step once) or an unused recovery code. Failures count
-        toward the lockout like wrong passwords."""
+        toward the lockout like wrong passwords; only a success here starts the count again (a
+        correct password alone does not, see `authenticate`)."""
         with self.db.session() as session:
             user = session.get(User, user_id, with_for_update=True)
             if user is None or not user.is_active or not user.mfa_enabled:
@@ -328,6 +332,7 @@ class Accounts:
             if user is None or user.mfa_enabled or not mfa.accept_totp(user, code, self.box):
                 raise InvalidCredentials("the code does not match")
             user.mfa_enabled = True
+            user.failed_attempts = 0  # the sign-in this enrolment completes has passed both factors
             codes = mfa.new_recovery_codes(session, user, self.settings.recovery_codes)
             record(session, Action.MFA_ENROLLED, actor=user.id, organization_id=user.organization_id, target=user)
             return codes

@@ -241,6 +241,44 @@ def test_wrong_mfa_codes_count_toward_lockout(db, world, accounts):
     assert accounts.authenticate("lena@a.example", PASSWORD).reason == acc.LOCKED
 
 
+def _wrong_code(totp: pyotp.TOTP) -> str:
+    """A six-digit code no nearby time-step accepts."""
+    near = {totp.at(datetime.now(UTC) + timedelta(seconds=30 * k)) for k in range(-3, 4)}
+    return next(c for c in (f"{n:06d}" for n in range(10**6)) if c not in near)
+
+
+def test_a_correct_password_between_wrong_codes_does_not_reset_the_lockout(db, world, accounts):
+    """Issue 12 item 3: with the password known, wrong codes alternated with correct passwords
+    still lock the account at five; only a passed second factor starts the count again."""
+    user = _user(db, world)
+    with time_machine.travel(START, tick=False) as clock:
+        enrolment = accounts.begin_mfa_enrolment(user)
+        totp = pyotp.TOTP(enrolment.secret)
+        accounts.confirm_mfa_enrolment(user, totp.now())
+        for _ in range(4):  # fewer than five, then the right code: the count starts again
+            assert accounts.authenticate("lena@a.example", PASSWORD).mfa_required
+            assert not accounts.verify_mfa(user, _wrong_code(totp))
+        with db.session() as s:
+            assert s.get(User, user).failed_attempts == 4
+        clock.shift(timedelta(seconds=30))
+        assert accounts.authenticate("lena@a.example", PASSWORD).mfa_required
+        assert accounts.verify_mfa(user, totp.now())
+        with db.session() as s:
+            assert s.get(User, user).failed_attempts == 0
+        for _ in range(5):
+            first = accounts.authenticate("lena@a.example", PASSWORD)
+            assert first.ok and first.mfa_required and not first.complete
+            assert not accounts.verify_mfa(user, _wrong_code(totp))
+        clock.shift(timedelta(seconds=30))
+        assert accounts.authenticate("lena@a.example", PASSWORD).reason == acc.LOCKED
+        assert not accounts.verify_mfa(user, totp.now())  # the right code too, while locked
+    with db.session() as s:
+        locked = s.scalars(select(AuditEvent).where(AuditEvent.action == Action.LOCKED)).all()
+        refused = s.scalars(select(AuditEvent).where(AuditEvent.action == Action.MFA_FAILED)).all()
+    assert len(locked) == 1 and locked[0].data["attempts"] == 5
+    assert refused[-1].data == {"reason": acc.LOCKED}
+
+
 def test_erasure_removes_personal_data_and_keeps_the_chain(db, world, accounts, org_admin):
     user = _user(db, world, grants=[("Viewer", "brand", "Ab1")])
     with db.session() as s:
