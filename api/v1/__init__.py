@@ -32,6 +32,7 @@ from core.config import Config
 from core.runtime import get_db
 from core.security import Action, Forbidden, record
 from core.security.api_tokens import ApiCredentials, KeyRing
+from core.security.identity import sign_in_key
 
 BLUEPRINT = "api_v1"
 PREFIX = "/api/v1"
@@ -54,7 +55,7 @@ def _account_key() -> str:
     body = request.get_json(silent=True)
     body = body if isinstance(body, dict) else {}
     if body.get("email") is not None:
-        return "account:" + str(body["email"]).strip().lower()[:254]
+        return "account:" + sign_in_key(str(body["email"]))
     return "api-refresh:" + hashlib.sha256(str(body.get("refresh_token", "")).encode()).hexdigest()[:32]
 
 

@@ -9,15 +9,18 @@ from core.security.authorizer import Forbidden, authorize, can, permissions_for,
 from core.security.crypto import SecretBox
 from core.security.demo_users import DemoCredential, ensure_demo_users
 from core.security.grants import create_custom_role, ensure_builtin_roles, grant_role, revoke_grant
+from core.security.identity import IdentityRejected, normalize_display_name, normalize_email
 from core.security.passwords import PasswordPolicy, PasswordRejected, check_password, hash_password, verify_password
 from core.security.permissions import BUILTIN_ROLES, Permission
 from core.security.principal import Principal, load_principal
 from core.security.settings import SecuritySettings
 
 __all__ = [
-    "BUILTIN_ROLES", "Accounts", "Action", "AuthResult", "DemoCredential", "Forbidden", "InvalidCredentials",
+    "BUILTIN_ROLES", "Accounts", "Action", "AuthResult", "DemoCredential", "Forbidden", "IdentityRejected",
+    "InvalidCredentials",
     "NewUser", "PasswordPolicy", "PasswordRejected", "Permission", "Principal", "SecretBox", "SecuritySettings",
     "VerifyResult", "authorize", "can", "check_password", "create_custom_role", "ensure_builtin_roles",
-    "ensure_demo_users", "grant_role", "hash_password", "load_principal", "permissions_for", "record",
+    "ensure_demo_users", "grant_role", "hash_password", "load_principal", "normalize_display_name",
+    "normalize_email", "permissions_for", "record",
     "revoke_grant", "scope_filter", "verify_chain", "verify_password", "visible",
 ]

@@ -36,6 +36,7 @@ from core.security.audit import Action, blank_personal, iso_utc, record
 from core.security.authorizer import deny, permissions_for
 from core.security.crypto import SecretBox
 from core.security.grants import holds_role
+from core.security.identity import EMAIL_MAX_LENGTH, IdentityRejected, normalize_display_name, normalize_email
 from core.security.passwords import (
     REUSED,
     PasswordPolicy,
@@ -166,10 +167,11 @@ class Accounts:
 
     def create_user(self, actor: Principal, *, email: str, organization_id: int | None, name: str = "",
                     invite: bool = False) -> NewUser:
-        """Create an account with a temporary password (changed at first sign-in) or an invitation."""
-        email = email.strip().lower()
-        if "@" not in email or any(ch.isspace() for ch in email) or len(email) > 254:
-            raise ValueError("not a valid e-mail address")
+        """Create an account with a temporary password (changed at first sign-in) or an invitation.
+        The address and name are normalized first (`core.security.identity`): a look-alike of
+        another address or name raises `IdentityRejected` (a ValueError) with a plain reason."""
+        email = normalize_email(email)
+        name = normalize_display_name(name)
         with self.db.session() as session:
             if organization_id is None:
                 if not actor.is_system_admin:
@@ -180,8 +182,8 @@ class Accounts:
                 if Permission.USER_MANAGE.value not in permissions_for(actor, org, session=session):
                     deny(actor, Permission.USER_MANAGE, org)
             if session.scalar(select(User.id).where(User.email == email)) is not None:
-                raise ValueError("a user with this e-mail address exists")
-            user = User(email=email, name=name.strip(), organization_id=organization_id)
+                raise ValueError("A user with this e-mail address already exists.")
+            user = User(email=email, name=name, organization_id=organization_id)
             session.add(user)
             session.flush()
             result = NewUser(user.id)
@@ -220,11 +222,17 @@ class Accounts:
     # ---- signing in ----------------------------------------------------------------------------
 
     def authenticate(self, email: str, password: str, *, personal: dict | None = None) -> AuthResult:
-        """The password step of signing in, with lockout. `personal`: e.g. {"ip": ...} for the audit."""
-        email = (email or "").strip().lower()
+        """The password step of signing in, with lockout. `personal`: e.g. {"ip": ...} for the audit.
+        The address is looked up in its normalized form, so "Lena@A.EXAMPLE" finds lena@a.example;
+        one that normalization refuses (an invisible character, mixed scripts) is an unknown user."""
+        try:
+            email, known_form = normalize_email(email), True
+        except IdentityRejected:
+            email, known_form = (email or "").strip().lower()[:EMAIL_MAX_LENGTH], False
         now = self._now()
         with self.db.session() as session:
-            user = session.scalar(select(User).where(User.email == email, User.erased_at.is_(None)))
+            user = session.scalar(select(User).where(User.email == email, User.erased_at.is_(None))) \
+                if known_form else None
             reason = OK
             if user is None:
                 verify_password(password, dummy_hash(self.settings.bcrypt_rounds))

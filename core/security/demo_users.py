@@ -22,6 +22,7 @@ from core.models.security import RoleGrant, User
 from core.security.audit import Action, record
 from core.security.crypto import SecretBox
 from core.security.grants import ensure_builtin_roles
+from core.security.identity import normalize_display_name, normalize_email
 from core.security.passwords import check_password, hash_password, verify_password
 from core.security.permissions import (
     ANALYST,
@@ -112,7 +113,7 @@ def ensure_demo_users(db: Database, *organization_ids: int, env: Mapping[str, st
     with db.session() as session:
         roles = ensure_builtin_roles(session)
         for role_name, (local, name) in DEMO_ACCOUNTS.items():
-            email = f"{local}@{DEMO_DOMAIN}"
+            email, name = normalize_email(f"{local}@{DEMO_DOMAIN}"), normalize_display_name(name)
             scope_type, scope_id = scopes[role_name]
             user = session.scalar(select(User).where(User.email == email))
             password: str | None = None

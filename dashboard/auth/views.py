@@ -19,6 +19,7 @@ from core.models import User
 from core.runtime import get_db
 from core.security import Accounts, InvalidCredentials, PasswordRejected
 from core.security.audit import Action, record
+from core.security.identity import sign_in_key
 from dashboard.auth.principal import SignedInUser
 
 PENDING_TTL_S = 300  # a password step is good for five minutes of second-factor entry
@@ -89,7 +90,8 @@ def auth_blueprint(limiter: Limiter) -> Blueprint:
         return current_app.config["DC_SIGNIN_RATE_PER_ACCOUNT"]
 
     def account_key() -> str:
-        return "account:" + (request.form.get("email") or str(session.get("pending_user") or "")).strip().lower()
+        typed = request.form.get("email")
+        return "account:" + (sign_in_key(typed) if typed else str(session.get("pending_user") or ""))
 
     @bp.route("/login", methods=["GET", "POST"])
     @limiter.limit(ip_rate, methods=["POST"])

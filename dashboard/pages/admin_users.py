@@ -18,6 +18,7 @@ from flask import current_app, request, session
 from core.admin import USER_MANAGE, can_see_user, list_users, organizations_in_scope, revoke_user_sessions
 from core.runtime import get_db
 from core.security import Accounts, Forbidden, InvalidCredentials, Principal, can
+from core.security.identity import normalize_email
 from dashboard.access import page_layout, protected_callback
 from dashboard.auth.principal import current_principal
 from dashboard.components import empty_state
@@ -309,21 +310,22 @@ def _invite_link(token: str) -> str:
 )
 def create_user(_clicks, email, name, organization_id, method, version):
     """Create the account; the temporary password or invitation link is shown this once only."""
-    if not (email or "").strip():
+    if not isinstance(email, str) or not email.strip():
         return _alert("Enter an e-mail address.", "warning"), dash.no_update
     try:
-        new = _accounts().create_user(current_principal(), email=email, name=name or "",
+        new = _accounts().create_user(current_principal(), email=email, name=name if isinstance(name, str) else "",
                                       organization_id=organization_id or None, invite=method == "invite")
     except Forbidden:
         return _alert("You are not allowed to create users there."), dash.no_update
-    except ValueError as exc:
-        return _alert(f"Not created: {exc}.", "warning"), dash.no_update
+    except ValueError as exc:  # the reason is a plain sentence (look-alike address, duplicate ...)
+        return _alert(f"Not created. {exc}", "warning"), dash.no_update
+    email = normalize_email(email)  # as stored: that is the address they sign in with
     if new.invite_token:
-        shown = _shown_once(f"{email.strip().lower()} was invited. Send them this link (shown only now):",
+        shown = _shown_once(f"{email} was invited. Send them this link (shown only now):",
                             _invite_link(new.invite_token),
                             f"It works once, until {new.invite_expires_at:%Y-%m-%d %H:%M} UTC.")
     else:
-        shown = _shown_once(f"{email.strip().lower()} was created. Temporary password (shown only now):",
+        shown = _shown_once(f"{email} was created. Temporary password (shown only now):",
                             new.temporary_password, "They must choose a new password at their first sign-in.")
     return shown, (version or 0) + 1
 

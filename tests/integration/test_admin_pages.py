@@ -123,6 +123,17 @@ def test_users_page_lists_the_scope_and_runs_each_action(world):
     again = _ok(_post(world, admin, "admin-users-create-result.children", email="guest@aurora.test",
                       organization_id=world["home"], method="invite"))
     assert "exists" in json.dumps(again) and "admin-users-created" not in again
+    with db.session() as s:
+        count = s.scalar(select(func.count(User.id)))
+    for look_alike in ("admin@demo.digicadence.test\u200b", "GUEST@AURORA.TEST", "gu\u0435st@aurora.test"):
+        refused = _ok(_post(world, admin, "admin-users-create-result.children", email=look_alike,
+                            organization_id=world["home"], method="invite"))  # issue 12 item 10
+        assert "Not created." in json.dumps(refused) and "admin-users-created" not in refused, look_alike
+    assert "invisible" in json.dumps(_ok(_post(world, admin, "admin-users-create-result.children",
+                                               email="ok@aurora.test", name="Al\u200bice",
+                                               organization_id=world["home"], method="invite")))
+    with db.session() as s:
+        assert s.scalar(select(func.count(User.id))) == count
 
     assert "is disabled" in _act(world, admin, "disable", new_id)
     assert _user(db, new_id).is_active is False

@@ -10,7 +10,7 @@ import pyotp
 import pytest
 import time_machine
 from cryptography.fernet import Fernet
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from core.models.security import AuditEvent, User
 from core.security import accounts as acc
@@ -277,6 +277,48 @@ def test_a_correct_password_between_wrong_codes_does_not_reset_the_lockout(db, w
         refused = s.scalars(select(AuditEvent).where(AuditEvent.action == Action.MFA_FAILED)).all()
     assert len(locked) == 1 and locked[0].data["attempts"] == 5
     assert refused[-1].data == {"reason": acc.LOCKED}
+
+
+def test_look_alike_addresses_and_names_are_refused(db, world, accounts, org_admin):
+    """Issue 12 item 10: an address or name that only looks like another one is refused with a
+    plain reason and nothing is written; equal-looking spellings are one account."""
+    org = world.orgs["A"]
+    lena = accounts.create_user(org_admin, email="  Lena@A.Example ", name="  Lena   Ray ", organization_id=org)
+    with db.session() as s:
+        row = s.get(User, lena.user_id)
+        assert (row.email, row.name) == ("lena@a.example", "Lena Ray")
+        users_before, events_before = s.scalar(select(func.count(User.id))), len(_actions(db))
+    refused = {
+        "lena@a.example\u200b": "invisible",  # zero-width space
+        "\u200blena@a.example": "invisible",
+        "lena\u2060@a.example": "invisible",  # word joiner
+        "lena@a.example\u202e": "invisible",  # right-to-left override
+        "l\u0435na@a.example": "different alphabets",  # Cyrillic е
+        "lena@\u0430.example": "different alphabets",  # Cyrillic а in the domain
+        "le na@a.example": "space",
+        "lena.a.example": "not a valid",
+        "ｌｅｎａ@Ａ.ＥＸＡＭＰＬＥ": "already exists",  # full width: the same address
+        "LENA@a.example": "already exists",
+    }
+    for email, reason in refused.items():
+        with pytest.raises(ValueError, match=reason):
+            accounts.create_user(org_admin, email=email, name="Someone", organization_id=org)
+    for name, reason in {"Lena\u200bRay": "invisible", "\u0410dmin": "different alphabets",
+                         "Sys\u00adtem Administrator": "invisible", "x" * 201: "too long"}.items():
+        with pytest.raises(ValueError, match=reason):
+            accounts.create_user(org_admin, email="fresh@a.example", name=name, organization_id=org)
+    with db.session() as s:
+        assert s.scalar(select(func.count(User.id))) == users_before
+    assert len(_actions(db)) == events_before
+    mixed_words = accounts.create_user(org_admin, email="anna@a.example", name="Anna Иванова",
+                                       organization_id=org)  # scripts side by side are a real name
+    assert mixed_words.user_id
+
+    password = lena.temporary_password
+    for typed in ("LENA@A.EXAMPLE", "ｌｅｎａ@ａ.ｅｘａｍｐｌｅ", " lena@a.example "):
+        assert accounts.authenticate(typed, password).ok, typed
+    sneaky = accounts.authenticate("lena@a.example\u200b", password)
+    assert not sneaky.ok and sneaky.reason == acc.UNKNOWN_USER and sneaky.message == acc.GENERIC_FAILURE
 
 
 def test_erasure_removes_personal_data_and_keeps_the_chain(db, world, accounts, org_admin):

@@ -1,4 +1,5 @@
-"""Issue 12: `next` after sign-in stays on this site however it is spelled, and never answers 500.
+"""Issue 12: `next` after sign-in stays on this site however it is spelled, never answers 500, and
+look-alike spellings of an address sign in (and count toward the per-account limit) as one account.
 
 One SQLite world and one app for the module: what is checked here does not depend on the database.
 """
@@ -147,3 +148,24 @@ def test_local_next_paths_are_kept(world):
     for raw, kept in KEPT_NEXT.items():
         done = _password(_client(world), email, f"/login?next={raw}")
         assert done.status_code == 302 and done.location == kept
+
+
+def test_an_address_signs_in_however_its_case_or_width_is_typed(world):
+    email = world["people"][ANALYST].email
+    local, domain = email.split("@")
+    for typed in (f"{local}@{domain.upper()}", f"  {email.upper()} ",
+                  "".join(chr(ord(c) + 0xFEE0) if c.isalnum() else c for c in email)):  # full-width letters
+        assert _password(_client(world), typed, "/login").status_code == 302, typed
+    look_alike = _password(_client(world), email + "\u200b", "/login")
+    assert look_alike.status_code == 401
+
+
+def test_look_alike_spellings_share_the_per_account_limit(world):
+    app = make_app(world["db"], world["tmp"], signin_rate_per_account="3 per minute")
+    email = world["people"]["Viewer"].email
+    full_width = "".join(chr(ord(c) + 0xFEE0) if c.isalnum() else c for c in email)
+    codes = []
+    for typed in (email, email.upper(), full_width, email):
+        page_client = app.server.test_client()
+        codes.append(sign_in(page_client, typed, password="not-the-password-1").status_code)
+    assert codes == [401, 401, 401, 429]
