@@ -36,7 +36,7 @@ from core.security.audit import Action, blank_personal, iso_utc, record
 from core.security.authorizer import deny, permissions_for
 from core.security.crypto import SecretBox
 from core.security.grants import holds_role
-from core.security.identity import EMAIL_MAX_LENGTH, IdentityRejected, normalize_display_name, normalize_email
+from core.security.identity import IdentityRejected, normalize_display_name, normalize_email, shown_as_typed
 from core.security.passwords import (
     REUSED,
     PasswordPolicy,
@@ -228,7 +228,7 @@ class Accounts:
         try:
             email, known_form = normalize_email(email), True
         except IdentityRejected:
-            email, known_form = (email or "").strip().lower()[:EMAIL_MAX_LENGTH], False
+            email, known_form = shown_as_typed(email), False
         now = self._now()
         with self.db.session() as session:
             user = session.scalar(select(User).where(User.email == email, User.erased_at.is_(None))) \

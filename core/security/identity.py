@@ -110,6 +110,14 @@ def normalize_email(raw: str | None) -> str:
     return address
 
 
+def shown_as_typed(raw: str | None) -> str:
+    """A refused address as typed, for logs, the audit trail and rate-limit keys: lower case, at
+    most 254 characters, each invisible or unprintable character written as its code ("\\u200b"),
+    so the look-alike shows and the text stores anywhere (a lone surrogate or NUL cannot)."""
+    typed = (raw or "").strip().lower()[:EMAIL_MAX_LENGTH]
+    return "".join(ch if ch.isprintable() and not _invisible(ch) else f"\\u{ord(ch):04x}" for ch in typed)
+
+
 def sign_in_key(raw: str | None) -> str:
     """The per-account rate-limit key for a typed address: its normalized form, so look-alike
     spellings of one account share one limit; input that cannot be an address keys as typed."""
@@ -117,7 +125,7 @@ def sign_in_key(raw: str | None) -> str:
     try:
         return normalize_email(typed)
     except IdentityRejected:
-        return typed.strip().lower()[:EMAIL_MAX_LENGTH]
+        return shown_as_typed(typed)
 
 
 def normalize_display_name(raw: str | None) -> str:

@@ -319,6 +319,12 @@ def test_look_alike_addresses_and_names_are_refused(db, world, accounts, org_adm
         assert accounts.authenticate(typed, password).ok, typed
     sneaky = accounts.authenticate("lena@a.example\u200b", password)
     assert not sneaky.ok and sneaky.reason == acc.UNKNOWN_USER and sneaky.message == acc.GENERIC_FAILURE
+    for unstorable in ("\ud800@a.example", "le\x00na@a.example"):  # a lone surrogate, a NUL: no 500
+        assert accounts.authenticate(unstorable, password).reason == acc.UNKNOWN_USER
+    with db.session() as s:
+        seen = [e.personal["email"] for e in s.scalars(select(AuditEvent).where(
+            AuditEvent.action == Action.SIGN_IN_FAILED).order_by(AuditEvent.id))]
+    assert seen[-3:] == ["lena@a.example\\u200b", "\\ud800@a.example", "le\\u0000na@a.example"]
 
 
 def test_erasure_removes_personal_data_and_keeps_the_chain(db, world, accounts, org_admin):

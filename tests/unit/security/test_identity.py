@@ -9,6 +9,7 @@ from core.security.identity import (
     is_mixed_script,
     normalize_display_name,
     normalize_email,
+    shown_as_typed,
     sign_in_key,
 )
 
@@ -87,3 +88,10 @@ def test_the_sign_in_key_is_the_normalized_address_or_what_was_typed():
     assert sign_in_key("ＡＤＭＩＮ@Demo.DigiCadence.Test") == ADMIN
     assert sign_in_key(" Not An Address ") == "not an address"
     assert sign_in_key(None) == ""
+    assert sign_in_key(ADMIN + "\u200b") == ADMIN + "\\u200b"  # the invisible character shows
+    assert sign_in_key("\ud800\x00@x") == "\\ud800\\u0000@x"  # and the key encodes anywhere
+    assert len(sign_in_key("x" * 100_000)) == 254
+
+
+def test_refused_addresses_are_shown_with_their_invisible_characters_written_out():
+    assert shown_as_typed(" Admin@X.test\u200b\u202e ") == "admin@x.test\\u200b\\u202e"
