@@ -8,7 +8,7 @@ leading single quote (`'=HYPERLINK(...)`), so it shows as text; in CSV the field
 the usual CSV rules, and in XLSX every text cell is also stored as a string cell, never a formula.
 Numbers (and text that is only a number, such as "-12.5") stay numbers.
 
-Writers: `csv_bytes` and `xlsx_bytes` for tables, `put` for cell-by-cell openpyxl sheets. A test
+Writers: `csv_text`/`csv_bytes` and `xlsx_bytes` for tables, `put` for cell-by-cell openpyxl sheets. A test
 (tests/integration/test_spreadsheet_injection.py) fails when a file writes CSV or XLSX any other way.
 """
 
@@ -46,10 +46,15 @@ def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def csv_bytes(frame: pd.DataFrame) -> bytes:
-    """The table as UTF-8 CSV (no index), text neutralized; CRLF rows (RFC 4180), so a field holding a
+def csv_text(frame: pd.DataFrame) -> str:
+    """The table as CSV text (no index), text neutralized; CRLF rows (RFC 4180), so a field holding a
     carriage return or a line feed is quoted."""
-    return safe_frame(frame).to_csv(index=False, lineterminator="\r\n").encode("utf-8")
+    return safe_frame(frame).to_csv(index=False, lineterminator="\r\n")
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """`csv_text` as UTF-8 bytes."""
+    return csv_text(frame).encode("utf-8")
 
 
 def _as_text_cells(ws: Worksheet) -> None:

@@ -25,7 +25,7 @@ from core import brand_explorer as bx
 from core.runtime import get_db
 from core.security import Forbidden, Principal
 from core.security.authorizer import deny
-from core.spreadsheets import csv_bytes, xlsx_bytes
+from core.spreadsheets import csv_text, xlsx_bytes
 from dashboard.access import page_layout, protected_callback
 from dashboard.auth.principal import current_principal
 from dashboard.components import MUTED, PALETTE, chart_layout, empty_state, kpi_card, signed
@@ -614,7 +614,7 @@ def show_revenue(_trigger, brand_id, project_id):
 def to_download(frame: pd.DataFrame, filename: str, fmt: str) -> dict:
     """dcc.Download payload: CSV or XLSX, written by core.spreadsheets (user text never runs as a formula)."""
     if fmt == "csv":
-        return dcc.send_bytes(csv_bytes(frame), f"{filename}.csv", type="text/csv")
+        return dcc.send_string(csv_text(frame), f"{filename}.csv", type="text/csv")
     return dcc.send_bytes(xlsx_bytes({filename[:31]: frame}), f"{filename}.xlsx")
 
 

@@ -13,9 +13,11 @@ import base64
 import csv
 import io
 import re
+import sys
 import zipfile
 from pathlib import Path
 
+import dash
 import pandas as pd
 import pytest
 from openpyxl import load_workbook
@@ -147,7 +149,8 @@ def _optimizer(world, fmt: str) -> bytes:
 
 def _brand_chart(world, chart: str, fmt: str) -> bytes:
     """What the Brand explorer's download callback sends, for the first to the last month."""
-    from dashboard.pages import brand as brand_page  # registered by the app the fixture made
+    # The module the app loaded (importing dashboard.pages.brand again would register the page twice).
+    brand_page = sys.modules[next(p["module"] for p in dash.page_registry.values() if p["path"] == "/brand")]
 
     principal = load_principal(world["db"], world["owner"])
     with world["app"].server.app_context(), world["db"].engine.connect() as conn:
@@ -207,10 +210,10 @@ def test_every_writer_is_walked():
         text = path.read_text(encoding="utf-8")
         if RAW_WRITERS.search(text) and rel not in EXEMPT:
             raw.append(rel)
-        if rel != "core/spreadsheets.py" and re.search(r"\b(csv_bytes|xlsx_bytes|spreadsheets\.put)\b|"
+        if rel != "core/spreadsheets.py" and re.search(r"\b(csv_text|csv_bytes|xlsx_bytes|spreadsheets\.put)\b|"
                                                        r"from core\.spreadsheets import", text):
             callers.add(rel)
-    assert not raw, f"CSV/XLSX written without core.spreadsheets in {raw}: use csv_bytes/xlsx_bytes/put"
+    assert not raw, f"CSV/XLSX written without core.spreadsheets in {raw}: use csv_text/csv_bytes/xlsx_bytes/put"
     assert callers <= COVERED_CALLERS, f"add the writers of {callers - COVERED_CALLERS} to WRITERS"
     assert callers >= COVERED_CALLERS, f"{COVERED_CALLERS - callers} no longer write spreadsheets: update WRITERS"
     # The cell-by-cell writer: no value reaches a cell except through put.
