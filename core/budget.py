@@ -18,7 +18,6 @@ the exact envelope optimum; brand/channel totals with S-curves → the exact env
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from core.optimize.risk import risk_front
 from core.read_cache import cached_read
 from core.response_curves import FitDataError, fit_brand, stored_curves
 from core.security import Action, Principal, authorize, load_principal, record, scope_filter
+from core.spreadsheets import csv_bytes, xlsx_bytes
 
 RUN = "scenario:run"
 SCENARIOS = {"max_outcome": "Maximize outcome for a budget", "min_budget": "Smallest budget for a target outcome"}
@@ -631,11 +631,7 @@ def export_bytes(result: dict[str, Any], fmt: str) -> bytes:
     """CSV (the allocation table) or XLSX (every table, one sheet each)."""
     tables = result_tables(result)
     if fmt == "csv":
-        return tables["Allocation"].to_csv(index=False).encode("utf-8")
+        return csv_bytes(tables["Allocation"])
     if fmt != "xlsx":
         raise ValueError(f"unknown export format {fmt!r}")
-    buffer = io.BytesIO()
-    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-        for name, table in tables.items():
-            table.to_excel(writer, sheet_name=name, index=False)
-    return buffer.getvalue()
+    return xlsx_bytes(tables)

@@ -25,13 +25,15 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import URL, make_url
 
 from core.config import normalize_database_url
 from core.db import Database
-from core.ops import container, manifest
+from core.models.security import AuditEvent
+from core.ops import container, events, manifest
 from core.ops.container import BackupError
+from core.security.audit import Action
 
 SUFFIX = ".dcbk"
 _NAME = re.compile(r"^dc-backup-(\d{8}T\d{6}Z)" + re.escape(SUFFIX) + "$")
@@ -79,8 +81,40 @@ def _file_chunks(handle: IO[bytes]) -> Iterator[bytes]:
 
 
 def backup(database_url: str, out_dir: Path, env: Mapping[str, str] | None = None, *,
-           now: datetime | None = None, work_dir: Path | None = None) -> Path:
-    """Write one encrypted backup of the database into `out_dir`; returns its path."""
+           now: datetime | None = None, work_dir: Path | None = None, by: str = events.CLI) -> Path:
+    """Write one encrypted backup of the database into `out_dir`; returns its path.
+
+    Audited in the database backed up, after the snapshot (so the file does not hold its own event):
+    `ops.backup_made` (file, size, counts, the audit head it holds, the key id), preceded by
+    `ops.backup_key_changed` when the key differs from the previous backup's; `ops.backup_failed`
+    with the reason when it fails and the database can still take the event.
+    """
+    try:
+        path = _backup(database_url, out_dir, env, now=now, work_dir=work_dir)
+    except Exception as exc:
+        events.record_failure(normalize_database_url(database_url), Action.BACKUP_FAILED, exc, by=by,
+                              out_dir=str(out_dir))
+        raise
+    header = read_header(path)
+    tables = header["manifest"]["tables"]
+    db = Database(normalize_database_url(database_url))
+    try:
+        with db.session() as s:
+            previous = s.scalar(select(AuditEvent.data).where(AuditEvent.action == Action.BACKUP_MADE)
+                                .order_by(AuditEvent.id.desc()).limit(1))
+        if previous and previous.get("key_id") not in (None, header.get("key_id")):
+            events.record_op(db, Action.BACKUP_KEY_CHANGED, by=by, previous_key_id=previous["key_id"],
+                             key_id=header.get("key_id"))
+        events.record_op(db, Action.BACKUP_MADE, by=by, file=path.name, bytes=path.stat().st_size,
+                         tables=len(tables), rows=sum(t["rows"] for t in tables.values()),
+                         audit_head=header["manifest"]["audit_head"], key_id=header.get("key_id"))
+    finally:
+        db.dispose()
+    return path
+
+
+def _backup(database_url: str, out_dir: Path, env: Mapping[str, str] | None, *,
+            now: datetime | None, work_dir: Path | None) -> Path:
     key = container.key_from_env(env)
     url = make_url(normalize_database_url(database_url))
     created = (now or datetime.now(UTC)).astimezone(UTC)
@@ -185,8 +219,13 @@ def target_contents(url: URL) -> list[str]:
 
 
 def restore(path: Path, database_url: str, env: Mapping[str, str] | None = None, *,
-            work_dir: Path | None = None) -> RestoreReport:
-    """Restore `path` into the empty database at `database_url`, then verify it."""
+            work_dir: Path | None = None, by: str = events.CLI) -> RestoreReport:
+    """Restore `path` into the empty database at `database_url`, verify it, then audit it there.
+
+    `ops.restored` lands in the RESTORED database after verification: that is the database in use
+    from now on, and the one the backup came from may be gone. A refused or failed restore writes
+    no event anywhere: the target is then untouched (refusals promise that) or to be thrown away.
+    """
     key = container.key_from_env(env)
     url = make_url(normalize_database_url(database_url))
     if not path.is_file():
@@ -212,7 +251,28 @@ def restore(path: Path, database_url: str, env: Mapping[str, str] | None = None,
             _restore_postgresql(url, plain_path)
         else:
             _restore_sqlite(url, plain_path)
-    return verify_restored(url, header["manifest"])
+    report = verify_restored(url, header["manifest"])
+    return _record_restore(url, path, header, report, by)
+
+
+def _record_restore(url: URL, path: Path, header: dict[str, Any], report: RestoreReport, by: str) -> RestoreReport:
+    """`ops.restored` appended to the restored database (it links to the backed-up audit head), then
+    the chain verified again; the report counts that event too."""
+    from core.security.audit import verify_chain
+
+    if header["manifest"].get("audit_head") is None:
+        return report  # no audit_events table: not an application database, no trail to write to
+    db = Database(url.render_as_string(hide_password=False))
+    try:
+        events.record_op(db, Action.RESTORED, by=by, file=path.name, backup_created_at=header.get("created_at"),
+                         key_id=header.get("key_id"), tables=report.tables, rows=report.rows,
+                         audit_head=header["manifest"].get("audit_head"))
+        chain = verify_chain(db)
+    finally:
+        db.dispose()
+    if not chain.ok:
+        raise RestoreVerificationFailed(f"audit chain broken at event {chain.broken_id}: {chain.reason}")
+    return RestoreReport(tables=report.tables, rows=report.rows, audit_events=chain.checked)
 
 
 def _restore_postgresql(url: URL, payload: Path) -> None:

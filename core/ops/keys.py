@@ -20,7 +20,9 @@ from sqlalchemy import select
 
 from core.db import Database
 from core.models import User, UserSession
+from core.ops import events
 from core.security import audit
+from core.security.audit import Action
 from core.security.crypto import InvalidToken, SecretBox
 
 REDIS_SESSION_PREFIX = "dc:session:"
@@ -52,7 +54,8 @@ def _rotate(box: SecretBox, token: str, what: str) -> str:
                             f"put back the key it was encrypted with (nothing was changed)") from exc
 
 
-def rotate_database(db: Database, box: SecretBox, report: RotationReport | None = None) -> RotationReport:
+def rotate_database(db: Database, box: SecretBox, report: RotationReport | None = None, *,
+                    by: str = events.CLI) -> RotationReport:
     """TOTP secrets and session payloads in the database, and the audit event, in one transaction."""
     report = report or RotationReport()
     with db.session() as s:
@@ -63,7 +66,8 @@ def rotate_database(db: Database, box: SecretBox, report: RotationReport | None 
         for row in s.scalars(select(UserSession).where(UserSession.data != "").execution_options(yield_per=_BATCH)):
             row.data = _rotate(box, row.data, f"session {row.id[:12]}…")
             report.database_sessions += 1
-        audit.record(s, "ops.keys_rotated", data=report.as_dict())
+        audit.record(s, Action.KEYS_ROTATED, data={"by": by, "outcome": "ok", **report.as_dict()},
+                     personal={"os_user": events.os_user()})
     return report
 
 
@@ -100,14 +104,21 @@ def rotate_redis(client: redis.Redis, box: SecretBox, prefix: str = REDIS_SESSIO
 
 
 def rotate_keys(db: Database, box: SecretBox, redis_url: str | None = None,
-                prefix: str = REDIS_SESSION_PREFIX) -> RotationReport:
+                prefix: str = REDIS_SESSION_PREFIX, *, by: str = events.CLI) -> RotationReport:
     """Everything encrypted, under the box's first key: Redis sessions, then the database (all or nothing,
-    with the audit event holding every count). Values already under the new key are simply rewritten."""
+    with the audit event `ops.keys_rotated` holding every count). Values already under the new key are
+    simply rewritten. A failure is audited as `ops.keys_rotation_failed` with the reason and what had
+    been done (Redis sessions rewritten before the database step stopped are still readable)."""
     report = RotationReport()
-    if redis_url:
-        client = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
-        try:
-            rotate_redis(client, box, prefix, report)
-        finally:
-            client.close()
-    return rotate_database(db, box, report)
+    try:
+        if redis_url:
+            client = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
+            try:
+                rotate_redis(client, box, prefix, report)
+            finally:
+                client.close()
+        return rotate_database(db, box, report, by=by)
+    except Exception as exc:
+        done = {**report.as_dict(), "mfa_secrets": 0, "database_sessions": 0}  # the database step rolled back
+        events.record_failure(db, Action.KEYS_ROTATION_FAILED, exc, by=by, **done)
+        raise

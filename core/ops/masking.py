@@ -34,9 +34,10 @@ from sqlalchemy.engine import make_url
 from core.config import normalize_database_url
 from core.db import Database
 from core.models import Base
+from core.ops import events
 from core.ops.backup import RestoreRefused, target_contents
 from core.scoring.service import recompute_projects
-from core.security.audit import GENESIS_HASH, canonical_json
+from core.security.audit import GENESIS_HASH, Action, canonical_json
 
 UNUSABLE_PASSWORD = "!masked-copy: no password; set one on the copy"
 _BATCH = 5000
@@ -115,10 +116,30 @@ def _rows(conn: Connection, table: Table, *where: Any) -> Iterator[list[dict[str
         yield [dict(row) for row in part]
 
 
-def mask(source_url: str, target_url: str, *, sigma: float = 0.08, seed: int | None = None) -> MaskReport:
-    """Copy `source_url` into the empty `target_url`, masked; DC scores recomputed on the copy."""
-    if not 0 < sigma <= 1:
+def mask(source_url: str, target_url: str, *, sigma: float = 0.08, seed: int | None = None,
+         by: str = events.CLI) -> MaskReport:
+    """Copy `source_url` into the empty `target_url`, masked; DC scores recomputed on the copy.
+
+    Audited in the SOURCE, where a copy of its data leaving matters: `ops.masked_copy_made` (where
+    to, counts) or `ops.masked_copy_failed` with the reason. The copy's own trail ends with its
+    `ops.masked_copy` marker.
+    """
+    if not 0 < sigma <= 1:  # bad input: refused before anything, audit included, is written
         raise MaskError("the noise level must be in (0, 1]")
+    where = make_url(normalize_database_url(target_url)).render_as_string(hide_password=True)
+    try:
+        report = _mask(source_url, target_url, sigma=sigma, seed=seed)
+    except Exception as exc:
+        events.record_failure(normalize_database_url(source_url), Action.MASKED_COPY_FAILED, exc, by=by,
+                              copy_to=where)
+        raise
+    events.record_op(normalize_database_url(source_url), Action.MASKED_COPY_MADE, by=by, copy_to=where,
+                     rows=sum(report.rows.values()), tables=len(report.rows), audit_events=report.audit_events,
+                     scores=report.scores, noise=sigma, seed_fixed=seed is not None)
+    return report
+
+
+def _mask(source_url: str, target_url: str, *, sigma: float, seed: int | None) -> MaskReport:
     target_parsed = make_url(normalize_database_url(target_url))
     if present := target_contents(target_parsed):
         raise RestoreRefused(f"the target database is not empty (it holds {', '.join(present)}, …); "

@@ -1,6 +1,7 @@
 """A `Document` as an XLSX workbook with openpyxl: a Summary sheet (title, organization, period,
 KPI figures, and every section's text), one sheet per table holding the read model's raw numbers
-with number formats, and native Excel charts drawn from those cells.
+with number formats, and native Excel charts drawn from those cells. Every cell is written through
+`core.spreadsheets.put`, so names from users are text, never formulas.
 
 openpyxl stamps the save time into docProps and the zip entries; both are fixed here to the
 document's date so the same data gives the same bytes.
@@ -21,6 +22,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from core.reports.document import Document, Heading, Kpis, Table, Text
+from core.spreadsheets import put
 
 NUMBER_FORMATS = {"score": "0.0", "signed": "+0.0;-0.0;0.0", "money": "#,##0", "ratio": "0.00", "pct": "0%",
                   "int": "0", "number": "#,##0.####"}
@@ -51,17 +53,17 @@ def _cell_value(value):
 
 
 def _write_table(ws: Worksheet, block: Table, doc: Document) -> None:
-    ws["A1"], ws["A1"].font = block.title, TITLE
-    ws["A2"], ws["A2"].font = f"{doc.organization} · {doc.period}", MUTED
+    put(ws, 1, 1, block.title).font = TITLE
+    put(ws, 2, 1, f"{doc.organization} · {doc.period}").font = MUTED
     columns = list(block.frame.columns)
     header_row = 4
     for j, column in enumerate(columns, start=1):
-        cell = ws.cell(header_row, j, block.header(column))
+        cell = put(ws, header_row, j, block.header(column))
         cell.font, cell.fill = BOLD, HEADER_FILL
         cell.alignment = Alignment(wrap_text=True, vertical="center")
     for i, record in enumerate(block.frame.itertuples(index=False), start=header_row + 1):
         for j, (column, value) in enumerate(zip(columns, record, strict=True), start=1):
-            cell = ws.cell(i, j, _cell_value(value))
+            cell = put(ws, i, j, _cell_value(value))
             fmt = NUMBER_FORMATS.get(block.formats.get(column, "text"))
             if fmt:
                 cell.number_format = fmt
@@ -73,7 +75,7 @@ def _write_table(ws: Worksheet, block: Table, doc: Document) -> None:
         ws.column_dimensions[get_column_letter(j)].width = min(max(10, longest + 2), 48)
     ws.freeze_panes = ws.cell(header_row + 1, 1)
     if block.note:
-        ws.cell(header_row + len(block.frame) + 2, 1, block.note).font = MUTED
+        put(ws, header_row + len(block.frame) + 2, 1, block.note).font = MUTED
     if block.chart is not None and len(block.frame):
         _chart(ws, block, header_row, len(columns) + 2)
 
@@ -102,33 +104,32 @@ def _chart(ws: Worksheet, block: Table, header_row: int, anchor_col: int) -> Non
 
 
 def _summary(ws: Worksheet, doc: Document, sheets: dict[int, str]) -> None:
-    ws["A1"], ws["A1"].font = doc.title, TITLE
-    ws["A2"] = doc.subtitle
-    ws["A3"], ws["B3"] = "Organization", doc.organization
-    ws["A4"], ws["B4"] = "Period", doc.period
-    ws["A5"], ws["B5"] = "Data as of", doc.created
+    put(ws, 1, 1, doc.title).font = TITLE
+    put(ws, 2, 1, doc.subtitle)
+    for row, (label, value) in enumerate((("Organization", doc.organization), ("Period", doc.period),
+                                          ("Data as of", doc.created)), start=3):
+        put(ws, row, 1, label).font = BOLD
+        put(ws, row, 2, value)
     ws["B5"].number_format = "yyyy-mm-dd"
-    for cell in (ws["A3"], ws["A4"], ws["A5"]):
-        cell.font = BOLD
     row = 7
     for index, block in enumerate(doc.blocks):
         if isinstance(block, Heading):
             row += 1
-            ws.cell(row, 1, block.text).font = Font(bold=True, size=12 if block.level == 1 else 11)
+            put(ws, row, 1, block.text).font = Font(bold=True, size=12 if block.level == 1 else 11)
             row += 1
         elif isinstance(block, Text):
-            ws.cell(row, 1, block.text).font = MUTED if block.muted else Font()
+            put(ws, row, 1, block.text).font = MUTED if block.muted else Font()
             row += 1
         elif isinstance(block, Kpis):
             for kpi in block.items:
-                ws.cell(row, 1, kpi.label)
-                value = ws.cell(row, 2, _cell_value(kpi.value))
+                put(ws, row, 1, kpi.label)
+                value = put(ws, row, 2, _cell_value(kpi.value))
                 value.number_format = NUMBER_FORMATS.get(kpi.fmt, "General")
-                ws.cell(row, 3, kpi.note).font = MUTED
+                put(ws, row, 3, kpi.note).font = MUTED
                 row += 1
         elif isinstance(block, Table):
             where = f"sheet '{sheets[index]}'" if index in sheets else "PDF only"
-            ws.cell(row, 1, f"{block.title} ({len(block.frame)} rows): {where}").font = MUTED
+            put(ws, row, 1, f"{block.title} ({len(block.frame)} rows): {where}").font = MUTED
             row += 1
     ws.column_dimensions["A"].width = 44
     ws.column_dimensions["B"].width = 20

@@ -67,6 +67,15 @@ class Action:
     API_REFRESH_REVOKED = "api.refresh_revoked"
     API_PERSONAL_TOKEN_CREATED = "api.personal_token_created"
     API_PERSONAL_TOKEN_REVOKED = "api.personal_token_revoked"
+    # Operator commands (core.ops; core/ops/events.py says which database holds each and why).
+    BACKUP_MADE = "ops.backup_made"
+    BACKUP_FAILED = "ops.backup_failed"
+    BACKUP_KEY_CHANGED = "ops.backup_key_changed"
+    RESTORED = "ops.restored"
+    MASKED_COPY_MADE = "ops.masked_copy_made"
+    MASKED_COPY_FAILED = "ops.masked_copy_failed"
+    KEYS_ROTATED = "ops.keys_rotated"
+    KEYS_ROTATION_FAILED = "ops.keys_rotation_failed"
 
 
 @dataclass(frozen=True)

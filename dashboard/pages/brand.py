@@ -9,7 +9,6 @@ anything. Each chart's data downloads as CSV or XLSX from the same read model th
 
 from __future__ import annotations
 
-import io
 import logging
 import re
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from core import brand_explorer as bx
 from core.runtime import get_db
 from core.security import Forbidden, Principal
 from core.security.authorizer import deny
+from core.spreadsheets import csv_text, xlsx_bytes
 from dashboard.access import page_layout, protected_callback
 from dashboard.auth.principal import current_principal
 from dashboard.components import MUTED, PALETTE, chart_layout, empty_state, kpi_card, signed
@@ -612,13 +612,10 @@ def show_revenue(_trigger, brand_id, project_id):
 # ---------------------------------------------------------------- downloads
 
 def to_download(frame: pd.DataFrame, filename: str, fmt: str) -> dict:
-    """dcc.Download payload: CSV text, or an XLSX workbook written in memory."""
+    """dcc.Download payload: CSV or XLSX, written by core.spreadsheets (user text never runs as a formula)."""
     if fmt == "csv":
-        return dcc.send_data_frame(frame.to_csv, f"{filename}.csv", index=False)
-    buffer = io.BytesIO()
-    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-        frame.to_excel(writer, index=False, sheet_name=filename[:31])
-    return dcc.send_bytes(buffer.getvalue(), f"{filename}.xlsx")
+        return dcc.send_string(csv_text(frame), f"{filename}.csv", type="text/csv")
+    return dcc.send_bytes(xlsx_bytes({filename[:31]: frame}), f"{filename}.xlsx")
 
 
 def _slug(text: str) -> str:
