@@ -18,6 +18,46 @@ class ConfigError(RuntimeError):
     """Raised when the environment cannot run the app safely; the message says what to set."""
 
 
+@dataclass(frozen=True)
+class ImportLimits:
+    """How big an imported file may be, checked before and while it is read (core.imports.readers).
+
+    A small .xlsx can expand to gigabytes (it is a zip archive), so its declared sizes are checked
+    before anything is unpacked and rows are counted as they stream in. The defaults leave room for
+    the largest file the upload limits let through (20 MB on the API, 10 MB on the page): about a
+    million rows of a long-layout file, whose sheet XML is ~230 MB.
+    """
+
+    max_rows: int = 1_000_000  # data rows below the header (DIGICADENCE_IMPORT_MAX_ROWS)
+    max_expanded_bytes: int = 256 * 1024 * 1024  # unpacked size of an .xlsx, size of a CSV (…_MAX_EXPANDED_MB)
+    max_columns: int = 5_000  # long files have 4-6, wide ones a column per metric or channel
+    max_cells: int = 10_000_000  # rows × columns: a million rows of ten columns
+    max_field_chars: int = 32_767  # one cell; Excel's own limit
+    max_members: int = 1_000  # parts of an .xlsx archive; a workbook has tens
+    max_ratio: int = 100  # how much one part may expand (spreadsheets: ~10-30 to 1; bombs: hundreds)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> ImportLimits:
+        """DIGICADENCE_IMPORT_MAX_ROWS and DIGICADENCE_IMPORT_MAX_EXPANDED_MB, else the defaults."""
+        env = dict(os.environ if env is None else env)
+        rows = _positive_int(env, "DIGICADENCE_IMPORT_MAX_ROWS", cls.max_rows)
+        megabytes = _positive_int(env, "DIGICADENCE_IMPORT_MAX_EXPANDED_MB", cls.max_expanded_bytes // 1048576)
+        return cls(max_rows=rows, max_expanded_bytes=megabytes * 1048576)
+
+
+def _positive_int(env: dict[str, str], name: str, default: int) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: expected a whole number") from None
+    if value <= 0:
+        raise ConfigError(f"{name}={raw!r}: must be above 0")
+    return value
+
+
 def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
@@ -50,6 +90,8 @@ class Config:
     # Where sessions live: "redis" (the default when REDIS_URL is set) or "database". With Redis a
     # Redis outage signs everyone out of reach (503 page); with the database, pages keep serving.
     session_store: str | None = None
+    # Caps on imported files (rows, unpacked size, …); see ImportLimits.
+    import_limits: ImportLimits = field(default_factory=ImportLimits)
 
     @property
     def is_sqlite(self) -> bool:
@@ -94,6 +136,7 @@ class Config:
             signin_rate_per_account=env.get("DIGICADENCE_SIGNIN_RATE_PER_ACCOUNT", "10 per minute"),
             api_rate=env.get("DIGICADENCE_API_RATE", "600 per minute"),
             session_store=_session_store(env),
+            import_limits=ImportLimits.from_env(env),
         )
 
 

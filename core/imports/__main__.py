@@ -1,8 +1,9 @@
 """Command line: `python -m core.imports preview|commit --org SLUG --kind KIND --mapping FILE PATH`.
 
 Exit code 0 when the file is clean (and, for commit, written), 1 when it has errors, 2 for bad
-usage (unknown organization, unreadable mapping). The database comes from DATABASE_URL, as for
-the app.
+usage (unknown organization, unreadable mapping), 3 when the file is over the import limits
+(DIGICADENCE_IMPORT_MAX_ROWS, DIGICADENCE_IMPORT_MAX_EXPANDED_MB, …: refused before it is read past
+the limit; nothing written). The database comes from DATABASE_URL, as for the app.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
-from core.config import database_url_from_env, normalize_database_url
+from core.config import ConfigError, ImportLimits, database_url_from_env, normalize_database_url
 from core.db import Database
 from core.imports.mapping import KINDS, MappingError, load_spec
+from core.imports.readers import FileRefused
 from core.imports.service import commit, preview
 from core.models import Organization
 
@@ -43,6 +45,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.brand:
         spec = spec.with_brand(args.brand)
+    try:
+        limits = ImportLimits.from_env()
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
     db = Database(normalize_database_url(args.database_url) if args.database_url else database_url_from_env())
     try:
         with db.engine.connect() as conn:
@@ -51,7 +58,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"unknown organization slug '{args.org}'", file=sys.stderr)
             return 2
         run = commit if args.action == "commit" else preview
-        report = run(db, org_id, args.path, spec)
+        try:
+            report = run(db, org_id, args.path, spec, limits=limits)
+        except FileRefused as exc:
+            print(f"refused: {exc.reason} Nothing was written.", file=sys.stderr)
+            return 3
     finally:
         db.dispose()
     print(json.dumps(report.to_dict(), indent=2, default=str) if args.json else report.format_text())

@@ -4,6 +4,9 @@ Both entry points run the same validation and the same diff, so the preview's co
 the commit will do. The commit is one transaction — the ImportBatch row and every upsert — and
 writes nothing at all when the file has any error. Only new and changed rows are sent to the
 database, so re-importing a file leaves it untouched (0 inserted, 0 updated, N unchanged).
+
+A file over the import limits (`ImportLimits`, enforced by the readers) is not reported row by row:
+both raise `FileRefused` before anything is read past the limit, and nothing is written.
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ from sqlalchemy import Table, bindparam, column, select, table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from core.config import ImportLimits
 from core.db import Database
 from core.imports.mapping import ImportSpec, MappingError, parse_spec
-from core.imports.readers import FileError, RawFile, Source, load_source, read_table
+from core.imports.readers import FileError, FileRefused, RawFile, Source, load_source, read_table
 from core.imports.report import ImportReport, RowError, TableCounts
 from core.imports.validate import Catalog, Parsed, validate
 from core.models import (
@@ -203,8 +207,8 @@ _Run = tuple[ImportReport, Parsed | None, RawFile | None, ImportSpec | None]
 
 
 def _run(db: Database, organization_id: int, source: Source, spec: ImportSpec | Mapping[str, Any],
-         filename: str | None, kind: str | None) -> _Run:
-    """Read, validate and diff; shared by preview and commit."""
+         filename: str | None, kind: str | None, limits: ImportLimits | None) -> _Run:
+    """Read, validate and diff; shared by preview and commit. `FileRefused` propagates."""
     report = ImportReport(kind=kind or (spec.kind if isinstance(spec, ImportSpec) else str(spec.get("kind", ""))),
                           filename=filename or (str(source) if isinstance(source, str) else getattr(
                               source, "name", "") or ""))
@@ -215,9 +219,11 @@ def _run(db: Database, organization_id: int, source: Source, spec: ImportSpec | 
         report.add_errors([RowError(None, None, "invalid_mapping", p) for p in exc.problems])
         return report, None, None, None
     try:
-        raw = load_source(source, filename)
+        raw = load_source(source, filename, limits)
         report.filename, report.sha256 = raw.filename, raw.sha256
-        table = read_table(raw)
+        table = read_table(raw, limits)
+    except FileRefused:
+        raise
     except FileError as exc:
         report.add_errors([RowError(None, None, exc.code, exc.reason)])
         return report, None, None, spec
@@ -242,25 +248,30 @@ def _run(db: Database, organization_id: int, source: Source, spec: ImportSpec | 
 
 
 def preview(db: Database, organization_id: int, source: Source, spec: ImportSpec | Mapping[str, Any], *,
-            filename: str | None = None, kind: str | None = None) -> ImportReport:
+            filename: str | None = None, kind: str | None = None,
+            limits: ImportLimits | None = None) -> ImportReport:
     """Dry run: everything `commit` would check and count, with nothing written.
 
     `source` is a path, bytes or a binary file-like object; `filename` (needed for bytes) picks
-    CSV or XLSX by its extension.
+    CSV or XLSX by its extension. A file over `limits` (default: the documented defaults) raises
+    `FileRefused`.
     """
-    report, _parsed, _raw, _spec = _run(db, organization_id, source, spec, filename, kind)
+    report, _parsed, _raw, _spec = _run(db, organization_id, source, spec, filename, kind, limits)
     return report
 
 
 def commit(db: Database, organization_id: int, source: Source, spec: ImportSpec | Mapping[str, Any],
-           user_id: int | None = None, *, filename: str | None = None, kind: str | None = None) -> ImportReport:
+           user_id: int | None = None, *, filename: str | None = None, kind: str | None = None,
+           limits: ImportLimits | None = None) -> ImportReport:
     """Validate and, only if the file has no error at all, write it in one transaction.
+
+    A file over `limits` raises `FileRefused` before anything is written.
 
     After metric values change, the DC scores of every project holding a touched brand are
     recomputed (after the data commit, so a scoring failure never loses the import; it is
     reported as a warning).
     """
-    report, parsed, raw, spec = _run(db, organization_id, source, spec, filename, kind)
+    report, parsed, raw, spec = _run(db, organization_id, source, spec, filename, kind, limits)
     if not report.ok or parsed is None or raw is None or spec is None:
         report.channels_created = []
         return report

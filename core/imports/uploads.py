@@ -8,6 +8,10 @@ diff and the all-or-nothing write are `core.imports.service`'s; this module adds
 staging and the audit event.
 
 `metrics:import` is needed on the organization as a whole: an import writes any of its brands.
+
+A file over the import limits (`ImportLimits`) is refused with the limit in the message: an .xlsx
+bomb already when it is uploaded (its declared sizes say so), one with too many rows at the
+preview, which then drops the staged file. Nothing is imported either way.
 """
 
 from __future__ import annotations
@@ -23,10 +27,10 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from core.config import PROJECT_ROOT
+from core.config import PROJECT_ROOT, ImportLimits
 from core.db import Database
 from core.imports.mapping import MappingError, parse_spec
-from core.imports.readers import EXTENSIONS
+from core.imports.readers import EXTENSIONS, FileError, FileRefused, RawFile, check_size
 from core.imports.report import ImportReport, RowError
 from core.imports.service import commit, preview
 from core.models import Brand, ImportUpload, Organization, Project, utcnow
@@ -85,8 +89,10 @@ def import_brands(db: Database, principal: Principal, organization_id: Any) -> l
         return list(s.scalars(select(Brand.name).where(Brand.organization_id == ident).order_by(Brand.name)))
 
 
-def stage_upload(db: Database, principal: Principal, filename: str, data: bytes) -> StagedUpload:
-    """Keep an uploaded file for this person for `UPLOAD_TTL`; too large or of a wrong type is refused."""
+def stage_upload(db: Database, principal: Principal, filename: str, data: bytes,
+                 limits: ImportLimits | None = None) -> StagedUpload:
+    """Keep an uploaded file for this person for `UPLOAD_TTL`; too large (also once unpacked) or of a
+    wrong type is refused, and then nothing is stored."""
     if principal.user_id is None or principal.scopes(IMPORT).empty:
         deny(principal, IMPORT, ("system", None), "permission not held")
     name = Path(str(filename or "")).name[:300]
@@ -97,6 +103,12 @@ def stage_upload(db: Database, principal: Principal, filename: str, data: bytes)
                              f"{MAX_UPLOAD_BYTES // 1048576} MB. Split the file and import the parts.")
     if not data.strip():
         raise UploadRejected(f"“{name}” is empty.")
+    try:
+        check_size(RawFile(name, data), limits)
+    except FileRefused as exc:
+        raise UploadRejected(exc.reason) from exc
+    except FileError:
+        pass  # an unreadable file is explained, with the other problems, by the preview
     token = secrets.token_urlsafe(32)
     digest = hashlib.sha256(data).hexdigest()
     now = utcnow()
@@ -135,8 +147,15 @@ def _spec(mapping: Any, kind: str | None, brand: str | None):
         return mapping
 
 
+def _refused(db: Database, token: Any, exc: FileRefused) -> UploadRejected:
+    """The staged file can never be imported: drop it, and say which limit it passed."""
+    with db.session() as s:
+        s.execute(delete(ImportUpload).where(ImportUpload.id == _key(token)))
+    return UploadRejected(f"{exc.reason} Nothing was imported; upload the parts as new files.")
+
+
 def preview_upload(db: Database, principal: Principal, token: Any, organization_id: Any, mapping: Any,
-                   kind: str | None, brand: str | None = None) -> ImportReport:
+                   kind: str | None, brand: str | None = None, limits: ImportLimits | None = None) -> ImportReport:
     """Dry run of the staged file; a clean one is remembered (organization, mapping) for the commit."""
     org = _require_import(principal, organization_id)
     with db.session() as s:
@@ -147,7 +166,11 @@ def preview_upload(db: Database, principal: Principal, token: Any, organization_
         report = ImportReport(kind=kind or "", filename=filename)
         report.add_errors([RowError(None, None, "invalid_mapping", "the mapping must be a JSON object")])
         return report
-    report = preview(db, org, data, _spec(dict(mapping), kind, brand), filename=filename, kind=kind)
+    try:
+        report = preview(db, org, data, _spec(dict(mapping), kind, brand), filename=filename, kind=kind,
+                         limits=limits)
+    except FileRefused as exc:
+        raise _refused(db, token, exc) from exc
     with db.session() as s:
         row = _upload(s, principal, token)
         if report.sha256 and row.sha256 != report.sha256:  # stored bytes that are not the upload: never commit
@@ -158,7 +181,8 @@ def preview_upload(db: Database, principal: Principal, token: Any, organization_
     return report
 
 
-def commit_upload(db: Database, principal: Principal, token: Any, organization_id: Any) -> ImportReport:
+def commit_upload(db: Database, principal: Principal, token: Any, organization_id: Any,
+                  limits: ImportLimits | None = None) -> ImportReport:
     """Write the previewed file, all rows or none, as previewed; an ImportBatch and an audit event record it."""
     org = _require_import(principal, organization_id)
     with db.session() as s:
@@ -170,8 +194,11 @@ def commit_upload(db: Database, principal: Principal, token: Any, organization_i
         data, filename, digest, spec = bytes(row.data), row.filename, row.sha256, dict(row.spec)
     if hashlib.sha256(data).hexdigest() != digest:
         raise UploadRejected("The stored upload does not match the previewed file: upload it again.")
-    report = commit(db, org, data, _spec(spec["mapping"], spec["kind"], spec["brand"]),
-                    principal.user_id, filename=filename, kind=spec["kind"])
+    try:
+        report = commit(db, org, data, _spec(spec["mapping"], spec["kind"], spec["brand"]),
+                        principal.user_id, filename=filename, kind=spec["kind"], limits=limits)
+    except FileRefused as exc:  # the limits were lowered since the preview
+        raise _refused(db, token, exc) from exc
     if not report.committed:
         return report
     with db.session() as s:

@@ -34,7 +34,7 @@ from core.imports.uploads import (
     shipped_mappings,
     stage_upload,
 )
-from core.runtime import get_db
+from core.runtime import app_state, get_db
 from core.security import Forbidden, Principal, can
 from dashboard.access import page_layout, protected_callback
 from dashboard.auth.principal import current_principal
@@ -60,6 +60,11 @@ def _org_allowed(principal: Principal, organization_id) -> bool:
 
 def _upload_owned(principal: Principal, token) -> bool:
     return owns_upload(get_db(), principal, token)
+
+
+def _limits():
+    """The running app's import limits (core.config.ImportLimits), which core.imports enforces."""
+    return app_state().config.import_limits
 
 
 def _alert(message, color: str = "danger", **kwargs) -> dbc.Alert:
@@ -89,12 +94,12 @@ def layout(**_query) -> html.Div:
         return empty_state("No organization to import into.",
                            "Importing needs the metrics:import permission for a whole organization.")
     org_options = [{"label": o["name"], "value": o["id"]} for o in organizations]
-    limit_mb = MAX_UPLOAD_BYTES // 1048576
+    limit_mb, max_rows = MAX_UPLOAD_BYTES // 1048576, _limits().max_rows
     upload = dcc.Upload(
         id="import-upload", multiple=False, accept=".csv,.txt,.xlsx,.xlsm",
         children=html.Div([html.Strong("Drop a CSV or XLSX file here"), html.Span(" or "),
                            html.A("choose one", href="#", className="link-primary"),
-                           html.Div(f"Up to {limit_mb} MB. Nothing is written until you commit.",
+                           html.Div(f"Up to {limit_mb} MB and {max_rows:,} rows. Nothing is written until you commit.",
                                     className="small text-muted")]),
         className="border border-2 rounded-3 p-4 text-center bg-body-tertiary",
         style={"borderStyle": "dashed", "cursor": "pointer"},
@@ -166,7 +171,7 @@ def receive_upload(contents, filename):
     except (binascii.Error, ValueError):
         return None, _alert("The file could not be read. Upload it again.")
     try:
-        staged = stage_upload(get_db(), current_principal(), filename or "", data)
+        staged = stage_upload(get_db(), current_principal(), filename or "", data, _limits())
     except UploadRejected as exc:
         return None, _alert(str(exc))
     size = f"{staged.size / 1024:,.1f} KB" if staged.size < 1048576 else f"{staged.size / 1048576:,.1f} MB"
@@ -248,7 +253,8 @@ def run_preview(_clicks, token, organization_id, kind, mapping_json, brand):
     except ValueError as exc:
         return _alert(f"The mapping is not valid JSON: {exc}."), [], True, None, None
     try:
-        report = preview_upload(get_db(), current_principal(), token, organization_id, mapping, kind, brand)
+        report = preview_upload(get_db(), current_principal(), token, organization_id, mapping, kind, brand,
+                                _limits())
     except Forbidden:
         return _alert(NOT_ALLOWED), [], True, None, None
     except UploadRejected as exc:
@@ -316,7 +322,7 @@ def run_commit(_clicks, token, organization_id):
     if not token:
         return _alert("Upload and preview a file first.", "warning"), no_update, no_update, *keep
     try:
-        report = commit_upload(get_db(), current_principal(), token, organization_id)
+        report = commit_upload(get_db(), current_principal(), token, organization_id, _limits())
     except Forbidden:
         return _alert(NOT_ALLOWED), no_update, no_update, *keep
     except UploadRejected as exc:

@@ -2,7 +2,9 @@
 
 `POST /imports/preview` is the dry run (nothing written); `POST /imports` validates again and
 writes only when the whole file is clean (all or nothing, one transaction, via core.imports).
-Importing needs `metrics:import` on the organization.
+Importing needs `metrics:import` on the organization. A file over the import limits (rows,
+unpacked size, …: `ImportLimits`) gets 413, an .xlsx that is not a plain workbook 422, both with
+the limit in the message and before anything is read past it or written.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from api.v1.problems import ApiProblem, FieldError, not_found
 from api.v1.security import current_principal
 from api.v1.types import UtcDatetime
 from core import imports, records
-from core.runtime import get_db
+from core.runtime import app_state, get_db
 from core.security import Action, authorize, record
 from core.security.permissions import Permission
 
@@ -113,6 +115,17 @@ def _inputs(form: ImportForm, file: FileStorage) -> tuple[int, dict[str, Any], b
     return organization_id, mapping, data
 
 
+def _run(step, organization_id: int, data: bytes, mapping: dict[str, Any], filename: str | None,
+         *args: Any) -> imports.ImportReport:
+    """Preview or commit with the app's import limits; a refused file is a problem, not a report."""
+    try:
+        return step(get_db(), organization_id, data, mapping, *args, filename=filename,
+                    limits=app_state().config.import_limits)
+    except imports.FileRefused as exc:
+        raise ApiProblem(413 if exc.too_large else 422, f"{exc.reason} Nothing was written.",
+                         slug="import-too-large" if exc.too_large else "import-refused") from exc
+
+
 def _report(report: imports.ImportReport) -> ImportReportOut:
     return ImportReportOut.model_validate(json.loads(json.dumps(report.to_dict(), default=str)))
 
@@ -122,7 +135,7 @@ def _report(report: imports.ImportReport) -> ImportReportOut:
 def preview(form: ImportForm, file: FileStorage) -> ImportReportOut:
     """The same checks and counts as a commit (rows to insert, update, unchanged; every error)."""
     organization_id, mapping, data = _inputs(form, file)
-    report = imports.preview(get_db(), organization_id, data, mapping, filename=file.filename)
+    report = _run(imports.preview, organization_id, data, mapping, file.filename)
     return _report(report)
 
 
@@ -134,7 +147,7 @@ def commit(form: ImportForm, file: FileStorage) -> Created:
     organization_id, mapping, data = _inputs(form, file)
     principal = current_principal()
     db = get_db()
-    report = imports.commit(db, organization_id, data, mapping, principal.user_id, filename=file.filename)
+    report = _run(imports.commit, organization_id, data, mapping, file.filename, principal.user_id)
     if not report.committed:
         errors = [FieldError(loc=["file", e.row if e.row is not None else "file", e.column or ""], msg=e.reason,
                              type=e.code) for e in report.errors]
