@@ -51,7 +51,7 @@ def _matches(posted: Any, declared: dict) -> bool:
     declared_id = declared["id"]
     if isinstance(declared_id, str) and declared_id.startswith("{"):  # pattern-matching id: shape only
         items = posted if isinstance(posted, list) else [posted]
-        return all(isinstance(p, dict) and isinstance(p.get("id"), dict)
+        return all(isinstance(p, dict) and isinstance(p.get("id"), dict | str)
                    and p.get("property") == declared["property"] for p in items)
     return (isinstance(posted, dict) and posted.get("id") == declared_id
             and posted.get("property") == declared["property"])
