@@ -27,6 +27,7 @@ from core.observability.web import init_observability
 from core.runtime import AppState
 from core.security import DemoCredential, SecretBox, ensure_demo_users
 from dashboard.auth import init_auth
+from dashboard.envelope import install_body_limits
 from dashboard.errors import register_server_errors
 from dashboard.hardening import harden
 from dashboard.shell import build_dash
@@ -56,6 +57,7 @@ def create_app(config: Config | None = None, *, seed_demo: bool | None = None) -
     install_job_queue(server, db, server.extensions["digicadence.celery"])
     register_server_errors(server)
     harden(app, https=config.https, csrf_exempt=(api_bp,))
+    install_body_limits(app, config)  # after harden: callback posts are checked after sign-in and CSRF
     if config.proxy_hops:  # behind a TLS proxy: the client's address and scheme, not the proxy's
         server.wsgi_app = ProxyFix(server.wsgi_app, x_for=config.proxy_hops, x_proto=config.proxy_hops)
     return app

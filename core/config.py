@@ -92,6 +92,13 @@ class Config:
     session_store: str | None = None
     # Caps on imported files (rows, unpacked size, …); see ImportLimits.
     import_limits: ImportLimits = field(default_factory=ImportLimits)
+    # Request body limits (413/400 with the reason above them). Every request, file uploads included
+    # (the import page sends a 10 MB file base64-encoded, about 13.4 MB; the API takes 20 MB files), is refused above
+    # max_request_bytes; a JSON body (a Dash callback that takes no file, an /api/v1 call) above
+    # max_json_bytes; JSON nested deeper than max_json_depth, before it is parsed.
+    max_request_bytes: int = 24 * 1024 * 1024
+    max_json_bytes: int = 2 * 1024 * 1024
+    max_json_depth: int = 100
 
     @property
     def is_sqlite(self) -> bool:
@@ -137,7 +144,21 @@ class Config:
             api_rate=env.get("DIGICADENCE_API_RATE", "600 per minute"),
             session_store=_session_store(env),
             import_limits=ImportLimits.from_env(env),
+            max_request_bytes=_positive(env, "DIGICADENCE_MAX_REQUEST_BYTES", cls.max_request_bytes),
+            max_json_bytes=_positive(env, "DIGICADENCE_MAX_JSON_BYTES", cls.max_json_bytes),
+            max_json_depth=_positive(env, "DIGICADENCE_MAX_JSON_DEPTH", cls.max_json_depth),
         )
+
+
+def _positive(env: dict[str, str], name: str, default: int) -> int:
+    raw = (env.get(name) or "").strip()
+    try:
+        value = int(raw) if raw else default
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be greater than 0")
+    return value
 
 
 def _session_store(env: dict[str, str]) -> str | None:

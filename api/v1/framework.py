@@ -23,13 +23,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Response, g, request
+from flask import Blueprint, Response, current_app, g, request
 from pydantic import BaseModel, ValidationError
 from werkzeug.routing import BaseConverter
 
 from api.v1 import idempotency
 from api.v1.problems import ApiProblem, not_found, validation_problem
 from api.v1.security import require_bearer
+from core.config import Config
+from core.jsonlimits import JsonTooDeep, check_depth, size_text
 
 MAX_ID = 2**31 - 1
 PROBLEM_STATUSES = (400, 401, 403, 404, 409, 413, 415, 422, 429)
@@ -152,8 +154,17 @@ def _parse(model: type[BaseModel], data: Any, where: str) -> BaseModel:
 
 
 def _json_body() -> Any:
+    """The one place the API parses a JSON body: its size, its nesting, then the JSON itself."""
     if not request.is_json:
         raise ApiProblem(415, "Send the body as application/json.")
+    limit = current_app.config.get("DC_MAX_JSON_BYTES", Config.max_json_bytes)
+    data = request.get_data(cache=True)  # above MAX_CONTENT_LENGTH: 413 from Flask, as a problem
+    if len(data) > limit:
+        raise ApiProblem(413, f"The body is larger than the {size_text(limit)} limit for JSON; nothing was changed.")
+    try:
+        check_depth(data, current_app.config.get("DC_MAX_JSON_DEPTH", Config.max_json_depth))
+    except JsonTooDeep as exc:
+        raise ApiProblem(400, f"The body nests {exc.depth} levels deep; at most {exc.limit} are allowed.") from None
     payload = request.get_json(silent=True)
     if payload is None:
         raise ApiProblem(400, "The body is not valid JSON.")

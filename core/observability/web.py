@@ -13,6 +13,7 @@ import time
 
 import dash
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException
 
 from core.config import Config
 from core.observability import metrics
@@ -60,7 +61,10 @@ def _route_label() -> str:
 
 def _callback_label(app: dash.Dash) -> str:
     """The callback's output id as registered; anything a client made up is 'unknown'."""
-    body = request.get_json(silent=True, cache=True)
+    try:
+        body = request.get_json(silent=True, cache=True)
+    except HTTPException:  # a body over the size limit is refused unread (413)
+        return "unknown"
     output = body.get("output") if isinstance(body, dict) else None
     return output if isinstance(output, str) and output in app.callback_map else "unknown"
 

@@ -35,6 +35,7 @@ from core.security.principal import Principal
 OWNER_PERMISSIONS = frozenset({Permission.SCENARIO_READ.value, Permission.SCENARIO_RUN.value,
                                Permission.SCENARIO_SAVE.value, Permission.REPORT_EXPORT.value})
 
+MAX_ID = 2 ** 63 - 1  # the largest id a BIGINT (and SQLite's INTEGER) can hold
 KINDS: dict[str, type] = {
     "organization": Organization, "project": Project, "brand": Brand, "scenario": Scenario,
     "user": User, "audit_event": AuditEvent, "role": Role,
@@ -105,8 +106,10 @@ def _resolve(principal: Principal, pair: tuple[str, Any], session: Session | Non
         raise TypeError(f"unknown kind {kind!r}; expected one of {sorted(KINDS)} or 'system'")
     try:
         ident = int(ident)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
         return None  # a forged id from a browser is simply not found
+    if not 0 < ident <= MAX_ID:
+        return None  # no row has it, and the database would refuse the number (a 500, not a 403)
     if kind == "organization":
         return Organization(id=ident)  # the rule needs only the id
     if session is not None:

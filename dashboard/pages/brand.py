@@ -411,22 +411,27 @@ def as_frame(chart: str, result) -> pd.DataFrame:
     return result
 
 
-def _error(chart: str, exc: Exception):
+def _error(chart: str, exc: Exception, extra: tuple = ()):
+    """The card's error state: blank figure and a message, then `extra` for the callback's other outputs."""
     log.exception("brand explorer: %s chart failed", chart)
     return _blank("Could not draw this chart."), dbc.Alert(
         "Something went wrong while computing this chart. Try another period, or reload the page.",
-        color="danger", className="small py-1 mb-0")
+        color="danger", className="small py-1 mb-0"), *extra
 
 
-def _guarded(chart: str, draw: Callable, key: tuple):
+def _guarded(chart: str, draw: Callable, key: tuple, extra: tuple = ()):
     """Run `draw` (its output cached per data token, scopes and `key`, the callback's inputs); a
-    Forbidden still becomes a 403, any other failure an error message in the card."""
+    Forbidden still becomes a 403, any other failure an error message in the card.
+
+    `extra`: what the callback's outputs after the figure and the note show on error (one per output),
+    so the error answer has the callback's declared outputs.
+    """
     try:
         return cached_view(f"brand.{chart}", current_principal(), key, draw)
     except (Forbidden, PreventUpdate):
         raise
     except Exception as exc:  # shown to the user as an error state, logged with its traceback
-        return _error(chart, exc)
+        return _error(chart, exc, extra)
 
 
 # ---------------------------------------------------------------- chart callbacks
@@ -469,6 +474,8 @@ def show_breakdown(period_to, brand_id, project_id):
 def show_waterfall(period_from, period_to, brand_id, project_id):
     """What moved the score between the two periods, and the headline numbers."""
     p0, p1 = _parse_period(period_from), _parse_period(period_to)
+    if p0 is None or p1 is None:  # a brand with no months yet, or periods that are no dates
+        return _blank("No metric values for these periods."), "Pick two months to see what moved the score.", []
 
     def draw():
         principal = current_principal()
@@ -493,7 +500,7 @@ def show_waterfall(period_from, period_to, brand_id, project_id):
             note = "Pick two different periods to see what moved the score."
         return waterfall_figure(result, p0, p1), note, [dbc.Col(c, xs=6, lg=3) for c in cards]
 
-    return _guarded("waterfall", draw, (period_from, period_to, brand_id, project_id))
+    return _guarded("waterfall", draw, (period_from, period_to, brand_id, project_id), extra=([],))
 
 
 @protected_callback(
