@@ -26,6 +26,7 @@ from core.security.audit import Action, iso_utc, record
 from core.security.authorizer import can, deny, permissions_for, scope_filter
 from core.security.permissions import ORGANIZATION_PERMISSIONS, SYSTEM_ADMINISTRATOR, Permission, allowed_scopes
 from core.security.principal import Principal, load_principal, role_permissions
+from core.security.role_names import role_label
 from core.sessions import SessionStore
 
 USER_MANAGE = Permission.USER_MANAGE.value
@@ -83,12 +84,13 @@ def erasure_requests(session: Session, user_ids: list[int] | None = None) -> dic
 
 
 def _role_names(session: Session, user_ids: list[int]) -> dict[int, list[str]]:
+    """Each user's roles as people see them (custom ones marked, see core.security.role_names)."""
     names: dict[int, set[str]] = {}
     if user_ids:
-        rows = session.execute(select(RoleGrant.user_id, Role.name).join(Role, Role.id == RoleGrant.role_id)
-                               .where(RoleGrant.user_id.in_(user_ids)))
-        for user_id, name in rows:
-            names.setdefault(user_id, set()).add(name)
+        rows = session.execute(select(RoleGrant.user_id, Role.name, Role.is_builtin, Role.organization_id)
+                               .join(Role, Role.id == RoleGrant.role_id).where(RoleGrant.user_id.in_(user_ids)))
+        for user_id, name, builtin, organization_id in rows:
+            names.setdefault(user_id, set()).add(role_label(name, builtin and organization_id is None))
     return {uid: sorted(v) for uid, v in names.items()}
 
 
@@ -256,7 +258,9 @@ def _grant_rows(session: Session, user_id: int) -> list[dict]:
                            .where(RoleGrant.user_id == user_id).order_by(RoleGrant.id)).all()
     names = _scope_names(session, {(g.scope_type, g.scope_id) for g, _ in rows})
     return [{
-        "id": g.id, "role": r.name, "custom": not r.is_builtin, "scope_type": g.scope_type, "scope_id": g.scope_id,
+        "id": g.id, "role": r.name, "custom": not r.is_builtin,
+        "role_label": role_label(r.name, r.is_builtin and r.organization_id is None),
+        "scope_type": g.scope_type, "scope_id": g.scope_id,
         "scope": names.get((g.scope_type, g.scope_id), f"{g.scope_type} {g.scope_id} (deleted)"),
         "granted_at": _iso(g.created_at),
     } for g, r in rows]
@@ -314,7 +318,7 @@ def grantable_roles(db: Database, principal: Principal, user_id: int) -> list[di
                 continue
             if not role_permissions(role) <= held:
                 continue
-            out.append({"label": role.name + ("" if builtin else " (custom)"), "value": role.id,
+            out.append({"label": role_label(role.name, builtin), "value": role.id,
                         "scopes": list(allowed_scopes(role.name, builtin=builtin))})
         return out
 
@@ -349,7 +353,8 @@ def custom_roles(db: Database, principal: Principal) -> list[dict]:
             .outerjoin(holders, holders.c.role_id == Role.id)
             .where(Role.is_builtin.is_(False), scope_filter(principal, ROLE_MANAGE, Role)).order_by(Role.name)
         ).all()
-    return [{"id": role.id, "name": role.name, "organization_id": role.organization_id, "organization": org,
+    return [{"id": role.id, "name": role.name, "label": role_label(role.name, False),
+             "organization_id": role.organization_id, "organization": org,
              "permissions": ", ".join(role.permissions or []),
              "holders": n or 0} for role, org, n in rows]
 

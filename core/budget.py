@@ -30,6 +30,20 @@ from sqlalchemy.orm import Session
 
 from core.db import Database
 from core.frames import rows_frame
+from core.input_ranges import (
+    BUDGET,
+    FRONTIER_POINTS,
+    GENERATIONS,
+    MAX_ACTIVE,
+    MAX_CHANGE_PCT,
+    MONEY,
+    SEED,
+    TARGET,
+    UNIT,
+    NumberRange,
+    RangeError,
+    unit_steps_problem,
+)
 from core.models import Brand, Channel, Organization, ResponseCurve, Spend
 from core.optimize.allocate import budget_frontier, maximize_outcome, minimize_budget
 from core.optimize.curves import CurveArrays, CurveParams
@@ -101,35 +115,30 @@ class BudgetInputs:
         }
 
 
-def _num(value: Any, name: str, *, minimum: float = 0.0) -> float | None:
-    """A non-negative finite number from a form or grid cell ("" and None mean empty)."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if isinstance(value, bool):
-        raise BudgetInputError(f"{name}: expected a number")
+def _num(value: Any, rng: NumberRange, name: str | None = None) -> float | None:
+    """A number in its range (core.input_ranges) from a form, a grid cell or JSON; None when left empty."""
     try:
-        number = float(str(value).replace(",", "").replace("_", "").strip())
-    except ValueError:
-        raise BudgetInputError(f"{name}: {value!r} is not a number") from None
-    if not math.isfinite(number) or number < minimum:
-        raise BudgetInputError(f"{name}: must be a number ≥ {minimum:g}")
-    return number
-
-
-def _int(value: Any, name: str, lo: int, hi: int, default: int | None) -> int | None:
-    number = _num(value, name)
-    if number is None:
-        return default
-    if number != int(number) or not lo <= number <= hi:
-        raise BudgetInputError(f"{name}: a whole number between {lo} and {hi}")
-    return int(number)
+        return rng.read(value, name)
+    except RangeError as exc:
+        raise BudgetInputError(str(exc)) from None
 
 
 def _bounds(row: dict, name: str) -> tuple[float | None, float | None]:
-    lo, hi = _num(row.get("lower"), f"{name} minimum"), _num(row.get("upper"), f"{name} maximum")
+    lo, hi = _num(row.get("lower"), MONEY, f"{name} minimum"), _num(row.get("upper"), MONEY, f"{name} maximum")
     if lo is not None and hi is not None and lo > hi:
         raise BudgetInputError(f"{name}: minimum {lo:,.0f} exceeds maximum {hi:,.0f}")
     return lo, hi
+
+
+def _or(value: Any, default: Any) -> Any:
+    return default if value is None else value
+
+
+def _check_unit(budget: float | None, unit: float | None, *, at_least_one: bool = True) -> None:
+    """Refuse a unit that splits the budget into no whole unit or into an absurd number of them."""
+    problem = None if budget is None or unit is None else unit_steps_problem(budget, unit, at_least_one=at_least_one)
+    if problem:
+        raise BudgetInputError(problem)
 
 
 def parse_inputs(raw: dict[str, Any]) -> BudgetInputs:
@@ -154,11 +163,10 @@ def parse_inputs(raw: dict[str, Any]) -> BudgetInputs:
     if source not in SOURCES:
         raise BudgetInputError(f"unknown curve source {source!r}")
     out = BudgetInputs(brand_ids=brand_ids, channels=channels, scenario=scenario, curve_source=source,
-                       budget=_num(raw.get("budget"), "budget"), target=_num(raw.get("target"), "target outcome"))
+                       budget=_num(raw.get("budget"), BUDGET), target=_num(raw.get("target"), TARGET))
     if scenario == "min_budget" and not out.target:
         raise BudgetInputError("the smallest-budget scenario needs a target outcome")
-    change = _num(raw.get("max_change_pct"), "max change %")
-    out.max_change_pct = change
+    out.max_change_pct = _num(raw.get("max_change_pct"), MAX_CHANGE_PCT)
     wanted = set(brand_ids)
     for row in raw.get("cells") or []:
         if not isinstance(row, dict):
@@ -172,7 +180,7 @@ def parse_inputs(raw: dict[str, Any]) -> BudgetInputs:
         name = f"{row.get('brand') or key[0]} / {key[1]}"
         lo, hi = _bounds(row, name)
         entry = {"lower": lo, "upper": hi, "locked": bool(row.get("locked")),
-                 "min_spend": _num(row.get("min_spend"), f"{name} minimum when on")}
+                 "min_spend": _num(row.get("min_spend"), MONEY, f"{name} minimum when on")}
         if any(v not in (None, False) for v in entry.values()):
             out.cells[key] = entry
     for row in raw.get("brand_bounds") or []:
@@ -185,11 +193,13 @@ def parse_inputs(raw: dict[str, Any]) -> BudgetInputs:
             lo, hi = _bounds(row, f"channel {row['channel']} total")
             if lo is not None or hi is not None:
                 out.channel_bounds[str(row["channel"])] = (lo, hi)
-    out.max_active_per_brand = _int(raw.get("max_active_per_brand"), "max active channels", 1, 50, None)
-    out.unit = _num(raw.get("unit"), "spend unit") or None
-    out.generations = _int(raw.get("generations"), "generations", 10, 2000, DEFAULTS["generations"])
-    out.frontier_points = _int(raw.get("frontier_points"), "frontier points", 3, 41, DEFAULTS["frontier_points"])
-    out.seed = _int(raw.get("seed"), "seed", 0, 2**31 - 1, 0)
+    out.max_active_per_brand = _num(raw.get("max_active_per_brand"), MAX_ACTIVE)
+    out.unit = _num(raw.get("unit"), UNIT)
+    if scenario == "max_outcome":  # the smallest-budget scenario finds its budget (checked in _min_budget)
+        _check_unit(out.budget, out.unit)
+    out.generations = _or(_num(raw.get("generations"), GENERATIONS), DEFAULTS["generations"])
+    out.frontier_points = _or(_num(raw.get("frontier_points"), FRONTIER_POINTS), DEFAULTS["frontier_points"])
+    out.seed = _or(_num(raw.get("seed"), SEED), DEFAULTS["seed"])
     risk = raw.get("risk_front", DEFAULTS["risk_front"])
     out.risk_front = bool(risk[0] if isinstance(risk, list) and risk else risk)
     return out
@@ -462,6 +472,7 @@ def _min_budget(problem: AllocationProblem, inputs: BudgetInputs, target: float,
         else:
             lo = mid
     if problem.unit:
+        _check_unit(hi, problem.unit, at_least_one=False)
         hi = math.ceil(hi / problem.unit - 1e-9) * problem.unit
     result = _engine(problem, inputs, hi, _scaled(progress, 0.6, 1.0), cancel)
     result.notes.append("smallest budget found by bisection (tolerance 0.2 %) over the budget")
@@ -532,7 +543,8 @@ def run_budget(db: Database, user_id: int, raw_inputs: dict[str, Any], *, progre
     start = 0.35 if any("fitted on demand" in n for n in notes) else 0.05
     mon.report(start, "optimizing")
     budget = float(problem.current.sum()) if inputs.budget is None else inputs.budget
-    if inputs.unit:
+    if inputs.unit and inputs.scenario == "max_outcome":
+        _check_unit(budget, inputs.unit)  # last year's spend, when no budget was given
         budget = round(budget / inputs.unit) * inputs.unit
     main = _scaled(progress, start, 0.7)
     if inputs.scenario == "max_outcome":

@@ -26,12 +26,14 @@ from sqlalchemy.orm import Session
 
 from core.budget import BudgetInputError, parse_inputs, run_budget
 from core.db import Database
+from core.input_ranges import EFFORT_BUDGET, PERCENTILE_CAP, RECOMMEND_K, NumberRange, RangeError
 from core.jobs import JobReporter
 from core.scenarios import NAME_MAX, ScenarioError, add_scenario, prepare_scenario
 from core.security import Principal, authorize
 from core.security.authorizer import deny
 
 RUN, SAVE = "scenario:run", "scenario:save"
+ID = NumberRange("id", 1, 2**31 - 1, whole=True)
 
 
 class JobInputError(ValueError):
@@ -159,24 +161,17 @@ OPTIMIZATION = register(JobKind("optimization", RUN, _validate_optimization, _ru
 # ------------------------------------------------------------------------------------------------ recommendation
 
 
-def _number(payload: dict, key: str, lo: float, hi: float, *, whole: bool = False, default: Any = None) -> Any:
-    value = payload.get(key)
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        raise JobInputError(f"{key}: expected a number")
+def _number(payload: dict, key: str, rng: NumberRange, *, default: Any = None) -> Any:
+    """payload[key] within its range (core.input_ranges), named by its key as the API client sent it."""
     try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise JobInputError(f"{key}: {value!r} is not a number") from None
-    if not math.isfinite(number) or not lo <= number <= hi or (whole and number != int(number)):
-        kind = "a whole number" if whole else "a number"
-        raise JobInputError(f"{key}: {kind} between {lo:g} and {hi:g}")
-    return int(number) if whole else number
+        value = rng.read(payload.get(key), key)
+    except RangeError as exc:
+        raise JobInputError(str(exc)) from None
+    return default if value is None else value
 
 
 def _validate_recommendation(db: Database, principal: Principal, payload: dict[str, Any]) -> dict[str, Any]:
-    """`{"brand_id", "project_id", "effort_budget" (0–100], "k" (1–10, default 3), "percentile_cap" (0–100)}`.
+    """`{"brand_id", "project_id", "effort_budget", "k" (default 3), "percentile_cap"}`, ranges in core.input_ranges.
 
     The pair must be one of the principal's what-if pairs (scenario:run on an own brand of the project).
     """
@@ -184,13 +179,11 @@ def _validate_recommendation(db: Database, principal: Principal, payload: dict[s
 
     payload = _only(payload, {"brand_id", "project_id", "effort_budget", "k", "percentile_cap"},
                     {"brand_id", "project_id", "effort_budget"})
-    out = {"brand_id": _number(payload, "brand_id", 1, 2**31 - 1, whole=True),
-           "project_id": _number(payload, "project_id", 1, 2**31 - 1, whole=True),
-           "effort_budget": _number(payload, "effort_budget", 0, 100),
-           "k": _number(payload, "k", 1, 10, whole=True, default=3),
-           "percentile_cap": _number(payload, "percentile_cap", 0, 100)}
-    if out["effort_budget"] <= 0:
-        raise JobInputError("effort_budget: a number above 0 and at most 100")
+    out = {"brand_id": _number(payload, "brand_id", ID),
+           "project_id": _number(payload, "project_id", ID),
+           "effort_budget": _number(payload, "effort_budget", EFFORT_BUDGET),
+           "k": _number(payload, "k", RECOMMEND_K, default=3),
+           "percentile_cap": _number(payload, "percentile_cap", PERCENTILE_CAP)}
     with db.engine.connect() as conn:
         allowed = can_run(conn, principal, out["brand_id"], out["project_id"])
     if not allowed:

@@ -23,6 +23,7 @@ import pandas as pd
 from sqlalchemy import Connection, select
 
 from core.frames import select_frame
+from core.input_ranges import finite
 from core.models import Brand, DCScore, MetricValue, ProjectBrand
 from core.optimize.recommend import MetricOptions, Recommendation, feasible_best, recommend
 from core.portfolio import can_use_pair, metric_catalogue, own_brand_pairs
@@ -81,9 +82,17 @@ class WhatIf:
         return self.metrics["current"].to_numpy(dtype=float)
 
     def values_from(self, changes: dict[int, float]) -> np.ndarray:
-        """The current values with some metrics (by id) replaced, each clipped to its slider range."""
+        """The current values with some metrics (by id) replaced, each clipped to its slider range.
+
+        Ids and values come from the browser: anything that is not a known metric id with a finite
+        number leaves that metric at its current value (bad input changes nothing).
+        """
         values = self.metrics["current"].copy()
-        known = {int(k): float(v) for k, v in changes.items() if v is not None and int(k) in values.index}
+        known = {}
+        for key, value in changes.items():
+            metric_id, number = finite(key), finite(value)
+            if metric_id is not None and number is not None and metric_id in values.index:
+                known[int(metric_id)] = number
         values.loc[list(known)] = list(known.values())
         return np.clip(values.to_numpy(dtype=float), self.metrics["low"].to_numpy(), self.metrics["high"].to_numpy())
 

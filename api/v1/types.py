@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator
+from pydantic.json_schema import WithJsonSchema
+
+from core.input_ranges import NumberRange
 
 
 def _utc(moment: datetime) -> datetime:
@@ -14,3 +17,19 @@ def _utc(moment: datetime) -> datetime:
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+
+
+def ranged(rng: NumberRange) -> Any:
+    """A number field checked by core.input_ranges, so the API refuses exactly what the pages refuse,
+    with the same message; the schema publishes the same bounds. NaN and infinities never get this far
+    (the request models forbid them)."""
+
+    def check(number: float) -> float:
+        message = rng.problem(number)
+        if message:
+            raise ValueError(message)
+        return number
+
+    schema: dict[str, Any] = {"type": "integer" if rng.whole else "number", "maximum": rng.hi,
+                              "exclusiveMinimum" if rng.above_lo else "minimum": rng.lo}
+    return Annotated[int if rng.whole else float, AfterValidator(check), WithJsonSchema(schema)]

@@ -13,14 +13,14 @@ from core.security.identity import IdentityRejected, normalize_display_name, nor
 from core.security.passwords import PasswordPolicy, PasswordRejected, check_password, hash_password, verify_password
 from core.security.permissions import BUILTIN_ROLES, Permission
 from core.security.principal import Principal, load_principal
+from core.security.role_names import RoleNameError, role_label
 from core.security.settings import SecuritySettings
 
 __all__ = [
     "BUILTIN_ROLES", "Accounts", "Action", "AuthResult", "DemoCredential", "Forbidden", "IdentityRejected",
-    "InvalidCredentials",
-    "NewUser", "PasswordPolicy", "PasswordRejected", "Permission", "Principal", "SecretBox", "SecuritySettings",
-    "VerifyResult", "authorize", "can", "check_password", "create_custom_role", "ensure_builtin_roles",
-    "ensure_demo_users", "grant_role", "hash_password", "load_principal", "normalize_display_name",
-    "normalize_email", "permissions_for", "record",
-    "revoke_grant", "scope_filter", "verify_chain", "verify_password", "visible",
+    "InvalidCredentials", "NewUser", "PasswordPolicy", "PasswordRejected", "Permission", "Principal",
+    "RoleNameError", "SecretBox", "SecuritySettings", "VerifyResult", "authorize", "can", "check_password",
+    "create_custom_role", "ensure_builtin_roles", "ensure_demo_users", "grant_role", "hash_password",
+    "load_principal", "normalize_display_name", "normalize_email", "permissions_for", "record", "revoke_grant",
+    "role_label", "scope_filter", "verify_chain", "verify_password", "visible",
 ]

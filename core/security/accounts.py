@@ -48,6 +48,7 @@ from core.security.passwords import (
 )
 from core.security.permissions import MFA_REQUIRED_ROLES, Permission
 from core.security.principal import Principal, load_principal
+from core.security.role_names import role_label
 from core.security.settings import OrganizationPolicy, SecuritySettings, organization_policy
 
 GENERIC_FAILURE = "Invalid email or password."
@@ -475,7 +476,8 @@ class Accounts:
                     "must_change_password": user.must_change_password, "mfa_enabled": user.mfa_enabled,
                     "erased_at": when(user.erased_at),
                 },
-                "grants": [{"role": role.name, "permissions": sorted(role.permissions or []),
+                "grants": [{"role": role_label(role.name, role.is_builtin and role.organization_id is None),
+                            "permissions": sorted(role.permissions or []),
                             "scope_type": grant.scope_type, "scope_id": grant.scope_id,
                             "granted_at": when(grant.created_at)} for grant, role in grants],
                 "audit_events": [{"id": e.id, "action": e.action, "created_at": when(e.created_at),

@@ -26,6 +26,7 @@ from core.security.permissions import (
     validate_permissions,
 )
 from core.security.principal import Principal, role_permissions
+from core.security.role_names import role_label
 
 _SCOPE_MODELS = {"organization": Organization, "project": Project, "brand": Brand}
 
@@ -61,9 +62,9 @@ def create_custom_role(db: Database, actor: Principal, organization_id: int, nam
             deny(actor, Permission.ROLE_MANAGE, target)
         if not perms <= held:
             deny(actor, Permission.ROLE_MANAGE, target, f"cannot define a role with {sorted(perms - held)}")
-        role = Role(organization_id=organization_id, name=name.strip(), permissions=sorted(perms), is_builtin=False)
+        role = Role(organization_id=organization_id, name=name, permissions=sorted(perms), is_builtin=False)
         session.add(role)
-        session.flush()
+        session.flush()  # core.security.role_names cleans the name and refuses a reserved or look-alike one
         record(session, Action.ROLE_CREATED, actor=actor, organization_id=organization_id, target=role,
                data={"name": role.name, "permissions": sorted(perms)})
         return role.id
@@ -118,7 +119,8 @@ def grant_role(db: Database, actor: Principal, user_id: int, role_id: int, scope
         session.flush()
         record(session, Action.GRANT_CREATED, actor=actor, organization_id=user.organization_id,
                target=("user", user_id),
-               data={"grant_id": grant.id, "role": role.name, "scope_type": scope_type, "scope_id": scope_id})
+               data={"grant_id": grant.id, "role": role_label(role.name, role.is_builtin), "scope_type": scope_type,
+                     "scope_id": scope_id})
         return grant.id
 
 
@@ -133,7 +135,8 @@ def revoke_grant(db: Database, actor: Principal, grant_id: int) -> None:
         if Permission.ROLE_MANAGE.value not in held or not role_permissions(grant.role) <= held:
             deny(actor, Permission.ROLE_MANAGE, ("role_grant", grant_id))
         user = grant.user
-        data = {"grant_id": grant.id, "role": grant.role.name, "scope_type": grant.scope_type,
+        data = {"grant_id": grant.id, "role": role_label(grant.role.name, grant.role.is_builtin),
+                "scope_type": grant.scope_type,
                 "scope_id": grant.scope_id}
         session.delete(grant)
         session.flush()

@@ -75,7 +75,7 @@ def _grid(grid_id: str, columns: list[dict], empty: str, selectable: bool = Fals
 
 def _grants_card(users: list[dict]) -> dbc.Card:
     columns = [
-        {"field": "role", "headerName": "Role", "minWidth": 170},
+        {"field": "role_label", "headerName": "Role", "minWidth": 170},
         {"field": "scope_label", "headerName": "Scope", "minWidth": 110},
         {"field": "scope", "headerName": "Granted on", "minWidth": 180},
         {"field": "granted_at", "headerName": "Since", "minWidth": 150},
@@ -109,7 +109,7 @@ def _grants_card(users: list[dict]) -> dbc.Card:
 
 def _roles_card(organizations: list[dict], system_admin: bool) -> dbc.Card:
     columns = [
-        {"field": "name", "headerName": "Role", "minWidth": 140},
+        {"field": "label", "headerName": "Role", "minWidth": 140},
         {"field": "permissions", "headerName": "Permissions", "minWidth": 240, "wrapText": True, "autoHeight": True},
         {"field": "holders", "headerName": "Holders", "maxWidth": 110, "type": "rightAligned"},
     ]
@@ -236,7 +236,7 @@ def change_grant(_grant, _revoke, user_id, role_id, scope_type, scope_id, rows, 
             if not rows:
                 return _alert("Select a grant in the grid first.", "warning"), dash.no_update
             revoke_grant(db, principal, int(rows[0]["id"]))
-            return _alert(f"Revoked {rows[0].get('role', 'the role')} on {rows[0].get('scope', 'that scope')}.",
+            return _alert(f"Revoked {rows[0].get('role_label', 'the role')} on {rows[0].get('scope', 'that scope')}.",
                           "success"), (version or 0) + 1
         if user_id is None or role_id is None or scope_type is None or scope_id is None:
             return _alert("Choose a user, a role, a scope type and where.", "warning"), dash.no_update

@@ -21,6 +21,7 @@ import dash_bootstrap_components as dbc
 import numpy as np
 from dash import Input, Output, State, dcc, html, no_update
 
+from core import input_ranges as ranges
 from core.budget import (
     SCENARIOS,
     SOURCES,
@@ -105,6 +106,11 @@ def _merge_rows(rows: list[dict], saved: list[dict] | None, keys: tuple[str, ...
     return out
 
 
+def _limits(rng: ranges.NumberRange) -> dict[str, float]:
+    """The browser's min/max hints from the range the server checks (core.input_ranges)."""
+    return {"min": rng.lo, "max": rng.hi}
+
+
 def _field(label: str, control: Any, hint: str | None = None) -> html.Div:
     return html.Div([dbc.Label(label, className="small fw-semibold mb-1"), control,
                      dbc.FormText(hint) if hint else None], className="mb-3")
@@ -156,16 +162,18 @@ def layout(scenario: str | None = None, brands: str | None = None, **_query) -> 
                                                    or "max_outcome",
                                                    options=[{"label": v, "value": k} for k, v in SCENARIOS.items()])),
             dbc.Row([
-                dbc.Col(_field("Budget, 12 months", dbc.Input(id="optimizer-budget", type="number", min=0,
+                dbc.Col(_field("Budget, 12 months", dbc.Input(id="optimizer-budget", type="number",
+                                                              **_limits(ranges.BUDGET),
                                                               value=inputs.get("budget") or round(pv["budget"])),
                                "Default: the last 12 months' actual spend."), xs=12, sm=6),
                 dbc.Col(_field("Target outcome, 12 months", dbc.Input(
-                    id="optimizer-target", type="number", min=0,
+                    id="optimizer-target", type="number", **_limits(ranges.TARGET),
                     value=inputs.get("target") or (round(pv["current_outcome"] * 1.05) if pv["current_outcome"]
                                                    else None)),
                     "For the smallest-budget scenario."), xs=12, sm=6),
             ], className="g-2"),
-            _field("Max change per cell, %", dbc.Input(id="optimizer-max-change", type="number", min=0,
+            _field("Max change per cell, %", dbc.Input(id="optimizer-max-change", type="number",
+                                                       **_limits(ranges.MAX_CHANGE_PCT),
                                                        value=inputs.get("max_change_pct"), placeholder="no limit")),
             html.Div(id="optimizer-window", className="small text-muted mb-2", children=_window_text(pv)),
         ]),
@@ -194,14 +202,17 @@ def layout(scenario: str | None = None, brands: str | None = None, **_query) -> 
                    className="small text-muted"),
             dbc.Row([
                 dbc.Col(_field("Max active channels per brand", dbc.Input(
-                    id="optimizer-max-active", type="number", min=1, step=1,
+                    id="optimizer-max-active", type="number", step=1, **_limits(ranges.MAX_ACTIVE),
                     value=inputs.get("max_active_per_brand"), placeholder="all")), xs=6),
-                dbc.Col(_field("Whole spend unit", dbc.Input(id="optimizer-unit", type="number", min=0,
+                dbc.Col(_field("Whole spend unit", dbc.Input(id="optimizer-unit", type="number",
+                                                             step="any", **_limits(ranges.UNIT),
                                                              value=inputs.get("unit"), placeholder="none")), xs=6),
-                dbc.Col(_field("Generations", dbc.Input(id="optimizer-generations", type="number", min=10, max=2000,
-                                                        step=10, value=inputs.get("generations") or 120)), xs=6),
-                dbc.Col(_field("Frontier points", dbc.Input(id="optimizer-frontier-points", type="number", min=3,
-                                                            max=41, value=inputs.get("frontier_points") or 11)),
+                dbc.Col(_field("Generations", dbc.Input(id="optimizer-generations", type="number", step=10,
+                                                        **_limits(ranges.GENERATIONS),
+                                                        value=inputs.get("generations") or 120)), xs=6),
+                dbc.Col(_field("Frontier points", dbc.Input(id="optimizer-frontier-points", type="number",
+                                                            **_limits(ranges.FRONTIER_POINTS),
+                                                            value=inputs.get("frontier_points") or 11)),
                         xs=6),
             ], className="g-2"),
             dbc.Checklist(id="optimizer-risk", options=[{"label": "Compute the risk front (NSGA-II over the "

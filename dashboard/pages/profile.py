@@ -73,7 +73,7 @@ def _qr_data_uri(uri: str) -> str:
 
 
 def _account_card(me: dict) -> dbc.Card:
-    grants = [html.Li(f"{g['role']} — {g['scope_type']} {g['scope']}") for g in me["grants"]]
+    grants = [html.Li(f"{g['role_label']} — {g['scope_type']} {g['scope']}") for g in me["grants"]]
     facts = [("Name", me["name"] or "—"), ("E-mail", me["email"]), ("Organization", me["organization"] or "—"),
              ("Last sign-in", _when(me["last_sign_in_at"])), ("Password changed", _when(me["password_changed_at"]))]
     return dbc.Card(dbc.CardBody([

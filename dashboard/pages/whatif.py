@@ -18,6 +18,7 @@ from dash.exceptions import PreventUpdate
 from flask import g, has_request_context
 
 from core import whatif as wi
+from core.input_ranges import EFFORT_BUDGET, RECOMMEND_K, RangeError
 from core.runtime import get_db
 from core.security import Principal
 from dashboard.access import page_layout, protected_callback
@@ -114,10 +115,12 @@ def layout(brand: str | None = None, project: str | None = None, **_query) -> ht
                                                      f"improvement costs 1; each metric touched adds "
                                                      f"{wi.FIXED_EFFORT:g}.", className="small text-muted mb-2"),
                                             dbc.Row([
-                                                dbc.Col(_number("At most k metrics", "whatif-k", 3, min=1, max=10,
-                                                                step=1), xs=12, sm=6, lg=12, xxl=6),
+                                                dbc.Col(_number("At most k metrics", "whatif-k", 3,
+                                                                min=RECOMMEND_K.lo, max=RECOMMEND_K.hi, step=1),
+                                                        xs=12, sm=6, lg=12, xxl=6),
                                                 dbc.Col(_number("Effort budget", "whatif-budget", 3, min=0.1,
-                                                                max=30, step=0.1), xs=12, sm=6, lg=12, xxl=6),
+                                                                max=EFFORT_BUDGET.hi, step=0.1),
+                                                        xs=12, sm=6, lg=12, xxl=6),
                                             ], className="g-2"),
                                             dbc.Button("Recommend", id="whatif-recommend", color="primary",
                                                        className="me-2"),
@@ -350,10 +353,13 @@ def run_recommender(_clicks, k, budget, brand_id, project_id):
     """The ranked plan: which metrics to move, to what, the effort and the gain each step adds."""
     if brand_id is None or project_id is None:
         raise PreventUpdate
-    try:
-        k, budget = max(1, min(int(k), 10)), max(0.0, min(float(budget), 100.0))
-    except (TypeError, ValueError):
-        return dbc.Alert("Give k (1–10) and an effort budget.", color="warning", className="mb-0"), None
+    try:  # the ranges the API's recommendation jobs use (core.input_ranges)
+        k, budget = RECOMMEND_K.read(k), EFFORT_BUDGET.read(budget)
+    except RangeError as exc:
+        return dbc.Alert(f"Cannot recommend: {exc}.", color="warning", className="mb-0"), None
+    if k is None or budget is None:
+        return dbc.Alert(f"Give k ({RECOMMEND_K.allowed()}) and an effort budget ({EFFORT_BUDGET.allowed()}).",
+                         color="warning", className="mb-0"), None
     plan = wi.recommend_plan(_load(brand_id, project_id), budget, k)
     store = {"brand_id": int(brand_id), "project_id": int(project_id),
              "targets": {str(s["metric_id"]): s["target"] for s in plan["steps"]}}

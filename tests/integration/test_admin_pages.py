@@ -356,3 +356,44 @@ def test_temporary_password_from_the_page_signs_in_and_must_be_changed(world):
     response = sign_in(client, "temp@aurora.test", password=temporary)
     assert response.status_code == 302 and "/login/password" in response.location
     assert sign_in(world["app"].server.test_client(), "temp@aurora.test", password=DEMO_PASSWORD).status_code == 401
+
+
+def test_custom_roles_cannot_take_a_built_in_name_and_are_marked_wherever_shown(world):
+    """Issue 12 item 9: the Access page refuses a custom role named like a built-in one, and a custom
+    role's holders show it marked "(custom)" on the Users page, the grants grid and the role lists
+    (also a row written before names were reserved, inserted here behind the ORM's back)."""
+    db, admin, viewer_id = world["db"], _client(world, ADMIN), world["ids"]["Viewer"]
+    for name in ("System Administrator", " organization  ADMINISTRATOR ", "Ｓystem Administrator\u200b"):
+        refused = _ok(_post(world, admin, "admin-access-role-result.children", organization_id=world["home"],
+                            name=name, permissions=["portfolio:read"]))
+        assert "built-in role" in json.dumps(refused) and "admin-access-roles-version" not in refused, name
+    with db.session() as s:
+        assert not s.scalars(select(Role).where(Role.organization_id == world["home"])).all()
+        s.execute(Role.__table__.insert().values(name="System Administrator", organization_id=world["home"],
+                                                 permissions=["portfolio:read"], is_builtin=False))
+        old = s.scalar(select(Role.id).where(Role.organization_id == world["home"]))
+    made = _ok(_post(world, admin, "admin-access-role-result.children", organization_id=world["home"],
+                     name="Media buyer", permissions=["portfolio:read"]))
+    assert "created" in json.dumps(made)
+    out = _ok(_post(world, admin, "admin-access-grants.rowData", user_id=viewer_id))
+    roles = {o["label"]: o["value"] for o in out["admin-access-role"]["options"]}
+    assert roles["System Administrator (custom)"] == old and "Media buyer (custom)" in roles
+    for role_id in (old, roles["Media buyer (custom)"]):
+        granted = _ok(_post(world, admin, "admin-access-grant-result.children", user_id=viewer_id, role_id=role_id,
+                            scope_type="organization", scope_id=world["home"]))
+        assert "Granted" in json.dumps(granted)
+
+    shown = _users(world, admin)[world["people"]["Viewer"].email]["roles"]
+    assert shown == "Media buyer (custom), System Administrator (custom), Viewer"
+    grants = _ok(_post(world, admin, "admin-access-grants.rowData", user_id=viewer_id))["admin-access-grants"]
+    assert sorted(g["role_label"] for g in grants["rowData"]) == [
+        "Media buyer (custom)", "System Administrator (custom)", "Viewer"]
+    listed = _ok(_post(world, admin, "admin-access-roles.rowData"))["admin-access-roles"]["rowData"]
+    assert sorted(r["label"] for r in listed) == ["Media buyer (custom)", "System Administrator (custom)"]
+    with db.session() as s:
+        details = [e.data for e in s.scalars(select(AuditEvent).where(AuditEvent.action == Action.GRANT_CREATED))]
+    assert {"System Administrator (custom)", "Media buyer (custom)"} <= {d["role"] for d in details}
+
+    viewer = _client(world, "Viewer")
+    export = _ok(_post(world, viewer, "profile-download-file.data"))["profile-download-file"]["data"]
+    assert "System Administrator (custom)" in {g["role"] for g in json.loads(export["content"])["grants"]}

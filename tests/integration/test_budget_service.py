@@ -62,6 +62,42 @@ def test_parse_inputs_rejects_what_a_person_must_fix():
     assert parsed.cells == {}  # rows of brands not chosen are ignored
 
 
+@pytest.mark.parametrize("field, value, reason", [
+    ("unit", 1e-320, "spend unit: a number from 0.01 to 1,000,000,000,000,000"),
+    ("unit", 0, "spend unit: a number from 0.01"),
+    ("unit", "-1", "spend unit: a number from 0.01"),
+    ("unit", float("nan"), "spend unit: a number from 0.01"),
+    ("budget", float("inf"), "budget: a number from 0 to 1,000,000,000,000,000"),
+    ("budget", "1e309", "budget: a number from 0 to"),
+    ("target", 1e300, "target outcome: a number from 0 to"),
+    ("max_change_pct", 1e9, "max change %: a number from 0 to 1,000"),
+    ("generations", float("inf"), "generations: a whole number from 10 to 2,000"),
+])
+def test_every_money_and_unit_input_has_a_finite_sane_range(field, value, reason):
+    """Issue 12 item 8: the one definition (core.input_ranges) the page, the job kinds and the API share."""
+    with pytest.raises(BudgetInputError) as refused:
+        parse_inputs({"brand_ids": [1], "channels": ["TV"], field: value})
+    assert reason in str(refused.value)
+
+
+def test_a_unit_must_split_the_budget_into_a_sane_number_of_whole_units():
+    with pytest.raises(BudgetInputError, match=r"into more than 1,000,000,000 units; use a unit of at least 100$"):
+        parse_inputs({"brand_ids": [1], "channels": ["TV"], "budget": 1e11, "unit": 1})
+    with pytest.raises(BudgetInputError, match="larger than the whole budget"):
+        parse_inputs({"brand_ids": [1], "channels": ["TV"], "budget": 10, "unit": 100})
+    assert parse_inputs({"brand_ids": [1], "channels": ["TV"], "budget": 1e9, "unit": 1}).unit == 1.0
+
+
+def test_a_bad_unit_never_overflows_inside_the_run(world):
+    """1e-320 died with OverflowError in run_budget; a unit larger than last year's spend (no budget
+    given, so only known inside the run) rounded the budget to nothing. Both are a message now."""
+    db, bm = world["db"], world["ids"]["Brand Manager"]
+    with pytest.raises(BudgetInputError, match=r"spend unit: a number from 0\.01"):
+        run_budget(db, bm, _inputs(world["brand"], unit=1e-320))
+    with pytest.raises(BudgetInputError, match="larger than the whole budget"):
+        run_budget(db, bm, _inputs(world["brand"], unit=1e13))
+
+
 def test_max_outcome_spends_the_budget_better_and_is_audited(world):
     db, bm = world["db"], world["ids"]["Brand Manager"]
     principal = load_principal(db, bm)

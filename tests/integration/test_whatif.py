@@ -224,3 +224,41 @@ def test_apply_plan_rebuilds_sliders_at_the_targets(demo):
     for metric_id, current in model.metrics["current"].items():
         expected = store["targets"].get(str(metric_id), current)
         assert got[metric_id] == pytest.approx(expected)
+
+
+def test_bad_numbers_are_refused_with_their_range_and_change_nothing(demo):
+    """Issue 12 item 8: k and the effort budget were clamped silently (k = 1e300 ran as 10) or answered a 500
+    (k = Infinity); they are checked against the ranges the API's recommendation jobs use. A slider
+    value that is not a finite number leaves that metric at its current value."""
+    app, client = _signed_in(demo, "Brand Manager")
+    headers = csrf_headers(client)
+    own = demo["people"]["Brand Manager"].scope_id
+    with demo["db"].engine.connect() as conn:
+        project = int(wi.whatif_pairs(conn, _principal(demo, "Brand Manager"))["project_id"].iloc[0])
+        model = wi.load_whatif(conn, _principal(demo, "Brand Manager"), own, project)
+    key, entry = _callback(app, "run_recommender")
+    for k, budget, reason in ((1e300, 2.0, "k): a whole number from 1 to 10"),
+                              (2, 1e300, "effort budget: a number above 0 and at most 100"),
+                              (2, 0, "effort budget: a number above 0 and at most 100"),
+                              (2.5, 2.0, "k): a whole number from 1 to 10"),
+                              ("many", 2.0, "is not a number")):
+        response = client.post("/_dash-update-component", headers=headers,
+                               json=_body(key, entry, [1, k, budget, own, project]))
+        assert response.status_code == 200, (k, budget, response.data[:300])
+        answer = response.get_json()["response"]
+        assert reason in json.dumps(answer["whatif-plan"]), (k, budget, answer)
+        assert answer["whatif-plan-store"]["data"] is None
+    raw = json.dumps(_body(key, entry, [1, 2, 2.0, own, project])).replace("2.0", "Infinity")
+    response = client.post("/_dash-update-component", headers={**headers, "Content-Type": "application/json"},
+                           data=raw)
+    assert response.status_code != 500, response.data[:300]
+    if response.status_code == 200:  # (a stricter envelope check may refuse the literal before the page sees it)
+        assert "effort budget: a number above 0" in response.get_data(as_text=True)
+
+    key, entry = _callback(app, "live_score")
+    bad = [_slider(int(i), v, "value") for i, v in zip(model.metrics.index[:3], ["lots", None, 1e400], strict=True)]
+    ids = [{**_slider(int(i), None, "id"), "value": {"type": "whatif-slider", "metric": int(i)}}
+           for i in model.metrics.index[:3]]
+    response = client.post("/_dash-update-component", headers=headers, json=_body(key, entry, [bad, ids, own, project]))
+    assert response.status_code == 200, response.data[:300]
+    assert f"{model.stored_score:.1f}" in json.dumps(response.get_json()["response"])

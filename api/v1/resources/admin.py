@@ -84,6 +84,7 @@ class GrantOut(BaseModel):
     id: int
     role: str
     custom: bool
+    role_label: str = Field(description="The role as people see it: a custom role's name is marked “(custom)”.")
     scope_type: str
     scope_id: int | None
     scope: str

@@ -22,7 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
 from api.v1.framework import Created, Router
 from api.v1.problems import ApiProblem, not_found
 from api.v1.security import current_principal
-from api.v1.types import UtcDatetime
+from api.v1.types import UtcDatetime, ranged
+from core import input_ranges as ranges
 from core import job_queue
 from core.job_kinds import JobInputError
 from core.jobs import get_job
@@ -33,7 +34,8 @@ router = Router("jobs", "Long work as durable jobs: 202 with a job id, then poll
 RETRY_AFTER_S = 30
 
 Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
-Money = Annotated[float, Field(ge=0, le=1e15)]
+Money = ranged(ranges.MONEY)  # every number below is checked by core.input_ranges, as on the pages
+Budget, Target, Unit = ranged(ranges.BUDGET), ranged(ranges.TARGET), ranged(ranges.UNIT)
 Channel = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
@@ -71,18 +73,20 @@ class OptimizationInputs(StrictModel):
     channels: list[Channel] = Field(min_length=1, max_length=120)
     scenario: Literal["max_outcome", "min_budget"] = "max_outcome"
     curve_source: Literal["fitted", "truth"] = "fitted"
-    budget: Money | None = Field(default=None, description="The budget to allocate; last year's spend if empty.")
-    target: Money | None = Field(default=None, description="The outcome to reach (scenario min_budget).")
-    max_change_pct: Annotated[float, Field(ge=0, le=1000)] | None = None
+    budget: Budget | None = Field(default=None, description="The budget to allocate; last year's spend if empty.")
+    target: Target | None = Field(default=None, description="The outcome to reach (scenario min_budget).")
+    max_change_pct: ranged(ranges.MAX_CHANGE_PCT) | None = None
     cells: list[CellBound] = Field(default_factory=list, max_length=120)
     brand_bounds: list[BrandBound] = Field(default_factory=list, max_length=120)
     channel_bounds: list[ChannelBound] = Field(default_factory=list, max_length=120)
-    max_active_per_brand: Annotated[int, Field(ge=1, le=50)] | None = None
-    unit: Money | None = Field(default=None, description="Spend in whole multiples of this amount.")
-    generations: Annotated[int, Field(ge=10, le=2000)] = 120
-    frontier_points: Annotated[int, Field(ge=3, le=41)] = 11
+    max_active_per_brand: ranged(ranges.MAX_ACTIVE) | None = None
+    unit: Unit | None = Field(
+        default=None, description="Spend in whole multiples of this amount; at most "
+        f"{ranges.MAX_UNIT_STEPS:,} units in the budget.")
+    generations: ranged(ranges.GENERATIONS) = 120
+    frontier_points: ranged(ranges.FRONTIER_POINTS) = 11
     risk_front: bool = True
-    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+    seed: ranged(ranges.SEED) = 0
 
 
 class OptimizationPayload(StrictModel):
@@ -94,9 +98,9 @@ class OptimizationPayload(StrictModel):
 class RecommendationPayload(StrictModel):
     brand_id: Id
     project_id: Id
-    effort_budget: Annotated[float, Field(gt=0, le=100)]
-    k: Annotated[int, Field(ge=1, le=10)] = 3
-    percentile_cap: Annotated[float, Field(ge=0, le=100)] | None = None
+    effort_budget: ranged(ranges.EFFORT_BUDGET)
+    k: ranged(ranges.RECOMMEND_K) = 3
+    percentile_cap: ranged(ranges.PERCENTILE_CAP) | None = None
 
 
 class ReportParams(StrictModel):

@@ -118,6 +118,46 @@ def test_a_malformed_job_is_a_422_problem_and_writes_nothing(client, brand_manag
     assert jobs_count(db) == before
 
 
+def _reason(problem: dict) -> str:
+    return " ".join([problem.get("detail") or "", *(e["msg"] for e in problem.get("errors") or [])])
+
+
+def test_money_and_unit_inputs_outside_their_range_are_422_with_the_allowed_range(client, brand_manager, brand, db):
+    """Issue 12 item 8: a spend unit of 1e-320 was accepted and the job died with OverflowError. Every
+    money, unit and effort number is refused at submit with the range it must be in; nothing is queued."""
+    before = jobs_count(db)
+    cases = [  # (inputs, what the reason says)
+        ({"unit": 1e-320}, "spend unit: a number from 0.01 to 1,000,000,000,000,000"),
+        ({"unit": 0}, "spend unit: a number from 0.01"),
+        ({"unit": -1}, "spend unit: a number from 0.01"),
+        ({"unit": 0.01, "budget": 1e12}, "into more than 1,000,000,000 units; use a unit of at least 1,000"),
+        ({"unit": 5e6, "budget": 1e6}, "larger than the whole budget"),
+        ({"budget": 1e300}, "budget: a number from 0 to 1,000,000,000,000,000"),
+        ({"scenario": "min_budget", "target": 1e300}, "target outcome: a number from 0 to"),
+        ({"max_change_pct": 1e9}, "max change %: a number from 0 to 1,000"),
+        ({"cells": [{"brand_id": brand, "channel": "TV", "min_spend": 1e300}]}, "amount: a number from 0 to"),
+    ]
+    for inputs, reason in cases:
+        response = client.post("/api/v1/jobs", headers=brand_manager, json=optimization(brand, **inputs))
+        assert response.status_code == 422 and response.content_type == "application/problem+json", inputs
+        assert reason in _reason(response.get_json()), (inputs, response.get_json())
+    # NaN and infinities as the JSON literals Python and browsers write; 1e309 parses as infinity.
+    for literal in ("NaN", "Infinity", "-Infinity", "1e309"):
+        for field in ("unit", "budget"):
+            raw = (f'{{"kind": "optimization", "payload": {{"inputs": {{"brand_ids": [{brand}], "channels": ["TV"], '
+                   f'"curve_source": "truth", "{field}": {literal}}}}}}}')
+            response = client.post("/api/v1/jobs", headers=brand_manager, data=raw, content_type="application/json")
+            assert response.status_code in (400, 422), (field, literal, response.status_code)
+            assert response.content_type == "application/problem+json"
+            problem = response.get_json()
+            assert field in str(problem.get("errors")) or field in problem["detail"], problem
+    for effort, reason in ((0, "effort budget: a number above 0 and at most 100"), (1e300, "at most 100")):
+        response = client.post("/api/v1/jobs", headers=brand_manager, json={
+            "kind": "recommendation", "payload": {"brand_id": brand, "project_id": 1, "effort_budget": effort}})
+        assert response.status_code == 422 and reason in _reason(response.get_json()), response.get_json()
+    assert jobs_count(db) == before
+
+
 def test_what_the_queue_refuses_is_a_422_with_its_reason(client, brand_manager, brand, db):
     """Well-formed but refused by core.job_queue: a smallest-budget run needs a target."""
     before = jobs_count(db)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from core.models.security import AuditEvent, RoleGrant
+from core.models.security import AuditEvent, Role, RoleGrant
 from core.security.audit import Action, verify_chain
 from core.security.authorizer import Forbidden, authorize
 from core.security.grants import create_custom_role, grant_role, revoke_grant
@@ -107,3 +107,45 @@ def test_every_denial_is_audited_with_the_pair(db, world):
         ("brand", "brand:write"), ("brand", "brand:read"), ("brand", "brand:read")]
     assert denials[0].target_id == str(world.brands["Ab1"])
     assert verify_chain(db).ok
+
+
+BUILT_IN_LOOK_ALIKES = [
+    "System Administrator", "system administrator", " System  Administrator ", "Ｓystem Administrator",
+    "System Administrator\u200b", "System\u200b Administrator", "SYSTEM\u00a0ADMINISTRATOR", "Ѕystem Аdministrator",
+    "Organization Administrator", "organization  administrator", "Ｏrganization Administrator\u200d",
+    "Portfolio Manager", "brand manager", " ANALYST ", "Viewer\ufeff",
+]
+
+
+def test_built_in_role_names_are_reserved_on_create_and_rename(db, world, org_admin):
+    """Issue 12 item 9: an Organization Administrator could create a custom role named "System
+    Administrator"; its holders then showed under the operator's name. Every built-in name is reserved
+    however it is written (case, spaces, full-width letters, zero-width characters, Cyrillic look-alikes),
+    on create and on rename, for every code path that writes a Role row."""
+    for name in BUILT_IN_LOOK_ALIKES:
+        with pytest.raises(ValueError, match="built-in role"):
+            create_custom_role(db, org_admin, world.orgs["A"], name, ["brand:read"])
+    role_id = create_custom_role(db, org_admin, world.orgs["A"], "  Media   buyer ", ["brand:read"])
+    for name in ("System Administrator", " Organization  Administrator", "Ｖiewer", "Analyst\u200b"):
+        with pytest.raises(ValueError, match="built-in role"), db.session() as s:
+            s.get(Role, role_id).name = name
+    with db.session() as s:
+        names = sorted(r.name for r in s.scalars(select(Role).where(Role.organization_id == world.orgs["A"])))
+    assert names == ["Media buyer"]  # stored cleaned; nothing else was written
+
+
+def test_two_roles_of_an_organization_cannot_look_alike(db, world, org_admin):
+    create_custom_role(db, org_admin, world.orgs["A"], "Media buyer", ["brand:read"])
+    other = create_custom_role(db, org_admin, world.orgs["A"], "Importer", ["brand:read"])
+    for name in ("media BUYER", "Media\u3000buyer", "Mediabuyer", "Меdia buyer"):  # the last with a Cyrillic е
+        with pytest.raises(ValueError, match="exists already"):
+            create_custom_role(db, org_admin, world.orgs["A"], name, ["brand:read"])
+    with pytest.raises(ValueError, match="exists already"), db.session() as s:
+        s.get(Role, other).name = "MEDIA buyer"
+    with pytest.raises(ValueError, match="invisible"):
+        create_custom_role(db, org_admin, world.orgs["A"], "Media\u200bplanner", ["brand:read"])
+    b_admin = load_principal(db, add_user(db, world, "bo@b.example", "B",
+                                          [("Organization Administrator", "organization", "B")]))
+    assert create_custom_role(db, b_admin, world.orgs["B"], "Media buyer", ["brand:read"])  # another organization
+    with db.session() as s:
+        s.get(Role, other).permissions = ["brand:read", "metrics:read"]  # a change that keeps the name is fine

@@ -138,3 +138,20 @@ def test_a_role_without_scenario_run_cannot_start_a_job(sqlite_db, tmp_path, rol
     anonymous = app.server.test_client()
     key = callback_key(app, RUN_OUTPUTS, background=True)
     assert anonymous.post("/_dash-update-component", json=body(app, key, {})).status_code in (400, 401)
+
+
+def test_a_spend_unit_out_of_range_shows_the_allowed_range(sqlite_db, tmp_path):
+    """Issue 12 item 8: the page took a unit of 1e-320 and the run died with OverflowError; it now says
+    the range (the same core.input_ranges the API uses) and no job is run."""
+    app, people = build(sqlite_db, tmp_path, cache_dir=tmp_path / "cache")
+    client, headers = signed_in(app, people, "Brand Manager")
+    nonce = page_nonce(client, headers)
+    brand = people["Brand Manager"].scope_id
+    for clicks, extra, reason in ((1, {"unit": 1e-320}, "spend unit: a number from 0.01 to 1,000,000,000,000,000"),
+                                  (2, {"unit": 0.01, "budget": 1e12}, "into more than 1,000,000,000 units"),
+                                  (3, {"unit": 1e13, "budget": None}, "larger than the whole budget")):
+        started = start_run(client, headers, app, run_values(brand, nonce, clicks, **extra))
+        assert started.status_code == 200, started.data[:300]
+        final, _ = poll(client, headers, app, started.get_json(), timeout=60)
+        assert "optimizer-job" not in final["response"], extra
+        assert reason in str(final["response"]["optimizer-message"]), (extra, final["response"])
