@@ -44,7 +44,7 @@ from core.input_ranges import (
     RangeError,
     unit_steps_problem,
 )
-from core.models import Brand, Channel, Organization, ResponseCurve, Spend
+from core.models import Brand, Channel, Organization, ResponseCurve, Spend, join_channel
 from core.optimize.allocate import budget_frontier, maximize_outcome, minimize_budget
 from core.optimize.curves import CurveArrays, CurveParams
 from core.optimize.genetic import optimize_hard
@@ -221,8 +221,8 @@ def catalogue(db: Database, principal: Principal) -> dict[str, Any]:
         ids = [r.id for r in rows]
         kinds = s.execute(select(ResponseCurve.brand_id, ResponseCurve.kind).where(ResponseCurve.brand_id.in_(ids))
                           .distinct()).all() if ids else []
-        channels = sorted(s.scalars(select(Channel.name).join(Spend, Spend.channel_id == Channel.id)
-                                    .where(Spend.brand_id.in_(ids)).distinct())) if ids else []
+        channels = sorted(s.scalars(join_channel(select(Channel.name), Spend).where(
+            Spend.brand_id.in_(ids), scope_filter(principal, RUN, Channel)).distinct())) if ids else []
     have = {(b, k) for b, k in kinds}
     brands = [{"id": r.id, "name": r.name, "organization": r.organization, "fitted": (r.id, "fitted") in have,
                "truth": (r.id, "truth") in have} for r in rows]
@@ -244,9 +244,9 @@ class _Spend:
 
 def last_year_spend(session: Session, brand_ids: Sequence[int]) -> _Spend:
     """Each brand's spend per channel over its last 12 months of data (52 weeks or 12 months)."""
-    rows = session.execute(
-        select(Spend.brand_id, Channel.name.label("channel"), Spend.period, Spend.granularity, Spend.amount)
-        .join(Channel, Channel.id == Spend.channel_id).where(Spend.brand_id.in_(list(brand_ids)))
+    rows = session.execute(join_channel(
+        select(Spend.brand_id, Channel.name.label("channel"), Spend.period, Spend.granularity, Spend.amount), Spend)
+        .where(Spend.brand_id.in_(list(brand_ids)))
     ).all()
     df = rows_frame(rows, ["brand_id", "channel", "period", "granularity", "amount"])
     notes: list[str] = []

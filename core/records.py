@@ -27,6 +27,7 @@ from core.models import (
     Project,
     ProjectBrand,
     ResponseCurve,
+    join_channel,
 )
 from core.portfolio import READ, project_visibility
 from core.security import Principal, permissions_for, scope_filter
@@ -166,10 +167,10 @@ def response_curves(session: Session, principal: Principal, brand_id: int, kind:
     if not brands(session, principal, brand_id):
         return None
     rows = session.execute(
-        select(Channel.name, ResponseCurve.params, ResponseCurve.diagnostics, ResponseCurve.fitted_at)
-        .join(Channel, Channel.id == ResponseCurve.channel_id)
+        join_channel(select(Channel.name, ResponseCurve.params, ResponseCurve.diagnostics, ResponseCurve.fitted_at),
+                     ResponseCurve)
         .where(ResponseCurve.brand_id == brand_id, ResponseCurve.kind == kind,
-               scope_filter(principal, BRAND_READ, ResponseCurve))
+               scope_filter(principal, BRAND_READ, ResponseCurve), scope_filter(principal, BRAND_READ, Channel))
         .order_by(ResponseCurve.fitted_at, ResponseCurve.id)
     ).all()
     latest = {r.name: r for r in rows}

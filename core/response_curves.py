@@ -36,7 +36,7 @@ from sqlalchemy import Connection, delete, select
 from sqlalchemy.orm import Session
 
 from core.db import Database
-from core.models import Brand, Channel, ControlValue, Organization, Outcome, ResponseCurve, Spend
+from core.models import Brand, Channel, ControlValue, Organization, Outcome, ResponseCurve, Spend, join_channel
 from core.optimize.curves import CurveArrays, CurveParams
 from core.optimize.fit import FitResult, fit_response_curves
 from core.optimize.progress import Monitor, ProgressFn
@@ -93,9 +93,9 @@ def load_history(session: Session, brand_id: int, n_fourier: int = 2) -> BrandHi
     brand = session.get(Brand, brand_id)
     if brand is None:
         raise FitDataError("unknown_brand", f"no brand with id {brand_id}")
-    spend_rows = session.execute(
-        select(Spend.period, Spend.granularity, Channel.name, Channel.id, Spend.amount)
-        .join(Channel, Channel.id == Spend.channel_id).where(Spend.brand_id == brand_id)
+    spend_rows = session.execute(join_channel(
+        select(Spend.period, Spend.granularity, Channel.name, Channel.id, Spend.amount), Spend)
+        .where(Spend.brand_id == brand_id)
     ).all()
     if not spend_rows:
         raise FitDataError("no_spend", f"brand '{brand.name}' has no spend rows")
@@ -254,8 +254,7 @@ def stored_curves(
 ) -> dict[str, tuple[CurveParams, dict[str, Any]]]:
     """The brand's stored curves of one kind: channel name -> (params, diagnostics); the newest row wins."""
     rows = conn.execute(
-        select(Channel.name, ResponseCurve.params, ResponseCurve.diagnostics)
-        .join(Channel, Channel.id == ResponseCurve.channel_id)
+        join_channel(select(Channel.name, ResponseCurve.params, ResponseCurve.diagnostics), ResponseCurve)
         .where(ResponseCurve.brand_id == brand_id, ResponseCurve.kind == kind)
         .order_by(ResponseCurve.fitted_at, ResponseCurve.id)
     ).all()

@@ -238,22 +238,29 @@ def _load(session: Session, p: Portfolio, timings: dict[str, float]) -> tuple[di
                unit=m.unit, min_value=m.min_value, max_value=m.max_value)
         for m in p.metrics
     ]
-    channels = [Channel(name=c.name) for c in CHANNELS]
     orgs = {row.name: Organization(name=row.name, slug=row.slug) for row in p.organizations.itertuples()}
+    session.add_all(orgs.values())
+    session.flush()
+    # Each organization has its own channel catalogue (its spend and curves point at its own rows).
+    channels = {(org, c.name): Channel(organization_id=organization.id, name=c.name)
+                for org, organization in orgs.items() for c in CHANNELS}
     projects = [
         Project(organization=orgs[row.org], name=row.name, section_weights=dict(row.section_weights))
         for row in p.projects.itertuples()
     ]
     brands = [Brand(organization=orgs[row.org], name=row.name, category=row.category) for row in p.brands.itertuples()]
-    session.add_all([*sections.values(), *platforms.values(), *metrics, *channels, *orgs.values(), *projects, *brands])
+    session.add_all([*sections.values(), *platforms.values(), *metrics, *channels.values(), *orgs.values(), *projects,
+                     *brands])
     session.flush()
     session.add_all([
         ProjectBrand(project_id=projects[row.project].id, brand_id=brands[row.brand].id, role=row.role)
         for row in p.members.itertuples()
     ])
-    channel_ids = {c.name: c.id for c in channels}
+    brand_org = [row.org for row in p.brands.itertuples()]
+    channel_ids = {key: c.id for key, c in channels.items()}
     session.add_all([
-        ResponseCurve(brand_id=brands[c["brand"]].id, channel_id=channel_ids[c["channel"]], kind="truth",
+        ResponseCurve(brand_id=brands[c["brand"]].id, channel_id=channel_ids[brand_org[c["brand"]], c["channel"]],
+                      kind="truth",
                       params=c["params"], diagnostics=c["diagnostics"])
         for c in p.curves
     ])
@@ -277,9 +284,10 @@ def _load(session: Session, p: Portfolio, timings: dict[str, float]) -> tuple[di
         n_o, n_c, n_w = p.spend.shape
         weeks = _dates(session, p.weeks)
         o, c, w = (a.ravel() for a in np.meshgrid(np.arange(n_o), np.arange(n_c), np.arange(n_w), indexing="ij"))
-        ch_ids = np.array([channel_ids[ch.name] for ch in p.channels], dtype=np.int64)
+        ch_ids = np.array([[channel_ids[brand_org[b], ch.name] for ch in p.channels] for b in p.mmm_brands],
+                          dtype=np.int64)  # (own brand, channel): the brand's organization's channel
         n_spend = bulk_insert(session, "spend", {
-            "brand_id": brand_ids[p.mmm_brands[o]], "channel_id": ch_ids[c], "period": weeks[w],
+            "brand_id": brand_ids[p.mmm_brands[o]], "channel_id": ch_ids[o, c], "period": weeks[w],
             "granularity": "week", "amount": p.spend.ravel(), "source": SOURCE,
         })
         o, w = (a.ravel() for a in np.meshgrid(np.arange(n_o), np.arange(n_w), indexing="ij"))

@@ -61,10 +61,11 @@ _PLANS = {
 
 
 def load_catalog(conn: Connection, organization_id: int) -> Catalog:
-    """Brands of this organization only (never another's of the same name); metrics and channels are global."""
+    """Brands and channels of this organization only (never another's of the same name); metrics are
+    global (the scoring framework: imports refer to them and never create one)."""
     brands = conn.execute(select(Brand.name, Brand.id).where(Brand.organization_id == organization_id)).all()
     metrics = conn.execute(select(Metric.id, Metric.code, Metric.name, Metric.min_value, Metric.max_value)).all()
-    channels = conn.execute(select(Channel.id, Channel.name)).all()
+    channels = _channels(conn, organization_id)
     return Catalog(
         brands={name: bid for name, bid in brands},
         metrics={mid: (code, name, lo, hi) for mid, code, name, lo, hi in metrics},
@@ -194,13 +195,18 @@ def _upsert_sqlite(conn: Connection, plan: _TablePlan, frame: pd.DataFrame, colu
     conn.connection.driver_connection.cursor().executemany(str(compiled), params)
 
 
-def _create_channels(conn: Connection, names: list[str], dialect: str) -> None:
-    """Insert missing channels, tolerating one created meanwhile by someone else."""
+def _channels(conn: Connection, organization_id: int) -> list[Any]:
+    """The organization's own channel catalogue: (id, name) rows."""
+    return list(conn.execute(select(Channel.id, Channel.name).where(Channel.organization_id == organization_id)))
+
+
+def _create_channels(conn: Connection, organization_id: int, names: list[str], dialect: str) -> None:
+    """Insert the organization's missing channels, tolerating one created meanwhile by someone else."""
     if not names:
         return
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    conn.execute(insert(Channel.__table__).on_conflict_do_nothing(index_elements=["name"]),
-                 [{"name": n} for n in names])
+    conn.execute(insert(Channel.__table__).on_conflict_do_nothing(index_elements=["organization_id", "name"]),
+                 [{"organization_id": organization_id, "name": n} for n in names])
 
 
 _Run = tuple[ImportReport, Parsed | None, RawFile | None, ImportSpec | None]
@@ -286,8 +292,8 @@ def commit(db: Database, organization_id: int, source: Source, spec: ImportSpec 
         conn = session.connection()
         source_label = spec.source or f"import:{batch.id}"
         if parsed.new_channels:
-            _create_channels(conn, parsed.new_channels, dialect)
-            channels = {n.casefold(): cid for cid, n in conn.execute(select(Channel.id, Channel.name)).all()}
+            _create_channels(conn, organization_id, parsed.new_channels, dialect)
+            channels = {n.casefold(): cid for cid, n in _channels(conn, organization_id)}
             spend = parsed.frames["spend"]
             parsed.frames["spend"] = spend.assign(channel_id=spend["channel"].str.casefold().map(channels))
         now = utcnow()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, Select, String, UniqueConstraint, and_
+from sqlalchemy.orm import Mapped, aliased, mapped_column
 
 from core.models.base import Base, utcnow
+from core.models.portfolio import Brand
 
 
 class Granularity(enum.StrEnum):
@@ -20,12 +22,29 @@ _GRANULARITY_CHECK = "granularity in ('week', 'month')"
 
 
 class Channel(Base):
-    """A paid media channel (TV, Search, Meta, …) that spend is allocated to."""
+    """A paid media channel (TV, Search, Meta, …) that spend is allocated to.
+
+    Each organization has its own channel catalogue (imports create channels, and one tenant's
+    names must never show up in another's pages): the same name in two organizations is two rows.
+    """
 
     __tablename__ = "channels"
+    __table_args__ = (UniqueConstraint("organization_id", "name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(100), unique=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+
+
+def join_channel(stmt: Select[Any], model: Any) -> Select[Any]:
+    """`stmt` joined to the channel of each brand-keyed row of `model` (spend, response curves).
+
+    Only a channel of the row's own brand's organization joins: a row pointing at another
+    organization's channel (which nothing should write) shows nothing rather than its name.
+    """
+    owner = aliased(Brand)
+    return (stmt.select_from(model).join(owner, owner.id == model.brand_id)
+            .join(Channel, and_(Channel.id == model.channel_id, Channel.organization_id == owner.organization_id)))
 
 
 class Spend(Base):

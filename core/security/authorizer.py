@@ -14,6 +14,8 @@ would allow. Both read `Principal.scopes`, and the rules per kind of object are:
 - Scenario: system, its organization, its project; its owner also keeps read/run/save/export on
   it while holding that permission anywhere in the organization.
 - User, AuditEvent, custom Role: system or their organization (rows without one: system only).
+- Channel (each organization's own catalogue): system, its organization, or a grant on a project or
+  brand of that organization (whoever sees a brand's spend sees its organization's channel names).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.orm import Session
 
+from core.models.marketing import Channel
 from core.models.metrics import DCScore
 from core.models.portfolio import Brand, Organization, Project
 from core.models.security import AuditEvent, Role, User
@@ -174,6 +177,10 @@ def scope_filter(principal: Principal, permission: str, model: Any) -> ColumnEle
                     Scenario.project_id.in_(s.projects) if s.projects else None, owner)
     if model in (User, AuditEvent, Role):
         return _any(model.organization_id.in_(s.organizations) if s.organizations else None)
+    if model is Channel:
+        brand_orgs = select(Brand.organization_id).where(Brand.id.in_(s.brands))
+        return _any(Channel.organization_id.in_(s.organizations) if s.organizations else None,
+                    Channel.organization_id.in_(brand_orgs) if s.brands else None)
     brand_id = getattr(model, "brand_id", None)
     if brand_id is not None:
         org_brands = select(Brand.id).where(Brand.organization_id.in_(s.organizations))

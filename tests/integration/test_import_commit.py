@@ -50,7 +50,7 @@ def org(db):
             Metric(platform_id=platform.id, code="amz_rating", name="Amazon rating", min_value=0, max_value=5),
             Metric(platform_id=platform.id, code="amz_reviews", name="Amazon reviews", min_value=0),
         ])
-        s.add(Channel(name="TV"))
+        s.add(Channel(organization_id=acme.id, name="TV"))
         return acme.id
 
 
@@ -241,6 +241,25 @@ def test_long_marketing_monthly_and_channel_rules(db, org):
     done = commit(db, org, csv_bytes(rows), listed, filename="s.csv")
     assert done.committed and done.channels_created == ["Radio"]
     assert spend_rows(db) == {("Radio", date(2024, 1, 1), "month"): 50.0, ("TV", date(2024, 2, 1), "month"): 5.0}
+
+
+def test_channels_are_each_organizations_own(db, org):
+    """Another organization's channel names are unknown here, and the same name makes a channel of our own."""
+    payload = "<img src=x onerror=alert(1)>"
+    with db.session() as s:
+        other = s.scalar(select(Organization.id).where(Organization.slug == "other"))
+        s.add(Channel(organization_id=other, name=payload))
+    rows = [["brand", "channel", "period", "amount"], ["Acme", payload.upper(), "2024-01-01", "10"],
+            ["Acme", "tv", "2024-01-08", "5"]]
+    refused = preview(db, org, csv_bytes(rows), {"kind": "marketing"}, filename="s.csv")
+    assert [(e.row, e.code) for e in refused.errors] == [(2, "unknown_channel")]
+    done = commit(db, org, csv_bytes(rows), {"kind": "marketing", "channels": [payload.upper()]}, filename="s.csv")
+    assert done.committed and done.channels_created == [payload.upper()]
+    with db.session() as s:
+        mine = s.execute(select(Channel.name).where(Channel.organization_id == org).order_by(Channel.name)).scalars()
+        assert list(mine) == [payload.upper(), "TV"]
+        theirs = s.scalars(select(Channel.name).where(Channel.organization_id == other)).all()
+        assert theirs == [payload]
 
 
 def test_negative_spend_rejected(db, org):

@@ -55,7 +55,7 @@ def small(db):
         s.add(project)
         s.add_all(brands.values())
         s.add(Section(name="Marketplace", position=0))
-        channel = Channel(name="Search")
+        channel = Channel(organization_id=org.id, name="Search")
         s.add(channel)
         s.flush()
         section = s.scalar(select(Section.id))

@@ -161,7 +161,7 @@ def _brand_with_series(db, weeks: int, *, revenue_offset_days: int = 0, revenue:
         s.add(org)
         s.flush()
         brand = Brand(organization_id=org.id, name="Err Brand")
-        tv = Channel(name="TV")
+        tv = Channel(organization_id=org.id, name="TV")
         s.add_all([brand, tv])
         s.flush()
         rng = np.random.default_rng(0)
