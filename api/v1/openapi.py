@@ -71,7 +71,8 @@ def build_document(operations: list[Operation], *, title: str, version: str, des
             if op.location is not None:
                 responses[str(op.status)]["headers"] = {"Location": {
                     "description": "Where to read the created resource.", "schema": {"type": "string"}}}
-        statuses = [s for s in (*PROBLEM_STATUSES, *op.problems) if op.auth or s != 403]
+        # 403 needs a caller, except where an operation declares it (sign-in refusing an account).
+        statuses = sorted({*(s for s in PROBLEM_STATUSES if op.auth or s != 403), *op.problems})
         for status in statuses:
             responses[str(status)] = {"description": TITLES[status],
                                       "content": {PROBLEM_TYPE: {"schema": problem_ref}}}

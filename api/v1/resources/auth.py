@@ -94,10 +94,11 @@ def _pair(pair) -> TokenResponse:
 
 
 @router.post("/auth/token", summary="Sign in: an access token and a refresh token", response=TokenResponse,
-             body=TokenRequest, auth=False, idempotent=False, signin_limited=True)
+             body=TokenRequest, auth=False, idempotent=False, signin_limited=True, problems=(403,))
 def token(body: TokenRequest) -> TokenResponse:
     """Email and password, plus `totp` when the account uses two-factor sign-in. Failures say one
-    generic thing; repeated failures lock the account as on the web."""
+    generic thing; repeated failures lock the account as on the web. A correct sign-in that must
+    first be finished in the web app (set up two-factor sign-in, change the password) is a 403."""
     accounts = _accounts()
     result = accounts.authenticate(body.email, body.password, personal={"ip": request.remote_addr or ""})
     if not result.ok:
