@@ -23,6 +23,7 @@ from core.models import Project, User
 from core.observability import metrics
 from core.observability.logs import json_handler
 from core.security import load_principal
+from core.security.identity import shown_as_typed
 from tests.integration.web.test_authorization_matrix import _body
 from tests.support import csrf_headers, demo_people, form_token, make_app, sign_in
 
@@ -172,7 +173,9 @@ def test_json_logs_carry_request_and_user_ids_and_escape_injection(app, world, d
     records = [json.loads(line) for line in log_lines()]  # every line is one JSON object
     assert all(r.get("message") != "forged" for r in records)
     failed = [r for r in records if r.get("event") == "sign_in_failed"]
-    assert len(failed) == 1 and failed[0]["email"] == crafted.strip().lower()
+    # the refused address is logged as typed, its control characters written as their codes
+    assert len(failed) == 1 and failed[0]["email"] == shown_as_typed(crafted)
+    assert "\\u000a" in failed[0]["email"] and "\n" not in failed[0]["email"]
     assert failed[0]["request_id"] == "req-abc.123" and failed[0]["level"] == "WARNING"
     assert all(ord(ch) < 0x7f and (ch >= " ") for line in log_lines() for ch in line)
 
