@@ -3,9 +3,10 @@
 A Dash client can post any value to `/_dash-update-component`, so a dropdown's options protect
 nothing. Every callback is declared with `protected_callback`: a permission, and for each input
 that names an object (a project, a brand, …) a check that the signed-in principal may read that
-very object. Every page declares its permission in `register_page(..., permission=...)`; its
-layout is wrapped by `page_layout`. The authorization matrix test walks the app's callback map
-and page registry, so a callback or page added without a protection fails the suite.
+very object. Every page registers through `register_page(__name__, permission=...)`, which states
+the permission once: for the shell's navigation and the request gate (Dash's page registry) and for
+the layout, which shows the 403 view to anyone lacking it. The authorization matrix test walks the
+app's callback map and page registry, so a callback or page added without a protection fails the suite.
 
 Background callbacks (`protected_callback(..., background=True)`) run in a job with no request: on
 Celery in another process, on diskcache in a child process. They are checked twice. In the request,
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -209,25 +211,42 @@ def _guard_request(job: Callable, protection: Protection, signature: inspect.Sig
     entry["callback"] = request_guard
 
 
-def page_layout(permission: str) -> Callable[[Callable], Callable]:
-    """Wrap a page's layout function: the 403 view unless the principal holds `permission`."""
-
-    def decorate(fn: Callable) -> Callable:
-        @functools.wraps(fn)
-        def layout(**query):
-            if not holds_anywhere(current_principal(), permission):
-                return forbidden_view()
-            return fn(**query)
-
-        layout.dc_permission = permission
-        return layout
-
-    return decorate
+# Module name → permission of every page registered through `register_page`, for the matrix test.
+_PAGES: dict[str, str] = {}
 
 
-def forbidden_view():
+def register_page(module: str, *, permission: str, **dash_kwargs: Any) -> None:
+    """`dash.register_page` with the page's permission stated once.
+
+    The registry entry carries `permission` (the request gate and the navigation read it there) and the
+    layout Dash renders is a guard that answers the 403 view unless the principal holds `permission`
+    somewhere, then calls the module's own `layout(**query)`. The module is looked up at render time
+    because its `layout` is defined below the registration.
+    """
+    if "layout" in dash_kwargs:
+        raise TypeError(f"{module}: define `layout` in the page module; register_page guards it")
+
+    def layout(**query: Any) -> Any:
+        if not holds_anywhere(current_principal(), permission):
+            return forbidden_view()
+        return sys.modules[module].layout(**query)
+
+    layout.dc_permission = permission
+    layout.__qualname__ = layout.__name__ = f"guarded_layout[{module}]"
+    dash.register_page(module, permission=permission, layout=layout, **dash_kwargs)
+    _PAGES[module] = permission
+
+
+def registered_pages() -> dict[str, str]:
+    """Module name → permission of every page that went through `register_page`."""
+    return dict(_PAGES)
+
+
+def forbidden_view() -> Any:
+    """What a page shows to a signed-in user who lacks its permission."""
     return empty_state("403 — you do not have access to this page.",
                        "Ask an administrator of your organization if you need it.")
 
 
-__all__ = ["Forbidden", "JobContext", "Protection", "job_context", "page_allowed", "page_layout", "protected_callback"]
+__all__ = ["Forbidden", "JobContext", "Protection", "job_context", "page_allowed", "protected_callback",
+           "register_page", "registered_pages"]

@@ -7,7 +7,7 @@ once for the new query. Options come from the principal's scope (core.portfolio.
 project_periods), and a project or period in a URL that the principal may not see is replaced by
 the first one they may, never shown.
 
-Pages opt in with `context=True` in `dash.register_page`.
+Pages opt in with `context=True` in `register_page` (dashboard.access).
 """
 
 from __future__ import annotations

@@ -28,12 +28,11 @@ from core.admin import (
 )
 from core.runtime import get_db
 from core.security import Forbidden, Principal, can, create_custom_role, grant_role, revoke_grant
-from dashboard.access import page_layout, protected_callback
+from dashboard.access import protected_callback, register_page
 from dashboard.auth.principal import current_principal
 from dashboard.components import empty_state
 
-dash.register_page(__name__, path="/admin/access", name="Access", title="Access · Digi-Cadence",
-                   permission=ROLE_MANAGE)
+register_page(__name__, permission=ROLE_MANAGE, path="/admin/access", name="Access", title="Access · Digi-Cadence")
 
 SCOPE_LABELS = {"organization": "Organization", "project": "Project", "brand": "Brand", "system": "System"}
 NOT_ALLOWED = "You are not allowed to grant that role at that scope."
@@ -138,7 +137,6 @@ def _roles_card(organizations: list[dict], system_admin: bool) -> dbc.Card:
     ], className="mb-3 shadow-sm h-100")
 
 
-@page_layout(ROLE_MANAGE)
 def layout(**_query) -> html.Div:
     """Grants of one user on the left, custom roles on the right."""
     principal = current_principal()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 
-import dash
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import Input, Output, ctx, dcc, html
@@ -17,10 +16,10 @@ from dash import Input, Output, ctx, dcc, html
 from core.admin import AUDIT_READ, PAGE_SIZE, audit_actions, audit_events, organizations_in_scope, user_options
 from core.runtime import get_db
 from core.security import Principal, can, verify_chain
-from dashboard.access import page_layout, protected_callback
+from dashboard.access import protected_callback, register_page
 from dashboard.auth.principal import current_principal
 
-dash.register_page(__name__, path="/admin/audit", name="Audit", title="Audit · Digi-Cadence", permission=AUDIT_READ)
+register_page(__name__, permission=AUDIT_READ, path="/admin/audit", name="Audit", title="Audit · Digi-Cadence")
 
 log = logging.getLogger(__name__)
 FILTERS = ("admin-audit-action", "admin-audit-actor", "admin-audit-dates", "admin-audit-org")
@@ -53,7 +52,6 @@ COLUMNS = [
 ]
 
 
-@page_layout(AUDIT_READ)
 def layout(**_query) -> html.Div:
     """Filters on top, one page of events below, the verify button beside the title."""
     principal = current_principal()

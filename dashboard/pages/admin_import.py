@@ -14,7 +14,6 @@ import binascii
 import json
 import logging
 
-import dash
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html, no_update
@@ -36,12 +35,11 @@ from core.imports.uploads import (
 )
 from core.runtime import app_state, get_db
 from core.security import Forbidden, Principal, can
-from dashboard.access import page_layout, protected_callback
+from dashboard.access import protected_callback, register_page
 from dashboard.auth.principal import current_principal
 from dashboard.components import empty_state
 
-dash.register_page(__name__, path="/admin/import", name="Import", title="Data import · Digi-Cadence",
-                   permission=IMPORT)
+register_page(__name__, permission=IMPORT, path="/admin/import", name="Import", title="Data import · Digi-Cadence")
 
 log = logging.getLogger(__name__)
 KINDS = [{"label": "Metric values (brand × metric × month)", "value": "metrics"},
@@ -86,7 +84,6 @@ ERROR_COLUMNS = [
 ]
 
 
-@page_layout(IMPORT)
 def layout(**_query) -> html.Div:
     principal = current_principal()
     organizations = import_organizations(get_db(), principal)

@@ -6,7 +6,6 @@ organization, checked there); the page shows the values, the bounds, and a sente
 
 from __future__ import annotations
 
-import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html, no_update
 from flask import current_app
@@ -25,12 +24,12 @@ from core.settings import (
     read_settings,
     save_settings,
 )
-from dashboard.access import page_layout, protected_callback
+from dashboard.access import protected_callback, register_page
 from dashboard.auth.principal import current_principal
 from dashboard.components import empty_state
 
-dash.register_page(__name__, path="/admin/settings", name="Settings", title="Settings · Digi-Cadence",
-                   permission=SETTINGS_MANAGE)
+register_page(__name__, permission=SETTINGS_MANAGE, path="/admin/settings", name="Settings",
+              title="Settings · Digi-Cadence")
 
 NUMBER_FIELDS = ("password_min_length", "lockout_threshold", "lockout_minutes", "alert_drop_threshold",
                  "alert_anomaly_z")
@@ -63,7 +62,6 @@ def _number(field: str, bounds: tuple, step: float, help_text: str) -> dbc.Col:
     ], md=6)
 
 
-@page_layout(SETTINGS_MANAGE)
 def layout(**_query) -> html.Div:
     organizations = organizations_in_scope(get_db(), current_principal(), SETTINGS_MANAGE)
     if not organizations:

@@ -19,12 +19,11 @@ from core.admin import USER_MANAGE, can_see_user, list_users, organizations_in_s
 from core.runtime import get_db
 from core.security import Accounts, Forbidden, InvalidCredentials, Principal, can
 from core.security.identity import normalize_email
-from dashboard.access import page_layout, protected_callback
+from dashboard.access import protected_callback, register_page
 from dashboard.auth.principal import current_principal
 from dashboard.components import empty_state
 
-dash.register_page(__name__, path="/admin/users", name="Users", title="Users · Digi-Cadence",
-                   permission=USER_MANAGE)
+register_page(__name__, permission=USER_MANAGE, path="/admin/users", name="Users", title="Users · Digi-Cadence")
 
 log = logging.getLogger(__name__)
 NOT_ALLOWED = "You are not allowed to do this for that user."
@@ -112,7 +111,6 @@ def _columns(system_admin: bool) -> list[dict]:
     return columns
 
 
-@page_layout(USER_MANAGE)
 def layout(**_query) -> html.Div:
     """The users grid with its toolbar; the grid loads by callback so actions can refresh it."""
     principal = current_principal()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import date
 
-import dash
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 import pandas as pd
@@ -31,29 +30,27 @@ from core.portfolio import (
     score_trend,
     section_columns,
     section_comparison,
-    section_matrix,
 )
 from core.runtime import get_db
 from core.security import Principal
 from core.settings import project_alert_defaults
-from dashboard.access import page_layout, protected_callback
+from dashboard.access import protected_callback, register_page
 from dashboard.auth.principal import current_principal
-from dashboard.components import MUTED, PALETTE, chart_layout, compact, empty_state, kpi_card, signed
+from dashboard.components import chart_layout, compact, empty_state, kpi_card, signed
 from dashboard.context import period_value, pick_period, resolve
-from dashboard.figures import figure
+from dashboard.figures import portfolio as figs
+from dashboard.figures.common import figure
+from dashboard.figures.portfolio import brand_href
 from dashboard.report_download import report_control, send_report
 from dashboard.view_cache import cached_view
 
-dash.register_page(__name__, path="/", name="Portfolio", title="Portfolio · Digi-Cadence", permission=READ,
-                   context=True)
+register_page(__name__, permission=READ, path="/", name="Portfolio", title="Portfolio · Digi-Cadence", context=True)
 
 TOP_N = 5
 MOVERS = 6
 MAX_ALERTS = 12
 # Width follows the card, height comes from the figure (the heatmap's grows with the brands).
 GRAPH_CONFIG = {"displaylogo": False}
-# Diverging around the middle of the 0–100 scale: red is weak, green is strong.
-HEAT_SCALE = [[0.0, "#b91c1c"], [0.25, "#f97316"], [0.5, "#fde68a"], [0.75, "#4ade80"], [1.0, "#15803d"]]
 
 
 def _project_readable(principal: Principal, project_id) -> bool:
@@ -61,16 +58,11 @@ def _project_readable(principal: Principal, project_id) -> bool:
         return can_view_project(conn, principal, project_id)
 
 
-def brand_href(brand_id: int, project_id: int) -> str:
-    return f"/brand?brand={int(brand_id)}&project={int(project_id)}"
-
-
 def _card(title, body, card_id: str | None = None, **kwargs) -> dbc.Card:
     header = dbc.CardHeader(title, id=card_id) if card_id else dbc.CardHeader(title)
     return dbc.Card([header, dbc.CardBody(body, **kwargs)], className="h-100 shadow-sm")
 
 
-@page_layout(READ)
 def layout(org: str | None = None, project: str | None = None, period: str | None = None, **_query) -> html.Div:
     """Page layout for the project and period in the URL (chosen in the shell's selectors)."""
     with get_db().engine.connect() as conn:
@@ -210,53 +202,6 @@ def _kpis(ranking: pd.DataFrame, money: dict[str, float | None], window: str) ->
     return [dbc.Col(card, xs=12, sm=6, lg=4, xxl=2) for card in cards]
 
 
-def _trend_figure(trend: pd.DataFrame) -> dict:
-    data = []
-    colors = iter(PALETTE)
-    for brand_id, rows in trend.groupby("brand_id", sort=False):
-        if brand_id == 0:
-            line = {"dash": "dot", "color": MUTED, "width": 2}
-        elif brand_id == -1:
-            line = {"color": "#6366f1", "width": 4}  # readable on the light and the dark theme
-        else:
-            color = next(colors, None)
-            line = {"width": 2, **({"color": color} if color else {})}
-        data.append({"type": "scatter", "x": rows["period"].tolist(), "y": rows["score"].round(1).to_numpy(),
-                     "name": rows["brand"].iloc[0], "mode": "lines", "line": line})
-    return figure(data, chart_layout(height=380, yaxis={"title": {"text": "DC score"}, "range": [0, 100]}))
-
-
-def _heatmap_figure(ranking: pd.DataFrame) -> dict:
-    matrix = section_matrix(ranking)
-    roles = ranking.set_index("brand")["role"].reindex(matrix.index)
-    ids = ranking.set_index("brand")["brand_id"].reindex(matrix.index)
-    labels = [f"<b>{name}</b>" if role == "own" else name for name, role in zip(matrix.index, roles, strict=True)]
-    custom = [[[int(i), r]] * matrix.shape[1] for i, r in zip(ids, roles, strict=True)]
-    heat = {
-        "type": "heatmap", "z": matrix.to_numpy().round(1), "x": list(matrix.columns), "y": labels,
-        "customdata": custom, "zmin": 0, "zmax": 100, "colorscale": HEAT_SCALE, "texttemplate": "%{z:.0f}",
-        "textfont": {"size": 11}, "hovertemplate": "%{y}<br>%{x}: %{z:.1f}<extra></extra>", "xgap": 2, "ygap": 2,
-        "colorbar": {"title": {"text": "score"}, "thickness": 10, "len": 0.8},
-    }
-    return figure([heat], chart_layout(height=max(260, 60 + 22 * len(matrix)), hovermode="closest",
-                                       margin={"l": 10, "r": 10, "t": 10, "b": 40},
-                                       yaxis={"autorange": "reversed", "automargin": True},
-                                       xaxis={"side": "bottom", "automargin": True}))
-
-
-def _sections_figure(comparison: pd.DataFrame) -> dict:
-    sections = comparison["section"].tolist()
-    data = [{"type": "bar", "x": sections, "y": comparison[column].round(1).to_numpy(), "name": name,
-             "marker": {"color": color}, "text": comparison[column].round(0).to_numpy(), "textposition": "outside"}
-            for column, name, color in (("own", "Own brands", PALETTE[0]), ("competitor", "Competitor average", MUTED))]
-    gaps = [signed(g) for g in comparison["gap"]]
-    colors = ["#15803d" if g >= 0 else "#b91c1c" for g in comparison["gap"].fillna(0)]
-    data.append({"type": "scatter", "x": sections, "y": [106] * len(comparison), "mode": "text", "text": gaps,
-                 "textfont": {"color": colors}, "name": "gap", "hoverinfo": "skip", "showlegend": False})
-    return figure(data, chart_layout(height=380, barmode="group", hovermode="x",
-                                     yaxis={"title": {"text": "section score"}, "range": [0, 112]}))
-
-
 def _brand_name(row, project_id: int):
     if row["role"] == "own":
         return dcc.Link(row["brand"], href=brand_href(row["brand_id"], project_id), className="fw-semibold")
@@ -330,37 +275,6 @@ def _alerts_list(drops: pd.DataFrame, anomalies: pd.DataFrame, threshold: float,
     return html.Div([dbc.ListGroup(items, flush=True), *footer])
 
 
-def _grid(ranking: pd.DataFrame, sections: list[str], project_id: int) -> tuple[list[dict], list[dict]]:
-    number = {"type": "rightAligned", "valueFormatter": {"function": "d3.format('.1f')(params.value)"}}
-    signed_format = "params.value == null ? 'n/a' : d3.format('+.1f')(params.value)"
-    change = {**number, "valueFormatter": {"function": signed_format},
-              "cellClassRules": {"text-success": "params.value > 0.5", "text-danger": "params.value < -0.5"}}
-    money = {"type": "rightAligned", "minWidth": 110,
-             "valueFormatter": {"function": "params.value == null ? '' : d3.format('.3~s')(params.value)"}}
-    columns = [
-        {"field": "rank", "headerName": "#", "width": 70, "maxWidth": 80, "pinned": "left", "filter": False},
-        {"field": "brand_link", "headerName": "Brand", "minWidth": 150, "pinned": "left", "cellRenderer": "markdown",
-         "filterValueGetter": {"function": "params.data.brand"}},
-        {"field": "role", "headerName": "Role", "minWidth": 120,
-         "valueFormatter": {"function": "params.value ? params.value[0].toUpperCase() + params.value.slice(1) : ''"}},
-        {"field": "score", "headerName": "DC score", **number},
-        {"field": "change_1m", "headerName": "Δ month", **change},
-        {"field": "change_12m", "headerName": "Δ year", **change},
-        {"field": "coverage", "headerName": "Coverage", "type": "rightAligned", "minWidth": 110,
-         "valueFormatter": {"function": "d3.format('.0%')(params.value)"}},
-        *({"field": s, "headerName": s, "minWidth": 140, **number} for s in sections),
-        {"field": "spend", "headerName": "Spend, 12 m", **money},
-        {"field": "revenue", "headerName": "Revenue, 12 m", **money},
-        {"field": "roi", "headerName": "ROI", "type": "rightAligned", "minWidth": 90,
-         "valueFormatter": {"function": "params.value == null ? '' : d3.format('.2f')(params.value)"}},
-    ]
-    escaped = ranking["brand"].str.replace(r"([\\\[\]()*_`])", r"\\\1", regex=True)
-    links = "[" + escaped + "](" + ranking["brand_id"].map(lambda b: brand_href(b, project_id)) + ")"
-    frame = ranking.assign(brand_link=links.where(ranking["role"] == "own", escaped))
-    data = frame.astype(object).where(frame.notna(), None).to_dict("records")
-    return columns, data
-
-
 @protected_callback(
     Output("portfolio-kpis", "children"),
     Output("portfolio-trend", "figure"),
@@ -396,15 +310,15 @@ def _project_view(principal: Principal, project_id: int, period: str | None) -> 
         money = financials(conn, principal, project_id, periods[-1])
     window = f"{money.attrs['start']:%b %Y} – {periods[-1]:%b %Y}" if "start" in money.attrs else ""
     sections = section_columns(ranking)
-    columns, data = _grid(ranking.merge(money[["brand_id", "spend", "revenue", "roi"]], on="brand_id", how="left"),
-                          sections, project_id)
+    columns, data = figs.ranking_grid(
+        ranking.merge(money[["brand_id", "spend", "revenue", "roi"]], on="brand_id", how="left"), sections, project_id)
     if len(top) == 1:
         subject = f"the portfolio and {ranking.loc[ranking.brand_id == top[0], 'brand'].iloc[0]}"
     else:
         subject = "the portfolio" + (f" and its top {len(top)} own brands" if top else "")
     title = f"DC score trend: {subject}" + (" vs the competitor average" if (trend.brand_id == 0).any() else "")
-    return (_kpis(ranking, financial_totals(money), window), _trend_figure(trend), title, columns, data,
-            _heatmap_figure(ranking), _sections_figure(section_comparison(ranking)))
+    return (_kpis(ranking, financial_totals(money), window), figs.trend_figure(trend), title, columns, data,
+            figs.heatmap_figure(ranking), figs.sections_figure(section_comparison(ranking)))
 
 
 @protected_callback(

@@ -28,11 +28,10 @@ from core.admin import (
 from core.runtime import get_db
 from core.security import Accounts, InvalidCredentials, Principal
 from core.sessions import SessionStore
-from dashboard.access import page_layout, protected_callback
+from dashboard.access import protected_callback, register_page
 
 READ = "portfolio:read"
-dash.register_page(__name__, path="/profile", name="Profile", title="Profile · Digi-Cadence", permission=READ,
-                   nav=False)
+register_page(__name__, permission=READ, path="/profile", name="Profile", title="Profile · Digi-Cadence", nav=False)
 
 
 
@@ -173,7 +172,6 @@ def _data_card(me: dict) -> dbc.Card:
     ]), className="shadow-sm mb-3")
 
 
-@page_layout(READ)
 def layout(**_query) -> html.Div:
     """Account and security settings of the person signed in."""
     me = my_profile(get_db(), _me())

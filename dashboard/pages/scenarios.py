@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import dash
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html, no_update
@@ -26,13 +25,13 @@ from core.scenarios import (
     list_scenarios,
 )
 from core.security import Principal, can
-from dashboard.access import holds_anywhere, page_layout, protected_callback
+from dashboard.access import holds_anywhere, protected_callback, register_page
 from dashboard.auth.principal import current_principal
 from dashboard.components import PALETTE, chart_layout, compact
-from dashboard.figures import figure
+from dashboard.figures.common import figure
 from dashboard.report_download import report_control, send_report
 
-dash.register_page(__name__, path="/scenarios", name="Scenarios", title="Scenarios · Digi-Cadence", permission=READ)
+register_page(__name__, permission=READ, path="/scenarios", name="Scenarios", title="Scenarios · Digi-Cadence")
 
 STATUS_COLORS = {"approved": "success", "saved": "primary", "draft": "secondary", "archived": "light"}
 
@@ -70,7 +69,6 @@ def _columns(can_open: bool) -> list[dict]:
     ]
 
 
-@page_layout(READ)
 def layout(**_query) -> html.Div:
     principal = current_principal()
     rows = list_scenarios(get_db(), principal)

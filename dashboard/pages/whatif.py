@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 
-import dash
 import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
@@ -21,13 +20,12 @@ from core import whatif as wi
 from core.input_ranges import EFFORT_BUDGET, RECOMMEND_K, RangeError
 from core.runtime import get_db
 from core.security import Principal
-from dashboard.access import page_layout, protected_callback
+from dashboard.access import protected_callback, register_page
 from dashboard.auth.principal import current_principal
 from dashboard.components import empty_state, kpi_card, signed
 
 RUN = wi.RUN
-dash.register_page(__name__, path="/whatif", name="Score what-if", title="Score what-if · Digi-Cadence",
-                   permission=RUN)
+register_page(__name__, permission=RUN, path="/whatif", name="Score what-if", title="Score what-if · Digi-Cadence")
 
 SLIDER = "whatif-slider"
 STEPS = 100  # slider positions across a metric's feasible range
@@ -72,7 +70,6 @@ def _number(label: str, component_id: str, value: float, **kwargs) -> dbc.InputG
                                                                 **kwargs)], size="sm", className="mb-2")
 
 
-@page_layout(RUN)
 def layout(brand: str | None = None, project: str | None = None, **_query) -> html.Div:
     """Brand and project may come in the URL (`?brand=ID&project=ID`), as from the portfolio."""
     pairs = _pairs(current_principal())

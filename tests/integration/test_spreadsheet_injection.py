@@ -13,16 +13,15 @@ import base64
 import csv
 import io
 import re
-import sys
 import zipfile
 from pathlib import Path
 
-import dash
 import pandas as pd
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select, update
 
+from core import brand_explorer as bx
 from core.budget import export_bytes
 from core.demo import seed_demo
 from core.models import (
@@ -40,6 +39,7 @@ from core.models import (
 from core.scenarios import get_scenario
 from core.security import load_principal
 from core.spreadsheets import FORMULA_TRIGGERS, csv_bytes, neutralize, xlsx_bytes
+from dashboard import brand_charts
 from tests.integration.api.conftest import bearer, token_for
 from tests.integration.api.test_jobs import poll
 from tests.support import demo_people, make_app
@@ -149,16 +149,14 @@ def _optimizer(world, fmt: str) -> bytes:
 
 def _brand_chart(world, chart: str, fmt: str) -> bytes:
     """What the Brand explorer's download callback sends, for the first to the last month."""
-    # The module the app loaded (importing dashboard.pages.brand again would register the page twice).
-    brand_page = sys.modules[next(p["module"] for p in dash.page_registry.values() if p["path"] == "/brand")]
-
     principal = load_principal(world["db"], world["owner"])
+    spec = brand_charts.CHARTS[chart]
     with world["app"].server.app_context(), world["db"].engine.connect() as conn:
-        months = brand_page.bx.periods(conn, principal, world["brand"], world["project"])
-        metric = int(brand_page.bx.catalogue(conn).index[0])
-        result = brand_page.chart_data(chart, principal, world["brand"], world["project"], months[0], months[-1],
-                                       metric, [], None)
-        payload = brand_page.to_download(brand_page.as_frame(chart, result), f"brand-{chart}", fmt)
+        months = bx.periods(conn, principal, world["brand"], world["project"])
+        metric = int(bx.catalogue(conn).index[0])
+        selection = brand_charts.Selection(world["brand"], world["project"], months[0], months[-1], metric)
+        result = brand_charts.read_chart(spec, principal, selection)
+        payload = brand_charts.to_download(spec.table(result), f"brand-{chart}", fmt)
     return base64.b64decode(payload["content"]) if payload.get("base64") else payload["content"].encode("utf-8")
 
 
@@ -168,12 +166,12 @@ WRITERS = {
        for kind in ("portfolio", "brand", "scenario")},
     **{f"optimizer export {fmt} (core/budget.py export_bytes)": (lambda w, f=fmt: _optimizer(w, f), fmt)
        for fmt in ("csv", "xlsx")},
-    **{f"brand explorer {chart} download {fmt} (dashboard/pages/brand.py to_download)":
+    **{f"brand explorer {chart} download {fmt} (dashboard/brand_charts.py to_download)":
        (lambda w, c=chart, f=fmt: _brand_chart(w, c, f), fmt)
-       for chart in ("breakdown", "waterfall", "series", "gaps", "correlation", "revenue") for fmt in ("csv", "xlsx")},
+       for chart in brand_charts.CHARTS for fmt in ("csv", "xlsx")},
 }
 # The files WRITERS reaches that call core.spreadsheets (a new caller must add its writer above).
-COVERED_CALLERS = {"core/reports/xlsx.py", "core/budget.py", "dashboard/pages/brand.py"}
+COVERED_CALLERS = {"core/reports/xlsx.py", "core/budget.py", "dashboard/brand_charts.py"}
 # Files that may touch CSV/XLSX libraries without core.spreadsheets, and why.
 EXEMPT = {
     "core/spreadsheets.py": "the one writer",

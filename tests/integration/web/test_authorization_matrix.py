@@ -14,11 +14,12 @@ from datetime import UTC, datetime, timedelta
 
 import dash
 import pytest
-from dash._utils import split_callback_id
+from dash._utils import split_callback_id, to_json
 from sqlalchemy import select
 
 from core.demo import seed_demo
 from core.models import Brand, ImportUpload, Organization, Project, Role, Scenario, User
+from core.security import load_principal
 from core.security.permissions import BUILTIN_ROLES
 from tests.support import csrf_headers, demo_people, make_app, sign_in
 
@@ -103,12 +104,48 @@ def test_every_callback_declares_a_protection(setting):
     assert unprotected == [], f"callbacks without protected_callback: {unprotected}"
 
 
-def test_every_page_declares_a_permission():
-    missing = [page["module"] for page in dash.page_registry.values() if not page.get("permission")]
-    assert missing == [], f"pages without a permission: {missing}"
-    unguarded = [page["module"] for page in dash.page_registry.values()
-                 if getattr(page["layout"], "dc_permission", None) != page["permission"]]
-    assert unguarded == [], f"page layouts not wrapped by page_layout(permission): {unguarded}"
+def _page_content(client, path: str) -> str:
+    """What Dash's page router puts on screen for `path`, as the signed-in `client` (client-side navigation)."""
+    router = next(key for key in dash.get_app().callback_map if "_pages_content.children" in key)
+    body = {"output": router, "outputs": split_callback_id(router), "changedPropIds": ["_pages_location.pathname"],
+            "inputs": [{"id": "_pages_location", "property": "pathname", "value": path},
+                       {"id": "_pages_location", "property": "search", "value": ""}]}
+    response = client.post("/_dash-update-component", json=body, headers=csrf_headers(client))
+    assert response.status_code == 200, f"{path}: router answered {response.status_code}"
+    return json.dumps(response.get_json()["response"]["_pages_content"]["children"], ensure_ascii=False)
+
+
+REFUSAL = "403 \u2014 you do not have access to this page."
+
+
+def test_every_page_states_its_permission_once_and_refuses_without_it(setting, monkeypatch):
+    """Every page went through dashboard.access.register_page, and its layout refuses whoever lacks the permission:
+    a principal with no grant at all (every page), and each built-in role lacking it, navigating client-side."""
+    # Imported here: dashboard.access and dashboard.auth import each other, so only the app may load them first.
+    from dashboard.access import forbidden_view, registered_pages
+
+    pages = list(dash.page_registry.values())
+    via_wrapper = registered_pages()
+    bypassed = [p["module"] for p in pages if not p.get("permission") or via_wrapper.get(p["module"]) != p["permission"]
+                or getattr(p["layout"], "dc_permission", None) != p["permission"]]
+    assert bypassed == [], f"pages not registered through dashboard.access.register_page: {bypassed}"
+
+    nobody = load_principal(setting["db"], setting["foreign"]["user"])  # signed up elsewhere, granted nothing
+    monkeypatch.setattr("dashboard.access.current_principal", lambda: nobody)
+    with setting["app"].server.test_request_context("/"):
+        for page in pages:
+            shown = to_json(page["layout"]())
+            assert shown == to_json(forbidden_view()), f"{page['path']} rendered without {page['permission']}"
+    monkeypatch.undo()
+
+    refused = 0
+    for page in pages:
+        for role in ROLES:
+            content = _page_content(_client(setting, role), page["path"])
+            lacks = page["permission"] not in BUILTIN_ROLES[role]
+            assert (REFUSAL in content) == lacks, f"{role} → {page['path']}: refusal shown={not lacks}"
+            refused += lacks
+    assert refused, "no built-in role lacks any page's permission: the refusal went untested through the router"
 
 
 def test_every_route_is_public_on_purpose_or_needs_sign_in(setting):

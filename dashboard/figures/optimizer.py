@@ -1,0 +1,180 @@
+"""The optimizer's result charts and tables: pure builders from a finished run's result dict.
+
+Moved out of the page verbatim so the page module keeps its layout and callbacks; a result dict (as
+a job stores it) is all they read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash_ag_grid as dag
+import numpy as np
+from dash import dcc, html
+
+from dashboard.components import MUTED, PALETTE, chart_layout, empty_state
+from dashboard.figures.common import figure
+
+# Whole numbers with thousands separators, right-aligned: the grids' money and spend columns.
+NUMBER = {"type": "rightAligned", "cellDataType": "number",
+          "valueFormatter": {"function": "params.value == null ? '' : d3.format(',.0f')(params.value)"}}
+
+
+def _labels(result: dict) -> list[str]:
+    brands = {c["brand"] for c in result["cells"]}
+    return [c["channel"] if len(brands) == 1 else f"{c['brand']} · {c['channel']}" for c in result["cells"]]
+
+
+def allocation_tab(result: dict) -> html.Div:
+    """Current against optimized spend per cell, as grouped bars and as a sortable table."""
+    labels = _labels(result)
+    fig = figure([
+        {"type": "bar", "name": "Current (last 12 months)", "x": labels, "y": [c["current"] for c in result["cells"]],
+         "marker": {"color": MUTED}},
+        {"type": "bar", "name": "Optimized", "x": labels, "y": [c["optimal"] for c in result["cells"]],
+         "marker": {"color": PALETTE[0]}},
+    ], chart_layout(height=340, barmode="group", hovermode="x", yaxis={"title": {"text": "spend, 12 months"}},
+                    xaxis={"automargin": True}))
+    columns = [
+        {"field": "brand", "headerName": "Brand", "minWidth": 110},
+        {"field": "channel", "headerName": "Channel", "minWidth": 110},
+        {"field": "current", "headerName": "Current", **NUMBER},
+        {"field": "optimal", "headerName": "Optimized", **NUMBER},
+        {"field": "change", "headerName": "Change", **NUMBER,
+         "cellClassRules": {"text-success": "params.value > 0", "text-danger": "params.value < 0"}},
+        {"field": "change_pct", "headerName": "Change %", "type": "rightAligned",
+         "valueFormatter": {"function": "params.value == null ? 'new' : d3.format('+.1f')(params.value) + ' %'"}},
+        {"field": "marginal_roi", "headerName": "Marginal ROI", "type": "rightAligned",
+         "valueFormatter": {"function": "params.value == null ? '' : d3.format('.2f')(params.value)"}},
+    ]
+    rows = [{**c, "channel": c["channel"] + (" ⚠" if c.get("extrapolated") else "")} for c in result["cells"]]
+    return html.Div([dcc.Graph(figure=fig, id="optimizer-allocation-graph", config={"displaylogo": False}),
+                     dag.AgGrid(id="optimizer-allocation-table", columnDefs=columns, rowData=rows,
+                                columnSize="responsiveSizeToFit", className="ag-theme-quartz",
+                                defaultColDef={"sortable": True, "resizable": True, "minWidth": 90},
+                                dashGridOptions={"domLayout": "autoHeight"})])
+
+
+def _stacked_rows(n: int, spacing: float) -> list[tuple[float, float]]:
+    """(bottom, top) of n rows stacked top to bottom on the paper, as make_subplots lays them out."""
+    height = (1 - spacing * (n - 1)) / n
+    return [(1 - i * (height + spacing) - height, 1 - i * (height + spacing)) for i in range(n)]
+
+
+def curves_figure(result: dict) -> dict:
+    """One panel per brand (at most six): each channel's response curve, its current and optimal spend."""
+    brands = list(dict.fromkeys(c["brand"] for c in result["curves"]))[:6]
+    rows = _stacked_rows(max(len(brands), 1), 0.12 / max(len(brands), 1))
+    channels = list(dict.fromkeys(c["channel"] for c in result["curves"]))
+    color = {ch: PALETTE[i % len(PALETTE)] for i, ch in enumerate(channels)}
+    cells = {(c["brand"], c["channel"]): c for c in result["cells"]}
+    data: list[dict] = []
+    for curve in result["curves"]:
+        if curve["brand"] not in brands:
+            continue
+        row = brands.index(curve["brand"]) + 1
+        axes = {"xaxis": f"x{row if row > 1 else ''}", "yaxis": f"y{row if row > 1 else ''}"}
+        ch = curve["channel"]
+        data.append({"type": "scatter", "x": curve["spend"], "y": curve["outcome"], "mode": "lines", "name": ch,
+                     "legendgroup": ch, "showlegend": row == 1, "line": {"color": color[ch], "width": 2}, **axes})
+        cell = cells.get((curve["brand"], ch))
+        if cell:
+            for key, symbol, name in (("current", "circle-open", "current"), ("optimal", "star", "optimal")):
+                x = cell[key]
+                data.append({"type": "scatter", "x": [x], "y": [_interp(curve["spend"], curve["outcome"], x)],
+                             "mode": "markers", "legendgroup": ch, "showlegend": False, "name": f"{ch} {name}",
+                             "marker": {"color": color[ch], "size": 11, "symbol": symbol, "line": {"width": 2}},
+                             "hovertemplate": f"{ch} {name}: %{{x:,.0f}} → %{{y:,.0f}}<extra></extra>", **axes})
+    height = 120 + 300 * len(brands)
+    # The legend sits above the first panel's title (about 30 px above the plotting area).
+    layout = chart_layout(height=height, hovermode="closest",
+                          legend={"orientation": "h", "y": 1 + 30 / (height - 120), "yanchor": "bottom", "x": 0},
+                          margin={"l": 50, "r": 10, "t": 80, "b": 40})
+    annotations = []
+    for i, (brand, (bottom, top)) in enumerate(zip(brands, rows, strict=False), start=1):
+        suffix = str(i) if i > 1 else ""
+        layout[f"xaxis{suffix}"] = {"anchor": f"y{suffix}", "domain": [0.0, 1.0]}
+        layout[f"yaxis{suffix}"] = {"anchor": f"x{suffix}", "domain": [bottom, top], "title": {"text": "outcome"}}
+        annotations.append({"text": brand, "x": 0.5, "xref": "paper", "xanchor": "center", "y": top,
+                            "yref": "paper", "yanchor": "bottom", "showarrow": False, "font": {"size": 16}})
+    if brands:
+        layout[f"xaxis{len(brands) if len(brands) > 1 else ''}"]["title"] = {"text": "spend, 12 months"}
+    annotations.append({"text": "○ current  ★ optimal", "xref": "paper", "yref": "paper", "x": 1, "y": 1.0,
+                        "yanchor": "bottom", "xanchor": "right", "showarrow": False,
+                        "font": {"size": 11, "color": MUTED}})
+    layout["annotations"] = annotations
+    return figure(data, layout)
+
+
+def _interp(xs: list[float], ys: list[float], x: float) -> float:
+    return float(np.interp(x, xs, ys))
+
+
+def mroi_figure(result: dict) -> dict:
+    """Marginal ROI per cell at current and optimized spend: at the optimum they should level out."""
+    labels = _labels(result)
+    return figure([
+        {"type": "bar", "name": "at current spend", "x": labels,
+         "y": [c.get("current_marginal_roi") for c in result["cells"]], "marker": {"color": MUTED}},
+        {"type": "bar", "name": "at optimized spend", "x": labels, "y": [c["marginal_roi"] for c in result["cells"]],
+         "marker": {"color": PALETTE[1]}},
+    ], chart_layout(height=340, barmode="group", hovermode="x",
+                    yaxis={"title": {"text": "outcome per extra unit of spend"}}, xaxis={"automargin": True}))
+
+
+def frontier_figure(result: dict) -> dict:
+    """Best outcome per budget (left axis) and its marginal ROI (right axis), with this plan and today's."""
+    front = result.get("frontier") or {}
+    return figure([
+        {"type": "scatter", "x": front.get("budgets"), "y": front.get("outcomes"), "mode": "lines+markers",
+         "name": "best outcome", "line": {"color": PALETTE[0], "width": 3}},
+        {"type": "scatter", "x": front.get("budgets"), "y": front.get("marginal_roi"), "mode": "lines",
+         "name": "marginal ROI", "line": {"color": PALETTE[3], "dash": "dot"}, "yaxis": "y2"},
+        {"type": "scatter", "x": [result.get("budget")], "y": [result.get("outcome")], "mode": "markers",
+         "name": "this plan", "marker": {"size": 14, "symbol": "star", "color": PALETTE[1]}},
+        {"type": "scatter", "x": [result.get("current_budget")], "y": [result.get("current_outcome")],
+         "mode": "markers", "name": "current allocation", "marker": {"size": 12, "color": MUTED}},
+    ], chart_layout(height=360, hovermode="x unified",
+                    xaxis={"title": {"text": "budget, 12 months"}, "domain": [0.0, 0.94], "anchor": "y"},
+                    yaxis={"title": {"text": "outcome, 12 months"}, "anchor": "x"},
+                    yaxis2={"title": {"text": "marginal ROI"}, "anchor": "x", "overlaying": "y", "side": "right",
+                            "showgrid": False}))
+
+
+def binding_tab(result: dict) -> html.Div:
+    """The constraints the optimum presses against, or a note that none binds."""
+    rows = result.get("binding") or []
+    if not rows:
+        return empty_state("No constraint binds: the optimum lies inside every bound.")
+    return html.Div([
+        html.P("Constraints the optimum presses against: loosening one of these is what could raise the outcome.",
+               className="small text-muted mt-2"),
+        dag.AgGrid(id="optimizer-binding-table", rowData=rows, columnSize="responsiveSizeToFit",
+                   className="ag-theme-quartz", dashGridOptions={"domLayout": "autoHeight"},
+                   columnDefs=[{"field": "kind", "headerName": "Kind"}, {"field": "name", "headerName": "Name",
+                                                                         "minWidth": 160},
+                               {"field": "side", "headerName": "Side"},
+                               {"field": "value", "headerName": "Value", **NUMBER}]),
+    ])
+
+
+def risk_tab(result: dict) -> Any:
+    """Expected outcome against its spread across bootstrap draws, or why there is no risk front."""
+    risk = result.get("risk_front")
+    if not risk or not risk.get("points"):
+        return empty_state("No risk front for this run.", "It needs fitted curves with bootstrap draws and no brand or "
+                           "channel totals; tick the risk front option.")
+    pts = risk["points"]
+    fig = figure([{
+        "type": "scatter", "x": [p["sd"] for p in pts], "y": [p["mean"] for p in pts], "mode": "lines+markers",
+        "name": "Pareto front",
+        "error_y": {"type": "data", "symmetric": False, "array": [p["p95"] - p["mean"] for p in pts],
+                    "arrayminus": [p["mean"] - p["p5"] for p in pts], "color": MUTED, "thickness": 1},
+        "marker": {"color": PALETTE[4], "size": 8},
+        "hovertemplate": "sd %{x:,.0f}<br>expected %{y:,.0f}<extra></extra>"}],
+        chart_layout(height=360, hovermode="closest",
+                     xaxis={"title": {"text": f"spread of outcome (sd over {risk['n_draws']} draws)"}},
+                     yaxis={"title": {"text": "expected outcome, 12 months"}}))
+    return html.Div([html.P("Each point is an allocation of the same budget: up and left is better. Bars: 5–95 % "
+                            "of the outcome across the bootstrap draws.", className="small text-muted mt-2"),
+                     dcc.Graph(figure=fig, config={"displaylogo": False})])
