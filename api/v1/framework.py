@@ -194,6 +194,33 @@ def _render(op: Operation, result: Any) -> Response:
     return response
 
 
+def _path_and_query(op: Operation, path: dict[str, Any]) -> dict[str, Any]:
+    """The view's path and query arguments; a 0 or empty id is a 404, an undeclared query parameter a 422."""
+    if any(value in (0, "") for value in path.values()):
+        raise not_found()
+    kwargs: dict[str, Any] = dict(path)
+    if op.query is not None:
+        kwargs["query"] = _parse(op.query, _query_dict(), "query")
+    elif request.args:
+        raise ApiProblem(422, f"Unknown query parameters: {', '.join(sorted(request.args))}.")
+    return kwargs
+
+
+def _payload(op: Operation) -> dict[str, Any]:
+    """The view's body, form and file arguments (read after the idempotency check, like the work itself)."""
+    kwargs: dict[str, Any] = {}
+    if op.body is not None:
+        kwargs["body"] = _parse(op.body, _json_body(), "body")
+    if op.form is not None:
+        kwargs["form"] = _parse(op.form, request.form.to_dict(), "form")
+        for name in op.files:
+            upload = request.files.get(name)
+            if upload is None or not upload.filename:
+                raise ApiProblem(422, f"Attach the file as the multipart field '{name}'.")
+            kwargs[name] = upload
+    return kwargs
+
+
 def make_view(op: Operation, signin_limits: list[Callable[[Callable], Callable]]) -> Callable[..., Response]:
     """The Flask view of an operation: authenticate, validate, run (idempotently for POST), render."""
 
@@ -202,27 +229,12 @@ def make_view(op: Operation, signin_limits: list[Callable[[Callable], Callable]]
         g.api_operation = op
         if op.auth:
             require_bearer()
-        if any(value in (0, "") for value in path.values()):
-            raise not_found()
-        kwargs: dict[str, Any] = dict(path)
-        if op.query is not None:
-            kwargs["query"] = _parse(op.query, _query_dict(), "query")
-        elif request.args:
-            raise ApiProblem(422, f"Unknown query parameters: {', '.join(sorted(request.args))}.")
+        kwargs = _path_and_query(op, path)
         replay = idempotency.begin(op)
         if replay is not None:
             return replay
         try:
-            if op.body is not None:
-                kwargs["body"] = _parse(op.body, _json_body(), "body")
-            if op.form is not None:
-                kwargs["form"] = _parse(op.form, request.form.to_dict(), "form")
-                for name in op.files:
-                    upload = request.files.get(name)
-                    if upload is None or not upload.filename:
-                        raise ApiProblem(422, f"Attach the file as the multipart field '{name}'.")
-                    kwargs[name] = upload
-            response = _render(op, op.view(**kwargs))
+            response = _render(op, op.view(**kwargs, **_payload(op)))
         except BaseException:
             idempotency.abandon()
             raise

@@ -42,6 +42,43 @@ def _query_parameters(schema: dict[str, Any], defs: dict[str, Any]) -> list[dict
             for name, prop in schema.get("properties", {}).items()]
 
 
+def _responses(op: Operation, keys: dict, problem_ref: dict[str, Any]) -> dict[str, Any]:
+    """The operation's success response (a file, nothing, or a JSON model) and the problems it may answer."""
+    responses: dict[str, Any] = {}
+    if op.produces:
+        responses[str(op.status)] = {"description": op.summary, "content": {
+            media: {"schema": {"type": "string", "contentMediaType": media}} for media in op.produces}}
+    elif op.response is None:
+        responses[str(op.status)] = {"description": "Done; no content."}
+    else:
+        responses[str(op.status)] = {"description": op.summary, "content": {
+            "application/json": {"schema": keys[(op.response, "serialization")]}}}
+        if op.location is not None:
+            responses[str(op.status)]["headers"] = {"Location": {
+                "description": "Where to read the created resource.", "schema": {"type": "string"}}}
+    # 403 needs a caller, except where an operation declares it (sign-in refusing an account).
+    statuses = sorted({*(s for s in PROBLEM_STATUSES if op.auth or s != 403), *op.problems})
+    for status in statuses:
+        responses[str(status)] = {"description": TITLES[status], "content": {PROBLEM_TYPE: {"schema": problem_ref}}}
+    return responses
+
+
+def _request_body(op: Operation, keys: dict, defs: dict[str, Any]) -> dict[str, Any] | None:
+    """A JSON body, or a multipart form with its files (the form wins when an operation declares both)."""
+    body = None
+    if op.body is not None:
+        body = {"required": True, "content": {"application/json": {"schema": keys[(op.body, "validation")]}}}
+    if op.form is not None:
+        form = defs[keys[(op.form, "validation")]["$ref"].rsplit("/", 1)[-1]]
+        schema = {"type": "object", "properties": dict(form.get("properties", {})),
+                  "required": [*form.get("required", []), *op.files]}
+        for name in op.files:
+            schema["properties"][name] = {"type": "string", "contentMediaType": "application/octet-stream",
+                                          "description": "The file (CSV or XLSX)."}
+        body = {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
+    return body
+
+
 def build_document(operations: list[Operation], *, title: str, version: str, description: str,
                    tags: list[dict[str, str]]) -> dict[str, Any]:
     keys, defs = models_json_schema(_models(operations), ref_template=REF)
@@ -59,42 +96,14 @@ def build_document(operations: list[Operation], *, title: str, version: str, des
                            "description": "Replays the first response of a retried POST (kept 24 hours).",
                            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY,
                                       "pattern": "^[A-Za-z0-9._:-]+$"}})
-        responses: dict[str, Any] = {}
-        if op.produces:
-            responses[str(op.status)] = {"description": op.summary, "content": {
-                media: {"schema": {"type": "string", "contentMediaType": media}} for media in op.produces}}
-        elif op.response is None:
-            responses[str(op.status)] = {"description": "Done; no content."}
-        else:
-            responses[str(op.status)] = {"description": op.summary, "content": {
-                "application/json": {"schema": keys[(op.response, "serialization")]}}}
-            if op.location is not None:
-                responses[str(op.status)]["headers"] = {"Location": {
-                    "description": "Where to read the created resource.", "schema": {"type": "string"}}}
-        # 403 needs a caller, except where an operation declares it (sign-in refusing an account).
-        statuses = sorted({*(s for s in PROBLEM_STATUSES if op.auth or s != 403), *op.problems})
-        for status in statuses:
-            responses[str(status)] = {"description": TITLES[status],
-                                      "content": {PROBLEM_TYPE: {"schema": problem_ref}}}
         operation: dict[str, Any] = {"operationId": op.endpoint, "summary": op.summary, "tags": [op.tag],
-                                     "parameters": params, "responses": responses}
+                                     "parameters": params, "responses": _responses(op, keys, problem_ref)}
         if op.description:
             operation["description"] = op.description
-        if op.auth:
-            operation["security"] = [{"bearer": []}]
-        else:
-            operation["security"] = []
-        if op.body is not None:
-            operation["requestBody"] = {"required": True, "content": {
-                "application/json": {"schema": keys[(op.body, "validation")]}}}
-        if op.form is not None:
-            form = defs[keys[(op.form, "validation")]["$ref"].rsplit("/", 1)[-1]]
-            schema = {"type": "object", "properties": dict(form.get("properties", {})),
-                      "required": [*form.get("required", []), *op.files]}
-            for name in op.files:
-                schema["properties"][name] = {"type": "string", "contentMediaType": "application/octet-stream",
-                                              "description": "The file (CSV or XLSX)."}
-            operation["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
+        operation["security"] = [{"bearer": []}] if op.auth else []
+        body = _request_body(op, keys, defs)
+        if body is not None:
+            operation["requestBody"] = body
         paths.setdefault("/api/v1" + op.openapi_path, {})[op.method.lower()] = operation
     return {
         "openapi": "3.1.0",

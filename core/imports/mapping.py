@@ -112,7 +112,11 @@ def _str_map(raw: Any, key: str, problems: list[str]) -> dict[str, str]:
 
 
 def parse_spec(raw: Mapping[str, Any] | ImportSpec, *, kind: str | None = None) -> ImportSpec:
-    """Validate a mapping dict. `kind` (from the caller) fills in or must agree with the mapping's."""
+    """Validate a mapping dict. `kind` (from the caller) fills in or must agree with the mapping's.
+
+    Each part is read by its own helper that appends to one list of problems, then the layout's rules
+    run on the assembled spec, so every problem is reported at once.
+    """
     if isinstance(raw, ImportSpec):
         if kind and raw.kind != kind:
             raise MappingError([f"mapping is for kind '{raw.kind}', not '{kind}'"])
@@ -120,10 +124,33 @@ def parse_spec(raw: Mapping[str, Any] | ImportSpec, *, kind: str | None = None) 
     if not isinstance(raw, Mapping):
         raise MappingError(["mapping must be a JSON object"])
     problems: list[str] = []
+    spec_kind, layout, granularity = _kind_and_shape(raw, kind, problems)
+    text = {key: _opt_str(raw, key, problems)
+            for key in ("brand", "brand_column", "date_format", "source", "date_column", "units")}
+    if text["source"] and len(text["source"]) > 80:
+        problems.append("'source' is longer than 80 characters")
+    maps = {key: _str_map(raw.get(key), key, problems) for key in ("columns", "metrics", "spend", "exposures",
+                                                                   "controls")}
+    spec = ImportSpec(kind=spec_kind, layout=layout, granularity=granularity, **text, **maps,
+                      revenue=_revenue(raw.get("revenue"), problems),
+                      categorical_controls=_categorical(raw.get("categorical_controls"), problems),
+                      channels=_channels(raw.get("channels"), problems))
+    if spec.brand and spec.brand_column:
+        problems.append("give either 'brand' (fixed) or 'brand_column', not both")
+    if layout == "long":
+        spec = _check_long(raw, spec, problems)
+    else:
+        _check_wide(raw, spec, problems)
+    if problems:
+        raise MappingError(problems)
+    return spec
+
+
+def _kind_and_shape(raw: Mapping[str, Any], kind: str | None, problems: list[str]) -> tuple[str, str, str]:
+    """Kind (raises at once when unusable: every later rule depends on it), layout and granularity."""
     unknown = sorted(set(raw) - _KNOWN_KEYS)
     if unknown:
         problems.append("unknown key(s): " + ", ".join(unknown))
-
     spec_kind = raw.get("kind") or kind
     if kind and raw.get("kind") and raw["kind"] != kind:
         problems.append(f"mapping is for kind '{raw['kind']}', not '{kind}'")
@@ -138,40 +165,35 @@ def parse_spec(raw: Mapping[str, Any] | ImportSpec, *, kind: str | None = None) 
         problems.append(f"'granularity' must be 'week' or 'month' (got {granularity!r})")
     elif spec_kind == "metrics" and granularity != "month":
         problems.append("metric values are monthly (first day of the month): use granularity 'month'")
+    return spec_kind, layout, granularity
 
-    def opt_str(key: str) -> str | None:
-        value = raw.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, str) or not value.strip():
-            problems.append(f"'{key}' must be a non-empty string")
-            return None
-        return value.strip()
 
-    brand, brand_column = opt_str("brand"), opt_str("brand_column")
-    date_format, source, date_column, units = (
-        opt_str("date_format"), opt_str("source"), opt_str("date_column"), opt_str("units"))
-    if source and len(source) > 80:
-        problems.append("'source' is longer than 80 characters")
-    columns = _str_map(raw.get("columns"), "columns", problems)
-    metrics = _str_map(raw.get("metrics"), "metrics", problems)
-    spend = _str_map(raw.get("spend"), "spend", problems)
-    exposures = _str_map(raw.get("exposures"), "exposures", problems)
-    controls = _str_map(raw.get("controls"), "controls", problems)
+def _opt_str(raw: Mapping[str, Any], key: str, problems: list[str]) -> str | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        problems.append(f"'{key}' must be a non-empty string")
+        return None
+    return value.strip()
 
-    revenue_raw = raw.get("revenue")
-    revenue: tuple[str, ...] = ()
-    if isinstance(revenue_raw, str) and revenue_raw.strip():
-        revenue = (revenue_raw.strip(),)
-    elif isinstance(revenue_raw, Mapping) and set(revenue_raw) == {"multiply"} and isinstance(
-        revenue_raw["multiply"], list) and revenue_raw["multiply"] and all(
-            isinstance(c, str) and c.strip() for c in revenue_raw["multiply"]):
-        revenue = tuple(c.strip() for c in revenue_raw["multiply"])
-    elif revenue_raw is not None:
+
+def _revenue(value: Any, problems: list[str]) -> tuple[str, ...]:
+    """One revenue column, or {"multiply": [price, quantity, ...]} for revenue as a product of columns."""
+    if isinstance(value, str) and value.strip():
+        return (value.strip(),)
+    factors = value.get("multiply") if isinstance(value, Mapping) and set(value) == {"multiply"} else None
+    if isinstance(factors, list) and factors and all(isinstance(c, str) and c.strip() for c in factors):
+        return tuple(c.strip() for c in factors)
+    if value is not None:
         problems.append("'revenue' must be a column name or {\"multiply\": [column, column, ...]}")
+    return ()
 
+
+def _categorical(value: Any, problems: list[str]) -> dict[str, CategoricalControl]:
+    """Text columns read as indicator controls: a name, or {"name": ..., "none": [values meaning no event]}."""
     categorical: dict[str, CategoricalControl] = {}
-    for col, conf in (raw.get("categorical_controls") or {}).items():
+    for col, conf in (value or {}).items():
         if isinstance(conf, str) and conf.strip():
             categorical[col] = CategoricalControl(conf.strip())
         elif isinstance(conf, Mapping) and isinstance(conf.get("name"), str) and conf["name"].strip():
@@ -182,73 +204,81 @@ def parse_spec(raw: Mapping[str, Any] | ImportSpec, *, kind: str | None = None) 
             categorical[col] = CategoricalControl(conf["name"].strip(), tuple(v.strip().lower() for v in none))
         else:
             problems.append(f"categorical_controls.{col} must be a name or {{\"name\": ..., \"none\": [...]}}")
+    return categorical
 
-    channels_raw = raw.get("channels") or []
-    if not isinstance(channels_raw, list) or not all(isinstance(c, str) and c.strip() for c in channels_raw):
+
+def _channels(value: Any, problems: list[str]) -> tuple[str, ...]:
+    channels = value or []
+    if not isinstance(channels, list) or not all(isinstance(c, str) and c.strip() for c in channels):
         problems.append("'channels' must be a list of channel names")
-        channels_raw = []
+        return ()
+    return tuple(c.strip() for c in channels)
 
-    if brand and brand_column:
-        problems.append("give either 'brand' (fixed) or 'brand_column', not both")
-    if layout == "long":
-        roles = LONG_ROLES[spec_kind]
-        bad_roles = sorted(set(columns) - set(roles))
-        if bad_roles:
-            problems.append(f"'columns' roles for {spec_kind} are {', '.join(roles)} (got {', '.join(bad_roles)})")
-        if brand_column:
-            columns = {**columns, "brand": brand_column}
-            brand_column = None
-        wide_keys = [k for k in ("date_column", "metrics", "spend", "exposures", "revenue", "units",
-                                 "controls", "categorical_controls") if raw.get(k)]
-        if wide_keys:
-            problems.append(f"{', '.join(wide_keys)} only apply to layout 'wide'")
-        if spec_kind == "metrics" and channels_raw:
-            problems.append("'channels' only applies to marketing imports")
+
+def _check_long(raw: Mapping[str, Any], spec: ImportSpec, problems: list[str]) -> ImportSpec:
+    """Long layout: known roles only, no wide-only key; a `brand_column` becomes the `brand` role."""
+    roles = LONG_ROLES[spec.kind]
+    bad_roles = sorted(set(spec.columns) - set(roles))
+    if bad_roles:
+        problems.append(f"'columns' roles for {spec.kind} are {', '.join(roles)} (got {', '.join(bad_roles)})")
+    if spec.brand_column:
+        spec = replace(spec, columns={**spec.columns, "brand": spec.brand_column}, brand_column=None)
+    wide_keys = [k for k in ("date_column", "metrics", "spend", "exposures", "revenue", "units",
+                             "controls", "categorical_controls") if raw.get(k)]
+    if wide_keys:
+        problems.append(f"{', '.join(wide_keys)} only apply to layout 'wide'")
+    if spec.kind == "metrics" and spec.channels:
+        problems.append("'channels' only applies to marketing imports")
+    return spec
+
+
+def _check_wide(raw: Mapping[str, Any], spec: ImportSpec, problems: list[str]) -> None:
+    """Wide layout: a date column, the kind's own keys only, and no column or control name used twice."""
+    if not spec.date_column:
+        problems.append("wide layout needs 'date_column'")
+    if spec.columns:
+        problems.append("'columns' only applies to layout 'long'; use date_column/brand_column")
+    if spec.kind == "metrics":
+        if not spec.metrics:
+            problems.append("wide metrics layout needs 'metrics': {column: metric code or name}")
+        extra = [k for k in ("spend", "exposures", "revenue", "units", "controls", "categorical_controls")
+                 if raw.get(k)]
+        if extra:
+            problems.append(f"{', '.join(extra)} only apply to marketing imports")
     else:
-        if not date_column:
-            problems.append("wide layout needs 'date_column'")
-        if columns:
-            problems.append("'columns' only applies to layout 'long'; use date_column/brand_column")
-        if spec_kind == "metrics":
-            if not metrics:
-                problems.append("wide metrics layout needs 'metrics': {column: metric code or name}")
-            extra = [k for k in ("spend", "exposures", "revenue", "units", "controls", "categorical_controls")
-                     if raw.get(k)]
-            if extra:
-                problems.append(f"{', '.join(extra)} only apply to marketing imports")
-        else:
-            if metrics:
-                problems.append("'metrics' only applies to metrics imports")
-            if not (spend or revenue or controls or categorical or exposures):
-                problems.append("wide marketing layout maps no column: give spend, revenue, units or controls")
-            if units and not revenue:
-                problems.append("'units' needs 'revenue' too (an outcome row always has revenue)")
-            missing = sorted(set(exposures.values()) - set(spend.values()))
-            if missing:
-                problems.append("exposures name channels with no spend column: " + ", ".join(missing))
-        used = [c for c in [date_column, brand_column, *metrics, *spend, *exposures, *controls,
-                            *categorical, units] if c]
-        dupes = sorted({c for c in used if used.count(c) > 1})
-        if dupes:
-            problems.append("column(s) mapped twice: " + ", ".join(dupes))
-        names = [*controls.values(), *(c.name for c in categorical.values())]
-        long_names = sorted(n for n in names if len(n) > 90)
-        if long_names:
-            problems.append("control name(s) longer than 90 characters: " + ", ".join(long_names))
-        clash = sorted({n for n in names if names.count(n) > 1})
-        if clash:
-            problems.append("control name(s) used twice: " + ", ".join(clash))
-        spent = list(spend.values())
-        if len(set(map(str.casefold, spent))) != len(spent):
-            problems.append("two spend columns name the same channel")
-    if problems:
-        raise MappingError(problems)
-    return ImportSpec(
-        kind=spec_kind, layout=layout, granularity=granularity, date_format=date_format, brand=brand,
-        brand_column=brand_column, source=source, columns=columns, date_column=date_column, metrics=metrics,
-        spend=spend, exposures=exposures, revenue=revenue, units=units, controls=controls,
-        categorical_controls=categorical, channels=tuple(c.strip() for c in channels_raw),
-    )
+        _check_wide_marketing(spec, problems)
+    _check_wide_names(spec, problems)
+
+
+def _check_wide_marketing(spec: ImportSpec, problems: list[str]) -> None:
+    if spec.metrics:
+        problems.append("'metrics' only applies to metrics imports")
+    if not (spec.spend or spec.revenue or spec.controls or spec.categorical_controls or spec.exposures):
+        problems.append("wide marketing layout maps no column: give spend, revenue, units or controls")
+    if spec.units and not spec.revenue:
+        problems.append("'units' needs 'revenue' too (an outcome row always has revenue)")
+    missing = sorted(set(spec.exposures.values()) - set(spec.spend.values()))
+    if missing:
+        problems.append("exposures name channels with no spend column: " + ", ".join(missing))
+
+
+def _check_wide_names(spec: ImportSpec, problems: list[str]) -> None:
+    """Each file column mapped once; control names short and distinct; one spend column per channel."""
+    used = [c for c in [spec.date_column, spec.brand_column, *spec.metrics, *spec.spend, *spec.exposures,
+                        *spec.controls, *spec.categorical_controls, spec.units] if c]
+    dupes = sorted({c for c in used if used.count(c) > 1})
+    if dupes:
+        problems.append("column(s) mapped twice: " + ", ".join(dupes))
+    names = [*spec.controls.values(), *(c.name for c in spec.categorical_controls.values())]
+    long_names = sorted(n for n in names if len(n) > 90)
+    if long_names:
+        problems.append("control name(s) longer than 90 characters: " + ", ".join(long_names))
+    clash = sorted({n for n in names if names.count(n) > 1})
+    if clash:
+        problems.append("control name(s) used twice: " + ", ".join(clash))
+    spent = list(spec.spend.values())
+    if len(set(map(str.casefold, spent))) != len(spent):
+        problems.append("two spend columns name the same channel")
 
 
 def load_spec(path: str | Path, *, kind: str | None = None) -> ImportSpec:

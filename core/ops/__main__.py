@@ -105,6 +105,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+def _retention_policy(args: argparse.Namespace) -> int:
+    """Set an organization's retention periods, or print them when none is given."""
+    db = Database(_db_url(args.database_url))
+    try:
+        values = {c: getattr(args, c) for c in retention.RETENTION_DEFAULTS if getattr(args, c) is not None}
+        if values:
+            policy = retention.set_policy(db, args.organization_id, **values)
+        else:
+            with db.session() as s:
+                policy = retention.policies(s).get(args.organization_id)
+            if policy is None:
+                raise ValueError(f"no organization {args.organization_id}")
+    finally:
+        db.dispose()
+    print(json.dumps({"organization_id": args.organization_id, **policy}))
+    return 0
+
+
+def _rotate_keys(args: argparse.Namespace) -> int:
+    """Re-encrypt every stored secret under the first key of the key list."""
+    current = load_keys()
+    if len(current) == 1:
+        print(f"note: {KEYS_ENV} holds one key; values are re-encrypted under it. To rotate, put a new key "
+              f"first and keep the old one after it.", file=sys.stderr)
+    db = Database(_db_url(args.database_url))
+    try:
+        report = keys.rotate_keys(db, SecretBox(current), args.redis_url)
+    finally:
+        db.dispose()
+    print(f"re-encrypted under the first key: {json.dumps(report.as_dict())}")
+    if report.redis_unreadable:
+        print(f"{report.redis_unreadable} Redis sessions no key opens were left (they cannot be used anyway)",
+              file=sys.stderr)
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.command == "new-backup-key":
         print(container.new_key())
@@ -138,20 +174,7 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(report.as_dict()) if args.json else "\n".join(report.lines()))
         return 0
     if args.command == "retention-policy":
-        db = Database(_db_url(args.database_url))
-        try:
-            values = {c: getattr(args, c) for c in retention.RETENTION_DEFAULTS if getattr(args, c) is not None}
-            if values:
-                policy = retention.set_policy(db, args.organization_id, **values)
-            else:
-                with db.session() as s:
-                    policy = retention.policies(s).get(args.organization_id)
-                if policy is None:
-                    raise ValueError(f"no organization {args.organization_id}")
-        finally:
-            db.dispose()
-        print(json.dumps({"organization_id": args.organization_id, **policy}))
-        return 0
+        return _retention_policy(args)
     if args.command == "mask":
         report = masking.mask(args.source_url, args.target_url, sigma=args.noise, seed=args.seed)
         print(f"masked copy written: {sum(report.rows.values())} rows in {len(report.rows)} tables, "
@@ -159,20 +182,7 @@ def _run(args: argparse.Namespace) -> int:
               f"not copied: {', '.join(report.skipped)}")
         return 0
     if args.command == "rotate-keys":
-        current = load_keys()
-        if len(current) == 1:
-            print(f"note: {KEYS_ENV} holds one key; values are re-encrypted under it. To rotate, put a new key "
-                  f"first and keep the old one after it.", file=sys.stderr)
-        db = Database(_db_url(args.database_url))
-        try:
-            report = keys.rotate_keys(db, SecretBox(current), args.redis_url)
-        finally:
-            db.dispose()
-        print(f"re-encrypted under the first key: {json.dumps(report.as_dict())}")
-        if report.redis_unreadable:
-            print(f"{report.redis_unreadable} Redis sessions no key opens were left (they cannot be used anyway)",
-                  file=sys.stderr)
-        return 0
+        return _rotate_keys(args)
     raise AssertionError(args.command)  # pragma: no cover - argparse allows only the commands above
 
 

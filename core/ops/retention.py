@@ -172,38 +172,49 @@ _ARCHIVE_COLUMNS = ("id", "organization_id", "actor_id", "action", "target_type"
                     "created_at", "prev_hash", "hash")
 
 
+def _apply_policies(s: Session, report: RetentionReport, rules: dict, now: datetime) -> set[int]:
+    """Count (dry run) or delete what each policy retires; returns the brands whose metric values went."""
+    touched_brands: set[int] = set()
+    for org, policy in rules.items():
+        for table, (model, where) in _conditions(org, policy, now).items():
+            if model is MetricValue and not report.dry_run:
+                touched_brands.update(s.scalars(select(MetricValue.brand_id).where(where).distinct()))
+            if report.dry_run:
+                count = s.scalar(select(func.count()).select_from(model).where(where))
+            else:
+                count = s.execute(delete(model).where(where).execution_options(synchronize_session=False)).rowcount
+            if count:
+                report.counts[org][table] += count
+    return touched_brands
+
+
+def _archive_audit(s: Session, report: RetentionReport, upto: int, events: int, now: datetime, actor: Any) -> None:
+    """Move audit events up to `upto` into the archive (the chain continues from its last hash), audited."""
+    columns = [getattr(AuditEvent, c) for c in _ARCHIVE_COLUMNS]
+    source: Select = select(*columns, literal(now).label("archived_at")).where(AuditEvent.id <= upto)
+    s.execute(insert(AuditArchive).from_select([*_ARCHIVE_COLUMNS, "archived_at"], source))
+    s.execute(delete(AuditEvent).where(AuditEvent.id <= upto).execution_options(synchronize_session=False))
+    report.archive_anchor = s.scalar(select(AuditArchive.hash).order_by(AuditArchive.id.desc()).limit(1))
+    audit.record(s, "ops.audit_archived", actor=actor,
+                 data={"up_to_id": upto, "events": events, "anchor": report.archive_anchor})
+
+
 def run(db: Database, *, dry_run: bool = False, now: datetime | None = None, actor: Any = None) -> RetentionReport:
     """Report (dry run) or enforce every organization's policy; one transaction for all of it."""
     now = _aware(now or datetime.now(UTC))
     report = RetentionReport(now=now, dry_run=dry_run)
-    touched_brands: set[int] = set()
     with db.session() as s:
         if not dry_run:
             audit.lock_chain(s)  # no append may slip between the archive copy and the delete
         rules = policies(s)
         report.names = {SYSTEM: "(no organization)",
                         **dict(s.execute(select(Organization.id, Organization.name)).all())}
-        for org, policy in rules.items():
-            for table, (model, where) in _conditions(org, policy, now).items():
-                if model is MetricValue and not dry_run:
-                    touched_brands.update(s.scalars(select(MetricValue.brand_id).where(where).distinct()))
-                if dry_run:
-                    count = s.scalar(select(func.count()).select_from(model).where(where))
-                else:
-                    count = s.execute(delete(model).where(where).execution_options(synchronize_session=False)).rowcount
-                if count:
-                    report.counts[org][table] += count
+        touched_brands = _apply_policies(s, report, rules, now)
         upto, archived = _archivable_until(s, rules, now)
         for org, count in archived.items():
             report.counts[org]["audit_events"] += count
         if upto is not None and not dry_run:
-            columns = [getattr(AuditEvent, c) for c in _ARCHIVE_COLUMNS]
-            source: Select = select(*columns, literal(now).label("archived_at")).where(AuditEvent.id <= upto)
-            s.execute(insert(AuditArchive).from_select([*_ARCHIVE_COLUMNS, "archived_at"], source))
-            s.execute(delete(AuditEvent).where(AuditEvent.id <= upto).execution_options(synchronize_session=False))
-            report.archive_anchor = s.scalar(select(AuditArchive.hash).order_by(AuditArchive.id.desc()).limit(1))
-            audit.record(s, "ops.audit_archived", actor=actor,
-                         data={"up_to_id": upto, "events": sum(archived.values()), "anchor": report.archive_anchor})
+            _archive_audit(s, report, upto, sum(archived.values()), now, actor)
         if not dry_run:
             for org, counts in report.counts.items():
                 if any(v for t, v in counts.items() if t != "audit_events"):

@@ -151,17 +151,8 @@ def _table(block: Table, width: float) -> list:
              ("TOPPADDING", (0, 0), (-1, -1), 2), ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
              ("LEFTPADDING", (0, 0), (-1, -1), 3), ("RIGHTPADDING", (0, 0), (-1, -1), 3)]
     style += [("BACKGROUND", (0, r), (-1, r), ZEBRA) for r in range(2, len(rows), 2)]
-    for i, c in enumerate(columns):
-        if block.formats.get(c, "text") in NUMERIC:
-            style.append(("ALIGN", (i, 0), (i, -1), "RIGHT"))
+    style += _align_numbers(block, columns, rows)
     table.setStyle(TableStyle(style))
-    for row in rows[1:]:
-        for i, c in enumerate(columns):
-            if block.formats.get(c, "text") in NUMERIC:
-                row[i].style = ParagraphStyle("num", parent=STYLES["cell"], alignment=2)
-    for i, c in enumerate(columns):
-        if block.formats.get(c, "text") in NUMERIC:
-            header[i].style = ParagraphStyle("numhead", parent=STYLES["head"], alignment=2)
     out.append(table)
     shown = len(frame)
     if shown < len(block.frame):
@@ -170,6 +161,19 @@ def _table(block: Table, width: float) -> list:
         out.append(Paragraph(escape(block.note), STYLES["muted"]))
     out.append(Spacer(1, 6))
     return out
+
+
+def _align_numbers(block: Table, columns: list, rows: list[list]) -> list[tuple]:
+    """Right-align the numeric columns: their header and cell paragraphs, and the table style to return."""
+    style: list[tuple] = []
+    for i, c in enumerate(columns):
+        if block.formats.get(c, "text") not in NUMERIC:
+            continue
+        style.append(("ALIGN", (i, 0), (i, -1), "RIGHT"))
+        rows[0][i].style = ParagraphStyle("numhead", parent=STYLES["head"], alignment=2)
+        for row in rows[1:]:
+            row[i].style = ParagraphStyle("num", parent=STYLES["cell"], alignment=2)
+    return style
 
 
 def _widths(block: Table, frame, columns: list, width: float) -> list[float]:
