@@ -24,7 +24,7 @@ from core.security.permissions import BUILTIN_ROLES
 from tests.support import csrf_headers, demo_people, make_app, sign_in
 
 ROLES = list(BUILTIN_ROLES)
-# Dash's own routing callbacks: they run page layouts, which are guarded by `page_layout`.
+# Dash's own routing callbacks: they run page layouts, which `register_page` (dashboard.access) guards.
 DASH_INTERNAL = ("_pages_location", "_pages_content", "_pages_store", "_pages_dummy")
 PUBLIC_ROUTES = {"static", "health.healthz", "health.readyz", "auth.login", "auth.mfa", "auth.enrol", "auth.invite",
                  "bootstrap_static", "observability.metrics_endpoint", "_dash_assets.static",
