@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
-from core.budget import BudgetInputError, parse_inputs, run_budget
+from core.budget import run_budget
+from core.budget_inputs import BudgetInputError, BudgetInputs
 from core.db import Database
 from core.input_ranges import EFFORT_BUDGET, PERCENTILE_CAP, RECOMMEND_K, NumberRange, RangeError
 from core.jobs import JobReporter
@@ -118,12 +119,12 @@ def _validate_optimization(db: Database, principal: Principal, payload: dict[str
     """`{"inputs": <core.budget inputs>, "save_as": optional scenario name}`; scenario:run (and :save) on each brand."""
     payload = _only(payload, {"inputs", "save_as"}, {"inputs"})
     try:
-        inputs = parse_inputs(payload["inputs"])
+        inputs = BudgetInputs.read(payload["inputs"])
     except BudgetInputError as exc:
         raise JobInputError(f"inputs: {exc}") from None
     for brand_id in inputs.brand_ids:
         authorize(principal, RUN, ("brand", brand_id))
-    out: dict[str, Any] = {"inputs": inputs.to_dict()}
+    out: dict[str, Any] = {"inputs": inputs.model_dump(mode="json")}
     if payload.get("save_as") is not None:
         name = " ".join(str(payload["save_as"]).split())
         if not name or len(name) > NAME_MAX:

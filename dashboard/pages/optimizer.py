@@ -25,10 +25,10 @@ from core.budget import (
     SCENARIOS,
     SOURCES,
     BudgetInputError,
+    BudgetInputs,
     Cancelled,
     catalogue,
     export_bytes,
-    parse_inputs,
     preview,
     run_budget,
 )
@@ -354,7 +354,7 @@ def run_optimizer(set_progress, n_clicks, nonce, brand_ids, channels, source, sc
            "max_active_per_brand": max_active, "unit": unit, "generations": generations,
            "frontier_points": frontier_points, "risk_front": bool(risk)}
     try:
-        parse_inputs(raw)
+        BudgetInputs.read(raw)
     except BudgetInputError as exc:
         return no_update, _alert(str(exc), "warning")
     job_id = start_job(ctx.db, ctx.principal, KIND, {"inputs": raw, "nonce": nonce, "click": n_clicks})

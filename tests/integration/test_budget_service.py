@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from core.budget import BudgetInputError, Cancelled, catalogue, export_bytes, parse_inputs, preview, run_budget
+from core.budget import BudgetInputError, Cancelled, catalogue, export_bytes, preview, run_budget
+from core.budget_inputs import BudgetInputs
 from core.demo import seed_demo
 from core.jobs import finish_job, get_job, request_cancel, start_job
 from core.models import AuditEvent, Brand, Organization, Scenario, User
@@ -46,20 +47,20 @@ def _inputs(brand: int, **extra) -> dict:
     return {"brand_ids": [brand], "channels": CHANNELS, "curve_source": "truth", "generations": 40, **extra}
 
 
-def test_parse_inputs_rejects_what_a_person_must_fix():
+def test_budget_inputs_refuse_what_a_person_must_fix():
     with pytest.raises(BudgetInputError, match="brand"):
-        parse_inputs({"brand_ids": [], "channels": ["TV"]})
+        BudgetInputs.read({"brand_ids": [], "channels": ["TV"]})
     with pytest.raises(BudgetInputError, match="not a number"):
-        parse_inputs({"brand_ids": [1], "channels": ["TV"], "budget": "lots"})
+        BudgetInputs.read({"brand_ids": [1], "channels": ["TV"], "budget": "lots"})
     with pytest.raises(BudgetInputError, match="minimum"):
-        parse_inputs({"brand_ids": [1], "channels": ["TV"], "cells": [
+        BudgetInputs.read({"brand_ids": [1], "channels": ["TV"], "cells": [
             {"brand_id": 1, "channel": "TV", "lower": 10, "upper": 5}]})
     with pytest.raises(BudgetInputError, match="target"):
-        parse_inputs({"brand_ids": [1], "channels": ["TV"], "scenario": "min_budget"})
-    parsed = parse_inputs({"brand_ids": ["3", 3], "channels": ["TV", "TV"], "budget": "1,000",
-                           "cells": [{"brand_id": 9, "channel": "TV", "lower": 1}]})
+        BudgetInputs.read({"brand_ids": [1], "channels": ["TV"], "scenario": "min_budget"})
+    parsed = BudgetInputs.read({"brand_ids": ["3", 3], "channels": ["TV", "TV"], "budget": "1,000",
+                                "cells": [{"brand_id": 9, "channel": "TV", "lower": 1}]})
     assert parsed.brand_ids == [3] and parsed.channels == ["TV"] and parsed.budget == 1000.0
-    assert parsed.cells == {}  # rows of brands not chosen are ignored
+    assert parsed.cells == []  # rows of brands not chosen are ignored
 
 
 @pytest.mark.parametrize("field, value, reason", [
@@ -76,16 +77,16 @@ def test_parse_inputs_rejects_what_a_person_must_fix():
 def test_every_money_and_unit_input_has_a_finite_sane_range(field, value, reason):
     """Issue 12 item 8: the one definition (core.input_ranges) the page, the job kinds and the API share."""
     with pytest.raises(BudgetInputError) as refused:
-        parse_inputs({"brand_ids": [1], "channels": ["TV"], field: value})
+        BudgetInputs.read({"brand_ids": [1], "channels": ["TV"], field: value})
     assert reason in str(refused.value)
 
 
 def test_a_unit_must_split_the_budget_into_a_sane_number_of_whole_units():
     with pytest.raises(BudgetInputError, match=r"into more than 1,000,000,000 units; use a unit of at least 100$"):
-        parse_inputs({"brand_ids": [1], "channels": ["TV"], "budget": 1e11, "unit": 1})
+        BudgetInputs.read({"brand_ids": [1], "channels": ["TV"], "budget": 1e11, "unit": 1})
     with pytest.raises(BudgetInputError, match="larger than the whole budget"):
-        parse_inputs({"brand_ids": [1], "channels": ["TV"], "budget": 10, "unit": 100})
-    assert parse_inputs({"brand_ids": [1], "channels": ["TV"], "budget": 1e9, "unit": 1}).unit == 1.0
+        BudgetInputs.read({"brand_ids": [1], "channels": ["TV"], "budget": 10, "unit": 100})
+    assert BudgetInputs.read({"brand_ids": [1], "channels": ["TV"], "budget": 1e9, "unit": 1}).unit == 1.0
 
 
 def test_a_bad_unit_never_overflows_inside_the_run(world):

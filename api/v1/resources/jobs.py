@@ -25,6 +25,7 @@ from api.v1.security import current_principal
 from api.v1.types import UtcDatetime, ranged
 from core import input_ranges as ranges
 from core import job_queue
+from core.budget_inputs import BudgetInputs
 from core.job_kinds import JobInputError
 from core.jobs import get_job
 from core.runtime import get_db
@@ -34,63 +35,14 @@ router = Router("jobs", "Long work as durable jobs: 202 with a job id, then poll
 RETRY_AFTER_S = 30
 
 Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
-Money = ranged(ranges.MONEY)  # every number below is checked by core.input_ranges, as on the pages
-Budget, Target, Unit = ranged(ranges.BUDGET), ranged(ranges.TARGET), ranged(ranges.UNIT)
-Channel = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
-class CellBound(StrictModel):
-    """Bounds on one brand × channel cell (annual money)."""
-
-    brand_id: Id
-    channel: Channel
-    lower: Money | None = None
-    upper: Money | None = None
-    locked: bool = False
-    min_spend: Money | None = Field(default=None, description="The spend this cell needs when it is on at all.")
-
-
-class BrandBound(StrictModel):
-    brand_id: Id
-    lower: Money | None = None
-    upper: Money | None = None
-
-
-class ChannelBound(StrictModel):
-    channel: Channel
-    lower: Money | None = None
-    upper: Money | None = None
-
-
-class OptimizationInputs(StrictModel):
-    """The budget what-if's inputs (core.budget.parse_inputs checks them again); money is annual."""
-
-    brand_ids: list[Id] = Field(min_length=1, max_length=120)
-    channels: list[Channel] = Field(min_length=1, max_length=120)
-    scenario: Literal["max_outcome", "min_budget"] = "max_outcome"
-    curve_source: Literal["fitted", "truth"] = "fitted"
-    budget: Budget | None = Field(default=None, description="The budget to allocate; last year's spend if empty.")
-    target: Target | None = Field(default=None, description="The outcome to reach (scenario min_budget).")
-    max_change_pct: ranged(ranges.MAX_CHANGE_PCT) | None = None
-    cells: list[CellBound] = Field(default_factory=list, max_length=120)
-    brand_bounds: list[BrandBound] = Field(default_factory=list, max_length=120)
-    channel_bounds: list[ChannelBound] = Field(default_factory=list, max_length=120)
-    max_active_per_brand: ranged(ranges.MAX_ACTIVE) | None = None
-    unit: Unit | None = Field(
-        default=None, description="Spend in whole multiples of this amount; at most "
-        f"{ranges.MAX_UNIT_STEPS:,} units in the budget.")
-    generations: ranged(ranges.GENERATIONS) = 120
-    frontier_points: ranged(ranges.FRONTIER_POINTS) = 11
-    risk_front: bool = True
-    seed: ranged(ranges.SEED) = 0
-
-
 class OptimizationPayload(StrictModel):
-    inputs: OptimizationInputs
+    inputs: BudgetInputs  # the one schema of a budget run: the What-if page and the job read it too
     save_as: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = Field(
         default=None, description="Save the result as a scenario of this name (once, when the job succeeds).")
 

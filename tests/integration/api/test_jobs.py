@@ -135,7 +135,8 @@ def test_money_and_unit_inputs_outside_their_range_are_422_with_the_allowed_rang
         ({"budget": 1e300}, "budget: a number from 0 to 1,000,000,000,000,000"),
         ({"scenario": "min_budget", "target": 1e300}, "target outcome: a number from 0 to"),
         ({"max_change_pct": 1e9}, "max change %: a number from 0 to 1,000"),
-        ({"cells": [{"brand_id": brand, "channel": "TV", "min_spend": 1e300}]}, "amount: a number from 0 to"),
+        ({"cells": [{"brand_id": brand, "channel": "TV", "min_spend": 1e300}]},
+         f"{brand} / TV minimum when on: a number from 0 to"),
     ]
     for inputs, reason in cases:
         response = client.post("/api/v1/jobs", headers=brand_manager, json=optimization(brand, **inputs))
@@ -158,12 +159,14 @@ def test_money_and_unit_inputs_outside_their_range_are_422_with_the_allowed_rang
     assert jobs_count(db) == before
 
 
-def test_what_the_queue_refuses_is_a_422_with_its_reason(client, brand_manager, brand, db):
-    """Well-formed but refused by core.job_queue: a smallest-budget run needs a target."""
+def test_what_the_inputs_refuse_is_a_422_with_the_pages_reason(client, brand_manager, brand, db):
+    """A smallest-budget run needs a target: refused at the edge by core.budget_inputs, the page's own
+    words on the field that is wrong."""
     before = jobs_count(db)
     response = client.post("/api/v1/jobs", headers=brand_manager, json=optimization(brand, scenario="min_budget"))
     assert response.status_code == 422 and response.content_type == "application/problem+json"
-    assert "target" in response.get_json()["detail"]
+    [error] = response.get_json()["errors"]
+    assert error["loc"][-1] == "target" and error["msg"] == "the smallest-budget scenario needs a target outcome"
     assert jobs_count(db) == before
 
 

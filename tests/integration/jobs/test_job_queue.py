@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select, update
 
 import core.job_kinds
+from core.budget_inputs import BudgetInputs
 from core.job_queue import (
     IdempotencyConflict,
     JobInputError,
@@ -77,6 +78,19 @@ def test_recommendation_runs_in_process(world, executor):
     assert plan["final_score"] >= plan["base_score"] and plan["effort"] <= 3 + 1e-9
     assert job.payload == {"brand_id": brand, "project_id": project, "effort_budget": 3.0, "k": 2,
                            "percentile_cap": None}
+
+
+def test_the_job_reads_its_inputs_with_the_pages_model(world):
+    """One schema (core.budget_inputs): the optimization job takes the form as the page sends it
+    ("1 000", "15 %", grid rows with display columns) and stores exactly what BudgetInputs reads."""
+    db, bm, queue = world["db"], world["principal"]("Brand Manager"), Recorder()
+    form = optimization(world["brand"], budget="1 000 000", max_change_pct="15 %", generations="", cells=[
+        {"brand_id": world["brand"], "brand": "Ours", "channel": "TV", "current": 1.0, "lower": "1,000"}])["inputs"]
+    job_id = submit(db, bm, "optimization", {"inputs": form}, dispatcher=queue)
+    stored = get_job(db, bm, job_id)["payload"]["inputs"]
+    assert stored == BudgetInputs.read(form).model_dump(mode="json")
+    assert stored["budget"] == 1e6 and stored["max_change_pct"] == 15.0 and stored["generations"] == 120
+    assert stored["cells"][0]["lower"] == 1000.0 and "brand" not in stored["cells"][0]
 
 
 def test_other_organizations_brand_and_a_viewer_are_refused(world):

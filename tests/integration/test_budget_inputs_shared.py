@@ -1,0 +1,34 @@
+"""Issue 13 item 4: the What-if page, the API and the optimization job describe a budget run with ONE
+model, core.budget_inputs.BudgetInputs; the OpenAPI document publishes it with the ranges of
+core.input_ranges. (The job's use of it is tested by behaviour in tests/integration/jobs/test_job_queue.py.)"""
+
+from __future__ import annotations
+
+import sys
+
+import dash
+
+from api.v1.resources.jobs import OptimizationPayload
+from core import input_ranges as ranges
+from core.budget_inputs import BudgetInputs
+from tests.support import make_app
+
+
+def test_the_page_and_the_api_share_the_inputs_class(sqlite_db, tmp_path):
+    make_app(sqlite_db, tmp_path)  # Dash imports the pages (under its own module names) and registers them
+    [name] = [p["module"] for p in dash.page_registry.values() if p["path"] == "/optimizer"]
+    page = sys.modules[name]
+    assert page.BudgetInputs is BudgetInputs
+    assert OptimizationPayload.model_fields["inputs"].annotation is BudgetInputs
+
+
+def test_the_openapi_document_lists_the_one_schema(sqlite_db, tmp_path):
+    client = make_app(sqlite_db, tmp_path).server.test_client()
+    document = client.get("/api/v1/openapi.json").get_json()
+    schemas = document["components"]["schemas"]
+    assert "OptimizationInputs" not in schemas
+    assert schemas["OptimizationPayload"]["properties"]["inputs"] == {"$ref": "#/components/schemas/BudgetInputs"}
+    budget = schemas["BudgetInputs"]["properties"]["budget"]["anyOf"][0]
+    assert (budget["minimum"], budget["maximum"]) == (ranges.BUDGET.lo, ranges.BUDGET.hi)
+    assert schemas["BudgetInputs"]["properties"]["cells"]["items"] == {"$ref": "#/components/schemas/CellBound"}
+    assert schemas["BudgetInputs"]["additionalProperties"] is False
