@@ -42,6 +42,7 @@ def create_app(config: Config | None = None, *, seed_demo: bool | None = None) -
     server.config.update(SECRET_KEY=config.secret_key, JSON_SORT_KEYS=False)
     db = Database(config.database_url)
     db.upgrade()
+    read_cache.configure(db.engine, config.read_cache_entries)
     if config.redis_url:  # read models computed by one process serve the others (core.read_cache)
         read_cache.share(db.engine, redis.Redis.from_url(config.redis_url, socket_timeout=0.5,
                                                          socket_connect_timeout=0.5), config.secret_key)
@@ -75,8 +76,8 @@ def seed_demo_data(db: Database, config: Config) -> list[DemoCredential]:
         org_ids = list(s.scalars(select(Organization.id).order_by(Organization.id)))
     if not org_ids:
         return []
-    box = SecretBox.from_env(instance_dir=config.instance_dir)
-    return ensure_demo_users(db, *org_ids, box=box, renew_random=True)
+    return ensure_demo_users(db, *org_ids, box=SecretBox.from_config(config), password=config.demo_password,
+                             totp_secret=config.demo_totp_secret, settings=config.security, renew_random=True)
 
 
 def print_logins(logins: list[DemoCredential]) -> None:

@@ -33,8 +33,8 @@ from benchmarks.scoring import DEFAULT_ADMIN_URL, ensure_portfolio, scratch_data
 from core.config import Config
 from core.db import Database
 from core.models import Organization, User
-from core.security import ensure_demo_users
-from core.security.crypto import SecretBox
+from core.security import SecuritySettings, ensure_demo_users
+from core.security.crypto import SecretBox, load_keys
 
 PASSWORD = "bench-marking-passphrase-42"
 INTERNAL = ("_pages_location", "_pages_content", "_pages_store", "_pages_dummy")
@@ -126,9 +126,9 @@ def main(argv: list[str] | None = None) -> dict:
         org_id = s.scalar(select(func.min(Organization.id)))
         # Fresh benchmark users each run (their TOTP secrets belong to this run's key).
         s.execute(delete(User).where(User.email.like("%@demo.digicadence.test")))
-    people = {c.role: c for c in ensure_demo_users(db, org_id, env={"DIGICADENCE_DEMO_PASSWORD": PASSWORD},
-                                                   box=SecretBox.from_env({}, instance_dir=instance))}
-    config = Config(database_url=url, secret_key="b" * 32, instance_dir=instance,
+    people = {c.role: c for c in ensure_demo_users(db, org_id, password=PASSWORD,
+                                                   box=SecretBox(load_keys((), instance)))}
+    config = Config(database_url=url, secret_key="b" * 32, instance_dir=instance, security=SecuritySettings.from_env(),
                     signin_rate_per_ip="1000 per minute", signin_rate_per_account="1000 per minute")
     app = create_app(config, seed_demo=False)
     timer = DbTimer(app.server.extensions["digicadence"].db.engine)

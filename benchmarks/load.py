@@ -151,6 +151,7 @@ def prepare_database(run: Run, password: str) -> tuple[str, str]:
     from core.demo import seed_demo
     from core.models import Organization
     from core.security import SecretBox, ensure_demo_users
+    from core.security.crypto import load_keys
 
     run.database = f"dc_load_{uuid.uuid4().hex[:10]}"
     admin = create_engine(run.admin_url, isolation_level="AUTOCOMMIT")
@@ -166,8 +167,7 @@ def prepare_database(run: Run, password: str) -> tuple[str, str]:
         summary = seed_demo(db)
         with db.session() as s:
             org_ids = list(s.scalars(select(Organization.id).order_by(Organization.id)))
-        ensure_demo_users(db, *org_ids, env={"DIGICADENCE_DEMO_PASSWORD": password},
-                          box=SecretBox.from_env({}, instance_dir=run.workdir))
+        ensure_demo_users(db, *org_ids, password=password, box=SecretBox(load_keys((), run.workdir)))
     finally:
         db.dispose()
     seeded = (f"demo portfolio: {len(summary.organizations)} organizations, {summary.projects} projects, "

@@ -1,10 +1,23 @@
-"""One configuration object, read from the environment with safe embedded defaults."""
+"""One configuration object, read from the environment with safe embedded defaults.
+
+This is the only module that reads the process environment (tests/unit/test_one_config.py keeps it
+so): everything else receives a `Config`, or one of its parts, from whoever built it. Command-line
+tools that must run without SECRET_KEY (backups, key rotation, curve fits) build only the part they
+need (`OpsConfig`, `database_url_from_env`). Secrets the app makes for itself when none is given
+(demo session key, Fernet key, JWT keys) are written by `ensure_secret_file`, and only by it.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 import os
 import secrets
+import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -16,6 +29,11 @@ _WEAK_SECRETS = {"", "dev", "change-me", "changeme", "secret", "default", "pleas
 
 class ConfigError(RuntimeError):
     """Raised when the environment cannot run the app safely; the message says what to set."""
+
+
+def _environment(env: Mapping[str, str] | None) -> dict[str, str]:
+    """A copy of `env`, or of the process environment: the one place that reads it."""
+    return dict(os.environ if env is None else env)
 
 
 @dataclass(frozen=True)
@@ -39,13 +57,14 @@ class ImportLimits:
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> ImportLimits:
         """DIGICADENCE_IMPORT_MAX_ROWS and DIGICADENCE_IMPORT_MAX_EXPANDED_MB, else the defaults."""
-        env = dict(os.environ if env is None else env)
-        rows = _positive_int(env, "DIGICADENCE_IMPORT_MAX_ROWS", cls.max_rows)
-        megabytes = _positive_int(env, "DIGICADENCE_IMPORT_MAX_EXPANDED_MB", cls.max_expanded_bytes // 1048576)
+        env = _environment(env)
+        rows = _whole(env, "DIGICADENCE_IMPORT_MAX_ROWS", cls.max_rows, low=1)
+        megabytes = _whole(env, "DIGICADENCE_IMPORT_MAX_EXPANDED_MB", cls.max_expanded_bytes // 1048576, low=1)
         return cls(max_rows=rows, max_expanded_bytes=megabytes * 1048576)
 
 
-def _positive_int(env: dict[str, str], name: str, default: int) -> int:
+def _whole(env: dict[str, str], name: str, default: int, *, low: int = 0, high: int | None = None) -> int:
+    """A whole number between `low` and `high` from `env[name]`, else `default`; ConfigError naming it."""
     raw = (env.get(name) or "").strip()
     if not raw:
         return default
@@ -53,13 +72,111 @@ def _positive_int(env: dict[str, str], name: str, default: int) -> int:
         value = int(raw)
     except ValueError:
         raise ConfigError(f"{name}={raw!r}: expected a whole number") from None
-    if value <= 0:
-        raise ConfigError(f"{name}={raw!r}: must be above 0")
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ConfigError(f"{name}={raw!r}: must be {bounds}")
     return value
 
 
 def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    """Costs, limits and lifetimes used by the accounts service (tests lower the bcrypt cost)."""
+
+    bcrypt_rounds: int = 12  # DIGICADENCE_BCRYPT_ROUNDS
+    lockout_threshold: int = 5  # DIGICADENCE_LOCKOUT_THRESHOLD
+    lockout_minutes: int = 30  # DIGICADENCE_LOCKOUT_MINUTES
+    password_min_length: int = 12
+    password_max_length: int = 256
+    password_history: int = 5
+    invite_hours: int = 72
+    totp_issuer: str = "Digi-Cadence"
+    recovery_codes: int = 10
+
+    @property
+    def lockout_duration(self) -> timedelta:
+        return timedelta(minutes=self.lockout_minutes)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SecuritySettings:
+        """DIGICADENCE_BCRYPT_ROUNDS (4-31), DIGICADENCE_LOCKOUT_THRESHOLD, DIGICADENCE_LOCKOUT_MINUTES."""
+        env = _environment(env)
+        return cls(
+            bcrypt_rounds=_whole(env, "DIGICADENCE_BCRYPT_ROUNDS", cls.bcrypt_rounds, low=4, high=31),
+            lockout_threshold=_whole(env, "DIGICADENCE_LOCKOUT_THRESHOLD", cls.lockout_threshold, low=1),
+            lockout_minutes=_whole(env, "DIGICADENCE_LOCKOUT_MINUTES", cls.lockout_minutes, low=1),
+        )
+
+
+FERNET_KEYS_ENV = "DIGICADENCE_FERNET_KEYS"
+JWT_KEYS_ENV = "DIGICADENCE_JWT_KEYS"
+MIN_JWT_KEY_BYTES = 32  # HS256 wants a key at least as long as its hash
+
+
+def parse_jwt_keys(raw: str, source: str = JWT_KEYS_ENV) -> tuple[tuple[str, str], ...]:
+    """`kid:secret,kid:secret` (the first signs) as pairs; each secret at least 32 bytes.
+
+    The one parser for the variable and for the generated `instance/jwt.key`; `source` names which
+    in the error.
+    """
+    keys: dict[str, str] = {}
+    for part in (p.strip() for p in raw.split(",") if p.strip()):
+        kid, sep, secret = part.partition(":")
+        if not sep or not kid or len(secret.encode()) < MIN_JWT_KEY_BYTES:
+            raise ConfigError(f"{source}: each entry is kid:secret with a secret of at least "
+                              f"{MIN_JWT_KEY_BYTES} characters")
+        keys[kid] = secret
+    if not keys:
+        raise ConfigError(f"{source} holds no key")
+    return tuple(keys.items())
+
+
+def _fernet_keys(env: dict[str, str]) -> tuple[str, ...]:
+    """DIGICADENCE_FERNET_KEYS, comma-separated; each must be a Fernet key (32 bytes, URL-safe base64)."""
+    keys = tuple(k.strip() for k in env.get(FERNET_KEYS_ENV, "").split(",") if k.strip())
+    for number, key in enumerate(keys, 1):
+        try:
+            valid = len(base64.urlsafe_b64decode(key.encode("ascii"))) == 32
+        except (binascii.Error, ValueError):
+            valid = False
+        if not valid:
+            raise ConfigError(
+                f"{FERNET_KEYS_ENV}: key {number} is not a Fernet key (44 characters of URL-safe base64); make one "
+                f"with `python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`")
+    return keys
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Encryption and signing keys given in the environment; empty means: use (or make) the instance file.
+
+    `fernet` encrypts secrets at rest (core.security.crypto; the first encrypts, all decrypt);
+    `jwt` signs API tokens (core.security.api_tokens; the first signs, all verify).
+    """
+
+    fernet: tuple[str, ...] = ()  # DIGICADENCE_FERNET_KEYS
+    jwt: tuple[tuple[str, str], ...] = ()  # DIGICADENCE_JWT_KEYS, (kid, secret) pairs
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Keys:
+        env = _environment(env)
+        raw_jwt = env.get(JWT_KEYS_ENV, "").strip()
+        return cls(fernet=_fernet_keys(env), jwt=parse_jwt_keys(raw_jwt) if raw_jwt else ())
+
+
+def _totp_secret(env: dict[str, str]) -> str | None:
+    """DIGICADENCE_DEMO_TOTP_SECRET: base32, as authenticator apps take it; refused at start if malformed."""
+    value = (env.get("DIGICADENCE_DEMO_TOTP_SECRET") or "").strip() or None
+    if value is not None:
+        try:
+            base64.b32decode(value + "=" * (-len(value) % 8), casefold=True)
+        except (binascii.Error, ValueError):
+            raise ConfigError("DIGICADENCE_DEMO_TOTP_SECRET is not base32 (letters A-Z and digits 2-7); make one "
+                              "with `python -c 'import pyotp; print(pyotp.random_base32())'`") from None
+    return value
 
 
 @dataclass(frozen=True)
@@ -99,6 +216,13 @@ class Config:
     max_request_bytes: int = 24 * 1024 * 1024
     max_json_bytes: int = 2 * 1024 * 1024
     max_json_depth: int = 100
+    security: SecuritySettings = field(default_factory=SecuritySettings)
+    keys: Keys = field(default_factory=Keys)
+    # Read-model results kept per process and database (core.read_cache); 0 turns the cache off.
+    read_cache_entries: int = 512
+    # Demo users (core.security.demo_users): a fixed password and TOTP secret instead of fresh random ones.
+    demo_password: str | None = None
+    demo_totp_secret: str | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -111,7 +235,7 @@ class Config:
         `demo_default` is how `python app.py` opts into the embedded demo; under gunicorn
         demo mode must be asked for with DIGICADENCE_DEMO=1.
         """
-        env = dict(os.environ if env is None else env)
+        env = _environment(env)
         demo = _truthy(env["DIGICADENCE_DEMO"]) if "DIGICADENCE_DEMO" in env else demo_default
         instance_dir = _instance_dir(env)
         database_url = database_url_from_env(env)
@@ -133,32 +257,58 @@ class Config:
             instance_dir=instance_dir,
             cache_dir=Path(env.get("DIGICADENCE_CACHE_DIR") or instance_dir / "cache"),
             host=env.get("HOST", "127.0.0.1"),
-            port=int(env.get("PORT", "8050")),
-            demo_seed=int(env.get("DIGICADENCE_DEMO_SEED", "42")),
+            port=_whole(env, "PORT", cls.port, low=1, high=65535),
+            demo_seed=_whole(env, "DIGICADENCE_DEMO_SEED", cls.demo_seed),
             https=_truthy(env.get("DIGICADENCE_HTTPS")),
-            proxy_hops=int(env.get("DIGICADENCE_PROXY_HOPS", "0")),
-            session_idle_minutes=int(env.get("DIGICADENCE_SESSION_IDLE_MINUTES", "30")),
-            session_absolute_hours=int(env.get("DIGICADENCE_SESSION_ABSOLUTE_HOURS", "12")),
+            proxy_hops=_whole(env, "DIGICADENCE_PROXY_HOPS", cls.proxy_hops),
+            session_idle_minutes=_whole(env, "DIGICADENCE_SESSION_IDLE_MINUTES", cls.session_idle_minutes, low=1),
+            session_absolute_hours=_whole(env, "DIGICADENCE_SESSION_ABSOLUTE_HOURS", cls.session_absolute_hours, low=1),
             signin_rate_per_ip=env.get("DIGICADENCE_SIGNIN_RATE_PER_IP", "30 per minute"),
             signin_rate_per_account=env.get("DIGICADENCE_SIGNIN_RATE_PER_ACCOUNT", "10 per minute"),
             api_rate=env.get("DIGICADENCE_API_RATE", "600 per minute"),
             session_store=_session_store(env),
             import_limits=ImportLimits.from_env(env),
-            max_request_bytes=_positive(env, "DIGICADENCE_MAX_REQUEST_BYTES", cls.max_request_bytes),
-            max_json_bytes=_positive(env, "DIGICADENCE_MAX_JSON_BYTES", cls.max_json_bytes),
-            max_json_depth=_positive(env, "DIGICADENCE_MAX_JSON_DEPTH", cls.max_json_depth),
+            max_request_bytes=_whole(env, "DIGICADENCE_MAX_REQUEST_BYTES", cls.max_request_bytes, low=1),
+            max_json_bytes=_whole(env, "DIGICADENCE_MAX_JSON_BYTES", cls.max_json_bytes, low=1),
+            max_json_depth=_whole(env, "DIGICADENCE_MAX_JSON_DEPTH", cls.max_json_depth, low=1),
+            security=SecuritySettings.from_env(env),
+            keys=Keys.from_env(env),
+            read_cache_entries=_whole(env, "DIGICADENCE_READ_CACHE_ENTRIES", cls.read_cache_entries),
+            demo_password=env.get("DIGICADENCE_DEMO_PASSWORD") or None,
+            demo_totp_secret=_totp_secret(env),
         )
 
 
-def _positive(env: dict[str, str], name: str, default: int) -> int:
-    raw = (env.get(name) or "").strip()
-    try:
-        value = int(raw) if raw else default
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be greater than 0")
-    return value
+BACKUP_KEY_ENV = "DIGICADENCE_BACKUP_KEY"
+
+
+@dataclass(frozen=True)
+class OpsConfig:
+    """What the operator commands (`python -m core.ops`) read; they run without SECRET_KEY.
+
+    The backup key is kept as given and checked where a backup is written or read
+    (core.ops.container.master_key), so commands that need no key run without one.
+    """
+
+    database_url: str
+    instance_dir: Path = INSTANCE_DIR
+    redis_url: str | None = None
+    backup_key: str | None = None  # DIGICADENCE_BACKUP_KEY: base64 of 32 random bytes
+    backup_dir: Path = INSTANCE_DIR / "backups"  # DIGICADENCE_BACKUP_DIR
+    keys: Keys = field(default_factory=Keys)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> OpsConfig:
+        env = _environment(env)
+        instance_dir = _instance_dir(env)
+        return cls(
+            database_url=database_url_from_env(env),
+            instance_dir=instance_dir,
+            redis_url=env.get("REDIS_URL") or None,
+            backup_key=(env.get(BACKUP_KEY_ENV) or "").strip() or None,
+            backup_dir=Path(env.get("DIGICADENCE_BACKUP_DIR") or instance_dir / "backups"),
+            keys=Keys.from_env(env),
+        )
 
 
 def _session_store(env: dict[str, str]) -> str | None:
@@ -174,9 +324,9 @@ def _instance_dir(env: dict[str, str]) -> Path:
     return Path(env.get("DIGICADENCE_INSTANCE_DIR") or INSTANCE_DIR)
 
 
-def database_url_from_env(env: dict[str, str] | None = None) -> str:
+def database_url_from_env(env: Mapping[str, str] | None = None) -> str:
     """DATABASE_URL, or the embedded SQLite file; what the app and every CLI connect to."""
-    env = dict(os.environ if env is None else env)
+    env = _environment(env)
     url = env.get("DATABASE_URL") or f"sqlite:///{_instance_dir(env) / 'digicadence.db'}"
     return normalize_database_url(url)
 
@@ -189,11 +339,53 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
+def prometheus_multiproc_dir(env: Mapping[str, str] | None = None) -> Path | None:
+    """PROMETHEUS_MULTIPROC_DIR, where each process writes its metric files (None: in memory).
+
+    prometheus_client reads this variable itself when it is imported, so it belongs to the process
+    (deploy/gunicorn.conf.py sets it before any worker starts), not to one app's Config.
+    """
+    value = _environment(env).get("PROMETHEUS_MULTIPROC_DIR")
+    return Path(value) if value else None
+
+
+def child_process_env(extra: Mapping[str, str]) -> dict[str, str]:
+    """The environment for a child process (pg_dump, pg_restore): this process's, plus `extra`."""
+    return {**_environment(None), **extra}
+
+
 def _demo_secret(instance_dir: Path) -> str:
     """A random secret kept in the instance folder so demo sessions survive a restart."""
-    instance_dir.mkdir(parents=True, exist_ok=True)
-    path = instance_dir / "demo_secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    return ensure_secret_file(instance_dir / "demo_secret_key", lambda: secrets.token_hex(32))
+
+
+def ensure_secret_file(path: Path, make: Callable[[], str]) -> str:
+    """The secret in `path`; when there is none yet, `make()` one and store it readable by the owner only.
+
+    The value is written to a private (0600) temporary file in the same folder and then linked to
+    `path`, which fails if `path` exists: a reader never sees a partial file, and of two processes
+    starting at once the second keeps the first one's secret instead of overwriting it.
+    """
+    try:
+        return _read_secret(path)
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(make())
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(FileExistsError):  # another process made it first: use theirs
+            os.link(temporary, path)
+    finally:
+        os.unlink(temporary)
+    return _read_secret(path)
+
+
+def _read_secret(path: Path) -> str:
+    value = path.read_text(encoding="ascii").strip()
+    if not value:
+        raise ConfigError(f"{path} is empty (an interrupted write?): delete it and start again")
+    return value

@@ -17,7 +17,9 @@ one web worker's result serves the others: values are pickled and signed with th
 (HMAC-SHA256), and one that does not verify is ignored, so a writable Redis cannot make a worker
 unpickle a stranger's bytes. A Redis error skips the shared tier for 30 s; pages never wait on it.
 
-DIGICADENCE_READ_CACHE_ENTRIES sets the entries per process (default 512; 0 turns caching off).
+DIGICADENCE_READ_CACHE_ENTRIES sets the entries per process (default 512; 0 turns caching off):
+the app factory passes `Config.read_cache_entries` to `configure`; a database nobody configured
+(command-line tools, tests) gets the default.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ import functools
 import hashlib
 import hmac
 import logging
-import os
 import pickle
 import threading
 import time
@@ -38,11 +39,11 @@ from typing import Any, TypeVar
 from cachetools import LRUCache
 from sqlalchemy import Connection, Engine, exists, func, select
 
+from core.config import Config
 from core.models import DataVersion, DataVersionPending
 from core.observability.metrics import READ_CACHE
 
-ENTRIES_ENV = "DIGICADENCE_READ_CACHE_ENTRIES"
-DEFAULT_ENTRIES = 512
+DEFAULT_ENTRIES = Config.read_cache_entries  # the one default lives with the variable, in core.config
 T = TypeVar("T")
 _MISSING = object()
 log = logging.getLogger(__name__)
@@ -171,12 +172,20 @@ _caches: weakref.WeakKeyDictionary[Engine, ReadCache] = weakref.WeakKeyDictionar
 _caches_lock = threading.Lock()
 
 
+def configure(engine: Engine, entries: int) -> ReadCache:
+    """Give one database a fresh cache of `entries` results in this process (the app factory calls
+    this first, with `Config.read_cache_entries`; `share` then adds the Redis tier)."""
+    with _caches_lock:
+        cache = _caches[engine] = ReadCache(entries)
+        return cache
+
+
 def cache_for(engine: Engine) -> ReadCache:
-    """The process's cache for one database (made on first use; sized from the environment)."""
+    """The process's cache for one database (made on first use with the default size unless configured)."""
     with _caches_lock:
         cache = _caches.get(engine)
         if cache is None:
-            cache = _caches[engine] = ReadCache(int(os.environ.get(ENTRIES_ENV, DEFAULT_ENTRIES)))
+            cache = _caches[engine] = ReadCache(DEFAULT_ENTRIES)
         return cache
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -304,7 +303,7 @@ def format_table(brand: str, curves: dict[str, tuple[CurveParams, dict[str, Any]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from core.config import INSTANCE_DIR, normalize_database_url
+    from core.config import database_url_from_env, normalize_database_url
 
     parser = argparse.ArgumentParser(prog="python -m core.response_curves", description=__doc__.split("\n")[0])
     parser.add_argument("action", choices=("fit",))
@@ -319,8 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if (args.brand_id is None) == (args.org is None or args.brand is None):
         parser.error("give --brand-id, or --org and --brand")
-    url = args.database_url or os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'digicadence.db'}"
-    db = Database(normalize_database_url(url))
+    db = Database(normalize_database_url(args.database_url) if args.database_url else database_url_from_env())
     try:
         brand_id = args.brand_id
         if brand_id is None:

@@ -111,9 +111,8 @@ def _organization(session: Session, principal: Principal, organization_id: Any) 
 
 
 def read_settings(db: Database, principal: Principal, organization_id: int,
-                  security: SecuritySettings | None = None) -> OrganizationSettings:
-    """The organization's settings as the page shows them (settings:manage on it)."""
-    security = security or SecuritySettings.from_env()
+                  security: SecuritySettings) -> OrganizationSettings:
+    """The organization's settings as the page shows them (settings:manage on it); `security`: the app's."""
     with db.session() as s:
         org = _organization(s, principal, organization_id)
         return _effective(s, org.id, security)
@@ -179,13 +178,12 @@ def validate(values: Mapping[str, Any], security: SecuritySettings) -> dict[str,
 
 
 def save_settings(db: Database, principal: Principal, organization_id: int, values: Mapping[str, Any],
-                  security: SecuritySettings | None = None) -> tuple[OrganizationSettings, dict[str, list]]:
+                  security: SecuritySettings) -> tuple[OrganizationSettings, dict[str, list]]:
     """Validate and store every value at once; returns the new settings and what changed {field: [before, after]}.
 
     Values equal to the system default are stored as they are (an explicit choice stays put if
     the default later moves). Nothing is written, and nothing audited, when nothing changed.
     """
-    security = security or SecuritySettings.from_env()
     with db.session() as s:
         org = _organization(s, principal, organization_id)  # authorize before validating: no probing
         clean = validate(values, security)

@@ -9,10 +9,10 @@ import pyotp
 from sqlalchemy import select
 
 from app import create_app
-from core.config import Config
+from core.config import Config, Keys
 from core.models import Organization
 from core.security import SecuritySettings, ensure_demo_users
-from core.security.crypto import SecretBox
+from core.security.crypto import SecretBox, load_keys
 
 DEMO_PASSWORD = "correct-horse-battery-staple-42"
 DEMO_TOTP = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
@@ -20,7 +20,9 @@ FAST = SecuritySettings(bcrypt_rounds=4)
 
 
 def make_app(db, tmp_path, **overrides) -> dash.Dash:
-    config = Config(database_url=db.url, secret_key="k" * 32, instance_dir=tmp_path, **overrides)
+    # Bcrypt cost and Fernet keys as the test environment sets them (tests/conftest.py lowers the cost).
+    settings = {"security": SecuritySettings.from_env(), "keys": Keys.from_env(), **overrides}
+    config = Config(database_url=db.url, secret_key="k" * 32, instance_dir=tmp_path, **settings)
     return create_app(config, seed_demo=False)
 
 
@@ -28,9 +30,8 @@ def demo_people(db, tmp_path) -> dict[str, object]:
     """The six demo users (known password and TOTP secret) in the database's organizations."""
     with db.session() as s:
         org_ids = list(s.scalars(select(Organization.id).order_by(Organization.id)))
-    creds = ensure_demo_users(db, *org_ids, env={"DIGICADENCE_DEMO_PASSWORD": DEMO_PASSWORD,
-                                                 "DIGICADENCE_DEMO_TOTP_SECRET": DEMO_TOTP},
-                              settings=FAST, box=SecretBox.from_env({}, instance_dir=tmp_path))
+    creds = ensure_demo_users(db, *org_ids, password=DEMO_PASSWORD, totp_secret=DEMO_TOTP,
+                              settings=FAST, box=SecretBox(load_keys((), tmp_path)))
     return {c.role: c for c in creds}
 
 

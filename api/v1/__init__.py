@@ -146,7 +146,7 @@ def init_api(server: Flask, config: Config, limiter: Limiter) -> Blueprint:
     server.url_map.converters["uid"] = UidConverter
     server.config.setdefault("DC_API_RATE", config.api_rate)
     server.extensions["digicadence.api_credentials"] = ApiCredentials(
-        server.extensions["digicadence"].db, KeyRing.from_env(instance_dir=config.instance_dir))
+        server.extensions["digicadence"].db, KeyRing.from_config(config))
     bp, document = create_blueprint(limiter, config)
     server.extensions["digicadence.openapi"] = document
     server.register_blueprint(bp)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import os
 import threading
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
@@ -30,9 +29,10 @@ from prometheus_client import (
 )
 from sqlalchemy import Engine, event
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-if os.environ.get(MULTIPROC_ENV):  # each process writes its files there from its first recorded value
-    os.makedirs(os.environ[MULTIPROC_ENV], exist_ok=True)
+from core.config import prometheus_multiproc_dir
+
+if (_folder := prometheus_multiproc_dir()) is not None:  # each process writes there from its first value
+    _folder.mkdir(parents=True, exist_ok=True)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 # Seconds. The page target is p95 < 0.8 s, so the buckets are dense around it.
@@ -111,7 +111,7 @@ def observe_pool(engine: Engine) -> None:
 
 def render() -> bytes:
     """The exposition text: every process's values in multiprocess mode, this process's otherwise."""
-    if os.environ.get(MULTIPROC_ENV):
+    if prometheus_multiproc_dir() is not None:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry)
@@ -120,7 +120,7 @@ def render() -> bytes:
 
 def mark_process_dead(pid: int) -> None:
     """gunicorn child_exit hook: drop a dead worker's live gauges (its counters stay counted)."""
-    if os.environ.get(MULTIPROC_ENV):
+    if prometheus_multiproc_dir() is not None:
         multiprocess.mark_process_dead(pid)
 
 
@@ -147,12 +147,12 @@ def serve(port: int, token: str | None, host: str = "0.0.0.0") -> threading.Thre
     """/metrics on its own port, for processes without a web server (the Celery worker), with the same
     access rule as the web app's /metrics."""
 
-    def app(environ, start_response):
-        forwarded = any(environ.get(k) for k in ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP"))
-        if environ.get("PATH_INFO") != "/metrics":
+    def app(request: dict[str, Any], start_response: Any) -> list[bytes]:  # WSGI: `request` is its environ dict
+        forwarded = any(request.get(k) for k in ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP"))
+        if request.get("PATH_INFO") != "/metrics":
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"not found\n"]
-        if not caller_allowed(token, environ.get("HTTP_AUTHORIZATION"), environ.get("REMOTE_ADDR"), forwarded):
+        if not caller_allowed(token, request.get("HTTP_AUTHORIZATION"), request.get("REMOTE_ADDR"), forwarded):
             start_response("401 Unauthorized" if token else "403 Forbidden", [("Content-Type", "text/plain")])
             return [b"not allowed\n"]
         start_response("200 OK", [("Content-Type", CONTENT_TYPE), ("Cache-Control", "no-store")])
@@ -167,9 +167,8 @@ def serve(port: int, token: str | None, host: str = "0.0.0.0") -> threading.Thre
 
 def clear_folder() -> None:
     """Remove a previous run's metric files (call once at start, before any child process exists)."""
-    folder = os.environ.get(MULTIPROC_ENV)
-    if folder:
-        os.makedirs(folder, exist_ok=True)
-        for name in os.listdir(folder):
-            if name.endswith(".db"):
-                os.unlink(os.path.join(folder, name))
+    folder = prometheus_multiproc_dir()
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        for path in folder.glob("*.db"):
+            path.unlink()

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from core.config import INSTANCE_DIR, database_url_from_env, normalize_database_url
+from core.config import ConfigError, OpsConfig, normalize_database_url
 from core.db import Database
 from core.ops import backup as backups
 from core.ops import container, keys, masking, retention
@@ -29,24 +28,19 @@ from core.ops.backup import RestoreRefused, RestoreVerificationFailed
 from core.ops.container import BackupError, BackupKeyMissing, BackupTampered
 from core.security.crypto import KEYS_ENV, SecretBox, load_keys
 
-BACKUP_DIR_ENV = "DIGICADENCE_BACKUP_DIR"
 
-
-def _db_url(value: str | None) -> str:
-    return normalize_database_url(value) if value else database_url_from_env()
-
-
-def _parser() -> argparse.ArgumentParser:
+def _parser(config: OpsConfig) -> argparse.ArgumentParser:
+    """The commands; defaults (backup folder, Redis) come from `config`."""
     parser = argparse.ArgumentParser(prog="python -m core.ops", description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n".join(__doc__.splitlines()[2:]))
     sub = parser.add_subparsers(dest="command", required=True)
     url_help = "default: $DATABASE_URL or the embedded SQLite file"
-    default_dir = os.environ.get(BACKUP_DIR_ENV) or str(INSTANCE_DIR / "backups")
+    default_dir = str(config.backup_dir)
 
     p = sub.add_parser("backup", help="write an encrypted backup")
     p.add_argument("--database-url", help=url_help)
-    p.add_argument("--out-dir", default=default_dir, help=f"default: ${BACKUP_DIR_ENV} or instance/backups")
+    p.add_argument("--out-dir", default=default_dir, help="default: $DIGICADENCE_BACKUP_DIR or instance/backups")
     p.add_argument("--work-dir", help="where the SQLite snapshot is staged (default: the system temp dir)")
 
     p = sub.add_parser("restore", help="restore a backup into an EMPTY database, then verify it")
@@ -80,16 +74,22 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("rotate-keys", help=f"re-encrypt secrets under the first key of {KEYS_ENV}")
     p.add_argument("--database-url", help=url_help)
-    p.add_argument("--redis-url", default=os.environ.get("REDIS_URL"), help="default: $REDIS_URL (sessions there)")
+    p.add_argument("--redis-url", default=config.redis_url, help="default: $REDIS_URL (sessions there)")
 
     sub.add_parser("new-backup-key", help="print a fresh base64 key for DIGICADENCE_BACKUP_KEY")
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, config: OpsConfig | None = None) -> int:
+    """Run one command; `config` defaults to the environment's (`OpsConfig.from_env`)."""
     try:
-        return _run(args)
+        config = config or OpsConfig.from_env()
+    except ConfigError as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 2
+    args = _parser(config).parse_args(argv)
+    try:
+        return _run(args, config)
     except BackupKeyMissing as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return 2
@@ -105,9 +105,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-def _retention_policy(args: argparse.Namespace) -> int:
+def _db_url(value: str | None, config: OpsConfig) -> str:
+    return normalize_database_url(value) if value else config.database_url
+
+
+def _retention_policy(args: argparse.Namespace, config: OpsConfig) -> int:
     """Set an organization's retention periods, or print them when none is given."""
-    db = Database(_db_url(args.database_url))
+    db = Database(_db_url(args.database_url, config))
     try:
         values = {c: getattr(args, c) for c in retention.RETENTION_DEFAULTS if getattr(args, c) is not None}
         if values:
@@ -123,13 +127,13 @@ def _retention_policy(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rotate_keys(args: argparse.Namespace) -> int:
+def _rotate_keys(args: argparse.Namespace, config: OpsConfig) -> int:
     """Re-encrypt every stored secret under the first key of the key list."""
-    current = load_keys()
+    current = load_keys(config.keys.fernet, config.instance_dir)
     if len(current) == 1:
         print(f"note: {KEYS_ENV} holds one key; values are re-encrypted under it. To rotate, put a new key "
               f"first and keep the old one after it.", file=sys.stderr)
-    db = Database(_db_url(args.database_url))
+    db = Database(_db_url(args.database_url, config))
     try:
         report = keys.rotate_keys(db, SecretBox(current), args.redis_url)
     finally:
@@ -141,12 +145,12 @@ def _rotate_keys(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, config: OpsConfig) -> int:
     if args.command == "new-backup-key":
         print(container.new_key())
         return 0
     if args.command == "backup":
-        path = backups.backup(_db_url(args.database_url), Path(args.out_dir),
+        path = backups.backup(_db_url(args.database_url, config), Path(args.out_dir), config.backup_key,
                               work_dir=Path(args.work_dir) if args.work_dir else None)
         header = backups.read_header(path)
         tables = header["manifest"]["tables"]
@@ -154,7 +158,8 @@ def _run(args: argparse.Namespace) -> int:
               f"{sum(t['rows'] for t in tables.values())} rows, audit head {header['manifest']['audit_head']})")
         return 0
     if args.command == "restore":
-        report = backups.restore(args.file, args.database_url, work_dir=Path(args.work_dir) if args.work_dir else None)
+        report = backups.restore(args.file, args.database_url, config.backup_key,
+                                 work_dir=Path(args.work_dir) if args.work_dir else None)
         print(f"restored and verified: {report.tables} tables, {report.rows} rows with their checksums, "
               f"audit chain of {report.audit_events} events intact")
         return 0
@@ -166,7 +171,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"kept {len(keep)} backups, {verb} {len(delete)}")
         return 0
     if args.command == "retention":
-        db = Database(_db_url(args.database_url))
+        db = Database(_db_url(args.database_url, config))
         try:
             report = retention.run(db, dry_run=args.dry_run)
         finally:
@@ -174,7 +179,7 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(report.as_dict()) if args.json else "\n".join(report.lines()))
         return 0
     if args.command == "retention-policy":
-        return _retention_policy(args)
+        return _retention_policy(args, config)
     if args.command == "mask":
         report = masking.mask(args.source_url, args.target_url, sigma=args.noise, seed=args.seed)
         print(f"masked copy written: {sum(report.rows.values())} rows in {len(report.rows)} tables, "
@@ -182,7 +187,7 @@ def _run(args: argparse.Namespace) -> int:
               f"not copied: {', '.join(report.skipped)}")
         return 0
     if args.command == "rotate-keys":
-        return _rotate_keys(args)
+        return _rotate_keys(args, config)
     raise AssertionError(args.command)  # pragma: no cover - argparse allows only the commands above
 
 

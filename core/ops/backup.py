@@ -19,7 +19,7 @@ import shutil
 import sqlite3
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -28,7 +28,7 @@ from typing import IO, Any
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import URL, make_url
 
-from core.config import normalize_database_url
+from core.config import child_process_env, normalize_database_url
 from core.db import Database
 from core.models.security import AuditEvent
 from core.ops import container, events, manifest
@@ -62,9 +62,7 @@ def backup_name(moment: datetime) -> str:
 
 def _libpq(url: URL) -> tuple[str, dict[str, str]]:
     """A libpq connection string without the password, which goes through PGPASSWORD instead (not argv)."""
-    env = dict(os.environ)
-    if url.password:
-        env["PGPASSWORD"] = str(url.password)
+    env = child_process_env({"PGPASSWORD": str(url.password)} if url.password else {})
     plain = url.set(drivername="postgresql", password=None).render_as_string(hide_password=False)
     return plain, env
 
@@ -80,9 +78,11 @@ def _file_chunks(handle: IO[bytes]) -> Iterator[bytes]:
         yield piece
 
 
-def backup(database_url: str, out_dir: Path, env: Mapping[str, str] | None = None, *,
+def backup(database_url: str, out_dir: Path, key: str | None, *,
            now: datetime | None = None, work_dir: Path | None = None, by: str = events.CLI) -> Path:
     """Write one encrypted backup of the database into `out_dir`; returns its path.
+
+    `key`: the value of DIGICADENCE_BACKUP_KEY (`OpsConfig.backup_key`); refused when missing or malformed.
 
     Audited in the database backed up, after the snapshot (so the file does not hold its own event):
     `ops.backup_made` (file, size, counts, the audit head it holds, the key id), preceded by
@@ -90,7 +90,7 @@ def backup(database_url: str, out_dir: Path, env: Mapping[str, str] | None = Non
     with the reason when it fails and the database can still take the event.
     """
     try:
-        path = _backup(database_url, out_dir, env, now=now, work_dir=work_dir)
+        path = _backup(database_url, out_dir, key, now=now, work_dir=work_dir)
     except Exception as exc:
         events.record_failure(normalize_database_url(database_url), Action.BACKUP_FAILED, exc, by=by,
                               out_dir=str(out_dir))
@@ -113,9 +113,9 @@ def backup(database_url: str, out_dir: Path, env: Mapping[str, str] | None = Non
     return path
 
 
-def _backup(database_url: str, out_dir: Path, env: Mapping[str, str] | None, *,
+def _backup(database_url: str, out_dir: Path, key: str | None, *,
             now: datetime | None, work_dir: Path | None) -> Path:
-    key = container.key_from_env(env)
+    master = container.master_key(key)
     url = make_url(normalize_database_url(database_url))
     created = (now or datetime.now(UTC)).astimezone(UTC)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -128,9 +128,9 @@ def _backup(database_url: str, out_dir: Path, env: Mapping[str, str] | None, *,
     try:
         with os.fdopen(fd, "wb") as out:
             if url.get_backend_name() == "postgresql":
-                _backup_postgresql(url, out, key, header)
+                _backup_postgresql(url, out, master, header)
             elif url.get_backend_name() == "sqlite":
-                _backup_sqlite(url, out, key, header, work_dir)
+                _backup_sqlite(url, out, master, header, work_dir)
             else:
                 raise BackupError(f"backups of {url.get_backend_name()} are not supported")
             out.flush()
@@ -218,15 +218,17 @@ def target_contents(url: URL) -> list[str]:
         engine.dispose()
 
 
-def restore(path: Path, database_url: str, env: Mapping[str, str] | None = None, *,
+def restore(path: Path, database_url: str, key: str | None, *,
             work_dir: Path | None = None, by: str = events.CLI) -> RestoreReport:
     """Restore `path` into the empty database at `database_url`, verify it, then audit it there.
+
+    `key`: the value of DIGICADENCE_BACKUP_KEY the backup was made with.
 
     `ops.restored` lands in the RESTORED database after verification: that is the database in use
     from now on, and the one the backup came from may be gone. A refused or failed restore writes
     no event anywhere: the target is then untouched (refusals promise that) or to be thrown away.
     """
-    key = container.key_from_env(env)
+    master = container.master_key(key)
     url = make_url(normalize_database_url(database_url))
     if not path.is_file():
         raise BackupError(f"no backup file at {path}")
@@ -244,7 +246,7 @@ def restore(path: Path, database_url: str, env: Mapping[str, str] | None = None,
         plain_path = Path(tmp) / "payload"
         # Authenticate everything before writing anything to the target.
         with path.open("rb") as source, plain_path.open("wb") as plain:
-            header, chunks = container.decrypt(source, key)
+            header, chunks = container.decrypt(source, master)
             for piece in chunks:
                 plain.write(piece)
         if url.get_backend_name() == "postgresql":

@@ -32,9 +32,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from core.config import BACKUP_KEY_ENV as KEY_ENV
+
 MAGIC = b"DCBACKUP"
 FORMAT_VERSION = 1
-KEY_ENV = "DIGICADENCE_BACKUP_KEY"
 CHUNK_SIZE = 1 << 20
 MAX_HEADER = 16 << 20
 _TAG = 16
@@ -57,9 +58,12 @@ def new_key() -> str:
     return base64.b64encode(os.urandom(32)).decode("ascii")
 
 
-def key_from_env(env: Mapping[str, str] | None = None) -> bytes:
-    """The 32-byte master key from DIGICADENCE_BACKUP_KEY (base64); refuses anything else."""
-    raw = (os.environ if env is None else env).get(KEY_ENV, "").strip()
+def master_key(raw: str | None) -> bytes:
+    """The 32-byte master key from the value of DIGICADENCE_BACKUP_KEY (base64, `OpsConfig.backup_key`).
+
+    Checked here, where a backup is written or read, not when the config is read: the commands that
+    need no key (prune, retention, …) run without one."""
+    raw = (raw or "").strip()
     if not raw:
         raise BackupKeyMissing(
             f"{KEY_ENV} is not set. Backups are encrypted with AES-256-GCM under a key you keep outside the "
@@ -157,38 +161,45 @@ def decrypt(source: IO[bytes], master: bytes) -> tuple[dict[str, Any], Iterator[
         raise BackupTampered(
             f"this backup was made with another key (key id {header.get('key_id')!r}, {KEY_ENV} has "
             f"{key_id(master)!r}); nothing was restored")
-    gcm = _file_key(master, salt)
-    aad = hashlib.sha256(preamble).digest()
+    return header, _open_chunks(source, _file_key(master, salt), hashlib.sha256(preamble).digest())
 
-    def chunks() -> Iterator[bytes]:
-        index = 0
-        while True:
-            raw_len = source.read(4)
-            if not raw_len:
-                raise BackupTampered("the backup is truncated: no final chunk")
-            if len(raw_len) != 4:
-                raise BackupTampered("the backup is truncated inside a chunk length")
-            (length,) = struct.unpack(">I", raw_len)
-            if length < _TAG or length > CHUNK_SIZE + _TAG:
-                raise BackupTampered(f"chunk {index} has an implausible length")
-            sealed = source.read(length)
-            if len(sealed) != length:
-                raise BackupTampered(f"the backup is truncated inside chunk {index}")
-            for final in (False, True):
-                try:
-                    plain = gcm.decrypt(_nonce(index, final), sealed, aad)
-                    break
-                except InvalidTag:
-                    continue
-            else:
-                raise BackupTampered(
-                    f"chunk {index} failed authentication: the file was altered, or {KEY_ENV} is not the key "
-                    f"it was made with")
-            yield plain
-            index += 1
-            if final:
-                if source.read(1):
-                    raise BackupTampered("data follows the final chunk")
-                return
 
-    return header, chunks()
+def _open_chunks(source: IO[bytes], gcm: AESGCM, aad: bytes) -> Iterator[bytes]:
+    """The authenticated plaintext chunks of `source`, checked for truncation and trailing data."""
+    index = 0
+    while True:
+        sealed = _next_sealed(source, index)
+        plain, final = _open_chunk(gcm, index, sealed, aad)
+        yield plain
+        if final:
+            if source.read(1):
+                raise BackupTampered("data follows the final chunk")
+            return
+        index += 1
+
+
+def _next_sealed(source: IO[bytes], index: int) -> bytes:
+    """Chunk `index` as stored (ciphertext + tag), after its length prefix; BackupTampered if cut short."""
+    raw_len = source.read(4)
+    if not raw_len:
+        raise BackupTampered("the backup is truncated: no final chunk")
+    if len(raw_len) != 4:
+        raise BackupTampered("the backup is truncated inside a chunk length")
+    (length,) = struct.unpack(">I", raw_len)
+    if length < _TAG or length > CHUNK_SIZE + _TAG:
+        raise BackupTampered(f"chunk {index} has an implausible length")
+    sealed = source.read(length)
+    if len(sealed) != length:
+        raise BackupTampered(f"the backup is truncated inside chunk {index}")
+    return sealed
+
+
+def _open_chunk(gcm: AESGCM, index: int, sealed: bytes, aad: bytes) -> tuple[bytes, bool]:
+    """Chunk `index` decrypted, and whether it is the final one (the nonce's flag says which opened it)."""
+    for final in (False, True):
+        try:
+            return gcm.decrypt(_nonce(index, final), sealed, aad), final
+        except InvalidTag:
+            continue
+    raise BackupTampered(
+        f"chunk {index} failed authentication: the file was altered, or {KEY_ENV} is not the key it was made with")

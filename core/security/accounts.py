@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -99,8 +99,8 @@ class Accounts:
     """One per app (or test): the database, the settings and the key box for TOTP secrets."""
 
     db: Database
-    settings: SecuritySettings = field(default_factory=SecuritySettings)
-    box: SecretBox = field(default_factory=SecretBox.from_env)
+    settings: SecuritySettings
+    box: SecretBox  # the app's, from its Config (SecretBox.from_config): keys are never read behind its back
 
     # ---- helpers -------------------------------------------------------------------------------
 

@@ -17,19 +17,18 @@ the epoch and so ends every token of the person, as it ends their web sessions. 
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import jwt
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from core.config import INSTANCE_DIR
+from core.config import JWT_KEYS_ENV as KEYS_ENV
+from core.config import Config, ensure_secret_file, parse_jwt_keys
 from core.db import Database
 from core.models.api import ApiToken, RefreshToken
 from core.models.base import utcnow
@@ -40,7 +39,6 @@ from core.security.authorizer import deny, permissions_for
 from core.security.permissions import ALL_PERMISSIONS
 from core.security.principal import Principal, load_principal
 
-KEYS_ENV = "DIGICADENCE_JWT_KEYS"
 KEY_FILE = "jwt.key"
 ALGORITHM = "HS256"
 ALGORITHMS = [ALGORITHM]  # the allow-list handed to PyJWT
@@ -53,7 +51,6 @@ LEEWAY_S = 5  # clock skew tolerated between servers
 REQUIRED_CLAIMS = ["exp", "nbf", "iat", "iss", "aud", "sub", "jti"]
 REFRESH_PREFIX = "dcr_"
 PERSONAL_PREFIX = "dcp_"
-MIN_KEY_BYTES = 32
 
 TOKEN_ISSUED = Action.API_TOKEN_ISSUED
 TOKEN_REFRESHED = Action.API_TOKEN_REFRESHED
@@ -90,36 +87,23 @@ class KeyRing:
     current: str
 
     @classmethod
-    def parse(cls, raw: str) -> KeyRing:
-        """`kid:secret,kid:secret` (first one signs); each secret at least 32 bytes."""
-        keys: dict[str, bytes] = {}
-        for part in (p.strip() for p in raw.split(",") if p.strip()):
-            kid, sep, secret = part.partition(":")
-            if not sep or not kid or len(secret.encode()) < MIN_KEY_BYTES:
-                raise ValueError(f"{KEYS_ENV}: each entry is kid:secret with a secret of at least "
-                                 f"{MIN_KEY_BYTES} characters")
-            keys[kid] = secret.encode()
-        if not keys:
-            raise ValueError(f"{KEYS_ENV} holds no key")
+    def parse(cls, raw: str, source: str = KEYS_ENV) -> KeyRing:
+        """`kid:secret,kid:secret` (first one signs); each secret at least 32 bytes (ConfigError otherwise)."""
+        return cls.from_pairs(parse_jwt_keys(raw, source))
+
+    @classmethod
+    def from_pairs(cls, pairs: Iterable[tuple[str, str]]) -> KeyRing:
+        keys = {kid: secret.encode() for kid, secret in pairs}
         return cls(keys, next(iter(keys)))
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, instance_dir: Path | None = None) -> KeyRing:
-        """DIGICADENCE_JWT_KEYS, else one generated instance key in `instance/jwt.key` (mode 0600)."""
-        env = os.environ if env is None else env
-        raw = env.get(KEYS_ENV, "").strip()
-        if raw:
-            return cls.parse(raw)
-        directory = Path(instance_dir or env.get("DIGICADENCE_INSTANCE_DIR") or INSTANCE_DIR)
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / KEY_FILE
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return cls.parse(path.read_text())
-        with os.fdopen(fd, "w") as handle:
-            handle.write(f"k{secrets.token_hex(4)}:{secrets.token_urlsafe(48)}")
-        return cls.parse(path.read_text())
+    def from_config(cls, config: Config) -> KeyRing:
+        """The configured keys (DIGICADENCE_JWT_KEYS), else one generated instance key in `instance/jwt.key`."""
+        if config.keys.jwt:
+            return cls.from_pairs(config.keys.jwt)
+        path = config.instance_dir / KEY_FILE
+        return cls.parse(ensure_secret_file(path, lambda: f"k{secrets.token_hex(4)}:{secrets.token_urlsafe(48)}"),
+                         str(path))
 
 
 # ---- what a bearer is ------------------------------------------------------------------------

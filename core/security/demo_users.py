@@ -1,16 +1,15 @@
 """Demo accounts: one user per built-in role, each at a known scope, for the embedded demo.
 
 Passwords come from DIGICADENCE_DEMO_PASSWORD and the administrators' TOTP secret from
-DIGICADENCE_DEMO_TOTP_SECRET when set; otherwise each is random and returned once, for the app to
-print at start-up. Running it again keeps existing accounts (their password is returned as None,
-unknown) unless DIGICADENCE_DEMO_PASSWORD is set, which it then enforces.
+DIGICADENCE_DEMO_TOTP_SECRET when set (`Config.demo_password`, `Config.demo_totp_secret`, passed in
+by the app); otherwise each is random and returned once, for the app to print at start-up. Running
+it again keeps existing accounts (their password is returned as None, unknown) unless a password
+is given, which it then enforces.
 """
 
 from __future__ import annotations
 
-import os
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pyotp
@@ -36,8 +35,6 @@ from core.security.permissions import (
 from core.security.settings import SecuritySettings
 
 DEMO_DOMAIN = "demo.digicadence.test"
-PASSWORD_ENV = "DIGICADENCE_DEMO_PASSWORD"
-TOTP_ENV = "DIGICADENCE_DEMO_TOTP_SECRET"
 
 # role → (e-mail local part, display name)
 DEMO_ACCOUNTS: dict[str, tuple[str, str]] = {
@@ -91,21 +88,21 @@ def _random_password(email: str, name: str) -> str:
             return candidate
 
 
-def ensure_demo_users(db: Database, *organization_ids: int, env: Mapping[str, str] | None = None,
-                      settings: SecuritySettings | None = None, box: SecretBox | None = None,
+def ensure_demo_users(db: Database, *organization_ids: int, box: SecretBox, password: str | None = None,
+                      totp_secret: str | None = None, settings: SecuritySettings | None = None,
                       renew_random: bool = False) -> list[DemoCredential]:
     """Create (or keep) the six demo users; the first organization holds them. Returns credentials.
 
-    `renew_random`: without DIGICADENCE_DEMO_PASSWORD, give existing demo users a fresh random
-    password too (the demo app does this at every start, so the logins it prints always work).
+    `password` / `totp_secret`: fixed values (DIGICADENCE_DEMO_PASSWORD / _TOTP_SECRET), else random.
+    `renew_random`: without a fixed password, give existing demo users a fresh random password too
+    (the demo app does this at every start, so the logins it prints always work).
     """
     if not organization_ids:
         raise ValueError("at least one organization id is needed")
-    env = os.environ if env is None else env
     settings = settings or SecuritySettings()
-    box = box or SecretBox.from_env(env)
-    fixed_password = env.get(PASSWORD_ENV) or None
-    totp_secret = env.get(TOTP_ENV) or pyotp.random_base32()
+    fixed_password = password or None
+    fixed_totp = totp_secret or None
+    totp_secret = fixed_totp or pyotp.random_base32()
     pyotp.TOTP(totp_secret).now()  # a malformed secret fails here, not at the first sign-in
     org_id = organization_ids[0]
     scopes = _scopes(db, org_id)
@@ -116,34 +113,35 @@ def ensure_demo_users(db: Database, *organization_ids: int, env: Mapping[str, st
             email, name = normalize_email(f"{local}@{DEMO_DOMAIN}"), normalize_display_name(name)
             scope_type, scope_id = scopes[role_name]
             user = session.scalar(select(User).where(User.email == email))
-            password: str | None = None
+            new_password: str | None = None
             if user is None:
                 user = User(email=email, name=name, organization_id=None if role_name == SYSTEM_ADMINISTRATOR
                             else org_id)
                 session.add(user)
                 session.flush()
-                password = fixed_password or _random_password(email, name)
+                new_password = fixed_password or _random_password(email, name)
                 record(session, Action.USER_CREATED, organization_id=user.organization_id, target=user,
                        data={"demo": True}, personal={"email": email, "name": name})
             elif fixed_password and not verify_password(fixed_password, user.password_hash):
-                password = fixed_password
+                new_password = fixed_password
             elif renew_random and not fixed_password:
-                password = _random_password(email, name)
-            if password is not None:
-                problems = check_password(password, email=email, name=name)
+                new_password = _random_password(email, name)
+            if new_password is not None:
+                problems = check_password(new_password, email=email, name=name)
                 if problems:
-                    raise ValueError(f"{PASSWORD_ENV} is not acceptable for {email}: {', '.join(problems)}")
-                user.password_hash = hash_password(password, settings.bcrypt_rounds)
+                    raise ValueError(f"the demo password (DIGICADENCE_DEMO_PASSWORD) is not acceptable for {email}: "
+                                     f"{', '.join(problems)}")
+                user.password_hash = hash_password(new_password, settings.bcrypt_rounds)
                 user.must_change_password = False
             secret = None
             if role_name in MFA_REQUIRED_ROLES:
                 current = box.decrypt(user.mfa_secret_encrypted) if user.mfa_secret_encrypted else None
-                if current is None or (env.get(TOTP_ENV) and current != totp_secret):
+                if current is None or (fixed_totp and current != totp_secret):
                     user.mfa_secret_encrypted = box.encrypt(totp_secret)
                     user.mfa_enabled = True
                     user.mfa_last_timestep = None
                     current = totp_secret
-                secret = current if password is not None or env.get(TOTP_ENV) else None
+                secret = current if new_password is not None or fixed_totp else None
             role = roles[role_name]
             exists = session.scalar(select(RoleGrant.id).where(
                 RoleGrant.user_id == user.id, RoleGrant.role_id == role.id,
@@ -153,5 +151,5 @@ def ensure_demo_users(db: Database, *organization_ids: int, env: Mapping[str, st
                 session.flush()
                 record(session, Action.GRANT_CREATED, organization_id=user.organization_id, target=("user", user.id),
                        data={"role": role_name, "scope_type": scope_type, "scope_id": scope_id, "demo": True})
-            credentials.append(DemoCredential(role_name, email, password, scope_type, scope_id, secret))
+            credentials.append(DemoCredential(role_name, email, new_password, scope_type, scope_id, secret))
     return credentials

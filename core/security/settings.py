@@ -1,46 +1,19 @@
-"""Security knobs with safe defaults, overridable from the environment (and lowered in tests), and the
-per-organization policy on top of them."""
+"""The per-organization security policy on top of the system's `SecuritySettings`.
+
+`SecuritySettings` (costs, limits, lifetimes) is part of the app's `Config` and defined there, with
+the rest of what the environment sets; it is re-exported here for the security code.
+"""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
+from core.config import SecuritySettings
 
-@dataclass(frozen=True)
-class SecuritySettings:
-    """Costs, limits and lifetimes used by the accounts service."""
-
-    bcrypt_rounds: int = 12
-    lockout_threshold: int = 5
-    lockout_minutes: int = 30
-    password_min_length: int = 12
-    password_max_length: int = 256
-    password_history: int = 5
-    invite_hours: int = 72
-    totp_issuer: str = "Digi-Cadence"
-    recovery_codes: int = 10
-
-    @property
-    def lockout_duration(self) -> timedelta:
-        return timedelta(minutes=self.lockout_minutes)
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> SecuritySettings:
-        """Read DIGICADENCE_BCRYPT_ROUNDS, DIGICADENCE_LOCKOUT_THRESHOLD, DIGICADENCE_LOCKOUT_MINUTES."""
-        env = os.environ if env is None else env
-        rounds = int(env.get("DIGICADENCE_BCRYPT_ROUNDS", cls.bcrypt_rounds))
-        if not 4 <= rounds <= 31:
-            raise ValueError("DIGICADENCE_BCRYPT_ROUNDS must be between 4 and 31")
-        return cls(
-            bcrypt_rounds=rounds,
-            lockout_threshold=int(env.get("DIGICADENCE_LOCKOUT_THRESHOLD", cls.lockout_threshold)),
-            lockout_minutes=int(env.get("DIGICADENCE_LOCKOUT_MINUTES", cls.lockout_minutes)),
-        )
+__all__ = ["OrganizationPolicy", "SecuritySettings", "organization_policy"]
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from api.v1 import PREFIX as API_PREFIX
 from api.v1 import api_not_found, is_api_request
 from core.config import Config
 from core.db import Database
-from core.security import Accounts, SecretBox, SecuritySettings
+from core.security import Accounts, SecretBox
 from core.security.authorizer import Forbidden
 from core.sessions import DatabaseSessionStore, RedisSessionStore, SessionStore
 from dashboard.access import page_allowed
@@ -77,8 +77,8 @@ def gate():
 
 def init_auth(server: Flask, config: Config, db: Database) -> Accounts:
     """Attach sessions, sign-in, rate limits and the gate to `server`; returns the Accounts service."""
-    box = SecretBox.from_env(instance_dir=config.instance_dir)
-    accounts = Accounts(db, SecuritySettings.from_env(), box)
+    box = SecretBox.from_config(config)
+    accounts = Accounts(db, config.security, box)
     server.extensions["digicadence.accounts"] = accounts
     server.session_interface = ServerSessionInterface(session_store(config, db, box), secure=config.https)
     server.config.setdefault("DC_SIGNIN_RATE_PER_IP", config.signin_rate_per_ip)

@@ -26,7 +26,7 @@ DEPLOY = PROJECT_ROOT / "deploy"
 K8S = DEPLOY / "k8s"
 K8S_VERSION = "1.30"  # oldest minor we support; every kind used here is GA there
 YAML_FILES = sorted([*DEPLOY.rglob("*.yaml"), PROJECT_ROOT / ".yamllint.yaml"])
-# What the app reads from its environment for secrets (core/config.py, core/security/crypto.py).
+# What the app reads from its environment for secrets (all read in core/config.py).
 SECRET_NAMES = {"SECRET_KEY", "DATABASE_URL", "REDIS_URL", "DIGICADENCE_FERNET_KEYS", "METRICS_TOKEN"}
 
 

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import stat
+import threading
+
 import pytest
 
-from core.config import Config, ConfigError, normalize_database_url
+from core.config import (
+    Config,
+    ConfigError,
+    Keys,
+    OpsConfig,
+    SecuritySettings,
+    ensure_secret_file,
+    normalize_database_url,
+    prometheus_multiproc_dir,
+)
 
 
 def test_outside_demo_a_missing_secret_refuses_to_start_and_says_why(tmp_path):
@@ -57,3 +69,88 @@ def test_the_session_store_is_chosen_and_checked(tmp_path):
         Config.from_env({**redis_url, "DIGICADENCE_SESSION_STORE": "memcache"})
     with pytest.raises(ConfigError, match="needs REDIS_URL"):
         Config.from_env({**base, "DIGICADENCE_SESSION_STORE": "redis"})
+
+
+def test_everything_else_the_app_reads_keeps_its_documented_default(tmp_path):
+    config = Config.from_env({"SECRET_KEY": "s" * 32, "DIGICADENCE_INSTANCE_DIR": str(tmp_path)})
+    assert config.security == SecuritySettings() and config.security.bcrypt_rounds == 12
+    assert (config.security.lockout_threshold, config.security.lockout_minutes) == (5, 30)
+    assert config.keys == Keys() and config.read_cache_entries == 512
+    assert config.demo_password is None and config.demo_totp_secret is None
+    ops = OpsConfig.from_env({"DIGICADENCE_INSTANCE_DIR": str(tmp_path)})
+    assert ops.backup_dir == tmp_path / "backups" and ops.backup_key is None and ops.redis_url is None
+    assert ops.database_url == f"sqlite:///{tmp_path / 'digicadence.db'}"
+    assert prometheus_multiproc_dir({}) is None
+    assert prometheus_multiproc_dir({"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}) == tmp_path
+
+
+def test_the_variables_of_the_other_modules_are_read_here(tmp_path):
+    config = Config.from_env({
+        "SECRET_KEY": "s" * 32, "DIGICADENCE_INSTANCE_DIR": str(tmp_path), "DIGICADENCE_BCRYPT_ROUNDS": "4",
+        "DIGICADENCE_LOCKOUT_THRESHOLD": "3", "DIGICADENCE_LOCKOUT_MINUTES": "7",
+        "DIGICADENCE_READ_CACHE_ENTRIES": "0", "DIGICADENCE_DEMO_PASSWORD": "pw-lantern-harbour",
+        "DIGICADENCE_DEMO_TOTP_SECRET": "JBSWY3DPEHPK3PXP", "DIGICADENCE_JWT_KEYS": "a:" + "x" * 32,
+    })
+    security = config.security
+    assert (security.bcrypt_rounds, security.lockout_threshold, security.lockout_minutes) == (4, 3, 7)
+    assert config.read_cache_entries == 0 and config.keys.jwt == (("a", "x" * 32),)
+    assert (config.demo_password, config.demo_totp_secret) == ("pw-lantern-harbour", "JBSWY3DPEHPK3PXP")
+    ops = OpsConfig.from_env({"DIGICADENCE_BACKUP_DIR": str(tmp_path / "b"), "DIGICADENCE_BACKUP_KEY": " k ",
+                              "REDIS_URL": "redis://h/1"})
+    assert (ops.backup_dir, ops.backup_key, ops.redis_url) == (tmp_path / "b", "k", "redis://h/1")
+
+
+@pytest.mark.parametrize(("name", "value", "reason"), [
+    ("DIGICADENCE_BCRYPT_ROUNDS", "3", "between 4 and 31"),
+    ("DIGICADENCE_BCRYPT_ROUNDS", "twelve", "whole number"),
+    ("DIGICADENCE_LOCKOUT_THRESHOLD", "0", "at least 1"),
+    ("DIGICADENCE_READ_CACHE_ENTRIES", "-1", "at least 0"),
+    ("DIGICADENCE_READ_CACHE_ENTRIES", "many", "whole number"),
+    ("DIGICADENCE_DEMO_TOTP_SECRET", "not base32!", "base32"),
+    ("PORT", "http", "whole number"),
+    ("DIGICADENCE_MAX_JSON_DEPTH", "0", "at least 1"),
+])
+def test_a_bad_value_stops_the_start_and_names_the_variable(tmp_path, name, value, reason):
+    env = {"SECRET_KEY": "s" * 32, "DIGICADENCE_INSTANCE_DIR": str(tmp_path), name: value}
+    with pytest.raises(ConfigError, match=name) as refused:
+        Config.from_env(env)
+    assert reason in str(refused.value)
+
+
+def test_a_secret_file_is_made_once_private_and_whole(tmp_path):
+    path = tmp_path / "nested" / "token"
+    made = []
+
+    def make() -> str:
+        made.append(1)
+        return f"secret-{len(made)}\n"
+
+    assert ensure_secret_file(path, make) == "secret-1"
+    assert ensure_secret_file(path, make) == "secret-1" and len(made) == 1
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [p.name for p in path.parent.iterdir()] == ["token"], "no temporary file is left behind"
+
+
+def test_processes_starting_at_once_agree_on_one_secret(tmp_path):
+    path = tmp_path / "shared.key"
+    barrier = threading.Barrier(8)
+    results: list[str] = []
+
+    def make_slowly(n: int) -> str:
+        barrier.wait()  # every writer has its temporary file before any links it into place
+        return f"writer-{n}"
+
+    threads = [threading.Thread(target=lambda n=n: results.append(ensure_secret_file(path, lambda: make_slowly(n))))
+               for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 8 and len(set(results)) == 1 and path.read_text() == results[0]
+
+
+def test_an_empty_secret_file_is_refused_not_used(tmp_path):
+    path = tmp_path / "fernet.key"
+    path.write_text("")
+    with pytest.raises(ConfigError, match="empty"):
+        ensure_secret_file(path, lambda: "never")

@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from core.demo import seed_demo
-from core.ops.container import KEY_ENV, new_key
+from core.ops.container import new_key
 from core.security import audit
 from tests.conftest import PG_ADMIN_URL, require_service
 from tests.support import demo_people
@@ -26,8 +26,8 @@ def pg_client_tools(request) -> None:
 
 
 @pytest.fixture
-def backup_env() -> dict[str, str]:
-    return {KEY_ENV: new_key()}
+def backup_key() -> str:
+    return new_key()
 
 
 @pytest.fixture

@@ -38,11 +38,11 @@ def _tables(url: str) -> list[str]:
         engine.dispose()
 
 
-def test_backup_then_restore_gives_identical_counts_checksums_and_a_valid_chain(populated, fresh_url, backup_env,
+def test_backup_then_restore_gives_identical_counts_checksums_and_a_valid_chain(populated, fresh_url, backup_key,
                                                                                   tmp_path):
     db, _ = populated
     source = _manifest(db.url)  # before: the backup's own audit event is appended after its snapshot
-    path = ops_backup.backup(db.url, tmp_path / "backups", backup_env)
+    path = ops_backup.backup(db.url, tmp_path / "backups", backup_key)
     assert path.name.startswith("dc-backup-") and path.stat().st_mode & 0o777 == 0o600
     header = ops_backup.read_header(path)
     assert header["dialect"] == db.dialect and header["format"] == container.FORMAT_VERSION
@@ -51,7 +51,7 @@ def test_backup_then_restore_gives_identical_counts_checksums_and_a_valid_chain(
     raw = path.read_bytes()
     assert b"PGDMP" not in raw and b"SQLite format 3" not in raw  # the dump itself is only ciphertext
     target = fresh_url()
-    report = ops_backup.restore(path, target, backup_env)
+    report = ops_backup.restore(path, target, backup_key)
     assert report.rows == sum(t["rows"] for t in source["tables"].values()) and report.audit_events >= 3
     restored = _manifest(target)  # the backup's data, then one more audit event: `ops.restored`
     assert restored["tables"].pop("audit_events")["rows"] == source["tables"].pop("audit_events")["rows"] + 1
@@ -63,7 +63,7 @@ def test_backup_then_restore_gives_identical_counts_checksums_and_a_valid_chain(
         restored.dispose()
 
 
-def test_restore_verification_fails_loudly_on_a_broken_chain_or_a_mismatch(populated, fresh_url, backup_env,
+def test_restore_verification_fails_loudly_on_a_broken_chain_or_a_mismatch(populated, fresh_url, backup_key,
                                                                           tmp_path):
     db, _ = populated
     with db.engine.begin() as conn:  # an audit trail broken before the backup (superuser, trigger off)
@@ -73,10 +73,10 @@ def test_restore_verification_fails_loudly_on_a_broken_chain_or_a_mismatch(popul
                           "FROM audit_events)"))
         if db.dialect == "postgresql":
             conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only"))
-    path = ops_backup.backup(db.url, tmp_path / "b", backup_env)
+    path = ops_backup.backup(db.url, tmp_path / "b", backup_key)
     target = fresh_url()
     with pytest.raises(RestoreVerificationFailed, match="audit chain broken"):
-        ops_backup.restore(path, target, backup_env)
+        ops_backup.restore(path, target, backup_key)
     expected = ops_backup.read_header(path)["manifest"]
     engine = create_engine(target)
     with engine.begin() as conn:
@@ -86,7 +86,7 @@ def test_restore_verification_fails_loudly_on_a_broken_chain_or_a_mismatch(popul
         ops_backup.verify_restored(make_url(target), expected)
 
 
-def test_checksums_see_a_changed_value(populated, fresh_url, backup_env, tmp_path):
+def test_checksums_see_a_changed_value(populated, fresh_url, backup_key, tmp_path):
     db, _ = populated
     before = _manifest(db.url)
     with db.engine.begin() as conn:
@@ -106,9 +106,9 @@ def _flip(path: Path, offset: int) -> None:
 
 
 @pytest.mark.parametrize("where", ["header", "payload", "truncated"])
-def test_a_tampered_backup_is_refused_and_nothing_is_written(populated, fresh_url, backup_env, tmp_path, where):
+def test_a_tampered_backup_is_refused_and_nothing_is_written(populated, fresh_url, backup_key, tmp_path, where):
     db, _ = populated
-    path = ops_backup.backup(db.url, tmp_path / "b", backup_env)
+    path = ops_backup.backup(db.url, tmp_path / "b", backup_key)
     size = path.stat().st_size
     if where == "header":  # a checksum in the manifest: readable without the key, but authenticated
         data = path.read_bytes()
@@ -120,26 +120,26 @@ def test_a_tampered_backup_is_refused_and_nothing_is_written(populated, fresh_ur
         path.write_bytes(path.read_bytes()[: size - 50])
     target = fresh_url()
     with pytest.raises(BackupTampered):
-        ops_backup.restore(path, target, backup_env)
+        ops_backup.restore(path, target, backup_key)
     assert _tables(target) == []
 
 
-def test_a_wrong_key_or_no_key_is_refused(populated, fresh_url, backup_env, tmp_path):
+def test_a_wrong_key_or_no_key_is_refused(populated, fresh_url, backup_key, tmp_path):
     db, _ = populated
-    path = ops_backup.backup(db.url, tmp_path / "b", backup_env)
+    path = ops_backup.backup(db.url, tmp_path / "b", backup_key)
     target = fresh_url()
     with pytest.raises(BackupTampered, match="another key"):
-        ops_backup.restore(path, target, {KEY_ENV: new_key()})
+        ops_backup.restore(path, target, new_key())
     with pytest.raises(BackupKeyMissing, match=KEY_ENV):
-        ops_backup.restore(path, target, {})
+        ops_backup.restore(path, target, None)
     with pytest.raises(BackupKeyMissing, match=KEY_ENV):
-        ops_backup.backup(db.url, tmp_path / "b2", {})
+        ops_backup.backup(db.url, tmp_path / "b2", None)
     assert _tables(target) == [] and not (tmp_path / "b2").exists()
 
 
-def test_a_non_empty_target_is_refused(populated, fresh_url, backup_env, tmp_path):
+def test_a_non_empty_target_is_refused(populated, fresh_url, backup_key, tmp_path):
     db, _ = populated
-    path = ops_backup.backup(db.url, tmp_path / "b", backup_env)
+    path = ops_backup.backup(db.url, tmp_path / "b", backup_key)
     target = fresh_url()
     engine = create_engine(target)
     with engine.begin() as conn:
@@ -147,10 +147,10 @@ def test_a_non_empty_target_is_refused(populated, fresh_url, backup_env, tmp_pat
         conn.execute(text("INSERT INTO keepme VALUES (1)"))
     engine.dispose()
     with pytest.raises(RestoreRefused, match="not empty"):
-        ops_backup.restore(path, target, backup_env)
+        ops_backup.restore(path, target, backup_key)
     assert _tables(target) == ["keepme"]
     with pytest.raises(RestoreRefused, match="not empty"):
-        ops_backup.restore(path, db.url, backup_env)
+        ops_backup.restore(path, db.url, backup_key)
 
 
 def test_prune_keeps_the_newest_per_day_and_per_week(tmp_path):

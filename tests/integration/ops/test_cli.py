@@ -14,12 +14,12 @@ from core.security.crypto import KEYS_ENV, load_keys
 pytestmark = pytest.mark.usefixtures("pg_client_tools")
 
 
-def test_backup_restore_prune_through_the_cli(populated, fresh_url, backup_env, tmp_path, monkeypatch, capsys):
+def test_backup_restore_prune_through_the_cli(populated, fresh_url, backup_key, tmp_path, monkeypatch, capsys):
     db, _ = populated
     monkeypatch.delenv(KEY_ENV, raising=False)
     assert main(["backup", "--database-url", db.url, "--out-dir", str(tmp_path / "b")]) == 2
     assert KEY_ENV in capsys.readouterr().err
-    monkeypatch.setenv(KEY_ENV, backup_env[KEY_ENV])
+    monkeypatch.setenv(KEY_ENV, backup_key)
     assert main(["backup", "--database-url", db.url, "--out-dir", str(tmp_path / "b")]) == 0
     assert "backup written" in capsys.readouterr().out
     [path] = list((tmp_path / "b").iterdir())
@@ -52,7 +52,7 @@ def test_retention_mask_and_rotate_through_the_cli(populated, fresh_url, tmp_pat
     assert main(["mask", "--source-url", db.url, "--target-url", fresh_url(), "--seed", "3"]) == 0
     assert "masked copy written" in capsys.readouterr().out
 
-    old = load_keys({}, instance_dir=tmp_path)[0].decode()
+    old = load_keys((), tmp_path)[0].decode()
     monkeypatch.setenv(KEYS_ENV, f"{Fernet.generate_key().decode()},{old}")
     assert main(["rotate-keys", "--database-url", db.url, "--redis-url", ""]) == 0
     assert '"mfa_secrets": 2' in capsys.readouterr().out

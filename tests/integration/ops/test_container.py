@@ -75,6 +75,6 @@ def test_the_header_is_authenticated_and_the_key_is_named():
     with pytest.raises(BackupTampered, match="another key"):
         _open(blob, os.urandom(32))
     with pytest.raises(container.BackupKeyMissing, match="32 bytes"):
-        container.key_from_env({container.KEY_ENV: base64.b64encode(b"short").decode()})
+        container.master_key(base64.b64encode(b"short").decode())
     with pytest.raises(container.BackupError, match="not a Digi-Cadence backup"):
         _open(b"PGDMP" + blob)

@@ -43,7 +43,7 @@ def assert_by_cli(event: AuditEvent, action: str, outcome: str = "ok") -> None:
     assert event.personal == {"os_user": ME}
 
 
-def test_backup_and_restore_are_audited_on_the_right_side(populated, fresh_url, backup_env, tmp_path, monkeypatch,
+def test_backup_and_restore_are_audited_on_the_right_side(populated, fresh_url, backup_key, tmp_path, monkeypatch,
                                                           capsys):
     db, _ = populated
     monkeypatch.delenv(KEY_ENV, raising=False)
@@ -52,7 +52,7 @@ def test_backup_and_restore_are_audited_on_the_right_side(populated, fresh_url, 
     assert_by_cli(failed, "ops.backup_failed", "failed")
     assert KEY_ENV in failed.data["reason"]
 
-    monkeypatch.setenv(KEY_ENV, backup_env[KEY_ENV])
+    monkeypatch.setenv(KEY_ENV, backup_key)
     assert main(["backup", "--database-url", db.url, "--out-dir", str(tmp_path / "a")]) == 0
     [path] = list((tmp_path / "a").iterdir())
     header = ops_backup.read_header(path)
@@ -63,17 +63,17 @@ def test_backup_and_restore_are_audited_on_the_right_side(populated, fresh_url, 
     assert made.prev_hash == header["manifest"]["audit_head"]["hash"], "appended right after the snapshot"
 
     target = fresh_url()
-    report = ops_backup.restore(path, target, backup_env)
+    report = ops_backup.restore(path, target, backup_key)
     restored = events(target)
     assert_by_cli(restored[-1], "ops.restored")
     assert restored[-1].data["file"] == path.name and restored[-1].prev_hash == made.prev_hash
     assert [e.hash for e in restored[:-1]] == [e.hash for e in events(db)[:-1]], "the backed-up trail, then the event"
     assert report.audit_events == len(restored)
     with pytest.raises(RestoreRefused):  # refused: the (non-empty) target gets nothing
-        ops_backup.restore(path, target, backup_env)
+        ops_backup.restore(path, target, backup_key)
     assert len(events(target)) == len(restored)
 
-    other = {KEY_ENV: new_key()}  # the backup key was rotated: the next backup says so
+    other = new_key()  # the backup key was rotated: the next backup says so
     second = ops_backup.backup(db.url, tmp_path / "b", other)
     changed, made_again = events(db)[-2:]
     assert_by_cli(changed, "ops.backup_key_changed")
@@ -100,7 +100,7 @@ def test_a_masked_copy_and_key_rotations_are_audited_in_the_source(populated, fr
         mask(db.url, fresh_url(), sigma=5)  # bad input changes nothing, audit included
     assert events(db)[-1].id == failed.id
 
-    old = load_keys({}, instance_dir=tmp_path)[0]
+    old = load_keys((), tmp_path)[0]
     rotation = rotate_keys(db, SecretBox([Fernet.generate_key(), old]))
     rotated = events(db)[-1]
     assert_by_cli(rotated, "ops.keys_rotated")

@@ -26,7 +26,7 @@ def test_rotation_keeps_sessions_and_totp_and_survives_dropping_the_old_key(popu
     db, people = populated
     client = redis_test_client() if store == "redis" else None
     extra = {"redis_url": REDIS_TEST_URL} if client else {}
-    old = load_keys({}, instance_dir=tmp_path)[0]  # the key the demo people's TOTP secrets were stored with
+    old = load_keys((), tmp_path)[0]  # the key the demo people's TOTP secrets were stored with
     new = Fernet.generate_key()
     monkeypatch.setenv(KEYS_ENV, old.decode())
     before = make_app(db, tmp_path, **extra).server.test_client()

@@ -34,7 +34,7 @@ from core.jobs import finish_job, start_job
 from core.models import Brand, Channel, Organization, Project, ProjectBrand, Spend, User
 from core.scenarios import save_from_job
 from core.security import ensure_demo_users, load_principal
-from core.security.crypto import SecretBox
+from core.security.crypto import SecretBox, load_keys
 from core.security.permissions import BUILTIN_ROLES
 from tests.support import DEMO_PASSWORD, DEMO_TOTP, FAST, csrf_headers, make_app, sign_in
 
@@ -66,9 +66,8 @@ def tenants(tmp_path_factory, _sqlite_db):
         spending = select(Spend.brand_id).distinct()
         theirs = s.scalars(select(Brand.id).where(Brand.organization_id == first, Brand.id.in_(spending))).first()
         their_brand = s.get(Brand, theirs).name
-    creds = ensure_demo_users(db, second, env={"DIGICADENCE_DEMO_PASSWORD": DEMO_PASSWORD,
-                                               "DIGICADENCE_DEMO_TOTP_SECRET": DEMO_TOTP},
-                              settings=FAST, box=SecretBox.from_env({}, instance_dir=tmp))
+    creds = ensure_demo_users(db, second, password=DEMO_PASSWORD, totp_secret=DEMO_TOTP,
+                              settings=FAST, box=SecretBox(load_keys((), tmp)))
     people = {c.role: c for c in creds}
     rows = [["brand", "channel", "period", "amount"]] + [
         [their_brand, name, f"2025-0{month}-01", str(100 * month)] for name in NAMES for month in (1, 2, 3)]

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from core.config import Config, ConfigError
 from core.security.api_tokens import AUDIENCE, ISSUER, ApiCredentials, KeyRing, TokenRefused
 
 OLD = "old:" + "o" * 40
@@ -33,15 +34,21 @@ def test_rotation_keeps_old_tokens_valid_until_the_old_key_is_dropped():
     assert refused.value.reason == "unknown_key"
 
 
+def _config(tmp_path, **env: str) -> Config:
+    return Config.from_env({"SECRET_KEY": "s" * 32, "DIGICADENCE_INSTANCE_DIR": str(tmp_path), **env})
+
+
 def test_instance_key_is_generated_once_with_private_permissions(tmp_path):
-    first = KeyRing.from_env({}, instance_dir=tmp_path)
-    second = KeyRing.from_env({}, instance_dir=tmp_path)
+    first = KeyRing.from_config(_config(tmp_path))
+    second = KeyRing.from_config(_config(tmp_path))
     assert first == second and len(first.keys[first.current]) >= 32
     assert stat.S_IMODE((tmp_path / "jwt.key").stat().st_mode) == 0o600
-    assert KeyRing.from_env({"DIGICADENCE_JWT_KEYS": NEW}, instance_dir=tmp_path).current == "new"
+    assert KeyRing.from_config(_config(tmp_path, DIGICADENCE_JWT_KEYS=NEW)).current == "new"
 
 
 @pytest.mark.parametrize("raw", ["short:abc", "no-separator" + "x" * 40, ":" + "x" * 40, " , "])
-def test_weak_or_malformed_keys_are_refused(raw):
-    with pytest.raises(ValueError):
+def test_weak_or_malformed_keys_are_refused(raw, tmp_path):
+    with pytest.raises(ConfigError, match="DIGICADENCE_JWT_KEYS"):
         KeyRing.parse(raw)
+    with pytest.raises(ConfigError, match="DIGICADENCE_JWT_KEYS"):  # refused when the config is read, at start
+        _config(tmp_path, DIGICADENCE_JWT_KEYS=raw)

@@ -8,22 +8,31 @@ import pyotp
 import pytest
 from cryptography.fernet import Fernet
 
+from core.config import ConfigError, Keys
 from core.security.crypto import KEYS_ENV, InvalidToken, SecretBox, load_keys
 from core.security.mfa import STEP_SECONDS, matching_timestep
 
 
 def test_key_file_is_created_once_with_mode_0600(tmp_path):
-    first = load_keys(env={}, instance_dir=tmp_path)
+    first = load_keys((), tmp_path)
     path = tmp_path / "fernet.key"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert load_keys(env={}, instance_dir=tmp_path) == first
+    assert load_keys((), tmp_path) == first
     Fernet(first[0])  # a valid key
 
 
 def test_keys_from_the_environment_come_first(tmp_path):
     a, b = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-    assert load_keys(env={KEYS_ENV: f"{a}, {b}"}, instance_dir=tmp_path) == [a.encode(), b.encode()]
+    keys = Keys.from_env({KEYS_ENV: f"{a}, {b}"})
+    assert load_keys(keys.fernet, tmp_path) == [a.encode(), b.encode()]
     assert not (tmp_path / "fernet.key").exists()
+
+
+@pytest.mark.parametrize("raw", ["not-a-key", Fernet.generate_key().decode()[:-4],
+                                 f"{Fernet.generate_key().decode()},x"])
+def test_a_malformed_key_is_refused_when_the_config_is_read(raw):
+    with pytest.raises(ConfigError, match=KEYS_ENV):
+        Keys.from_env({KEYS_ENV: raw})
 
 
 def test_rotation_keeps_decrypting_and_moves_to_the_new_key():
