@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -274,8 +275,8 @@ def commit(db: Database, organization_id: int, source: Source, spec: ImportSpec 
     A file over `limits` raises `FileRefused` before anything is written.
 
     After metric values change, the DC scores of every project holding a touched brand are
-    recomputed (after the data commit, so a scoring failure never loses the import; it is
-    reported as a warning).
+    recomputed for the periods those values fall in (after the data commit, so a scoring failure
+    never loses the import; it is reported as a warning).
     """
     report, parsed, raw, spec = _run(db, organization_id, source, spec, filename, kind, limits)
     if not report.ok or parsed is None or raw is None or spec is None:
@@ -283,6 +284,7 @@ def commit(db: Database, organization_id: int, source: Source, spec: ImportSpec 
         return report
     dialect = db.dialect
     touched_brands: set[int] = set()
+    touched_periods: set[date] = set()  # of metric values: the only periods whose scores can move
     with db.session() as session:
         batch = ImportBatch(organization_id=organization_id, user_id=user_id, kind=spec.kind,
                             filename=raw.filename[:300], sha256=raw.sha256, rows=report.total_rows,
@@ -305,6 +307,7 @@ def commit(db: Database, organization_id: int, source: Source, spec: ImportSpec 
             touched_brands.update(int(b) for b in todo["brand_id"].unique())
             todo = todo.assign(source=source_label)
             if name == "metric_values":
+                touched_periods.update(pd.Timestamp(p).date() for p in todo["period"].unique())
                 todo = todo.assign(updated_at=now)
             columns = [*plan.keys, *plan.values, "source"] + (["updated_at"] if name == "metric_values" else [])
             _upsert(conn, plan, todo, columns)
@@ -316,18 +319,19 @@ def commit(db: Database, organization_id: int, source: Source, spec: ImportSpec 
     report.committed = True
     report.batch_id = batch.id
     if project_ids:
-        _recompute(db, project_ids, report)
+        _recompute(db, project_ids, sorted(touched_periods), report)
     return report
 
 
-def _recompute(db: Database, project_ids: list[int], report: ImportReport) -> None:
+def _recompute(db: Database, project_ids: list[int], periods: list[date], report: ImportReport) -> None:
+    """Rescore the touched periods of the affected projects (the scores of other periods cannot move)."""
     try:
-        from core.scoring.service import recompute_projects
+        from core.scoring.service import rescore_after_change
     except ImportError:
         report.warnings.append("DC scores not recomputed: core.scoring.service is not available")
         return
     try:
-        recompute_projects(db, project_ids)
+        rescore_after_change(db, project_ids, periods)
     except Exception as exc:  # the data is committed; the scores can be recomputed later
         log.exception("DC score recompute failed after import batch %s", report.batch_id)
         report.warnings.append(f"DC scores not recomputed: {exc.__class__.__name__}: {exc}")
