@@ -18,14 +18,14 @@ from sqlalchemy import Connection, bindparam, select, text, update
 from core import pgcopy
 from core.db import Database
 from core.models import DCScore, Metric, Platform, Project, ProjectBrand
-from core.scoring.engine import ScoreInputs, competitive_gaps, compute_scores, decompose_change
+from core.scoring.engine import VALUE_COLUMNS, ScoreInputs, competitive_gaps, compute_scores, decompose_change
 
 SCORE_COLUMNS = ["project_id", "period", "brand_id", "level", "node_id", "score", "coverage"]
 
+# The brands spelled out let the (period, brand) index find a few periods' rows; the project of each
+# row is attached in numpy (`_per_project`), so the server only scans, never joins.
 _VALUES_SQL = """
-SELECT pb.project_id, mv.period, mv.brand_id, mv.metric_id, mv.raw_value AS value
-FROM metric_values mv JOIN project_brands pb ON pb.brand_id = mv.brand_id
-WHERE pb.project_id IN ({ids}){period_filter}
+SELECT period, brand_id, metric_id, raw_value FROM metric_values WHERE brand_id IN ({brands}){period_filter}
 """
 
 
@@ -79,24 +79,41 @@ def _period_list(periods: Iterable[date]) -> str:
     return ", ".join(f"'{date.fromisoformat(str(p)[:10]).isoformat()}'" for p in periods) or "NULL"
 
 
+def _per_project(values: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
+    """The value rows (period, brand_id, metric_id, value) once per project holding their brand.
+
+    What a join with project_brands would give, done on a few hundred memberships in numpy: a
+    brand in one project (the usual case) keeps its rows as they are, one in several repeats them.
+    """
+    members = members.sort_values(["brand_id", "project_id"])
+    brands, projects = members["brand_id"].to_numpy(np.int64), members["project_id"].to_numpy(np.int64)
+    known, first, count = np.unique(brands, return_index=True, return_counts=True)
+    at = np.searchsorted(known, values["brand_id"].to_numpy(np.int64))
+    if len(known) == len(brands):  # every brand in one project
+        return pd.DataFrame({"project_id": projects[first[at]], **{c: values[c].to_numpy() for c in values}},
+                            columns=VALUE_COLUMNS)
+    repeat = count[at]
+    rows = np.repeat(np.arange(len(values)), repeat)
+    nth = np.arange(len(rows)) - np.repeat(np.cumsum(repeat) - repeat, repeat)
+    out = {"project_id": projects[first[at][rows] + nth], **{c: values[c].to_numpy()[rows] for c in values}}
+    return pd.DataFrame(out, columns=VALUE_COLUMNS)
+
+
 def load_inputs(conn: Connection, project_ids: Iterable[int], periods: Iterable[date] | None = None) -> ScoreInputs:
     """Everything `core.scoring.engine` needs for the given projects (optionally some periods)."""
     ids = sorted({int(p) for p in project_ids})
     if not ids:
         raise ValueError("no project ids given")
-    period_filter = ""
-    if periods is not None:
-        iso = _period_list(periods)
-        # The brands spelled out let the (period, brand) index find just their rows; joined only, the
-        # planner reads the period's rows of every brand in the database and filters afterwards.
-        brands = sorted(set(conn.execute(
-            select(ProjectBrand.brand_id).where(ProjectBrand.project_id.in_(ids))).scalars())) or [0]
-        period_filter = f" AND mv.period IN ({iso}) AND mv.brand_id IN ({', '.join(map(str, brands))})"
-    sql = _VALUES_SQL.format(ids=", ".join(map(str, ids)), period_filter=period_filter)
-    values = _read_frame(conn, sql, ["project_id", "period", "brand_id", "metric_id", "value"],
-                         ["int4", "date", "int4", "int4", "float8"], packed=periods is not None)
+    members = pd.DataFrame(conn.execute(
+        select(ProjectBrand.project_id, ProjectBrand.brand_id).where(ProjectBrand.project_id.in_(ids))).all(),
+        columns=["project_id", "brand_id"])
+    period_filter = "" if periods is None else f" AND period IN ({_period_list(periods)})"
+    brands = ", ".join(map(str, sorted(set(members["brand_id"].tolist())))) or "NULL"
+    values = _read_frame(conn, _VALUES_SQL.format(brands=brands, period_filter=period_filter),
+                         ["period", "brand_id", "metric_id", "value"], ["date", "int4", "int4", "float8"],
+                         packed=periods is not None)
     metrics, platforms, section_weights, method = _catalogue(conn, ids)
-    return ScoreInputs(values, metrics, platforms, section_weights, method)
+    return ScoreInputs(_per_project(values, members), metrics, platforms, section_weights, method)
 
 
 def _sqlite_rows(frame: pd.DataFrame) -> list[tuple]:

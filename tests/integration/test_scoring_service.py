@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
@@ -11,6 +12,7 @@ from core.imports import commit
 from core.models import Brand, DCScore, Metric, MetricValue, Organization, Platform, Project, ProjectBrand, Section
 from core.portfolio import brand_ranking, score_trend
 from core.scoring.service import (
+    load_inputs,
     projects_of_brands,
     read_scores,
     recompute_projects,
@@ -178,3 +180,26 @@ def test_a_project_never_scored_is_rescored_whole(db, portfolio):
     assert written == 2 * 3 * (1 + 2 + 2)  # both months, though only February was named
     assert {k[1] for k in _stored(db)} == {JAN, FEB}
     assert rescore_after_change(db, [portfolio["project"]], [FEB]) == 3 * (1 + 2 + 2)
+
+
+def test_inputs_hold_each_value_once_per_project_of_its_brand(db, portfolio):
+    """load_inputs attaches projects in numpy; it must give what joining project_brands gives."""
+    with db.session() as s:
+        org = s.scalar(select(Project.organization_id).where(Project.id == portfolio["project"]))
+        other = Project(organization_id=org, name="Haircare")
+        s.add(other)
+        s.flush()
+        s.add_all([ProjectBrand(project_id=other.id, brand_id=portfolio[b], role="own") for b in ("C", "A")])
+        other_id = other.id
+    joined = (select(ProjectBrand.project_id, MetricValue.period, MetricValue.brand_id, MetricValue.metric_id,
+                     MetricValue.raw_value).join(ProjectBrand, ProjectBrand.brand_id == MetricValue.brand_id))
+    with db.engine.connect() as conn:
+        for ids, periods in (([portfolio["project"], other_id], None), ([other_id], [FEB])):
+            values = load_inputs(conn, ids, periods).values
+            got = sorted((int(p), pd.Timestamp(d).date(), int(b), int(m), float(v))
+                         for p, d, b, m, v in values.itertuples(index=False))
+            query = joined.where(ProjectBrand.project_id.in_(ids))
+            if periods:
+                query = query.where(MetricValue.period.in_(periods))
+            assert got == sorted(tuple(r) for r in conn.execute(query).all())
+    assert len(got) == 2 * 3  # A and C in February
