@@ -265,11 +265,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--brands", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=3, help="timed runs of ours (median); baseline runs once")
     parser.add_argument("--database-url", default=None, help="PostgreSQL admin URL (default: local `test` database)")
+    parser.add_argument("--database-name", default=None,
+                        help="scratch database to seed or reuse (default: dc_bench_scoring_<brands>)")
     parser.add_argument("--fresh", action="store_true", help="reseed even if the portfolio is already there")
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     args = parser.parse_args(argv)
 
-    url = scratch_database(args.database_url or DEFAULT_ADMIN_URL, f"dc_bench_scoring_{args.brands}")
+    url = scratch_database(args.database_url or DEFAULT_ADMIN_URL,
+                           args.database_name or f"dc_bench_scoring_{args.brands}")
     db = Database(url)
     seeded = ensure_portfolio(db, args.brands, args.fresh)
     with db.session() as s:
