@@ -87,20 +87,17 @@ def _regular(periods: list[date], granularity: str) -> bool:
     return all(_months_between(a, b) == 1 for a, b in itertools.pairwise(periods))
 
 
-def load_history(session: Session, brand_id: int, n_fourier: int = 2) -> BrandHistory:
-    """Read and align the brand's spend, revenue and controls; FitDataError when they cannot be fitted."""
-    brand = session.get(Brand, brand_id)
-    if brand is None:
-        raise FitDataError("unknown_brand", f"no brand with id {brand_id}")
+def _read_series(session: Session, brand: Brand) -> tuple[list[Any], list[Any], str]:
+    """(spend rows, revenue rows by period, granularity); FitDataError when one is missing or they mix grains."""
     spend_rows = session.execute(join_channel(
         select(Spend.period, Spend.granularity, Channel.name, Channel.id, Spend.amount), Spend)
-        .where(Spend.brand_id == brand_id)
+        .where(Spend.brand_id == brand.id)
     ).all()
     if not spend_rows:
         raise FitDataError("no_spend", f"brand '{brand.name}' has no spend rows")
     revenue_rows = session.execute(
         select(Outcome.period, Outcome.granularity, Outcome.revenue)
-        .where(Outcome.brand_id == brand_id, Outcome.revenue.is_not(None)).order_by(Outcome.period)
+        .where(Outcome.brand_id == brand.id, Outcome.revenue.is_not(None)).order_by(Outcome.period)
     ).all()
     if not revenue_rows:
         raise FitDataError("no_revenue", f"brand '{brand.name}' has spend but no revenue rows")
@@ -108,8 +105,11 @@ def load_history(session: Session, brand_id: int, n_fourier: int = 2) -> BrandHi
     if len(grains) != 1:
         raise FitDataError("mixed_granularity", f"brand '{brand.name}' mixes {sorted(grains)} periods; "
                            "fit one granularity at a time")
-    granularity = grains.pop()
+    return spend_rows, revenue_rows, grains.pop()
 
+
+def _revenue_window(spend_rows: list[Any], revenue_rows: list[Any], granularity: str) -> dict[date, float]:
+    """Revenue by period over the window where spend and revenue overlap, checked to be a gapless grid."""
     spend_periods = sorted({r.period for r in spend_rows})
     first = max(spend_periods[0], revenue_rows[0].period)
     last = min(spend_periods[-1], revenue_rows[-1].period)
@@ -125,33 +125,41 @@ def load_history(session: Session, brand_id: int, n_fourier: int = 2) -> BrandHi
     if not _regular(periods, granularity):
         raise FitDataError("mismatched_periods", f"revenue has gaps between {first} and {last}: "
                            f"every {granularity} of the window needs a revenue row")
+    return revenue
 
+
+def _spend_matrix(spend_rows: list[Any], periods: list[date], brand: str,
+                  notes: list[str]) -> tuple[list[str], np.ndarray]:
+    """(channels, spend per period × channel) on the grid; a missing row is zero spend, an idle channel is
+    left out with a note."""
     index = {p: i for i, p in enumerate(periods)}
-    channel_ids = {r.name: r.id for r in spend_rows}
-    names = sorted(channel_ids)
+    names = sorted({r.name for r in spend_rows})
     col = {c: j for j, c in enumerate(names)}
     spend = np.zeros((len(periods), len(names)))
     rows = [(index[r.period], col[r.name], r.amount) for r in spend_rows if r.period in index]
     if rows:
         i, j, v = (np.array(a) for a in zip(*rows, strict=True))
         spend[i.astype(int), j.astype(int)] = v.astype(float)
-    notes = []
     active = spend.sum(axis=0) > 0
     if not active.any():
-        raise FitDataError("no_spend", f"brand '{brand.name}' spent nothing between {first} and {last}")
+        raise FitDataError("no_spend", f"brand '{brand}' spent nothing between {periods[0]} and {periods[-1]}")
     if not active.all():
         notes.append("left out (no spend in the window): " + ", ".join(n for n, a in zip(names, active, strict=True)
                                                                        if not a))
-    names = [n for n, a in zip(names, active, strict=True) if a]
-    spend = spend[:, active]
+    return [n for n, a in zip(names, active, strict=True) if a], spend[:, active]
 
+
+def _control_matrix(session: Session, brand_id: int, periods: list[date],
+                    notes: list[str]) -> tuple[list[str], np.ndarray]:
+    """(control names, values per period × control): exposure series and controls missing a period left out."""
     control_rows = session.execute(
         select(ControlValue.name, ControlValue.period, ControlValue.value)
-        .where(ControlValue.brand_id == brand_id, ControlValue.period >= first, ControlValue.period <= last)
+        .where(ControlValue.brand_id == brand_id, ControlValue.period >= periods[0], ControlValue.period <= periods[-1])
     ).all()
+    on_grid = set(periods)
     by_name: dict[str, dict[date, float]] = {}
     for r in control_rows:
-        if not r.name.startswith(EXCLUDED_CONTROL_PREFIX) and r.period in index:
+        if not r.name.startswith(EXCLUDED_CONTROL_PREFIX) and r.period in on_grid:
             by_name.setdefault(r.name, {})[r.period] = float(r.value)
     control_names, columns = [], []
     for name in sorted(by_name):
@@ -161,13 +169,27 @@ def load_history(session: Session, brand_id: int, n_fourier: int = 2) -> BrandHi
             continue
         control_names.append(name)
         columns.append(np.array([values[p] for p in periods]))
-    controls = np.column_stack(columns) if columns else np.zeros((len(periods), 0))
+    return control_names, np.column_stack(columns) if columns else np.zeros((len(periods), 0))
+
+
+def load_history(session: Session, brand_id: int, n_fourier: int = 2) -> BrandHistory:
+    """Read and align the brand's spend, revenue and controls; FitDataError when they cannot be fitted."""
+    brand = session.get(Brand, brand_id)
+    if brand is None:
+        raise FitDataError("unknown_brand", f"no brand with id {brand_id}")
+    spend_rows, revenue_rows, granularity = _read_series(session, brand)
+    revenue = _revenue_window(spend_rows, revenue_rows, granularity)
+    periods = sorted(revenue)
+    notes: list[str] = []
+    names, spend = _spend_matrix(spend_rows, periods, brand.name, notes)
+    control_names, controls = _control_matrix(session, brand_id, periods, notes)
 
     n_params = 4 * len(names) + 2 + 2 * n_fourier + len(control_names)
     needed = max(MIN_PERIODS[granularity], n_params + EXTRA_PERIODS)
     if len(periods) < needed:
         raise FitDataError("too_few_periods", f"{len(periods)} {granularity}s of history for {len(names)} channel(s) "
                            f"and {len(control_names)} control(s): at least {needed} are needed")
+    channel_ids = {r.name: r.id for r in spend_rows}
     return BrandHistory(
         brand_id=brand_id, brand=brand.name, granularity=granularity, periods=periods, channels=names,
         channel_ids={n: channel_ids[n] for n in names}, spend=spend, revenue=np.array([revenue[p] for p in periods]),

@@ -213,6 +213,87 @@ def _r2(y: np.ndarray, f: np.ndarray) -> float:
     return float(1.0 - np.sum((y - f) ** 2) / np.sum((y - y.mean()) ** 2))
 
 
+def _checked_inputs(revenue: np.ndarray, spend: np.ndarray, channels: Sequence[str], controls: np.ndarray | None,
+                    control_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """(revenue, spend, controls, control names) as float arrays; ValueError on shapes or values a fit cannot use."""
+    y_raw = np.asarray(revenue, dtype=float)
+    spend = np.asarray(spend, dtype=float).reshape(len(y_raw), -1)
+    if spend.shape[1] != len(channels):
+        raise ValueError("one spend column per channel")
+    if np.any(spend < 0) or not np.all(np.isfinite(spend)) or not np.all(np.isfinite(y_raw)):
+        raise ValueError("spend must be finite and non-negative, revenue finite")
+    t_len = spend.shape[0]
+    ctrl = np.zeros((t_len, 0)) if controls is None else np.asarray(controls, dtype=float).reshape(t_len, -1)
+    names = list(control_names) or [f"control_{i + 1}" for i in range(ctrl.shape[1])]
+    if len(names) != ctrl.shape[1]:
+        raise ValueError("one name per control column")
+    return y_raw, spend, ctrl, names
+
+
+def _usable_controls(ctrl: np.ndarray, names: list[str], n_train: int) -> tuple[np.ndarray, list[str], list[str]]:
+    """(controls, names, notes) without the controls constant over the training periods.
+
+    Such a control cannot be told from the intercept there: the holdout fit would give it an
+    arbitrary coefficient (a one-off event late in the history wrecks the holdout).
+    """
+    keep = np.ptp(ctrl[:n_train], axis=0) > 0 if ctrl.size else np.zeros(0, bool)
+    notes = [f"control '{n}' left out: constant over the training periods"
+             + (" (it only varies in the holdout periods)" if np.ptp(ctrl[:, j]) > 0 else "")
+             for j, n in enumerate(names) if not keep[j]]
+    return ctrl[:, keep], [n for n, k in zip(names, keep, strict=True) if k], notes
+
+
+def _multistart(model: _Model, y: np.ndarray, mask: np.ndarray, extra: list[np.ndarray], n_starts: int,
+                rng: np.random.Generator, mon: Monitor, stage: str, lo: float, hi: float) -> Any:
+    """The lowest-cost fit from the given starts plus `n_starts` seeded ones, reporting progress in [lo, hi]."""
+    best = None
+    starts = extra + model.starts(y, mask, n_starts, rng)
+    for i, p0 in enumerate(starts):
+        mon.report(lo + (hi - lo) * i / len(starts), f"{stage}: start {i + 1} of {len(starts)}")
+        res = model.fit(y, mask, p0)
+        if best is None or res.cost < best.cost:
+            best = res
+    return best
+
+
+def _bootstrap(model: _Model, y: np.ndarray, fitted: np.ndarray, p: np.ndarray, block: int, n_bootstrap: int,
+               rng: np.random.Generator, mon: Monitor) -> list[np.ndarray]:
+    """Parameter draws from a moving-block residual bootstrap, each refitted from the point estimate `p`."""
+    t_len = len(y)
+    resid = y - fitted
+    n_blocks = int(np.ceil(t_len / block))
+    full = np.ones(t_len, bool)
+    draws = []
+    for i in range(n_bootstrap):
+        mon.report(0.6 + 0.4 * i / n_bootstrap, f"bootstrap {i + 1} of {n_bootstrap}")
+        starts = rng.integers(0, t_len - block + 1, n_blocks)
+        e = np.concatenate([resid[s : s + block] for s in starts])[:t_len]
+        y_star = fitted + e - e.mean()
+        draws.append(model.fit(y_star, full, p, max_nfev=200).x)
+    return draws
+
+
+def _curve_params(model: _Model, q: np.ndarray, j: int, y_scale: float) -> np.ndarray:
+    """Channel j's (beta, decay, K, n) in original units from a scaled parameter vector."""
+    c = model.c
+    return np.array([q[3 * c + j] * y_scale, q[j], q[c + j] * model.x_scale[j], q[2 * c + j]])
+
+
+def _add_intervals(out: FitResult, model: _Model, draws: list[np.ndarray], total_spend: np.ndarray,
+                   y_scale: float) -> None:
+    """Fill the result's bootstrap draws and 90 % intervals (fit, contribution, ROAS) from `draws`."""
+    dr = np.array(draws)
+    channels = out.channels
+    out.param_draws = {ch: np.array([_curve_params(model, q, j, y_scale) for q in dr]) for j, ch in enumerate(channels)}
+    fits = np.array([model.predict(q) for q in dr]) * y_scale
+    out.fitted_interval = np.quantile(fits, [0.05, 0.95], axis=0).T
+    contrib = np.array([model.media(q).sum(axis=0) for q in dr]) * y_scale
+    for j, ch in enumerate(channels):
+        out.contribution_interval[ch] = tuple(np.quantile(contrib[:, j], [0.05, 0.95]).tolist())
+        if total_spend[j] > 0:
+            out.roas_interval[ch] = tuple((np.quantile(contrib[:, j], [0.05, 0.95]) / total_spend[j]).tolist())
+
+
 def fit_response_curves(
     revenue: np.ndarray,
     spend: np.ndarray,
@@ -237,40 +318,15 @@ def fit_response_curves(
     least squares. Controls constant over the training periods are left out (`FitResult.notes`).
     """
     mon = Monitor(progress, cancel)
-    y_raw = np.asarray(revenue, dtype=float)
-    spend = np.asarray(spend, dtype=float).reshape(len(y_raw), -1)
-    if spend.shape[1] != len(channels):
-        raise ValueError("one spend column per channel")
-    if np.any(spend < 0) or not np.all(np.isfinite(spend)) or not np.all(np.isfinite(y_raw)):
-        raise ValueError("spend must be finite and non-negative, revenue finite")
+    y_raw, spend, ctrl, names = _checked_inputs(revenue, spend, channels, controls, control_names)
     t_len, c = spend.shape
-    ctrl = np.zeros((t_len, 0)) if controls is None else np.asarray(controls, dtype=float).reshape(t_len, -1)
-    names = list(control_names) or [f"control_{i + 1}" for i in range(ctrl.shape[1])]
-    if len(names) != ctrl.shape[1]:
-        raise ValueError("one name per control column")
     n_hold = round(t_len * holdout)
     n_train = t_len - n_hold if n_hold >= 4 else t_len
-    # A control constant over the training periods cannot be told from the intercept there: the holdout
-    # fit would give it an arbitrary coefficient (a one-off event late in the history wrecks the holdout).
-    keep = np.ptp(ctrl[:n_train], axis=0) > 0 if ctrl.size else np.zeros(0, bool)
-    notes = [f"control '{n}' left out: constant over the training periods"
-             + (" (it only varies in the holdout periods)" if np.ptp(ctrl[:, j]) > 0 else "")
-             for j, n in enumerate(names) if not keep[j]]
-    ctrl, names = ctrl[:, keep], [n for n, k in zip(names, keep, strict=True) if k]
+    ctrl, names, notes = _usable_controls(ctrl, names, n_train)
     y_scale = float(np.mean(np.abs(y_raw))) or 1.0
     y = y_raw / y_scale
     model = _Model(spend, ctrl, period, n_fourier, y_scale, priors)
     rng = np.random.default_rng(seed)
-
-    def multistart(mask: np.ndarray, extra: list[np.ndarray], stage: str, lo: float, hi: float) -> Any:
-        best = None
-        starts = extra + model.starts(y, mask, n_starts, rng)
-        for i, p0 in enumerate(starts):
-            mon.report(lo + (hi - lo) * i / len(starts), f"{stage}: start {i + 1} of {len(starts)}")
-            res = model.fit(y, mask, p0)
-            if best is None or res.cost < best.cost:
-                best = res
-        return best
 
     full = np.ones(t_len, bool)
     if model.priors:
@@ -279,33 +335,20 @@ def fit_response_curves(
     extra: list[np.ndarray] = []
     if n_train < t_len:
         train = np.arange(t_len) < n_train
-        res_train = multistart(train, [], "holdout fit", 0.0, 0.3)
+        res_train = _multistart(model, y, train, [], n_starts, rng, mon, "holdout fit", 0.0, 0.3)
         pred = model.predict(res_train.x)
         held = ~train
         holdout_r2 = _r2(y[held], pred[held])
         holdout_mape = float(np.mean(np.abs((y[held] - pred[held]) / np.where(y[held] != 0, y[held], np.nan))))
         extra = [res_train.x]
-    res = multistart(full, extra, "full fit", 0.3, 0.6)
+    res = _multistart(model, y, full, extra, n_starts, rng, mon, "full fit", 0.3, 0.6)
     p = res.x
     fitted = model.predict(p)
-
-    draws = []
-    if n_bootstrap > 0:
-        resid = y - fitted
-        b = block or (4 if period == "W" else 3)
-        n_blocks = int(np.ceil(t_len / b))
-        for i in range(n_bootstrap):
-            mon.report(0.6 + 0.4 * i / n_bootstrap, f"bootstrap {i + 1} of {n_bootstrap}")
-            starts = rng.integers(0, t_len - b + 1, n_blocks)
-            e = np.concatenate([resid[s : s + b] for s in starts])[:t_len]
-            y_star = fitted + e - e.mean()
-            draws.append(model.fit(y_star, full, p, max_nfev=200).x)
+    draws = _bootstrap(model, y, fitted, p, block or (4 if period == "W" else 3), n_bootstrap, rng, mon)
     mon.report(1.0, "fit done")
 
-    def to_params(q: np.ndarray, j: int) -> np.ndarray:
-        return np.array([q[3 * c + j] * y_scale, q[j], q[c + j] * model.x_scale[j], q[2 * c + j]])
-
-    params = {ch: CurveParams(*(float(v) for v in to_params(p, j))) for j, ch in enumerate(channels)}
+    params = {ch: CurveParams(*(float(v) for v in _curve_params(model, p, j, y_scale)))
+              for j, ch in enumerate(channels)}
     media = model.media(p) * y_scale
     total_spend = spend.sum(axis=0)
     contribution = {ch: float(media[:, j].sum()) for j, ch in enumerate(channels)}
@@ -321,13 +364,5 @@ def fit_response_curves(
         noise_sd=model.prior_weight * y_scale if model.priors else None,
     )
     if draws:
-        dr = np.array(draws)
-        out.param_draws = {ch: np.array([to_params(q, j) for q in dr]) for j, ch in enumerate(channels)}
-        fits = np.array([model.predict(q) for q in dr]) * y_scale
-        out.fitted_interval = np.quantile(fits, [0.05, 0.95], axis=0).T
-        contrib = np.array([model.media(q).sum(axis=0) for q in dr]) * y_scale
-        for j, ch in enumerate(channels):
-            out.contribution_interval[ch] = tuple(np.quantile(contrib[:, j], [0.05, 0.95]).tolist())
-            if total_spend[j] > 0:
-                out.roas_interval[ch] = tuple((np.quantile(contrib[:, j], [0.05, 0.95]) / total_spend[j]).tolist())
+        _add_intervals(out, model, draws, total_spend, y_scale)
     return out

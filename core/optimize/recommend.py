@@ -124,6 +124,65 @@ def recommend_exhaustive(opts: MetricOptions, score_fn: ScoreFn, effort_budget: 
     return _ranked(opts, scorer, best_key[1], "exhaustive", [])
 
 
+def _single_gains(opts: MetricOptions, scorer: _Scorer, base: float) -> tuple[np.ndarray, np.ndarray]:
+    """(gain, gain per effort) of moving one metric alone to each level: how repair and greedy rank moves."""
+    m, lv = len(opts.names), opts.levels
+    single = np.zeros((m, lv + 1))
+    for j in range(m):
+        for level in range(1, lv + 1):
+            e = np.zeros(m, int)
+            e[j] = level
+            single[j, level] = scorer(e) - base
+    unit_effort = np.array([[opts.effort(np.eye(m, dtype=int)[j] * level) for level in range(lv + 1)]
+                            for j in range(m)])
+    ratio = np.divide(single, unit_effort, out=np.zeros_like(single), where=unit_effort > 0)
+    return single, ratio
+
+
+def _repair(opts: MetricOptions, ratio: np.ndarray, level: np.ndarray, budget: float, k: int) -> np.ndarray:
+    """Make a level vector feasible: keep the k best-ratio moves, then step down the worst until it fits."""
+    level = level.copy()
+    on = np.flatnonzero(level)
+    if len(on) > k:
+        keep = on[np.argsort(-ratio[on, level[on]])[:k]]
+        level[np.setdiff1d(on, keep)] = 0
+    while opts.effort(level) > budget * (1 + 1e-12):
+        on = np.flatnonzero(level)
+        worst = on[np.argmin(ratio[on, level[on]])]
+        level[worst] -= 1
+    return level
+
+
+def _greedy(opts: MetricOptions, single: np.ndarray, ratio: np.ndarray, budget: float, k: int) -> np.ndarray:
+    """Add the best-ratio single step while it fits and gains: the seed individual of the search."""
+    m, lv = len(opts.names), opts.levels
+    greedy = np.zeros(m, int)
+    for _ in range(m * lv):
+        cands = [(ratio[j, greedy[j] + 1], j) for j in range(m) if greedy[j] < lv]
+        moved = False
+        for _r, j in sorted(cands, reverse=True):
+            trial = greedy.copy()
+            trial[j] += 1
+            if _feasible(opts, trial, budget, k) and single[j, trial[j]] > 0:
+                greedy, moved = trial, True
+                break
+        if not moved:
+            break
+    return greedy
+
+
+def _survivors(pop: np.ndarray, fit: np.ndarray, children: np.ndarray, cfit: np.ndarray,
+               pop_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Elitist selection over parents and children, dropping duplicates (the fittest copy stays)."""
+    allp, allf = np.vstack([pop, children]), np.r_[fit, cfit]
+    order = np.argsort(-allf, kind="stable")
+    _, first = np.unique(allp[order], axis=0, return_index=True)
+    keep = order[np.sort(first)][:pop_size]
+    if len(keep) < pop_size:
+        keep = np.r_[keep, order[: pop_size - len(keep)]]
+    return allp[keep], allf[keep]
+
+
 def recommend(
     opts: MetricOptions,
     score_fn: ScoreFn,
@@ -141,41 +200,12 @@ def recommend(
     m, lv = len(opts.names), opts.levels
     rng = np.random.default_rng(seed)
     scorer = _Scorer(opts, score_fn)
-    base = scorer(np.zeros(m, int))
-    single = np.zeros((m, lv + 1))  # gain of moving one metric alone, to rank in repair
-    for j in range(m):
-        for level in range(1, lv + 1):
-            e = np.zeros(m, int)
-            e[j] = level
-            single[j, level] = scorer(e) - base
-    unit_effort = np.array([[opts.effort(np.eye(m, dtype=int)[j] * level) for level in range(lv + 1)]
-                            for j in range(m)])
-    ratio = np.divide(single, unit_effort, out=np.zeros_like(single), where=unit_effort > 0)
+    single, ratio = _single_gains(opts, scorer, scorer(np.zeros(m, int)))
 
     def repair(level: np.ndarray) -> np.ndarray:
-        level = level.copy()
-        on = np.flatnonzero(level)
-        if len(on) > k:
-            keep = on[np.argsort(-ratio[on, level[on]])[:k]]
-            level[np.setdiff1d(on, keep)] = 0
-        while opts.effort(level) > effort_budget * (1 + 1e-12):
-            on = np.flatnonzero(level)
-            worst = on[np.argmin(ratio[on, level[on]])]
-            level[worst] -= 1
-        return level
+        return _repair(opts, ratio, level, effort_budget, k)
 
-    greedy = np.zeros(m, int)  # add the best-ratio step while it fits
-    for _ in range(m * lv):
-        cands = [(ratio[j, greedy[j] + 1], j) for j in range(m) if greedy[j] < lv]
-        moved = False
-        for _r, j in sorted(cands, reverse=True):
-            trial = greedy.copy()
-            trial[j] += 1
-            if _feasible(opts, trial, effort_budget, k) and single[j, trial[j]] > 0:
-                greedy, moved = trial, True
-                break
-        if not moved:
-            break
+    greedy = _greedy(opts, single, ratio, effort_budget, k)
     randoms = [repair(rng.integers(0, lv + 1, m) * (rng.random(m) < k / m)) for _ in range(pop_size - 1)]
     pop = np.array([greedy, *randoms])
     fit = np.array([scorer(p) for p in pop])
@@ -190,14 +220,7 @@ def recommend(
             child = np.where(mutate, rng.integers(0, lv + 1, m), child)
             children.append(repair(child))
         children = np.array(children)
-        cfit = np.array([scorer(c) for c in children])
-        allp, allf = np.vstack([pop, children]), np.r_[fit, cfit]
-        order = np.argsort(-allf, kind="stable")
-        _, first = np.unique(allp[order], axis=0, return_index=True)  # drop duplicates, keep the fittest
-        keep = order[np.sort(first)][:pop_size]
-        if len(keep) < pop_size:
-            keep = np.r_[keep, order[: pop_size - len(keep)]]
-        pop, fit = allp[keep], allf[keep]
+        pop, fit = _survivors(pop, fit, children, np.array([scorer(c) for c in children]), pop_size)
         trace.append(float(fit.max()))
     best = _one_opt(opts, scorer, pop[np.argmax(fit)], effort_budget, k)
     mon.report(1.0, "recommendation done")

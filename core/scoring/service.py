@@ -1,7 +1,9 @@
 """Database side of the DC score: load inputs per project, materialize and read scores.
 
-Recomputing is whole-project: the min–max range of a metric depends on every brand of the
-project, so changing one value can move every brand's score in that period.
+Recomputing is whole-project within a period: the min–max range of a metric depends on every
+brand of the project, so changing one value can move every brand's score in that period, and
+nothing outside it. So a change confined to some periods (an import of new months) recomputes just
+those periods of the affected projects, with the same result as a full recompute.
 """
 
 from __future__ import annotations
@@ -16,14 +18,14 @@ from sqlalchemy import Connection, bindparam, select, text, update
 from core import pgcopy
 from core.db import Database
 from core.models import DCScore, Metric, Platform, Project, ProjectBrand
-from core.scoring.engine import ScoreInputs, competitive_gaps, compute_scores, decompose_change
+from core.scoring.engine import VALUE_COLUMNS, ScoreInputs, competitive_gaps, compute_scores, decompose_change
 
 SCORE_COLUMNS = ["project_id", "period", "brand_id", "level", "node_id", "score", "coverage"]
 
+# The brands spelled out let the (period, brand) index find a few periods' rows; the project of each
+# row is attached in numpy (`_per_project`), so the server only scans, never joins.
 _VALUES_SQL = """
-SELECT pb.project_id, mv.period, mv.brand_id, mv.metric_id, mv.raw_value AS value
-FROM metric_values mv JOIN project_brands pb ON pb.brand_id = mv.brand_id
-WHERE pb.project_id IN ({ids}){period_filter}
+SELECT period, brand_id, metric_id, raw_value FROM metric_values WHERE brand_id IN ({brands}){period_filter}
 """
 
 
@@ -72,24 +74,46 @@ def _catalogue(conn: Connection, project_ids: list[int]) -> tuple[pd.DataFrame, 
     return metrics, platforms, section_weights, method
 
 
+def _period_list(periods: Iterable[date]) -> str:
+    """Periods as an SQL list of date literals (parsed first, so nothing but a date reaches the SQL)."""
+    return ", ".join(f"'{date.fromisoformat(str(p)[:10]).isoformat()}'" for p in periods) or "NULL"
+
+
+def _per_project(values: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
+    """The value rows (period, brand_id, metric_id, value) once per project holding their brand.
+
+    What a join with project_brands would give, done on a few hundred memberships in numpy: a
+    brand in one project (the usual case) keeps its rows as they are, one in several repeats them.
+    """
+    members = members.sort_values(["brand_id", "project_id"])
+    brands, projects = members["brand_id"].to_numpy(np.int64), members["project_id"].to_numpy(np.int64)
+    known, first, count = np.unique(brands, return_index=True, return_counts=True)
+    at = np.searchsorted(known, values["brand_id"].to_numpy(np.int64))
+    if len(known) == len(brands):  # every brand in one project
+        return pd.DataFrame({"project_id": projects[first[at]], **{c: values[c].to_numpy() for c in values}},
+                            columns=VALUE_COLUMNS)
+    repeat = count[at]
+    rows = np.repeat(np.arange(len(values)), repeat)
+    nth = np.arange(len(rows)) - np.repeat(np.cumsum(repeat) - repeat, repeat)
+    out = {"project_id": projects[first[at][rows] + nth], **{c: values[c].to_numpy()[rows] for c in values}}
+    return pd.DataFrame(out, columns=VALUE_COLUMNS)
+
+
 def load_inputs(conn: Connection, project_ids: Iterable[int], periods: Iterable[date] | None = None) -> ScoreInputs:
     """Everything `core.scoring.engine` needs for the given projects (optionally some periods)."""
     ids = sorted({int(p) for p in project_ids})
     if not ids:
         raise ValueError("no project ids given")
-    period_filter = ""
-    if periods is not None:
-        iso = ", ".join(f"'{date.fromisoformat(str(p)[:10]).isoformat()}'" for p in periods) or "NULL"
-        # The brands spelled out let the (period, brand) index find just their rows; joined only, the
-        # planner reads the period's rows of every brand in the database and filters afterwards.
-        brands = sorted(set(conn.execute(
-            select(ProjectBrand.brand_id).where(ProjectBrand.project_id.in_(ids))).scalars())) or [0]
-        period_filter = f" AND mv.period IN ({iso}) AND mv.brand_id IN ({', '.join(map(str, brands))})"
-    sql = _VALUES_SQL.format(ids=", ".join(map(str, ids)), period_filter=period_filter)
-    values = _read_frame(conn, sql, ["project_id", "period", "brand_id", "metric_id", "value"],
-                         ["int4", "date", "int4", "int4", "float8"], packed=periods is not None)
+    members = pd.DataFrame(conn.execute(
+        select(ProjectBrand.project_id, ProjectBrand.brand_id).where(ProjectBrand.project_id.in_(ids))).all(),
+        columns=["project_id", "brand_id"])
+    period_filter = "" if periods is None else f" AND period IN ({_period_list(periods)})"
+    brands = ", ".join(map(str, sorted(set(members["brand_id"].tolist())))) or "NULL"
+    values = _read_frame(conn, _VALUES_SQL.format(brands=brands, period_filter=period_filter),
+                         ["period", "brand_id", "metric_id", "value"], ["date", "int4", "int4", "float8"],
+                         packed=periods is not None)
     metrics, platforms, section_weights, method = _catalogue(conn, ids)
-    return ScoreInputs(values, metrics, platforms, section_weights, method)
+    return ScoreInputs(_per_project(values, members), metrics, platforms, section_weights, method)
 
 
 def _sqlite_rows(frame: pd.DataFrame) -> list[tuple]:
@@ -98,19 +122,22 @@ def _sqlite_rows(frame: pd.DataFrame) -> list[tuple]:
     return list(out.itertuples(index=False, name=None))
 
 
-def _changes(conn: Connection, ids: list[int], scores: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
-    """(rows to upsert, keys to delete, nothing stored yet): what differs from the stored scores.
+def _changes(conn: Connection, ids: list[int], scores: pd.DataFrame,
+             periods: list[date] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
+    """(rows to upsert, keys to delete, nothing stored yet): what differs from the stored scores
+    of these projects (in `periods` only, when given).
 
     After an import most periods' scores are unchanged; writing only the difference keeps the
     write, the WAL and table bloat proportional to what moved.
     """
     keys = SCORE_COLUMNS[:5]
     level_code = "CASE level " + " ".join(f"WHEN '{k}' THEN {v}" for k, v in _LEVEL_CODES.items()) + " END"
+    in_periods = "" if periods is None else f" AND period IN ({_period_list(periods)})"
     old = _read_frame(
         conn,
         f"SELECT project_id, period, brand_id, {level_code}, node_id, score, coverage FROM dc_scores "
-        f"WHERE project_id IN ({', '.join(map(str, ids))})",
-        SCORE_COLUMNS, ["int4", "date", "int4", "int4", "int4", "float8", "float8"],
+        f"WHERE project_id IN ({', '.join(map(str, ids))}){in_periods}",
+        SCORE_COLUMNS, ["int4", "date", "int4", "int4", "int4", "float8", "float8"], packed=periods is not None,
     )
     if old.empty:
         return scores[SCORE_COLUMNS], old[keys], True
@@ -126,9 +153,10 @@ def _changes(conn: Connection, ids: list[int], scores: pd.DataFrame) -> tuple[pd
     return merged.loc[present & moved, SCORE_COLUMNS], merged.loc[~present, keys], False
 
 
-def _store_scores(conn: Connection, ids: list[int], scores: pd.DataFrame) -> int:
-    """Make dc_scores of these projects equal to `scores`; returns the number of rows written."""
-    upsert, gone, fresh = _changes(conn, ids, scores)
+def _store_scores(conn: Connection, ids: list[int], scores: pd.DataFrame, periods: list[date] | None = None) -> int:
+    """Make dc_scores of these projects (in `periods`, when given) equal to `scores`; returns the
+    number of rows written."""
+    upsert, gone, fresh = _changes(conn, ids, scores, periods)
     keys = SCORE_COLUMNS[:5]
     if conn.dialect.name == "postgresql":
         if len(gone):
@@ -163,23 +191,45 @@ def _store_scores(conn: Connection, ids: list[int], scores: pd.DataFrame) -> int
     return len(upsert) + len(gone)
 
 
-def recompute_projects(db: Database, project_ids: Iterable[int] | None = None) -> int:
-    """Recompute every score of the given projects (all when None) and store them, in one transaction.
+def recompute_projects(db: Database, project_ids: Iterable[int] | None = None,
+                       periods: Iterable[date] | None = None) -> int:
+    """Recompute the scores of the given projects (all when None) and store them, in one transaction.
 
-    Returns the number of score rows the projects now hold. Only rows whose value moved are
-    written; readers see the old scores until the commit.
+    With `periods`, only those periods are recomputed and stored (scores of a period depend on
+    that period's values alone, see the module docstring): what an import of a few months needs.
+    Returns the number of score rows the recomputed projects (periods) now hold. Only rows whose
+    value moved are written; readers see the old scores until the commit.
     """
+    wanted = None if periods is None else sorted({date.fromisoformat(str(p)[:10]) for p in periods})
     with db.engine.begin() as conn:
         if project_ids is None:
             ids = list(conn.execute(select(Project.id)).scalars())
         else:
             ids = sorted({int(p) for p in project_ids})
-        if not ids:
+        if not ids or wanted == []:
             return 0
-        scores = compute_scores(load_inputs(conn, ids))
-        _store_scores(conn, ids, scores)
+        scores = compute_scores(load_inputs(conn, ids, wanted))
+        _store_scores(conn, ids, scores, wanted)
         conn.execute(update(Project).where(Project.id.in_(ids)).values(scores_computed_at=datetime.now(UTC)))
         return len(scores)
+
+
+def rescore_after_change(db: Database, project_ids: Iterable[int], periods: Iterable[date]) -> int:
+    """Bring the projects' scores up to date after values changed in `periods` only.
+
+    A project never scored (`scores_computed_at` unset) gets a full recompute, since scores it
+    should already hold for other periods may be missing; the others recompute just `periods`.
+    Returns the number of score rows written back (as `recompute_projects`).
+    """
+    ids = sorted({int(p) for p in project_ids})
+    if not ids:
+        return 0
+    with db.engine.connect() as conn:
+        never = set(conn.execute(
+            select(Project.id).where(Project.id.in_(ids), Project.scores_computed_at.is_(None))).scalars())
+    held = recompute_projects(db, sorted(never)) if never else 0
+    scored = [p for p in ids if p not in never]
+    return held + (recompute_projects(db, scored, periods) if scored else 0)
 
 
 def projects_of_brands(conn: Connection, brand_ids: Iterable[int]) -> list[int]:

@@ -125,6 +125,11 @@ def test_upsert_updates_changed_and_inserts_new(db, org):
     assert got[("Acme", "amz_reviews", date(2024, 1, 1))] == 130.0
     assert got[("Beta", "amz_reviews", date(2024, 3, 1))] == 7.0
     assert len(got) == 4
+    with db.session() as s:  # the rows written carry the second batch as their source, the others the first
+        first, second = s.scalars(select(ImportBatch.id).order_by(ImportBatch.id)).all()
+        stamped = s.execute(select(MetricValue.source, MetricValue.updated_at)).all()
+    assert sorted(source for source, _ in stamped) == [f"import:{first}"] * 2 + [f"import:{second}"] * 2
+    assert all(at is not None for _, at in stamped)
 
 
 def test_long_metrics_xlsx_with_date_cells(db, org):
@@ -306,8 +311,8 @@ def test_failure_mid_commit_rolls_back_everything(db, org, monkeypatch):
 
     real = commit_module._upsert
 
-    def failing(conn, plan, frame, columns):
-        real(conn, plan, frame, columns)
+    def failing(conn, plan, *args):
+        real(conn, plan, *args)
         if plan.table.name == "outcomes":
             raise RuntimeError("disk full")
 

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from datetime import date
 
+import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
+from core.imports import commit
 from core.models import Brand, DCScore, Metric, MetricValue, Organization, Platform, Project, ProjectBrand, Section
 from core.portfolio import brand_ranking, score_trend
-from core.scoring.service import projects_of_brands, read_scores, recompute_projects, score_change
+from core.scoring.service import (
+    load_inputs,
+    projects_of_brands,
+    read_scores,
+    recompute_projects,
+    rescore_after_change,
+    score_change,
+)
 from core.security import Principal
 from core.security.permissions import ALL_PERMISSIONS
 
@@ -123,3 +132,74 @@ def test_incremental_store_equals_a_fresh_materialization(db, portfolio):
     recompute_projects(db)
     assert incremental == _stored(db)
     assert not any(k[2] == portfolio["C"] and k[1] == JAN for k in incremental)
+
+
+def _full_recompute(db) -> dict:
+    """The scores a from-scratch recompute of every project gives (the reference for incremental paths)."""
+    with db.engine.begin() as conn:
+        conn.execute(DCScore.__table__.delete())
+    recompute_projects(db)
+    return _stored(db)
+
+
+def test_recomputing_some_periods_equals_a_full_recompute_and_leaves_the_others(db, portfolio):
+    recompute_projects(db)
+    before = _stored(db)
+    with db.session() as s:
+        s.get(MetricValue, (portfolio["B"], portfolio["m1"], FEB)).raw_value = 29  # moves February only
+        s.get(MetricValue, (portfolio["C"], portfolio["m1"], JAN)).raw_value = 11  # stale January: left alone
+    assert recompute_projects(db, [portfolio["project"]], periods=[FEB]) == 3 * (1 + 2 + 2)  # brands × levels
+    partial = _stored(db)
+    assert {k: v for k, v in partial.items() if k[1] == JAN} == {k: v for k, v in before.items() if k[1] == JAN}
+    assert partial != before
+    full = _full_recompute(db)
+    assert {k: v for k, v in partial.items() if k[1] == FEB} == {k: v for k, v in full.items() if k[1] == FEB}
+    assert recompute_projects(db, [portfolio["project"]], periods=[]) == 0
+
+
+def test_importing_a_month_rescores_that_month_as_a_full_recompute_would(db, portfolio):
+    """The import's incremental rescoring (only the imported month) equals recomputing everything."""
+    recompute_projects(db)
+    with db.session() as s:
+        org = s.scalar(select(Project.organization_id).where(Project.id == portfolio["project"]))
+    mar = date(2026, 3, 1)
+    rows = ["brand,metric,period,value"] + [
+        f"{brand},{metric},{mar.isoformat()},{value}"
+        for brand, values in {"A": (12, 2, 6), "B": (20, 1, 4), "C": (28, 5, 5)}.items()
+        for metric, value in zip(("amazon_rating", "amazon_return_rate", "ig_followers"), values, strict=True)
+    ] + ["B,amazon_rating,2026-02-01,21"]  # and one change in February
+    report = commit(db, org, "\n".join(rows).encode(), {"kind": "metrics"}, filename="march.csv")
+    assert report.committed and not report.warnings and report.projects_recomputed == [portfolio["project"]]
+    incremental = _stored(db)
+    assert {k[1] for k in incremental} == {JAN, FEB, mar}
+    assert incremental == _full_recompute(db)
+
+
+def test_a_project_never_scored_is_rescored_whole(db, portfolio):
+    written = rescore_after_change(db, [portfolio["project"]], [FEB])
+    assert written == 2 * 3 * (1 + 2 + 2)  # both months, though only February was named
+    assert {k[1] for k in _stored(db)} == {JAN, FEB}
+    assert rescore_after_change(db, [portfolio["project"]], [FEB]) == 3 * (1 + 2 + 2)
+
+
+def test_inputs_hold_each_value_once_per_project_of_its_brand(db, portfolio):
+    """load_inputs attaches projects in numpy; it must give what joining project_brands gives."""
+    with db.session() as s:
+        org = s.scalar(select(Project.organization_id).where(Project.id == portfolio["project"]))
+        other = Project(organization_id=org, name="Haircare")
+        s.add(other)
+        s.flush()
+        s.add_all([ProjectBrand(project_id=other.id, brand_id=portfolio[b], role="own") for b in ("C", "A")])
+        other_id = other.id
+    joined = (select(ProjectBrand.project_id, MetricValue.period, MetricValue.brand_id, MetricValue.metric_id,
+                     MetricValue.raw_value).join(ProjectBrand, ProjectBrand.brand_id == MetricValue.brand_id))
+    with db.engine.connect() as conn:
+        for ids, periods in (([portfolio["project"], other_id], None), ([other_id], [FEB])):
+            values = load_inputs(conn, ids, periods).values
+            got = sorted((int(p), pd.Timestamp(d).date(), int(b), int(m), float(v))
+                         for p, d, b, m, v in values.itertuples(index=False))
+            query = joined.where(ProjectBrand.project_id.in_(ids))
+            if periods:
+                query = query.where(MetricValue.period.in_(periods))
+            assert got == sorted(tuple(r) for r in conn.execute(query).all())
+    assert len(got) == 2 * 3  # A and C in February
