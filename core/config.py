@@ -99,6 +99,13 @@ class Config:
     max_request_bytes: int = 24 * 1024 * 1024
     max_json_bytes: int = 2 * 1024 * 1024
     max_json_depth: int = 100
+    # The job queue's DIGICADENCE_JOB_<FIELD> variables as given (parsed by core.jobs.queue.QueueSettings),
+    # the Celery queue name (one Redis can serve several deployments), and the worker's metrics port
+    # and CPU niceness (worker.py).
+    job_env: dict[str, str] = field(default_factory=dict)
+    celery_queue: str = "celery"
+    worker_metrics_port: int | None = None
+    worker_nice: int = 10
 
     @property
     def is_sqlite(self) -> bool:
@@ -147,6 +154,11 @@ class Config:
             max_request_bytes=_positive(env, "DIGICADENCE_MAX_REQUEST_BYTES", cls.max_request_bytes),
             max_json_bytes=_positive(env, "DIGICADENCE_MAX_JSON_BYTES", cls.max_json_bytes),
             max_json_depth=_positive(env, "DIGICADENCE_MAX_JSON_DEPTH", cls.max_json_depth),
+            job_env={k: v for k, v in env.items() if k.startswith("DIGICADENCE_JOB_")},
+            celery_queue=env.get("DIGICADENCE_CELERY_QUEUE") or "celery",
+            worker_metrics_port=_positive(env, "DIGICADENCE_WORKER_METRICS_PORT", 1)
+            if env.get("DIGICADENCE_WORKER_METRICS_PORT") else None,
+            worker_nice=int(env.get("DIGICADENCE_WORKER_NICE") or "10"),
         )
 
 

@@ -9,7 +9,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from core import job_queue
+from core.jobs import queue as job_queue
 from core.models import Job, Scenario
 from tests.integration.api.conftest import bearer, token_for
 
@@ -159,7 +159,7 @@ def test_money_and_unit_inputs_outside_their_range_are_422_with_the_allowed_rang
 
 
 def test_what_the_queue_refuses_is_a_422_with_its_reason(client, brand_manager, brand, db):
-    """Well-formed but refused by core.job_queue: a smallest-budget run needs a target."""
+    """Well-formed but refused by core.jobs.queue: a smallest-budget run needs a target."""
     before = jobs_count(db)
     response = client.post("/api/v1/jobs", headers=brand_manager, json=optimization(brand, scenario="min_budget"))
     assert response.status_code == 422 and response.content_type == "application/problem+json"
