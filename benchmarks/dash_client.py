@@ -15,6 +15,9 @@ Also emulated, because the app relies on them:
 - Background callbacks: the first POST queues the job and answers `cacheKey`/`job`; the renderer then
   re-POSTs every `interval` ms with those handles (and the page's signed `endId`) and null input values
   until the answer carries `response` (or 204).
+- `dcc.Interval`: while one is enabled (`disabled` false) after an action, it ticks (`n_intervals` + 1
+  every `interval` ms) as in a tab left open, until a callback disables it — how a page follows a
+  job (the optimizer) — or `poll_timeout_s` passes.
 - The CSRF header (X-CSRFToken from the `_csrf_token` cookie) on every POST.
 
 Clientside callbacks run in the browser and send nothing, so they are skipped. Pattern-matching ids
@@ -177,6 +180,7 @@ class DashTab:
         self._initial_callbacks(layout, queue, whole_layout=True)
         self._mount_locations(layout, queue)
         self._run(queue)
+        self._tick_intervals()
 
     # ------------------------------------------------------------------ what a person does
 
@@ -185,6 +189,7 @@ class DashTab:
         queue: dict[int, set[str]] = {}
         self._apply(ident, props, queue)
         self._run(queue)
+        self._tick_intervals()
 
     def click(self, ident: str) -> None:
         current = self.props(ident).get("n_clicks") or 0
@@ -197,6 +202,7 @@ class DashTab:
         queue: dict[int, set[str]] = {}
         self._location_changed(queue)
         self._run(queue)
+        self._tick_intervals()
 
     def props(self, ident: str) -> dict:
         if ident not in self.index:
@@ -222,6 +228,30 @@ class DashTab:
         return [o.get("value") if isinstance(o, dict) else o for o in self.props(ident).get("options") or []]
 
     # ------------------------------------------------------------------ renderer rules
+
+    def _enabled_intervals(self) -> list[dict]:
+        found: list[dict] = []
+
+        def visit(component: dict) -> None:
+            if component["type"] == "Interval" and not component["props"].get("disabled") and \
+                    isinstance(component["props"].get("id"), str):
+                found.append(component["props"])
+
+        if self.root is not None:
+            walk(self.root["props"]["children"], visit)
+        return found
+
+    def _tick_intervals(self) -> None:
+        """Tick enabled dcc.Interval components until their callbacks disable them (a person waiting)."""
+        deadline = time.monotonic() + self.poll_timeout_s
+        while enabled := self._enabled_intervals():
+            if time.monotonic() > deadline:
+                raise DashClientError(f"{self.page}: an interval still ticking after {self.poll_timeout_s:.0f} s")
+            self.sleep(min((p.get("interval") or 1000) for p in enabled) / 1000)
+            queue: dict[int, set[str]] = {}
+            for interval in enabled:
+                self._apply(interval["id"], {"n_intervals": (interval.get("n_intervals") or 0) + 1}, queue)
+            self._run(queue)
 
     def _reindex(self) -> None:
         index: dict[str, dict] = {}
