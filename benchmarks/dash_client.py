@@ -12,9 +12,6 @@ Also emulated, because the app relies on them:
 - `dcc.Location` (refresh="callback-nav"): on mount it fills its props from the window location; when
   a callback writes a different URL it pushes history and every Location picks up the new URL, which
   is how Dash pages re-route (`_pages_location` → the router callback).
-- Background callbacks: the first POST queues the job and answers `cacheKey`/`job`; the renderer then
-  re-POSTs every `interval` ms with those handles (and the page's signed `endId`) and null input values
-  until the answer carries `response` (or 204).
 - `dcc.Interval`: while one is enabled (`disabled` false) after an action, it ticks (`n_intervals` + 1
   every `interval` ms) as in a tab left open, until a callback disables it — how a page follows a
   job (the optimizer) — or `poll_timeout_s` passes.
@@ -62,7 +59,6 @@ class Dependency:
     inputs: list[dict]
     state: list[dict]
     prevent_initial_call: bool
-    background: dict | None
     clientside: bool
     name: str
 
@@ -71,7 +67,7 @@ class Dependency:
         output = spec["output"]
         outputs = [_parse_output(part) for part in _split_outputs(output)]
         return cls(output=output, outputs=outputs, inputs=spec.get("inputs", []), state=spec.get("state", []),
-                   prevent_initial_call=bool(spec.get("prevent_initial_call")), background=spec.get("background"),
+                   prevent_initial_call=bool(spec.get("prevent_initial_call")),
                    clientside=bool(spec.get("clientside_function")), name=_short_name(outputs))
 
     @property
@@ -418,7 +414,7 @@ class DashTab:
         return payload
 
     def _call(self, dep: Dependency, changed: list[str]) -> dict[str, dict]:
-        """POST one callback (polling a background one to its end); returns {id: {prop: value}}."""
+        """POST one callback; returns {id: {prop: value}}."""
         self.fired.append(dep.name)
         payload = self.body(dep, changed)
         name = f"{self.page} {dep.name}"
@@ -426,34 +422,7 @@ class DashTab:
         response = self._post(payload, params, name)
         if response is None:
             return {}
-        updates: dict[str, dict] = {}
-        if dep.background is not None and "response" not in response:
-            updates = self._poll(dep, payload, params, response, name)
-        else:
-            updates = self._collect(response)
-        return updates
-
-    def _poll(self, dep: Dependency, payload: dict, params: dict, first: dict, name: str) -> dict[str, dict]:
-        handles = {**params, "cacheKey": first.get("cacheKey"), "job": first.get("job")}
-        if not handles["cacheKey"] or not handles["job"]:
-            raise DashClientError(f"{name}: background callback answered without cacheKey/job: {first}")
-        blank = json.loads(json.dumps(payload))
-        for item in [*blank["inputs"], *blank.get("state", [])]:
-            item["value"] = None
-        interval = (dep.background.get("interval") or 500) / 1000
-        deadline = time.monotonic() + self.poll_timeout_s
-        while time.monotonic() < deadline:
-            self.sleep(interval)
-            response = self._post(blank, handles, f"{name} (poll)")
-            if response is None:
-                return {}
-            for ident_prop, value in (response.get("progress") or {}).items():
-                ident, _, prop = ident_prop.rpartition(".")
-                if ident in self.index:  # progress bars: shown, no callback listens to them
-                    self.index[ident][prop] = value
-            if "response" in response:
-                return self._collect(response)
-        raise DashClientError(f"{name}: background job still running after {self.poll_timeout_s:.0f} s")
+        return self._collect(response)
 
     def _collect(self, response: dict) -> dict[str, dict]:
         updates: dict[str, dict] = {}
