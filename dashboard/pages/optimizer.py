@@ -41,7 +41,7 @@ from core.security.authorizer import Forbidden
 from dashboard.access import holds_anywhere, page_layout, protected_callback
 from dashboard.auth.principal import current_principal
 from dashboard.components import MUTED, PALETTE, chart_layout, compact, empty_state, kpi_card
-from dashboard.errors import queue_unavailable
+from dashboard.errors import JOBS_UNAVAILABLE, queue_unavailable
 from dashboard.figures import figure
 
 dash.register_page(__name__, path="/optimizer", name="Budget optimizer", title="Budget optimizer · Digi-Cadence",
@@ -380,10 +380,8 @@ def run_optimizer(n_clicks, brand_ids, channels, source, scenario_type, budget, 
         job_id = submit(db, principal, KIND, {"inputs": raw})
     except JobInputError as exc:
         return _following(None, _alert(exc.reason.removeprefix("inputs: "), "warning"))
-    except QueueUnavailable as exc:
-        if queue_unavailable(exc):
-            raise  # the broker is down: dashboard.errors says so, in this page's message area
-        return _following(None, _alert(str(exc), "warning"))
+    except QueueUnavailable as exc:  # the broker down (dashboard.errors' words), or too many jobs waiting
+        return _following(None, _alert(JOBS_UNAVAILABLE if queue_unavailable(exc) else str(exc), "warning"))
     except Forbidden:
         return _following(None, _alert("You may not run this scenario."))
     return _following(get_job(db, principal, job_id))
