@@ -21,7 +21,9 @@ from api.v1 import init_api
 from core import read_cache
 from core.config import Config, ConfigError
 from core.db import Database
-from core.job_queue import install as install_job_queue
+from core.jobs.executor import install as install_job_queue
+from core.jobs.queue import QueueSettings
+from core.jobs.tasks import make_celery
 from core.models import Organization
 from core.observability.web import init_observability
 from core.runtime import AppState
@@ -55,7 +57,11 @@ def create_app(config: Config | None = None, *, seed_demo: bool | None = None) -
     api_bp = init_api(server, config, server.extensions["digicadence.limiter"])
     app = build_dash(server)
     init_observability(app, config)
-    install_job_queue(server, db, server.extensions["digicadence.celery"])
+    # One job system: Celery on Redis when REDIS_URL is set (worker.py runs the same app), else in-process.
+    job_settings = QueueSettings.from_env(config.job_env)
+    celery_app = make_celery(config.redis_url, job_settings, queue=config.celery_queue) if config.redis_url else None
+    server.extensions["digicadence.celery"] = celery_app
+    install_job_queue(server, db, celery_app, job_settings)
     register_server_errors(server)
     harden(app, https=config.https, csrf_exempt=(api_bp,))
     install_body_limits(app, config)  # after harden: callback posts are checked after sign-in and CSRF

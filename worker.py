@@ -1,10 +1,11 @@
-"""The Celery worker for background callbacks and durable jobs: `celery -A worker:celery worker --loglevel=INFO`.
+"""The Celery worker for durable jobs: `celery -A worker:celery worker --loglevel=INFO`.
 
-`celery -A worker:celery beat` runs the schedule: the job sweeper (core.job_tasks.beat_schedule).
+`celery -A worker:celery beat` runs the schedule: the job sweeper (core.jobs.tasks.beat_schedule)
+and retention.
 
 It builds the same app as the web process, from the same environment (REDIS_URL, DATABASE_URL,
-SECRET_KEY), so every page's background callback is registered as a Celery task under the same
-name the web process queues. It never seeds the demo or resets demo logins: the web process does.
+SECRET_KEY), so the job tasks are registered on the same Celery app and queue the web process sends
+to. It never seeds the demo or resets demo logins: the web process does.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from celery.signals import setup_logging, worker_init, worker_process_init, work
 
 from app import create_app
 from core.config import Config, ConfigError
-from core.job_tasks import beat_schedule
+from core.jobs.queue import QueueSettings
+from core.jobs.tasks import beat_schedule
 from core.observability import logs, metrics
 
 try:
@@ -40,19 +42,17 @@ def _json_logs(loglevel=None, **_kwargs) -> None:
 def _serve_metrics(**_kwargs) -> None:
     """Job metrics are recorded in the pool's child processes; with DIGICADENCE_WORKER_METRICS_PORT set,
     the main process serves them all (PROMETHEUS_MULTIPROC_DIR) at :PORT/metrics, guarded like the web's."""
-    port = os.environ.get("DIGICADENCE_WORKER_METRICS_PORT")
-    if port:
+    if _config.worker_metrics_port:
         metrics.clear_folder()  # a previous run's files; the pool's children start after this
-        metrics.serve(int(port), _config.metrics_token)
+        metrics.serve(_config.worker_metrics_port, _config.metrics_token)
 
 
 @worker_process_init.connect
 def _yield_to_the_web(**_kwargs) -> None:
     """Pool processes run at a lower CPU priority (DIGICADENCE_WORKER_NICE, default 10; 0 keeps it):
     an optimization may take seconds longer, a page must not wait behind it where the two share cores."""
-    niceness = int(os.environ.get("DIGICADENCE_WORKER_NICE", "10"))
-    if niceness > 0:
-        os.nice(niceness)
+    if _config.worker_nice > 0:
+        os.nice(_config.worker_nice)
 
 
 @worker_process_shutdown.connect
@@ -70,4 +70,5 @@ celery.conf.beat_schedule = {
     **(celery.conf.beat_schedule or {}),
     "retention-daily": {"task": "digicadence.retention", "schedule": crontab(hour=3, minute=30)},
 }
-celery.conf.beat_schedule = {**(celery.conf.beat_schedule or {}), **beat_schedule()}
+celery.conf.beat_schedule = {**(celery.conf.beat_schedule or {}),
+                             **beat_schedule(QueueSettings.from_env(_config.job_env))}

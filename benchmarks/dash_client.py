@@ -12,9 +12,9 @@ Also emulated, because the app relies on them:
 - `dcc.Location` (refresh="callback-nav"): on mount it fills its props from the window location; when
   a callback writes a different URL it pushes history and every Location picks up the new URL, which
   is how Dash pages re-route (`_pages_location` → the router callback).
-- Background callbacks: the first POST queues the job and answers `cacheKey`/`job`; the renderer then
-  re-POSTs every `interval` ms with those handles (and the page's signed `endId`) and null input values
-  until the answer carries `response` (or 204).
+- `dcc.Interval`: while one is enabled (`disabled` false) after an action, it ticks (`n_intervals` + 1
+  every `interval` ms) as in a tab left open, until a callback disables it — how a page follows a
+  job (the optimizer) — or `poll_timeout_s` passes.
 - The CSRF header (X-CSRFToken from the `_csrf_token` cookie) on every POST.
 
 Clientside callbacks run in the browser and send nothing, so they are skipped. Pattern-matching ids
@@ -59,7 +59,6 @@ class Dependency:
     inputs: list[dict]
     state: list[dict]
     prevent_initial_call: bool
-    background: dict | None
     clientside: bool
     name: str
 
@@ -68,7 +67,7 @@ class Dependency:
         output = spec["output"]
         outputs = [_parse_output(part) for part in _split_outputs(output)]
         return cls(output=output, outputs=outputs, inputs=spec.get("inputs", []), state=spec.get("state", []),
-                   prevent_initial_call=bool(spec.get("prevent_initial_call")), background=spec.get("background"),
+                   prevent_initial_call=bool(spec.get("prevent_initial_call")),
                    clientside=bool(spec.get("clientside_function")), name=_short_name(outputs))
 
     @property
@@ -177,6 +176,7 @@ class DashTab:
         self._initial_callbacks(layout, queue, whole_layout=True)
         self._mount_locations(layout, queue)
         self._run(queue)
+        self._tick_intervals()
 
     # ------------------------------------------------------------------ what a person does
 
@@ -185,6 +185,7 @@ class DashTab:
         queue: dict[int, set[str]] = {}
         self._apply(ident, props, queue)
         self._run(queue)
+        self._tick_intervals()
 
     def click(self, ident: str) -> None:
         current = self.props(ident).get("n_clicks") or 0
@@ -197,6 +198,7 @@ class DashTab:
         queue: dict[int, set[str]] = {}
         self._location_changed(queue)
         self._run(queue)
+        self._tick_intervals()
 
     def props(self, ident: str) -> dict:
         if ident not in self.index:
@@ -222,6 +224,30 @@ class DashTab:
         return [o.get("value") if isinstance(o, dict) else o for o in self.props(ident).get("options") or []]
 
     # ------------------------------------------------------------------ renderer rules
+
+    def _enabled_intervals(self) -> list[dict]:
+        found: list[dict] = []
+
+        def visit(component: dict) -> None:
+            if component["type"] == "Interval" and not component["props"].get("disabled") and \
+                    isinstance(component["props"].get("id"), str):
+                found.append(component["props"])
+
+        if self.root is not None:
+            walk(self.root["props"]["children"], visit)
+        return found
+
+    def _tick_intervals(self) -> None:
+        """Tick enabled dcc.Interval components until their callbacks disable them (a person waiting)."""
+        deadline = time.monotonic() + self.poll_timeout_s
+        while enabled := self._enabled_intervals():
+            if time.monotonic() > deadline:
+                raise DashClientError(f"{self.page}: an interval still ticking after {self.poll_timeout_s:.0f} s")
+            self.sleep(min((p.get("interval") or 1000) for p in enabled) / 1000)
+            queue: dict[int, set[str]] = {}
+            for interval in enabled:
+                self._apply(interval["id"], {"n_intervals": (interval.get("n_intervals") or 0) + 1}, queue)
+            self._run(queue)
 
     def _reindex(self) -> None:
         index: dict[str, dict] = {}
@@ -388,7 +414,7 @@ class DashTab:
         return payload
 
     def _call(self, dep: Dependency, changed: list[str]) -> dict[str, dict]:
-        """POST one callback (polling a background one to its end); returns {id: {prop: value}}."""
+        """POST one callback; returns {id: {prop: value}}."""
         self.fired.append(dep.name)
         payload = self.body(dep, changed)
         name = f"{self.page} {dep.name}"
@@ -396,34 +422,7 @@ class DashTab:
         response = self._post(payload, params, name)
         if response is None:
             return {}
-        updates: dict[str, dict] = {}
-        if dep.background is not None and "response" not in response:
-            updates = self._poll(dep, payload, params, response, name)
-        else:
-            updates = self._collect(response)
-        return updates
-
-    def _poll(self, dep: Dependency, payload: dict, params: dict, first: dict, name: str) -> dict[str, dict]:
-        handles = {**params, "cacheKey": first.get("cacheKey"), "job": first.get("job")}
-        if not handles["cacheKey"] or not handles["job"]:
-            raise DashClientError(f"{name}: background callback answered without cacheKey/job: {first}")
-        blank = json.loads(json.dumps(payload))
-        for item in [*blank["inputs"], *blank.get("state", [])]:
-            item["value"] = None
-        interval = (dep.background.get("interval") or 500) / 1000
-        deadline = time.monotonic() + self.poll_timeout_s
-        while time.monotonic() < deadline:
-            self.sleep(interval)
-            response = self._post(blank, handles, f"{name} (poll)")
-            if response is None:
-                return {}
-            for ident_prop, value in (response.get("progress") or {}).items():
-                ident, _, prop = ident_prop.rpartition(".")
-                if ident in self.index:  # progress bars: shown, no callback listens to them
-                    self.index[ident][prop] = value
-            if "response" in response:
-                return self._collect(response)
-        raise DashClientError(f"{name}: background job still running after {self.poll_timeout_s:.0f} s")
+        return self._collect(response)
 
     def _collect(self, response: dict) -> dict[str, dict]:
         updates: dict[str, dict] = {}

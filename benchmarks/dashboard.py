@@ -11,8 +11,8 @@ figure is server time without a network. Beside it: the time the same request sp
 database calls (SQLAlchemy cursor events), so `overhead_ratio` = server time / database time
 says how much the Python side adds, and `cpu` is the median CPU time the process spent on the
 request (the test client serves in-process): on a shared, busy machine wall time mostly measures
-waiting for a core, CPU time what the request itself costs. Background callbacks (long
-optimization jobs) are skipped: they are measured by the optimizer benchmark. The last line is
+waiting for a core, CPU time what the request itself costs. Button-started callbacks (the optimizer's
+Run, which submits a job) are not replayed: jobs are measured by the optimizer benchmark. The last line is
 one JSON object. The app caches no results, so every replay does the whole work (only
 PostgreSQL's buffers and SQLAlchemy's compiled statements are warm).
 """
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> dict:
         layout = client.post("/_dash-update-component", json=router, headers=headers).get_json()
         found = _components(layout["response"]["_pages_content"]["children"], {})
         for key, entry in app.callback_map.items():
-            if any(m in key for m in INTERNAL) or entry.get("background") or "callback" not in entry:
+            if any(m in key for m in INTERNAL) or "callback" not in entry:
                 continue
             deps = [*entry["inputs"], *entry.get("state", [])]
             if not all(isinstance(d["id"], str) and d["id"] in found for d in deps[:1]):

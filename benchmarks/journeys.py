@@ -86,7 +86,7 @@ def analyst(tab: DashTab, think: Think) -> None:
     think(2, 5)
     if not tab.has("optimizer-run"):
         raise DashClientError("optimizer: no Run button on the page")
-    tab.click("optimizer-run")  # the background callback: queued, then polled until done
+    tab.click("optimizer-run")  # submits a job; the page's interval follows it until done
     if not tab.has("optimizer-save"):
         message = tab.props("optimizer-message").get("children") if tab.has("optimizer-message") else None
         raise DashClientError(f"optimizer: no result to save after the run: {message}")

@@ -1,7 +1,7 @@
 """The budget what-if, from the database to a JSON result: brands × channels, curves, last year's spend.
 
-`run_budget(db, user_id, inputs)` is what the dashboard's background callback, the job worker and the
-API all call. It takes the *user id* (from the request that started the run, never from a browser
+`run_budget(db, user_id, inputs)` is what the optimization job (core.jobs.builtin) calls, whether the
+optimizer page or the API submitted it. It takes the *user id* (the job's owner, never a browser
 value), loads that user's Principal and re-authorizes every brand, because a job runs with no request
 around it. Inputs are read by `BudgetInputs.read` (core.budget_inputs, the one schema of a run, also
 the API's); the cells a run starts from are loaded by core.budget_cells.

@@ -223,6 +223,13 @@ class Config:
     # Demo users (core.security.demo_users): a fixed password and TOTP secret instead of fresh random ones.
     demo_password: str | None = None
     demo_totp_secret: str | None = None
+    # The job queue's DIGICADENCE_JOB_<FIELD> variables as given (parsed by core.jobs.queue.QueueSettings),
+    # the Celery queue name (one Redis can serve several deployments), and the worker's metrics port
+    # and CPU niceness (worker.py).
+    job_env: dict[str, str] = field(default_factory=dict)
+    celery_queue: str = "celery"
+    worker_metrics_port: int | None = None
+    worker_nice: int = 10
 
     @property
     def is_sqlite(self) -> bool:
@@ -276,6 +283,11 @@ class Config:
             read_cache_entries=_whole(env, "DIGICADENCE_READ_CACHE_ENTRIES", cls.read_cache_entries),
             demo_password=env.get("DIGICADENCE_DEMO_PASSWORD") or None,
             demo_totp_secret=_totp_secret(env),
+            job_env={k: v for k, v in env.items() if k.startswith("DIGICADENCE_JOB_")},
+            celery_queue=env.get("DIGICADENCE_CELERY_QUEUE") or "celery",
+            worker_metrics_port=_whole(env, "DIGICADENCE_WORKER_METRICS_PORT", 0, low=1, high=65535)
+            if (env.get("DIGICADENCE_WORKER_METRICS_PORT") or "").strip() else None,
+            worker_nice=_whole(env, "DIGICADENCE_WORKER_NICE", 10, low=-20, high=19),
         )
 
 

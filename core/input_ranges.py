@@ -2,7 +2,7 @@
 
 Why one place: a spend unit of 1e-320 is finite and positive, so it passed every check and then
 overflowed inside the run (budget / unit); and the API, the job kinds and the pages each kept their
-own limits, so one could take what another refused. core.budget_inputs, core.job_kinds and the
+own limits, so one could take what another refused. core.budget_inputs, core.jobs.builtin and the
 What-if page read numbers through these ranges, and the API publishes them as its schema's bounds
 (api/v1/types.py `ranged`), so a value is refused at the edge with the same plain message everywhere.
 

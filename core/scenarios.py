@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.db import Database
-from core.jobs import JobNotFound, get_job
+from core.jobs.records import JobNotFound, get_job
 from core.models import Brand, Project, ProjectBrand, Scenario, User
 from core.models.base import utcnow
 from core.security import Action, Principal, authorize, can, record, scope_filter
@@ -26,6 +26,9 @@ SCENARIO_DELETED = "scenario.deleted"
 SCENARIO_APPROVED = "scenario.approved"
 MAX_COMPARE = 3
 NAME_MAX = 200
+# Jobs whose result is a budget allocation ("optimization": the queue's kind; "budget": rows of the
+# dashboard's former background runs, still in existing databases).
+JOB_KINDS_SAVED_AS_BUDGET = ("optimization", "budget")
 
 
 class ScenarioError(ValueError):
@@ -168,7 +171,9 @@ def save_from_job(db: Database, principal: Principal, job_id: Any, name: Any) ->
         deny(principal, SAVE, ("system", None), "no such run of yours")
     if job["status"] != "succeeded" or not job["result"]:
         raise ScenarioError("only a finished run can be saved")
-    return save_result(db, principal, name, job["result"], kind=job["kind"])
+    if job["kind"] not in JOB_KINDS_SAVED_AS_BUDGET:
+        raise ScenarioError(f"a {job['kind']} run cannot be saved as a scenario")
+    return save_result(db, principal, name, job["result"], kind="budget")
 
 
 def save_copy(db: Database, principal: Principal, scenario_id: Any, name: Any) -> int:

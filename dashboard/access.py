@@ -8,12 +8,8 @@ the permission once: for the shell's navigation and the request gate (Dash's pag
 the layout, which shows the 403 view to anyone lacking it. The authorization matrix test walks the
 app's callback map and page registry, so a callback or page added without a protection fails the suite.
 
-Background callbacks (`protected_callback(..., background=True)`) run in a job with no request: on
-Celery in another process, on diskcache in a child process. They are checked twice. In the request,
-before the job is queued (and on every progress poll): signed in, permission held, objects allowed.
-In the job, again, with a Principal loaded from the database for the user id that the request's
-`custom_data("auth")` hook recorded — never from a value the browser sent. The job's function reads
-that principal and a database of its own through `job_context()`.
+There are no background callbacks: long work is a durable job (core.jobs.queue.submit, which
+authorizes again at submit and in the worker), submitted and followed by ordinary callbacks.
 """
 
 from __future__ import annotations
@@ -22,16 +18,13 @@ import functools
 import inspect
 import sys
 from collections.abc import Callable
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 import dash
-from flask import abort, current_app, has_app_context
-from flask_login import current_user
+from flask import abort
 
-from core.db import Database
-from core.security import Principal, authorize, load_principal
+from core.security import Principal, authorize
 from core.security.authorizer import Forbidden, deny
 from dashboard.auth.principal import current_principal
 from dashboard.components import empty_state
@@ -75,16 +68,13 @@ def protected_callback(*args, permission: str, objects: dict[str, ObjectCheck] |
     somewhere (403), and allowed on every object id named in `objects` (403).
 
     objects: {parameter name: kind or (kind, check)} for every parameter that carries an id.
-    With `background=True` the same checks run in the request and again inside the job (see the
-    module docstring); with `progress=` the function's first parameter is Dash's set_progress.
     """
+    if kwargs.get("background"):
+        raise TypeError("background callbacks are not used: submit a job (core.jobs.queue) and follow its row")
     protection = Protection(permission, dict(objects or {}))
-    background = bool(kwargs.get("background"))
 
     def decorate(fn: Callable) -> Callable:
         signature = inspect.signature(fn)
-        if background and kwargs.get("progress") is not None:
-            signature = signature.replace(parameters=list(signature.parameters.values())[1:])
         unknown = set(protection.objects) - set(signature.parameters)
         if unknown:
             raise TypeError(f"{fn.__name__}: objects name no parameter: {sorted(unknown)}")
@@ -93,9 +83,6 @@ def protected_callback(*args, permission: str, objects: dict[str, ObjectCheck] |
                 raise TypeError(f"{fn.__name__}: objects[{name!r}] must be a kind such as 'user', or a pair "
                                 "(kind, check(principal, value) -> bool) so the authorization matrix test knows "
                                 "which foreign ids to try")
-        if background:
-            return _background_callback(fn, signature, protection, args, kwargs)
-
         @functools.wraps(fn)
         def guarded(*call_args, **call_kwargs):
             principal = current_principal()
@@ -111,104 +98,6 @@ def protected_callback(*args, permission: str, objects: dict[str, ObjectCheck] |
         return dash.callback(*args, **kwargs)(guarded)
 
     return decorate
-
-
-@dash.hooks.custom_data("auth")
-def _user_asking(_context: Any) -> int | None:
-    """The signed-in user's id, read from the session in the request; a background job's only identity."""
-    return int(current_user.id) if current_user.is_authenticated else None
-
-
-@dataclass(frozen=True)
-class JobContext:
-    """Inside a protected background callback: who asked (re-loaded from the database) and a database."""
-
-    principal: Principal
-    db: Database
-
-
-_JOB: ContextVar[JobContext | None] = ContextVar("digicadence_job", default=None)
-
-
-def job_context() -> JobContext:
-    """The running job's principal and database; only inside a `protected_callback(background=True)`."""
-    context = _JOB.get()
-    if context is None:
-        raise RuntimeError("job_context() is only available inside a protected background callback")
-    return context
-
-
-def _job_database_url() -> str:
-    """Which database the job uses: its app's (diskcache: the forked request's app; Celery: the worker's)."""
-    app_server = current_app if has_app_context() else dash.get_app().server
-    return app_server.extensions["digicadence"].db.url
-
-
-def _require(permission: str) -> Principal:
-    principal = current_principal()
-    if principal is None:
-        abort(401)
-    if not holds_anywhere(principal, permission):
-        deny(principal, permission, ("system", None), "permission not held")
-    return principal
-
-
-def _background_callback(fn: Callable, signature: inspect.Signature, protection: Protection, args: tuple,
-                         kwargs: dict) -> Callable:
-    """Register `fn` as a background callback checked in the request and again inside the job."""
-    permission = protection.permission
-    has_progress = kwargs.get("progress") is not None
-
-    @functools.wraps(fn)
-    def job(*call_args, **call_kwargs):
-        user_id = (dash.ctx.custom_data or {}).get("auth")
-        if user_id is None:
-            raise Forbidden(permission, ("system", None), "no signed-in user behind this job")
-        # A fresh engine: pooled connections must not cross the fork into a job process.
-        db = Database(_job_database_url())
-        try:
-            principal = load_principal(db, int(user_id))
-            if not holds_anywhere(principal, permission):
-                deny(principal, permission, ("system", None), "permission not held")
-            values = call_args[1:] if has_progress else call_args
-            check_objects(principal, protection, signature.bind_partial(*values).arguments)
-            token = _JOB.set(JobContext(principal, db))
-            try:
-                return fn(*call_args, **call_kwargs)
-            finally:
-                _JOB.reset(token)
-        finally:
-            db.dispose()
-
-    # What a request passes (no set_progress): the matrix test and the request check bind to this.
-    job.__signature__ = signature
-    job.dc_protection = protection
-    dash.callback(*args, **kwargs)(job)
-    _guard_request(job, protection, signature)
-    return job
-
-
-def _guard_request(job: Callable, protection: Protection, signature: inspect.Signature) -> None:
-    """Wrap Dash's request handler of the background callback `job` with the request-side checks.
-
-    Dash calls the registered function only inside the job; the request that queues the job (and each
-    progress poll) runs Dash's own wrapper, which is replaced here by one that checks first.
-    """
-    from dash._callback import GLOBAL_CALLBACK_MAP
-
-    entry = next((e for e in GLOBAL_CALLBACK_MAP.values() if getattr(e.get("callback"), "__wrapped__", None) is job),
-                 None)
-    if entry is None:
-        raise RuntimeError(f"{job.__name__}: background callback not found in Dash's callback map")
-    dispatch = entry["callback"]
-
-    @functools.wraps(dispatch)
-    def request_guard(*values, **dash_kwargs):
-        principal = _require(protection.permission)
-        check_objects(principal, protection, signature.bind_partial(*values).arguments)
-        return dispatch(*values, **dash_kwargs)
-
-    entry["callback"] = request_guard
 
 
 # Module name → permission of every page registered through `register_page`, for the matrix test.
@@ -248,5 +137,4 @@ def forbidden_view() -> Any:
                        "Ask an administrator of your organization if you need it.")
 
 
-__all__ = ["Forbidden", "JobContext", "Protection", "job_context", "page_allowed", "protected_callback",
-           "register_page", "registered_pages"]
+__all__ = ["Forbidden", "Protection", "page_allowed", "protected_callback", "register_page", "registered_pages"]

@@ -3,15 +3,13 @@
 Bootstrap's CSS is served from the installed Bootstrap-Flask package, never from a CDN, so the
 app works offline and under a strict Content-Security-Policy.
 
-Background callbacks run on Celery with Redis when REDIS_URL is set (start a worker with
-`celery -A worker:celery worker`), otherwise in child processes with one fixed diskcache folder
-(`config.cache_dir`), which every gunicorn worker shares so progress and results reach any of them.
+Long work (the optimizer's runs) is not a Dash background callback: pages submit durable jobs
+(core.jobs.queue) and follow their rows with a dcc.Interval.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
@@ -21,7 +19,7 @@ from flask import Flask, send_from_directory
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
-from core.config import PROJECT_ROOT, Config
+from core.config import PROJECT_ROOT
 from dashboard.access import page_allowed
 from dashboard.auth.principal import current_principal
 from dashboard.context import context_bar, register_callbacks
@@ -82,24 +80,9 @@ def shell_layout() -> html.Div:
     )
 
 
-def background_manager(config: Config) -> tuple[Any, Any]:
-    """(Dash background-callback manager, Celery app or None) for this configuration."""
-    if config.redis_url:
-        from core.jobs import make_celery
-
-        celery_app = make_celery(config.redis_url)
-        return dash.CeleryManager(celery_app), celery_app
-    import diskcache
-
-    config.cache_dir.mkdir(parents=True, exist_ok=True)
-    return dash.DiskcacheManager(diskcache.Cache(str(config.cache_dir))), None
-
-
 def build_dash(server: Flask) -> dash.Dash:
     """Create the Dash app on `server` with every page under dashboard/pages registered."""
     _serve_bootstrap(server)
-    manager, celery_app = background_manager(server.extensions["digicadence"].config)
-    server.extensions["digicadence.celery"] = celery_app
     app = dash.Dash(
         __name__,
         server=server,
@@ -111,7 +94,6 @@ def build_dash(server: Flask) -> dash.Dash:
         update_title=None,
         suppress_callback_exceptions=True,
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
-        background_callback_manager=manager,
         on_error=on_callback_error,
     )
     app.layout = shell_layout

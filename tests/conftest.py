@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from core.db import Database
-from core.job_queue import LocalExecutor
+from core.jobs.executor import LocalExecutor
 from core.models import Base
 
 IN_CI = os.environ.get("CI", "").lower() == "true"

@@ -61,3 +61,21 @@ def csrf_headers(client) -> dict[str, str]:
     cookie = client.get_cookie("_csrf_token")
     assert cookie is not None, "no _csrf_token cookie"
     return {"X-CSRFToken": cookie.value}
+
+
+def finished_job(db, principal, result: dict, kind: str = "optimization") -> str:
+    """A succeeded job row owned by `principal` holding `result`, as core.jobs.runner leaves one; returns its id.
+
+    For tests that need a finished run (to save, report or export) without running the queue.
+    """
+    import uuid
+
+    from core.models.base import utcnow
+    from core.models.work import Job
+
+    job_id = str(uuid.uuid4())
+    with db.session() as s:
+        s.add(Job(id=job_id, organization_id=principal.organization_id, owner_id=principal.user_id, kind=kind,
+                  status="succeeded", progress=1.0, message="done", payload={}, result=result, attempts=1,
+                  started_at=utcnow(), finished_at=utcnow(), heartbeat_at=utcnow()))
+    return job_id

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from flask import Response, g, request
 from sqlalchemy import delete, select
@@ -23,8 +24,13 @@ from core.models.api import IdempotencyRecord
 from core.models.base import utcnow
 from core.runtime import get_db
 
-if TYPE_CHECKING:
-    from api.v1.framework import Operation
+
+class Operation(Protocol):
+    """What this module reads of an api.v1.framework.Operation (a Protocol, so the two do not import each other)."""
+
+    idempotent: bool
+    location: Callable[[Any], str] | None
+
 
 HEADER = "Idempotency-Key"
 MAX_KEY = 200

@@ -46,7 +46,7 @@ class Job(Base):
         CheckConstraint("status in " + str(JOB_STATUSES), name="status"),
         Index("ix_jobs_owner_created", "owner_id", "created_at"),
         Index("ix_jobs_status_heartbeat", "status", "heartbeat_at"),
-        # A client's Idempotency-Key names one job of theirs (core.job_queue.submit).
+        # A client's Idempotency-Key names one job of theirs (core.jobs.queue.submit).
         UniqueConstraint("owner_id", "idempotency_key", name="uq_jobs_owner_idempotency_key"),
     )
 
@@ -63,7 +63,7 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
-    # Durable queue bookkeeping (core.job_queue): which attempt holds the job, its last sign of life,
+    # Durable queue bookkeeping (core.jobs.runner): which attempt holds the job, its last sign of life,
     # and who ("host:pid") runs it, so a dead worker's job is re-run or failed, never left running.
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -1,6 +1,6 @@
 """Progress reporting and cooperative cancellation for long optimizer runs.
 
-The dashboard (background callbacks) and the job worker both pass a `progress(fraction, message)`
+The job runner (core.jobs.records.JobReporter) and tests pass a `progress(fraction, message)`
 callable and a token: anything with a truthy `.cancelled`, or a `threading.Event` that is set.
 """
 

@@ -1,18 +1,18 @@
 """Budget optimizer (what-if): brands × channels, a scenario type, a budget and constraints → a run.
 
-The run is a background callback (diskcache child process, or a Celery worker on Redis) that writes
-its progress and result to a Job row owned by the person who pressed Run; the page shows the job,
-so leaving and coming back finds the run still going or finished. Each run's cache key includes a
-per-page-load nonce and the Run click, so two people with identical inputs never share a result.
-Cancel marks the job cancelled; the run stops at its next progress report. `?scenario=ID` reopens a
-saved scenario: its inputs back in the form and its result on screen.
+Run submits an "optimization" job to the durable queue exactly as the API does (core.jobs.queue:
+validated and authorized again, a Job row owned by the person, then the in-process executor or a
+Celery worker), keeps its id in the `optimizer-watch` store, and a dcc.Interval follows the row:
+progress, then the result, or the error (and no stale result). The row is the run: a reload, or a
+restart of the web process, finds the person's active or latest run on load and follows it again.
+Cancel asks the job to stop; it stops at its next progress report. Only the job's owner (or a system
+administrator) may follow or cancel it. `?scenario=ID` reopens a saved scenario: its inputs back in
+the form and its result on screen.
 """
 
 from __future__ import annotations
 
-import logging
 import time
-import uuid
 from typing import Any
 
 import dash
@@ -25,22 +25,22 @@ from core.budget import (
     SCENARIOS,
     SOURCES,
     BudgetInputError,
-    BudgetInputs,
-    Cancelled,
     catalogue,
     export_bytes,
     preview,
-    run_budget,
 )
-from core.jobs import JobNotFound, JobReporter, fail_job, finish_job, get_job, latest_job, request_cancel, start_job
-from core.optimize.problem import InfeasibleError
+from core.jobs.builtin import OPTIMIZATION
+from core.jobs.kinds import JobInputError
+from core.jobs.queue import QueueUnavailable, submit
+from core.jobs.records import ACTIVE, JobNotFound, cancel, get_job, latest_job
 from core.runtime import get_db
 from core.scenarios import ScenarioError, get_scenario, save_copy, save_from_job
 from core.security import Action, Principal, can, record
 from core.security.authorizer import Forbidden
-from dashboard.access import holds_anywhere, job_context, protected_callback, register_page
+from dashboard.access import holds_anywhere, protected_callback, register_page
 from dashboard.auth.principal import current_principal
 from dashboard.components import compact, empty_state, kpi_card
+from dashboard.errors import JOBS_UNAVAILABLE, queue_unavailable
 from dashboard.figures.optimizer import (
     NUMBER,
     allocation_tab,
@@ -55,9 +55,8 @@ register_page(__name__, permission="scenario:run", path="/optimizer", name="Budg
               title="Budget optimizer · Digi-Cadence")
 
 RUN, SAVE, EXPORT = "scenario:run", "scenario:save", "report:export"
-KIND = "budget"
-PROGRESS_RELAY_S = 0.25
-log = logging.getLogger(__name__)
+KIND = OPTIMIZATION.name
+FOLLOW_EVERY_MS = 700  # how often the page reads the job row while a run is active
 
 
 
@@ -136,8 +135,8 @@ def layout(scenario: str | None = None, brands: str | None = None, **_query) -> 
             inputs = reopened.get("inputs") or {}
         except Forbidden:
             return empty_state("403 — you may not open this scenario.")
-    running = latest_job(db, principal, KIND)
-    if not reopened and running and running["status"] != "failed":
+    running = latest_job(db, principal, KIND)  # a run survives a reload: the row says where it is
+    if not reopened and running and running["status"] not in ("failed", "cancelled"):
         inputs = (running.get("payload") or {}).get("inputs") or {}  # the form as the last run had it
     brand_ids = {b["id"] for b in cat["brands"]}
     asked = inputs.get("brand_ids") or [int(b) for b in (brands or "").split(",") if b.strip().isdigit()]
@@ -146,7 +145,7 @@ def layout(scenario: str | None = None, brands: str | None = None, **_query) -> 
     source = inputs.get("curve_source") or ("fitted" if any(b["fitted"] for b in cat["brands"]) or
                                             not cat["truth_available"] else "truth")
     pv = preview(db, principal, chosen, channels, source)
-    watch = running["id"] if running and running["status"] in ("queued", "running") and not reopened else None
+    watch = running["id"] if running and running["status"] in ACTIVE and not reopened else None
     shown_job = running["id"] if running and running["status"] == "succeeded" and not reopened else None
     source_options = [{"label": SOURCES["fitted"], "value": "fitted"}]
     if cat["truth_available"]:
@@ -227,7 +226,8 @@ def layout(scenario: str | None = None, brands: str | None = None, **_query) -> 
 
     actions = dbc.Card(dbc.CardBody([
         html.Div([
-            dbc.Button("Run optimization", id="optimizer-run", color="primary", className="me-2"),
+            dbc.Button("Run optimization", id="optimizer-run", color="primary", className="me-2",
+                       disabled=watch is not None),
             dbc.Button("Cancel", id="optimizer-cancel", color="outline-danger", disabled=watch is None),
         ], className="d-flex flex-wrap gap-2 mb-2"),
         html.Div([
@@ -244,11 +244,10 @@ def layout(scenario: str | None = None, brands: str | None = None, **_query) -> 
     subtitle = (f"Reopened scenario “{reopened['name']}” ({reopened['status']})" if reopened else
                 "Where should next year's budget go? Curves × last year's spend, with every constraint.")
     return html.Div([
-        dcc.Store(id="optimizer-nonce", data=uuid.uuid4().hex),
         dcc.Store(id="optimizer-job", data=shown_job),
         dcc.Store(id="optimizer-scenario", data=reopened["id"] if reopened else None),
         dcc.Store(id="optimizer-watch", data=watch),
-        dcc.Interval(id="optimizer-watch-tick", interval=1000, disabled=watch is None),
+        dcc.Interval(id="optimizer-watch-tick", interval=FOLLOW_EVERY_MS, disabled=watch is None),
         dcc.Download(id="optimizer-download"),
         html.H2(title, className="mb-0"),
         html.P(subtitle, className="text-muted"),
@@ -309,11 +308,48 @@ def _alert(text: str, color: str = "danger") -> dbc.Alert:
     return dbc.Alert(text, color=color, className="py-2 mb-0")
 
 
+def _job_followable(principal: Principal, job_id: Any) -> bool:
+    """Only the job's owner (or a system administrator) may follow, cancel or read it."""
+    try:
+        get_job(get_db(), principal, job_id)
+    except JobNotFound:
+        return False
+    return True
+
+
+# What the run, follow and cancel callbacks set, in this order (outputs of `_following`).
+FOLLOW_OUTPUTS = [Output("optimizer-watch", "data", allow_duplicate=True),
+                  Output("optimizer-watch-tick", "disabled", allow_duplicate=True),
+                  Output("optimizer-progress", "value", allow_duplicate=True),
+                  Output("optimizer-progress", "label", allow_duplicate=True),
+                  Output("optimizer-progress-text", "children", allow_duplicate=True),
+                  Output("optimizer-progress-wrap", "style", allow_duplicate=True),
+                  Output("optimizer-run", "disabled", allow_duplicate=True),
+                  Output("optimizer-cancel", "disabled", allow_duplicate=True),
+                  Output("optimizer-job", "data", allow_duplicate=True),
+                  Output("optimizer-message", "children", allow_duplicate=True)]
+
+
+def _following(job: dict | None, message: Any = "") -> tuple:
+    """The page's run controls for `job` (a get_job dict): following it while active, its outcome once ended.
+
+    A succeeded job becomes the shown result; a failed or cancelled one clears it (no stale result
+    under an error); None stops following and leaves the shown result as it is.
+    """
+    if job is None:
+        return None, True, 0, "", "", {"display": "none"}, False, True, no_update, message
+    pct = round((job["progress"] or 0) * 100)
+    if job["status"] in ACTIVE:
+        return (job["id"], False, pct, f"{pct}%", job["message"] or "", {}, True, False, None, message)
+    if job["status"] == "succeeded":
+        return None, True, 100, "100%", "", {"display": "none"}, False, True, job["id"], _alert("Done.", "success")
+    text = "Run cancelled." if job["status"] == "cancelled" else f"The run failed: {job['error'] or 'unknown error'}"
+    return None, True, 0, "", "", {"display": "none"}, False, True, None, _alert(text, "secondary")
+
+
 @protected_callback(
-    Output("optimizer-job", "data"),
-    Output("optimizer-message", "children"),
+    *FOLLOW_OUTPUTS,
     Input("optimizer-run", "n_clicks"),
-    State("optimizer-nonce", "data"),
     State("optimizer-brands", "value"),
     State("optimizer-channels", "value"),
     State("optimizer-source", "value"),
@@ -329,107 +365,63 @@ def _alert(text: str, color: str = "danger") -> dbc.Alert:
     State("optimizer-generations", "value"),
     State("optimizer-frontier-points", "value"),
     State("optimizer-risk", "value"),
-    background=True,
-    progress=[Output("optimizer-progress", "value"), Output("optimizer-progress", "label"),
-              Output("optimizer-progress-text", "children")],
-    progress_default=[0, "", ""],
-    running=[(Output("optimizer-run", "disabled"), True, False),
-             (Output("optimizer-cancel", "disabled"), False, True),
-             (Output("optimizer-progress-wrap", "style"), {}, {"display": "none"})],
-    interval=500,
     prevent_initial_call=True,
     permission=RUN,
     objects={"brand_ids": ("brand", _brands_allowed)},
 )
-def run_optimizer(set_progress, n_clicks, nonce, brand_ids, channels, source, scenario_type, budget, target,
-                  max_change, cells, brand_bounds, channel_bounds, max_active, unit, generations, frontier_points,
-                  risk):
-    """The run, inside the job. `nonce` and `n_clicks` only make this run's cache key unique."""
+def run_optimizer(n_clicks, brand_ids, channels, source, scenario_type, budget, target, max_change, cells,
+                  brand_bounds, channel_bounds, max_active, unit, generations, frontier_points, risk):
+    """Submit the run as a durable job, as the API does (validated and authorized again by the queue), and follow it."""
     if not n_clicks:
-        return no_update, no_update
-    ctx = job_context()
+        return (no_update,) * len(FOLLOW_OUTPUTS)
     raw = {"brand_ids": brand_ids or [], "channels": channels or [], "curve_source": source,
            "scenario": scenario_type, "budget": budget, "target": target, "max_change_pct": max_change,
            "cells": cells or [], "brand_bounds": brand_bounds or [], "channel_bounds": channel_bounds or [],
            "max_active_per_brand": max_active, "unit": unit, "generations": generations,
            "frontier_points": frontier_points, "risk_front": bool(risk)}
+    db, principal = get_db(), current_principal()
     try:
-        BudgetInputs.read(raw)
-    except BudgetInputError as exc:
-        return no_update, _alert(str(exc), "warning")
-    job_id = start_job(ctx.db, ctx.principal, KIND, {"inputs": raw, "nonce": nonce, "click": n_clicks})
-    last = [0.0]
-
-    def relay(fraction: float, message: str) -> None:
-        now = time.monotonic()
-        if now - last[0] >= PROGRESS_RELAY_S or fraction >= 1.0:
-            last[0] = now
-            set_progress((round(fraction * 100), f"{fraction:.0%}", message))
-
-    reporter = JobReporter(ctx.db, job_id, relay)
-    try:
-        result = run_budget(ctx.db, ctx.principal.user_id, raw, progress=reporter, cancel=reporter, job_id=job_id)
-    except Cancelled:
-        fail_job(ctx.db, job_id, "cancelled", cancelled=True)
-        return no_update, _alert("Run cancelled.", "secondary")
-    except (BudgetInputError, InfeasibleError) as exc:
-        fail_job(ctx.db, job_id, str(exc))
-        return no_update, _alert(f"Cannot optimize: {exc}", "warning")
+        job_id = submit(db, principal, KIND, {"inputs": raw})
+    except JobInputError as exc:
+        return _following(None, _alert(exc.reason.removeprefix("inputs: "), "warning"))
+    except QueueUnavailable as exc:  # the broker down (dashboard.errors' words), or too many jobs waiting
+        return _following(None, _alert(JOBS_UNAVAILABLE if queue_unavailable(exc) else str(exc), "warning"))
     except Forbidden:
-        fail_job(ctx.db, job_id, "not permitted")
-        return no_update, _alert("You may not run this scenario.")
-    except Exception:  # the person needs a message, the log the traceback
-        log.exception("budget run %s failed", job_id)
-        fail_job(ctx.db, job_id, "unexpected error")
-        return no_update, _alert("The run failed unexpectedly; the error is logged.")
-    if not finish_job(ctx.db, job_id, result):  # cancelled between the last report and the end
-        return no_update, _alert("Run cancelled.", "secondary")
-    return job_id, _alert("Done.", "success")
+        return _following(None, _alert("You may not run this scenario."))
+    return _following(get_job(db, principal, job_id))
+
+
+@protected_callback(
+    *FOLLOW_OUTPUTS,
+    Input("optimizer-watch-tick", "n_intervals"),
+    State("optimizer-watch", "data"),
+    prevent_initial_call=True,
+    permission=RUN,
+    objects={"job_id": ("job", _job_followable)},
+)
+def follow_job(_tick, job_id):
+    """Follow the job row (this page load's run, or one found on load): progress, then result or error."""
+    if not job_id:
+        return _following(None)
+    return _following(get_job(get_db(), current_principal(), job_id))
 
 
 @protected_callback(
     Output("optimizer-cancel-message", "children"),
     Input("optimizer-cancel", "n_clicks"),
-    prevent_initial_call=True,
-    permission=RUN,
-)
-def cancel_run(n_clicks):
-    """Mark the person's running optimizations cancelled; each stops at its next progress report."""
-    if not n_clicks:
-        return no_update
-    count = request_cancel(get_db(), current_principal(), KIND)
-    return "Cancelling…" if count else "Nothing is running."
-
-
-@protected_callback(
-    Output("optimizer-progress", "value", allow_duplicate=True),
-    Output("optimizer-progress", "label", allow_duplicate=True),
-    Output("optimizer-progress-text", "children", allow_duplicate=True),
-    Output("optimizer-progress-wrap", "style", allow_duplicate=True),
-    Output("optimizer-watch-tick", "disabled"),
-    Output("optimizer-job", "data", allow_duplicate=True),
-    Output("optimizer-cancel", "disabled", allow_duplicate=True),
-    Output("optimizer-message", "children", allow_duplicate=True),
-    Input("optimizer-watch-tick", "n_intervals"),
     State("optimizer-watch", "data"),
     prevent_initial_call=True,
     permission=RUN,
+    objects={"job_id": ("job", _job_followable)},
 )
-def watch_job(_tick, job_id):
-    """A run started before this page load: follow its Job row until it ends."""
+def cancel_run(n_clicks, job_id):
+    """Ask the followed job to stop; the run stops at its next progress report and the follow shows it."""
+    if not n_clicks:
+        return no_update
     if not job_id:
-        return no_update, no_update, no_update, {"display": "none"}, True, no_update, True, no_update
-    try:
-        job = get_job(get_db(), current_principal(), job_id)
-    except JobNotFound:
-        return 0, "", "", {"display": "none"}, True, no_update, True, no_update
-    pct = round(job["progress"] * 100)
-    if job["status"] in ("queued", "running"):
-        return pct, f"{pct}%", job["message"], {}, False, no_update, False, no_update
-    if job["status"] == "succeeded":
-        return 100, "100%", "", {"display": "none"}, True, job_id, True, _alert("Done.", "success")
-    text = "Run cancelled." if job["status"] == "cancelled" else f"The run failed: {job['error'] or 'unknown'}"
-    return 0, "", "", {"display": "none"}, True, no_update, True, _alert(text, "secondary")
+        return "Nothing is running."
+    job = cancel(get_db(), current_principal(), job_id)
+    return "Cancelling…" if job["status"] == "cancelled" else "The run had already ended."
 
 
 def _scenario_readable(principal: Principal, scenario_id: Any) -> bool:

@@ -1,7 +1,7 @@
 """Real app processes and a real headless Chromium to drive them.
 
-`live_url` is `python app.py` on the embedded default (SQLite, diskcache), as a newcomer runs it.
-`live_stack` is the production shape: the app on PostgreSQL with sessions, rate limits and background
+`live_url` is `python app.py` on the embedded default (SQLite, jobs on an in-process executor), as a newcomer runs it.
+`live_stack` is the production shape: the app on PostgreSQL with sessions, rate limits and durable
 jobs on Redis, and a separate Celery worker process. Screenshots go to artifacts/screenshots/ (ignored
 by git) so a person can look at them.
 """

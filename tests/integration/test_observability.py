@@ -18,7 +18,10 @@ from sqlalchemy import select
 
 from core.config import PROJECT_ROOT
 from core.demo import seed_demo
-from core.jobs import fail_job, finish_job, request_cancel, start_job
+from core.jobs.kinds import KINDS, JobKind
+from core.jobs.queue import QueueSettings, submit
+from core.jobs.records import cancel, close_job
+from core.jobs.runner import execute
 from core.models import Project, User
 from core.observability import metrics
 from core.observability.logs import json_handler
@@ -112,19 +115,30 @@ def test_failed_sign_ins_and_a_lockout_are_counted(app, world):
     assert "digicadence_account_lockouts_total" in text and 'reason="bad_password"' in text
 
 
-def test_job_outcomes_and_durations(db, world):
+class _Held:
+    """A dispatcher that keeps jobs queued: the test runs them itself."""
+
+    settings = QueueSettings()
+
+    def dispatch(self, job_id: str) -> None:
+        pass
+
+
+def test_job_outcomes_and_durations(db, world, monkeypatch):
+    """The queue counts each job's end once: succeeded (runner), failed and cancelled (records)."""
+    monkeypatch.setitem(KINDS, "metrics-test", JobKind("metrics-test", "scenario:run", lambda _db, _p, payload: payload,
+                                                       lambda _job: {"ok": True}))
     with db.session() as s:
         user_id = s.scalar(select(User.id).where(User.email == world["Analyst"].email))
     principal = load_principal(db, user_id)
     name = "digicadence_job_duration_seconds_count"
     statuses = ("succeeded", "failed", "cancelled")
     before = {status: sample(name, kind="metrics-test", status=status) for status in statuses}
-    finish_job(db, start_job(db, principal, "metrics-test", {}), {"ok": True})
-    failed = start_job(db, principal, "metrics-test", {})
-    fail_job(db, failed, "boom")
-    fail_job(db, failed, "again")  # already closed: not counted twice
-    start_job(db, principal, "metrics-test", {})
-    assert request_cancel(db, principal, "metrics-test") == 1
+    assert execute(db, submit(db, principal, "metrics-test", {}, dispatcher=_Held()), QueueSettings()) == "succeeded"
+    failed = submit(db, principal, "metrics-test", {}, dispatcher=_Held())
+    assert close_job(db, failed, None, "failed", "boom")
+    assert not close_job(db, failed, None, "failed", "again")  # already closed: not counted twice
+    assert cancel(db, principal, submit(db, principal, "metrics-test", {}, dispatcher=_Held()))["status"] == "cancelled"
     for status in before:
         assert sample(name, kind="metrics-test", status=status) == before[status] + 1, status
     assert sample("digicadence_job_duration_seconds_sum", kind="metrics-test", status="succeeded") >= 0

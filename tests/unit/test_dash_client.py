@@ -1,4 +1,4 @@
-"""benchmarks.dash_client follows dash-renderer's rules: bodies, initial calls, re-routing, background polling.
+"""benchmarks.dash_client follows dash-renderer's rules: bodies, initial calls, re-routing, interval ticks.
 
 A fake server answers from a script, so each rule is checked on the exact requests sent.
 """
@@ -106,30 +106,32 @@ def test_a_filter_change_sends_the_new_value_as_the_changed_prop():
     assert tab.window.search == "?project=2"
 
 
-def test_a_background_callback_is_polled_with_its_signed_handles_until_it_answers():
-    deps = [{"output": "..job.data...msg.children..", "inputs": [{"id": "run", "property": "n_clicks"}],
-             "state": [{"id": "budget", "property": "value"}], "prevent_initial_call": True,
-             "background": {"interval": 500}}]
-    layout = comp("Div", children=[comp("Button", "run"), comp("Input", "budget", value=100), comp("Div", "job"),
-                                   comp("Div", "msg"), comp("Progress", "bar")])
-    polls = iter([{"progress": {"bar.value": 40}}, {"progress": {"bar.value": 90}},
-                  {"multi": True, "response": {"job": {"data": "j1"}, "msg": {"children": "Done."}}}])
+def test_an_enabled_interval_ticks_until_its_callback_disables_it():
+    """Run enables the follow interval; the tab ticks it every `interval` ms (a person waiting on the page)
+    until the follow callback answers with disabled=True."""
+    deps = [{"output": "..watch.data...tick.disabled..", "inputs": [{"id": "run", "property": "n_clicks"}],
+             "state": [], "prevent_initial_call": True},
+            {"output": "..bar.value...tick.disabled...msg.children..",
+             "inputs": [{"id": "tick", "property": "n_intervals"}], "state": [{"id": "watch", "property": "data"}],
+             "prevent_initial_call": True}]
+    layout = comp("Div", children=[comp("Button", "run"), comp("Store", "watch"), comp("Div", "msg"),
+                                   comp("Interval", "tick", interval=700, disabled=True), comp("Progress", "bar")])
+    follows = iter([(40, False, ""), (90, False, ""), (100, True, "Done.")])
 
     def answers(body: dict, params: dict) -> Reply:
-        if "cacheKey" not in params:
-            return Reply(200, {"cacheKey": "K~s", "job": "J~s"})
-        return Reply(200, next(polls))
+        if body["inputs"][0]["id"] == "run":
+            return Reply(200, {"multi": True, "response": {"watch": {"data": "j1"}, "tick": {"disabled": False}}})
+        assert body["state"][0]["value"] == "j1"
+        value, disabled, message = next(follows)
+        return Reply(200, {"multi": True, "response": {"bar": {"value": value}, "tick": {"disabled": disabled},
+                                                       "msg": {"children": message}}})
 
     server = FakeServer(deps, layout, answers)
     slept: list[float] = []
     tab = DashTab(server, "http://app", lambda: "tok", sleep=slept.append)
     tab.load("/", "optimizer")
+    assert server.posts == [] and slept == [], "a disabled interval does not tick"
     tab.click("run")
-    start, *rest = server.posts
-    assert start[0]["inputs"][0]["value"] == 1 and start[0]["state"][0]["value"] == 100
-    assert len(rest) == 3 and slept == [0.5, 0.5, 0.5]
-    for body, params in rest:
-        assert params == {"endId": "END~sig", "cacheKey": "K~s", "job": "J~s"}
-        assert all(item["value"] is None for item in [*body["inputs"], *body["state"]]), "polls carry no values"
-    assert tab.props("job")["data"] == "j1" and tab.props("msg")["children"] == "Done."
-    assert tab.props("bar")["value"] == 90
+    ticks = [body["inputs"][0]["value"] for body, _ in server.posts[1:]]
+    assert ticks == [1, 2, 3] and slept == [0.7, 0.7, 0.7]
+    assert tab.props("bar")["value"] == 100 and tab.props("msg")["children"] == "Done."

@@ -1,11 +1,11 @@
 """Durable jobs: submit an optimization, a recommendation or a report export, poll it, cancel it.
 
-Everything goes through core.job_queue, which validates and authorizes the payload again (the
+Everything goes through core.jobs.queue, which validates and authorizes the payload again (the
 pydantic models here only give the request its shape and the OpenAPI document its schema), commits
 the job row and only then queues it. Jobs are their owner's: any other id is the same 404.
 
 Idempotency: the framework's `Idempotency-Key` (api/v1/idempotency.py) replays the first 202, so a
-retried POST never submits twice. The key is deliberately not passed on to core.job_queue's own
+retried POST never submits twice. The key is deliberately not passed on to core.jobs.queue's own
 key as well: a 503 (queue unavailable) is not stored by the framework so that it may be retried,
 whereas the queue's key would hand the retry the failed job of the first attempt.
 """
@@ -24,10 +24,11 @@ from api.v1.problems import ApiProblem, not_found
 from api.v1.security import current_principal
 from api.v1.types import UtcDatetime, ranged
 from core import input_ranges as ranges
-from core import job_queue
 from core.budget_inputs import BudgetInputs
-from core.job_kinds import JobInputError
-from core.jobs import get_job
+from core.jobs import queue as job_queue
+from core.jobs import records
+from core.jobs.kinds import JobInputError
+from core.jobs.records import get_job
 from core.runtime import get_db
 from core.security import Forbidden
 
@@ -142,7 +143,7 @@ def _out(job: dict[str, Any]) -> JobOut:
 
 
 def submit(kind: str, payload: dict[str, Any]) -> Created:
-    """Submit through core.job_queue; its refusals become problems (an out-of-scope object is a 404)."""
+    """Submit through core.jobs.queue; its refusals become problems (an out-of-scope object is a 404)."""
     principal, db = current_principal(), get_db()
     try:
         job_id = job_queue.submit(db, principal, kind, payload)
@@ -164,7 +165,7 @@ def owned_job(job_id: str) -> dict[str, Any]:
     """The caller's job, or the same 404 as an unknown id."""
     try:
         return get_job(get_db(), current_principal(), job_id)
-    except job_queue.JobNotFound:
+    except records.JobNotFound:
         raise not_found() from None
 
 
@@ -185,7 +186,7 @@ def create_job(body: JobCreate) -> Created:
 
 @router.get("/jobs", summary="Your jobs, newest first", response=JobList, query=JobListQuery)
 def list_jobs(query: JobListQuery) -> JobList:
-    rows = job_queue.list_jobs(get_db(), current_principal(), kind=query.kind, limit=query.limit)
+    rows = records.list_jobs(get_db(), current_principal(), kind=query.kind, limit=query.limit)
     return JobList(items=[_out(r) for r in rows])
 
 
@@ -198,8 +199,8 @@ def get_one(job_id: str) -> JobOut:
 def cancel_job(job_id: str) -> JobOut:
     owned_job(job_id)
     try:
-        return _out(job_queue.cancel(get_db(), current_principal(), job_id))
-    except job_queue.JobNotFound:
+        return _out(records.cancel(get_db(), current_principal(), job_id))
+    except records.JobNotFound:
         raise not_found() from None
 
 

@@ -18,7 +18,7 @@ from api.v1.problems import ApiProblem, not_found
 from api.v1.resources.jobs import Id, JobOut, StrictModel, file_response, job_url, submit
 from api.v1.security import current_principal
 from core import reports
-from core.job_kinds import EXPORT_REPORT
+from core.jobs.builtin import EXPORT_REPORT
 from core.runtime import get_db
 
 router = Router("reports", "The executive portfolio summary, the brand health card and the scenario report, "

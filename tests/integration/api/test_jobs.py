@@ -9,7 +9,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from core import job_queue
+from core.jobs import queue as job_queue
 from core.models import Job, Scenario
 from tests.integration.api.conftest import bearer, token_for
 

@@ -11,12 +11,12 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from core.budget import run_budget
-from core.jobs import finish_job, start_job
 from core.models import Job, ProjectBrand, User
 from core.scenarios import save_from_job
 from core.security import load_principal
 from tests.integration.api.conftest import bearer, token_for
 from tests.integration.api.test_jobs import CHANNELS, poll
+from tests.support import finished_job
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -31,10 +31,9 @@ def saved(db, world) -> dict:
                                                                   ProjectBrand.role == "own")
                             .order_by(ProjectBrand.project_id)).first()
     bm = load_principal(db, user_id)
-    job = start_job(db, bm, "budget", {})
-    finish_job(db, job, run_budget(db, bm.user_id, {"brand_ids": [person.scope_id], "channels": CHANNELS,
-                                                     "curve_source": "truth", "generations": 20,
-                                                     "frontier_points": 5}, job_id=job))
+    job = finished_job(db, bm, run_budget(db, bm.user_id, {"brand_ids": [person.scope_id], "channels": CHANNELS,
+                                                            "curve_source": "truth", "generations": 20,
+                                                            "frontier_points": 5}))
     return {"scenario": save_from_job(db, bm, job, "Plan A"), "brand": person.scope_id, "project": project}
 
 

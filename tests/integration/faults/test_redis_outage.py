@@ -22,7 +22,7 @@ import pytest
 
 from benchmarks.dash_client import DashTab, flask_csrf, flask_transport
 from dashboard.errors import JOBS_UNAVAILABLE, SIGN_IN_UNAVAILABLE
-from tests.integration.web.test_optimizer_background import build
+from tests.integration.web.test_optimizer_jobs import build
 from tests.support import sign_in
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from core.db import Database
 from core.demo import seed_demo
-from core.job_queue import QueueSettings
-from core.jobs import ACTIVE
+from core.jobs.queue import QueueSettings
+from core.jobs.records import ACTIVE
 from core.models import Brand, Job, Organization, ProjectBrand, Scenario, User
 from core.security import load_principal
 from core.whatif import whatif_pairs

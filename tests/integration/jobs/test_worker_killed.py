@@ -20,8 +20,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from core.job_queue import EXTENSION, RUN_TASK, submit
-from core.jobs import get_job
+from core.jobs.queue import EXTENSION, RUN_TASK, submit
+from core.jobs.records import get_job
 from tests.conftest import REDIS_TEST_URL, redis_test_client
 from tests.integration.jobs.support import build_world, counts, optimization, wait_done, wait_for
 from tests.support import make_app

@@ -9,11 +9,10 @@ from sqlalchemy import select
 
 from core.budget import run_budget
 from core.demo import seed_demo
-from core.jobs import finish_job, start_job
 from core.models import Brand, Organization, Project, ProjectBrand, Scenario, User
 from core.scenarios import save_from_job
 from core.security import load_principal
-from tests.support import demo_people
+from tests.support import demo_people, finished_job
 
 CHANNELS = ["Meta", "Search", "TV"]
 
@@ -33,10 +32,9 @@ def world(request, tmp_path_factory):
         organization = s.get(Organization, first).name
     brand = people["Brand Manager"].scope_id
     bm = load_principal(db, ids["Brand Manager"])
-    job = start_job(db, bm, "budget", {})
-    finish_job(db, job, run_budget(db, bm.user_id, {"brand_ids": [brand], "channels": CHANNELS,
-                                                     "curve_source": "fitted", "generations": 20,
-                                                     "frontier_points": 5}, job_id=job))
+    job = finished_job(db, bm, run_budget(db, bm.user_id, {"brand_ids": [brand], "channels": CHANNELS,
+                                                            "curve_source": "fitted", "generations": 20,
+                                                            "frontier_points": 5}))
     scenario = save_from_job(db, bm, job, "Plan A")
     with db.session() as s:
         project = s.scalars(select(ProjectBrand.project_id).where(ProjectBrand.brand_id == brand,

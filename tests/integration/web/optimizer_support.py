@@ -1,25 +1,28 @@
-"""Drive the optimizer's callbacks over HTTP the way Dash's renderer does, background polling included."""
+"""Drive the optimizer's callbacks over HTTP the way Dash's renderer does: Run, then the interval's follow ticks."""
 
 from __future__ import annotations
 
+import inspect
 import time
 
 from dash._utils import split_callback_id
 
-RUN_OUTPUTS = "optimizer-job.data"
 
-
-def callback_key(app, marker: str, *, background: bool | None = None) -> str:
+def callback_key(app, trigger: str) -> str:
+    """The callback whose first input is `trigger` ("component.property")."""
     for key, entry in app.callback_map.items():
-        if marker in key and (background is None or bool(entry.get("background")) == background):
+        inputs = entry.get("inputs") or []
+        if inputs and f"{inputs[0]['id']}.{inputs[0]['property']}" == trigger:
             return key
-    raise AssertionError(f"no callback with {marker!r}")
+    raise AssertionError(f"no callback triggered by {trigger!r}")
+
+
+RUN, FOLLOW, CANCEL, SHOW = ("optimizer-run.n_clicks", "optimizer-watch-tick.n_intervals", "optimizer-cancel.n_clicks",
+                             "optimizer-job.data")
 
 
 def body(app, key: str, values: dict) -> dict:
     """A callback request with `values` by parameter name (the order Dash passes them)."""
-    import inspect
-
     entry = app.callback_map[key]
     names = list(inspect.signature(entry["callback"]).parameters)
     deps = [*entry["inputs"], *entry.get("state", [])]
@@ -29,8 +32,12 @@ def body(app, key: str, values: dict) -> dict:
             "changedPropIds": [f"{d['id']}.{d['property']}" for d in entry["inputs"][:1]]}
 
 
-def page_nonce(client, headers: dict) -> str:
-    """Load /optimizer's layout through Dash's page router and read this page load's nonce."""
+def post(client, headers: dict, app, trigger: str, values: dict):
+    return client.post("/_dash-update-component", headers=headers, json=body(app, callback_key(app, trigger), values))
+
+
+def page_layout(client, headers: dict) -> dict:
+    """/optimizer's layout as Dash's page router serves it on a (re)load."""
     app_key = next(k for k in client.application.extensions["dash_app"].callback_map if "_pages_content" in k)
     entry = client.application.extensions["dash_app"].callback_map[app_key]
     deps = [*entry["inputs"], *entry.get("state", [])]
@@ -40,9 +47,7 @@ def page_nonce(client, headers: dict) -> str:
         "output": app_key, "outputs": split_callback_id(app_key), "inputs": filled[: len(entry["inputs"])],
         "state": filled[len(entry["inputs"]):], "changedPropIds": ["_pages_location.pathname"]})
     assert response.status_code == 200, response.data[:300]
-    found = find_component(response.get_json(), "optimizer-nonce")
-    assert found is not None, "optimizer layout has no nonce store"
-    return found["data"]
+    return response.get_json()
 
 
 def find_component(tree, component_id: str) -> dict | None:
@@ -64,24 +69,22 @@ def find_component(tree, component_id: str) -> dict | None:
 
 
 def start_run(client, headers: dict, app, values: dict):
-    key = callback_key(app, RUN_OUTPUTS, background=True)
-    return client.post("/_dash-update-component", json=body(app, key, values), headers=headers)
+    """Press Run; the answer holds the followed job id (`optimizer-watch`) or the reason in `optimizer-message`."""
+    return post(client, headers, app, RUN, values)
 
 
-def poll(client, headers: dict, app, handles: dict, timeout: float = 120.0) -> tuple[dict, list]:
-    """Poll a started background run until it answers; returns (final response, progress updates seen)."""
-    key = callback_key(app, RUN_OUTPUTS, background=True)
-    empty = body(app, key, {})
-    progress = []
+def follow(client, headers: dict, app, job_id: str, timeout: float = 120.0) -> tuple[dict, list[int]]:
+    """Tick the follow callback until it stops following; returns (last answer, progress values seen)."""
+    progress: list[int] = []
     deadline = time.monotonic() + timeout
+    tick = 0
     while time.monotonic() < deadline:
-        response = client.post("/_dash-update-component", json=empty, headers=headers,
-                               query_string={"cacheKey": handles["cacheKey"], "job": handles["job"]})
-        assert response.status_code in (200, 204), response.data[:500]
-        data = response.get_json(silent=True) or {}
-        if data.get("progress"):
-            progress.append(data["progress"])
-        if "response" in data:
-            return data, progress
+        tick += 1
+        response = post(client, headers, app, FOLLOW, {"_tick": tick, "job_id": job_id})
+        assert response.status_code == 200, response.data[:500]
+        answer = response.get_json()["response"]
+        progress.append(answer["optimizer-progress"]["value"])
+        if answer["optimizer-watch"]["data"] is None:
+            return answer, progress
         time.sleep(0.2)
-    raise AssertionError("background run did not answer in time")
+    raise AssertionError("the job did not end in time")

@@ -18,7 +18,7 @@ from dash._utils import split_callback_id, to_json
 from sqlalchemy import select
 
 from core.demo import seed_demo
-from core.models import Brand, ImportUpload, Organization, Project, Role, Scenario, User
+from core.models import Brand, ImportUpload, Job, Organization, Project, Role, Scenario, User
 from core.security import load_principal
 from core.security.permissions import BUILTIN_ROLES
 from tests.support import csrf_headers, demo_people, make_app, sign_in
@@ -63,6 +63,10 @@ def setting(tmp_path_factory, _sqlite_db):
         s.add(scenario)
         s.flush()
         foreign["scenario"] = scenario.id
+        # A running optimization of someone else: following or cancelling it from the page is refused.
+        s.add(Job(id="their-running-job", organization_id=second, owner_id=foreign_user.id, kind="optimization",
+                  status="running", progress=0.5, message="half way", payload={}, attempts=1))
+        foreign["job"] = "their-running-job"
         # A file staged for import by someone of the other organization: its token must open nothing.
         token = "their-staged-upload-token-0123456789"
         s.add(ImportUpload(id=hashlib.sha256(token.encode()).hexdigest(), user_id=foreign_user.id, filename="x.csv",

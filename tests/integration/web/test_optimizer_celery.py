@@ -1,4 +1,4 @@
-"""The optimizer end to end on a REAL Celery worker on Redis: the web app queues, a worker process runs.
+"""The optimizer end to end on a REAL Celery worker on Redis: the page submits a job, a worker process runs it.
 
 The worker is `celery -A worker:celery worker` started as a subprocess with the app's environment,
 on a test-only Redis database (TEST_REDIS_URL, default db 15). Without Redis this skips with the
@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from core.jobs import get_job
+from core.jobs.records import get_job
 from core.security import load_principal
 from tests.conftest import REDIS_TEST_URL, require_service
-from tests.integration.web.optimizer_support import page_nonce, poll, start_run
-from tests.integration.web.test_optimizer_background import build, run_values, signed_in, two_users_same_moment
+from tests.integration.web.optimizer_support import follow, start_run
+from tests.integration.web.test_optimizer_jobs import build, run_values, signed_in, submitted, two_users_same_moment
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -68,17 +68,15 @@ def celery_setup(sqlite_db, tmp_path, redis_db):
 def test_brand_manager_runs_on_the_celery_worker(celery_setup, sqlite_db):
     app, people, worker_log = celery_setup
     client, headers = signed_in(app, people, "Brand Manager")
-    started = start_run(client, headers, app, run_values(people["Brand Manager"].scope_id,
-                                                          page_nonce(client, headers)))
-    assert started.status_code == 200
-    final, progress = poll(client, headers, app, started.get_json(), timeout=120)
-    assert progress, "no progress reached the browser"
-    job_id = final["response"]["optimizer-job"]["data"]
+    job_id = submitted(start_run(client, headers, app, run_values(people["Brand Manager"].scope_id)))
+    final, progress = follow(client, headers, app, job_id, timeout=120)
+    assert progress and progress[-1] == 100, "no progress reached the browser"
+    assert final["optimizer-job"]["data"] == job_id, final["optimizer-message"]
     principal = load_principal(sqlite_db, _user(sqlite_db, people))
     job = get_job(sqlite_db, principal, job_id)
     assert job["status"] == "succeeded" and job["result"]["run_by"] == principal.user_id
     log = worker_log.read_text()
-    assert "Task background_callback_" in log and "succeeded" in log, "the run did not go through the worker"
+    assert f"Task digicadence.jobs.run[{job_id}]" in log and "succeeded" in log, "the run did not go through the worker"
 
 
 def _user(db, people) -> int:

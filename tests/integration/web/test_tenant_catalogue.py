@@ -30,13 +30,12 @@ from sqlalchemy import select
 from core.budget import run_budget
 from core.demo import seed_demo
 from core.imports import commit, preview
-from core.jobs import finish_job, start_job
 from core.models import Brand, Channel, Organization, Project, ProjectBrand, Spend, User
 from core.scenarios import save_from_job
 from core.security import ensure_demo_users, load_principal
 from core.security.crypto import SecretBox, load_keys
 from core.security.permissions import BUILTIN_ROLES
-from tests.support import DEMO_PASSWORD, DEMO_TOTP, FAST, csrf_headers, make_app, sign_in
+from tests.support import DEMO_PASSWORD, DEMO_TOTP, FAST, csrf_headers, finished_job, make_app, sign_in
 
 MARK = "zq7tenant"  # in every name organization 1 creates; searched for case-insensitively
 NAMES = ["Zq7Tenant Radio", "<img src=x onerror=alert('zq7tenant')>"]
@@ -85,10 +84,9 @@ def tenants(tmp_path_factory, _sqlite_db):
                                     .where(Spend.brand_id == brand).distinct()))
     assert channels, "the second organization's brand has no spend to optimize"
     bm = load_principal(db, ids["Brand Manager"])
-    job = start_job(db, bm, "budget", {})
-    finish_job(db, job, run_budget(db, bm.user_id, {"brand_ids": [brand], "channels": channels,
-                                                     "curve_source": "truth", "generations": 20,
-                                                     "frontier_points": 5}, job_id=job))
+    job = finished_job(db, bm, run_budget(db, bm.user_id, {"brand_ids": [brand], "channels": channels,
+                                                            "curve_source": "truth", "generations": 20,
+                                                            "frontier_points": 5}))
     scenario = save_from_job(db, bm, job, "Ours")
     app = make_app(db, tmp, api_rate="10000 per minute")
     warm = app.server.test_client()  # the first request registers Dash's page-routing callbacks
@@ -255,7 +253,7 @@ def test_no_page_callback_or_export_shows_another_organizations_channels(tenants
     answered = files = 0
     for key, entry in app.callback_map.items():
         protection = getattr(entry.get("callback"), "dc_protection", None)
-        if protection is None or protection.permission not in held or entry.get("background"):
+        if protection is None or protection.permission not in held:
             continue
         for trigger in _triggers(entry):
             response = _post(client, headers, key, entry, _values(tenants, entry, props, trigger), trigger)

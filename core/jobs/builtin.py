@@ -1,123 +1,38 @@
-"""What a durable job can be: a registry of kind → validate, run and save, used by core.job_queue.
+"""The built-in job kinds: budget optimization, what-if recommendation, report export.
 
-A kind is four plain functions, so adding one is `register(JobKind(...))`:
-
-- `validate(db, principal, payload) -> payload`: authorizes the principal and returns the payload in
-  canonical form, or raises `JobInputError` (a reason a person can act on) / `Forbidden`. It runs at
-  submit time and again inside the worker, with the owner's principal re-loaded, because grants may
-  have changed while the job waited.
-- `run(job) -> result`: the work, JSON-able result, no writes of its own except the audit trail. It
-  reports progress and sees cancellation through `job.reporter`.
-- `prepare_save(job, result)` (optional): checks and builds what the job saves, outside any
-  transaction (a refusal is audited in its own transaction, which SQLite could not do inside one).
-- `save(session, job, prepared) -> dict` (optional): inserts it inside the job's final transaction,
-  the one that also marks the job succeeded; what it returns is merged into the stored result.
+Each imports the domain module that does the work and registers itself in core.jobs.kinds; the queue
+imports this module once so every process that runs the queue knows them. Nothing in the domain
+imports this module or the queue.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-from dataclasses import dataclass
+import base64
+import hashlib
 from typing import Any
 
-import numpy as np
 from sqlalchemy.orm import Session
 
+from core import reports
 from core.budget import run_budget
 from core.budget_inputs import BudgetInputError, BudgetInputs
 from core.db import Database
 from core.input_ranges import EFFORT_BUDGET, PERCENTILE_CAP, RECOMMEND_K, NumberRange, RangeError
-from core.jobs import JobReporter
+from core.jobs.kinds import JobInputError, JobKind, JobRun, jsonable, only_fields, register
 from core.scenarios import NAME_MAX, ScenarioError, add_scenario, prepare_scenario
 from core.security import Principal, authorize
 from core.security.authorizer import deny
+from core.whatif import can_run, load_whatif, recommend_plan
 
 RUN, SAVE = "scenario:run", "scenario:save"
 ID = NumberRange("id", 1, 2**31 - 1, whole=True)
-
-
-class JobInputError(ValueError):
-    """A job request a person must fix; `reason` says what (nothing was written)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-@dataclass(frozen=True)
-class JobRun:
-    """One attempt at one job, as its kind's functions see it."""
-
-    job_id: str
-    attempt: int
-    db: Database
-    principal: Principal
-    payload: dict[str, Any]
-    reporter: JobReporter
-
-
-@dataclass(frozen=True)
-class JobKind:
-    name: str
-    permission: str
-    validate: Callable[[Database, Principal, dict[str, Any]], dict[str, Any]]
-    run: Callable[[JobRun], dict[str, Any]]
-    prepare_save: Callable[[JobRun, dict[str, Any]], Any] | None = None
-    save: Callable[[Session, JobRun, Any], dict[str, Any]] | None = None
-
-
-KINDS: dict[str, JobKind] = {}
-
-
-def register(kind: JobKind) -> JobKind:
-    """Make `kind` submittable (core.job_queue.submit) and runnable by every worker that imports it."""
-    KINDS[kind.name] = kind
-    return kind
-
-
-def get_kind(name: Any) -> JobKind:
-    kind = KINDS.get(name) if isinstance(name, str) else None
-    if kind is None:
-        raise JobInputError(f"unknown job kind {name!r}; expected one of {sorted(KINDS)}")
-    return kind
-
-
-def _only(payload: Any, allowed: set[str], required: set[str]) -> dict[str, Any]:
-    if not isinstance(payload, dict):
-        raise JobInputError("payload: expected an object")
-    unknown = sorted(set(payload) - allowed)
-    if unknown:
-        raise JobInputError(f"payload: unknown field(s) {', '.join(map(repr, unknown))}; allowed: {sorted(allowed)}")
-    missing = sorted(k for k in required if payload.get(k) is None)
-    if missing:
-        raise JobInputError(f"payload: missing {', '.join(missing)}")
-    return payload
-
-
-def jsonable(value: Any) -> Any:
-    """Plain JSON types: numpy scalars and arrays converted, NaN and infinities as null."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | np.ndarray):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.bool_ | bool):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
-
 
 # ------------------------------------------------------------------------------------------------ optimization
 
 
 def _validate_optimization(db: Database, principal: Principal, payload: dict[str, Any]) -> dict[str, Any]:
     """`{"inputs": <core.budget inputs>, "save_as": optional scenario name}`; scenario:run (and :save) on each brand."""
-    payload = _only(payload, {"inputs", "save_as"}, {"inputs"})
+    payload = only_fields(payload, {"inputs", "save_as"}, {"inputs"})
     try:
         inputs = BudgetInputs.read(payload["inputs"])
     except BudgetInputError as exc:
@@ -176,9 +91,7 @@ def _validate_recommendation(db: Database, principal: Principal, payload: dict[s
 
     The pair must be one of the principal's what-if pairs (scenario:run on an own brand of the project).
     """
-    from core.whatif import can_run
-
-    payload = _only(payload, {"brand_id", "project_id", "effort_budget", "k", "percentile_cap"},
+    payload = only_fields(payload, {"brand_id", "project_id", "effort_budget", "k", "percentile_cap"},
                     {"brand_id", "project_id", "effort_budget"})
     out = {"brand_id": _number(payload, "brand_id", ID),
            "project_id": _number(payload, "project_id", ID),
@@ -193,8 +106,6 @@ def _validate_recommendation(db: Database, principal: Principal, payload: dict[s
 
 
 def _run_recommendation(job: JobRun) -> dict[str, Any]:
-    from core.whatif import load_whatif, recommend_plan
-
     p = job.payload
     job.reporter(0.05, "loading the brand's metrics")
     with job.db.engine.connect() as conn:
@@ -220,9 +131,7 @@ def _validate_export(db: Database, principal: Principal, payload: dict[str, Any]
     core.reports.check: report:export held, the parameters valid, every object in scope (an object out
     of scope is a ReportNotFound, a Forbidden); nothing is built yet.
     """
-    from core import reports
-
-    payload = _only(payload, {"report", "format", "params"}, {"report", "format"})
+    payload = only_fields(payload, {"report", "format", "params"}, {"report", "format"})
     params = payload.get("params") or {}
     if not isinstance(params, dict):
         raise JobInputError("params: expected an object")
@@ -235,11 +144,6 @@ def _validate_export(db: Database, principal: Principal, payload: dict[str, Any]
 
 def _run_export(job: JobRun) -> dict[str, Any]:
     """The file in the result (base64), so retention's exports_days removes it with the job row."""
-    import base64
-    import hashlib
-
-    from core import reports
-
     p = job.payload
     job.reporter(0.1, f"building the {p['report']} report")
     report = reports.render(job.db, job.principal, p["report"], p["params"], p["format"])
