@@ -11,6 +11,7 @@ import dash
 from api.v1.resources.jobs import OptimizationPayload
 from core import input_ranges as ranges
 from core.budget_inputs import BudgetInputs
+from core.jobs import builtin
 from tests.support import make_app
 
 
@@ -18,7 +19,8 @@ def test_the_page_and_the_api_share_the_inputs_class(sqlite_db, tmp_path):
     make_app(sqlite_db, tmp_path)  # Dash imports the pages (under its own module names) and registers them
     [name] = [p["module"] for p in dash.page_registry.values() if p["path"] == "/optimizer"]
     page = sys.modules[name]
-    assert page.BudgetInputs is BudgetInputs
+    # the page submits the optimization job kind, which reads its inputs with the one model
+    assert builtin.OPTIMIZATION.name == page.KIND and builtin.BudgetInputs is BudgetInputs
     assert OptimizationPayload.model_fields["inputs"].annotation is BudgetInputs
 
 
