@@ -1,7 +1,7 @@
 """The Dash app around the pages: stylesheet, navigation bar, page container.
 
-Bootstrap's CSS is served from the installed Bootstrap-Flask package, never from a CDN, so the
-app works offline and under a strict Content-Security-Policy.
+Bootstrap's CSS is vendored under assets/vendor/bootstrap/ (MIT, see its LICENSE) and served by the
+app, never from a CDN, so the app works offline and under a strict Content-Security-Policy.
 
 Background callbacks run on Celery with Redis when REDIS_URL is set (start a worker with
 `celery -A worker:celery worker`), otherwise in child processes with one fixed diskcache folder
@@ -10,14 +10,12 @@ Background callbacks run on Celery with Redis when REDIS_URL is set (start a wor
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
-import flask_bootstrap
 from dash import ClientsideFunction, Input, Output, dcc, html
-from flask import Flask, send_from_directory
+from flask import Flask
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
@@ -27,14 +25,8 @@ from dashboard.auth.principal import current_principal
 from dashboard.context import context_bar, register_callbacks
 from dashboard.errors import error_banner, on_callback_error
 
-BOOTSTRAP_STATIC = Path(flask_bootstrap.__file__).resolve().parent / "static" / "bootstrap5"
-BOOTSTRAP_CSS = "/vendor/bootstrap/css/bootstrap.min.css"
-
-
-def _serve_bootstrap(server: Flask) -> None:
-    @server.get("/vendor/bootstrap/<path:filename>")
-    def bootstrap_static(filename: str):
-        return send_from_directory(BOOTSTRAP_STATIC, filename, max_age=86400)
+# Linked explicitly (its folder is kept out of Dash's automatic asset list) so it loads before theme.css.
+BOOTSTRAP_CSS = "/assets/vendor/bootstrap/bootstrap.min.css"
 
 
 def navbar() -> dbc.Navbar:
@@ -97,7 +89,6 @@ def background_manager(config: Config) -> tuple[Any, Any]:
 
 def build_dash(server: Flask) -> dash.Dash:
     """Create the Dash app on `server` with every page under dashboard/pages registered."""
-    _serve_bootstrap(server)
     manager, celery_app = background_manager(server.extensions["digicadence"].config)
     server.extensions["digicadence.celery"] = celery_app
     app = dash.Dash(
@@ -106,6 +97,7 @@ def build_dash(server: Flask) -> dash.Dash:
         use_pages=True,
         pages_folder=str(PROJECT_ROOT / "dashboard" / "pages"),
         assets_folder=str(PROJECT_ROOT / "assets"),
+        assets_path_ignore=["vendor"],
         external_stylesheets=[BOOTSTRAP_CSS],
         title="Digi-Cadence",
         update_title=None,
