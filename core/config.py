@@ -100,10 +100,6 @@ class Config:
     max_json_bytes: int = 2 * 1024 * 1024
     max_json_depth: int = 100
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, *, demo_default: bool = False) -> Config:
         """Build the config from `env` (default: os.environ).

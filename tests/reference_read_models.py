@@ -16,7 +16,20 @@ from core import portfolio as pf
 from core.frames import rows_frame
 from core.models import Brand, DCScore, Metric, MetricValue, Outcome, ProjectBrand, Section, Spend
 from core.scoring import engine
+from core.scoring.service import SCORE_COLUMNS
 from core.security import Principal, scope_filter
+
+
+def stored_scores(conn: Connection, project_id: int, level: str = "total", brand_ids: list[int] | None = None,
+                  periods: list[date] | None = None) -> pd.DataFrame:
+    """The materialized DC-score rows of one project as a frame, read straight from the table."""
+    stmt = select(*(getattr(DCScore, c) for c in SCORE_COLUMNS)).where(
+        DCScore.project_id == project_id, DCScore.level == level)
+    if brand_ids is not None:
+        stmt = stmt.where(DCScore.brand_id.in_(brand_ids))
+    if periods is not None:
+        stmt = stmt.where(DCScore.period.in_(periods))
+    return pd.DataFrame(conn.execute(stmt).all(), columns=SCORE_COLUMNS)
 
 
 def effective_weights_before(inputs: engine.ScoreInputs) -> pd.DataFrame:

@@ -46,7 +46,6 @@ from core.demo.catalogue import (
     ORGANIZATIONS,
     PLATFORMS,
     SECTION_WEIGHTS,
-    SECTIONS,
     ChannelSpec,
     MetricSpec,
     benchmark_brand_names,
@@ -115,28 +114,6 @@ class Portfolio:
             "metric": codes[m.ravel()],
             "period": np.array(self.periods, dtype=object)[t.ravel()],
             "raw_value": self.values.ravel(),
-        })
-
-    def spend_frame(self) -> pd.DataFrame:
-        """Long frame brand, channel, week, amount."""
-        n_o, n_c, n_w = self.spend.shape
-        o, c, w = np.meshgrid(np.arange(n_o), np.arange(n_c), np.arange(n_w), indexing="ij")
-        return pd.DataFrame({
-            "brand": self.brands["name"].to_numpy()[self.mmm_brands[o.ravel()]],
-            "channel": np.array([ch.name for ch in self.channels], dtype=object)[c.ravel()],
-            "week": np.array(self.weeks, dtype=object)[w.ravel()],
-            "amount": self.spend.ravel(),
-        })
-
-    def control_frame(self) -> pd.DataFrame:
-        """Long frame brand, name, week, value."""
-        n_o, n_k, n_w = self.controls.shape
-        o, k, w = np.meshgrid(np.arange(n_o), np.arange(n_k), np.arange(n_w), indexing="ij")
-        return pd.DataFrame({
-            "brand": self.brands["name"].to_numpy()[self.mmm_brands[o.ravel()]],
-            "name": np.array(self.control_names, dtype=object)[k.ravel()],
-            "week": np.array(self.weeks, dtype=object)[w.ravel()],
-            "value": self.controls.ravel(),
         })
 
 
@@ -507,11 +484,3 @@ def generate_benchmark(n_brands: int, seed: int = 42, end_month: date | None = N
         brands=brands, members=members, metrics=METRICS, values=values, anomalies=anomalies,
         spend=np.zeros((0, len(CHANNELS), 0)),
     )
-
-
-def catalogue_frames() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Sections, platforms and metrics as frames (the seed-independent part)."""
-    sections = pd.DataFrame({"name": SECTIONS, "position": range(len(SECTIONS))})
-    platforms = pd.DataFrame([vars(p) for p in PLATFORMS])
-    metrics = pd.DataFrame([vars(m) for m in METRICS])
-    return sections, platforms, metrics

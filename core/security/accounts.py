@@ -24,7 +24,6 @@ from core.models.portfolio import Organization
 from core.models.security import (
     AccountToken,
     AuditEvent,
-    OrganizationSecurity,
     PasswordHistory,
     Role,
     RoleGrant,
@@ -381,20 +380,6 @@ class Accounts:
             user.session_epoch += 1
             record(session, Action.PASSWORD_RESET, actor=actor, organization_id=user.organization_id, target=user)
             return temporary
-
-    def set_password_composition(self, actor: Principal, organization_id: int, enabled: bool) -> None:
-        """Turn the organization's optional composition rule on or off (settings:manage)."""
-        with self.db.session() as session:
-            org = session.get(Organization, organization_id) or ("organization", organization_id)
-            if Permission.SETTINGS_MANAGE.value not in permissions_for(actor, org, session=session):
-                deny(actor, Permission.SETTINGS_MANAGE, org)
-            options = session.get(OrganizationSecurity, organization_id)
-            if options is None:
-                options = OrganizationSecurity(organization_id=organization_id)
-                session.add(options)
-            options.password_composition = enabled
-            record(session, Action.SETTINGS_CHANGED, actor=actor, organization_id=organization_id, target=org,
-                   data={"password_composition": enabled})
 
     # ---- administration ------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from core.demo import seed_demo
 from core.demo.generate import baseline_series, year_fraction
 from core.imports import commit, load_spec
 from core.models import Brand, Channel, Organization, Outcome, ResponseCurve, Spend
-from core.response_curves import FitDataError, fit_brand, load_history, main, stored_curves, stored_draws
+from core.response_curves import FitDataError, fit_brand, load_history, main, stored_curves
 from tests.conftest import _empty
 from tests.sample_data import ROBYN_WEEKLY
 
@@ -76,8 +76,8 @@ def test_demo_fit_recovers_truth_is_stored_and_refit_replaces(db):
         assert diag["roas"] == pytest.approx(fit.roas[name]) and len(diag["roas_interval"]) == 2
         assert set(diag["param_intervals"]) == {"beta", "decay", "half_saturation", "shape"}
         assert diag["fitted_range"]["max"] == pytest.approx(history.spend[:, history.channels.index(name)].max())
-    draws = stored_draws(fitted, history.channels)
-    assert draws is not None and draws.beta.shape == (3, 6)
+    # three bootstrap draws of the four parameters (beta, decay, K, n) kept per channel for the optimizer
+    assert all(np.asarray(diag["bootstrap_draws"]).shape == (3, 4) for _, diag in fitted.values())
     assert count_curves(db, brand_id, "truth") == 6
 
     # refit replaces the fitted rows instead of adding to them
