@@ -13,6 +13,7 @@ import pandas as pd
 from sqlalchemy import Connection, case, func, select
 
 from core import portfolio as pf
+from core import portfolio_alerts as alerts
 from core.frames import rows_frame
 from core.models import Brand, DCScore, Metric, MetricValue, Outcome, ProjectBrand, Section, Spend
 from core.scoring import engine
@@ -53,7 +54,7 @@ def effective_weights_before(inputs: engine.ScoreInputs) -> pd.DataFrame:
 
 
 def metric_anomalies_before(conn: Connection, principal: Principal, project_id: int, period: date | None = None,
-                     z_threshold: float = pf.ANOMALY_Z) -> pd.DataFrame:
+                     z_threshold: float = alerts.ANOMALY_Z) -> pd.DataFrame:
     """Metric values of the own brands in scope whose latest month breaks with the brand's history.
 
     The test is a robust z-score (Iglewicz–Hoaglin: median and 1.4826·MAD, mean absolute deviation
@@ -99,7 +100,7 @@ def metric_anomalies_before(conn: Connection, principal: Principal, project_id: 
     spread = deviation.groupby([history["brand_id"], history["metric_id"]]).agg(["median", "mean"])
     stats["scale"] = np.where(spread["median"] > 0, 1.4826 * spread["median"], 1.2533 * spread["mean"])
     current = values[(values["period"] == latest) & values["change"].notna()].join(stats, on=keys, how="inner")
-    current = current[(current["count"] >= pf.MIN_HISTORY) & (current["scale"] > 0)]
+    current = current[(current["count"] >= alerts.MIN_HISTORY) & (current["scale"] > 0)]
     current = current.assign(z=(current["change"] - current["median"]) / current["scale"])
     found = current[current["z"].abs() >= z_threshold].copy()
     found["typical"] = np.where(found["positive"], found["previous"] * np.exp(found["median"]),

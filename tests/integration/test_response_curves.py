@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 from core.demo import seed_demo
-from core.demo.generate import baseline_series, year_fraction
+from core.demo.mmm import baseline_series, year_fraction
 from core.imports import commit, load_spec
 from core.models import Brand, Channel, Organization, Outcome, ResponseCurve, Spend
 from core.response_curves import FitDataError, fit_brand, load_history, main, stored_curves
