@@ -231,10 +231,6 @@ class Config:
     worker_metrics_port: int | None = None
     worker_nice: int = 10
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, *, demo_default: bool = False) -> Config:
         """Build the config from `env` (default: os.environ).

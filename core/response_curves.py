@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from core.db import Database
 from core.models import Brand, Channel, ControlValue, Organization, Outcome, ResponseCurve, Spend, join_channel
-from core.optimize.curves import CurveArrays, CurveParams
+from core.optimize.curves import CurveParams
 from core.optimize.fit import FitResult, fit_response_curves
 from core.optimize.progress import Monitor, ProgressFn
 
@@ -280,16 +280,6 @@ def stored_curves(
         .order_by(ResponseCurve.fitted_at, ResponseCurve.id)
     ).all()
     return {r.name: (CurveParams.from_dict(r.params), r.diagnostics or {}) for r in rows}
-
-
-def stored_draws(curves: dict[str, tuple[CurveParams, dict[str, Any]]], channels: Sequence[str]) -> CurveArrays | None:
-    """Bootstrap draws of stored curves as (draws, channels) arrays, or None if any channel has none."""
-    stacks = [np.asarray(curves[c][1].get("bootstrap_draws") or [], dtype=float) for c in channels]
-    if not stacks or any(s.ndim != 2 or len(s) == 0 for s in stacks):
-        return None
-    n = min(len(s) for s in stacks)
-    d = np.stack([s[:n] for s in stacks], axis=1)  # (draws, channels, 4): beta, decay, K, n
-    return CurveArrays(d[..., 0], d[..., 2], d[..., 3])
 
 
 # ----------------------------------------------------------------------------------------------- CLI

@@ -161,14 +161,6 @@ class DatabaseSessionStore:
                 stmt = stmt.where(UserSession.id != keep)
             return s.execute(stmt).rowcount
 
-    def purge_expired(self) -> int:
-        """Delete dead rows (for a scheduled job); live ones are untouched."""
-        now = _now()
-        with self.db.session() as s:
-            return s.execute(delete(UserSession).where(
-                (UserSession.expires_at <= now) | (UserSession.last_seen_at <= now - self.idle)
-            )).rowcount
-
 
 @dataclass
 class RedisSessionStore:

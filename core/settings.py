@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from core.db import Database
 from core.models.portfolio import Organization, Project
 from core.models.security import MFA_POLICIES, OrganizationSecurity
-from core.portfolio import ANOMALY_Z, DROP_THRESHOLD
+from core.portfolio_alerts import ANOMALY_Z, DROP_THRESHOLD
 from core.security.audit import Action, record
 from core.security.authorizer import authorize, deny
 from core.security.permissions import Permission

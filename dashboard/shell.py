@@ -1,7 +1,7 @@
 """The Dash app around the pages: stylesheet, navigation bar, page container.
 
-Bootstrap's CSS is served from the installed Bootstrap-Flask package, never from a CDN, so the
-app works offline and under a strict Content-Security-Policy.
+Bootstrap's CSS is vendored under assets/vendor/bootstrap/ (MIT, see its LICENSE) and served by the
+app, never from a CDN, so the app works offline and under a strict Content-Security-Policy.
 
 Long work (the optimizer's runs) is not a Dash background callback: pages submit durable jobs
 (core.jobs.queue) and follow their rows with a dcc.Interval.
@@ -9,13 +9,10 @@ Long work (the optimizer's runs) is not a Dash background callback: pages submit
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import dash
 import dash_bootstrap_components as dbc
-import flask_bootstrap
 from dash import ClientsideFunction, Input, Output, dcc, html
-from flask import Flask, send_from_directory
+from flask import Flask
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
@@ -25,14 +22,8 @@ from dashboard.auth.principal import current_principal
 from dashboard.context import context_bar, register_callbacks
 from dashboard.errors import error_banner, on_callback_error
 
-BOOTSTRAP_STATIC = Path(flask_bootstrap.__file__).resolve().parent / "static" / "bootstrap5"
-BOOTSTRAP_CSS = "/vendor/bootstrap/css/bootstrap.min.css"
-
-
-def _serve_bootstrap(server: Flask) -> None:
-    @server.get("/vendor/bootstrap/<path:filename>")
-    def bootstrap_static(filename: str):
-        return send_from_directory(BOOTSTRAP_STATIC, filename, max_age=86400)
+# Linked explicitly (its folder is kept out of Dash's automatic asset list) so it loads before theme.css.
+BOOTSTRAP_CSS = "/assets/vendor/bootstrap/bootstrap.min.css"
 
 
 def navbar() -> dbc.Navbar:
@@ -82,13 +73,13 @@ def shell_layout() -> html.Div:
 
 def build_dash(server: Flask) -> dash.Dash:
     """Create the Dash app on `server` with every page under dashboard/pages registered."""
-    _serve_bootstrap(server)
     app = dash.Dash(
         __name__,
         server=server,
         use_pages=True,
         pages_folder=str(PROJECT_ROOT / "dashboard" / "pages"),
         assets_folder=str(PROJECT_ROOT / "assets"),
+        assets_path_ignore=["vendor"],
         external_stylesheets=[BOOTSTRAP_CSS],
         title="Digi-Cadence",
         update_title=None,

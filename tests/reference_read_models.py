@@ -13,10 +13,24 @@ import pandas as pd
 from sqlalchemy import Connection, case, func, select
 
 from core import portfolio as pf
+from core import portfolio_alerts as alerts
 from core.frames import rows_frame
 from core.models import Brand, DCScore, Metric, MetricValue, Outcome, ProjectBrand, Section, Spend
 from core.scoring import engine
+from core.scoring.service import SCORE_COLUMNS
 from core.security import Principal, scope_filter
+
+
+def stored_scores(conn: Connection, project_id: int, level: str = "total", brand_ids: list[int] | None = None,
+                  periods: list[date] | None = None) -> pd.DataFrame:
+    """The materialized DC-score rows of one project as a frame, read straight from the table."""
+    stmt = select(*(getattr(DCScore, c) for c in SCORE_COLUMNS)).where(
+        DCScore.project_id == project_id, DCScore.level == level)
+    if brand_ids is not None:
+        stmt = stmt.where(DCScore.brand_id.in_(brand_ids))
+    if periods is not None:
+        stmt = stmt.where(DCScore.period.in_(periods))
+    return pd.DataFrame(conn.execute(stmt).all(), columns=SCORE_COLUMNS)
 
 
 def effective_weights_before(inputs: engine.ScoreInputs) -> pd.DataFrame:
@@ -40,7 +54,7 @@ def effective_weights_before(inputs: engine.ScoreInputs) -> pd.DataFrame:
 
 
 def metric_anomalies_before(conn: Connection, principal: Principal, project_id: int, period: date | None = None,
-                     z_threshold: float = pf.ANOMALY_Z) -> pd.DataFrame:
+                     z_threshold: float = alerts.ANOMALY_Z) -> pd.DataFrame:
     """Metric values of the own brands in scope whose latest month breaks with the brand's history.
 
     The test is a robust z-score (Iglewicz–Hoaglin: median and 1.4826·MAD, mean absolute deviation
@@ -86,7 +100,7 @@ def metric_anomalies_before(conn: Connection, principal: Principal, project_id: 
     spread = deviation.groupby([history["brand_id"], history["metric_id"]]).agg(["median", "mean"])
     stats["scale"] = np.where(spread["median"] > 0, 1.4826 * spread["median"], 1.2533 * spread["mean"])
     current = values[(values["period"] == latest) & values["change"].notna()].join(stats, on=keys, how="inner")
-    current = current[(current["count"] >= pf.MIN_HISTORY) & (current["scale"] > 0)]
+    current = current[(current["count"] >= alerts.MIN_HISTORY) & (current["scale"] > 0)]
     current = current.assign(z=(current["change"] - current["median"]) / current["scale"])
     found = current[current["z"].abs() >= z_threshold].copy()
     found["typical"] = np.where(found["positive"], found["previous"] * np.exp(found["median"]),

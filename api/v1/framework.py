@@ -107,10 +107,6 @@ class Operation:
         return f"{self.tag}_{self.view.__name__}"
 
     @property
-    def path_params(self) -> list[str]:
-        return re.findall(r"<(?:[^:<>]+:)?([^<>]+)>", self.rule)
-
-    @property
     def path_converters(self) -> dict[str, str]:
         return {name: conv or "id" for conv, name in re.findall(r"<(?:([^:<>]+):)?([^<>]+)>", self.rule)}
 

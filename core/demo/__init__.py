@@ -5,13 +5,12 @@ channels, names), `generate` turns a seed into arrays (no database), `load` writ
 """
 
 from core.demo.generate import Portfolio, generate_benchmark, generate_demo
-from core.demo.load import DemoDataExists, DemoSummary, clear_data, ensure_demo, seed_demo
+from core.demo.load import DemoDataExists, DemoSummary, ensure_demo, seed_demo
 
 __all__ = [
     "DemoDataExists",
     "DemoSummary",
     "Portfolio",
-    "clear_data",
     "ensure_demo",
     "generate_benchmark",
     "generate_demo",

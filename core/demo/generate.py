@@ -13,23 +13,7 @@ better on every metric) is squashed with a logistic into the metric's typical ba
 scale for counts. The band lies strictly inside [min_value, max_value], so every value passes
 the import range check. Anomalies shift z by ±3 in one month (a jump of ~20 noise sd).
 
-Marketing mix. Weekly spend per own brand and channel follows its own media plan (the channel's
-flighting — always-on, pulsed, or on/off bursts — with its own flight calendar, budget drift, dark
-spells and festive push; see generate_spend), so channels are not moved in lockstep and their
-curves are identified, and weekly revenue is exactly
-
-    revenue_t = baseline + trend_per_week·t
-                + Σ_k (season_sin[k]·sin(2π(k+1)f_t) + season_cos[k]·cos(2π(k+1)f_t))
-                + festive_amplitude·exp(−½·(d(f_t, festive_center)/festive_width)²)
-                + Σ_c CurveParams_c.contribution(spend_c)_t + ε_t,   ε_t ~ N(0, noise_sd²)
-
-with t = weeks since the first week, f_t = (day of year of the week start − 1) / 365.25 and
-d the circular distance on the year. The baseline terms and noise_sd are stored with every
-true curve (ResponseCurve.diagnostics), the curve itself in ResponseCurve.params. The festive bump
-is published as a control series (`event:festive`, the exp(…) factor, ControlValue rows), the way
-MMM data sets carry holiday and event regressors: without it the festive revenue would be credited
-to whichever media happen to run then. Half-saturation lies inside the observed adstock range
-(so the curvature shows in the data), and the noise is 1–2 % of the baseline.
+Marketing mix (weekly spend, revenue, true curves, controls): see core.demo.mmm.
 """
 
 from __future__ import annotations
@@ -46,29 +30,16 @@ from core.demo.catalogue import (
     ORGANIZATIONS,
     PLATFORMS,
     SECTION_WEIGHTS,
-    SECTIONS,
     ChannelSpec,
     MetricSpec,
     benchmark_brand_names,
 )
-from core.optimize.curves import CurveParams, geometric_adstock, hill
+from core.demo.mmm import CONTROL_NAMES, generate_mmm, generate_spend
+from core.demo.streams import STREAM_ANOMALIES, STREAM_METRICS, ar1, stream
 
 DEFAULT_END_MONTH = date(2026, 10, 1)
 DEFAULT_MONTHS = 36
 BENCHMARK_PROJECT_SIZE = 50
-REVENUE_MODEL = (
-    "revenue_t = baseline + trend_per_week*t + sum_k(season_sin[k]*sin(2*pi*(k+1)*f_t) + "
-    "season_cos[k]*cos(2*pi*(k+1)*f_t)) + festive_amplitude*exp(-0.5*(d(f_t, festive_center)/festive_width)**2) "
-    "+ sum_c contribution_c(spend_c)_t + N(0, noise_sd**2); t = weeks since first_week, "
-    "f_t = (day_of_year(week_start) - 1)/365.25, d = circular distance on [0, 1); "
-    "control event:festive = exp(-0.5*(d(f_t, festive_center)/festive_width)**2)"
-)
-
-# Non-media drivers published with the demo (ControlValue rows per own brand and week).
-CONTROL_NAMES: tuple[str, ...] = ("event:festive",)
-
-# Stream ids: each component draws from its own generator so adding draws elsewhere cannot shift it.
-_STREAM_METRICS, _STREAM_ANOMALIES, _STREAM_SPEND, _STREAM_CURVES, _STREAM_REVENUE = range(1, 6)
 
 
 @dataclass
@@ -117,28 +88,6 @@ class Portfolio:
             "raw_value": self.values.ravel(),
         })
 
-    def spend_frame(self) -> pd.DataFrame:
-        """Long frame brand, channel, week, amount."""
-        n_o, n_c, n_w = self.spend.shape
-        o, c, w = np.meshgrid(np.arange(n_o), np.arange(n_c), np.arange(n_w), indexing="ij")
-        return pd.DataFrame({
-            "brand": self.brands["name"].to_numpy()[self.mmm_brands[o.ravel()]],
-            "channel": np.array([ch.name for ch in self.channels], dtype=object)[c.ravel()],
-            "week": np.array(self.weeks, dtype=object)[w.ravel()],
-            "amount": self.spend.ravel(),
-        })
-
-    def control_frame(self) -> pd.DataFrame:
-        """Long frame brand, name, week, value."""
-        n_o, n_k, n_w = self.controls.shape
-        o, k, w = np.meshgrid(np.arange(n_o), np.arange(n_k), np.arange(n_w), indexing="ij")
-        return pd.DataFrame({
-            "brand": self.brands["name"].to_numpy()[self.mmm_brands[o.ravel()]],
-            "name": np.array(self.control_names, dtype=object)[k.ravel()],
-            "week": np.array(self.weeks, dtype=object)[w.ravel()],
-            "value": self.controls.ravel(),
-        })
-
 
 def month_starts(end_month: date, months: int = DEFAULT_MONTHS) -> list[date]:
     """The `months` first-of-month dates ending with `end_month`'s month."""
@@ -153,15 +102,6 @@ def week_starts(periods: list[date]) -> list[date]:
     next_month = date(last_month.year + last_month.month // 12, last_month.month % 12 + 1, 1)
     n = (next_month - first).days // 7 + (1 if (next_month - first).days % 7 else 0)
     return [first + timedelta(weeks=i) for i in range(n)]
-
-
-def year_fraction(days: list[date]) -> np.ndarray:
-    """(day of year − 1) / 365.25: the calendar position seasonality is written in."""
-    return (pd.DatetimeIndex(days).day_of_year.to_numpy() - 1) / 365.25
-
-
-def _rng(seed: int, stream: int) -> np.random.Generator:
-    return np.random.default_rng([seed, stream])
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -210,7 +150,7 @@ def generate_metric_values(
     the latest month. A spike moves the value up, a drop down; which one depends on where the
     series sits, so the jump is always large.
     """
-    rng = _rng(seed, _STREAM_METRICS)
+    rng = stream(seed, STREAM_METRICS)
     arr = metric_arrays(metrics)
     n_m, n_t = len(metrics), len(periods)
     sign = arr["sign"]
@@ -227,7 +167,7 @@ def generate_metric_values(
     season = amp[:, None] * np.cos(2 * np.pi * (month[None, :] - peak[:, None]) / 12.0)
     phi, sd = 0.5, 0.15
     shocks = rng.normal(0.0, sd * np.sqrt(1 - phi**2), (n_brands, n_m, n_t))
-    noise = _ar1(shocks, phi)
+    noise = ar1(shocks, phi)
     level = strength[:, None] * load[None, :] + offset
     z = sign[None, :, None] * (level[:, :, None] + trend[:, :, None] * tau[None, None, :])
     z = z + season[None, :, :] + noise
@@ -252,19 +192,11 @@ def generate_metric_values(
     return values, records
 
 
-def _ar1(shocks: np.ndarray, phi: float) -> np.ndarray:
-    """AR(1) along the last axis, started from its stationary distribution."""
-    from scipy.signal import lfilter
-
-    first = shocks[..., :1] / np.sqrt(1 - phi**2)
-    return lfilter([1.0], [1.0, -phi], np.concatenate([first, shocks[..., 1:]], axis=-1), axis=-1)
-
-
 def _pick_anomalies(seed: int, z: np.ndarray, n: int, brands: np.ndarray | None) -> list[dict]:
     n_b, n_m, n_t = z.shape
     if n <= 0 or n_t < 3:
         return []
-    rng = _rng(seed, _STREAM_ANOMALIES)
+    rng = stream(seed, STREAM_ANOMALIES)
     pool = np.arange(n_b) if brands is None else np.asarray(brands)
     n = min(n, pool.size * n_m)
     cells = rng.choice(pool.size * n_m, size=n, replace=False)
@@ -274,152 +206,6 @@ def _pick_anomalies(seed: int, z: np.ndarray, n: int, brands: np.ndarray | None)
     # Move the latent score towards the far side of the band: up from a low point, down from a high one.
     shift = np.where(z[b, m, t] < 0, 1.0, -1.0) * rng.uniform(2.8, 3.6, n)
     return [{"b": int(b[i]), "m": int(m[i]), "t": int(t[i]), "shift": float(shift[i])} for i in range(n)]
-
-
-def generate_spend(seed: int, n_brands: int, weeks: list[date], size: np.ndarray,
-                   channels: tuple[ChannelSpec, ...] = CHANNELS) -> np.ndarray:
-    """Weekly spend, brands × channels × weeks, each series with its own media plan.
-
-    Every brand × channel series draws its own calendar, as media plans of different channels
-    are booked separately (and as MMM data sets are designed to be, so the channels can be told apart):
-    - a budget level that drifts (log AR(1), sd 0.35), e.g. re-planned quarterly budgets;
-    - flights: on/off ("burst") or high/low ("pulsed") runs from the parity of a cumulative count of
-      random switches, so run lengths are geometric (mean 1/p weeks); each flight has its own weight;
-    - dark weeks: always-on and pulsed channels pause now and then (campaign changes, budget freezes);
-    - festive push: about half the series raise spend in late Oct – mid Nov, by their own amount.
-    Bursts are kept active at least a fifth of the time, so every curve is identified.
-    """
-    rng = _rng(seed, _STREAM_SPEND)
-    n_c, n_w = len(channels), len(weeks)
-    shape = (n_brands, n_c, n_w)
-    kind = np.array([c.flighting for c in channels], dtype=object)[None, :, None]
-    frac = year_fraction(weeks)
-    festive = np.exp(-0.5 * (_circular(frac - 0.80) / 0.05) ** 2)  # late Oct – mid Nov
-    base = np.array([c.weekly_spend for c in channels])[None, :] * size[:, None]
-    base = base * rng.lognormal(0.0, 0.3, (n_brands, n_c))
-    phi = 0.8
-    drift = np.exp(_ar1(rng.normal(0.0, 0.45 * np.sqrt(1 - phi**2), shape), phi))
-    switch_p = np.where(kind == "always", 0.0, np.where(kind == "pulsed", 0.25, 0.20))
-    switches = rng.random(shape) < switch_p
-    start = rng.integers(0, 2, (n_brands, n_c, 1))
-    flight = np.cumsum(switches, axis=2)
-    on = (flight + start) % 2 == 1
-    too_quiet = on.mean(axis=2, keepdims=True) < 0.2
-    on = np.where(too_quiet, ~on, on)
-    weight = np.take_along_axis(rng.lognormal(0.0, 0.3, (n_brands, n_c, n_w + 1)), flight, axis=2)
-    # Dark spells of always-on and pulsed channels: a two-state chain, pausing with probability 6 % / 7 %
-    # a week and resuming with 35 % (spells of ~3 weeks; dark ~15 % of the time).
-    pause = rng.random(shape) < np.where(kind == "always", 0.06, np.where(kind == "pulsed", 0.07, 0.0))
-    resume = rng.random(shape) < 0.35
-    dark = np.zeros(shape, bool)
-    for w in range(1, n_w):  # a loop over weeks, vectorized over every series
-        dark[:, :, w] = np.where(dark[:, :, w - 1], ~resume[:, :, w], pause[:, :, w])
-    push = np.where(rng.random((n_brands, n_c)) < 0.5, rng.uniform(0.3, 1.0, (n_brands, n_c)), 0.0)
-    wiggle = rng.lognormal(0.0, 0.15, shape)
-    level = np.where(kind == "always", 1.0, np.where(kind == "pulsed", 0.45 + 1.1 * on, 1.8 * on))
-    spend = base[:, :, None] * drift * level * wiggle * np.where(kind == "always", 1.0, weight) * ~dark
-    spend = spend * (1.0 + push[:, :, None] * festive[None, None, :])
-    return np.round(spend, -2)  # media plans are booked in round amounts
-
-
-def _circular(d: np.ndarray) -> np.ndarray:
-    """Signed distance on the unit circle of the year, in [−½, ½)."""
-    return (d + 0.5) % 1.0 - 0.5
-
-
-def generate_mmm(
-    seed: int, weeks: list[date], spend: np.ndarray, price: np.ndarray, channels: tuple[ChannelSpec, ...] = CHANNELS,
-) -> tuple[np.ndarray, np.ndarray, list[list[dict]], np.ndarray]:
-    """Revenue and units per brand × week, per brand the true curve of each channel, and the
-    control series (brands × CONTROL_NAMES × weeks) a model needs to explain the non-media part.
-
-    Half-saturation is a quantile (30th–70th) of the channel's adstock over active weeks, so K lies
-    inside the observed range and the data covers both sides of it; beta is set so the channel
-    returns its drawn ROI at its own spend level; the baseline is sized so media drive 20–40 % of
-    revenue. The festive bump is published as the control `event:festive` (its intensity, 0–1),
-    like the holiday and event regressors of real MMM data sets.
-    """
-    rng = _rng(seed, _STREAM_CURVES)
-    rng_rev = _rng(seed, _STREAM_REVENUE)
-    n_b, n_c, n_w = spend.shape
-    t = np.arange(n_w, dtype=float)
-    frac = year_fraction(weeks)
-    revenue = np.zeros((n_b, n_w))
-    units = np.zeros((n_b, n_w))
-    controls = np.zeros((n_b, len(CONTROL_NAMES), n_w))
-    truths: list[list[dict]] = []
-    # A loop over brand × channel series (not over values): each series needs its own adstock.
-    for b in range(n_b):
-        contributions = np.zeros((n_c, n_w))
-        brand_curves = []
-        for c, ch in enumerate(channels):
-            x = spend[b, c]
-            decay = float(rng.uniform(*ch.decay))
-            shape = float(rng.uniform(*ch.shape))
-            roi = float(rng.uniform(*ch.roi))
-            adstock = geometric_adstock(x, decay)
-            active = adstock[x > 0]
-            k = float(np.quantile(active, rng.uniform(0.3, 0.7)))
-            beta = roi * float(x.mean()) / float(np.mean(hill(adstock, k, shape)))
-            params = CurveParams(beta=beta, decay=decay, half_saturation=k, shape=shape)
-            contributions[c] = params.contribution(x)
-            brand_curves.append({"params": params, "roi": roi})
-        media = float(contributions.sum(axis=0).mean())
-        share = rng_rev.uniform(0.2, 0.4)
-        base = media * (1 - share) / share
-        terms = {
-            "baseline": base,
-            "trend_per_week": base * rng_rev.uniform(-0.10, 0.30) / n_w,
-            "season_sin": (base * rng_rev.normal(0.0, 0.05, 2)).tolist(),
-            "season_cos": (base * rng_rev.normal(0.0, 0.05, 2)).tolist(),
-            "festive_amplitude": base * rng_rev.uniform(0.08, 0.22),
-            "festive_center": rng_rev.uniform(0.78, 0.84),
-            "festive_width": 0.03,
-            "noise_sd": base * rng_rev.uniform(0.01, 0.02),
-        }
-        baseline = baseline_series(terms, t, frac)
-        controls[b, 0] = festive_series(terms, frac)
-        noise = rng_rev.normal(0.0, terms["noise_sd"], n_w)
-        revenue[b] = baseline + contributions.sum(axis=0) + noise
-        # Units: revenue at the brand's list price, with festive discounts and a little mix noise.
-        discount = 0.12 * np.exp(-0.5 * (_circular(frac - terms["festive_center"]) / 0.04) ** 2)
-        units[b] = np.round(revenue[b] / (price[b] * (1 - discount)) * rng_rev.lognormal(0.0, 0.02, n_w))
-        common = {
-            **{k: (float(v) if not isinstance(v, list) else [float(x) for x in v]) for k, v in terms.items()},
-            "first_week": weeks[0].isoformat(),
-            "model": REVENUE_MODEL,
-            "media_share": float(share),
-            "list_price": float(price[b]),
-        }
-        truths.append([
-            {
-                "channel": ch.name,
-                "params": curve["params"].to_dict(),
-                "diagnostics": {
-                    **common,
-                    "roi": curve["roi"],
-                    "mean_weekly_spend": float(spend[b, c].mean()),
-                    "mean_contribution": float(contributions[c].mean()),
-                    "curve_kind": "s-shaped" if curve["params"].shape > 1 else "concave",
-                },
-            }
-            for c, (ch, curve) in enumerate(zip(channels, brand_curves, strict=True))
-        ])
-    return revenue, units, truths, controls
-
-
-def festive_series(terms: dict, frac: np.ndarray) -> np.ndarray:
-    """The festive intensity exp(−½·(d(f_t, festive_center)/festive_width)²): the `event:festive` control."""
-    return np.exp(-0.5 * (_circular(frac - terms["festive_center"]) / terms["festive_width"]) ** 2)
-
-
-def baseline_series(terms: dict, t: np.ndarray, frac: np.ndarray) -> np.ndarray:
-    """Non-media revenue: baseline + trend + two-harmonic seasonality + festive bump."""
-    k = np.arange(1, len(terms["season_sin"]) + 1)[:, None]
-    season = (np.asarray(terms["season_sin"])[:, None] * np.sin(2 * np.pi * k * frac)
-              + np.asarray(terms["season_cos"])[:, None] * np.cos(2 * np.pi * k * frac)).sum(axis=0)
-    bump = festive_series(terms, frac)
-    return terms["baseline"] + terms["trend_per_week"] * t + season + terms["festive_amplitude"] * bump
 
 
 def generate_demo(seed: int = 42, end_month: date | None = None, *, months: int = DEFAULT_MONTHS,
@@ -460,7 +246,7 @@ def generate_demo(seed: int = 42, end_month: date | None = None, *, months: int 
         a["brand"] = brands_df.at[a["brand_index"], "name"]
         a["organization"] = brands_df.at[a["brand_index"], "org"]
     # Brand size and list price: electronics cost more per unit than soaps.
-    size_rng = _rng(seed, 0)
+    size_rng = stream(seed, 0)
     size = size_rng.lognormal(0.0, 0.5, own_idx.size)
     is_electronics = brands_df["org"].to_numpy()[own_idx] == ORGANIZATIONS[-1].name
     price = np.where(is_electronics, size_rng.uniform(900, 6000, own_idx.size), size_rng.uniform(60, 600, own_idx.size))
@@ -507,11 +293,3 @@ def generate_benchmark(n_brands: int, seed: int = 42, end_month: date | None = N
         brands=brands, members=members, metrics=METRICS, values=values, anomalies=anomalies,
         spend=np.zeros((0, len(CHANNELS), 0)),
     )
-
-
-def catalogue_frames() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Sections, platforms and metrics as frames (the seed-independent part)."""
-    sections = pd.DataFrame({"name": SECTIONS, "position": range(len(SECTIONS))})
-    platforms = pd.DataFrame([vars(p) for p in PLATFORMS])
-    metrics = pd.DataFrame([vars(m) for m in METRICS])
-    return sections, platforms, metrics

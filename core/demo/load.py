@@ -200,13 +200,6 @@ def _refuse_if_data(target: Database | Session) -> None:
             check(session)
 
 
-def clear_data(db: Database) -> None:
-    """Delete every row of every table (reflected, so tables added later are covered), keeping
-    alembic_version and built-in roles; identities restart on PostgreSQL."""
-    with db.engine.begin() as conn:
-        _clear(conn)
-
-
 def _clear(conn: Connection) -> None:
     meta = MetaData()
     meta.reflect(bind=conn)

@@ -3,7 +3,7 @@
 from core.models.api import ApiToken, IdempotencyRecord, RefreshToken
 from core.models.base import Base, utcnow
 from core.models.marketing import Channel, ControlValue, Granularity, Outcome, ResponseCurve, Spend, join_channel
-from core.models.metrics import DCScore, Direction, Metric, MetricValue, Platform, ScoreLevel, Section
+from core.models.metrics import DCScore, Direction, Metric, MetricValue, Platform, Section
 from core.models.operations import AuditArchive, DataVersion, DataVersionPending, RetentionPolicy
 from core.models.portfolio import Brand, BrandRole, Normalization, Organization, Project, ProjectBrand
 from core.models.security import AuditEvent, Role, RoleGrant, User, UserSession
@@ -16,5 +16,5 @@ __all__ = [
     "MetricValue",
     "Normalization", "Organization", "Outcome", "Platform", "Project", "ProjectBrand", "RefreshToken", "ResponseCurve",
     "RetentionPolicy", "Role", "RoleGrant",
-    "Scenario", "ScoreLevel", "Section", "Spend", "User", "UserSession", "join_channel", "utcnow",
+    "Scenario", "Section", "Spend", "User", "UserSession", "join_channel", "utcnow",
 ]

@@ -81,12 +81,6 @@ class MetricValue(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class ScoreLevel(enum.StrEnum):
-    TOTAL = "total"
-    SECTION = "section"
-    PLATFORM = "platform"
-
-
 class DCScore(Base):
     """Materialized scores per project × period × brand at total, section and platform level.
 

@@ -11,21 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.optimize.allocate import _exact_x
-from core.optimize.curves import CurveArrays
 from core.optimize.problem import AllocationProblem, InfeasibleError
-
-
-def envelope_response(curves: CurveArrays, x: np.ndarray) -> np.ndarray:
-    """Value of each cell's concave envelope at x (equals the curve for concave cells)."""
-    xs = curves.tangent_point()
-    ray = curves.marginal_cap() * np.asarray(x, dtype=float)
-    return np.where((curves.shape > 1) & (x < xs), ray, curves.response(x))
-
-
-def envelope_marginal(curves: CurveArrays, x: np.ndarray) -> np.ndarray:
-    """Slope of the envelope: m* on the ray, the curve's marginal beyond the tangent point."""
-    xs = curves.tangent_point()
-    return np.where((curves.shape > 1) & (np.asarray(x) < xs), curves.marginal_cap(), curves.marginal(x))
 
 
 def polish(problem: AllocationProblem, x: np.ndarray, budget: float, on_min: np.ndarray) -> np.ndarray | None:

@@ -14,6 +14,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from core import portfolio as pf
+from core import portfolio_alerts as pa
 from core.db import Database
 from core.models import Organization, Project
 from core.reports import charts
@@ -154,7 +155,7 @@ def _project_blocks(conn, principal: Principal, project: dict, as_of: date | Non
         moved = moved.merge(drivers[["brand_id", "metric", "contribution"]], on="brand_id", how="left")
     else:
         moved = moved.assign(metric=None, contribution=None)
-    alerts = _alerts(pf.score_drop_alerts(ranking), pf.metric_anomalies(conn, principal, pid, period))
+    alerts = _alerts(pa.score_drop_alerts(ranking), pa.metric_anomalies(conn, principal, pid, period))
     label = f"{project['name']} · {month_label(period)}"
     own_names = set(ranking.loc[ranking.role == "own", "brand"])
     suffix = f" · {project['name']}" if several else ""
@@ -198,8 +199,8 @@ def _project_blocks(conn, principal: Principal, project: dict, as_of: date | Non
         Table("Alerts" + suffix, alerts, {"value": "number", "change": "number"}, sheet="Alerts" + suffix,
               max_rows_pdf=15, headers={"kind": "Alert", "brand": "Brand", "what": "What", "value": "Value",
                                         "change": "Change", "detail": "Detail"},
-              note=f"Score drops of {pf.DROP_THRESHOLD:g} points or more, and metrics whose latest monthly change "
-                   f"is {pf.ANOMALY_Z:g} robust standard deviations from the brand's usual change."),
+              note=f"Score drops of {pa.DROP_THRESHOLD:g} points or more, and metrics whose latest monthly change "
+                   f"is {pa.ANOMALY_Z:g} robust standard deviations from the brand's usual change."),
     ]
     return blocks, period
 

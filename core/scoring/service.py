@@ -13,12 +13,12 @@ from datetime import UTC, date, datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, bindparam, select, text, update
+from sqlalchemy import Connection, select, text, update
 
 from core import pgcopy
 from core.db import Database
-from core.models import DCScore, Metric, Platform, Project, ProjectBrand
-from core.scoring.engine import VALUE_COLUMNS, ScoreInputs, competitive_gaps, compute_scores, decompose_change
+from core.models import Metric, Platform, Project, ProjectBrand
+from core.scoring.engine import VALUE_COLUMNS, ScoreInputs, compute_scores, decompose_change
 
 SCORE_COLUMNS = ["project_id", "period", "brand_id", "level", "node_id", "score", "coverage"]
 
@@ -232,49 +232,7 @@ def rescore_after_change(db: Database, project_ids: Iterable[int], periods: Iter
     return held + (recompute_projects(db, scored, periods) if scored else 0)
 
 
-def projects_of_brands(conn: Connection, brand_ids: Iterable[int]) -> list[int]:
-    """Projects whose scores depend on these brands' values."""
-    ids = sorted({int(b) for b in brand_ids})
-    if not ids:
-        return []
-    stmt = select(ProjectBrand.project_id).where(ProjectBrand.brand_id.in_(bindparam("ids", expanding=True)))
-    return sorted(set(conn.execute(stmt, {"ids": ids}).scalars()))
-
-
-def read_scores(conn: Connection, project_id: int, level: str = "total", brand_ids: Iterable[int] | None = None,
-                periods: Iterable[date] | None = None) -> pd.DataFrame:
-    """Materialized scores of one project as a frame (columns as in SCORE_COLUMNS)."""
-    stmt = select(*(getattr(DCScore, c) for c in SCORE_COLUMNS)).where(
-        DCScore.project_id == project_id, DCScore.level == level
-    )
-    if brand_ids is not None:
-        stmt = stmt.where(DCScore.brand_id.in_(list(brand_ids)))
-    if periods is not None:
-        stmt = stmt.where(DCScore.period.in_(list(periods)))
-    return pd.DataFrame(conn.execute(stmt).all(), columns=SCORE_COLUMNS)
-
-
 def score_change(conn: Connection, project_id: int, brand_id: int, period_from: date, period_to: date) -> pd.DataFrame:
     """Per-metric contributions to a brand's DC-score change between two periods."""
     inputs = load_inputs(conn, [project_id], periods=[period_from, period_to])
     return decompose_change(inputs, brand_id, project_id, period_from, period_to)
-
-
-def project_gaps(conn: Connection, project_id: int, period: date) -> pd.DataFrame:
-    """Own brands' gaps per metric to the best competitor and the competitor average."""
-    inputs = load_inputs(conn, [project_id], periods=[period])
-    roles = pd.DataFrame(
-        conn.execute(
-            select(ProjectBrand.project_id, ProjectBrand.brand_id, ProjectBrand.role).where(
-                ProjectBrand.project_id == project_id
-            )
-        ).all(),
-        columns=["project_id", "brand_id", "role"],
-    )
-    method = str(inputs.method.get(project_id, "minmax")) if inputs.method is not None else "minmax"
-    return competitive_gaps(inputs.values, roles, inputs.metrics, method)
-
-
-def scores_frame_to_matrix(scores: pd.DataFrame) -> pd.DataFrame:
-    """Brand × period matrix of one level's scores (handy for charts and tests)."""
-    return scores.pivot_table(index="brand_id", columns="period", values="score", aggfunc="first").astype(np.float64)

@@ -23,16 +23,12 @@ from core.models.base import utcnow
 from core.models.portfolio import Organization
 from core.models.security import (
     AccountToken,
-    AuditEvent,
-    OrganizationSecurity,
     PasswordHistory,
-    Role,
-    RoleGrant,
     User,
 )
 from core.observability import metrics
 from core.security import mfa
-from core.security.audit import Action, blank_personal, iso_utc, record
+from core.security.audit import Action, record
 from core.security.authorizer import deny, permissions_for
 from core.security.crypto import SecretBox
 from core.security.grants import holds_role
@@ -47,8 +43,8 @@ from core.security.passwords import (
     verify_password,
 )
 from core.security.permissions import MFA_REQUIRED_ROLES, Permission
+from core.security.personal_data import erase, export
 from core.security.principal import Principal, load_principal
-from core.security.role_names import role_label
 from core.security.settings import OrganizationPolicy, SecuritySettings, organization_policy
 
 GENERIC_FAILURE = "Invalid email or password."
@@ -382,20 +378,6 @@ class Accounts:
             record(session, Action.PASSWORD_RESET, actor=actor, organization_id=user.organization_id, target=user)
             return temporary
 
-    def set_password_composition(self, actor: Principal, organization_id: int, enabled: bool) -> None:
-        """Turn the organization's optional composition rule on or off (settings:manage)."""
-        with self.db.session() as session:
-            org = session.get(Organization, organization_id) or ("organization", organization_id)
-            if Permission.SETTINGS_MANAGE.value not in permissions_for(actor, org, session=session):
-                deny(actor, Permission.SETTINGS_MANAGE, org)
-            options = session.get(OrganizationSecurity, organization_id)
-            if options is None:
-                options = OrganizationSecurity(organization_id=organization_id)
-                session.add(options)
-            options.password_composition = enabled
-            record(session, Action.SETTINGS_CHANGED, actor=actor, organization_id=organization_id, target=org,
-                   data={"password_composition": enabled})
-
     # ---- administration ------------------------------------------------------------------------
 
     # Actions after which the person's existing sessions must end.
@@ -433,56 +415,17 @@ class Accounts:
         self._admin_action(actor, user_id, Action.MFA_RESET, mfa.clear_mfa)
 
     def erase_user(self, actor: Principal, user_id: int) -> None:
-        """Right to erasure: pseudonymize the row, drop credentials and grants, blank `personal`
-        of the person's audit events. The audit chain stays valid (personal data is not hashed)."""
-        def erase(session: Session, user: User) -> dict:
-            mfa.clear_mfa(session, user)
-            for model in (RoleGrant, PasswordHistory, AccountToken):
-                session.execute(delete(model).where(model.user_id == user.id))
-            user.email = f"erased-{user.id}@erased.invalid"
-            user.name = ""
-            user.password_hash = None
-            user.is_active = False
-            user.locked_until = None
-            user.erased_at = self._now()
-            session.flush()
-            return {"events_blanked": blank_personal(session, user.id)}
-        self._admin_action(actor, user_id, Action.USER_ERASED, erase)
+        """Right to erasure (`personal_data.erase`); the audit chain stays valid."""
+        self._admin_action(actor, user_id, Action.USER_ERASED, lambda s, u: erase(s, u, self._now()))
 
     # ---- the person's own data -----------------------------------------------------------------
 
     def download_my_data(self, user_id: int) -> dict[str, Any]:
-        """Everything stored about the person, as a JSON-able dict (profile, grants, own events)."""
+        """Everything stored about the person (`personal_data.export`); the download is audited."""
         with self.db.session() as session:
             user = session.get(User, user_id)
             if user is None:
                 raise InvalidCredentials("no such user")
-            grants = session.execute(select(RoleGrant, Role).join(Role, Role.id == RoleGrant.role_id)
-                                     .where(RoleGrant.user_id == user_id).order_by(RoleGrant.id)).all()
-            events = session.scalars(select(AuditEvent).where(
-                (AuditEvent.actor_id == user_id)
-                | ((AuditEvent.target_type == "user") & (AuditEvent.target_id == str(user_id)))
-            ).order_by(AuditEvent.id)).all()
-
-            def when(moment: datetime | None) -> str | None:
-                return iso_utc(moment) if moment is not None else None
-
-            export = {
-                "profile": {
-                    "id": user.id, "email": user.email, "name": user.name, "organization_id": user.organization_id,
-                    "is_active": user.is_active, "created_at": when(user.created_at),
-                    "last_sign_in_at": when(user.last_sign_in_at),
-                    "password_changed_at": when(user.password_changed_at),
-                    "must_change_password": user.must_change_password, "mfa_enabled": user.mfa_enabled,
-                    "erased_at": when(user.erased_at),
-                },
-                "grants": [{"role": role_label(role.name, role.is_builtin and role.organization_id is None),
-                            "permissions": sorted(role.permissions or []),
-                            "scope_type": grant.scope_type, "scope_id": grant.scope_id,
-                            "granted_at": when(grant.created_at)} for grant, role in grants],
-                "audit_events": [{"id": e.id, "action": e.action, "created_at": when(e.created_at),
-                                  "actor_id": e.actor_id, "target_type": e.target_type, "target_id": e.target_id,
-                                  "data": e.data, "personal": e.personal} for e in events],
-            }
+            data = export(session, user)
             record(session, Action.DATA_EXPORTED, actor=user.id, organization_id=user.organization_id, target=user)
-            return export
+            return data

@@ -46,10 +46,6 @@ def ensure_builtin_roles(session: Session) -> dict[str, Role]:
     return existing
 
 
-def builtin_role(session: Session, name: str) -> Role:
-    return ensure_builtin_roles(session)[name]
-
-
 def create_custom_role(db: Database, actor: Principal, organization_id: int, name: str,
                        permissions: Iterable[str]) -> int:
     """A role of one organization from the permission list; returns its id."""

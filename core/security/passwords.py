@@ -157,11 +157,6 @@ def verify_password(password: str, hashed: str | None) -> bool:
         return False
 
 
-def hash_rounds(hashed: str) -> int:
-    """The bcrypt cost a stored hash was made with."""
-    return int(hashed[len(SCHEME):].split("$")[2])
-
-
 # A valid hash to check against when the email is unknown, so both paths cost the same.
 @lru_cache(maxsize=4)
 def dummy_hash(rounds: int) -> str:

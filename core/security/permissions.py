@@ -76,13 +76,3 @@ def validate_permissions(permissions: object) -> frozenset[str]:
     if Permission.SYSTEM_MANAGE.value in perms:
         raise ValueError("system:manage belongs to the built-in System Administrator role only")
     return perms
-
-
-def matrix_markdown() -> str:
-    """The permission matrix as a Markdown table (docs/SECURITY.md is generated from it)."""
-    roles = list(BUILTIN_ROLES)
-    lines = ["| permission | " + " | ".join(roles) + " |", "| --- |" + " :---: |" * len(roles)]
-    for perm in Permission:
-        marks = ["✓" if perm.value in BUILTIN_ROLES[r] else "" for r in roles]
-        lines.append(f"| `{perm.value}` | " + " | ".join(marks) + " |")
-    return "\n".join(lines)

@@ -22,15 +22,14 @@ from core.portfolio import (
     can_view_project,
     financial_totals,
     financials,
-    metric_anomalies,
     movers,
     project_periods,
     score_drivers,
-    score_drop_alerts,
     score_trend,
     section_columns,
     section_comparison,
 )
+from core.portfolio_alerts import metric_anomalies, score_drop_alerts
 from core.runtime import get_db
 from core.security import Principal
 from core.settings import project_alert_defaults

@@ -103,6 +103,28 @@ def test_security_headers(sqlite_db, tmp_path):
     assert "max-age=" in secure.headers["Strict-Transport-Security"]
 
 
+def test_bootstrap_is_served_by_the_app_before_the_theme(sqlite_db, tmp_path):
+    """Bootstrap is vendored under assets/ (no Bootstrap-Flask, no CDN): the sign-in page and the Dash
+    shell link the same file, and the shell loads it before theme.css so the dark theme wins."""
+    import re
+
+    from core.demo import seed_demo
+
+    seed_demo(sqlite_db, seed=7, months=2)
+    people = demo_people(sqlite_db, tmp_path)
+    client = make_app(sqlite_db, tmp_path).server.test_client()
+    css = client.get("/assets/vendor/bootstrap/bootstrap.min.css")
+    assert css.status_code == 200 and css.mimetype == "text/css"
+    assert b"Bootstrap  v5." in css.data[:200] and b"Licensed under MIT" in css.data[:300]
+    assert 'href="/assets/vendor/bootstrap/bootstrap.min.css"' in client.get("/login").get_data(as_text=True)
+    assert sign_in(client, people["Analyst"].email).status_code == 302
+    sheets = re.findall(r'<link rel="stylesheet" href="([^"]+)"', client.get("/").get_data(as_text=True))
+    names = [s.split("?")[0] for s in sheets]
+    assert names.index("/assets/vendor/bootstrap/bootstrap.min.css") < names.index("/assets/theme.css")
+    assert names.count("/assets/vendor/bootstrap/bootstrap.min.css") == 1
+    assert not [s for s in sheets if s.startswith(("http:", "https:", "//"))]
+
+
 def test_portfolio_page_serves_ranked_scores_from_the_demo(db, tmp_path):
     from core.demo import seed_demo
 

@@ -18,9 +18,9 @@ from sqlalchemy import select
 from core import brand_explorer as bx
 from core.demo import seed_demo
 from core.models import Brand, MetricValue, Organization, Outcome, ProjectBrand, RoleGrant, Section, User
-from core.scoring.service import read_scores
 from core.security import Forbidden, load_principal
 from core.security.grants import ensure_builtin_roles
+from tests.reference_read_models import stored_scores
 from tests.support import csrf_headers, demo_people, make_app, sign_in
 
 MONTHS = 6
@@ -49,7 +49,7 @@ def _first_pair(world, role: str) -> tuple[int, int]:
 
 
 def _stored_total(conn, project_id: int, brand_id: int, period: date, level: str = "total") -> pd.DataFrame:
-    return read_scores(conn, project_id, level, brand_ids=[brand_id], periods=[period])
+    return stored_scores(conn, project_id, level, brand_ids=[brand_id], periods=[period])
 
 
 def test_breakdown_and_waterfall_add_up_to_the_stored_scores(world):

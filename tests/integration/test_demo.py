@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from core.demo import DemoDataExists, ensure_demo, generate_demo, seed_demo
 from core.demo.__main__ import main
-from core.demo.generate import baseline_series, festive_series, year_fraction
+from core.demo.mmm import baseline_series, festive_series, year_fraction
 from core.models import (
     Brand,
     Channel,

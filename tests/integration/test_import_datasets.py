@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -12,19 +11,10 @@ from sqlalchemy import func, select
 from core.imports import commit, load_spec, preview
 from core.imports.__main__ import main
 from core.models import Brand, Channel, ControlValue, MetricValue, Organization, Outcome, Spend
+from tests.sample_data import MERIDIAN_NATIONAL, ROBYN_WEEKLY, SAMPLES
 
 REPO = Path(__file__).resolve().parents[2]
-DATA = REPO.parent / "shared" / "data"
 MAPPINGS = REPO / "docs" / "import-mappings"
-
-
-def data_file(name: str) -> Path:
-    path = DATA / name
-    if not path.exists():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"shared data set missing in CI: {path}")
-        pytest.skip(f"shared data set not present: {path}")
-    return path
 
 
 @pytest.fixture
@@ -47,7 +37,7 @@ def series_counts(db) -> tuple[dict[str, int], int, dict[str, int]]:
 
 
 def test_robyn_weekly(db, org):
-    path = data_file("robyn_dt_simulated_weekly.csv")
+    path = ROBYN_WEEKLY
     spec = load_spec(MAPPINGS / "robyn_weekly.json", kind="marketing").with_brand("Sample Brand")
     report = commit(db, org, path, spec)
     assert report.committed, report.format_text()
@@ -68,7 +58,7 @@ def test_robyn_weekly(db, org):
 
 
 def test_meridian_national(db, org):
-    path = data_file("meridian_national_media.csv")
+    path = MERIDIAN_NATIONAL
     spec = load_spec(MAPPINGS / "meridian_national.json", kind="marketing").with_brand("Sample Brand")
     report = commit(db, org, path, spec)
     assert report.committed, report.format_text()
@@ -138,5 +128,5 @@ def test_shipped_mappings_preview_cleanly(sqlite_db):
     for mapping, name in [("robyn_weekly.json", "robyn_dt_simulated_weekly.csv"),
                           ("meridian_national.json", "meridian_national_media.csv")]:
         spec = load_spec(MAPPINGS / mapping).with_brand("B")
-        report = preview(sqlite_db, org_id, data_file(name), spec)
+        report = preview(sqlite_db, org_id, SAMPLES / name, spec)
         assert report.ok and report.to_insert > 0 and report.sample

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from core import portfolio as pf
+from core import portfolio_alerts as alerts
 from core.demo import seed_demo
 from core.models import (
     Brand,
@@ -109,10 +110,10 @@ def test_drop_alerts_respect_the_threshold_and_movers_are_sorted(small):
         ranking = pf.brand_ranking(conn, EVERYTHING, small["project"])
     by_name = ranking.set_index("brand")["change_1m"]
     assert by_name.to_dict() == {"A": -6.0, "B": -4.0, "C": 8.0}
-    assert pf.score_drop_alerts(ranking)["brand"].tolist() == ["A"]  # default 5 points
-    assert pf.score_drop_alerts(ranking, threshold=4.0)["brand"].tolist() == ["A", "B"]  # worst first
-    assert pf.score_drop_alerts(ranking, threshold=6.5).empty
-    assert pf.score_drop_alerts(ranking, threshold=1.0)["brand"].tolist() == ["A", "B"]  # competitor C never
+    assert alerts.score_drop_alerts(ranking)["brand"].tolist() == ["A"]  # default 5 points
+    assert alerts.score_drop_alerts(ranking, threshold=4.0)["brand"].tolist() == ["A", "B"]  # worst first
+    assert alerts.score_drop_alerts(ranking, threshold=6.5).empty
+    assert alerts.score_drop_alerts(ranking, threshold=1.0)["brand"].tolist() == ["A", "B"]  # competitor C never
     moved = pf.movers(ranking, n=2)
     assert moved["brand"].tolist() == ["C", "A"]  # |+8| before |−6|; n respected
 
@@ -166,8 +167,8 @@ def test_planted_latest_month_anomalies_are_found(demo):
         codes = dict(conn.execute(select(Metric.code, Metric.id)).all())
         for planted in latest:
             for project_id in _projects_of(conn, planted["brand_id"]):
-                found = pf.metric_anomalies(conn, EVERYTHING, project_id)
-                assert (found["z"].abs() >= pf.ANOMALY_Z).all()
+                found = alerts.metric_anomalies(conn, EVERYTHING, project_id)
+                assert (found["z"].abs() >= alerts.ANOMALY_Z).all()
                 assert found["z"].abs().is_monotonic_decreasing
                 hit = found[(found["brand_id"] == planted["brand_id"])
                             & (found["metric_id"] == codes[planted["metric"]])]
@@ -176,7 +177,7 @@ def test_planted_latest_month_anomalies_are_found(demo):
                 worse = (hit["z"].iloc[0] < 0) == (hit["direction"].iloc[0] == "higher")
                 assert worse == (planted["effect"] == "worse")
                 # A stricter threshold keeps fewer alerts, never more.
-                assert len(pf.metric_anomalies(conn, EVERYTHING, project_id, z_threshold=6.0)) <= len(found)
+                assert len(alerts.metric_anomalies(conn, EVERYTHING, project_id, z_threshold=6.0)) <= len(found)
 
 
 def test_faster_read_models_return_the_numbers_of_the_previous_ones(demo):
@@ -192,8 +193,8 @@ def test_faster_read_models_return_the_numbers_of_the_previous_ones(demo):
             periods = pf.project_periods(conn, EVERYTHING, project_id)
             for principal in (EVERYTHING, bm):
                 for period in (periods[-1], periods[len(periods) // 2]):
-                    for z in (pf.ANOMALY_Z, 0.0):
-                        new = pf.metric_anomalies(conn, principal, project_id, period, z_threshold=z)
+                    for z in (alerts.ANOMALY_Z, 0.0):
+                        new = alerts.metric_anomalies(conn, principal, project_id, period, z_threshold=z)
                         old = reference.metric_anomalies_before(conn, principal, project_id, period, z_threshold=z)
                         if z == 0.0 and principal is EVERYTHING and period == periods[-1]:
                             assert len(old) > 20
@@ -238,7 +239,7 @@ def test_brand_scoped_people_see_only_their_brands_money_and_alerts(demo):
     with demo["db"].engine.connect() as conn:
         project_id = _projects_of(conn, own)[0]
         assert pf.financials(conn, bm, project_id)["brand_id"].tolist() == [own]
-        assert set(pf.metric_anomalies(conn, bm, project_id, z_threshold=0.0)["brand_id"]) == {own}
+        assert set(alerts.metric_anomalies(conn, bm, project_id, z_threshold=0.0)["brand_id"]) == {own}
         assert set(pf.brand_ranking(conn, bm, project_id)["brand_id"]) == {own}
 
 

@@ -18,14 +18,14 @@ import pytest
 from sqlalchemy import func, select
 
 from core.demo import seed_demo
-from core.demo.generate import baseline_series, year_fraction
+from core.demo.mmm import baseline_series, year_fraction
 from core.imports import commit, load_spec
 from core.models import Brand, Channel, Organization, Outcome, ResponseCurve, Spend
-from core.response_curves import FitDataError, fit_brand, load_history, main, stored_curves, stored_draws
-from tests.conftest import _empty, require_service
+from core.response_curves import FitDataError, fit_brand, load_history, main, stored_curves
+from tests.conftest import _empty
+from tests.sample_data import ROBYN_WEEKLY
 
 REPO = Path(__file__).resolve().parents[2]
-DATA = REPO.parent / "shared" / "data"
 DEMO_SEED, DEMO_MONTHS = 11, 36
 
 
@@ -76,8 +76,8 @@ def test_demo_fit_recovers_truth_is_stored_and_refit_replaces(db):
         assert diag["roas"] == pytest.approx(fit.roas[name]) and len(diag["roas_interval"]) == 2
         assert set(diag["param_intervals"]) == {"beta", "decay", "half_saturation", "shape"}
         assert diag["fitted_range"]["max"] == pytest.approx(history.spend[:, history.channels.index(name)].max())
-    draws = stored_draws(fitted, history.channels)
-    assert draws is not None and draws.beta.shape == (3, 6)
+    # three bootstrap draws of the four parameters (beta, decay, K, n) kept per channel for the optimizer
+    assert all(np.asarray(diag["bootstrap_draws"]).shape == (3, 4) for _, diag in fitted.values())
     assert count_curves(db, brand_id, "truth") == 6
 
     # refit replaces the fitted rows instead of adding to them
@@ -123,9 +123,6 @@ def test_every_channel_recovered(sqlite_db):
 
 
 def test_robyn_weekly_fits_with_sensible_diagnostics(db):
-    path = DATA / "robyn_dt_simulated_weekly.csv"
-    if not path.exists():
-        require_service(f"shared data set not present: {path}")
     with db.session() as s:
         org = Organization(name="Sample Co", slug="sample")
         s.add(org)
@@ -135,7 +132,7 @@ def test_robyn_weekly_fits_with_sensible_diagnostics(db):
         s.flush()
         org_id, brand_id = org.id, brand.id
     spec = load_spec(REPO / "docs" / "import-mappings" / "robyn_weekly.json", kind="marketing")
-    report = commit(db, org_id, path, spec.with_brand("Sample Brand"))
+    report = commit(db, org_id, ROBYN_WEEKLY, spec.with_brand("Sample Brand"))
     assert report.committed, report.format_text()
 
     fit = fit_brand(db, brand_id, n_bootstrap=5, n_starts=3, seed=0)

@@ -13,14 +13,13 @@ from core.models import Brand, DCScore, Metric, MetricValue, Organization, Platf
 from core.portfolio import brand_ranking, score_trend
 from core.scoring.service import (
     load_inputs,
-    projects_of_brands,
-    read_scores,
     recompute_projects,
     rescore_after_change,
     score_change,
 )
 from core.security import Principal
 from core.security.permissions import ALL_PERMISSIONS
+from tests.reference_read_models import stored_scores
 
 JAN, FEB = date(2026, 1, 1), date(2026, 2, 1)
 # Reading as a principal that holds every permission everywhere (scoping is tested elsewhere).
@@ -65,7 +64,7 @@ def test_recompute_writes_hand_computed_totals(db, portfolio):
     written = recompute_projects(db)
     with db.engine.connect() as conn:
         assert written == conn.execute(select(func.count()).select_from(DCScore)).scalar_one()
-        totals = read_scores(conn, portfolio["project"], periods=[JAN]).set_index("brand_id")["score"]
+        totals = stored_scores(conn, portfolio["project"], periods=[JAN]).set_index("brand_id")["score"]
     assert totals[portfolio["A"]] == pytest.approx(62.5)
     assert totals[portfolio["B"]] == pytest.approx(50.0)
     assert totals[portfolio["C"]] == pytest.approx(37.5)
@@ -90,7 +89,6 @@ def test_ranking_trend_and_change(db, portfolio):
         assert set(trend["brand"]) == {"A", "Competitor average"}
         parts = score_change(conn, portfolio["project"], portfolio["A"], JAN, FEB).set_index("metric_id")
         assert parts.loc[portfolio["m1"], "contribution"] == pytest.approx(50 / 8)
-        assert projects_of_brands(conn, [portfolio["B"]]) == [portfolio["project"]]
 
 
 def test_deleting_a_brand_or_membership_removes_its_scores(db, portfolio):

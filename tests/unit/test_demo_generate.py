@@ -10,7 +10,6 @@ import pytest
 
 from core.demo.catalogue import CHANNELS, METRICS, PLATFORMS, SECTIONS
 from core.demo.generate import (
-    CONTROL_NAMES,
     DEFAULT_END_MONTH,
     generate_benchmark,
     generate_demo,
@@ -18,6 +17,7 @@ from core.demo.generate import (
     month_starts,
     week_starts,
 )
+from core.demo.mmm import CONTROL_NAMES
 from core.optimize.curves import CurveParams
 
 

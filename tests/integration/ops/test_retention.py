@@ -10,10 +10,21 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from core.models import AuditArchive, AuditEvent, Brand, DCScore, Job, MetricValue, Organization, User, UserSession
+from core.models import (
+    AuditArchive,
+    AuditEvent,
+    Brand,
+    DCScore,
+    Job,
+    MetricValue,
+    Organization,
+    ProjectBrand,
+    User,
+    UserSession,
+)
 from core.models.operations import RetentionPolicy
 from core.ops import retention
-from core.scoring.service import projects_of_brands, recompute_projects
+from core.scoring.service import recompute_projects
 from core.security.audit import GENESIS_HASH, chain_hash, chain_head, record, verify_chain
 
 NOW = datetime.now(UTC)
@@ -114,7 +125,7 @@ def test_dry_run_reports_per_org_and_changes_nothing_then_run_enforces(populated
 
 def projects_of_brands_in(db, brands):
     with db.engine.connect() as conn:
-        return projects_of_brands(conn, brands)
+        return set(conn.scalars(select(ProjectBrand.project_id).where(ProjectBrand.brand_id.in_(brands))))
 
 
 def test_archived_trail_verifies_from_its_anchor_and_tampering_is_still_caught(populated):

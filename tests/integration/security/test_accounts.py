@@ -20,6 +20,7 @@ from core.security.authorizer import Forbidden
 from core.security.crypto import SecretBox
 from core.security.passwords import REUSED, PasswordRejected, hash_password
 from core.security.principal import load_principal
+from core.settings import read_settings, save_settings
 from tests.integration.security.conftest import FAST, add_user
 
 PASSWORD = "tangerine-kayak-orbit"
@@ -125,7 +126,8 @@ def test_policy_applies_on_change_with_personal_data_and_org_composition(db, wor
     with pytest.raises(PasswordRejected) as refused:
         accounts.change_password(user, PASSWORD, "mehta-the-great-1")
     assert refused.value.reasons == ["contains_email"]
-    accounts.set_password_composition(org_admin, world.orgs["A"], True)
+    current = read_settings(db, org_admin, world.orgs["A"], FAST)
+    save_settings(db, org_admin, world.orgs["A"], {**current.values(), "password_composition": True}, FAST)
     with pytest.raises(PasswordRejected) as refused:
         accounts.change_password(user, PASSWORD, "quiet-harbour-lantern")
     assert refused.value.reasons == ["composition"]

@@ -27,7 +27,7 @@ ROLES = list(BUILTIN_ROLES)
 # Dash's own routing callbacks: they run page layouts, which `register_page` (dashboard.access) guards.
 DASH_INTERNAL = ("_pages_location", "_pages_content", "_pages_store", "_pages_dummy")
 PUBLIC_ROUTES = {"static", "health.healthz", "health.readyz", "auth.login", "auth.mfa", "auth.enrol", "auth.invite",
-                 "bootstrap_static", "observability.metrics_endpoint", "_dash_assets.static",
+                 "observability.metrics_endpoint", "_dash_assets.static",
                  "/_dash-component-suites/<string:package_name>/<path:fingerprinted_path>", "/_favicon.ico",
                  # The REST API: signing in, its contract and docs, and its 404 for unknown paths; every
                  # other /api/v1 route answers 401 without a bearer token (checked below like any route).

@@ -147,7 +147,7 @@ def test_requests_that_store_nothing_make_no_session(app, db):
     with db.session() as s:
         before = len(s.scalars(select(UserSession)).all())
     assert client.get("/healthz").status_code == 200
-    assert client.get("/vendor/bootstrap/css/bootstrap.min.css").status_code == 200
+    assert client.get("/assets/vendor/bootstrap/bootstrap.min.css").status_code == 200
     with db.session() as s:
         assert len(s.scalars(select(UserSession)).all()) == before
     assert client.get_cookie("dc_session") is None

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from core.optimize.curves import CurveParams
 from core.optimize.fit import fit_response_curves
+from tests.sample_data import ROBYN_WEEKLY
 
-DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 TRUE = {
     "tv": CurveParams(400.0, 0.5, 60.0, 2.0),
     "search": CurveParams(250.0, 0.1, 20.0, 0.8),
@@ -72,10 +70,7 @@ def test_bootstrap_intervals_cover_point_and_feed_the_allocator() -> None:
 
 def test_fit_on_robyn_weekly_data() -> None:
     pd = pytest.importorskip("pandas")
-    path = DATA / "robyn_dt_simulated_weekly.csv"
-    if not path.exists():
-        pytest.skip(f"data set not present: {path}")
-    df = pd.read_csv(path, parse_dates=["DATE"]).sort_values("DATE")
+    df = pd.read_csv(ROBYN_WEEKLY, parse_dates=["DATE"]).sort_values("DATE")
     channels = ["tv_S", "ooh_S", "print_S", "search_S", "facebook_S"]
     events = pd.get_dummies(df["events"], prefix="event", drop_first=False).drop(columns="event_na", errors="ignore")
     controls = pd.concat([df[["competitor_sales_B", "newsletter"]], events.astype(float)], axis=1)

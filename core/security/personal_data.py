@@ -1,0 +1,65 @@
+"""The person's own data: what a download of it holds, and what erasing them removes.
+
+Kept apart from the accounts service (which checks who may act and audits it) so the two rights
+the privacy rules give a person are stated in one short module.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from core.models.security import AccountToken, AuditEvent, PasswordHistory, Role, RoleGrant, User
+from core.security import mfa
+from core.security.audit import blank_personal, iso_utc
+from core.security.role_names import role_label
+
+
+def _when(moment: datetime | None) -> str | None:
+    return iso_utc(moment) if moment is not None else None
+
+
+def export(session: Session, user: User) -> dict[str, Any]:
+    """Everything stored about the person, as a JSON-able dict (profile, grants, own events)."""
+    grants = session.execute(select(RoleGrant, Role).join(Role, Role.id == RoleGrant.role_id)
+                             .where(RoleGrant.user_id == user.id).order_by(RoleGrant.id)).all()
+    events = session.scalars(select(AuditEvent).where(
+        (AuditEvent.actor_id == user.id)
+        | ((AuditEvent.target_type == "user") & (AuditEvent.target_id == str(user.id)))
+    ).order_by(AuditEvent.id)).all()
+    return {
+        "profile": {
+            "id": user.id, "email": user.email, "name": user.name, "organization_id": user.organization_id,
+            "is_active": user.is_active, "created_at": _when(user.created_at),
+            "last_sign_in_at": _when(user.last_sign_in_at),
+            "password_changed_at": _when(user.password_changed_at),
+            "must_change_password": user.must_change_password, "mfa_enabled": user.mfa_enabled,
+            "erased_at": _when(user.erased_at),
+        },
+        "grants": [{"role": role_label(role.name, role.is_builtin and role.organization_id is None),
+                    "permissions": sorted(role.permissions or []),
+                    "scope_type": grant.scope_type, "scope_id": grant.scope_id,
+                    "granted_at": _when(grant.created_at)} for grant, role in grants],
+        "audit_events": [{"id": e.id, "action": e.action, "created_at": _when(e.created_at),
+                          "actor_id": e.actor_id, "target_type": e.target_type, "target_id": e.target_id,
+                          "data": e.data, "personal": e.personal} for e in events],
+    }
+
+
+def erase(session: Session, user: User, now: datetime) -> dict[str, int]:
+    """Right to erasure: pseudonymize the row, drop credentials and grants, blank `personal` of the
+    person's audit events. The audit chain stays valid (personal data is not hashed)."""
+    mfa.clear_mfa(session, user)
+    for model in (RoleGrant, PasswordHistory, AccountToken):
+        session.execute(delete(model).where(model.user_id == user.id))
+    user.email = f"erased-{user.id}@erased.invalid"
+    user.name = ""
+    user.password_hash = None
+    user.is_active = False
+    user.locked_until = None
+    user.erased_at = now
+    session.flush()
+    return {"events_blanked": blank_personal(session, user.id)}
