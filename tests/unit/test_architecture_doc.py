@@ -1,9 +1,10 @@
 """docs/ARCHITECTURE.md stays true: what it names exists, and the layer rules it states hold.
 
 A design document rots silently: a module moves, a function is renamed, an import crosses a layer,
-and the document still reads well. This reads every backticked path and dotted name in it and checks
-each against the tree (by syntax, so no module is imported and no Dash page is registered), and
-checks the import directions and the SQL rule the document states.
+and the document still reads well. This reads every backticked path, dotted name, class or constant,
+test name, component id and environment variable in it and checks each against the tree (by syntax,
+so no module is imported and no Dash page is registered), and checks the import directions, the SQL
+rule and the package-init cycle the document states.
 """
 
 from __future__ import annotations
