@@ -26,7 +26,7 @@ from flask import abort
 
 from core.security import Principal, authorize
 from core.security.authorizer import Forbidden, deny
-from dashboard.auth.principal import current_principal
+from dashboard.auth.principal import current_principal, holds_anywhere, page_allowed
 from dashboard.components import empty_state
 
 # A check is a kind for the authorizer ("project", "brand", "scenario", "user", "organization", …),
@@ -39,15 +39,6 @@ ObjectCheck = str | tuple[str, Callable[[Principal, Any], bool]]
 class Protection:
     permission: str
     objects: dict[str, ObjectCheck] = field(default_factory=dict)
-
-
-def holds_anywhere(principal: Principal | None, permission: str) -> bool:
-    return principal is not None and not principal.scopes(permission).empty
-
-
-def page_allowed(principal: Principal | None, page: dict) -> bool:
-    permission = page.get("permission")
-    return permission is not None and holds_anywhere(principal, permission)
 
 
 def check_objects(principal: Principal, protection: Protection, arguments: dict[str, Any]) -> None:

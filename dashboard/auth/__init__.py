@@ -22,8 +22,7 @@ from core.db import Database
 from core.security import Accounts, SecretBox
 from core.security.authorizer import Forbidden
 from core.sessions import DatabaseSessionStore, RedisSessionStore, SessionStore
-from dashboard.access import page_allowed
-from dashboard.auth.principal import current_principal, login_manager
+from dashboard.auth.principal import current_principal, login_manager, page_allowed
 from dashboard.auth.session_interface import ServerSessionInterface, raise_if_store_failed
 from dashboard.auth.views import auth_blueprint
 

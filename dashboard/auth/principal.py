@@ -59,3 +59,14 @@ def current_principal() -> Principal | None:
     if "principal" not in g:
         g.principal = load_principal(get_db(), int(current_user.id))
     return g.principal
+
+
+def holds_anywhere(principal: Principal | None, permission: str) -> bool:
+    """Whether the principal holds `permission` at any scope (the page-level gate; objects are checked later)."""
+    return principal is not None and not principal.scopes(permission).empty
+
+
+def page_allowed(principal: Principal | None, page: dict) -> bool:
+    """Whether a page of Dash's registry (its `permission` entry) may be shown to `principal`."""
+    permission = page.get("permission")
+    return permission is not None and holds_anywhere(principal, permission)

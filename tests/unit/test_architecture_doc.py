@@ -304,9 +304,6 @@ def test_sql_stays_in_core() -> None:
     assert not outside, "SQL outside core/ (docs/ARCHITECTURE.md, rule 4):\n" + "\n".join(outside)
 
 
-@pytest.mark.xfail(strict=True, reason="dashboard.access imports dashboard.auth.principal, whose package __init__ "
-                                       "imports dashboard.access (docs/ARCHITECTURE.md, rule 1); remove this "
-                                       "marker when that is fixed")
 def test_no_cycle_through_a_package_init() -> None:
     """tests/unit/test_import_graph.py's walk, plus the edge Python adds: importing `a.b.c` first runs `a.b`'s
     `__init__.py` (ancestors the importer shares are already running, so they add nothing)."""
