@@ -225,6 +225,15 @@ def _brand_id(row: dict[str, Any]) -> int | None:
     return int(text) if text.isdigit() else None
 
 
+def _choice(value: Any, default: str, allowed: Any, what: str) -> str:
+    """One of `allowed`, or `default` when the field was left empty."""
+    if value is None or value == "":
+        return default
+    if value not in allowed:
+        raise refuse(f"unknown {what} {str(value)[:40]!r}")
+    return value
+
+
 class BudgetInputs(_Inputs):
     """The budget what-if's inputs; money is annual, None where a field was left empty."""
 
@@ -308,20 +317,12 @@ class BudgetInputs(_Inputs):
     @field_validator("scenario", mode="before")
     @classmethod
     def _scenario(cls, value: Any) -> str:
-        if value is None or value == "":
-            return "max_outcome"
-        if value not in SCENARIOS:
-            raise refuse(f"unknown scenario type {str(value)[:40]!r}")
-        return value
+        return _choice(value, "max_outcome", SCENARIOS, "scenario type")
 
     @field_validator("curve_source", mode="before")
     @classmethod
     def _source(cls, value: Any) -> str:
-        if value is None or value == "":
-            return "fitted"
-        if value not in SOURCES:
-            raise refuse(f"unknown curve source {str(value)[:40]!r}")
-        return value
+        return _choice(value, "fitted", SOURCES, "curve source")
 
     @field_validator("target")
     @classmethod

@@ -53,6 +53,12 @@ def _accounts() -> Accounts:
     return current_app.extensions["digicadence.accounts"]
 
 
+def _sign_in_expired(next_url: str) -> ResponseReturnValue:
+    """Back to the password step: the pending second step is missing or older than PENDING_TTL_S."""
+    flash("Your sign-in expired. Please start again.", "warning")
+    return redirect(url_for("auth.login", next=next_url))
+
+
 def _pending_user() -> int | None:
     pending = session.get("pending_user")
     if not pending or time.time() - session.get("pending_at", 0) > PENDING_TTL_S:
@@ -118,10 +124,8 @@ def login() -> ResponseReturnValue:
 def mfa() -> ResponseReturnValue:
     """The TOTP (or recovery) code after a password step of at most five minutes ago."""
     next_url = safe_next(request.args.get("next"))
-    user_id = _pending_user()
-    if user_id is None:
-        flash("Your sign-in expired. Please start again.", "warning")
-        return redirect(url_for("auth.login", next=next_url))
+    if (user_id := _pending_user()) is None:
+        return _sign_in_expired(next_url)
     if request.method == "GET":
         return render_template("auth/mfa.html", title="Two-factor sign-in", next=next_url)
     if _accounts().verify_mfa(user_id, request.form.get("code", "")):
@@ -133,10 +137,8 @@ def mfa() -> ResponseReturnValue:
 def enrol() -> ResponseReturnValue:
     """Forced TOTP enrolment: show the secret as a QR code, confirm one code, hand out recovery codes."""
     next_url = safe_next(request.args.get("next"))
-    user_id = _pending_user()
-    if user_id is None:
-        flash("Your sign-in expired. Please start again.", "warning")
-        return redirect(url_for("auth.login", next=next_url))
+    if (user_id := _pending_user()) is None:
+        return _sign_in_expired(next_url)
     accounts = _accounts()
     if request.method == "GET" or "enrol_secret" not in session:
         enrolment = accounts.begin_mfa_enrolment(user_id)
