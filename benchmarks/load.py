@@ -186,7 +186,6 @@ def app_env(run: Run, url: str, redis_url: str, port: int, workers: int) -> dict
         "SECRET_KEY": secrets.token_hex(32),
         "DIGICADENCE_DEMO": "0",
         "DIGICADENCE_INSTANCE_DIR": str(run.workdir),
-        "DIGICADENCE_CACHE_DIR": str(run.workdir / "cache"),
         # Every simulated person signs in from 127.0.0.1, many to one demo account; the limits
         # themselves are tested in tests/integration/web/test_sign_in.py.
         "DIGICADENCE_SIGNIN_RATE_PER_IP": "100000 per minute",

@@ -190,7 +190,6 @@ class Config:
     metrics_token: str | None = None
     demo_mode: bool = False
     instance_dir: Path = INSTANCE_DIR
-    cache_dir: Path = field(default_factory=lambda: INSTANCE_DIR / "cache")
     host: str = "127.0.0.1"
     port: int = 8050
     demo_seed: int = 42
@@ -258,7 +257,6 @@ class Config:
             metrics_token=env.get("METRICS_TOKEN") or None,
             demo_mode=demo,
             instance_dir=instance_dir,
-            cache_dir=Path(env.get("DIGICADENCE_CACHE_DIR") or instance_dir / "cache"),
             host=env.get("HOST", "127.0.0.1"),
             port=_whole(env, "PORT", cls.port, low=1, high=65535),
             demo_seed=_whole(env, "DIGICADENCE_DEMO_SEED", cls.demo_seed),

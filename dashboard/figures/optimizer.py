@@ -1,18 +1,20 @@
-"""The optimizer's result charts and tables: pure builders from a finished run's result dict.
+"""The optimizer's result view, charts and tables: pure builders from a finished run's result dict.
 
 Moved out of the page verbatim so the page module keeps its layout and callbacks; a result dict (as
-a job stores it) is all they read.
+a job stores it) and what the person may do with it (save, export) is all they read.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import dash_ag_grid as dag
+import dash_bootstrap_components as dbc
 import numpy as np
 from dash import dcc, html
 
-from dashboard.components import MUTED, PALETTE, chart_layout, empty_state
+from dashboard.components import MUTED, PALETTE, chart_layout, compact, empty_state, kpi_card
 from dashboard.figures.common import figure
 
 # Whole numbers with thousands separators, right-aligned: the grids' money and spend columns.
@@ -178,3 +180,63 @@ def risk_tab(result: dict) -> Any:
     return html.Div([html.P("Each point is an allocation of the same budget: up and left is better. Bars: 5–95 % "
                             "of the outcome across the bootstrap draws.", className="small text-muted mt-2"),
                      dcc.Graph(figure=fig, config={"displaylogo": False})])
+
+
+def _span(pair: list[float] | None) -> str:
+    """A KPI's 90 % interval, or why there is none."""
+    return f"90 % interval {compact(pair[0])} … {compact(pair[1])}" if pair else "no interval (curves without draws)"
+
+
+def default_name(result: dict) -> str:
+    """The save box's suggested scenario name: up to three brands, the budget and the time."""
+    brands = sorted({c["brand"] for c in result.get("cells") or []})
+    label = ", ".join(brands[:3]) + (f" +{len(brands) - 3}" if len(brands) > 3 else "")
+    return f"{label} · {compact(result.get('budget'))} · {time.strftime('%Y-%m-%d %H:%M')}"
+
+
+def results_view(result: dict, *, can_save: bool, can_export: bool, default_name: str) -> html.Div:
+    """KPIs, the charts in tabs, notes, and save / export controls."""
+    uplift_pct = result.get("uplift_pct")
+    tone = "success" if (result.get("uplift") or 0) >= 0 else "danger"
+    kpis = [
+        kpi_card("Predicted outcome, 12 months", compact(result.get("outcome")), _span(result.get("outcome_interval"))),
+        kpi_card("Uplift vs current allocation",
+                 (compact(result.get("uplift")) if result.get("uplift") is not None else "n/a")
+                 + (f" ({uplift_pct:+.1f} %)" if uplift_pct is not None else ""),
+                 _span(result.get("uplift_interval")), tone),
+        kpi_card("Budget", compact(result.get("budget")), f"current {compact(result.get('current_budget'))}"),
+        kpi_card("Return per unit spent", f"{result['roi']:.2f}" if result.get("roi") else "n/a",
+                 f"{result.get('method')} · {result.get('status')}"),
+    ]
+    tabs = dbc.Tabs([
+        dbc.Tab(allocation_tab(result), label="Allocation", tab_id="allocation"),
+        dbc.Tab(dcc.Graph(figure=curves_figure(result), id="optimizer-curves-graph",
+                          config={"displaylogo": False, "responsive": True}), label="Response curves",
+                tab_id="curves"),
+        dbc.Tab(dcc.Graph(figure=mroi_figure(result), config={"displaylogo": False}), label="Marginal ROI",
+                tab_id="mroi"),
+        dbc.Tab(dcc.Graph(figure=frontier_figure(result), config={"displaylogo": False}), label="Budget frontier",
+                tab_id="frontier"),
+        dbc.Tab(binding_tab(result), label="Binding constraints", tab_id="binding"),
+        dbc.Tab(risk_tab(result), label="Risk front", tab_id="risk"),
+    ], active_tab="allocation", className="mb-2")
+    controls = []
+    if can_save:
+        controls.append(dbc.InputGroup([
+            dbc.Input(id="optimizer-save-name", value=default_name, maxlength=200),
+            dbc.Button("Save as scenario", id="optimizer-save", color="success"),
+        ], className="mb-2"))
+    if can_export:
+        controls.append(html.Div([
+            dbc.Button("Export CSV", id="optimizer-export-csv", color="outline-secondary", size="sm",
+                       className="me-2"),
+            dbc.Button("Export XLSX", id="optimizer-export-xlsx", color="outline-secondary", size="sm"),
+        ]))
+    return html.Div([
+        dbc.Row([dbc.Col(c, xs=12, sm=6, xl=3) for c in kpis], className="g-3 mb-3", id="optimizer-kpis"),
+        dbc.Card([dbc.CardHeader(f"{result.get('scenario_label')} · {result.get('curve_source_label')}"),
+                  dbc.CardBody(tabs)], className="shadow-sm mb-3"),
+        dbc.Card(dbc.CardBody([*controls, html.Div(id="optimizer-save-message", className="mt-2")]),
+                 className="shadow-sm mb-3") if controls else html.Div(id="optimizer-save-message"),
+        html.Ul([html.Li(n) for n in result.get("notes") or []], className="small text-muted"),
+    ], id="optimizer-result-view")

@@ -8,117 +8,63 @@ restart of the web process, finds the person's active or latest run on load and 
 Cancel asks the job to stop; it stops at its next progress report. Only the job's owner (or a system
 administrator) may follow or cancel it. `?scenario=ID` reopens a saved scenario: its inputs back in
 the form and its result on screen.
+
+This module holds the layout and the callbacks; the form's grids and its values as a job's inputs are
+in dashboard/optimizer_form.py, submitting, following and exporting a run in dashboard/optimizer_run.py,
+and the result view and charts in dashboard/figures/optimizer.py.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import dash
-import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html, no_update
 
 from core import input_ranges as ranges
-from core.budget import (
-    SCENARIOS,
-    SOURCES,
-    BudgetInputError,
-    catalogue,
-    export_bytes,
-    preview,
-)
-from core.jobs.builtin import OPTIMIZATION
-from core.jobs.kinds import JobInputError
-from core.jobs.queue import QueueUnavailable, submit
-from core.jobs.records import ACTIVE, JobNotFound, cancel, get_job, latest_job
+from core.budget import SCENARIOS, SOURCES, BudgetInputError, catalogue, preview
+from core.jobs.records import ACTIVE, cancel, get_job, latest_job
 from core.runtime import get_db
 from core.scenarios import ScenarioError, get_scenario, save_copy, save_from_job
-from core.security import Action, Principal, can, record
+from core.security import Principal, can
 from core.security.authorizer import Forbidden
 from dashboard.access import holds_anywhere, protected_callback, register_page
 from dashboard.auth.principal import current_principal
-from dashboard.components import compact, empty_state, kpi_card
-from dashboard.errors import JOBS_UNAVAILABLE, queue_unavailable
-from dashboard.figures.optimizer import (
-    NUMBER,
-    allocation_tab,
-    binding_tab,
-    curves_figure,
-    frontier_figure,
-    mroi_figure,
-    risk_tab,
+from dashboard.components import empty_state
+from dashboard.figures.optimizer import default_name, results_view
+from dashboard.optimizer_form import (
+    BRAND_COLUMNS,
+    CELL_COLUMNS,
+    CHANNEL_COLUMNS,
+    default_target,
+    field,
+    form_inputs,
+    grid,
+    grid_rows,
+    limits,
+    window_text,
+)
+from dashboard.optimizer_run import (
+    FOLLOW_EVERY_MS,
+    FOLLOW_OUTPUTS,
+    KIND,
+    alert,
+    export_download,
+    following,
+    job_followable,
+    load_result,
+    result_placeholder,
+    submit_run,
 )
 
 register_page(__name__, permission="scenario:run", path="/optimizer", name="Budget optimizer",
               title="Budget optimizer · Digi-Cadence")
 
 RUN, SAVE, EXPORT = "scenario:run", "scenario:save", "report:export"
-KIND = OPTIMIZATION.name
-FOLLOW_EVERY_MS = 700  # how often the page reads the job row while a run is active
-
-
-
-
-def _span(pair: list[float] | None) -> str:
-    return f"90 % interval {compact(pair[0])} … {compact(pair[1])}" if pair else "no interval (curves without draws)"
 
 
 # ------------------------------------------------------------------------------------------------ layout
-
-EDIT = {**NUMBER, "editable": True, "cellClass": "dc-editable"}
-
-
-def _grid(grid_id: str, columns: list[dict], rows: list[dict]) -> dag.AgGrid:
-    return dag.AgGrid(
-        id=grid_id, columnDefs=columns, rowData=rows, columnSize="responsiveSizeToFit",
-        defaultColDef={"resizable": True, "minWidth": 90, "wrapHeaderText": True, "autoHeaderHeight": True},
-        dashGridOptions={"domLayout": "autoHeight", "singleClickEdit": True, "stopEditingWhenCellsLoseFocus": True},
-        className="ag-theme-quartz",
-    )
-
-
-CELL_COLUMNS = [
-    {"field": "brand", "headerName": "Brand", "minWidth": 110, "pinned": "left"},
-    {"field": "channel", "headerName": "Channel", "minWidth": 110},
-    {"field": "current", "headerName": "Last 12 months", **NUMBER},
-    {"field": "lower", "headerName": "Min", **EDIT},
-    {"field": "upper", "headerName": "Max", **EDIT},
-    {"field": "locked", "headerName": "Lock", "editable": True, "cellDataType": "boolean", "minWidth": 70},
-    {"field": "min_spend", "headerName": "Min when on", **EDIT},
-]
-BRAND_COLUMNS = [{"field": "brand", "headerName": "Brand", "minWidth": 120},
-                 {"field": "current", "headerName": "Last 12 months", **NUMBER},
-                 {"field": "lower", "headerName": "Min total", **EDIT}, {"field": "upper", "headerName": "Max total",
-                                                                         **EDIT}]
-CHANNEL_COLUMNS = [{"field": "channel", "headerName": "Channel", "minWidth": 120},
-                   {"field": "current", "headerName": "Last 12 months", **NUMBER},
-                   {"field": "lower", "headerName": "Min total", **EDIT},
-                   {"field": "upper", "headerName": "Max total", **EDIT}]
-
-
-def _merge_rows(rows: list[dict], saved: list[dict] | None, keys: tuple[str, ...]) -> list[dict]:
-    """Preview rows with a scenario's stored bounds laid over them (matched on `keys`)."""
-    stored = {tuple(str(r.get(k)) for k in keys): r for r in saved or []}
-    out = []
-    for row in rows:
-        extra = stored.get(tuple(str(row.get(k)) for k in keys), {})
-        out.append({**row, "lower": extra.get("lower"), "upper": extra.get("upper"),
-                    **({"locked": bool(extra.get("locked")), "min_spend": extra.get("min_spend")}
-                       if "channel" in keys and "brand_id" in keys else {})})
-    return out
-
-
-def _limits(rng: ranges.NumberRange) -> dict[str, float]:
-    """The browser's min/max hints from the range the server checks (core.input_ranges)."""
-    return {"min": rng.lo, "max": rng.hi}
-
-
-def _field(label: str, control: Any, hint: str | None = None) -> html.Div:
-    return html.Div([dbc.Label(label, className="small fw-semibold mb-1"), control,
-                     dbc.FormText(hint) if hint else None], className="mb-3")
-
 
 def layout(scenario: str | None = None, brands: str | None = None, **_query) -> html.Div:
     """The form (prefilled from `?scenario=ID`, or brands from `?brands=ID,ID`), progress and results."""
@@ -156,44 +102,40 @@ def layout(scenario: str | None = None, brands: str | None = None, **_query) -> 
     setup = dbc.Card([
         dbc.CardHeader("Scenario"),
         dbc.CardBody([
-            _field("Brands", dcc.Dropdown(id="optimizer-brands", options=brand_options, value=chosen, multi=True)),
-            _field("Channels", dcc.Dropdown(id="optimizer-channels", options=cat["channels"], value=channels,
-                                            multi=True)),
-            _field("Response curves", dbc.RadioItems(id="optimizer-source", options=source_options, value=source),
-                   "Brands without fitted curves are fitted when the run starts."),
-            _field("Scenario type", dbc.RadioItems(id="optimizer-scenario-type", value=inputs.get("scenario")
-                                                   or "max_outcome",
-                                                   options=[{"label": v, "value": k} for k, v in SCENARIOS.items()])),
+            field("Brands", dcc.Dropdown(id="optimizer-brands", options=brand_options, value=chosen, multi=True)),
+            field("Channels", dcc.Dropdown(id="optimizer-channels", options=cat["channels"], value=channels,
+                                           multi=True)),
+            field("Response curves", dbc.RadioItems(id="optimizer-source", options=source_options, value=source),
+                  "Brands without fitted curves are fitted when the run starts."),
+            field("Scenario type", dbc.RadioItems(id="optimizer-scenario-type",
+                                                  value=inputs.get("scenario") or "max_outcome",
+                                                  options=[{"label": v, "value": k} for k, v in SCENARIOS.items()])),
             dbc.Row([
-                dbc.Col(_field("Budget, 12 months", dbc.Input(id="optimizer-budget", type="number",
-                                                              **_limits(ranges.BUDGET),
-                                                              value=inputs.get("budget") or round(pv["budget"])),
-                               "Default: the last 12 months' actual spend."), xs=12, sm=6),
-                dbc.Col(_field("Target outcome, 12 months", dbc.Input(
-                    id="optimizer-target", type="number", **_limits(ranges.TARGET),
-                    value=inputs.get("target") or (round(pv["current_outcome"] * 1.05) if pv["current_outcome"]
-                                                   else None)),
+                dbc.Col(field("Budget, 12 months", dbc.Input(id="optimizer-budget", type="number",
+                                                             **limits(ranges.BUDGET),
+                                                             value=inputs.get("budget") or round(pv["budget"])),
+                              "Default: the last 12 months' actual spend."), xs=12, sm=6),
+                dbc.Col(field("Target outcome, 12 months", dbc.Input(
+                    id="optimizer-target", type="number", **limits(ranges.TARGET),
+                    value=inputs.get("target") or default_target(pv)),
                     "For the smallest-budget scenario."), xs=12, sm=6),
             ], className="g-2"),
-            _field("Max change per cell, %", dbc.Input(id="optimizer-max-change", type="number",
-                                                       **_limits(ranges.MAX_CHANGE_PCT),
-                                                       value=inputs.get("max_change_pct"), placeholder="no limit")),
-            html.Div(id="optimizer-window", className="small text-muted mb-2", children=_window_text(pv)),
+            field("Max change per cell, %", dbc.Input(id="optimizer-max-change", type="number",
+                                                      **limits(ranges.MAX_CHANGE_PCT),
+                                                      value=inputs.get("max_change_pct"), placeholder="no limit")),
+            html.Div(id="optimizer-window", className="small text-muted mb-2", children=window_text(pv)),
         ]),
     ], className="shadow-sm mb-3")
 
+    cell_rows, brand_rows, channel_rows = grid_rows(pv, inputs)
     constraints = dbc.Card([
         dbc.CardHeader("Constraints (12-month money; empty = no bound)"),
         dbc.CardBody(dbc.Tabs([
-            dbc.Tab(_grid("optimizer-cells", CELL_COLUMNS,
-                          _merge_rows(pv["cells"], inputs.get("cells"), ("brand_id", "channel"))),
-                    label="Cells", tab_id="cells"),
-            dbc.Tab(_grid("optimizer-brand-bounds", BRAND_COLUMNS,
-                          _merge_rows(pv["brands"], inputs.get("brand_bounds"), ("brand_id",))),
-                    label="Brand totals", tab_id="brands"),
-            dbc.Tab(_grid("optimizer-channel-bounds", CHANNEL_COLUMNS,
-                          _merge_rows(pv["channels"], inputs.get("channel_bounds"), ("channel",))),
-                    label="Channel totals", tab_id="channels"),
+            dbc.Tab(grid("optimizer-cells", CELL_COLUMNS, cell_rows), label="Cells", tab_id="cells"),
+            dbc.Tab(grid("optimizer-brand-bounds", BRAND_COLUMNS, brand_rows), label="Brand totals",
+                    tab_id="brands"),
+            dbc.Tab(grid("optimizer-channel-bounds", CHANNEL_COLUMNS, channel_rows), label="Channel totals",
+                    tab_id="channels"),
         ], active_tab="cells"), className="p-2"),
     ], className="shadow-sm mb-3")
 
@@ -204,18 +146,18 @@ def layout(scenario: str | None = None, brands: str | None = None, **_query) -> 
                    "or whole spend units switch to the genetic search, seeded by the exact optimum.",
                    className="small text-muted"),
             dbc.Row([
-                dbc.Col(_field("Max active channels per brand", dbc.Input(
-                    id="optimizer-max-active", type="number", step=1, **_limits(ranges.MAX_ACTIVE),
+                dbc.Col(field("Max active channels per brand", dbc.Input(
+                    id="optimizer-max-active", type="number", step=1, **limits(ranges.MAX_ACTIVE),
                     value=inputs.get("max_active_per_brand"), placeholder="all")), xs=6),
-                dbc.Col(_field("Whole spend unit", dbc.Input(id="optimizer-unit", type="number",
-                                                             step="any", **_limits(ranges.UNIT),
-                                                             value=inputs.get("unit"), placeholder="none")), xs=6),
-                dbc.Col(_field("Generations", dbc.Input(id="optimizer-generations", type="number", step=10,
-                                                        **_limits(ranges.GENERATIONS),
-                                                        value=inputs.get("generations") or 120)), xs=6),
-                dbc.Col(_field("Frontier points", dbc.Input(id="optimizer-frontier-points", type="number",
-                                                            **_limits(ranges.FRONTIER_POINTS),
-                                                            value=inputs.get("frontier_points") or 11)),
+                dbc.Col(field("Whole spend unit", dbc.Input(id="optimizer-unit", type="number",
+                                                            step="any", **limits(ranges.UNIT),
+                                                            value=inputs.get("unit"), placeholder="none")), xs=6),
+                dbc.Col(field("Generations", dbc.Input(id="optimizer-generations", type="number", step=10,
+                                                       **limits(ranges.GENERATIONS),
+                                                       value=inputs.get("generations") or 120)), xs=6),
+                dbc.Col(field("Frontier points", dbc.Input(id="optimizer-frontier-points", type="number",
+                                                           **limits(ranges.FRONTIER_POINTS),
+                                                           value=inputs.get("frontier_points") or 11)),
                         xs=6),
             ], className="g-2"),
             dbc.Checklist(id="optimizer-risk", options=[{"label": "Compute the risk front (NSGA-II over the "
@@ -258,15 +200,6 @@ def layout(scenario: str | None = None, brands: str | None = None, **_query) -> 
     ])
 
 
-def _window_text(pv: dict) -> list:
-    parts = [html.Div("Last 12 months of spend: " + "; ".join(pv["window"]))] if pv["window"] else []
-    if pv["current_outcome"]:
-        parts.append(html.Div(f"Current allocation predicts {compact(pv['current_outcome'])} outcome a year "
-                              f"for {compact(pv['budget'])} spend."))
-    parts += [html.Div(n) for n in pv["notes"]]
-    return parts
-
-
 # ------------------------------------------------------------------------------------------------ callbacks
 
 
@@ -299,52 +232,7 @@ def refresh_defaults(brand_ids, channels, source):
         pv = preview(get_db(), current_principal(), brand_ids, channels, source or "fitted")
     except BudgetInputError as exc:
         return no_update, no_update, no_update, no_update, no_update, [html.Div(str(exc), className="text-danger")]
-    target = round(pv["current_outcome"] * 1.05) if pv["current_outcome"] else None
-    return (_merge_rows(pv["cells"], None, ("brand_id", "channel")), _merge_rows(pv["brands"], None, ("brand_id",)),
-            _merge_rows(pv["channels"], None, ("channel",)), round(pv["budget"]), target, _window_text(pv))
-
-
-def _alert(text: str, color: str = "danger") -> dbc.Alert:
-    return dbc.Alert(text, color=color, className="py-2 mb-0")
-
-
-def _job_followable(principal: Principal, job_id: Any) -> bool:
-    """Only the job's owner (or a system administrator) may follow, cancel or read it."""
-    try:
-        get_job(get_db(), principal, job_id)
-    except JobNotFound:
-        return False
-    return True
-
-
-# What the run, follow and cancel callbacks set, in this order (outputs of `_following`).
-FOLLOW_OUTPUTS = [Output("optimizer-watch", "data", allow_duplicate=True),
-                  Output("optimizer-watch-tick", "disabled", allow_duplicate=True),
-                  Output("optimizer-progress", "value", allow_duplicate=True),
-                  Output("optimizer-progress", "label", allow_duplicate=True),
-                  Output("optimizer-progress-text", "children", allow_duplicate=True),
-                  Output("optimizer-progress-wrap", "style", allow_duplicate=True),
-                  Output("optimizer-run", "disabled", allow_duplicate=True),
-                  Output("optimizer-cancel", "disabled", allow_duplicate=True),
-                  Output("optimizer-job", "data", allow_duplicate=True),
-                  Output("optimizer-message", "children", allow_duplicate=True)]
-
-
-def _following(job: dict | None, message: Any = "") -> tuple:
-    """The page's run controls for `job` (a get_job dict): following it while active, its outcome once ended.
-
-    A succeeded job becomes the shown result; a failed or cancelled one clears it (no stale result
-    under an error); None stops following and leaves the shown result as it is.
-    """
-    if job is None:
-        return None, True, 0, "", "", {"display": "none"}, False, True, no_update, message
-    pct = round((job["progress"] or 0) * 100)
-    if job["status"] in ACTIVE:
-        return (job["id"], False, pct, f"{pct}%", job["message"] or "", {}, True, False, None, message)
-    if job["status"] == "succeeded":
-        return None, True, 100, "100%", "", {"display": "none"}, False, True, job["id"], _alert("Done.", "success")
-    text = "Run cancelled." if job["status"] == "cancelled" else f"The run failed: {job['error'] or 'unknown error'}"
-    return None, True, 0, "", "", {"display": "none"}, False, True, None, _alert(text, "secondary")
+    return (*grid_rows(pv), round(pv["budget"]), default_target(pv), window_text(pv))
 
 
 @protected_callback(
@@ -374,21 +262,11 @@ def run_optimizer(n_clicks, brand_ids, channels, source, scenario_type, budget, 
     """Submit the run as a durable job, as the API does (validated and authorized again by the queue), and follow it."""
     if not n_clicks:
         return (no_update,) * len(FOLLOW_OUTPUTS)
-    raw = {"brand_ids": brand_ids or [], "channels": channels or [], "curve_source": source,
-           "scenario": scenario_type, "budget": budget, "target": target, "max_change_pct": max_change,
-           "cells": cells or [], "brand_bounds": brand_bounds or [], "channel_bounds": channel_bounds or [],
-           "max_active_per_brand": max_active, "unit": unit, "generations": generations,
-           "frontier_points": frontier_points, "risk_front": bool(risk)}
-    db, principal = get_db(), current_principal()
-    try:
-        job_id = submit(db, principal, KIND, {"inputs": raw})
-    except JobInputError as exc:
-        return _following(None, _alert(exc.reason.removeprefix("inputs: "), "warning"))
-    except QueueUnavailable as exc:  # the broker down (dashboard.errors' words), or too many jobs waiting
-        return _following(None, _alert(JOBS_UNAVAILABLE if queue_unavailable(exc) else str(exc), "warning"))
-    except Forbidden:
-        return _following(None, _alert("You may not run this scenario."))
-    return _following(get_job(db, principal, job_id))
+    raw = form_inputs(brand_ids=brand_ids, channels=channels, source=source, scenario_type=scenario_type,
+                      budget=budget, target=target, max_change=max_change, cells=cells, brand_bounds=brand_bounds,
+                      channel_bounds=channel_bounds, max_active=max_active, unit=unit, generations=generations,
+                      frontier_points=frontier_points, risk=risk)
+    return submit_run(current_principal(), raw)
 
 
 @protected_callback(
@@ -397,13 +275,13 @@ def run_optimizer(n_clicks, brand_ids, channels, source, scenario_type, budget, 
     State("optimizer-watch", "data"),
     prevent_initial_call=True,
     permission=RUN,
-    objects={"job_id": ("job", _job_followable)},
+    objects={"job_id": ("job", job_followable)},
 )
 def follow_job(_tick, job_id):
     """Follow the job row (this page load's run, or one found on load): progress, then result or error."""
     if not job_id:
-        return _following(None)
-    return _following(get_job(get_db(), current_principal(), job_id))
+        return following(None)
+    return following(get_job(get_db(), current_principal(), job_id))
 
 
 @protected_callback(
@@ -412,7 +290,7 @@ def follow_job(_tick, job_id):
     State("optimizer-watch", "data"),
     prevent_initial_call=True,
     permission=RUN,
-    objects={"job_id": ("job", _job_followable)},
+    objects={"job_id": ("job", job_followable)},
 )
 def cancel_run(n_clicks, job_id):
     """Ask the followed job to stop; the run stops at its next progress report and the follow shows it."""
@@ -431,95 +309,22 @@ def _scenario_readable(principal: Principal, scenario_id: Any) -> bool:
         return False
 
 
-def _load_result(principal: Principal, job_id: Any, scenario_id: Any) -> dict | None:
-    """The result on screen: the person's own finished job, or a scenario they may read."""
-    db = get_db()
-    if job_id:
-        try:
-            job = get_job(db, principal, job_id)
-        except JobNotFound:
-            return None
-        return job["result"] if job["status"] == "succeeded" else None
-    if scenario_id:
-        return get_scenario(db, principal, scenario_id).get("result")
-    return None
-
-
 @protected_callback(
     Output("optimizer-results", "children"),
     Input("optimizer-job", "data"),
     Input("optimizer-scenario", "data"),
+    State("optimizer-watch", "data"),
     permission=RUN,
-    objects={"scenario_id": ("scenario", _scenario_readable)},
+    objects={"scenario_id": ("scenario", _scenario_readable), "watched": ("job", job_followable)},
 )
-def show_result(job_id, scenario_id):
-    """Render the result of the shown run (or reopened scenario)."""
+def show_result(job_id, scenario_id, watched):
+    """Render the result of the shown run (or reopened scenario); while a run is followed, say it is running."""
     principal = current_principal()
-    result = _load_result(principal, job_id, scenario_id if not job_id else None)
+    result = load_result(principal, job_id, scenario_id if not job_id else None)
     if not result:
-        return empty_state("No result yet.", "Set up the scenario and press Run optimization.")
+        return result_placeholder(watched)
     return results_view(result, can_save=holds_anywhere(principal, SAVE), can_export=holds_anywhere(principal, EXPORT),
-                        default_name=_default_name(result))
-
-
-def _default_name(result: dict) -> str:
-    brands = sorted({c["brand"] for c in result.get("cells") or []})
-    label = ", ".join(brands[:3]) + (f" +{len(brands) - 3}" if len(brands) > 3 else "")
-    return f"{label} · {compact(result.get('budget'))} · {time.strftime('%Y-%m-%d %H:%M')}"
-
-
-# ------------------------------------------------------------------------------------------------ results
-
-
-def results_view(result: dict, *, can_save: bool, can_export: bool, default_name: str) -> html.Div:
-    """KPIs, the charts in tabs, notes, and save / export controls."""
-    uplift_pct = result.get("uplift_pct")
-    tone = "success" if (result.get("uplift") or 0) >= 0 else "danger"
-    kpis = [
-        kpi_card("Predicted outcome, 12 months", compact(result.get("outcome")), _span(result.get("outcome_interval"))),
-        kpi_card("Uplift vs current allocation",
-                 (compact(result.get("uplift")) if result.get("uplift") is not None else "n/a")
-                 + (f" ({uplift_pct:+.1f} %)" if uplift_pct is not None else ""),
-                 _span(result.get("uplift_interval")), tone),
-        kpi_card("Budget", compact(result.get("budget")), f"current {compact(result.get('current_budget'))}"),
-        kpi_card("Return per unit spent", f"{result['roi']:.2f}" if result.get("roi") else "n/a",
-                 f"{result.get('method')} · {result.get('status')}"),
-    ]
-    tabs = dbc.Tabs([
-        dbc.Tab(allocation_tab(result), label="Allocation", tab_id="allocation"),
-        dbc.Tab(dcc.Graph(figure=curves_figure(result), id="optimizer-curves-graph",
-                          config={"displaylogo": False, "responsive": True}), label="Response curves",
-                tab_id="curves"),
-        dbc.Tab(dcc.Graph(figure=mroi_figure(result), config={"displaylogo": False}), label="Marginal ROI",
-                tab_id="mroi"),
-        dbc.Tab(dcc.Graph(figure=frontier_figure(result), config={"displaylogo": False}), label="Budget frontier",
-                tab_id="frontier"),
-        dbc.Tab(binding_tab(result), label="Binding constraints", tab_id="binding"),
-        dbc.Tab(risk_tab(result), label="Risk front", tab_id="risk"),
-    ], active_tab="allocation", className="mb-2")
-    controls = []
-    if can_save:
-        controls.append(dbc.InputGroup([
-            dbc.Input(id="optimizer-save-name", value=default_name, maxlength=200),
-            dbc.Button("Save as scenario", id="optimizer-save", color="success"),
-        ], className="mb-2"))
-    if can_export:
-        controls.append(html.Div([
-            dbc.Button("Export CSV", id="optimizer-export-csv", color="outline-secondary", size="sm",
-                       className="me-2"),
-            dbc.Button("Export XLSX", id="optimizer-export-xlsx", color="outline-secondary", size="sm"),
-        ]))
-    return html.Div([
-        dbc.Row([dbc.Col(c, xs=12, sm=6, xl=3) for c in kpis], className="g-3 mb-3", id="optimizer-kpis"),
-        dbc.Card([dbc.CardHeader(f"{result.get('scenario_label')} · {result.get('curve_source_label')}"),
-                  dbc.CardBody(tabs)], className="shadow-sm mb-3"),
-        dbc.Card(dbc.CardBody([*controls, html.Div(id="optimizer-save-message", className="mt-2")]),
-                 className="shadow-sm mb-3") if controls else html.Div(id="optimizer-save-message"),
-        html.Ul([html.Li(n) for n in result.get("notes") or []], className="small text-muted"),
-    ], id="optimizer-result-view")
-
-
-# ------------------------------------------------------------------------------------------------ save, export
+                        default_name=default_name(result))
 
 
 @protected_callback(
@@ -543,9 +348,9 @@ def save(n_clicks, name, job_id, scenario_id):
         elif scenario_id:
             new_id = save_copy(get_db(), principal, scenario_id, name)
         else:
-            return _alert("Run an optimization first.", "warning")
+            return alert("Run an optimization first.", "warning")
     except ScenarioError as exc:
-        return _alert(str(exc), "warning")
+        return alert(str(exc), "warning")
     return dbc.Alert(["Saved as scenario #", str(new_id), ". ",
                       dcc.Link("Open Scenarios", href="/scenarios", id="optimizer-open-scenarios")],
                      color="success", className="py-2 mb-0", id="optimizer-saved")
@@ -567,11 +372,7 @@ def export(csv_clicks, xlsx_clicks, job_id, scenario_id):
         return no_update
     fmt = "xlsx" if dash.ctx.triggered_id == "optimizer-export-xlsx" else "csv"
     principal = current_principal()
-    result = _load_result(principal, job_id, scenario_id if not job_id else None)
+    result = load_result(principal, job_id, scenario_id if not job_id else None)
     if not result:
         return no_update
-    record(get_db(), Action.EXPORT, actor=principal, organization_id=principal.organization_id,
-           target=("scenario", scenario_id) if scenario_id and not job_id else ("job", job_id),
-           data={"format": fmt, "what": "budget optimization"})
-    stamp = time.strftime("%Y%m%d-%H%M")
-    return dcc.send_bytes(export_bytes(result, fmt), f"budget-optimization-{stamp}.{fmt}")
+    return export_download(principal, result, fmt, job_id, scenario_id)

@@ -53,7 +53,7 @@ def _wait_for_worker(celery_app, worker, log: Path, timeout: float = 90) -> None
 @pytest.fixture
 def with_worker(sqlite_db, tmp_path, private_redis):
     """The app on the private Redis with sessions in the database, and a Celery worker on the same Redis."""
-    app, people = build(sqlite_db, tmp_path, redis_url=private_redis.url, cache_dir=tmp_path / "cache",
+    app, people = build(sqlite_db, tmp_path, redis_url=private_redis.url,
                         session_store="database")
     env = {**os.environ, "DATABASE_URL": sqlite_db.url, "REDIS_URL": private_redis.url, "SECRET_KEY": "k" * 32,
            "DIGICADENCE_INSTANCE_DIR": str(tmp_path), "DIGICADENCE_SESSION_STORE": "database"}
@@ -104,7 +104,7 @@ def test_with_database_sessions_pages_serve_and_run_says_jobs_are_unavailable(wi
 
 
 def test_with_redis_sessions_an_outage_is_a_clear_503_and_sessions_come_back(sqlite_db, tmp_path, private_redis):
-    app, people = build(sqlite_db, tmp_path, redis_url=private_redis.url, cache_dir=tmp_path / "cache")
+    app, people = build(sqlite_db, tmp_path, redis_url=private_redis.url)
     client = app.server.test_client()
     assert sign_in(client, people[ROLE].email).status_code == 302
     assert client.get("/").status_code == 200

@@ -275,7 +275,7 @@ def test_the_app_without_redis_runs_jobs_in_its_own_pool(sqlite_db, tmp_path):
     from tests.support import make_app
 
     world = build_world(sqlite_db, tmp_path)
-    app = make_app(sqlite_db, tmp_path, cache_dir=tmp_path / "cache")
+    app = make_app(sqlite_db, tmp_path)
     executor = app.server.extensions[EXTENSION]
     assert isinstance(executor, LocalExecutor)
     try:

@@ -88,7 +88,7 @@ def _host() -> str:
 @pytest.fixture
 def setup(db, tmp_path, redis_url):
     world = build_world(db, tmp_path)
-    app = make_app(db, tmp_path, redis_url=redis_url, cache_dir=tmp_path / "cache")
+    app = make_app(db, tmp_path, redis_url=redis_url)
     workers = Workers(db, redis_url, tmp_path, app.server.extensions["digicadence.celery"])
     try:
         yield world, app, workers

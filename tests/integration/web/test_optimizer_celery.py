@@ -41,7 +41,7 @@ def redis_db():
 @pytest.fixture
 def celery_setup(sqlite_db, tmp_path, redis_db):
     """The web app on Redis and one worker process with the same configuration."""
-    app, people = build(sqlite_db, tmp_path, redis_url=redis_db, cache_dir=tmp_path / "cache")
+    app, people = build(sqlite_db, tmp_path, redis_url=redis_db)
     env = {**os.environ, "DATABASE_URL": sqlite_db.url, "REDIS_URL": redis_db, "SECRET_KEY": "k" * 32,
            "DIGICADENCE_INSTANCE_DIR": str(tmp_path)}
     env.pop("DIGICADENCE_DEMO", None)

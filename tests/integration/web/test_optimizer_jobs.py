@@ -21,6 +21,7 @@ from core.models import Job, User
 from core.security import load_principal
 from tests.integration.web.optimizer_support import (
     CANCEL,
+    FOLLOW,
     SHOW,
     find_component,
     follow,
@@ -137,6 +138,27 @@ def test_cancel_stops_the_run_and_clears_the_result(sqlite_db, tmp_path):
     assert final["optimizer-job"]["data"] is None and "Run cancelled" in str(final["optimizer-message"])
     assert get_job(sqlite_db, load_principal(sqlite_db, user_id(sqlite_db, people, "Brand Manager")),
                    job_id)["result"] is None
+
+
+def test_while_a_run_is_followed_the_result_area_says_it_is_running(sqlite_db, tmp_path):
+    """Run clears the result area, which then says a run is on its way (not "No result yet … press Run");
+    follow ticks leave it alone; a job id that is not the person's is refused there too."""
+    app, people = build(sqlite_db, tmp_path)
+    client, headers = signed_in(app, people, "Brand Manager")
+    job_id = submitted(start_run(client, headers, app, run_values(
+        people["Brand Manager"].scope_id, generations=2000, max_active=2)))
+    wait_until_running(sqlite_db, job_id)
+    running = post(client, headers, app, SHOW, {"job_id": None, "scenario_id": None, "watched": job_id})
+    assert running.status_code == 200
+    assert "Running — the result appears here when the run finishes" in str(running.get_json()["response"])
+    assert "No result yet" in str(post(client, headers, app, SHOW, {}).get_json()["response"])
+    tick = post(client, headers, app, FOLLOW, {"_tick": 1, "job_id": job_id}).get_json()["response"]
+    assert tick["optimizer-watch"]["data"] == job_id and "optimizer-job" not in tick
+    other, other_headers = signed_in(app, people, "Portfolio Manager")
+    assert post(other, other_headers, app, SHOW, {"watched": job_id}).status_code == 403
+    post(client, headers, app, CANCEL, {"n_clicks": 1, "job_id": job_id})
+    final, _ = follow(client, headers, app, job_id, timeout=60)
+    assert "Run cancelled" in str(final["optimizer-message"])
 
 
 def test_a_foreign_job_id_is_refused_by_follow_and_cancel(sqlite_db, tmp_path):

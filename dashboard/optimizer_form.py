@@ -1,0 +1,112 @@
+"""The optimizer form's building blocks: its constraint grids, their rows, and the form as a job's inputs.
+
+The page module keeps the layout and the callbacks; what the form holds (grid columns, a preview's
+rows with a saved scenario's bounds laid over them, the browser's min/max hints) and how its values
+become the raw `inputs` a budget run takes (validated by core.budget_inputs in the queue, not here)
+live in one place, so the layout and the Run callback cannot describe the form differently.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash_ag_grid as dag
+import dash_bootstrap_components as dbc
+from dash import html
+
+from core import input_ranges as ranges
+from dashboard.components import compact
+from dashboard.figures.optimizer import NUMBER
+
+EDIT = {**NUMBER, "editable": True, "cellClass": "dc-editable"}
+
+CELL_COLUMNS = [
+    {"field": "brand", "headerName": "Brand", "minWidth": 110, "pinned": "left"},
+    {"field": "channel", "headerName": "Channel", "minWidth": 110},
+    {"field": "current", "headerName": "Last 12 months", **NUMBER},
+    {"field": "lower", "headerName": "Min", **EDIT},
+    {"field": "upper", "headerName": "Max", **EDIT},
+    {"field": "locked", "headerName": "Lock", "editable": True, "cellDataType": "boolean", "minWidth": 70},
+    {"field": "min_spend", "headerName": "Min when on", **EDIT},
+]
+BRAND_COLUMNS = [{"field": "brand", "headerName": "Brand", "minWidth": 120},
+                 {"field": "current", "headerName": "Last 12 months", **NUMBER},
+                 {"field": "lower", "headerName": "Min total", **EDIT},
+                 {"field": "upper", "headerName": "Max total", **EDIT}]
+CHANNEL_COLUMNS = [{"field": "channel", "headerName": "Channel", "minWidth": 120},
+                   {"field": "current", "headerName": "Last 12 months", **NUMBER},
+                   {"field": "lower", "headerName": "Min total", **EDIT},
+                   {"field": "upper", "headerName": "Max total", **EDIT}]
+
+def grid(grid_id: str, columns: list[dict], rows: list[dict]) -> dag.AgGrid:
+    """An editable constraint grid: one click edits a cell, leaving the cell keeps the edit."""
+    return dag.AgGrid(
+        id=grid_id, columnDefs=columns, rowData=rows, columnSize="responsiveSizeToFit",
+        defaultColDef={"resizable": True, "minWidth": 90, "wrapHeaderText": True, "autoHeaderHeight": True},
+        dashGridOptions={"domLayout": "autoHeight", "singleClickEdit": True, "stopEditingWhenCellsLoseFocus": True},
+        className="ag-theme-quartz",
+    )
+
+
+def grid_rows(pv: dict, inputs: dict | None = None) -> tuple[list[dict], list[dict], list[dict]]:
+    """The cell, brand-total and channel-total grids' rows: a preview's spend, with the bounds of
+    `inputs` (a reopened scenario's or the last run's) laid over them."""
+    inputs = inputs or {}
+    return (_merge_rows(pv["cells"], inputs.get("cells"), ("brand_id", "channel")),
+            _merge_rows(pv["brands"], inputs.get("brand_bounds"), ("brand_id",)),
+            _merge_rows(pv["channels"], inputs.get("channel_bounds"), ("channel",)))
+
+
+def _merge_rows(rows: list[dict], saved: list[dict] | None, keys: tuple[str, ...]) -> list[dict]:
+    """Preview rows with a scenario's stored bounds laid over them (matched on `keys`)."""
+    stored = {tuple(str(r.get(k)) for k in keys): r for r in saved or []}
+    out = []
+    for row in rows:
+        extra = stored.get(tuple(str(row.get(k)) for k in keys), {})
+        out.append({**row, "lower": extra.get("lower"), "upper": extra.get("upper"),
+                    **({"locked": bool(extra.get("locked")), "min_spend": extra.get("min_spend")}
+                       if "channel" in keys and "brand_id" in keys else {})})
+    return out
+
+
+def limits(rng: ranges.NumberRange) -> dict[str, float]:
+    """The browser's min/max hints from the range the server checks (core.input_ranges)."""
+    return {"min": rng.lo, "max": rng.hi}
+
+
+def field(label: str, control: Any, hint: str | None = None) -> html.Div:
+    """A labelled form control with an optional hint under it."""
+    return html.Div([dbc.Label(label, className="small fw-semibold mb-1"), control,
+                     dbc.FormText(hint) if hint else None], className="mb-3")
+
+
+def window_text(pv: dict) -> list:
+    """Which 12 months of spend the defaults come from, and the preview's notes."""
+    parts = [html.Div("Last 12 months of spend: " + "; ".join(pv["window"]))] if pv["window"] else []
+    if pv["current_outcome"]:
+        parts.append(html.Div(f"Current allocation predicts {compact(pv['current_outcome'])} outcome a year "
+                              f"for {compact(pv['budget'])} spend."))
+    parts += [html.Div(n) for n in pv["notes"]]
+    return parts
+
+
+def default_target(pv: dict) -> float | None:
+    """The smallest-budget scenario's default target: 5 % above what the current allocation predicts."""
+    return round(pv["current_outcome"] * 1.05) if pv["current_outcome"] else None
+
+
+def form_inputs(*, brand_ids: list | None, channels: list | None, source: str | None, scenario_type: str | None,
+                budget: Any, target: Any, max_change: Any, cells: list | None, brand_bounds: list | None,
+                channel_bounds: list | None, max_active: Any, unit: Any, generations: Any, frontier_points: Any,
+                risk: list | None) -> dict[str, Any]:
+    """The form's values, as the browser sent them (named as the Run callback's parameters), as the raw
+    `inputs` of an optimization job.
+
+    Nothing is parsed here: the queue validates these exactly as it validates the API's (friendly
+    numbers such as "1,000", empty bounds), so the page and the API cannot disagree.
+    """
+    return {"brand_ids": brand_ids or [], "channels": channels or [], "curve_source": source,
+            "scenario": scenario_type, "budget": budget, "target": target, "max_change_pct": max_change,
+            "cells": cells or [], "brand_bounds": brand_bounds or [], "channel_bounds": channel_bounds or [],
+            "max_active_per_brand": max_active, "unit": unit, "generations": generations,
+            "frontier_points": frontier_points, "risk_front": bool(risk)}

@@ -1,0 +1,125 @@
+"""The optimizer page's side of a budget run: submit it to the durable queue, follow its job row, export it.
+
+The run itself is an `optimization` job (core.jobs): the page only submits the form, reads the row
+back (progress, result, error) and renders what it reads. That rendering lives here, next to the
+outputs it fills, so the Run, follow and Cancel callbacks answer the same way and the page module
+keeps its layout and callbacks.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import dash_bootstrap_components as dbc
+from dash import Output, dcc, no_update
+
+from core.budget import export_bytes
+from core.jobs.builtin import OPTIMIZATION
+from core.jobs.kinds import JobInputError
+from core.jobs.queue import QueueUnavailable, submit
+from core.jobs.records import ACTIVE, JobNotFound, get_job
+from core.runtime import get_db
+from core.scenarios import get_scenario
+from core.security import Action, Principal, record
+from core.security.authorizer import Forbidden
+from dashboard.components import empty_state
+from dashboard.errors import JOBS_UNAVAILABLE, queue_unavailable
+
+KIND = OPTIMIZATION.name
+FOLLOW_EVERY_MS = 700  # how often the page reads the job row while a run is active
+
+# What the run, follow and cancel callbacks set, in this order (outputs of `following`).
+FOLLOW_OUTPUTS = [Output("optimizer-watch", "data", allow_duplicate=True),
+                  Output("optimizer-watch-tick", "disabled", allow_duplicate=True),
+                  Output("optimizer-progress", "value", allow_duplicate=True),
+                  Output("optimizer-progress", "label", allow_duplicate=True),
+                  Output("optimizer-progress-text", "children", allow_duplicate=True),
+                  Output("optimizer-progress-wrap", "style", allow_duplicate=True),
+                  Output("optimizer-run", "disabled", allow_duplicate=True),
+                  Output("optimizer-cancel", "disabled", allow_duplicate=True),
+                  Output("optimizer-job", "data", allow_duplicate=True),
+                  Output("optimizer-message", "children", allow_duplicate=True)]
+
+
+def alert(text: str, color: str = "danger") -> dbc.Alert:
+    """A one-line message under the page's buttons."""
+    return dbc.Alert(text, color=color, className="py-2 mb-0")
+
+
+def job_followable(principal: Principal, job_id: Any) -> bool:
+    """Only the job's owner (or a system administrator) may follow, cancel or read it."""
+    try:
+        get_job(get_db(), principal, job_id)
+    except JobNotFound:
+        return False
+    return True
+
+
+def following(job: dict | None, message: Any = "", *, started: bool = False) -> tuple:
+    """The page's run controls for `job` (a get_job dict): following it while active, its outcome once ended.
+
+    A succeeded job becomes the shown result; a failed or cancelled one clears it (no stale result
+    under an error); None stops following and leaves the shown result as it is. A run just `started`
+    clears the shown result (which then says the run is on its way); later follow ticks leave the
+    result area alone, so it is not rendered again on every tick.
+    """
+    if job is None:
+        return None, True, 0, "", "", {"display": "none"}, False, True, no_update, message
+    pct = round((job["progress"] or 0) * 100)
+    if job["status"] in ACTIVE:
+        shown = None if started else no_update
+        return (job["id"], False, pct, f"{pct}%", job["message"] or "", {}, True, False, shown, message)
+    if job["status"] == "succeeded":
+        return None, True, 100, "100%", "", {"display": "none"}, False, True, job["id"], alert("Done.", "success")
+    text = "Run cancelled." if job["status"] == "cancelled" else f"The run failed: {job['error'] or 'unknown error'}"
+    return None, True, 0, "", "", {"display": "none"}, False, True, None, alert(text, "secondary")
+
+
+def submit_run(principal: Principal, raw: dict[str, Any]) -> tuple:
+    """Submit `raw` (the form's inputs) as an optimization job, as the API does, and start following it.
+
+    The queue validates and authorizes it again; a refusal (bad input, the queue unavailable or
+    full, a brand out of scope) becomes the page's message and nothing is followed.
+    """
+    db = get_db()
+    try:
+        job_id = submit(db, principal, KIND, {"inputs": raw})
+    except JobInputError as exc:
+        return following(None, alert(exc.reason.removeprefix("inputs: "), "warning"))
+    except QueueUnavailable as exc:  # the broker down (dashboard.errors' words), or too many jobs waiting
+        return following(None, alert(JOBS_UNAVAILABLE if queue_unavailable(exc) else str(exc), "warning"))
+    except Forbidden:
+        return following(None, alert("You may not run this scenario."))
+    return following(get_job(db, principal, job_id), started=True)
+
+
+def result_placeholder(watched: Any) -> Any:
+    """What the result area says with no result to show: a run is on its way, or none was asked for."""
+    if watched:
+        return empty_state("Running — the result appears here when the run finishes.",
+                           "Follow its progress above; Cancel stops it.")
+    return empty_state("No result yet.", "Set up the scenario and press Run optimization.")
+
+
+def load_result(principal: Principal, job_id: Any, scenario_id: Any) -> dict | None:
+    """The result on screen: the person's own finished job, or a scenario they may read."""
+    db = get_db()
+    if job_id:
+        try:
+            job = get_job(db, principal, job_id)
+        except JobNotFound:
+            return None
+        return job["result"] if job["status"] == "succeeded" else None
+    if scenario_id:
+        return get_scenario(db, principal, scenario_id).get("result")
+    return None
+
+
+def export_download(principal: Principal, result: dict, fmt: str, job_id: Any, scenario_id: Any) -> dict:
+    """The shown result as a CSV or XLSX download, audited against the job or scenario it came from."""
+    record(get_db(), Action.EXPORT, actor=principal, organization_id=principal.organization_id,
+           target=("scenario", scenario_id) if scenario_id and not job_id else ("job", job_id),
+           data={"format": fmt, "what": "budget optimization"})
+    stamp = time.strftime("%Y%m%d-%H%M")
+    return dcc.send_bytes(export_bytes(result, fmt), f"budget-optimization-{stamp}.{fmt}")
