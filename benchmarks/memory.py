@@ -18,15 +18,19 @@ compared as ratios to the baseline:
 - tracemalloc: the baseline with tracemalloc on (its own overhead inflates RSS: read its heap column);
 - arena2: MALLOC_ARENA_MAX=2;
 - trim_threshold: MALLOC_TRIM_THRESHOLD_=131072 (glibc's dynamic threshold off, trimming at 128 KB);
-- trim: core.memory.MallocTrimmer after every --trim-every requests (the gunicorn post_request hook).
+- trim: glibc's malloc_trim(0) after every --trim-every requests (as a gunicorn post_request hook would);
+- no_read_cache, tracemalloc_no_read_cache: DIGICADENCE_READ_CACHE_ENTRIES=0 (what is left without it).
 The last line is one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import json
 import os
+import pickle
 import subprocess
 import sys
 import time
@@ -42,6 +46,8 @@ VARIANTS: dict[str, dict[str, str]] = {
     "arena2": {"MALLOC_ARENA_MAX": "2"},
     "trim_threshold": {"MALLOC_TRIM_THRESHOLD_": "131072"},
     "trim": {},
+    "no_read_cache": {"DIGICADENCE_READ_CACHE_ENTRIES": "0"},
+    "tracemalloc_no_read_cache": {"DIGICADENCE_READ_CACHE_ENTRIES": "0"},
 }
 PASSWORD = "memory-bench-passphrase-42"
 
@@ -59,15 +65,15 @@ def child(args: argparse.Namespace) -> dict:
     from app import create_app
     from benchmarks.dash_client import DashTab, flask_csrf, flask_transport
     from benchmarks.journeys import JOURNEYS, ROLE_EMAILS, sign_in
+    from core import read_cache
     from core.config import Config
-    from core.memory import MallocTrimmer
 
-    if args.variant == "tracemalloc":
-        tracemalloc.start(10)
+    if args.variant.startswith("tracemalloc"):
+        tracemalloc.start(4)
     config = Config.from_env()  # the parent passed what benchmarks.load passes gunicorn
     app = create_app(config, seed_demo=False)
-    trimmer = MallocTrimmer(args.trim_every if args.variant == "trim" else 0)
-    counted = {"requests": 0}
+    trim = ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim if args.variant == "trim" else None
+    counted = {"requests": 0, "trims": 0}
     tabs = {}
     for role in JOURNEYS:
         client = app.server.test_client()
@@ -76,7 +82,9 @@ def child(args: argparse.Namespace) -> dict:
         def send(*a, _inner=inner, **kw):
             response = _inner(*a, **kw)
             counted["requests"] += 1
-            trimmer.request_finished()  # what deploy/gunicorn.conf.py's post_request does
+            if trim is not None and counted["requests"] % args.trim_every == 0:
+                trim(0)  # what a gunicorn post_request hook calling malloc_trim would do
+                counted["trims"] += 1
             return response
 
         sign_in(send, ROLE_EMAILS[role], PASSWORD)
@@ -106,6 +114,9 @@ def child(args: argparse.Namespace) -> dict:
         top = [f"{stat.size_diff / 1024:+.0f} KB {stat.traceback[0].filename}:{stat.traceback[0].lineno}"
                for stat in diff[:8]]
     reqs = [s["requests"] / 1000 for s in samples]
+    cache = read_cache.cache_for(app.server.extensions["digicadence"].db.engine)
+    values = list(cache._lru.values()) if cache._lru is not None else []
+    cached_mb = sum(len(pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL)) for v in values) / 2**20
     result = {
         "variant": args.variant, "rounds": args.rounds, "requests": samples[-1]["requests"] - samples[0]["requests"],
         "seconds": round(time.monotonic() - started, 1),
@@ -115,7 +126,8 @@ def child(args: argparse.Namespace) -> dict:
         if samples[0]["heap_mb"] is not None else None,
         "heap_start_mb": round(samples[0]["heap_mb"], 1) if samples[0]["heap_mb"] is not None else None,
         "heap_end_mb": round(samples[-1]["heap_mb"], 1) if samples[-1]["heap_mb"] is not None else None,
-        "trims": trimmer.trims, "top_heap_growth": top,
+        "trims": counted["trims"], "read_cache_entries": len(values), "read_cache_pickled_mb": round(cached_mb, 1),
+        "top_heap_growth": top,
         "rss_trend_mb": [round(s["rss_mb"], 1) for s in samples[:: max(1, args.rounds // 10)]],
     }
     print(json.dumps(result))
@@ -126,7 +138,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=40, help="journey rounds measured per variant")
     parser.add_argument("--warmup", type=int, default=5, help="rounds before measuring (first-use caches)")
-    parser.add_argument("--variants", default="baseline,tracemalloc,arena2,trim_threshold,trim")
+    parser.add_argument("--variants", default="baseline,no_read_cache,trim,arena2,tracemalloc")
     parser.add_argument("--trim-every", type=int, default=50)
     parser.add_argument("--database-url", default=DEFAULT_ADMIN_URL, help="PostgreSQL admin URL")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12", help="an empty Redis database")
@@ -160,7 +172,8 @@ def main(argv: list[str] | None = None) -> dict:
             r = results[-1]
             print(f"{name:15} {r['requests']:6} req  RSS {r['rss_start_mb']:7.1f} → {r['rss_end_mb']:7.1f} MB  "
                   f"{r['rss_mb_per_1000_requests']:6.2f} MB/1000 req  heap/1000 req "
-                  f"{r['heap_mb_per_1000_requests'] if r['heap_mb_per_1000_requests'] is not None else '-'}",
+                  f"{r['heap_mb_per_1000_requests'] if r['heap_mb_per_1000_requests'] is not None else '-'}  "
+                  f"read cache {r['read_cache_entries']} entries {r['read_cache_pickled_mb']} MB pickled",
                   flush=True)
             for line in r["top_heap_growth"]:
                 print("    " + line)

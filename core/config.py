@@ -357,20 +357,6 @@ def prometheus_multiproc_dir(env: Mapping[str, str] | None = None) -> Path | Non
     return Path(value) if value else None
 
 
-MALLOC_TRIM_EVERY_ENV = "DIGICADENCE_MALLOC_TRIM_EVERY"
-MALLOC_TRIM_EVERY_DEFAULT = 100
-
-
-def malloc_trim_every(env: Mapping[str, str] | None = None) -> int:
-    """How many requests a web worker serves between two `malloc_trim(0)` calls (0: never).
-
-    A setting of the web process (deploy/gunicorn.conf.py's post_request hook, core.memory), not of
-    one app's Config: without it glibc keeps the native memory pandas and Plotly free, and each
-    worker's RSS climbs for as long as it lives (docs/OPERATIONS.md, "Worker memory").
-    """
-    return _whole(_environment(env), MALLOC_TRIM_EVERY_ENV, MALLOC_TRIM_EVERY_DEFAULT)
-
-
 def child_process_env(extra: Mapping[str, str]) -> dict[str, str]:
     """The environment for a child process (pg_dump, pg_restore): this process's, plus `extra`."""
     return {**_environment(None), **extra}

@@ -67,18 +67,6 @@ def post_worker_init(worker) -> None:
 
     gc.collect()
     gc.freeze()
-    from core.config import malloc_trim_every
-    from core.memory import MallocTrimmer
-
-    worker.malloc_trimmer = MallocTrimmer(malloc_trim_every())
-
-
-def post_request(worker, req, environ, resp) -> None:
-    """Every DIGICADENCE_MALLOC_TRIM_EVERY requests, hand glibc's free pages back (core.memory): without
-    it a worker's RSS climbed about 0.8 MB per minute under the load test while its Python heap stayed flat."""
-    trimmer = getattr(worker, "malloc_trimmer", None)
-    if trimmer is not None:
-        trimmer.request_finished()
 
 
 def child_exit(server, worker) -> None:
