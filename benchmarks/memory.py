@@ -33,8 +33,10 @@ import os
 import pickle
 import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
+from pathlib import Path
 
 import psutil
 
@@ -58,6 +60,34 @@ def _slope(xs: list[float], ys: list[float]) -> float:
     mx, my = sum(xs) / n, sum(ys) / n
     var = sum((x - mx) ** 2 for x in xs)
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var if var else 0.0
+
+
+def _anonymous_mb() -> float | None:
+    """Anonymous memory of this process (heap, arenas, C extensions' buffers), without file-backed pages
+    (code and libraries touched for the first time): Linux /proc/self/smaps_rollup, else None."""
+    try:
+        text = Path("/proc/self/smaps_rollup").read_text()
+    except OSError:
+        return None
+    return sum(int(line.split()[1]) for line in text.splitlines() if line.startswith("Anonymous:")) / 1024
+
+
+def _pymalloc_arenas_mb() -> float:
+    """Memory in CPython's small-object arenas (256 KB each), freed objects' slots included: an arena goes
+    back to the system only once every object in it is gone, which tracemalloc's total does not show."""
+    with tempfile.TemporaryFile() as out:
+        saved = os.dup(2)
+        try:
+            os.dup2(out.fileno(), 2)
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        out.seek(0)
+        text = out.read().decode(errors="replace")
+    arenas = next(int(line.split("=")[1].replace(",", "")) for line in text.splitlines()
+                  if line.startswith("# arenas allocated current"))
+    return arenas * 256 / 1024
 
 
 def child(args: argparse.Namespace) -> dict:
@@ -107,6 +137,7 @@ def child(args: argparse.Namespace) -> dict:
             one_round()
         heap = tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else None
         samples.append({"round": number, "requests": counted["requests"], "rss_mb": me.memory_info().rss / 2**20,
+                        "anon_mb": _anonymous_mb(), "arenas_mb": _pymalloc_arenas_mb(),
                         "heap_mb": heap / 2**20 if heap is not None else None})
     top = []
     if base_snapshot is not None:
@@ -122,6 +153,9 @@ def child(args: argparse.Namespace) -> dict:
         "seconds": round(time.monotonic() - started, 1),
         "rss_start_mb": round(samples[0]["rss_mb"], 1), "rss_end_mb": round(samples[-1]["rss_mb"], 1),
         "rss_mb_per_1000_requests": round(_slope(reqs, [s["rss_mb"] for s in samples]), 2),
+        "anon_mb_per_1000_requests": round(_slope(reqs, [s["anon_mb"] for s in samples]), 2)
+        if samples[0]["anon_mb"] is not None else None,
+        "pymalloc_arenas_mb_per_1000_requests": round(_slope(reqs, [s["arenas_mb"] for s in samples]), 2),
         "heap_mb_per_1000_requests": round(_slope(reqs, [s["heap_mb"] for s in samples]), 2)
         if samples[0]["heap_mb"] is not None else None,
         "heap_start_mb": round(samples[0]["heap_mb"], 1) if samples[0]["heap_mb"] is not None else None,
@@ -171,7 +205,8 @@ def main(argv: list[str] | None = None) -> dict:
             results.append(json.loads(lines[-1]))
             r = results[-1]
             print(f"{name:15} {r['requests']:6} req  RSS {r['rss_start_mb']:7.1f} → {r['rss_end_mb']:7.1f} MB  "
-                  f"{r['rss_mb_per_1000_requests']:6.2f} MB/1000 req  heap/1000 req "
+                  f"{r['rss_mb_per_1000_requests']:6.2f} MB/1000 req  anonymous {r['anon_mb_per_1000_requests']}  "
+                  f"pymalloc arenas {r['pymalloc_arenas_mb_per_1000_requests']}  heap "
                   f"{r['heap_mb_per_1000_requests'] if r['heap_mb_per_1000_requests'] is not None else '-'}  "
                   f"read cache {r['read_cache_entries']} entries {r['read_cache_pickled_mb']} MB pickled",
                   flush=True)
