@@ -2,6 +2,7 @@
 
     python -m benchmarks.memory --rounds 60 --json
     python -m benchmarks.memory --variants baseline,trim --rounds 30
+    python -m benchmarks.memory --variants no_read_cache --roles Analyst --rounds 40   # one journey alone
 
 Why: under the load test gunicorn workers' RSS climbs for minutes. This finds out, without locust,
 whether Python objects pile up (tracemalloc's total climbs; the snapshot diff names the lines) or
@@ -105,7 +106,8 @@ def child(args: argparse.Namespace) -> dict:
     trim = ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim if args.variant == "trim" else None
     counted = {"requests": 0, "trims": 0}
     tabs = {}
-    for role in JOURNEYS:
+    roles = [r.strip() for r in args.roles.split(",")] if args.roles else list(JOURNEYS)
+    for role in roles:
         client = app.server.test_client()
         inner = flask_transport(client)
 
@@ -121,8 +123,8 @@ def child(args: argparse.Namespace) -> dict:
         tabs[role] = (send, flask_csrf(client))
 
     def one_round() -> None:
-        for role, journey in JOURNEYS.items():
-            send, csrf = tabs[role]
+        for role in roles:
+            journey, (send, csrf) = JOURNEYS[role], tabs[role]
             tab = DashTab(send, "http://localhost", csrf, poll_timeout_s=300, sleep=lambda s: time.sleep(min(s, 0.2)))
             journey(tab, lambda low, high: None)
 
@@ -174,6 +176,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--warmup", type=int, default=5, help="rounds before measuring (first-use caches)")
     parser.add_argument("--variants", default="baseline,no_read_cache,trim,arena2,tracemalloc")
     parser.add_argument("--trim-every", type=int, default=50)
+    parser.add_argument("--roles", default="", help="journeys to replay, e.g. 'Analyst' (default: all three)")
     parser.add_argument("--database-url", default=DEFAULT_ADMIN_URL, help="PostgreSQL admin URL")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12", help="an empty Redis database")
     parser.add_argument("--json", action="store_true")
@@ -196,7 +199,7 @@ def main(argv: list[str] | None = None) -> dict:
         run.start("worker", ["bash", "-c", "exec " + procfile_command("worker")], env)
         for name in names:
             command = [sys.executable, "-m", "benchmarks.memory", "--variant", name, "--rounds", str(args.rounds),
-                       "--warmup", str(args.warmup), "--trim-every", str(args.trim_every)]
+                       "--warmup", str(args.warmup), "--trim-every", str(args.trim_every), "--roles", args.roles]
             done = subprocess.run(command, env={**env, **VARIANTS[name]}, capture_output=True, text=True,
                                   cwd=os.getcwd())
             lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
@@ -218,7 +221,8 @@ def main(argv: list[str] | None = None) -> dict:
     for r in results:
         r["growth_ratio_to_baseline"] = (round(r["rss_mb_per_1000_requests"] / base["rss_mb_per_1000_requests"], 2)
                                          if base and base["rss_mb_per_1000_requests"] > 0 else None)
-    summary = {"benchmark": "memory", "rounds": args.rounds, "warmup": args.warmup, "trim_every": args.trim_every,
+    summary = {"benchmark": "memory", "roles": args.roles or "all",
+               "rounds": args.rounds, "warmup": args.warmup, "trim_every": args.trim_every,
                "variants": results}
     if args.json:
         print(json.dumps(summary))
