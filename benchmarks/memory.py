@@ -73,7 +73,7 @@ def _anonymous_mb() -> float | None:
     return sum(int(line.split()[1]) for line in text.splitlines() if line.startswith("Anonymous:")) / 1024
 
 
-def _pymalloc_arenas_mb() -> float:
+def _pymalloc_arenas_mb() -> float | None:
     """Memory in CPython's small-object arenas (256 KB each), freed objects' slots included: an arena goes
     back to the system only once every object in it is gone, which tracemalloc's total does not show."""
     with tempfile.TemporaryFile() as out:
@@ -86,9 +86,9 @@ def _pymalloc_arenas_mb() -> float:
             os.close(saved)
         out.seek(0)
         text = out.read().decode(errors="replace")
-    arenas = next(int(line.split("=")[1].replace(",", "")) for line in text.splitlines()
-                  if line.startswith("# arenas allocated current"))
-    return arenas * 256 / 1024
+    arenas = next((int(line.split("=")[1].replace(",", "")) for line in text.splitlines()
+                   if line.startswith("# arenas allocated current")), None)
+    return arenas * 256 / 1024 if arenas is not None else None  # None: not reported (tracemalloc on)
 
 
 def child(args: argparse.Namespace) -> dict:
@@ -132,6 +132,7 @@ def child(args: argparse.Namespace) -> dict:
     for _ in range(args.warmup):
         one_round()
     base_snapshot = tracemalloc.take_snapshot() if tracemalloc.is_tracing() else None
+    compiled_start = len(app.server.extensions["digicadence"].db.engine._compiled_cache or ())
     samples = []
     started = time.monotonic()
     for number in range(args.rounds + 1):
@@ -147,7 +148,8 @@ def child(args: argparse.Namespace) -> dict:
         top = [f"{stat.size_diff / 1024:+.0f} KB {stat.traceback[0].filename}:{stat.traceback[0].lineno}"
                for stat in diff[:8]]
     reqs = [s["requests"] / 1000 for s in samples]
-    cache = read_cache.cache_for(app.server.extensions["digicadence"].db.engine)
+    engine = app.server.extensions["digicadence"].db.engine
+    cache = read_cache.cache_for(engine)
     values = list(cache._lru.values()) if cache._lru is not None else []
     cached_mb = sum(len(pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL)) for v in values) / 2**20
     result = {
@@ -157,12 +159,15 @@ def child(args: argparse.Namespace) -> dict:
         "rss_mb_per_1000_requests": round(_slope(reqs, [s["rss_mb"] for s in samples]), 2),
         "anon_mb_per_1000_requests": round(_slope(reqs, [s["anon_mb"] for s in samples]), 2)
         if samples[0]["anon_mb"] is not None else None,
-        "pymalloc_arenas_mb_per_1000_requests": round(_slope(reqs, [s["arenas_mb"] for s in samples]), 2),
+        "pymalloc_arenas_mb_per_1000_requests": round(_slope(reqs, [s["arenas_mb"] for s in samples]), 2)
+        if samples[0]["arenas_mb"] is not None else None,
         "heap_mb_per_1000_requests": round(_slope(reqs, [s["heap_mb"] for s in samples]), 2)
         if samples[0]["heap_mb"] is not None else None,
         "heap_start_mb": round(samples[0]["heap_mb"], 1) if samples[0]["heap_mb"] is not None else None,
         "heap_end_mb": round(samples[-1]["heap_mb"], 1) if samples[-1]["heap_mb"] is not None else None,
-        "trims": counted["trims"], "read_cache_entries": len(values), "read_cache_pickled_mb": round(cached_mb, 1),
+        "trims": counted["trims"], "read_cache_entries": len(values),
+        "sqlalchemy_compiled_cache": {"start": compiled_start, "end": len(engine._compiled_cache or ())},
+        "read_cache_pickled_mb": round(cached_mb, 1),
         "top_heap_growth": top,
         "rss_trend_mb": [round(s["rss_mb"], 1) for s in samples[:: max(1, args.rounds // 10)]],
     }
@@ -211,7 +216,8 @@ def main(argv: list[str] | None = None) -> dict:
                   f"{r['rss_mb_per_1000_requests']:6.2f} MB/1000 req  anonymous {r['anon_mb_per_1000_requests']}  "
                   f"pymalloc arenas {r['pymalloc_arenas_mb_per_1000_requests']}  heap "
                   f"{r['heap_mb_per_1000_requests'] if r['heap_mb_per_1000_requests'] is not None else '-'}  "
-                  f"read cache {r['read_cache_entries']} entries {r['read_cache_pickled_mb']} MB pickled",
+                  f"read cache {r['read_cache_entries']} entries {r['read_cache_pickled_mb']} MB pickled  "
+                  f"SQLAlchemy compiled cache {r['sqlalchemy_compiled_cache']}",
                   flush=True)
             for line in r["top_heap_growth"]:
                 print("    " + line)
