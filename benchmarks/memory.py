@@ -91,6 +91,15 @@ def _pymalloc_arenas_mb() -> float | None:
     return arenas * 256 / 1024 if arenas is not None else None  # None: not reported (tracemalloc on)
 
 
+def _app_frame(traceback: tracemalloc.Traceback) -> str:
+    """The innermost frame of the app's own code (core/, dashboard/, api/) in an allocation's traceback."""
+    root = str(Path(__file__).resolve().parent.parent)
+    for frame in traceback:  # most recent first
+        if frame.filename.startswith(root) and "/.venv/" not in frame.filename and "/benchmarks/" not in frame.filename:
+            return f"{frame.filename[len(root) + 1:]}:{frame.lineno}"
+    return "-"
+
+
 def child(args: argparse.Namespace) -> dict:
     """One variant in this process: build the app, replay the journeys, report the samples."""
     from app import create_app
@@ -100,7 +109,7 @@ def child(args: argparse.Namespace) -> dict:
     from core.config import Config
 
     if args.variant.startswith("tracemalloc"):
-        tracemalloc.start(4)
+        tracemalloc.start(30)
     config = Config.from_env()  # the parent passed what benchmarks.load passes gunicorn
     app = create_app(config, seed_demo=False)
     trim = ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim if args.variant == "trim" else None
@@ -144,9 +153,9 @@ def child(args: argparse.Namespace) -> dict:
                         "heap_mb": heap / 2**20 if heap is not None else None})
     top = []
     if base_snapshot is not None:
-        diff = tracemalloc.take_snapshot().compare_to(base_snapshot, "lineno")
+        diff = tracemalloc.take_snapshot().compare_to(base_snapshot, "traceback")
         top = [f"{stat.size_diff / 1024:+.0f} KB {stat.traceback[0].filename}:{stat.traceback[0].lineno}"
-               for stat in diff[:8]]
+               f" from {_app_frame(stat.traceback)}" for stat in diff[:8]]
     reqs = [s["requests"] / 1000 for s in samples]
     engine = app.server.extensions["digicadence"].db.engine
     cache = read_cache.cache_for(engine)
