@@ -82,7 +82,9 @@ def test_optimizer_run_journey(browser, app_url):
     generations.send_keys("2000")
     _click(browser, browser.find_element(By.ID, "optimizer-run"))
     WebDriverWait(browser, 30).until(lambda d: _visible_text(d, "optimizer-progress-text"))
-    assert not browser.find_elements(By.ID, "optimizer-result-view"), "the old result stays under a new run"
+    # the old result goes as the new run starts (its own request right after the submit's answer)
+    WebDriverWait(browser, 10).until(lambda d: not d.find_elements(By.ID, "optimizer-result-view"),
+                                     "the old result stays under a new run")
     WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "optimizer-cancel").is_enabled())
     _click(browser, browser.find_element(By.ID, "optimizer-cancel"))
     WebDriverWait(browser, 60).until(lambda d: "Run cancelled" in d.find_element(By.ID, "optimizer-message").text)
