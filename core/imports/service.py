@@ -42,6 +42,7 @@ from core.models import (
     Spend,
     utcnow,
 )
+from core.scoring.service import rescore_after_change
 
 log = logging.getLogger(__name__)
 
@@ -331,11 +332,6 @@ def commit(db: Database, organization_id: int, source: Source, spec: ImportSpec 
 
 def _recompute(db: Database, project_ids: list[int], periods: list[date], report: ImportReport) -> None:
     """Rescore the touched periods of the affected projects (the scores of other periods cannot move)."""
-    try:
-        from core.scoring.service import rescore_after_change
-    except ImportError:
-        report.warnings.append("DC scores not recomputed: core.scoring.service is not available")
-        return
     try:
         rescore_after_change(db, project_ids, periods)
     except Exception as exc:  # the data is committed; the scores can be recomputed later
