@@ -31,6 +31,8 @@ class Organization(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     slug: Mapped[str] = mapped_column(String(80), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Archived: off the pages and lists, data kept (migration 0013); None while live.
+    archived_at: Mapped[datetime | None] = mapped_column(default=None)
 
     projects: Mapped[list[Project]] = relationship(back_populates="organization")
     brands: Mapped[list[Brand]] = relationship(back_populates="organization")
@@ -53,6 +55,8 @@ class Project(Base):
     section_weights: Mapped[dict] = mapped_column(default=dict)
     scores_computed_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Archived: off the pages and lists, data kept (migration 0013); None while live.
+    archived_at: Mapped[datetime | None] = mapped_column(default=None)
 
     organization: Mapped[Organization] = relationship(back_populates="projects")
     members: Mapped[list[ProjectBrand]] = relationship(back_populates="project", cascade="all, delete-orphan")
@@ -67,6 +71,8 @@ class Brand(Base):
     name: Mapped[str] = mapped_column(String(200))
     category: Mapped[str | None] = mapped_column(String(100), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Archived: off the pages and lists, data kept (migration 0013); None while live.
+    archived_at: Mapped[datetime | None] = mapped_column(default=None)
 
     organization: Mapped[Organization] = relationship(back_populates="brands")
 

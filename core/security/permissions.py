@@ -24,6 +24,10 @@ class Permission(enum.StrEnum):
     ROLE_MANAGE = "role:manage"
     AUDIT_READ = "audit:read"
     SETTINGS_MANAGE = "settings:manage"
+    # Setting up the portfolio (issue 14): projects, brands and competitor sets, channels.
+    PORTFOLIO_MANAGE = "portfolio:manage"
+    # The organization's metric framework: sections, platforms, metrics and their weights.
+    FRAMEWORK_MANAGE = "framework:manage"
     SYSTEM_MANAGE = "system:manage"
 
 
