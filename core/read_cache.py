@@ -8,8 +8,9 @@ every committed write to the analytic tables, migrations 0010–0011). A write a
 an import, a recompute, retention, psql — makes every older entry unreachable; the LRU drops them.
 
 Safe under concurrency: the token is read before the computation, so a result computed while a
-write commits is filed under the old token, which no later reader asks for. Each caller gets its
-own deep copy, so a caller that changes a frame cannot change what the next one sees. Errors
+write commits is filed under the old token, which no later reader asks for. The process tier keeps
+each result pickled and every hit unpickles its own copy, so a caller that changes a frame cannot
+change what the next one sees (a value that does not pickle is deep-copied instead). Errors
 (a denial, a bad argument) are never cached: they run again every time.
 
 With Redis (`share`), a second tier holds the same entries for every process of the deployment, so
@@ -114,13 +115,9 @@ class SharedTier:
             log.debug("read cache: entry not readable: %s", exc)
             return _MISSING
 
-    def put(self, full: tuple, value: Any) -> None:
+    def put(self, full: tuple, data: bytes) -> None:
+        """Store a value as pickled by the process tier (`_pickled`)."""
         if not self._available():
-            return
-        try:
-            data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as exc:  # a value that does not pickle stays in the process tier only
-            log.debug("read cache: %s not shared: %s", type(value).__name__, exc)
             return
         tag = hmac.new(self._key, data, hashlib.sha256).digest()
         try:
@@ -146,26 +143,50 @@ class ReadCache:
             return compute()
         full = (token, name, key)
         with self._lock:
-            value = self._lru.get(full, _MISSING)
-        if value is not _MISSING:
+            stored = self._lru.get(full, _MISSING)
+        if stored is not _MISSING:
             READ_CACHE.labels(name, "hit").inc()
-            return copy.deepcopy(value)
+            return _thaw(stored)
         value = self.shared.get(full) if self.shared is not None else _MISSING
         if value is not _MISSING:
             READ_CACHE.labels(name, "shared_hit").inc()
+            blob = _pickled(value)
         else:
             READ_CACHE.labels(name, "miss").inc()
             value = compute()
-            if self.shared is not None:
-                self.shared.put(full, value)
+            blob = _pickled(value)
+            if self.shared is not None and isinstance(blob, bytes):
+                self.shared.put(full, blob)
         with self._lock:
-            self._lru[full] = value
-        return copy.deepcopy(value)
+            self._lru[full] = blob
+        return value  # this caller's own: computed or unpickled for it, never handed out again
 
     def clear(self) -> None:
         if self._lru is not None:
             with self._lock:
                 self._lru.clear()
+
+
+class _Unpicklable:
+    """A value that does not pickle, kept as is and deep-copied for each caller."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _pickled(value: Any) -> bytes | _Unpicklable:
+    """How the process tier stores a value: its pickle, from which every hit unpickles its own copy
+    (several times faster than `copy.deepcopy` of the frames and component trees stored here)."""
+    try:
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # a value that does not pickle: copied per caller instead
+        return _Unpicklable(value)
+
+
+def _thaw(stored: bytes | _Unpicklable) -> Any:
+    return copy.deepcopy(stored.value) if isinstance(stored, _Unpicklable) else pickle.loads(stored)
 
 
 _caches: weakref.WeakKeyDictionary[Engine, ReadCache] = weakref.WeakKeyDictionary()

@@ -18,7 +18,7 @@ from core.budget import export_bytes
 from core.jobs.builtin import OPTIMIZATION
 from core.jobs.kinds import JobInputError
 from core.jobs.queue import QueueUnavailable, submit
-from core.jobs.records import ACTIVE, JobNotFound, get_job
+from core.jobs.records import ACTIVE, JobNotFound, get_job, job_status
 from core.runtime import get_db
 from core.scenarios import get_scenario
 from core.security import Action, Principal, record
@@ -50,14 +50,14 @@ def alert(text: str, color: str = "danger") -> dbc.Alert:
 def job_followable(principal: Principal, job_id: Any) -> bool:
     """Only the job's owner (or a system administrator) may follow, cancel or read it."""
     try:
-        get_job(get_db(), principal, job_id)
+        job_status(get_db(), principal, job_id)
     except JobNotFound:
         return False
     return True
 
 
 def following(job: dict | None, message: Any = "", *, started: bool = False) -> tuple:
-    """The page's run controls for `job` (a get_job dict): following it while active, its outcome once ended.
+    """The run controls for `job` (a `job_status` or `get_job` dict): following it while active, its outcome once ended.
 
     A succeeded job becomes the shown result; a failed or cancelled one clears it (no stale result
     under an error); None stops following and leaves the shown result as it is. A run just `started`

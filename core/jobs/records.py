@@ -49,6 +49,22 @@ def get_job(db: Database, principal: Principal, job_id: Any) -> dict[str, Any]:
         return as_dict(job)
 
 
+_STATUS_COLUMNS = (Job.id, Job.status, Job.progress, Job.message, Job.error, Job.owner_id)
+
+
+def job_status(db: Database, principal: Principal, job_id: Any) -> dict[str, Any]:
+    """`get_job` without the payload and the result: what a page polling a run reads (many times a
+    second across the users of a deployment), in one narrow query. JobNotFound as `get_job`."""
+    row = None
+    if isinstance(job_id, str | int):
+        with db.engine.connect() as conn:
+            row = conn.execute(select(*_STATUS_COLUMNS).where(Job.id == str(job_id))).first()
+    if row is None or not (principal.is_system_admin or (
+            principal.user_id is not None and row.owner_id == principal.user_id)):
+        raise JobNotFound(f"no job {job_id!r}")
+    return dict(row._mapping)
+
+
 def as_dict(job: Job) -> dict[str, Any]:
     """The row as the API and the page show it (a dead worker's job is the sweeper's to re-run or fail)."""
     return {"id": job.id, "kind": job.kind, "status": job.status, "progress": job.progress, "message": job.message,

@@ -24,7 +24,7 @@ from dash import Input, Output, State, dcc, html, no_update
 
 from core import input_ranges as ranges
 from core.budget import SCENARIOS, SOURCES, BudgetInputError, catalogue, preview
-from core.jobs.records import ACTIVE, cancel, get_job, latest_job
+from core.jobs.records import ACTIVE, cancel, job_status, latest_job
 from core.runtime import get_db
 from core.scenarios import ScenarioError, get_scenario, save_copy, save_from_job
 from core.security import Principal, can
@@ -281,7 +281,7 @@ def follow_job(_tick, job_id):
     """Follow the job row (this page load's run, or one found on load): progress, then result or error."""
     if not job_id:
         return following(None)
-    return following(get_job(get_db(), current_principal(), job_id))
+    return following(job_status(get_db(), current_principal(), job_id))
 
 
 @protected_callback(

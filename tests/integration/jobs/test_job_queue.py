@@ -15,7 +15,7 @@ from core.budget_inputs import BudgetInputs
 from core.jobs.executor import LocalExecutor
 from core.jobs.kinds import JobInputError
 from core.jobs.queue import IdempotencyConflict, QueueSettings, QueueUnavailable, submit
-from core.jobs.records import JobNotFound, cancel, get_job, list_jobs
+from core.jobs.records import JobNotFound, cancel, get_job, job_status, list_jobs
 from core.jobs.runner import execute, sweep
 from core.models import AuditEvent, Job, Scenario
 from core.models.base import utcnow
@@ -56,6 +56,15 @@ def test_optimization_runs_in_process_and_saves_its_scenario_once(world, executo
         get_job(db, world["principal"]("Portfolio Manager"), job_id)
     with pytest.raises(JobNotFound):
         cancel(db, world["principal"]("Portfolio Manager"), job_id)
+    # What a polling page reads: the same row and rule, without the payload and the result.
+    status = job_status(db, bm, job_id)
+    assert status == {k: shown[k] for k in ("id", "status", "progress", "message", "error", "owner_id")}
+    for stranger in (world["principal"]("Portfolio Manager"), None, "no-such-job"):
+        with pytest.raises(JobNotFound):
+            if stranger == "no-such-job":
+                job_status(db, bm, "no-such-job")
+            else:
+                job_status(db, stranger or bm, job_id if stranger else ["not", "an", "id"])
 
 
 def test_recommendation_runs_in_process(world, executor):
