@@ -28,7 +28,7 @@ from core.models import Organization
 from core.observability.web import init_observability
 from core.runtime import AppState
 from core.security import DemoCredential, SecretBox, ensure_demo_users
-from core.setup.first_admin import prepare_setup_token
+from core.setup.first_admin import setup_token
 from dashboard.auth import init_auth
 from dashboard.envelope import install_body_limits
 from dashboard.errors import register_server_errors
@@ -91,7 +91,7 @@ def seed_demo_data(db: Database, config: Config) -> list[DemoCredential]:
 
 def announce_setup(db: Database, config: Config) -> None:
     """Without the demo and without a System Administrator: log the one-time setup link (never in a response)."""
-    token = prepare_setup_token(db, config.instance_dir)
+    token = setup_token(db, config.secret_key)
     if token is not None:
         log.warning("No System Administrator exists yet. Create the first one at /setup?token=%s (works until "
                     "one exists), or run: python -m core.setup create-admin --email EMAIL --name NAME", token)

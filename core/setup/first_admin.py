@@ -5,31 +5,30 @@ An empty database has no user, so nobody can sign in to create one. Two ways out
 
 - at a terminal: `python -m core.setup create-admin --email … --name …` (the password is asked on
   the TTY, or read from `--password-stdin` for scripts);
-- without one: while no System Administrator exists and the demo is off, the app makes a one-time
-  setup token at start (`prepare_setup_token`, kept in the instance folder so every gunicorn worker
-  and a restart see the same one), writes it to the log, and `/setup?token=…` shows a form.
+- without one: while no System Administrator exists and the demo is off, the app writes a one-time
+  setup token to its log at start (`setup_token`: derived from SECRET_KEY and the database, so every
+  gunicorn worker, every machine and the next start agree on it), and `/setup?token=…` shows a form.
 
 Either way the account holds System Administrator at system scope and nothing else, the password
 passes the system policy (core/security/passwords.py), and the person is taken through MFA
 enrolment at the first sign-in (administrators must use MFA: `Accounts.authenticate`). Once one
 System Administrator exists both refuse: the command with a message and exit code 1, the page with
-a 404, and the token file is removed.
+a 404.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import getpass
+import hashlib
 import hmac
-import secrets
 import sys
-from contextlib import suppress
-from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.config import SecuritySettings, database_url_from_env, ensure_secret_file, normalize_database_url
+from core.config import SecuritySettings, database_url_from_env, normalize_database_url
 from core.db import Database
 from core.models.base import utcnow
 from core.models.security import PasswordHistory, Role, RoleGrant, User
@@ -39,8 +38,6 @@ from core.security.identity import normalize_display_name, normalize_email
 from core.security.passwords import PasswordPolicy, PasswordRejected, check_password, hash_password
 from core.security.permissions import SYSTEM_ADMINISTRATOR
 
-# The setup token's file in the instance folder (0600, written once by core.config.ensure_secret_file).
-SETUP_TOKEN_FILE = "setup_token"
 ALREADY_DONE = ("A System Administrator already exists. Sign in as them and create further accounts on the "
                 "Users page.")
 
@@ -106,38 +103,32 @@ def create_first_admin(db: Database, settings: SecuritySettings, *, email: str, 
 # ---- the one-time setup token ----------------------------------------------------------------
 
 
-def setup_token_path(instance_dir: Path) -> Path:
-    return Path(instance_dir) / SETUP_TOKEN_FILE
+def _token_for(secret_key: str, newest_user_id: int) -> str:
+    digest = hmac.new(secret_key.encode("utf-8"), f"digicadence first-admin setup {newest_user_id}".encode(),
+                      hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
 
-def prepare_setup_token(db: Database, instance_dir: Path) -> str | None:
-    """At start without the demo: the setup token while no System Administrator exists, else None.
+def setup_token(db: Database, secret_key: str) -> str | None:
+    """The setup token while no System Administrator exists, else None.
 
-    The token lives in the instance folder: the first process to start writes it (atomically), every
-    other worker and every later start reads the same one, so any worker accepts the link the log
-    shows. Once an administrator exists, a leftover token file is removed.
+    Derived, not stored: an HMAC under SECRET_KEY (the same in every gunicorn worker, on every machine,
+    and after a restart) of the newest user id. So every worker logs and accepts the same link without
+    sharing a file, and the token is spent for good once any account is made: user ids only grow
+    (an erased user keeps its row), so even if every administrator were later erased, an old link
+    from a log stays void and the next start logs a new one.
     """
-    if system_admin_exists(db):
-        void_setup_token(instance_dir)
-        return None
-    return ensure_secret_file(setup_token_path(instance_dir), lambda: secrets.token_urlsafe(32))
+    with db.session() as session:
+        if _admin_exists(session):
+            return None
+        newest = session.scalar(select(func.max(User.id))) or 0
+    return _token_for(secret_key, newest)
 
 
-def setup_token_matches(instance_dir: Path, token: str | None) -> bool:
-    """Whether `token` is the current setup token (compared in constant time); False without one."""
-    if not isinstance(token, str) or not token:
-        return False
-    try:
-        expected = setup_token_path(instance_dir).read_text(encoding="ascii").strip()
-    except (FileNotFoundError, UnicodeDecodeError):
-        return False
-    return bool(expected) and hmac.compare_digest(expected.encode(), token.encode("utf-8", "replace"))
-
-
-def void_setup_token(instance_dir: Path) -> None:
-    """Remove the setup token: the page answers 404 from now on (the database check says so too)."""
-    with suppress(FileNotFoundError):
-        setup_token_path(instance_dir).unlink()
+def setup_token_matches(db: Database, secret_key: str, token: str | None) -> bool:
+    """Whether `token` is the current setup token (compared in constant time); False once an administrator exists."""
+    expected = setup_token(db, secret_key) if isinstance(token, str) and token else None
+    return expected is not None and hmac.compare_digest(expected.encode(), token.encode("utf-8", "replace"))
 
 
 # ---- python -m core.setup create-admin --------------------------------------------------------

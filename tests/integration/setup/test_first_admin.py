@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,10 +15,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from app import create_app
+from core.config import Config, SecuritySettings
 from core.models import AuditEvent, Role, RoleGrant, User
+from core.models.base import utcnow
 from core.security import Action, verify_chain
 from core.setup.__main__ import main
-from core.setup.first_admin import SETUP_TOKEN_FILE, system_admin_exists
+from core.setup.first_admin import setup_token, system_admin_exists
 from tests.support import form_token, make_app
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -116,8 +120,18 @@ def test_first_sign_in_goes_through_mfa_enrolment(db, monkeypatch, tmp_path):
 # ---- the setup page ----------------------------------------------------------------------------
 
 
-def _token(tmp_path: Path) -> str:
-    return (tmp_path / SETUP_TOKEN_FILE).read_text().strip()
+def _logged_token(caplog) -> str:
+    """The setup link as the operator finds it in the log at start."""
+    found = re.findall(r"/setup\?token=([A-Za-z0-9_-]+)", caplog.text)
+    assert found, "no setup link in the log"
+    return found[-1]
+
+
+def _start(db, path: Path, caplog, **overrides):
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="digicadence"):
+        app = make_app(db, path, **overrides)
+    return app
 
 
 def _setup_form(client, token: str, **fields):
@@ -128,10 +142,8 @@ def _setup_form(client, token: str, **fields):
 
 
 def test_setup_page_creates_the_first_admin_once(db, tmp_path, caplog):
-    with caplog.at_level(logging.WARNING, logger="digicadence"):
-        app = make_app(db, tmp_path)
-    token = _token(tmp_path)
-    assert f"/setup?token={token}" in caplog.text  # the operator finds it in the log
+    app = _start(db, tmp_path, caplog)
+    token = _logged_token(caplog)
     client = app.server.test_client()
     seen = []
 
@@ -159,7 +171,7 @@ def test_setup_page_creates_the_first_admin_once(db, tmp_path, caplog):
     with db.session() as s:
         via = s.scalars(select(AuditEvent.data).where(AuditEvent.action == Action.USER_CREATED)).one()["via"]
     assert via == "setup-page"
-    assert not (tmp_path / SETUP_TOKEN_FILE).exists()
+    assert setup_token(db, "k" * 32) is None
 
     # The token is void: the page and a second administrator are refused.
     assert client.get(f"/setup?token={token}").status_code == 404
@@ -176,27 +188,44 @@ def test_setup_page_creates_the_first_admin_once(db, tmp_path, caplog):
     assert response.status_code == 302 and "/login/enrol" in response.location
 
 
-def test_every_worker_and_a_restart_accept_the_same_token(db, tmp_path):
-    first = make_app(db, tmp_path)
-    token = _token(tmp_path)
-    second = make_app(db, tmp_path)  # another gunicorn worker, or the next start
-    assert _token(tmp_path) == token
+def test_every_worker_machine_and_restart_accept_the_same_token(db, tmp_path, caplog):
+    """Workers and machines share nothing but SECRET_KEY and the database: the same link works on each."""
+    first = _start(db, tmp_path / "machine-1", caplog)
+    token = _logged_token(caplog)
+    second = _start(db, tmp_path / "machine-2", caplog)  # another worker or machine, or the next start
+    assert _logged_token(caplog) == token
     assert first.server.test_client().get(f"/setup?token={token}").status_code == 200
     assert second.server.test_client().get(f"/setup?token={token}").status_code == 200
-    assert oct((tmp_path / SETUP_TOKEN_FILE).stat().st_mode & 0o777) == "0o600"
-    # A second worker's page is void once the first worker created the administrator.
+    other_secret = create_app(Config(database_url=db.url, secret_key="z" * 32, instance_dir=tmp_path / "m3",
+                                     security=SecuritySettings.from_env()), seed_demo=False)
+    assert other_secret.server.test_client().get(f"/setup?token={token}").status_code == 403
+    # Once the first machine created the administrator, the second one's page is gone too.
     assert _setup_form(first.server.test_client(), token).status_code == 302
     assert second.server.test_client().get(f"/setup?token={token}").status_code == 404
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="digicadence"):
+        make_app(db, tmp_path / "machine-1")
+    assert "/setup?token=" not in caplog.text
 
 
-def test_no_setup_token_with_the_demo_or_once_an_admin_exists(db, tmp_path, monkeypatch):
-    demo = make_app(db, tmp_path / "demo", demo_mode=True)
-    assert not (tmp_path / "demo" / SETUP_TOKEN_FILE).exists()
-    assert demo.server.test_client().get("/setup?token=anything").status_code == 404
+def test_a_spent_token_stays_void_even_without_administrators(db, tmp_path, caplog):
+    """If every System Administrator were erased later, an old link from a log opens nothing; a new one is logged."""
+    app = _start(db, tmp_path, caplog)
+    old = _logged_token(caplog)
+    assert _setup_form(app.server.test_client(), old).status_code == 302
+    with db.session() as s:
+        s.scalar(select(User).where(User.email == EMAIL)).erased_at = utcnow()
+    assert not system_admin_exists(db)
+    restarted = _start(db, tmp_path, caplog)
+    new = _logged_token(caplog)
+    assert new != old
+    client = restarted.server.test_client()
+    assert client.get(f"/setup?token={old}").status_code == 403
+    assert client.get(f"/setup?token={new}").status_code == 200
 
-    assert _cli(db, monkeypatch, "--email", EMAIL, "--name", "Ada Lovelace") == 0
-    stale = tmp_path / "live"
-    stale.mkdir()
-    (stale / SETUP_TOKEN_FILE).write_text("left-over-token")
-    make_app(db, stale)
-    assert not (stale / SETUP_TOKEN_FILE).exists()  # removed at start once an administrator exists
+
+def test_no_setup_page_with_the_demo(db, tmp_path, caplog):
+    demo = _start(db, tmp_path, caplog, demo_mode=True)
+    assert "/setup?token=" not in caplog.text
+    token = setup_token(db, "k" * 32)
+    assert demo.server.test_client().get(f"/setup?token={token}").status_code == 404
