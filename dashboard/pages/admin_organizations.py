@@ -53,7 +53,6 @@ def _method(id_: str) -> dbc.RadioItems:
 
 def _create_card() -> dbc.Card:
     return dbc.Card(dbc.CardBody([
-        html.H5("New organization", className="card-title"),
         dbc.Row([
             _field("Name", dbc.Input(id="orgs-new-name", placeholder="e.g. Acme Beverages", maxLength=200), md=4),
             _field("First administrator's e-mail (optional)",
@@ -110,10 +109,14 @@ COLUMNS = [
 
 def layout(**_query) -> html.Div:
     return html.Div([
-        html.H2("Organizations", className="mb-0"),
-        html.Div("Each customer team is an organization: its people, projects, brands and data stay inside it. "
-                 "Archiving keeps the data and closes it to its members.", className="text-muted small mb-3"),
-        _create_card(),
+        dbc.Row([
+            dbc.Col([html.H2("Organizations", className="mb-0"),
+                     html.Div("Each customer team is an organization: its people, projects, brands and data stay "
+                              "inside it. Archiving keeps the data and closes it to its members.",
+                              className="text-muted small")], md=8),
+            dbc.Col(dbc.Button("New organization", id="orgs-new", color="primary"), md=4, className="text-md-end"),
+        ], className="align-items-center g-2 mb-3"),
+        dbc.Collapse(_create_card(), id="orgs-create-collapse", is_open=False),
         html.Div(id="orgs-summary"),
         _actions_card(),
         dbc.Card(dbc.CardBody(dcc.Loading(dag.AgGrid(
@@ -122,10 +125,27 @@ def layout(**_query) -> html.Div:
             defaultColDef={"sortable": True, "filter": True, "resizable": True},
             dashGridOptions={"domLayout": "autoHeight", "animateRows": False,
                              "rowSelection": {"mode": "singleRow", "checkboxes": False, "enableClickSelection": True},
-                             "localeText": {"noRowsToShow": "No organizations yet: create the first one above."}},
+                             "localeText": {"noRowsToShow": "No organizations yet: create the first one with "
+                                                            "“New organization”."}},
         ), delay_show=300)), className="mb-4 shadow-sm"),
         dcc.Store(id="orgs-version", data=0),
     ])
+
+
+@protected_callback(
+    Output("orgs-create-collapse", "is_open"),
+    Input("orgs-new", "n_clicks"),
+    State("orgs-create-collapse", "is_open"),
+    permission=service.SYSTEM_MANAGE,
+    prevent_initial_call=True,
+)
+def toggle_create(_clicks, is_open):
+    """Show or hide the new-organization form."""
+    return not is_open
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
 
 
 @protected_callback(
@@ -141,7 +161,7 @@ def load_organizations(_version):
         row["created"] = row["created_at"][:10]
         row["archived"] = row["archived_at"][:10] if row["archived_at"] else None
     live = sum(1 for r in rows if r["status"] == "live")
-    return rows, html.Div(f"{len(rows)} organizations · {live} live · {len(rows) - live} archived",
+    return rows, html.Div(f"{_plural(len(rows), 'organization')} · {live} live · {len(rows) - live} archived",
                           className="small text-muted mb-2", id="orgs-counts")
 
 
@@ -165,7 +185,7 @@ def selection(rows, data):
     if fresh is None:
         return "Select an organization in the grid to act on it.", "", True, True, True, True, True
     archived = fresh["status"] == "archived"
-    label = [html.Strong(fresh["name"]), f" — {fresh['status']}, {fresh['members']} members"]
+    label = [html.Strong(fresh["name"]), f" — {fresh['status']}, {_plural(fresh['members'], 'member')}"]
     return label, fresh["name"], False, False, archived, not archived, archived
 
 
