@@ -242,7 +242,7 @@ def test_api_operations(web):
     assert bad.status_code == 422 and "already exists" in bad.get_json()["detail"]
 
     home = web["world"].orgs["A"]
-    for role in ("Organization Administrator", "Analyst"):
+    for role in LESSER:
         headers = bearer(token_for(client, people[role])["access_token"])
         for method, url, body in (("post", "/api/v1/organizations", {"name": "Mine"}),
                                   ("patch", f"/api/v1/organizations/{home}", {"name": "Mine"}),
