@@ -28,6 +28,7 @@ from core.models import Organization
 from core.observability.web import init_observability
 from core.runtime import AppState
 from core.security import DemoCredential, SecretBox, ensure_demo_users
+from core.setup.first_admin import setup_token
 from dashboard.auth import init_auth
 from dashboard.envelope import install_body_limits
 from dashboard.errors import register_server_errors
@@ -52,6 +53,8 @@ def create_app(config: Config | None = None, *, seed_demo: bool | None = None) -
     if config.demo_mode if seed_demo is None else seed_demo:
         logins = seed_demo_data(db, config)
     server.extensions["digicadence"] = AppState(config=config, db=db, demo_logins=logins)
+    if not config.demo_mode:
+        announce_setup(db, config)
     server.register_blueprint(health_bp)
     init_auth(server, config, db)
     api_bp = init_api(server, config, server.extensions["digicadence.limiter"])
@@ -84,6 +87,14 @@ def seed_demo_data(db: Database, config: Config) -> list[DemoCredential]:
         return []
     return ensure_demo_users(db, *org_ids, box=SecretBox.from_config(config), password=config.demo_password,
                              totp_secret=config.demo_totp_secret, settings=config.security, renew_random=True)
+
+
+def announce_setup(db: Database, config: Config) -> None:
+    """Without the demo and without a System Administrator: log the one-time setup link (never in a response)."""
+    token = setup_token(db, config.secret_key)
+    if token is not None:
+        log.warning("No System Administrator exists yet. Create the first one at /setup?token=%s (works until "
+                    "one exists), or run: python -m core.setup create-admin --email EMAIL --name NAME", token)
 
 
 def print_logins(logins: list[DemoCredential]) -> None:

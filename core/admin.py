@@ -59,10 +59,11 @@ def _int(value: Any) -> int | None:
 
 
 def organizations_in_scope(db: Database, principal: Principal, permission: str) -> list[dict]:
-    """Organizations where the principal holds `permission` (a selector for system administrators)."""
+    """Live organizations where the principal holds `permission` (a selector; archived ones are left out)."""
     with db.session() as s:
         rows = s.execute(select(Organization.id, Organization.name)
-                         .where(scope_filter(principal, permission, Organization)).order_by(Organization.name)).all()
+                         .where(scope_filter(principal, permission, Organization), Organization.archived_at.is_(None))
+                         .order_by(Organization.name)).all()
     return [{"id": r.id, "name": r.name} for r in rows]
 
 

@@ -121,11 +121,13 @@ def can_use_pair(conn: Connection, principal: Principal, permission: str, brand_
 
 @cached_read()
 def list_projects(conn: Connection, principal: Principal) -> list[dict]:
-    """Projects the principal can see some of, with their organization, ordered for a selector."""
+    """Projects the principal can see some of, with their organization, ordered for a selector.
+
+    Archived organizations are left out (the context bar offers only live ones)."""
     rows = conn.execute(
         select(Project.id, Project.name, Project.organization_id, Organization.name.label("organization"))
         .join(Organization)
-        .where(_project_visibility(principal))
+        .where(_project_visibility(principal), Organization.archived_at.is_(None))
         .order_by(Organization.name, Project.name)
     ).mappings()
     return [dict(r) for r in rows]

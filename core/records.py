@@ -49,10 +49,14 @@ def _organization_visibility(principal: Principal):
                Organization.id.in_(select(Brand.organization_id).where(_brand_visibility(principal))))
 
 
-def organizations(session: Session, principal: Principal, ident: int | None = None) -> list[Organization]:
+def organizations(session: Session, principal: Principal, ident: int | None = None,
+                  include_archived: bool = False) -> list[Organization]:
+    """Organizations in scope; archived ones only when asked for (by id, or `include_archived`)."""
     stmt = select(Organization).where(_organization_visibility(principal)).order_by(Organization.id)
     if ident is not None:
         stmt = stmt.where(Organization.id == ident)
+    elif not include_archived:
+        stmt = stmt.where(Organization.archived_at.is_(None))
     return list(session.scalars(stmt))
 
 

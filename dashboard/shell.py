@@ -49,7 +49,7 @@ def navbar() -> dbc.Navbar:
             [
                 dbc.NavbarBrand([html.Span("Digi", className="fw-bold"), "-Cadence"], href="/", className="me-4"),
                 dbc.NavbarToggler(id="nav-toggler"),
-                dbc.Collapse([dbc.Nav(links, navbar=True, className="me-auto", id="nav-links"),
+                dbc.Collapse([dbc.Nav(links, navbar=True, className="me-auto flex-wrap", id="nav-links"),
                               dbc.Nav(menu, navbar=True),
                               html.Button(id="theme-toggle", className="btn btn-sm btn-outline-light ms-lg-2",
                                           title="Switch between the light and the dark theme")],

@@ -138,6 +138,9 @@ class Router:
     def post(self, rule: str, **kw: Any) -> Callable[[Callable], Callable]:
         return self.route("POST", rule, **kw)
 
+    def patch(self, rule: str, **kw: Any) -> Callable[[Callable], Callable]:
+        return self.route("PATCH", rule, **kw)
+
     def delete(self, rule: str, **kw: Any) -> Callable[[Callable], Callable]:
         return self.route("DELETE", rule, **kw)
 

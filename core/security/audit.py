@@ -55,6 +55,11 @@ class Action:
     GRANT_CREATED = "grant.created"
     GRANT_REVOKED = "grant.revoked"
     SETTINGS_CHANGED = "settings.changed"
+    # Portfolio setup (core/setup/organizations.py): System Administrators manage organizations.
+    ORGANIZATION_CREATED = "organization.created"
+    ORGANIZATION_RENAMED = "organization.renamed"
+    ORGANIZATION_ARCHIVED = "organization.archived"
+    ORGANIZATION_UNARCHIVED = "organization.unarchived"
     IMPORT_COMMITTED = "import.committed"
     SCENARIO_RUN = "scenario.run"
     SCENARIO_SAVED = "scenario.saved"

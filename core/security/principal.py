@@ -3,7 +3,8 @@
 Build one `Principal` per request or job with `load_principal` and hand it to everything that
 reads or writes; the authorizer and the scope filter both read only this object, so they agree.
 Grants that point outside the user's organization are ignored here (organizations are isolated
-even if a bad row slipped in), and a disabled or erased user gets no permissions at all.
+even if a bad row slipped in), and a disabled or erased user, or a member of an archived
+organization, gets no permissions at all.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy import Connection, and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from core.db import Database
-from core.models.portfolio import Brand, Project, ProjectBrand
+from core.models.portfolio import Brand, Organization, Project, ProjectBrand
 from core.models.security import Role, RoleGrant, User
 from core.security.permissions import ALL_PERMISSIONS, BUILTIN_ROLES, ORGANIZATION_PERMISSIONS, Permission
 
@@ -112,7 +113,10 @@ def role_permissions(role: Role | _RoleColumns) -> frozenset[str]:
     return frozenset(role.permissions or ()) & ORGANIZATION_PERMISSIONS
 
 
-USER_COLUMNS = (User.id, User.organization_id, User.is_active, User.erased_at)
+# When the user's organization was archived (None while it is live): its members then hold nothing.
+_ORGANIZATION_ARCHIVED = (select(Organization.archived_at).where(Organization.id == User.organization_id)
+                          .correlate(User).scalar_subquery().label("organization_archived_at"))
+USER_COLUMNS = (User.id, User.organization_id, User.is_active, User.erased_at, _ORGANIZATION_ARCHIVED)
 # Built once: composing these expressions cost more than running them, on every request.
 _USER = select(*USER_COLUMNS).where(User.id == bindparam("user_id"))
 _GRANTS = (
@@ -149,7 +153,7 @@ def principal_of(source: Session | Connection, user: Any) -> Principal:
     a cache or from the browser), so it is kept to one query, two with project grants.
     """
     org = user.organization_id
-    if not user.is_active or user.erased_at is not None:
+    if not user.is_active or user.erased_at is not None or user.organization_archived_at is not None:
         return Principal(user_id=user.id, organization_id=org)
     # One query for the grants, their roles and the organization of each granted project or brand.
     grants = source.execute(_GRANTS, {"user_id": user.id}).all()

@@ -24,9 +24,10 @@ from core.security.authorizer import Forbidden
 from core.sessions import DatabaseSessionStore, RedisSessionStore, SessionStore
 from dashboard.auth.principal import current_principal, login_manager, page_allowed
 from dashboard.auth.session_interface import ServerSessionInterface, raise_if_store_failed
+from dashboard.auth.setup_view import setup_blueprint
 from dashboard.auth.views import auth_blueprint
 
-PUBLIC_PREFIXES = ("/login", "/healthz", "/readyz", "/vendor/", "/assets/", "/_dash-component-suites/",
+PUBLIC_PREFIXES = ("/login", "/setup", "/healthz", "/readyz", "/vendor/", "/assets/", "/_dash-component-suites/",
                    "/_favicon", "/favicon.ico")
 # Paths that do their own access control instead of the sign-in (Prometheus does not sign in).
 SELF_GUARDED_PATHS = ("/metrics",)
@@ -48,6 +49,18 @@ def _page_for(path: str) -> dict | None:
     return None
 
 
+ARCHIVED_REASON = "Your organization is archived."
+
+
+def _archived_answer(path: str):
+    """Members of an archived organization see why they see nothing (their grants give nothing meanwhile)."""
+    if path == "/logout" or not getattr(current_user, "organization_archived", False):
+        return None
+    if path.startswith(DASH_DATA_PREFIXES):
+        return jsonify(error="organization_archived", reason=ARCHIVED_REASON), 403
+    return render_template("auth/archived.html", title="This organization is archived"), 403
+
+
 def gate():
     path = request.path
     if path.startswith(PUBLIC_PREFIXES) or path in SELF_GUARDED_PATHS:
@@ -57,6 +70,8 @@ def gate():
     if path.startswith(API_PREFIX + "/"):
         return api_not_found()  # under /api/v1 but no API route: never the dashboard's pages
     signed_in = current_user.is_authenticated
+    if signed_in and (archived := _archived_answer(path)) is not None:
+        return archived
     if path.startswith(DASH_DATA_PREFIXES):
         if not signed_in:
             return jsonify(error="unauthenticated", reason="sign in first"), 401
@@ -88,6 +103,7 @@ def init_auth(server: Flask, config: Config, db: Database) -> Accounts:
                       headers_enabled=True, strategy="moving-window", in_memory_fallback_enabled=True)
     server.extensions["digicadence.limiter"] = limiter
     server.register_blueprint(auth_blueprint(limiter))
+    server.register_blueprint(setup_blueprint(limiter))
     server.before_request(raise_if_store_failed)
     server.before_request(gate)
 

@@ -28,6 +28,8 @@ class SignedInUser(UserMixin):
     name: str
     organization_id: int | None
     must_change_password: bool
+    # The user's organization is archived: the gate shows why every page is closed.
+    organization_archived: bool = False
 
     def get_id(self) -> str:
         return str(self.id)
@@ -49,7 +51,8 @@ def load_user(user_id: str) -> SignedInUser | None:
             return None
         # The grants on the same connection and at the same moment as the user check.
         g.principal = replace(principal_of(conn, user), db=db)
-        return SignedInUser(user.id, user.email, user.name, user.organization_id, user.must_change_password)
+        return SignedInUser(user.id, user.email, user.name, user.organization_id, user.must_change_password,
+                            organization_archived=user.organization_archived_at is not None)
 
 
 def current_principal() -> Principal | None:

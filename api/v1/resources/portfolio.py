@@ -19,6 +19,7 @@ class OrganizationOut(BaseModel):
     id: int
     name: str
     slug: str
+    archived_at: UtcDatetime | None = Field(default=None, description="When it was archived; null while live.")
 
 
 class ProjectOut(BaseModel):
@@ -50,6 +51,12 @@ class BrandList(BaseModel):
     items: list[BrandOut]
 
 
+class OrganizationQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    include_archived: bool = Field(default=False, description="Archived organizations too (only System "
+                                                              "Administrators can see any).")
+
+
 class BrandQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     project_id: int | None = Field(default=None, ge=1, le=2**31 - 1, description="Only brands of this project.")
@@ -61,11 +68,12 @@ def _one(rows: list, model: type[BaseModel]) -> BaseModel:
     return model.model_validate(rows[0])
 
 
-@router.get("/organizations", summary="Organizations in your scope", response=OrganizationList)
-def list_organizations() -> OrganizationList:
+@router.get("/organizations", summary="Organizations in your scope", response=OrganizationList,
+            query=OrganizationQuery)
+def list_organizations(query: OrganizationQuery) -> OrganizationList:
     with get_db().session() as s:
-        return OrganizationList(items=[OrganizationOut.model_validate(o)
-                                       for o in records.organizations(s, current_principal())])
+        rows = records.organizations(s, current_principal(), include_archived=query.include_archived)
+        return OrganizationList(items=[OrganizationOut.model_validate(o) for o in rows])
 
 
 @router.get("/organizations/<id:organization_id>", summary="One organization", response=OrganizationOut)

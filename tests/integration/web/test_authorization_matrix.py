@@ -27,6 +27,9 @@ ROLES = list(BUILTIN_ROLES)
 # Dash's own routing callbacks: they run page layouts, which `register_page` (dashboard.access) guards.
 DASH_INTERNAL = ("_pages_location", "_pages_content", "_pages_store", "_pages_dummy")
 PUBLIC_ROUTES = {"static", "health.healthz", "health.readyz", "auth.login", "auth.mfa", "auth.enrol", "auth.invite",
+                 # The one-time first-administrator page: a 404 once a System Administrator exists, else
+                 # guarded by the token the app logged at start (tests/integration/setup/test_first_admin.py).
+                 "setup.first_admin",
                  "observability.metrics_endpoint", "_dash_assets.static",
                  "/_dash-component-suites/<string:package_name>/<path:fingerprinted_path>", "/_favicon.ico",
                  # The REST API: signing in, its contract and docs, and its 404 for unknown paths; every
