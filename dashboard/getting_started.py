@@ -17,7 +17,7 @@ from dash import dcc, html
 
 from core.runtime import get_db
 from core.security import Principal
-from core.setup.checklist import FIT_COMMAND, Step, getting_started, setup_complete
+from core.setup.checklist import Step, getting_started, setup_complete
 from dashboard.components import empty_state
 
 CHECKLIST_ID = "getting-started"
@@ -40,17 +40,16 @@ def _progress(steps: list[Step]) -> str:
 def _hint(step: Step) -> html.Div | None:
     if not step.hint:
         return None
-    if FIT_COMMAND in step.hint:
-        before = step.hint.replace(FIT_COMMAND, "")
-        return html.Div([before, html.Code(FIT_COMMAND, className="text-break")], className="small text-muted")
+    before, command, rest = step.hint.partition("python -m ")
+    if command:  # a command to type: set in code type
+        return html.Div([before, html.Code(command + rest, className="text-break")], className="small text-muted")
     return html.Div(step.hint, className="small text-muted")
 
 
 def _row(step: Step, is_next: bool) -> html.Li:
     mark = html.Span("✓" if step.done else "○", className="me-2 fw-bold " + ("text-success" if step.done else
                                                                             "text-muted"), **{"aria-hidden": "true"})
-    title = html.Span(step.title, className="fw-semibold" + (" text-decoration-line-through text-muted"
-                                                              if step.done else ""))
+    title = html.Span(step.title, className="fw-semibold" + (" text-muted" if step.done else ""))
     status = html.Span(" — done" if step.done else " — to do", className="visually-hidden")
     detail = html.Div(step.detail, className="small text-muted") if step.detail else None
     action = None

@@ -30,6 +30,7 @@ from core.models import (
     Brand,
     Metric,
     MetricValue,
+    Organization,
     Outcome,
     Platform,
     Project,
@@ -46,7 +47,7 @@ PORTFOLIO_PAGE = "/admin/portfolio"
 FRAMEWORK_PAGE = "/admin/framework"
 IMPORT_PAGE = "/admin/import"
 OPTIMIZER_PAGE = "/optimizer"
-FIT_COMMAND = "python -m core.response_curves fit --org SLUG --brand NAME"
+FIT_COMMAND = "python -m core.response_curves fit --org {slug} --brand NAME"
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,11 @@ def _plural(n: int, word: str, plural: str | None = None) -> str:
     return f"{n:,} {word if n == 1 else (plural or word + 's')}"
 
 
+def _if_any(text: str, *counts: int) -> str | None:
+    """The count in words, or None while there is nothing to count (an open step needs no "0 …")."""
+    return text if any(counts) else None
+
+
 def _live_brands(organization_id: int):
     return select(Brand.id).where(Brand.organization_id == organization_id, Brand.archived_at.is_(None))
 
@@ -96,6 +102,7 @@ def _framework_counts(conn: Connection, organization_id: int) -> tuple[int, int]
 
 @dataclass(frozen=True)
 class _Counts:
+    slug: str
     projects: int
     own: int
     competitors: int
@@ -134,7 +141,8 @@ def _counts(conn: Connection, organization_id: int) -> _Counts:
         Scenario.organization_id == organization_id, Scenario.status != "archived")) or 0
     runs = conn.scalar(select(func.count()).select_from(Job).where(
         Job.organization_id == organization_id, Job.kind == "optimization", Job.status == "succeeded")) or 0
-    return _Counts(int(projects), int(roles.get("own", 0)),
+    slug = conn.scalar(select(Organization.slug).where(Organization.id == organization_id)) or "SLUG"
+    return _Counts(slug, int(projects), int(roles.get("own", 0)),
                    int(roles.get("competitor", 0)) + int(roles.get("benchmark", 0)), sections, metrics,
                    int(values), int(valued), latest, int(spend), int(outcomes), int(fitted), int(scenarios),
                    int(runs))
@@ -148,38 +156,40 @@ def _acts_in(principal: Principal, permission: str, organization_id: int) -> boo
     return principal.organization_id == organization_id and bool(scopes.projects or scopes.brands)
 
 
-def _brands_detail(c: _Counts) -> str:
+def _brands_detail(c: _Counts) -> str | None:
     if not (c.own or c.competitors):
-        return "no brands in a project yet"
+        return None
     return f"{c.own:,} own and {_plural(c.competitors, 'competitor brand')}" if c.competitors else \
         f"{_plural(c.own, 'own brand')}, no competitors yet"
 
 
-def _steps(c: _Counts) -> list[tuple[str, str, bool, str, str, str, str, str | None]]:
+def _steps(c: _Counts) -> list[tuple[str, str, bool, str, str, str, str | None, str | None]]:
     """(key, title, done, href, action, permission, detail, hint) of every step, in order."""
     manage, framework = Permission.PORTFOLIO_MANAGE.value, Permission.FRAMEWORK_MANAGE.value
     imports, run = Permission.METRICS_IMPORT.value, Permission.SCENARIO_RUN.value
     latest = f", latest {c.latest:%B %Y}" if c.latest else ""
     return [
         ("project", "Create a project", c.projects > 0, PORTFOLIO_PAGE, "Create a project", manage,
-         _plural(c.projects, "project"), "A project is a set of brands compared with each other."),
+         _if_any(_plural(c.projects, "project"), c.projects), "A project is a set of brands compared with each other."),
         ("brands", "Add your brands and competitors", c.own > 0, PORTFOLIO_PAGE, "Add brands", manage,
          _brands_detail(c), "Own brands are the ones you manage; competitors are scored beside them."),
         ("framework", "Set up the metric framework", c.metrics > 0, FRAMEWORK_PAGE, "Set up the framework",
-         framework, f"{_plural(c.sections, 'section')}, {_plural(c.metrics, 'metric')}",
+         framework, _if_any(f"{_plural(c.sections, 'section')}, {_plural(c.metrics, 'metric')}", c.metrics),
          "Sections, platforms and metrics, with their weights; start from the default template."),
         ("metrics", "Import metric values", c.values > 0, IMPORT_PAGE, "Import metric values", imports,
-         f"{_plural(c.values, 'value')} for {_plural(c.valued_brands, 'brand')}{latest}",
+         _if_any(f"{_plural(c.values, 'value')} for {_plural(c.valued_brands, 'brand')}{latest}", c.values),
          "A CSV or XLSX of brand × metric × month; DC scores are computed when it is committed."),
         ("marketing", "Import spend and revenue", c.spend > 0 and c.outcomes > 0, IMPORT_PAGE,
          "Import spend and revenue", imports,
-         f"{_plural(c.spend, 'spend row')}, {_plural(c.outcomes, 'revenue row')}",
+         _if_any(f"{_plural(c.spend, 'spend row')}, {_plural(c.outcomes, 'revenue row')}", c.spend, c.outcomes),
          "Weekly or monthly spend per channel and revenue per brand, for the response curves."),
         ("curves", "Fit response curves", c.fitted_brands > 0, OPTIMIZER_PAGE, "Open the optimizer", run,
-         f"curves for {_plural(c.fitted_brands, 'brand')}",
-         "An optimizer run fits the curves of the brands it plans for; at a terminal: " + FIT_COMMAND),
+         _if_any(f"curves for {_plural(c.fitted_brands, 'brand')}", c.fitted_brands),
+         "An optimizer run fits the curves of the brands it plans for; at a terminal: "
+         + FIT_COMMAND.format(slug=c.slug)),
         ("plan", "Make a first plan", c.scenarios > 0 or c.runs > 0, OPTIMIZER_PAGE, "Run the optimizer", run,
-         f"{_plural(c.runs, 'optimizer run')}, {_plural(c.scenarios, 'saved scenario')}",
+         _if_any(f"{_plural(c.runs, 'optimizer run')}, {_plural(c.scenarios, 'saved scenario')}", c.runs,
+                 c.scenarios),
          "Split a budget across brands and channels, then save it as a scenario."),
     ]
 

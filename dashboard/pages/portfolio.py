@@ -80,7 +80,6 @@ def layout(org: str | None = None, project: str | None = None, period: str | Non
         [
             dcc.Store(id="portfolio-project", data=chosen.project_id),
             dcc.Store(id="portfolio-period", data=period_value(chosen.as_of) if chosen.as_of else None),
-            checklist(steps, expanded=False),
             dbc.Row(
                 [
                     dbc.Col([html.H2("Portfolio", className="mb-0"), html.Div(as_of, className="text-muted")],
@@ -89,6 +88,7 @@ def layout(org: str | None = None, project: str | None = None, period: str | Non
                 ],
                 className="align-items-center g-2 mb-3",
             ),
+            checklist(steps, expanded=False),
             dcc.Loading(
                 html.Div(
                     [

@@ -8,161 +8,32 @@ what Dash's page router puts on screen for `/`.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
 
 import dash
 import pytest
 from dash._utils import split_callback_id
 
-from core.models import (
-    Brand,
-    Channel,
-    DCScore,
-    Metric,
-    MetricValue,
-    Organization,
-    Outcome,
-    Platform,
-    Project,
-    ProjectBrand,
-    ResponseCurve,
-    Section,
-    Spend,
-)
-from core.models.security import RoleGrant, User
-from core.models.work import Job, Scenario
+from core.models import Metric
 from core.security import Forbidden, load_principal
 from core.security.crypto import SecretBox, load_keys
-from core.security.grants import ensure_builtin_roles
-from core.security.passwords import hash_password
 from core.setup.checklist import getting_started, setup_complete
 from dashboard.getting_started import ADMINISTRATOR_IS_SETTING_UP
-from tests.support import DEMO_PASSWORD, DEMO_TOTP, csrf_headers, make_app, sign_in
+from tests.integration.setup.checklist_world import Builder, add_user, organization
+from tests.support import csrf_headers, make_app, sign_in
 
 STEPS = ["project", "brands", "framework", "metrics", "marketing", "curves", "plan"]
-MONTH = date(2026, 9, 1)
 # Today the metric framework is one catalogue shared by every tenant (issue 14, item 5 makes it
 # per organization); until its tables carry an organization, another tenant's metrics tick it too.
 FRAMEWORK_IS_SHARED = not hasattr(Metric, "organization_id")
-
-
-def _organization(db, name: str) -> int:
-    with db.session() as s:
-        org = Organization(name=name, slug=name.lower().replace(" ", "-"))
-        s.add(org)
-        s.flush()
-        return org.id
-
-
-def _user(db, organization_id: int, role: str, email: str, *, box: SecretBox | None = None) -> int:
-    """A user of the organization holding `role` on the whole organization (MFA set when `box` is given)."""
-    with db.session() as s:
-        roles = ensure_builtin_roles(s)
-        user = User(email=email, name=role, organization_id=organization_id,
-                    password_hash=hash_password(DEMO_PASSWORD, 4))
-        if box is not None:
-            user.mfa_secret_encrypted, user.mfa_enabled = box.encrypt(DEMO_TOTP), True
-        s.add(user)
-        s.flush()
-        s.add(RoleGrant(user_id=user.id, role_id=roles[role].id, scope_type="organization", scope_id=organization_id))
-        return user.id
 
 
 def _done(db, user_id: int, organization_id: int | None = None) -> list[str]:
     return [s.key for s in getting_started(db, load_principal(db, user_id), organization_id) if s.done]
 
 
-class Builder:
-    """Adds one organization's setup, step by step, as a customer's imports and runs would."""
-
-    def __init__(self, db, organization_id: int) -> None:
-        self.db, self.org = db, organization_id
-        self.ids: dict[str, int] = {}
-
-    def project(self, name: str = "Snacks", archived: bool = False) -> int:
-        with self.db.session() as s:
-            p = Project(organization_id=self.org, name=name, archived_at=datetime(2026, 1, 1) if archived else None)
-            s.add(p)
-            s.flush()
-            self.ids["project"] = p.id
-            return p.id
-
-    def brands(self) -> None:
-        with self.db.session() as s:
-            own = [Brand(organization_id=self.org, name=f"Own {i} of {self.org}") for i in range(3)]
-            rivals = [Brand(organization_id=self.org, name=f"Rival {i} of {self.org}") for i in range(2)]
-            s.add_all(own + rivals)
-            s.flush()
-            for b in own:
-                s.add(ProjectBrand(project_id=self.ids["project"], brand_id=b.id, role="own"))
-            for b in rivals:
-                s.add(ProjectBrand(project_id=self.ids["project"], brand_id=b.id, role="competitor"))
-            self.ids["brand"] = own[0].id
-            self.ids["rival"] = rivals[0].id
-
-    def framework(self) -> None:
-        with self.db.session() as s:
-            section = Section(name=f"Marketplace {self.org}", position=1)
-            s.add(section)
-            s.flush()
-            platform = Platform(section_id=section.id, name="Amazon")
-            s.add(platform)
-            s.flush()
-            metric = Metric(platform_id=platform.id, code=f"amazon_rating_{self.org}", name="Rating")
-            s.add(metric)
-            s.flush()
-            self.ids["metric"] = metric.id
-
-    def metric_values(self) -> None:
-        with self.db.session() as s:
-            for brand in (self.ids["brand"], self.ids["rival"]):
-                s.add(MetricValue(brand_id=brand, metric_id=self.ids["metric"], period=MONTH, raw_value=4.2))
-
-    def spend(self) -> None:
-        with self.db.session() as s:
-            channel = Channel(organization_id=self.org, name="Search")
-            s.add(channel)
-            s.flush()
-            self.ids["channel"] = channel.id
-            s.add(Spend(brand_id=self.ids["brand"], channel_id=channel.id, period=MONTH, granularity="month",
-                        amount=1000.0))
-
-    def outcomes(self) -> None:
-        with self.db.session() as s:
-            s.add(Outcome(brand_id=self.ids["brand"], period=MONTH, granularity="month", revenue=5000.0))
-
-    def curve(self, kind: str = "fitted") -> None:
-        with self.db.session() as s:
-            s.add(ResponseCurve(brand_id=self.ids["brand"], channel_id=self.ids["channel"], kind=kind, params={}))
-
-    def scenario(self) -> None:
-        with self.db.session() as s:
-            s.add(Scenario(organization_id=self.org, project_id=self.ids["project"], name="First plan", kind="budget"))
-
-    def optimizer_run(self, status: str = "succeeded") -> None:
-        with self.db.session() as s:
-            s.add(Job(id=f"run-{self.org}-{status}", organization_id=self.org, kind="optimization", status=status,
-                      payload={}))
-
-    def scores(self) -> None:
-        with self.db.session() as s:
-            s.add(DCScore(project_id=self.ids["project"], period=MONTH, brand_id=self.ids["brand"], level="total",
-                          node_id=0, score=61.0, coverage=1.0))
-
-    def everything(self) -> None:
-        self.project()
-        self.brands()
-        self.framework()
-        self.metric_values()
-        self.spend()
-        self.outcomes()
-        self.curve()
-        self.scenario()
-
-
 def test_an_empty_organization_shows_every_step_open_with_its_page(db):
-    org = _organization(db, "Newco")
-    admin = _user(db, org, "Organization Administrator", "olga@newco.test")
+    org = organization(db, "Newco")
+    admin = add_user(db, org, "Organization Administrator", "olga@newco.test")
     steps = getting_started(db, load_principal(db, admin))
     assert [s.key for s in steps] == STEPS
     assert [s.done for s in steps] == [False] * len(STEPS)
@@ -170,20 +41,22 @@ def test_an_empty_organization_shows_every_step_open_with_its_page(db):
     assert {s.key: s.href for s in steps} == {
         "project": "/admin/portfolio", "brands": "/admin/portfolio", "framework": "/admin/framework",
         "metrics": "/admin/import", "marketing": "/admin/import", "curves": "/optimizer", "plan": "/optimizer"}
-    assert steps[0].detail == "0 projects"
-    assert "python -m core.response_curves fit" in steps[5].hint
+    assert [s.detail for s in steps] == [None] * len(STEPS), "nothing to count yet"
+    assert "python -m core.response_curves fit --org newco --brand NAME" in steps[5].hint
     assert not setup_complete(steps)
 
 
 def test_each_step_ticks_when_its_rows_arrive(db):
-    org = _organization(db, "Newco")
-    admin = _user(db, org, "Organization Administrator", "olga@newco.test")
+    org = organization(db, "Newco")
+    admin = add_user(db, org, "Organization Administrator", "olga@newco.test")
     build = Builder(db, org)
 
     build.project("Old range", archived=True)
     assert _done(db, admin) == [], "an archived project is not a project to set up"
     build.project()
     assert _done(db, admin) == ["project"]
+    project = next(s for s in getting_started(db, load_principal(db, admin)) if s.key == "project")
+    assert project.detail == "1 project", "the archived one is not counted"
     build.brands()
     assert _done(db, admin) == STEPS[:2]
     brands = next(s for s in getting_started(db, load_principal(db, admin)) if s.key == "brands")
@@ -195,6 +68,8 @@ def test_each_step_ticks_when_its_rows_arrive(db):
     assert metrics.done and metrics.detail == "2 values for 2 brands, latest September 2026"
     build.spend()
     assert _done(db, admin) == STEPS[:4], "spend without revenue leaves the marketing import open"
+    marketing = next(s for s in getting_started(db, load_principal(db, admin)) if s.key == "marketing")
+    assert marketing.detail == "1 spend row, 0 revenue rows"
     build.outcomes()
     assert _done(db, admin) == STEPS[:5]
     build.curve(kind="truth")
@@ -210,17 +85,17 @@ def test_each_step_ticks_when_its_rows_arrive(db):
 
 
 def test_a_successful_optimizer_run_is_a_first_plan_too(db):
-    org = _organization(db, "Newco")
-    admin = _user(db, org, "Organization Administrator", "olga@newco.test")
+    org = organization(db, "Newco")
+    admin = add_user(db, org, "Organization Administrator", "olga@newco.test")
     Builder(db, org).optimizer_run()
     assert _done(db, admin) == ["plan"]
 
 
 def test_another_organizations_data_never_ticks_yours(db):
-    mine = _organization(db, "Newco")
-    theirs = _organization(db, "Oldco")
-    admin = _user(db, mine, "Organization Administrator", "olga@newco.test")
-    other_admin = _user(db, theirs, "Organization Administrator", "otto@oldco.test")
+    mine = organization(db, "Newco")
+    theirs = organization(db, "Oldco")
+    admin = add_user(db, mine, "Organization Administrator", "olga@newco.test")
+    other_admin = add_user(db, theirs, "Organization Administrator", "otto@oldco.test")
     other = Builder(db, theirs)
     other.everything()
     other.optimizer_run()
@@ -231,9 +106,9 @@ def test_another_organizations_data_never_ticks_yours(db):
 
 
 def test_people_are_offered_only_the_steps_they_may_act_on(db):
-    org = _organization(db, "Newco")
-    viewer = getting_started(db, load_principal(db, _user(db, org, "Viewer", "vera@newco.test")))
-    analyst = getting_started(db, load_principal(db, _user(db, org, "Analyst", "ann@newco.test")))
+    org = organization(db, "Newco")
+    viewer = getting_started(db, load_principal(db, add_user(db, org, "Viewer", "vera@newco.test")))
+    analyst = getting_started(db, load_principal(db, add_user(db, org, "Analyst", "ann@newco.test")))
     assert not any(s.can_act for s in viewer)
     assert [s.key for s in analyst if s.can_act] == ["curves", "plan"]
 
@@ -274,10 +149,10 @@ def _links(content: str) -> dict[str, str]:
 @pytest.fixture
 def newco(sqlite_db, tmp_path):
     """An organization with users and no data, and the app over it."""
-    org = _organization(sqlite_db, "Newco")
+    org = organization(sqlite_db, "Newco")
     box = SecretBox(load_keys((), tmp_path))
-    people = {"admin": _user(sqlite_db, org, "Organization Administrator", "olga@newco.test", box=box),
-              "viewer": _user(sqlite_db, org, "Viewer", "vera@newco.test")}
+    people = {"admin": add_user(sqlite_db, org, "Organization Administrator", "olga@newco.test", box=box),
+              "viewer": add_user(sqlite_db, org, "Viewer", "vera@newco.test")}
     return {"db": sqlite_db, "org": org, "people": people, "app": make_app(sqlite_db, tmp_path)}
 
 
