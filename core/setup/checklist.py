@@ -40,6 +40,7 @@ from core.models import (
     Spend,
 )
 from core.models.work import Job, Scenario
+from core.read_cache import cached_read
 from core.security import Principal, authorize, can
 from core.security.permissions import Permission
 
@@ -118,8 +119,10 @@ class _Counts:
     runs: int
 
 
-def _counts(conn: Connection, organization_id: int) -> _Counts:
-    """Everything the steps need, each a count over this organization's live rows only."""
+@cached_read(scoped=False)
+def _data_counts(conn: Connection, organization_id: int) -> tuple:
+    """The counts over the analytic tables, kept per data token (every table read here is watched by
+    the triggers of migration 0010, so an import, a fit or a new brand shows at the next page load)."""
     brands = _live_brands(organization_id)
     projects = conn.scalar(select(func.count()).select_from(Project).where(
         Project.organization_id == organization_id, Project.archived_at.is_(None))) or 0
@@ -137,15 +140,22 @@ def _counts(conn: Connection, organization_id: int) -> _Counts:
     outcomes = conn.scalar(select(func.count()).select_from(Outcome).where(Outcome.brand_id.in_(brands))) or 0
     fitted = conn.scalar(select(func.count(func.distinct(ResponseCurve.brand_id)))
                          .where(ResponseCurve.kind == "fitted", ResponseCurve.brand_id.in_(brands))) or 0
+    slug = conn.scalar(select(Organization.slug).where(Organization.id == organization_id)) or "SLUG"
+    return (slug, int(projects), int(roles.get("own", 0)),
+            int(roles.get("competitor", 0)) + int(roles.get("benchmark", 0)), sections, metrics,
+            int(values), int(valued), latest, int(spend), int(outcomes), int(fitted))
+
+
+def _counts(conn: Connection, organization_id: int) -> _Counts:
+    """Everything the steps need, each a count over this organization's live rows only.
+
+    Scenarios and job rows are not data-versioned, so their two counts are read fresh each time.
+    """
     scenarios = conn.scalar(select(func.count()).select_from(Scenario).where(
         Scenario.organization_id == organization_id, Scenario.status != "archived")) or 0
     runs = conn.scalar(select(func.count()).select_from(Job).where(
         Job.organization_id == organization_id, Job.kind == "optimization", Job.status == "succeeded")) or 0
-    slug = conn.scalar(select(Organization.slug).where(Organization.id == organization_id)) or "SLUG"
-    return _Counts(slug, int(projects), int(roles.get("own", 0)),
-                   int(roles.get("competitor", 0)) + int(roles.get("benchmark", 0)), sections, metrics,
-                   int(values), int(valued), latest, int(spend), int(outcomes), int(fitted), int(scenarios),
-                   int(runs))
+    return _Counts(*_data_counts(conn, organization_id), int(scenarios), int(runs))
 
 
 def _acts_in(principal: Principal, permission: str, organization_id: int) -> bool:
