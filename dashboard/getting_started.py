@@ -22,6 +22,7 @@ from dashboard.components import empty_state
 
 CHECKLIST_ID = "getting-started"
 PORTFOLIO_PATH = "/"
+ORGANIZATIONS_PATH = "/admin/organizations"
 ADMINISTRATOR_IS_SETTING_UP = "Your administrator is setting up this organization."
 
 
@@ -31,6 +32,35 @@ def organization_steps(principal: Principal | None, organization_id: int | None 
         return []
     with get_db().engine.connect() as conn:
         return getting_started(conn, principal, organization_id)
+
+
+def portfolio_organization(principal: Principal | None, in_view: int | None, wanted: object) -> int | None:
+    """Whose checklist the portfolio shows: the organization of the project in view; without one, the
+    organization in the URL (`?org=ID`) for a System Administrator, who may belong to none; else None,
+    which is the principal's own organization."""
+    if in_view is not None or principal is None or not principal.is_system_admin:
+        return in_view
+    try:
+        return int(wanted)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def unscored_view(principal: Principal | None, steps: list[Step], no_project: bool) -> html.Div:
+    """The portfolio page with no DC scores to show: the open checklist while the organization is being set up."""
+    card = checklist(steps, expanded=True)
+    if card is not None:
+        return html.Div([html.H2("Portfolio", className="mb-3"), card])
+    if no_project and principal is not None and principal.is_system_admin and not steps:
+        return dbc.Alert([html.Strong("No organization with a portfolio yet."), html.Div([
+            dcc.Link("Create an organization", href=ORGANIZATIONS_PATH, id=f"{CHECKLIST_ID}-organizations"),
+            " and invite its first administrator; its getting-started checklist opens here with ",
+            html.Code("?org=ID"), "."], className="small")], color="light")
+    if no_project:
+        return empty_state("No portfolio data you can see yet.",
+                           "Ask an administrator for access, or import metric values.")
+    return empty_state("No DC scores in this project yet.",
+                       "Scores are computed when metric values of its brands are imported.")
 
 
 def _progress(steps: list[Step]) -> str:

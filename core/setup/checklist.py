@@ -209,7 +209,8 @@ def getting_started(source: Database | Connection | Session, principal: Principa
     """The checklist of `organization_id` (default: the principal's own organization) for `principal`.
 
     Another organization needs a grant there (a System Administrator); anyone else is refused with
-    `Forbidden`, audited. Empty for a principal without an organization who names none.
+    `Forbidden`, audited. Empty for a principal without an organization who names none, and for an
+    unknown or archived organization.
     """
     if isinstance(source, Database):
         with source.engine.connect() as conn:
@@ -221,6 +222,8 @@ def getting_started(source: Database | Connection | Session, principal: Principa
         return []
     if org != principal.organization_id:
         authorize(principal, Permission.PORTFOLIO_READ.value, ("organization", org))
+    if source.scalar(select(Organization.id).where(Organization.id == org, Organization.archived_at.is_(None))) is None:
+        return []  # unknown or archived: nothing to set up
     counts = _counts(source, org)
     reads_all = can(principal, Permission.PORTFOLIO_READ.value, ("organization", org))
     steps = []

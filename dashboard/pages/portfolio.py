@@ -40,7 +40,7 @@ from dashboard.context import period_value, pick_period, resolve
 from dashboard.figures import portfolio as figs
 from dashboard.figures.common import figure
 from dashboard.figures.portfolio import brand_href
-from dashboard.getting_started import checklist, organization_steps
+from dashboard.getting_started import checklist, organization_steps, portfolio_organization, unscored_view
 from dashboard.report_download import report_control, send_report
 from dashboard.view_cache import cached_view
 
@@ -68,9 +68,10 @@ def layout(org: str | None = None, project: str | None = None, period: str | Non
     principal = current_principal()
     with get_db().engine.connect() as conn:
         chosen = resolve(conn, principal, org, project, period)
-    steps = organization_steps(principal, chosen.project["organization_id"] if chosen else None)
+    steps = organization_steps(principal, portfolio_organization(
+        principal, chosen.project["organization_id"] if chosen else None, org))
     if chosen is None or chosen.as_of is None:
-        return _not_scored(steps, chosen is None)
+        return unscored_view(principal, steps, chosen is None)
     with get_db().engine.connect() as conn:
         drop_default, _z = project_alert_defaults(conn, chosen.project_id)
     graph = {"config": GRAPH_CONFIG}
@@ -167,18 +168,6 @@ def layout(org: str | None = None, project: str | None = None, period: str | Non
             ),
         ]
     )
-
-
-def _not_scored(steps: list, no_project: bool) -> html.Div:
-    """The page without DC scores to show: the open checklist while the organization is being set up."""
-    card = checklist(steps, expanded=True)
-    if card is not None:
-        return html.Div([html.H2("Portfolio", className="mb-3"), card])
-    if no_project:
-        return empty_state("No portfolio data you can see yet.",
-                           "Ask an administrator for access, or import metric values.")
-    return empty_state("No DC scores in this project yet.",
-                       "Scores are computed when metric values of its brands are imported.")
 
 
 def _pct_change(now: float | None, before: float | None) -> float | None:

@@ -8,16 +8,19 @@ what Dash's page router puts on screen for `/`.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import dash
 import pytest
 from dash._utils import split_callback_id
 
-from core.models import Metric
+from core.models import Metric, Organization
+from core.models.security import RoleGrant, User
 from core.security import Forbidden, load_principal
 from core.security.crypto import SecretBox, load_keys
+from core.security.grants import ensure_builtin_roles
 from core.setup.checklist import getting_started, setup_complete
-from dashboard.getting_started import ADMINISTRATOR_IS_SETTING_UP
+from dashboard.getting_started import ADMINISTRATOR_IS_SETTING_UP, portfolio_organization
 from tests.integration.setup.checklist_world import Builder, add_user, organization
 from tests.support import csrf_headers, make_app, sign_in
 
@@ -103,6 +106,29 @@ def test_another_organizations_data_never_ticks_yours(db):
     assert _done(db, admin) == (["framework"] if FRAMEWORK_IS_SHARED else [])
     with pytest.raises(Forbidden):
         getting_started(db, load_principal(db, admin), theirs)
+
+
+def test_a_system_administrator_opens_any_organizations_checklist_but_not_an_archived_one(db):
+    org = organization(db, "Newco")
+    Builder(db, org).project()
+    with db.session() as s:
+        root = User(email="root@ops.test", organization_id=None)
+        s.add(root)
+        s.flush()
+        s.add(RoleGrant(user_id=root.id, role_id=ensure_builtin_roles(s)["System Administrator"].id,
+                        scope_type="system", scope_id=0))
+        root_id = root.id
+    principal = load_principal(db, root_id)
+    assert getting_started(db, principal) == [], "no organization of their own, none named"
+    assert portfolio_organization(principal, None, str(org)) == org
+    assert portfolio_organization(load_principal(db, add_user(db, org, "Viewer", "v@newco.test")), None,
+                                  "12345") is None, "only a System Administrator picks the organization in the URL"
+    steps = getting_started(db, principal, org)
+    assert [s.key for s in steps if s.done] == ["project"] and all(s.can_act for s in steps)
+    assert getting_started(db, principal, 987654) == []
+    with db.session() as s:
+        s.get(Organization, org).archived_at = datetime(2026, 1, 1)
+    assert getting_started(db, principal, org) == []
 
 
 def test_people_are_offered_only_the_steps_they_may_act_on(db):
