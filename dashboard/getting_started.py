@@ -17,6 +17,7 @@ from dash import dcc, html
 
 from core.runtime import get_db
 from core.security import Principal
+from core.security.authorizer import MAX_ID
 from core.setup.checklist import Step, getting_started, setup_complete
 from dashboard.components import empty_state
 
@@ -41,9 +42,10 @@ def portfolio_organization(principal: Principal | None, in_view: int | None, wan
     if in_view is not None or principal is None or not principal.is_system_admin:
         return in_view
     try:
-        return int(wanted)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+        ident = int(wanted)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
         return None
+    return ident if 0 < ident <= MAX_ID else None  # a number no row can have would fail in the database
 
 
 def unscored_view(principal: Principal | None, steps: list[Step], no_project: bool) -> html.Div:

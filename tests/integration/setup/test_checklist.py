@@ -121,6 +121,8 @@ def test_a_system_administrator_opens_any_organizations_checklist_but_not_an_arc
     principal = load_principal(db, root_id)
     assert getting_started(db, principal) == [], "no organization of their own, none named"
     assert portfolio_organization(principal, None, str(org)) == org
+    for garbage in ("x", "-1", "0", str(2 ** 70), None):
+        assert portfolio_organization(principal, None, garbage) is None
     assert portfolio_organization(load_principal(db, add_user(db, org, "Viewer", "v@newco.test")), None,
                                   "12345") is None, "only a System Administrator picks the organization in the URL"
     steps = getting_started(db, principal, org)
