@@ -135,8 +135,8 @@ def setup_pointer(steps: list[Step]) -> html.Div | None:
 
 
 def empty_page(principal: Principal | None, message: str, hint: str) -> dbc.Alert:
-    """A page's empty state; while the organization is being set up it points to the checklist instead of `hint`."""
+    """A page's empty state; while the organization is being set up it also points to the checklist."""
     pointer = setup_pointer(organization_steps(principal))
     if pointer is None:
         return empty_state(message, hint)
-    return dbc.Alert([html.Strong(message), pointer], color="light")
+    return dbc.Alert([html.Strong(message), html.Div(hint, className="small"), pointer], color="light")
