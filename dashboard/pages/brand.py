@@ -104,8 +104,10 @@ def layout(brand: str | None = None, project: str | None = None, **_query) -> ht
     """Page layout for the pair in the URL (or the first pair the principal may explore)."""
     principal = current_principal()
     view = cached_view("brand.layout", principal, (brand, project), lambda: _layout(principal, brand, project))
-    return view if view is not None else empty_page(  # outside the cache: setup steps are not all data-versioned
-        principal, "No brand you can explore yet.", "Brand explorer shows your own brands; ask an administrator.")
+    if view is None:  # drawn outside the cache: not every setup step is data-versioned
+        return empty_page(principal, "No brand you can explore yet.",
+                          "Brand explorer shows your own brands; ask an administrator for access.")
+    return view
 
 
 def _layout(principal: Principal, brand: str | None, project: str | None) -> html.Div | None:
