@@ -143,11 +143,11 @@ def test_people_are_offered_only_the_steps_they_may_act_on(db):
 
 # ------------------------------------------------------------------------------------------- the page
 
-def _portfolio(client) -> str:
-    """What Dash's page router shows for `/` to the signed-in client."""
+def _portfolio(client, path: str = "/") -> str:
+    """What Dash's page router shows for `path` (the portfolio) to the signed-in client."""
     router = next(key for key in dash.get_app().callback_map if "_pages_content.children" in key)
     body = {"output": router, "outputs": split_callback_id(router), "changedPropIds": ["_pages_location.pathname"],
-            "inputs": [{"id": "_pages_location", "property": "pathname", "value": "/"},
+            "inputs": [{"id": "_pages_location", "property": "pathname", "value": path},
                        {"id": "_pages_location", "property": "search", "value": ""}]}
     response = client.post("/_dash-update-component", json=body, headers=csrf_headers(client))
     assert response.status_code == 200
@@ -227,3 +227,11 @@ def test_the_checklist_folds_once_there_are_scores_and_goes_once_setup_is_done(n
     build.scenario()
     page = _portfolio(client)
     assert "getting-started" not in page and "portfolio-kpis" in page
+
+
+@pytest.mark.parametrize("path", ["/brand", "/optimizer", "/whatif", "/scenarios"])
+def test_the_other_pages_of_an_empty_organization_point_to_the_checklist(newco, path):
+    page = _portfolio(_client(newco, "olga@newco.test"), path)
+    assert '"id": "getting-started-pointer"' in page and '"href": "/"' in page
+    assert "setup 0 of 7 done" in page
+    assert "403" not in page and "Traceback" not in page
