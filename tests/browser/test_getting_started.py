@@ -99,8 +99,8 @@ def _open_from_checklist(driver, base_url: str, key: str, href: str, registered:
     driver.get(base_url + "/")
     _checklist(driver)
     driver.find_element(By.ID, f"getting-started-link-{key}").click()
-    WebDriverWait(driver, 20).until(lambda d: d.current_url.split("?")[0].rstrip("/") == base_url + href)
-    if href not in registered:
+    WebDriverWait(driver, 20).until(lambda d: d.current_url == base_url + href)
+    if href.split("?")[0] not in registered:
         return
     WebDriverWait(driver, 30).until(lambda d: _page_text(d).strip(), message=f"{href} drew nothing")
     time.sleep(1)  # let the page's first callbacks answer
@@ -120,13 +120,17 @@ def test_an_empty_organization_gets_the_checklist_with_working_links(newco):
                  for key in STEP_KEYS}
         assert {k: v.removeprefix(newco.url) for k, v in links.items()} == {
             "project": "/admin/portfolio", "brands": "/admin/portfolio", "framework": "/admin/framework",
-            "metrics": "/admin/import", "marketing": "/admin/import", "curves": "/optimizer", "plan": "/optimizer"}
+            "metrics": "/admin/import?kind=metrics", "marketing": "/admin/import?kind=marketing",
+            "curves": "/optimizer", "plan": "/optimizer"}
         assert "python -m core.response_curves fit" in card.text
         screenshot(driver, "getting-started-desktop")
 
         registered = _registered_paths()
-        for key in ("project", "framework", "metrics", "plan"):
+        for key in ("project", "framework", "metrics", "marketing", "plan"):
             _open_from_checklist(driver, newco.url, key, links[key].removeprefix(newco.url), registered)
+            if key == "marketing":  # the import form opens on the kind of file the step asks for
+                checked = driver.find_element(By.CSS_SELECTOR, "#import-kind input:checked")
+                assert checked.get_attribute("value") == "marketing"
         # The optimizer of an empty organization sends people back to the checklist.
         assert "still being set up" in _page_text(driver)
         screenshot(driver, "getting-started-optimizer-empty-desktop")

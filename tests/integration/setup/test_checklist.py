@@ -43,7 +43,8 @@ def test_an_empty_organization_shows_every_step_open_with_its_page(db):
     assert all(s.can_act for s in steps), "an Organization Administrator may act on every step"
     assert {s.key: s.href for s in steps} == {
         "project": "/admin/portfolio", "brands": "/admin/portfolio", "framework": "/admin/framework",
-        "metrics": "/admin/import", "marketing": "/admin/import", "curves": "/optimizer", "plan": "/optimizer"}
+        "metrics": "/admin/import?kind=metrics", "marketing": "/admin/import?kind=marketing",
+        "curves": "/optimizer", "plan": "/optimizer"}
     assert [s.detail for s in steps] == [None] * len(STEPS), "nothing to count yet"
     assert "python -m core.response_curves fit --org newco --brand NAME" in steps[5].hint
     assert not setup_complete(steps)
@@ -196,8 +197,9 @@ def test_the_portfolio_of_an_empty_organization_is_the_open_checklist(newco):
     assert "Setup 0 of 7 done" in page
     assert _links(page) == {
         "getting-started-link-project": "/admin/portfolio", "getting-started-link-brands": "/admin/portfolio",
-        "getting-started-link-framework": "/admin/framework", "getting-started-link-metrics": "/admin/import",
-        "getting-started-link-marketing": "/admin/import", "getting-started-link-curves": "/optimizer",
+        "getting-started-link-framework": "/admin/framework",
+        "getting-started-link-metrics": "/admin/import?kind=metrics",
+        "getting-started-link-marketing": "/admin/import?kind=marketing", "getting-started-link-curves": "/optimizer",
         "getting-started-link-plan": "/optimizer"}
 
 
