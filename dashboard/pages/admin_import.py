@@ -84,7 +84,8 @@ ERROR_COLUMNS = [
 ]
 
 
-def layout(**_query) -> html.Div:
+def layout(kind: str | None = None, **_query) -> html.Div:
+    """The import form; `?kind=marketing` opens it on spend and revenue (the getting-started checklist links so)."""
     principal = current_principal()
     organizations = import_organizations(get_db(), principal)
     if not organizations:
@@ -106,7 +107,8 @@ def layout(**_query) -> html.Div:
                  dcc.Dropdown(id="import-org", options=org_options, value=organizations[0]["id"], clearable=False,
                               disabled=len(org_options) == 1)], md=5),
         dbc.Col([dbc.Label("The file holds"),
-                 dbc.RadioItems(id="import-kind", options=KINDS, value="metrics")], md=7),
+                 dbc.RadioItems(id="import-kind", options=KINDS,
+                                value=kind if kind in {k["value"] for k in KINDS} else "metrics")], md=7),
         dbc.Col([dbc.Label("Mapping", html_for="import-mapping-choice"),
                  dcc.Dropdown(id="import-mapping-choice", clearable=False)], md=6),
         dbc.Col([dbc.Label("Fixed brand for the whole file (optional)", html_for="import-brand"),

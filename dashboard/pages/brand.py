@@ -27,10 +27,10 @@ from dashboard import brand_charts as charts
 from dashboard.access import protected_callback, register_page
 from dashboard.auth.principal import current_principal
 from dashboard.brand_charts import CHARTS, ChartSpec, Selection, read_chart, to_download
-from dashboard.components import empty_state
 from dashboard.figures import brand as figs
 from dashboard.figures.brand import month_label
 from dashboard.figures.common import blank
+from dashboard.getting_started import empty_page
 from dashboard.report_download import report_control, send_report
 from dashboard.view_cache import cached_view
 
@@ -103,15 +103,18 @@ def _card(chart: str, body: list, controls: list | None = None) -> dbc.Card:
 def layout(brand: str | None = None, project: str | None = None, **_query) -> html.Div:
     """Page layout for the pair in the URL (or the first pair the principal may explore)."""
     principal = current_principal()
-    return cached_view("brand.layout", principal, (brand, project), lambda: _layout(principal, brand, project))
+    view = cached_view("brand.layout", principal, (brand, project), lambda: _layout(principal, brand, project))
+    if view is None:  # drawn outside the cache: not every setup step is data-versioned
+        return empty_page(principal, "No brand you can explore yet.",
+                          "Brand explorer shows your own brands; ask an administrator for access.")
+    return view
 
 
-def _layout(principal: Principal, brand: str | None, project: str | None) -> html.Div:
+def _layout(principal: Principal, brand: str | None, project: str | None) -> html.Div | None:
     with get_db().engine.connect() as conn:
         pairs = bx.explorable(conn, principal)
         if pairs.empty:
-            return empty_state("No brand you can explore yet.",
-                               "Brand explorer shows your own brands; ask an administrator for access.")
+            return None
         brand_id, project_id = _pick_pair(pairs, _as_int(brand), _as_int(project))
         periods = bx.periods(conn, principal, brand_id, project_id)
         comp = bx.competitors(conn, principal, brand_id, project_id)

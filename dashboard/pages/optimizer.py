@@ -33,6 +33,7 @@ from dashboard.access import holds_anywhere, protected_callback, register_page
 from dashboard.auth.principal import current_principal
 from dashboard.components import empty_state
 from dashboard.figures.optimizer import default_name, results_view
+from dashboard.getting_started import empty_page
 from dashboard.optimizer_form import (
     BRAND_COLUMNS,
     CELL_COLUMNS,
@@ -72,8 +73,8 @@ def layout(scenario: str | None = None, brands: str | None = None, **_query) -> 
     db = get_db()
     cat = catalogue(db, principal)
     if not cat["brands"]:
-        return empty_state("No brand with spend history you may optimize.",
-                           "Ask an administrator for access, or import spend and outcome data.")
+        return empty_page(principal, "No brand with spend history you may optimize.",
+                          "Ask an administrator for access, or import spend and outcome data.")
     reopened, inputs = None, {}
     if scenario:
         try:

@@ -40,6 +40,7 @@ from dashboard.context import period_value, pick_period, resolve
 from dashboard.figures import portfolio as figs
 from dashboard.figures.common import figure
 from dashboard.figures.portfolio import brand_href
+from dashboard.getting_started import checklist, organization_steps, portfolio_organization, unscored_view
 from dashboard.report_download import report_control, send_report
 from dashboard.view_cache import cached_view
 
@@ -64,11 +65,13 @@ def _card(title, body, card_id: str | None = None, **kwargs) -> dbc.Card:
 
 def layout(org: str | None = None, project: str | None = None, period: str | None = None, **_query) -> html.Div:
     """Page layout for the project and period in the URL (chosen in the shell's selectors)."""
+    principal = current_principal()
     with get_db().engine.connect() as conn:
-        chosen = resolve(conn, current_principal(), org, project, period)
-    if chosen is None:
-        return empty_state("No portfolio data you can see yet.",
-                           "Ask an administrator for access, or import metric values.")
+        chosen = resolve(conn, principal, org, project, period)
+    steps = organization_steps(principal, portfolio_organization(
+        principal, chosen.project["organization_id"] if chosen else None, org))
+    if chosen is None or chosen.as_of is None:
+        return unscored_view(principal, steps, chosen is None)
     with get_db().engine.connect() as conn:
         drop_default, _z = project_alert_defaults(conn, chosen.project_id)
     graph = {"config": GRAPH_CONFIG}
@@ -86,6 +89,7 @@ def layout(org: str | None = None, project: str | None = None, period: str | Non
                 ],
                 className="align-items-center g-2 mb-3",
             ),
+            checklist(steps, expanded=False),
             dcc.Loading(
                 html.Div(
                     [
@@ -164,8 +168,6 @@ def layout(org: str | None = None, project: str | None = None, period: str | Non
             ),
         ]
     )
-
-
 
 
 def _pct_change(now: float | None, before: float | None) -> float | None:

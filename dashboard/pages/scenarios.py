@@ -29,6 +29,7 @@ from dashboard.access import holds_anywhere, protected_callback, register_page
 from dashboard.auth.principal import current_principal
 from dashboard.components import PALETTE, chart_layout, compact
 from dashboard.figures.common import figure
+from dashboard.getting_started import empty_page
 from dashboard.report_download import report_control, send_report
 
 register_page(__name__, permission=READ, path="/scenarios", name="Scenarios", title="Scenarios · Digi-Cadence")
@@ -85,6 +86,9 @@ def layout(**_query) -> html.Div:
                  className="d-flex flex-wrap justify-content-between align-items-center gap-2"),
         html.P("Saved what-if runs you may see. Select up to three to compare them side by side"
                + ("; open one to reload it in the optimizer." if can_open else "."), className="text-muted"),
+        None if rows else empty_page(principal, "No saved scenarios yet.",
+                                     "Run the budget optimizer and save its plan: it appears here."
+                                     if can_open else "Scenarios appear here once someone saves a plan."),
         dbc.Card([
             dbc.CardHeader(html.Div(buttons, className="d-flex flex-wrap gap-2")),
             dbc.CardBody([

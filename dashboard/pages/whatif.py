@@ -23,6 +23,7 @@ from core.security import Principal
 from dashboard.access import protected_callback, register_page
 from dashboard.auth.principal import current_principal
 from dashboard.components import empty_state, kpi_card, signed
+from dashboard.getting_started import empty_page
 
 RUN = wi.RUN
 register_page(__name__, permission=RUN, path="/whatif", name="Score what-if", title="Score what-if · Digi-Cadence")
@@ -74,8 +75,8 @@ def layout(brand: str | None = None, project: str | None = None, **_query) -> ht
     """Brand and project may come in the URL (`?brand=ID&project=ID`), as from the portfolio."""
     pairs = _pairs(current_principal())
     if pairs.empty:
-        return empty_state("No brand you can run a what-if on.",
-                           "A what-if needs an own brand with DC scores and the scenario:run permission on it.")
+        return empty_page(current_principal(), "No brand you can run a what-if on.",
+                          "A what-if needs an own brand with DC scores and the scenario:run permission on it.")
     projects = pairs.drop_duplicates("project_id")
     project_options = [{"label": f"{p.organization} · {p.project}", "value": int(p.project_id)}
                        for p in projects.itertuples()]
