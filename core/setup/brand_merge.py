@@ -32,7 +32,7 @@ from core.scoring.service import recompute_projects
 from core.security.audit import record
 from core.security.principal import Principal
 from core.setup.brands import _scenario_brands, brand_tables, scenarios_naming
-from core.setup.portfolio_common import Audit, PortfolioError, load_brand
+from core.setup.portfolio_common import Audit, PortfolioConflict, PortfolioError, load_brand
 
 SIDES = ("target", "source")
 # Tables whose primary key is not (brand, …): the columns that make two rows the same thing.
@@ -41,7 +41,7 @@ MEMBERSHIP = "project_brands"
 SHOWN_CONFLICTS = 20
 
 
-class MergeConflict(PortfolioError):
+class MergeConflict(PortfolioConflict):
     """The target already holds rows the source would bring; `conflicts` lists them per table."""
 
     def __init__(self, message: str, conflicts: dict[str, dict]) -> None:
@@ -185,7 +185,7 @@ def merge_brands(db: Database, principal: Principal, source_id: Any, target_id: 
         plan = _plan(s, source, target)
         if plan.blocked:
             names = ", ".join(f"“{b['name']}”" for b in plan.blocked)
-            raise PortfolioError(f"saved scenario(s) {names} use both brands; delete them first, since their "
+            raise PortfolioConflict(f"saved scenario(s) {names} use both brands; delete them first, since their "
                                  "rows for the two brands would collide. Nothing was merged.")
         if plan.data_conflicts and keep is None:
             raise MergeConflict(_conflict_message(plan), plan.conflicts)

@@ -37,6 +37,7 @@ from core.security.audit import record
 from core.security.principal import Principal
 from core.setup.portfolio_common import (
     Audit,
+    PortfolioConflict,
     PortfolioError,
     check_role,
     clean_name,
@@ -167,7 +168,7 @@ def delete_brand(db: Database, principal: Principal, brand_id: Any) -> dict[str,
         naming = scenarios_naming(s, brand.organization_id, brand.id)
         if naming:
             names = ", ".join(f"“{sc.name}”" for sc in naming[:10])
-            raise PortfolioError(f"{len(naming)} saved scenario(s) use {brand.name}: {names}. Delete those "
+            raise PortfolioConflict(f"{len(naming)} saved scenario(s) use {brand.name}: {names}. Delete those "
                                  "scenarios first, or archive the brand instead (it keeps its data).")
         counts = brand_row_counts(s, brand.id)
         projects = sorted(s.scalars(select(ProjectBrand.project_id).where(ProjectBrand.brand_id == brand.id)))

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.db import Database
 from core.models.portfolio import Brand, BrandRole, Organization, Project
 from core.security.authorizer import authorize, deny, scope_filter
 from core.security.permissions import Permission
@@ -44,6 +45,10 @@ class Audit:
 
 class PortfolioError(ValueError):
     """A change that cannot be made as asked; the message says why, in the words of the page."""
+
+
+class PortfolioConflict(PortfolioError):
+    """Refused because of what exists (a name taken, scenarios using a brand, data on both sides of a merge)."""
 
 
 def _invisible(ch: str) -> bool:
@@ -125,13 +130,15 @@ def unique_name(session: Session, model: type[Project] | type[Brand], organizati
     rows = session.execute(select(model.id, model.name).where(model.organization_id == organization_id)).all()
     for other_id, other in rows:
         if other_id != own_id and name_key(other) == key:
-            raise PortfolioError(f"the organization already has a {what} named “{other}”; choose another name"
+            raise PortfolioConflict(f"the organization already has a {what} named “{other}”; choose another name"
                                  + (" or merge the two brands" if what == "brand" else ""))
 
 
-def managed_organizations(session: Session, principal: Principal) -> list[dict]:
+def managed_organizations(db: Database, principal: Principal) -> list[dict]:
     """Live organizations whose portfolio the principal manages (system administrators: all)."""
-    rows = session.execute(select(Organization.id, Organization.name)
-                           .where(scope_filter(principal, MANAGE, Organization), Organization.archived_at.is_(None))
-                           .order_by(func.lower(Organization.name))).all()
+    with db.session() as session:
+        rows = session.execute(select(Organization.id, Organization.name)
+                               .where(scope_filter(principal, MANAGE, Organization),
+                                      Organization.archived_at.is_(None))
+                               .order_by(func.lower(Organization.name))).all()
     return [{"id": r.id, "name": r.name} for r in rows]

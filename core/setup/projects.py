@@ -50,6 +50,11 @@ def known_sections(session: Session) -> list[str]:
     return list(session.scalars(select(Section.name).order_by(Section.position, Section.name)))
 
 
+def section_names(db: Database) -> list[str]:
+    with db.session() as s:
+        return known_sections(s)
+
+
 def check_normalization(raw: Any) -> str:
     value = str(raw or "").strip().lower()
     if value not in NORMALIZATIONS:
