@@ -129,35 +129,10 @@ def _brand_step(trigger: str, organization_id, brand_id, new_name, role, project
     return "Brand archived: its data and scores are kept." if archived else "Brand is live again."
 
 
-@protected_callback(
-    Output("pset-brand-delete-confirm", "displayed"),
-    Input("pset-brand-delete", "n_clicks"),
-    permission=MANAGE,
-    prevent_initial_call=True,
-)
 def ask_delete(_clicks):
     return True
 
 
-@protected_callback(
-    Output("pset-brand-message", "children"),
-    Output("pset-version", "data", allow_duplicate=True),
-    Input("pset-brand-create", "n_clicks"),
-    Input("pset-brand-rename", "n_clicks"),
-    Input("pset-brand-archive", "n_clicks"),
-    Input("pset-brand-unarchive", "n_clicks"),
-    Input("pset-brand-delete-confirm", "submit_n_clicks"),
-    State("pset-org", "value"),
-    State("pset-brand", "value"),
-    State("pset-brand-new", "value"),
-    State("pset-brand-role-new", "value"),
-    State("pset-brand-projects-new", "value"),
-    State("pset-brand-name", "value"),
-    State("pset-version", "data"),
-    permission=MANAGE,
-    objects={"organization_id": "organization", "brand_id": "brand", "projects": "project"},
-    prevent_initial_call=True,
-)
 def brand_action(_create, _rename, _archive, _unarchive, _delete, organization_id, brand_id, new_name, role,
                  projects, name, version):
     """One of the brand buttons: add, rename, archive, unarchive, delete (after the dialog)."""
@@ -185,17 +160,6 @@ def _plan_view(plan: brand_merge.MergePlan) -> html.Div:
     return dbc.Alert(parts, color="warning", className="py-2 small", id="pset-merge-summary")
 
 
-@protected_callback(
-    Output("pset-merge-plan", "children"),
-    Output("pset-merge-previewed", "data"),
-    Output("pset-merge-confirm", "disabled"),
-    Input("pset-merge-preview", "n_clicks"),
-    State("pset-brand", "value"),
-    State("pset-merge-into", "value"),
-    permission=MANAGE,
-    objects={"source": "brand", "target": "brand"},
-    prevent_initial_call=True,
-)
 def preview_merge(_clicks, source, target):
     """What the merge moves and where the two brands collide, before anything is written."""
     if source is None or target is None:
@@ -209,21 +173,6 @@ def preview_merge(_clicks, source, target):
     return _plan_view(plan), {"source": source, "target": target}, bool(plan.blocked)
 
 
-@protected_callback(
-    Output("pset-brand-message", "children", allow_duplicate=True),
-    Output("pset-version", "data", allow_duplicate=True),
-    Output("pset-merge-confirm", "disabled", allow_duplicate=True),
-    Output("pset-merge-plan", "children", allow_duplicate=True),
-    Input("pset-merge-confirm", "n_clicks"),
-    State("pset-brand", "value"),
-    State("pset-merge-into", "value"),
-    State("pset-merge-keep", "value"),
-    State("pset-merge-previewed", "data"),
-    State("pset-version", "data"),
-    permission=MANAGE,
-    objects={"source": "brand", "target": "brand"},
-    prevent_initial_call=True,
-)
 def confirm_merge(_clicks, source, target, keep, previewed, version):
     """The merge the person previewed (the same two brands), with their choice on conflicting values."""
     if previewed != {"source": source, "target": target}:
@@ -261,16 +210,6 @@ def _csv_report(report: brand_service.BulkReport) -> dbc.Alert:
                    id="pset-csv-errors")
 
 
-@protected_callback(
-    Output("pset-csv-result", "children"),
-    Output("pset-csv-data", "data"),
-    Output("pset-csv-commit", "disabled"),
-    Input("pset-csv", "contents"),
-    State("pset-org", "value"),
-    permission=MANAGE,
-    objects={"organization_id": "organization"},
-    prevent_initial_call=True,
-)
 def preview_csv(contents, organization_id):
     """Check every row of the CSV; nothing is written until “Add these brands”."""
     data = _decode(contents)
@@ -283,18 +222,6 @@ def preview_csv(contents, organization_id):
     return _csv_report(report), contents if report.ok else None, not report.ok
 
 
-@protected_callback(
-    Output("pset-csv-result", "children", allow_duplicate=True),
-    Output("pset-version", "data", allow_duplicate=True),
-    Output("pset-csv-commit", "disabled", allow_duplicate=True),
-    Input("pset-csv-commit", "n_clicks"),
-    State("pset-csv-data", "data"),
-    State("pset-org", "value"),
-    State("pset-version", "data"),
-    permission=MANAGE,
-    objects={"organization_id": "organization"},
-    prevent_initial_call=True,
-)
 def commit_csv(_clicks, contents, organization_id, version):
     """Add every brand of the checked CSV, or none (rows are checked again on the server)."""
     data = _decode(contents)
@@ -305,3 +232,81 @@ def commit_csv(_clicks, contents, organization_id, version):
     except Forbidden:
         return message("You are not allowed to add brands here.", "danger"), no_update, True
     return _csv_report(report), (version or 0) + 1 if report.committed else no_update, True
+
+
+def register_callbacks() -> None:
+    """Declare the brand callbacks; the page module calls this each time Dash loads it for an app (Dash
+    executes page modules per app, while this module is imported once)."""
+    protected_callback(
+        Output("pset-brand-delete-confirm", "displayed"),
+        Input("pset-brand-delete", "n_clicks"),
+        permission=MANAGE,
+        prevent_initial_call=True,
+    )(ask_delete)
+    protected_callback(
+        Output("pset-brand-message", "children"),
+        Output("pset-version", "data", allow_duplicate=True),
+        Input("pset-brand-create", "n_clicks"),
+        Input("pset-brand-rename", "n_clicks"),
+        Input("pset-brand-archive", "n_clicks"),
+        Input("pset-brand-unarchive", "n_clicks"),
+        Input("pset-brand-delete-confirm", "submit_n_clicks"),
+        State("pset-org", "value"),
+        State("pset-brand", "value"),
+        State("pset-brand-new", "value"),
+        State("pset-brand-role-new", "value"),
+        State("pset-brand-projects-new", "value"),
+        State("pset-brand-name", "value"),
+        State("pset-version", "data"),
+        permission=MANAGE,
+        objects={"organization_id": "organization", "brand_id": "brand", "projects": "project"},
+        prevent_initial_call=True,
+    )(brand_action)
+    protected_callback(
+        Output("pset-merge-plan", "children"),
+        Output("pset-merge-previewed", "data"),
+        Output("pset-merge-confirm", "disabled"),
+        Input("pset-merge-preview", "n_clicks"),
+        State("pset-brand", "value"),
+        State("pset-merge-into", "value"),
+        permission=MANAGE,
+        objects={"source": "brand", "target": "brand"},
+        prevent_initial_call=True,
+    )(preview_merge)
+    protected_callback(
+        Output("pset-brand-message", "children", allow_duplicate=True),
+        Output("pset-version", "data", allow_duplicate=True),
+        Output("pset-merge-confirm", "disabled", allow_duplicate=True),
+        Output("pset-merge-plan", "children", allow_duplicate=True),
+        Input("pset-merge-confirm", "n_clicks"),
+        State("pset-brand", "value"),
+        State("pset-merge-into", "value"),
+        State("pset-merge-keep", "value"),
+        State("pset-merge-previewed", "data"),
+        State("pset-version", "data"),
+        permission=MANAGE,
+        objects={"source": "brand", "target": "brand"},
+        prevent_initial_call=True,
+    )(confirm_merge)
+    protected_callback(
+        Output("pset-csv-result", "children"),
+        Output("pset-csv-data", "data"),
+        Output("pset-csv-commit", "disabled"),
+        Input("pset-csv", "contents"),
+        State("pset-org", "value"),
+        permission=MANAGE,
+        objects={"organization_id": "organization"},
+        prevent_initial_call=True,
+    )(preview_csv)
+    protected_callback(
+        Output("pset-csv-result", "children", allow_duplicate=True),
+        Output("pset-version", "data", allow_duplicate=True),
+        Output("pset-csv-commit", "disabled", allow_duplicate=True),
+        Input("pset-csv-commit", "n_clicks"),
+        State("pset-csv-data", "data"),
+        State("pset-org", "value"),
+        State("pset-version", "data"),
+        permission=MANAGE,
+        objects={"organization_id": "organization"},
+        prevent_initial_call=True,
+    )(commit_csv)

@@ -274,6 +274,9 @@ def run_preview(_clicks, token, organization_id, kind, mapping_json, brand):
         lines.append(_counts(report, committed=False))
     if report.channels_created:
         lines.append(html.Div("New channels: " + ", ".join(report.channels_created), className="small mb-2"))
+    if report.new_brands and not report.ok:
+        lines.append(html.Div("Brands not in this organization (you can create them once the errors are fixed): "
+                              + ", ".join(report.new_brands), className="small mb-2", id="import-new-brands-pending"))
     if report.ok:
         lines.append(_alert("No errors: Commit writes exactly this.", "success", id="import-preview-ok"))
         previewed = {"token": token, "organization_id": organization_id, "kind": kind,

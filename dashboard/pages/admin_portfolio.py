@@ -24,6 +24,7 @@ from dashboard.portfolio_setup_brands import card, grid, message, outcome
 
 register_page(__name__, permission=MANAGE, path="/admin/portfolio", name="Portfolio setup",
               title="Portfolio setup · Digi-Cadence")
+brand_part.register_callbacks()  # the brand half's callbacks, once per app that loads this page
 
 MAX_SECTIONS = 8
 ROLE_OPTIONS = [{"label": "Own brand", "value": "own"}, {"label": "Competitor", "value": "competitor"},
@@ -164,7 +165,7 @@ def refresh(organization_id, _version):
     permission=MANAGE,
     objects={"project_id": "project"},
 )
-def show_project(project_id, _version):
+def show_setup_project(project_id, _version):
     """The chosen project's name, scoring settings and brands."""
     if project_id is None:
         return None, None, *[None] * MAX_SECTIONS, []
