@@ -76,15 +76,16 @@ def brand_section(role_options: list[dict]) -> list:
             dbc.Col(dcc.Dropdown(id="pset-brand-role-new", options=role_options, value="own", clearable=False), md=3),
             dbc.Col(dcc.Dropdown(id="pset-brand-projects-new", multi=True, placeholder="In projects"), md=4),
         ], className="g-2"),
-        dbc.Button("Add brand", id="pset-brand-create", color="primary", size="sm", className="mt-2 mb-3"),
+        html.Div(dbc.Button("Add brand", id="pset-brand-create", color="primary", size="sm"), className="mt-2 mb-3"),
         dbc.Label("Brand", html_for="pset-brand"),
-        dcc.Dropdown(id="pset-brand", placeholder="Choose a brand to change", className="mb-2"),
+        html.Div(dcc.Dropdown(id="pset-brand", placeholder="Choose a brand to change"), className="mb-2"),
         dbc.InputGroup([dbc.Input(id="pset-brand-name", placeholder="New name", maxLength=200),
-                        dbc.Button("Rename", id="pset-brand-rename", color="secondary", outline=True),
-                        dbc.Button("Archive", id="pset-brand-archive", color="warning", outline=True),
-                        dbc.Button("Unarchive", id="pset-brand-unarchive", color="secondary", outline=True),
-                        dbc.Button("Delete…", id="pset-brand-delete", color="danger", outline=True)],
-                       className="mb-3 flex-wrap"),
+                        dbc.Button("Rename", id="pset-brand-rename", color="secondary", outline=True)],
+                       className="mb-2"),
+        html.Div([dbc.Button("Archive", id="pset-brand-archive", color="warning", outline=True, size="sm"),
+                  dbc.Button("Unarchive", id="pset-brand-unarchive", color="secondary", outline=True, size="sm"),
+                  dbc.Button("Delete…", id="pset-brand-delete", color="danger", outline=True, size="sm")],
+                 className="d-flex gap-2 flex-wrap mb-3"),
         dcc.ConfirmDialog(id="pset-brand-delete-confirm",
                           message="Delete this brand and all its data (metric values, spend, revenue, curves, "
                                   "scores)? This cannot be undone; archiving keeps the data."),
@@ -95,15 +96,16 @@ def brand_section(role_options: list[dict]) -> list:
         ], className="g-2"),
         dbc.RadioItems(id="pset-merge-keep", options=KEEP_OPTIONS, value="ask", className="small mt-1"),
         html.Div(id="pset-merge-plan"),
-        dbc.Button("Merge now", id="pset-merge-confirm", color="danger", size="sm", disabled=True, className="mb-3"),
+        html.Div(dbc.Button("Merge now", id="pset-merge-confirm", color="danger", size="sm", disabled=True),
+                 className="mb-3"),
         html.Div("Add many brands from a CSV", className="fw-semibold small text-uppercase text-muted"),
         dcc.Upload(id="pset-csv", accept=".csv,.txt", className="border border-2 rounded-3 p-3 text-center small",
                    style={"borderStyle": "dashed", "cursor": "pointer"},
                    children=html.Div(["Drop a CSV with columns ", html.Code("name, role, projects"),
                                       " (projects separated by ;) or click to choose one"])),
         html.Div(id="pset-csv-result"),
-        dbc.Button("Add these brands", id="pset-csv-commit", color="primary", size="sm", disabled=True,
-                   className="mt-2"),
+        html.Div(dbc.Button("Add these brands", id="pset-csv-commit", color="primary", size="sm", disabled=True),
+                 className="mt-2"),
         html.Div(id="pset-brand-message", className="mt-2"),
         dcc.Store(id="pset-merge-previewed"),
         dcc.Store(id="pset-csv-data"),
@@ -146,12 +148,17 @@ def _plan_view(plan: brand_merge.MergePlan) -> html.Div:
     moves = [html.Li(f"{n:,} {TABLE_LABELS.get(t, t.replace('_', ' '))}") for t, n in plan.rows.items() if n]
     parts = [html.Div([html.Strong(plan.source["name"]), " goes; its data moves to ", html.Strong(plan.target["name"]),
                        ":"]), html.Ul(moves or [html.Li("no rows")], className="mb-1")]
-    if plan.conflicts:
-        lines = [html.Li(f"{c['count']:,} {TABLE_LABELS.get(t, t)} on the same key (e.g. "
-                         + "; ".join(" ".join(k.values()) for k in c["keys"][:3]) + ")")
-                 for t, c in plan.conflicts.items()]
+    data = {t: c for t, c in plan.conflicts.items() if t != brand_merge.MEMBERSHIP}
+    if data:
+        lines = [html.Li(f"{c['count']:,} {TABLE_LABELS.get(t, t)} for the same "
+                         + ("month or week" if t != "response_curves" else "channel") + " (e.g. "
+                         + "; ".join(" ".join(k.values()) for k in c["keys"][:3]) + ")") for t, c in data.items()]
         parts += [html.Div("Both brands hold:"), html.Ul(lines, className="mb-1"),
                   html.Div("Choose whose values to keep above, or the merge is refused.", className="small")]
+    shared = plan.conflicts.get(brand_merge.MEMBERSHIP)
+    if shared:
+        parts.append(html.Div(f"Both are in {shared['count']} project(s) ("
+                              + ", ".join(k["project_id"] for k in shared["keys"]) + "): the kept side's role stays."))
     if plan.scenarios:
         parts.append(html.Div(f"{len(plan.scenarios)} saved scenario(s) will name {plan.target['name']} instead."))
     if plan.blocked:

@@ -25,7 +25,9 @@ from sqlalchemy.orm import Session
 
 from core.db import Database
 from core.models.api import ApiToken
-from core.models.portfolio import Brand, ProjectBrand
+from core.models.marketing import Channel
+from core.models.metrics import Metric
+from core.models.portfolio import Brand, Project, ProjectBrand
 from core.models.security import RoleGrant
 from core.models.work import Scenario
 from core.scoring.service import recompute_projects
@@ -91,7 +93,19 @@ def _conflicts(session: Session, table: Table, source_id: int, target_id: int) -
         return None
     shown = session.execute(select(*(table.c[k] for k in keys)).where(*where)
                             .order_by(*(table.c[k] for k in keys)).limit(SHOWN_CONFLICTS)).all()
-    return {"count": count, "keys": [{k: str(v) for k, v in zip(keys, row, strict=True)} for row in shown]}
+    names = {k: _names(session, k, {row[i] for row in shown}) for i, k in enumerate(keys) if k in _NAMED}
+    return {"count": count, "keys": [{k: names[k].get(v, str(v)) if k in names else str(v)
+                                      for k, v in zip(keys, row, strict=True)} for row in shown]}
+
+
+# Key columns that are ids: shown by the name a person knows (metric code, channel, project).
+_NAMED = {"metric_id": (Metric.id, Metric.code), "channel_id": (Channel.id, Channel.name),
+          "project_id": (Project.id, Project.name)}
+
+
+def _names(session: Session, column: str, ids: set) -> dict:
+    ident, name = _NAMED[column]
+    return dict(session.execute(select(ident, name).where(ident.in_(ids))).all()) if ids else {}
 
 
 def _load_pair(session: Session, principal: Principal, source_id: Any, target_id: Any) -> tuple[Brand, Brand]:

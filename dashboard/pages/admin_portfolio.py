@@ -22,7 +22,7 @@ from dashboard.auth.principal import current_principal
 from dashboard.components import empty_state
 from dashboard.portfolio_setup_brands import card, grid, message, outcome
 
-register_page(__name__, permission=MANAGE, path="/admin/portfolio", name="Portfolio setup",
+register_page(__name__, permission=MANAGE, path="/admin/portfolio", name="Setup",
               title="Portfolio setup · Digi-Cadence")
 brand_part.register_callbacks()  # the brand half's callbacks, once per app that loads this page
 
@@ -30,12 +30,13 @@ MAX_SECTIONS = 8
 ROLE_OPTIONS = [{"label": "Own brand", "value": "own"}, {"label": "Competitor", "value": "competitor"},
                 {"label": "Benchmark", "value": "benchmark"}]
 PROJECT_COLUMNS = [
-    {"field": "name", "headerName": "Project", "minWidth": 160, "flex": 2},
-    {"field": "normalization", "headerName": "Normalization", "minWidth": 120},
-    {"field": "weights", "headerName": "Section weights", "minWidth": 200, "flex": 2},
-    {"field": "own", "headerName": "Own", "maxWidth": 90, "type": "rightAligned"},
-    {"field": "competitor", "headerName": "Competitors", "maxWidth": 130, "type": "rightAligned"},
-    {"field": "status", "headerName": "Status", "maxWidth": 120},
+    {"field": "name", "headerName": "Project", "minWidth": 130, "flex": 2},
+    {"field": "normalization", "headerName": "Normalization", "minWidth": 110},
+    {"field": "weights", "headerName": "Section weights", "minWidth": 180, "flex": 3, "wrapText": True,
+     "autoHeight": True},
+    {"field": "own", "headerName": "Own", "minWidth": 70, "type": "rightAligned"},
+    {"field": "competitor", "headerName": "Competitors", "minWidth": 110, "type": "rightAligned"},
+    {"field": "status", "headerName": "Status", "minWidth": 90},
 ]
 MEMBER_COLUMNS = [
     {"field": "name", "headerName": "Brand", "flex": 2, "minWidth": 150},
@@ -65,12 +66,13 @@ def _project_forms(sections: list[str]) -> list:
                         dbc.Button("Create project", id="pset-project-create", color="primary")],
                        className="mb-3"),
         dbc.Label("Project", html_for="pset-project"),
-        dcc.Dropdown(id="pset-project", placeholder="Choose a project to change", className="mb-2"),
+        html.Div(dcc.Dropdown(id="pset-project", placeholder="Choose a project to change"), className="mb-2"),
         dbc.InputGroup([dbc.Input(id="pset-project-name", placeholder="Name", maxLength=200),
-                        dbc.Button("Rename", id="pset-project-rename", color="secondary", outline=True),
-                        dbc.Button("Archive", id="pset-project-archive", color="warning", outline=True),
-                        dbc.Button("Unarchive", id="pset-project-unarchive", color="secondary", outline=True)],
-                       className="mb-3 flex-wrap"),
+                        dbc.Button("Rename", id="pset-project-rename", color="secondary", outline=True)],
+                       className="mb-2"),
+        html.Div([dbc.Button("Archive", id="pset-project-archive", color="warning", outline=True, size="sm"),
+                  dbc.Button("Unarchive", id="pset-project-unarchive", color="secondary", outline=True, size="sm")],
+                 className="d-flex gap-2 flex-wrap mb-3"),
         html.Div("Scoring", className="fw-semibold small text-uppercase text-muted"),
         dbc.RadioItems(id="pset-normalization", inline=True, options=[
             {"label": "Min–max (best brand 100, worst 0)", "value": "minmax"},
@@ -109,8 +111,8 @@ def layout(**_query) -> html.Div:
         html.Div(id="pset-message"),
         dbc.Row([
             dbc.Col(card("Projects", [grid("pset-projects", PROJECT_COLUMNS), html.Hr(), *_project_forms(sections)]),
-                    xl=6),
-            dbc.Col(card("Brands", brand_part.brand_section(ROLE_OPTIONS)), xl=6),
+                    xxl=6),
+            dbc.Col(card("Brands", brand_part.brand_section(ROLE_OPTIONS)), xxl=6),
         ], className="g-3"),
         dcc.Store(id="pset-version", data=0),
     ])

@@ -106,8 +106,8 @@ def test_conflicting_rows_are_refused_with_the_list_and_nothing_changes(world):
     conflicts = refused.value.conflicts
     assert conflicts["metric_values"]["count"] == 4  # two metrics × two months on both sides
     assert {conflicts[t]["count"] for t in ("spend", "outcomes", "control_values")} == {1}
-    assert conflicts["spend"]["keys"] == [{"channel_id": conflicts["spend"]["keys"][0]["channel_id"],
-                                           "period": "2024-01-15"}]
+    assert conflicts["spend"]["keys"] == [{"channel_id": "TV", "period": "2024-01-15"}]  # names, not ids
+    assert {k["metric_id"] for k in conflicts["metric_values"]["keys"]} == {"m_rating", "m_complaints"}
     assert "response_curves" not in conflicts and "project_brands" not in conflicts  # Ab1, Ab3 share no project
     assert {b: _counts(db, b) for b in (source, target)} == before
     assert audit_actions(db, "brand.merged") == []
