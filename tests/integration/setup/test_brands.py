@@ -196,3 +196,28 @@ def test_without_portfolio_manage_unknown_brands_stay_errors(world):
     assert not report.ok and report.new_brands == [] and report.error_counts == {"unknown_brand": 3}
     with pytest.raises(UploadRejected, match="Preview this file first"):
         commit_upload(db, importer, token, w.orgs["A"], create_brands=["Fresh One", "Second New"])
+
+
+def test_command_line_acts_as_the_named_person(world, tmp_path, capsys):
+    from core.setup.__main__ import main
+
+    db, w = world["db"], world["w"]
+    url = db.engine.url.render_as_string(hide_password=False)
+    good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
+    good.write_text(CSV_OK, encoding="utf-8")
+    bad.write_text("name,role,projects\nFine,own,\nab1,own,\n", encoding="utf-8")
+    base = ["--database-url", url]
+    assert main(["brands-import", str(bad), "--as", "admin-a@a.test", "--org", "org-a", *base]) == 1
+    assert "Fine" not in _brands(db, w.orgs["A"])
+    assert main(["brands-import", str(good), "--as", "viewer-a@a.test", "--org", "org-a", *base]) == 3
+    assert main(["brands-import", str(good), "--as", "nobody@a.test", "--org", "org-a", *base]) == 2
+    assert main(["brands-import", str(good), "--as", "admin-a@a.test", "--org", "org-a", *base]) == 0
+    assert {"Nova", "Rival Co", "Solo"} <= set(_brands(db, w.orgs["A"]))
+    assert main(["project-create", "--as", "admin-a@a.test", "--org", str(w.orgs["A"]), "--name", "CLI",
+                 "--weight", "Socialwatch=3", *base]) == 0
+    assert '"project_id"' in capsys.readouterr().out
+    assert main(["brand-merge", "--as", "admin-a@a.test", "--source", str(w.brands["Ab1"]),
+                 "--target", str(w.brands["Ab3"]), *base]) == 1  # both hold the same months: choose a side
+    assert main(["brand-merge", "--as", "admin-a@a.test", "--source", str(w.brands["Ab1"]),
+                 "--target", str(w.brands["Ab3"]), "--keep", "target", *base]) == 0
+    assert "Ab1" not in _brands(db, w.orgs["A"])
