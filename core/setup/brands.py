@@ -44,6 +44,7 @@ from core.setup.portfolio_common import (
     load_brand,
     load_project,
     name_key,
+    name_race,
     require_org,
     unique_name,
 )
@@ -116,7 +117,7 @@ def create_brand(db: Database, principal: Principal, organization_id: Any, name:
     of the others are read per project).
     """
     org = require_org(principal, organization_id)
-    with db.session() as s:
+    with name_race("brand"), db.session() as s:
         clean = clean_name(name, "brand")
         unique_name(s, Brand, org, clean, "brand")
         joins = _projects_of(s, principal, org, memberships)
@@ -136,7 +137,7 @@ def create_brand(db: Database, principal: Principal, organization_id: Any, name:
 
 def rename_brand(db: Database, principal: Principal, brand_id: Any, name: Any) -> None:
     """A new name, unique in the organization whatever its case (clear message on a duplicate)."""
-    with db.session() as s:
+    with name_race("brand"), db.session() as s:
         brand = load_brand(s, principal, brand_id)
         clean = clean_name(name, "brand")
         unique_name(s, Brand, brand.organization_id, clean, "brand", own_id=brand.id)

@@ -8,9 +8,12 @@ each of these changes what the whole organization's scores are computed against.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.db import Database
@@ -132,6 +135,15 @@ def unique_name(session: Session, model: type[Project] | type[Brand], organizati
         if other_id != own_id and name_key(other) == key:
             raise PortfolioConflict(f"the organization already has a {what} named “{other}”; choose another name"
                                  + (" or merge the two brands" if what == "brand" else ""))
+
+
+@contextmanager
+def name_race(what: str) -> Iterator[None]:
+    """Someone else took the name between our check and our write: the same refusal, not a crash."""
+    try:
+        yield
+    except IntegrityError:
+        raise PortfolioConflict(f"another {what} of that name was just created; choose another name") from None
 
 
 def managed_organizations(db: Database, principal: Principal) -> list[dict]:

@@ -36,6 +36,7 @@ from core.setup.portfolio_common import (
     clean_name,
     load_brand,
     load_project,
+    name_race,
     require_org,
     unique_name,
 )
@@ -129,7 +130,7 @@ def create_project(db: Database, principal: Principal, organization_id: Any, nam
                    normalization: Any = "minmax", section_weights: Any = None) -> int:
     """A new, empty project of the organization; returns its id."""
     org = require_org(principal, organization_id)
-    with db.session() as s:
+    with name_race("project"), db.session() as s:
         clean = clean_name(name, "project")
         method = check_normalization(normalization)
         weights = check_weights(section_weights, known_sections(s))
@@ -144,7 +145,7 @@ def create_project(db: Database, principal: Principal, organization_id: Any, nam
 
 
 def rename_project(db: Database, principal: Principal, project_id: Any, name: Any) -> None:
-    with db.session() as s:
+    with name_race("project"), db.session() as s:
         project = load_project(s, principal, project_id)
         clean = clean_name(name, "project")
         unique_name(s, Project, project.organization_id, clean, "project", own_id=project.id)

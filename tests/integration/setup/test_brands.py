@@ -221,3 +221,11 @@ def test_command_line_acts_as_the_named_person(world, tmp_path, capsys):
     assert main(["brand-merge", "--as", "admin-a@a.test", "--source", str(w.brands["Ab1"]),
                  "--target", str(w.brands["Ab3"]), "--keep", "target", *base]) == 0
     assert "Ab1" not in _brands(db, w.orgs["A"])
+
+
+def test_a_name_taken_between_the_check_and_the_write_is_the_same_refusal(world, monkeypatch):
+    db, admin, w = world["db"], world["as"]["admin"], world["w"]
+    monkeypatch.setattr(brands, "unique_name", lambda *a, **k: None)  # as if another request won the race
+    with pytest.raises(PortfolioConflict, match="just created"):
+        brands.create_brand(db, admin, w.orgs["A"], "Ab1")
+    assert list(_brands(db, w.orgs["A"])).count("Ab1") == 1
