@@ -42,7 +42,9 @@ NAMES = ["Zq7Tenant Radio", "<img src=x onerror=alert('zq7tenant')>"]
 # Buttons not pressed in the walk: they change or remove things the walk still needs (people,
 # sessions, grants, scenarios) or start background work; their callbacks still run, unpressed.
 UNPRESSED = ("erase", "delete", "revoke", "disable", "enable", "unlock", "reset", "approve", "grant", "create",
-             "save", "mfa", "commit", "run", "others", "sessions")
+             "save", "mfa", "commit", "run", "others", "sessions",
+             # Portfolio setup (issue 14): taking brands out of projects, archiving, merging.
+             "remove", "archive", "merge")
 
 
 def _csv(rows: list[list[str]]) -> bytes:
