@@ -135,8 +135,8 @@ def test_0012_gives_unused_channels_to_the_only_organization(empty_db):
 
 # Which brand has which value of which metric (by code), and which project scores which section and
 # platform (by names): the same before and after 0014 and after its downgrade.
-_VALUES_BY_CODE = ("SELECT b.name, m.code, v.period, v.raw_value FROM metric_values v JOIN brands b ON b.id = v.brand_id "
-                   "JOIN metrics m ON m.id = v.metric_id ORDER BY 1, 2, 3")
+_VALUES_BY_CODE = ("SELECT b.name, m.code, v.period, v.raw_value FROM metric_values v "
+                   "JOIN brands b ON b.id = v.brand_id JOIN metrics m ON m.id = v.metric_id ORDER BY 1, 2, 3")
 _SCORES_BY_NAME = ("SELECT d.project_id, d.brand_id, d.level, coalesce(s.name, ps.name || '/' || p.name), d.score "
                    "FROM dc_scores d LEFT JOIN sections s ON d.level = 'section' AND s.id = d.node_id "
                    "LEFT JOIN platforms p ON d.level = 'platform' AND p.id = d.node_id "
@@ -196,7 +196,8 @@ def test_0014_gives_each_organization_with_data_its_own_framework_and_merges_the
     assert _rows(empty_db, "SELECT organization_id, version FROM framework_versions ORDER BY 1") == [(1, 1), (2, 1)]
     # Every value and every section / platform score points at its own organization's framework.
     assert _rows(empty_db, "SELECT count(*) FROM metric_values v JOIN brands b ON b.id = v.brand_id "
-                           "JOIN metrics m ON m.id = v.metric_id WHERE m.organization_id <> b.organization_id") == [(0,)]
+                           "JOIN metrics m ON m.id = v.metric_id "
+                           "WHERE m.organization_id <> b.organization_id") == [(0,)]
     assert _rows(empty_db, "SELECT count(*) FROM dc_scores d JOIN projects p ON p.id = d.project_id "
                            "JOIN sections s ON s.id = d.node_id WHERE d.level = 'section' "
                            "AND s.organization_id <> p.organization_id") == [(0,)]
@@ -219,7 +220,8 @@ def test_0014_gives_each_organization_with_data_its_own_framework_and_merges_the
     with empty_db.engine.begin() as conn:
         conn.execute(text("DELETE FROM sections WHERE organization_id = 3"))
     # SQLite's copied tables keep their data-version triggers: a committed write still changes the token.
-    for statement in ("UPDATE metrics SET name = 'Stars' WHERE id = 1", "UPDATE sections SET position = 5 WHERE id = 2"):
+    for statement in ("UPDATE metrics SET name = 'Stars' WHERE id = 1",
+                      "UPDATE sections SET position = 5 WHERE id = 2"):
         before = _rows(empty_db, "SELECT token FROM data_versions")
         with empty_db.engine.begin() as conn:
             conn.execute(text(statement))
