@@ -212,18 +212,25 @@ def recompute_projects(db: Database, project_ids: Iterable[int] | None = None,
     Returns the number of score rows the recomputed projects (periods) now hold. Only rows whose
     value moved are written; readers see the old scores until the commit.
     """
-    wanted = None if periods is None else sorted({date.fromisoformat(str(p)[:10]) for p in periods})
     with db.engine.begin() as conn:
-        if project_ids is None:
-            ids = list(conn.execute(select(Project.id)).scalars())
-        else:
-            ids = sorted({int(p) for p in project_ids})
-        if not ids or wanted == []:
-            return 0
-        scores = compute_scores(load_inputs(conn, ids, wanted))
-        _store_scores(conn, ids, scores, wanted)
-        conn.execute(update(Project).where(Project.id.in_(ids)).values(scores_computed_at=datetime.now(UTC)))
-        return len(scores)
+        return recompute_on(conn, project_ids, periods)
+
+
+def recompute_on(conn: Connection, project_ids: Iterable[int] | None = None,
+                 periods: Iterable[date] | None = None) -> int:
+    """`recompute_projects` inside the caller's transaction on `conn`: a change of the metric
+    framework and the scores it implies commit (or roll back) together (core.setup.framework)."""
+    wanted = None if periods is None else sorted({date.fromisoformat(str(p)[:10]) for p in periods})
+    if project_ids is None:
+        ids = list(conn.execute(select(Project.id)).scalars())
+    else:
+        ids = sorted({int(p) for p in project_ids})
+    if not ids or wanted == []:
+        return 0
+    scores = compute_scores(load_inputs(conn, ids, wanted))
+    _store_scores(conn, ids, scores, wanted)
+    conn.execute(update(Project).where(Project.id.in_(ids)).values(scores_computed_at=datetime.now(UTC)))
+    return len(scores)
 
 
 def rescore_after_change(db: Database, project_ids: Iterable[int], periods: Iterable[date]) -> int:

@@ -11,7 +11,7 @@ import importlib
 import sys
 
 # Modules of core.setup that contribute subcommands (each has `add_commands(subparsers)`).
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("framework_files", "channels")
 
 
 def build_parser() -> argparse.ArgumentParser:
