@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from core.config import database_url_from_env, normalize_database_url
 from core.db import Database
 from core.models import Metric, Organization, Platform, Section
+from core.security.authorizer import authorize
 from core.security.permissions import Permission
 from core.security.principal import Principal
 from core.setup.framework import FRAMEWORK_MANAGE, change, framework
@@ -146,6 +147,7 @@ def _merge(s: Session, organization_id: int, items: list[dict]) -> dict[str, int
 
 def import_framework(db: Database, principal: Principal, organization_id: int, text: str, fmt: str) -> dict[str, int]:
     """Merge a JSON or CSV framework file into the organization's framework (see the module docstring)."""
+    authorize(principal, FRAMEWORK_MANAGE, ("organization", int(organization_id)))  # before reading the file
     items = _checked(rows_from_file(text, fmt))
     return change(db, principal, int(organization_id), "framework.imported",
                   lambda s: _merge(s, int(organization_id), items), {"metrics": len(items), "format": fmt},

@@ -118,7 +118,7 @@ def _project_moves(conn: Connection, project_id: int, name: str, overrides: dict
     overridden = {sid for sid, section in section_names.items() if section in (overrides or {})}
     before = _ranked(compute_scores(inputs))
     after = _ranked(compute_scores(_proposed(inputs, proposal, overridden)))
-    both = before.join(after, lsuffix="_old", rsuffix="_new", how="inner")
+    both = before.add_suffix("_old").join(after.add_suffix("_new"), how="inner")
     moved = both[((both["score_new"] - both["score_old"]).abs() >= MOVE) | (both["rank_new"] != both["rank_old"])]
     if moved.empty:
         return [], str(latest)[:10]
