@@ -27,7 +27,20 @@ from werkzeug.exceptions import HTTPException
 from api.v1.framework import IdConverter, Operation, UidConverter, mount
 from api.v1.openapi import build_document, render_docs
 from api.v1.problems import ApiProblem, from_problem, internal_error, problem_response
-from api.v1.resources import admin, auth, curves, imports, jobs, metrics, portfolio, reports, scenarios, scores
+from api.v1.resources import (
+    admin,
+    auth,
+    channels,
+    curves,
+    imports,
+    jobs,
+    metric_framework,
+    metrics,
+    portfolio,
+    reports,
+    scenarios,
+    scores,
+)
 from core.config import Config
 from core.runtime import get_db
 from core.security import Action, Forbidden, record
@@ -37,7 +50,8 @@ from core.security.identity import sign_in_key
 BLUEPRINT = "api_v1"
 PREFIX = "/api/v1"
 VERSION = "1.0.0"
-RESOURCES = [auth, portfolio, metrics, scores, curves, imports, scenarios, jobs, reports, admin]
+RESOURCES = [auth, portfolio, metrics, metric_framework, channels, scores, curves, imports, scenarios, jobs, reports,
+             admin]
 
 
 def is_api_request() -> bool:

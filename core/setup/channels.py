@@ -35,6 +35,10 @@ class ChannelError(ValueError):
     """A channel change that cannot be made; the message says why, in a marketer's words."""
 
 
+class NoSuchChannel(ChannelError):
+    """A channel id that is not of this organization (another's, or none at all): a 404 in the API."""
+
+
 def clean_channel_name(value: Any) -> str:
     name = " ".join(str(value or "").split())
     if not name:
@@ -51,7 +55,7 @@ def _mine(s: Session, organization_id: int, channel_id: Any) -> Channel:
         ident = 0
     row = s.get(Channel, ident) if 0 < ident < 2**31 else None
     if row is None or row.organization_id != organization_id:
-        raise ChannelError("There is no such channel in this organization.")
+        raise NoSuchChannel("There is no such channel in this organization.")
     return row
 
 

@@ -32,7 +32,7 @@ from core.security.audit import record
 from core.security.authorizer import authorize, can
 from core.security.permissions import Permission
 from core.security.principal import Principal
-from core.setup.framework_rules import FrameworkError, clean_metric, clean_name, clean_weight
+from core.setup.framework_rules import FrameworkError, NotInFramework, clean_metric, clean_name, clean_weight
 
 FRAMEWORK_MANAGE = Permission.FRAMEWORK_MANAGE.value
 
@@ -125,7 +125,7 @@ def _mine(session: Session, model: type, ident: Any, organization_id: int, what:
     try:
         ident = int(ident)
     except (TypeError, ValueError):
-        raise FrameworkError(f"There is no such {what} in this organization's framework.") from None
+        raise NotInFramework(what) from None
     row = session.get(model, ident) if 0 < ident < 2**31 else None
     org = None
     if isinstance(row, Section | Metric):
@@ -133,7 +133,7 @@ def _mine(session: Session, model: type, ident: Any, organization_id: int, what:
     elif isinstance(row, Platform):
         org = row.section.organization_id
     if row is None or org != organization_id:
-        raise FrameworkError(f"There is no such {what} in this organization's framework.")
+        raise NotInFramework(what)
     return row
 
 

@@ -22,6 +22,13 @@ class FrameworkError(ValueError):
     """A change the framework cannot take; the message says why, for the person who asked."""
 
 
+class NotInFramework(FrameworkError):
+    """An id that is not of this organization's framework (another's, or none at all): a 404 in the API."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"There is no such {what} in this organization's framework.")
+
+
 def clean_name(value: Any, what: str) -> str:
     name = " ".join(str(value or "").split())
     if not name:

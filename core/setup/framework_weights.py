@@ -28,7 +28,7 @@ from core.scoring.service import load_inputs
 from core.security.authorizer import authorize
 from core.security.principal import Principal
 from core.setup.framework import FRAMEWORK_MANAGE, change
-from core.setup.framework_rules import FrameworkError, clean_weight
+from core.setup.framework_rules import FrameworkError, NotInFramework, clean_weight
 
 MOVE = 0.05  # score points: a smaller change is not listed as a move
 LEVELS = (("sections", Section, "section"), ("platforms", Platform, "platform"), ("metrics", Metric, "metric"))
@@ -61,7 +61,9 @@ def parse_proposal(raw: Any) -> Proposal:
             try:
                 number = int(ident)
             except (TypeError, ValueError):
-                raise FrameworkError(f"There is no such {what} in this organization's framework.") from None
+                raise NotInFramework(what) from None
+            if not 0 < number < 2**31:
+                raise NotInFramework(what)
             out[number] = clean_weight(weight, f"a {what}")
         levels[key] = out
     return Proposal(**levels)
@@ -76,8 +78,9 @@ def _check_ids(conn: Connection | Session, organization_id: int, proposal: Propo
     }
     for key, _model, what in LEVELS:
         wanted = set(getattr(proposal, key))
-        if wanted and wanted - set(conn.execute(owners[key].where(_id(key).in_(wanted))).scalars()):
-            raise FrameworkError(f"There is no such {what} in this organization's framework.")
+        if any(not 0 < i < 2**31 for i in wanted) or \
+                wanted - set(conn.execute(owners[key].where(_id(key).in_(wanted))).scalars()):
+            raise NotInFramework(what)
 
 
 def _id(key: str):
