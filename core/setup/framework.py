@@ -25,11 +25,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.db import Database
-from core.models import FrameworkVersion, Metric, MetricValue, Platform, Project, Section
+from core.models import Brand, FrameworkVersion, Metric, MetricValue, Platform, Project, Section
 from core.models.base import utcnow
 from core.scoring.service import recompute_on
 from core.security.audit import record
-from core.security.authorizer import authorize, can
+from core.security.authorizer import authorize
 from core.security.permissions import Permission
 from core.security.principal import Principal
 from core.setup.framework_rules import FrameworkError, NotInFramework, clean_metric, clean_name, clean_weight
@@ -79,12 +79,25 @@ def tree(session: Session, organization_id: int) -> list[dict]:
              "platforms": by_section.get(s.id, [])} for s in sections]
 
 
+def reads_metrics_in(session: Session, principal: Principal, organization_id: int) -> bool:
+    """Whether the principal may read metric values somewhere in the organization (on it, or on one of
+    its projects or brands): then it may read the framework's names, which its pages show anyway."""
+    scopes = principal.scopes(Permission.METRICS_READ.value)
+    if scopes.everywhere or organization_id in scopes.organizations:
+        return True
+    if scopes.projects and session.scalar(select(Project.id).where(
+            Project.id.in_(scopes.projects), Project.organization_id == organization_id).limit(1)):
+        return True
+    return bool(scopes.brands and session.scalar(select(Brand.id).where(
+        Brand.id.in_(scopes.brands), Brand.organization_id == organization_id).limit(1)))
+
+
 def framework(db: Database, principal: Principal, organization_id: int) -> dict:
     """The framework and its version, for someone who may read the organization's metrics or
     manage its framework."""
     org = ("organization", organization_id)
     with db.session() as s:
-        if not can(principal, Permission.METRICS_READ.value, org, session=s):
+        if not reads_metrics_in(s, principal, int(organization_id)):
             authorize(principal, FRAMEWORK_MANAGE, org, session=s)
         version = version_of(s, organization_id)
         return {"organization_id": int(organization_id), "version": version.number if version else 0,

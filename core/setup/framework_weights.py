@@ -139,7 +139,8 @@ def _project_moves(conn: Connection, project_id: int, name: str, overrides: dict
 
 def preview(db: Database, principal: Principal, organization_id: int, proposal: Proposal) -> dict:
     """What the proposed weights would do to each project's latest scored month: the brands whose
-    score moves by at least MOVE points or whose rank changes (old → new), biggest move first.
+    score moves by at least MOVE points or whose rank changes (old → new), biggest move first, and
+    which projects set their own weight for a changed section (`overridden`: project → sections).
     Computed in memory; nothing is written."""
     organization_id = int(organization_id)
     authorize(principal, FRAMEWORK_MANAGE, ("organization", organization_id))
@@ -152,13 +153,17 @@ def preview(db: Database, principal: Principal, organization_id: int, proposal: 
                                 .order_by(Project.name)).all()
         rows: list[dict] = []
         periods: dict[str, str] = {}
+        overridden: dict[str, list[str]] = {}
         for pid, name, overrides in projects:
             moved, period = _project_moves(conn, pid, name, overrides, proposal, section_names)
             rows += moved
             if period:
                 periods[name] = period
+            mine = [section_names[sid] for sid in proposal.sections if section_names.get(sid) in (overrides or {})]
+            if mine:
+                overridden[name] = mine
     rows.sort(key=lambda r: (-abs(r["new_score"] - r["old_score"]), r["project"], r["brand"]))
-    return {"rows": rows, "periods": periods, "projects": len(projects)}
+    return {"rows": rows, "periods": periods, "projects": len(projects), "overridden": overridden}
 
 
 def set_weights(db: Database, principal: Principal, organization_id: int, proposal: Proposal) -> None:

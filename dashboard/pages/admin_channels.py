@@ -16,8 +16,9 @@ from dashboard.access import protected_callback, register_page
 from dashboard.auth.principal import current_principal
 from dashboard.components import empty_state
 
+# Not in the navigation (crowded enough): the Metric framework page links here.
 register_page(__name__, permission=ch.PORTFOLIO_MANAGE, path="/admin/channels", name="Channels",
-              title="Channels · Digi-Cadence")
+              title="Channels · Digi-Cadence", nav=False)
 
 COLUMNS = [{"field": "name", "headerName": "Channel", "minWidth": 160},
            {"field": "spend_rows", "headerName": "Spend rows", "type": "rightAligned", "maxWidth": 140},

@@ -16,36 +16,40 @@ from core.admin import organizations_in_scope
 from core.runtime import get_db
 from core.security import Forbidden, Principal, can
 from core.setup import framework as fw
+from core.setup.channels import PORTFOLIO_MANAGE
 from core.setup.framework_rules import FrameworkError
-from core.setup.framework_weights import apply_template, parse_proposal, preview, set_weights
+from core.setup.framework_weights import MOVE, apply_template, parse_proposal, preview, set_weights
 from dashboard.access import protected_callback, register_page
-from dashboard.auth.principal import current_principal
+from dashboard.auth.principal import current_principal, holds_anywhere
 from dashboard.components import empty_state
 
 register_page(__name__, permission=fw.FRAMEWORK_MANAGE, path="/admin/framework", name="Framework",
               title="Metric framework · Digi-Cadence")
 
 WEIGHT = {"field": "weight", "headerName": "Weight", "editable": True, "cellClass": "dc-editable",
-          "type": "rightAligned", "cellDataType": "number", "maxWidth": 110,
+          "type": "rightAligned", "cellDataType": "number", "minWidth": 90, "maxWidth": 110,
           "valueFormatter": {"function": "params.value == null ? '' : d3.format('.3~f')(params.value)"}}
 GRID_OPTIONS = {"singleClickEdit": True, "stopEditingWhenCellsLoseFocus": True}
 COLUMNS = {
-    "sections": [{"field": "name", "headerName": "Section", "minWidth": 160}, WEIGHT],
-    "platforms": [{"field": "section", "headerName": "Section", "minWidth": 130},
-                  {"field": "name", "headerName": "Platform", "minWidth": 130}, WEIGHT],
-    "metrics": [{"field": "section", "headerName": "Section", "minWidth": 120, "hide": False},
-                {"field": "platform", "headerName": "Platform", "minWidth": 110},
-                {"field": "name", "headerName": "Metric", "minWidth": 180, "tooltipField": "description"},
-                {"field": "code", "headerName": "Code", "minWidth": 140},
-                {"field": "unit", "headerName": "Unit", "maxWidth": 90},
-                {"field": "direction", "headerName": "Better", "maxWidth": 100}, WEIGHT,
-                {"field": "description", "headerName": "Description", "minWidth": 220, "wrapText": False}],
+    "sections": [{"field": "name", "headerName": "Section", "minWidth": 150}, WEIGHT],
+    "platforms": [{"field": "name", "headerName": "Platform", "minWidth": 120}, WEIGHT,
+                  {"field": "section", "headerName": "Section", "minWidth": 130}],
+    # The name and the weight first: on a phone they are what fits.
+    "metrics": [{"field": "name", "headerName": "Metric", "minWidth": 190, "tooltipField": "description",
+                 "filter": True},
+                WEIGHT,
+                {"field": "direction", "headerName": "Better", "minWidth": 85, "maxWidth": 100},
+                {"field": "unit", "headerName": "Unit", "minWidth": 75, "maxWidth": 100},
+                {"field": "platform", "headerName": "Platform", "minWidth": 115, "filter": True},
+                {"field": "section", "headerName": "Section", "minWidth": 140, "filter": True},
+                {"field": "code", "headerName": "Code", "minWidth": 170},
+                {"field": "description", "headerName": "Description", "minWidth": 300}],
 }
-MOVE_COLUMNS = [{"field": "project", "headerName": "Project", "minWidth": 110},
-                {"field": "brand", "headerName": "Brand", "minWidth": 130},
-                {"field": "role", "headerName": "Role", "maxWidth": 110},
-                {"field": "score", "headerName": "Score (old → new)", "minWidth": 150},
-                {"field": "rank", "headerName": "Rank (old → new)", "minWidth": 130}]
+MOVE_COLUMNS = [{"field": "brand", "headerName": "Brand", "minWidth": 130},
+                {"field": "score", "headerName": "Score (old → new)", "minWidth": 140},
+                {"field": "rank", "headerName": "Rank (old → new)", "minWidth": 130},
+                {"field": "project", "headerName": "Project", "minWidth": 110},
+                {"field": "role", "headerName": "Role", "minWidth": 100}]
 
 
 def _org_allowed(principal: Principal, organization_id) -> bool:
@@ -58,8 +62,15 @@ def _org_allowed(principal: Principal, organization_id) -> bool:
 def _grid(name: str, height: str) -> dag.AgGrid:
     return dag.AgGrid(id=f"framework-{name}", columnDefs=COLUMNS[name], rowData=[], getRowId="params.data.id",
                       columnSize="responsiveSizeToFit", dashGridOptions=GRID_OPTIONS, className="ag-theme-quartz",
-                      defaultColDef={"resizable": True, "sortable": True, "filter": name == "metrics"},
+                      defaultColDef={"resizable": True, "sortable": True},
                       style={"height": height})
+
+
+def _channels_link():
+    """The Channels page is not in the navigation (it is small); reach it from here when allowed."""
+    if not holds_anywhere(current_principal(), PORTFOLIO_MANAGE):
+        return None
+    return dcc.Link("Manage channels →", href="/admin/channels", className="ms-3")
 
 
 def _card(title: str, body, note: str | None = None) -> dbc.Card:
@@ -78,7 +89,7 @@ def layout(**_query) -> html.Div:
             dbc.Col([html.H2("Metric framework", className="mb-0"),
                      html.Div("Sections, platforms and metrics of the DC score and how much each weighs. Edit a "
                               "weight, preview what moves this month, then save.", className="text-muted small"),
-                     html.Div(id="framework-version", className="small mt-1")], md=8),
+                     html.Div([html.Span(id="framework-version"), _channels_link()], className="small mt-1")], md=8),
             dbc.Col(dcc.Dropdown(id="framework-org", options=options, value=organizations[0]["id"], clearable=False,
                                  disabled=len(options) == 1), md=4),
         ], className="align-items-center g-2 mb-3"),
@@ -95,8 +106,7 @@ def layout(**_query) -> html.Div:
         html.Div(id="framework-result", className="mb-2"),
         _card("What moves this month", dag.AgGrid(
             id="framework-moves", columnDefs=MOVE_COLUMNS, rowData=[], columnSize="responsiveSizeToFit",
-            className="ag-theme-quartz", dashGridOptions={"domLayout": "autoHeight",
-                                                          "overlayNoRowsTemplate": "Preview to see what moves."}),
+            className="ag-theme-quartz", dashGridOptions={"domLayout": "autoHeight"}),
               "old → new, with the proposed weights"),
     ])
 
@@ -129,8 +139,11 @@ def _moves(shown: dict) -> tuple[list[dict], dbc.Alert]:
             for r in shown["rows"]]
     months = ", ".join(f"{p} {m[:7]}" for p, m in shown["periods"].items()) or "no scored month yet"
     text = f"{len(rows)} brand(s) would move ({months}). Nothing is saved until you press Save weights." if rows \
-        else f"Nothing would move by {0.05} points or more ({months})."
-    return rows, dbc.Alert(text, color="info", id="framework-previewed")
+        else f"Nothing would move by {MOVE} points or more ({months})."
+    notes = [html.Div(f"{project} sets its own weight for {', '.join(names)} (project settings), so a change of "
+                      "that section's weight here does not apply there.", className="small mt-1")
+             for project, names in shown.get("overridden", {}).items()]
+    return rows, dbc.Alert([html.Div(text), *notes], color="info", id="framework-previewed")
 
 
 def _version_text(organization_id: int) -> str:

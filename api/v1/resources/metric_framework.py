@@ -141,6 +141,8 @@ class PreviewOut(BaseModel):
     rows: list[Move] = Field(description="Brands whose score or rank would move, biggest move first.")
     periods: dict[str, str] = Field(description="Project → the month previewed (its latest scored month).")
     projects: int
+    overridden: dict[str, list[str]] = Field(
+        description="Project → changed sections it weighs itself (no effect there).")
 
 
 def _run(call: Callable[[], Any]) -> Any:
