@@ -106,7 +106,7 @@ def layout(**_query) -> html.Div:
         html.Div(id="framework-result", className="mb-2"),
         _card("What moves this month", dag.AgGrid(
             id="framework-moves", columnDefs=MOVE_COLUMNS, rowData=[], columnSize="responsiveSizeToFit",
-            className="ag-theme-quartz", dashGridOptions={"domLayout": "autoHeight"}),
+            className="ag-theme-quartz", style={"height": "420px"}),
               "old → new, with the proposed weights"),
     ])
 
