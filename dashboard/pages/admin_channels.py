@@ -52,7 +52,7 @@ def layout(**_query) -> html.Div:
                                dashGridOptions={"rowSelection": "single", "domLayout": "autoHeight"}), lg=7),
             dbc.Col(dbc.Card(dbc.CardBody([
                 dbc.Label("Name", html_for="channels-name", className="small fw-semibold"),
-                dbc.Input(id="channels-name", maxLength=ch.MAX_NAME, placeholder="e.g. Retail media"),
+                dbc.Input(id="channels-name", maxLength=ch.MAX_NAME, placeholder="e.g. Podcasts"),
                 html.Div([dbc.Button("Add channel", id="channels-create", color="primary", size="sm",
                                      className="me-2 mt-2"),
                           dbc.Button("Rename selected", id="channels-rename", color="secondary", size="sm",
