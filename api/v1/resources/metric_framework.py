@@ -9,7 +9,6 @@ months (docs/SCORING.md). Ids of another organization's framework are 404; a ref
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.v1.framework import Created, Router
 from api.v1.problems import ApiProblem, not_found
 from api.v1.security import current_principal
+from api.v1.types import UtcDatetime
 from core.runtime import get_db
 from core.setup import framework as fw
 from core.setup.framework_rules import FrameworkError, NotInFramework
@@ -57,7 +57,7 @@ class SectionNode(BaseModel):
 class FrameworkOut(BaseModel):
     organization_id: int
     version: int = Field(description="Bumped by every saved change; 0 before the first.")
-    saved_at: datetime | None
+    saved_at: UtcDatetime | None
     sections: list[SectionNode]
 
 
