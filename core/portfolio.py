@@ -368,7 +368,8 @@ def score_drivers(conn: Connection, project_id: int, brand_ids: list[int], perio
     contribution = (pd.Series(signed, index=pd.MultiIndex.from_frame(frame[["brand_id", "metric_id"]]))
                     .groupby(level=[0, 1]).sum().rename("contribution").reset_index())
     top = contribution.loc[contribution["contribution"].abs().groupby(contribution["brand_id"]).idxmax()]
-    names = dict(conn.execute(select(Metric.id, Metric.name)).all())
+    names = dict(conn.execute(select(Metric.id, Metric.name)
+                              .where(Metric.id.in_([int(m) for m in top["metric_id"].unique()]))).all())
     top = top.assign(metric=top["metric_id"].map(names))
     return top[["brand_id", "metric_id", "metric", "contribution"]].reset_index(drop=True)
 
