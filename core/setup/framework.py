@@ -56,6 +56,14 @@ def version_of(session: Session, organization_id: int) -> Version | None:
     return None if row is None else Version(row.version, row.saved_at)
 
 
+def scores_label(db: Database, organization_id: int) -> str | None:
+    """"scores computed with framework v3, 6 Dec 2026" for the pages (None before any framework).
+    The version is no secret of a page's reader: it says how the scores they see were made."""
+    with db.session() as s:
+        version = version_of(s, organization_id)
+    return None if version is None else f"scores computed with {version.label()}"
+
+
 def tree(session: Session, organization_id: int) -> list[dict]:
     """The organization's framework as nested dicts, sections in order (no authorization: callers
     check; `framework()` is the authorized read)."""

@@ -155,6 +155,7 @@ def test_preview_shows_what_a_weight_change_would_move_and_writes_nothing(world)
         assert event.organization_id == a["org"] and event.data["version"] == version + 1
         label = fw.version_of(s, a["org"]).label()
     assert label.startswith(f"framework v{version + 1}, ")
+    assert fw.scores_label(db, a["org"]) == f"scores computed with {label}"  # as the Portfolio page says it
     # The other organization's scores and version did not move.
     assert _version(db, world["B"]["org"]) == 1
 
