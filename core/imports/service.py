@@ -65,10 +65,11 @@ _PLANS = {
 
 
 def load_catalog(conn: Connection, organization_id: int) -> Catalog:
-    """Brands and channels of this organization only (never another's of the same name); metrics are
-    global (the scoring framework: imports refer to them and never create one)."""
+    """Brands, channels and metrics of this organization only (never another's of the same name or code).
+    Metrics come from the organization's framework: imports refer to them and never create one."""
     brands = conn.execute(select(Brand.name, Brand.id).where(Brand.organization_id == organization_id)).all()
-    metrics = conn.execute(select(Metric.id, Metric.code, Metric.name, Metric.min_value, Metric.max_value)).all()
+    metrics = conn.execute(select(Metric.id, Metric.code, Metric.name, Metric.min_value, Metric.max_value)
+                           .where(Metric.organization_id == organization_id)).all()
     channels = _channels(conn, organization_id)
     return Catalog(
         brands={name: bid for name, bid in brands},

@@ -31,7 +31,7 @@ TABLES = ("metric_values", "spend", "outcomes", "control_values")
 
 @dataclass
 class Catalog:
-    """What names may refer to: one organization's brands and channels, and the global metrics."""
+    """What names may refer to: one organization's brands, channels and metrics (its framework)."""
 
     brands: dict[str, int] = field(default_factory=dict)  # exact name → id
     metrics: dict[int, tuple[str, str, float | None, float | None]] = field(default_factory=dict)
