@@ -46,14 +46,15 @@ MAX_WEIGHT = 1000.0
 NORMALIZATIONS = tuple(n.value for n in Normalization)
 
 
-def known_sections(session: Session) -> list[str]:
-    """The section names a project may weight (the scoring framework's sections)."""
-    return list(session.scalars(select(Section.name).order_by(Section.position, Section.name)))
+def known_sections(session: Session, organization_id: int) -> list[str]:
+    """The section names a project of the organization may weight (its own metric framework's)."""
+    return list(session.scalars(select(Section.name).where(Section.organization_id == organization_id)
+                                .order_by(Section.position, Section.name)))
 
 
-def section_names(db: Database) -> list[str]:
+def section_names(db: Database, organization_id: int) -> list[str]:
     with db.session() as s:
-        return known_sections(s)
+        return known_sections(s, int(organization_id))
 
 
 def check_normalization(raw: Any) -> str:
@@ -133,7 +134,7 @@ def create_project(db: Database, principal: Principal, organization_id: Any, nam
     with name_race("project"), db.session() as s:
         clean = clean_name(name, "project")
         method = check_normalization(normalization)
-        weights = check_weights(section_weights, known_sections(s))
+        weights = check_weights(section_weights, known_sections(s, org))
         unique_name(s, Project, org, clean, "project")
         project = Project(organization_id=org, name=clean, normalization=Normalization(method),
                           section_weights=weights)
@@ -180,7 +181,8 @@ def set_scoring(db: Database, principal: Principal, project_id: Any, *, normaliz
         if normalization is not None:
             after["normalization"] = check_normalization(normalization)
         if section_weights is not None:
-            after["section_weights"] = check_weights(section_weights, known_sections(s))
+            after["section_weights"] = check_weights(section_weights,
+                                                     known_sections(s, project.organization_id))
         if after == before:
             return False
         project.normalization = Normalization(after["normalization"])

@@ -45,18 +45,20 @@ MEMBER_COLUMNS = [
 ]
 
 
-def _sections() -> list[str]:
-    return project_service.section_names(get_db())[:MAX_SECTIONS]
+def _sections(organization_id: int) -> list[str]:
+    """The organization's framework sections (each organization has its own)."""
+    return project_service.section_names(get_db(), organization_id)[:MAX_SECTIONS]
 
 
 def _weight_inputs(sections: list[str]) -> dbc.Row:
     cols = []
     for i in range(MAX_SECTIONS):
         name = sections[i] if i < len(sections) else ""
-        cols.append(dbc.Col([dbc.Label(name, html_for=f"pset-weight-{i}", className="small mb-0"),
+        cols.append(dbc.Col([dbc.Label(name, html_for=f"pset-weight-{i}", className="small mb-0",
+                                       id=f"pset-weight-label-{i}"),
                              dbc.Input(id=f"pset-weight-{i}", type="number", min=0.01, max=1000, step=0.01,
                                        size="sm", placeholder="1")],
-                            xs=6, md=3, style=None if name else {"display": "none"}))
+                            xs=6, md=3, style=None if name else {"display": "none"}, id=f"pset-weight-col-{i}"))
     return dbc.Row(cols, className="g-2")
 
 
@@ -98,7 +100,7 @@ def layout(**_query) -> html.Div:
         return empty_state("No organization whose portfolio you manage.",
                            "Setting up projects and brands needs portfolio:manage for a whole organization.")
     options = [{"label": o["name"], "value": o["id"]} for o in organizations]
-    sections = _sections()
+    sections = _sections(organizations[0]["id"])
     return html.Div([
         dbc.Row([
             dbc.Col([html.H2("Portfolio setup", className="mb-0"),
@@ -161,6 +163,8 @@ def refresh(organization_id, _version):
     Output("pset-project-name", "value"),
     Output("pset-normalization", "value"),
     *[Output(f"pset-weight-{i}", "value") for i in range(MAX_SECTIONS)],
+    *[Output(f"pset-weight-label-{i}", "children") for i in range(MAX_SECTIONS)],
+    *[Output(f"pset-weight-col-{i}", "style") for i in range(MAX_SECTIONS)],
     Output("pset-members", "rowData"),
     Input("pset-project", "value"),
     Input("pset-version", "data"),
@@ -168,19 +172,24 @@ def refresh(organization_id, _version):
     objects={"project_id": "project"},
 )
 def show_setup_project(project_id, _version):
-    """The chosen project's name, scoring settings and brands."""
+    """The chosen project's name, scoring settings (labelled with its organization's sections) and brands."""
     if project_id is None:
-        return None, None, *[None] * MAX_SECTIONS, []
+        return None, None, *[None] * MAX_SECTIONS, *[no_update] * (2 * MAX_SECTIONS), []
     project = project_service.get_project(get_db(), current_principal(), project_id)
-    weights = [project["section_weights"].get(name) for name in _sections()]
-    weights += [None] * (MAX_SECTIONS - len(weights))
+    sections = _sections(project["organization_id"])
+    names = sections + [""] * (MAX_SECTIONS - len(sections))
+    weights = [project["section_weights"].get(name) if name else None for name in names]
+    styles = [None if name else {"display": "none"} for name in names]
     members = [{"name": b["name"], "role": b["role"], "status": "archived" if b["archived"] else "live"}
                for b in project["brands"]]
-    return project["name"], project["normalization"], *weights, members
+    return project["name"], project["normalization"], *weights, *names, *styles, members
 
 
-def _weights(values: tuple) -> dict[str, float]:
-    return {name: value for name, value in zip(_sections(), values, strict=False) if value not in (None, "")}
+def _weights(values: tuple, project_id: int) -> dict[str, float]:
+    """The weight inputs as {section: weight}, by the sections of the project's own organization."""
+    project = project_service.get_project(get_db(), current_principal(), project_id)
+    names = _sections(project["organization_id"])
+    return {name: value for name, value in zip(names, values, strict=False) if value not in (None, "")}
 
 
 def _project_step(trigger: str, organization_id, project_id, new_name, name, normalization, weights,
@@ -202,7 +211,7 @@ def _project_step(trigger: str, organization_id, project_id, new_name, name, nor
             "Project is live again."
     if trigger == "pset-scoring-save":
         changed = project_service.set_scoring(db, principal, project_id, normalization=normalization,
-                                              section_weights=_weights(weights))
+                                              section_weights=_weights(weights, project_id))
         return "Scoring saved and the project's DC scores recomputed." if changed else "Nothing changed."
     if member_brand is None:
         raise PortfolioError("choose a brand first")

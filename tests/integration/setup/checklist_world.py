@@ -85,13 +85,13 @@ class Builder:
 
     def framework(self) -> None:
         with self.db.session() as s:
-            section = Section(name=f"Marketplace {self.org}", position=1)
+            section = Section(organization_id=self.org, name="Marketplace", position=1)
             s.add(section)
             s.flush()
             platform = Platform(section_id=section.id, name="Amazon")
             s.add(platform)
             s.flush()
-            metric = Metric(platform_id=platform.id, code=f"amazon_rating_{self.org}", name="Rating")
+            metric = Metric(organization_id=self.org, platform_id=platform.id, code="amazon_rating", name="Rating")
             s.add(metric)
             s.flush()
             self.ids["metric"] = metric.id

@@ -1,7 +1,7 @@
 """A small two-organization portfolio with a metric catalogue, values, scores and the people who act on it.
 
 Organization A and B each have projects p1 (b1, b2) and p2 (b2, b3), brands b1..b3, a saved scenario
-per project (naming no brand), two sections with one metric each, and two months of values for
+per project (naming no brand), a framework of its own (two sections with one metric each), and two months of values for
 every brand, already scored. People: an Organization Administrator of each, a Viewer and a Brand
 Manager of A (organization scope) and a System Administrator.
 """
@@ -21,17 +21,19 @@ from tests.integration.security.conftest import add_user, build_world
 PERIODS = (date(2024, 1, 1), date(2024, 2, 1))
 
 
-def _catalogue(s) -> dict[str, int]:
+def _catalogue(s, organization_id: int) -> dict[str, int]:
+    """The organization's own framework (each organization has one): {metric code: id}."""
     ids = {}
     for position, (section, code, direction) in enumerate(
             (("Marketplace", "m_rating", "higher"), ("Socialwatch", "m_complaints", "lower"))):
-        sec = Section(name=section, position=position)
+        sec = Section(organization_id=organization_id, name=section, position=position)
         s.add(sec)
         s.flush()
         platform = Platform(section_id=sec.id, name=f"{section} platform")
         s.add(platform)
         s.flush()
-        metric = Metric(platform_id=platform.id, code=code, name=code, direction=direction)
+        metric = Metric(organization_id=organization_id, platform_id=platform.id, code=code, name=code,
+                        direction=direction)
         s.add(metric)
         s.flush()
         ids[code] = metric.id
@@ -42,9 +44,10 @@ def _catalogue(s) -> dict[str, int]:
 def world(db):
     w = build_world(db)
     with db.session() as s:
-        metrics = _catalogue(s)
-        for n, (_key, brand_id) in enumerate(sorted(w.brands.items())):
-            for m, metric_id in enumerate(metrics.values()):
+        catalogues = {org: _catalogue(s, org_id) for org, org_id in sorted(w.orgs.items())}
+        metrics = catalogues["A"]
+        for n, (key, brand_id) in enumerate(sorted(w.brands.items())):
+            for m, metric_id in enumerate(catalogues[key[0]].values()):
                 for p, period in enumerate(PERIODS):
                     s.add(MetricValue(brand_id=brand_id, metric_id=metric_id, period=period,
                                       raw_value=float(10 + 3 * n * n + 5 * m + p * (n % 3)), source="test"))
