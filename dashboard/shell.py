@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import ClientsideFunction, Input, Output, dcc, html
+from dash import ClientsideFunction, Input, Output, State, dcc, html
 from flask import Flask
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
@@ -107,4 +107,7 @@ def build_dash(server: Flask) -> dash.Dash:
     # Runs in the browser only (assets/theme.js): the theme is a display choice, no server state.
     app.clientside_callback(ClientsideFunction("theme", "toggle"), Output("theme-toggle", "children"),
                             Input("theme-toggle", "n_clicks"))
+    # The menu button of narrow screens (assets/navigation.js) opens the collapsed navigation.
+    app.clientside_callback(ClientsideFunction("navigation", "toggle"), Output("nav-collapse", "is_open"),
+                            Input("nav-toggler", "n_clicks"), State("nav-collapse", "is_open"))
     return app
