@@ -248,6 +248,11 @@ def validate(frame: pd.DataFrame, spec: ImportSpec, catalog: Catalog) -> Parsed:
         return Parsed(empty, errors.frame(), len(frame))
     frame = frame.rename(columns={v: k for k, v in cols.items()})
     if spec.kind == "metrics":
+        if not catalog.metrics:  # a new organization: every row would say "unknown metric"
+            errors.file("no_framework", "this organization has no metric framework yet: start one from the "
+                        "template (Metric framework page, or python -m core.setup framework-from-template) "
+                        "before importing metric values")
+            return Parsed(empty, errors.frame(), len(frame))
         frames, new_channels = (_long_metrics if spec.layout == "long" else _wide_metrics)(
             frame, spec, catalog, errors), []
     else:

@@ -117,6 +117,19 @@ def test_long_metrics_csv_preview_commit_and_reimport(db, org):
     assert sources == {f"import:{batches[0].id}"}  # unchanged rows keep the batch that wrote them
 
 
+def test_an_organization_without_a_framework_is_told_to_start_one(db, org):
+    """A new organization imports metric values before it has a framework: one clear reason, not an
+    "unknown metric" per row, and nothing written."""
+    with db.session() as s:
+        other = s.scalar(select(Organization.id).where(Organization.slug == "other"))
+    before = counts(db)
+    report = commit(db, other, csv_bytes([["brand", "metric", "period", "value"], ["Shared", "amz_rating",
+                                                                                     "2024-01-01", "4"]]),
+                    {"kind": "metrics"}, filename="m.csv")
+    assert not report.committed and [e.code for e in report.errors] == ["no_framework"]
+    assert "no metric framework yet" in report.errors[0].reason and counts(db) == before
+
+
 def test_upsert_updates_changed_and_inserts_new(db, org):
     commit(db, org, csv_bytes(METRICS), {"kind": "metrics"}, filename="m.csv")
     changed = [*METRICS[:2], ["Acme", "Amazon reviews", "2024-01-01", "130"], METRICS[3],
