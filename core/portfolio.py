@@ -55,21 +55,32 @@ def project_visibility(principal: Principal):
 
 
 @cached_read(scoped=False)
-def metric_catalogue(conn: Connection) -> pd.DataFrame:
-    """The metric catalogue with names, units, ranges and its section/platform (index metric_id).
+def metric_catalogue(conn: Connection, organization_id: int) -> pd.DataFrame:
+    """One organization's metric framework with names, units, ranges, weights, descriptions and each
+    metric's section/platform (index metric_id).
 
-    The same for every organization, so it needs no scope filter.
+    Whoever may read something of the organization may read its framework (names, not data), so it
+    takes the organization rather than a principal; callers pass the organization of a brand or
+    project they were allowed to read.
     """
     rows = conn.execute(
         select(Metric.id, Metric.code, Metric.name, Metric.unit, Metric.direction, Metric.min_value, Metric.max_value,
-               Platform.id, Platform.name, Section.id, Section.name, Section.position)
+               Platform.id, Platform.name, Section.id, Section.name, Section.position, Metric.weight,
+               Metric.description)
         .join(Platform, Platform.id == Metric.platform_id)
         .join(Section, Section.id == Platform.section_id)
-        .order_by(Section.position, Platform.name, Metric.id)
+        .where(Section.organization_id == int(organization_id))
+        .order_by(Section.position, Section.id, Platform.name, Metric.id)
     ).all()
     columns = ["metric_id", "code", "metric", "unit", "direction", "min_value", "max_value", "platform_id", "platform",
-               "section_id", "section", "section_position"]
+               "section_id", "section", "section_position", "weight", "description"]
     return rows_frame(rows, columns).set_index("metric_id")
+
+
+def brand_catalogue(conn: Connection, brand_id: int) -> pd.DataFrame:
+    """`metric_catalogue` of the brand's organization (empty for an unknown brand)."""
+    org = conn.execute(select(Brand.organization_id).where(Brand.id == int(brand_id))).scalar()
+    return metric_catalogue(conn, -1 if org is None else int(org))
 
 
 def _pair_visible(principal: Principal, permission: str):
@@ -189,7 +200,9 @@ def brand_ranking(conn: Connection, principal: Principal, project_id: int, perio
     out = current[["score", "coverage"]].copy()
     out["change_1m"] = out["score"] - total[wanted[1]]
     out["change_12m"] = out["score"] - total[wanted[2]]
-    sections = dict(conn.execute(select(Section.id, Section.name).order_by(Section.position)).all())
+    sections = dict(conn.execute(  # the project's organization's sections only
+        select(Section.id, Section.name).join(Project, Project.organization_id == Section.organization_id)
+        .where(Project.id == project_id).order_by(Section.position, Section.id)).all())
     sec = scores[(scores.level == "section") & (scores.period == period)]
     sec = sec.pivot(index="brand_id", columns="node_id", values="score").rename(columns=sections)
     out = out.join(sec[[c for c in sections.values() if c in sec.columns]])
@@ -357,7 +370,8 @@ def score_drivers(conn: Connection, project_id: int, brand_ids: list[int], perio
     contribution = (pd.Series(signed, index=pd.MultiIndex.from_frame(frame[["brand_id", "metric_id"]]))
                     .groupby(level=[0, 1]).sum().rename("contribution").reset_index())
     top = contribution.loc[contribution["contribution"].abs().groupby(contribution["brand_id"]).idxmax()]
-    names = dict(conn.execute(select(Metric.id, Metric.name)).all())
+    names = dict(conn.execute(select(Metric.id, Metric.name)
+                              .where(Metric.id.in_([int(m) for m in top["metric_id"].unique()]))).all())
     top = top.assign(metric=top["metric_id"].map(names))
     return top[["brand_id", "metric_id", "metric", "contribution"]].reset_index(drop=True)
 

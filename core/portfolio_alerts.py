@@ -130,7 +130,8 @@ def metric_anomalies(conn: Connection, principal: Principal, project_id: int, pe
     })
     found["period"] = period
     meta = rows_frame(
-        conn.execute(select(Metric.id, Metric.name, Metric.unit, Metric.direction)).all(),
+        conn.execute(select(Metric.id, Metric.name, Metric.unit, Metric.direction)  # the flagged metrics only
+                     .where(Metric.id.in_([int(m) for m in found["metric_id"].unique()]))).all(),
         columns=["metric_id", "metric", "unit", "direction"],
     )
     names = rows_frame(conn.execute(select(Brand.id, Brand.name).where(Brand.id.in_(found["brand_id"].tolist())))

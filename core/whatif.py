@@ -26,7 +26,7 @@ from core.frames import select_frame
 from core.input_ranges import finite
 from core.models import Brand, DCScore, MetricValue, ProjectBrand
 from core.optimize.recommend import MetricOptions, Recommendation, feasible_best, recommend
-from core.portfolio import can_use_pair, metric_catalogue, own_brand_pairs
+from core.portfolio import brand_catalogue, can_use_pair, own_brand_pairs
 from core.scoring.engine import effective_weights, normalize
 from core.scoring.service import load_inputs
 from core.security import Principal, scope_filter
@@ -159,7 +159,7 @@ def load_whatif(conn: Connection, principal: Principal, brand_id: int, project_i
     inputs = load_inputs(conn, [project_id], periods=[period])
     weights = effective_weights(inputs).reset_index(drop=True)
     mine = weights[weights["brand_id"] == brand_id]
-    catalogue = metric_catalogue(conn)
+    catalogue = brand_catalogue(conn, brand_id)
     metrics = catalogue.loc[catalogue.index.intersection(mine["metric_id"])].copy()
     by_metric = mine.set_index("metric_id")
     metrics["current"] = by_metric["value"].reindex(metrics.index)

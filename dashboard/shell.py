@@ -26,14 +26,29 @@ from dashboard.errors import error_banner, on_callback_error
 BOOTSTRAP_CSS = "/assets/vendor/bootstrap/bootstrap.min.css"
 
 
+ADMIN_PREFIX = "/admin/"
+# The administration menu in the order of setting up and then running an organization.
+ADMIN_ORDER = ("/admin/portfolio", "/admin/framework", "/admin/channels", "/admin/import", "/admin/users",
+               "/admin/access", "/admin/settings", "/admin/audit", "/admin/organizations")
+
+
+def _admin_rank(page: dict) -> tuple[int, str]:
+    path = page["relative_path"]
+    return (ADMIN_ORDER.index(path) if path in ADMIN_ORDER else len(ADMIN_ORDER), path)
+
+
 def navbar() -> dbc.Navbar:
-    """Links to the pages the signed-in person may open, and their menu; nothing else."""
+    """Links to the pages the signed-in person may open, and their menu; nothing else. The everyday
+    pages are links; the administration pages (under /admin/) sit in one "Administration" menu, so
+    the bar stays one row for an administrator on a laptop."""
     principal = current_principal()
-    links = [
-        dbc.NavItem(dbc.NavLink(page["name"], href=page["relative_path"], active="exact"))
-        for page in dash.page_registry.values()
-        if page.get("nav", True) and page_allowed(principal, page)
-    ]
+    shown = [page for page in dash.page_registry.values() if page.get("nav", True) and page_allowed(principal, page)]
+    links = [dbc.NavItem(dbc.NavLink(page["name"], href=page["relative_path"], active="exact"))
+             for page in shown if not page["relative_path"].startswith(ADMIN_PREFIX)]
+    admin = [dbc.DropdownMenuItem(page["name"], href=page["relative_path"], className="nav-admin-item")
+             for page in sorted(shown, key=_admin_rank) if page["relative_path"].startswith(ADMIN_PREFIX)]
+    if admin:
+        links.append(dbc.DropdownMenu(admin, label="Administration", nav=True, in_navbar=True, id="nav-admin"))
     menu = []
     if current_user.is_authenticated:
         sign_out = html.Form(

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, case, func, select
 from core import portfolio as pf
 from core import portfolio_alerts as alerts
 from core.frames import rows_frame
-from core.models import Brand, DCScore, Metric, MetricValue, Outcome, ProjectBrand, Section, Spend
+from core.models import Brand, DCScore, Metric, MetricValue, Outcome, Project, ProjectBrand, Section, Spend
 from core.scoring import engine
 from core.scoring.service import SCORE_COLUMNS
 from core.security import Principal, scope_filter
@@ -141,7 +141,10 @@ def brand_ranking_before(conn: Connection, principal: Principal, project_id: int
     out = current[["score", "coverage"]].copy()
     out["change_1m"] = out["score"] - total[wanted[1]]
     out["change_12m"] = out["score"] - total[wanted[2]]
-    sections = dict(conn.execute(select(Section.id, Section.name).order_by(Section.position)).all())
+    # The project's organization's framework (migration 0014: one per organization).
+    sections = dict(conn.execute(select(Section.id, Section.name).join(Project, Project.organization_id ==
+                                                                       Section.organization_id)
+                                 .where(Project.id == project_id).order_by(Section.position, Section.id)).all())
     sec = scores[(scores.level == "section") & (scores.period == period)]
     sec = sec.pivot_table(index="brand_id", columns="node_id", values="score").rename(columns=sections)
     out = out.join(sec[[c for c in sections.values() if c in sec.columns]])

@@ -30,12 +30,16 @@ from api.v1.problems import ApiProblem, from_problem, internal_error, problem_re
 from api.v1.resources import (
     admin,
     auth,
+    brands,
+    channels,
     curves,
     imports,
     jobs,
+    metric_framework,
     metrics,
     organizations,
     portfolio,
+    projects,
     reports,
     scenarios,
     scores,
@@ -49,7 +53,8 @@ from core.security.identity import sign_in_key
 BLUEPRINT = "api_v1"
 PREFIX = "/api/v1"
 VERSION = "1.0.0"
-RESOURCES = [auth, portfolio, organizations, metrics, scores, curves, imports, scenarios, jobs, reports, admin]
+RESOURCES = [auth, portfolio, organizations, projects, brands, metrics, metric_framework, channels, scores, curves,
+             imports, scenarios, jobs, reports, admin]
 
 
 def is_api_request() -> bool:

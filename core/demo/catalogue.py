@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.models import Metric, Platform, Section
+
 SECTIONS: tuple[str, ...] = ("Marketplace", "Digital Spends", "Organic Performance", "Socialwatch")
 
 # Default project section weights: marketplace performance matters most for these portfolios.
@@ -67,6 +69,30 @@ class MetricSpec:
 
 def _m(code, name, platform, unit, direction, weight, lo, hi, tlo, thi, scale="linear", decimals=2) -> MetricSpec:
     return MetricSpec(code, name, platform, unit, direction, weight, lo, hi, tlo, thi, scale, decimals)
+
+
+def describe(spec: MetricSpec) -> str:
+    """The template's description of a metric, in words a marketer reads on the framework page."""
+    better = "more" if spec.direction == "higher" else "less"
+    unit = f" ({spec.unit})" if spec.unit else ""
+    return f"{spec.name} on {spec.platform}{unit}; {better} is better."
+
+
+def build_framework(organization_id: int, metrics: tuple[MetricSpec, ...] | None = None,
+                    ) -> tuple[list[Section], list[Platform], list[Metric]]:
+    """The template framework as new, unsaved rows of one organization: the four default sections
+    (weighted as SECTION_WEIGHTS), their platforms and `metrics` (default: all of METRICS). The demo
+    gives every organization one; `core.setup.framework` starts an organization's framework from it."""
+    metrics = METRICS if metrics is None else metrics
+    sections = {name: Section(organization_id=organization_id, name=name, position=i, weight=SECTION_WEIGHTS[name])
+                for i, name in enumerate(SECTIONS)}
+    platforms = {spec.name: Platform(section=sections[spec.section], name=spec.name, weight=spec.weight)
+                 for spec in PLATFORMS}
+    rows = [Metric(organization_id=organization_id, platform=platforms[m.platform], code=m.code, name=m.name,
+                   direction=m.direction, weight=m.weight, unit=m.unit, min_value=m.min_value, max_value=m.max_value,
+                   description=describe(m))
+            for m in metrics]
+    return list(sections.values()), list(platforms.values()), rows
 
 
 H, L = "higher", "lower"

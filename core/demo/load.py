@@ -20,14 +20,14 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from core.db import Database
-from core.demo.catalogue import CHANNELS, PLATFORMS, SECTIONS
+from core.demo.catalogue import CHANNELS, build_framework
 from core.demo.generate import DEFAULT_MONTHS, Portfolio, generate_benchmark, generate_demo
 from core.models import (
     Brand,
     Channel,
+    FrameworkVersion,
     Metric,
     Organization,
-    Platform,
     Project,
     ProjectBrand,
     ResponseCurve,
@@ -223,17 +223,12 @@ def _clear(conn: Connection) -> None:
 
 def _load(session: Session, p: Portfolio, timings: dict[str, float]) -> tuple[dict[str, int], list[int], np.ndarray]:
     """Insert the whole portfolio in the session's transaction; returns row counts, project and brand ids."""
-    sections = {name: Section(name=name, position=i) for i, name in enumerate(SECTIONS)}
-    platforms = {spec.name: Platform(section=sections[spec.section], name=spec.name, weight=spec.weight)
-                 for spec in PLATFORMS}
-    metrics = [
-        Metric(platform=platforms[m.platform], code=m.code, name=m.name, direction=m.direction, weight=m.weight,
-               unit=m.unit, min_value=m.min_value, max_value=m.max_value)
-        for m in p.metrics
-    ]
     orgs = {row.name: Organization(name=row.name, slug=row.slug) for row in p.organizations.itertuples()}
     session.add_all(orgs.values())
     session.flush()
+    # Each organization has its own framework, the template's (its values point at its own metrics).
+    frameworks = {org: build_framework(organization.id, p.metrics) for org, organization in orgs.items()}
+    framework_rows = [row for parts in frameworks.values() for part in parts for row in part]
     # Each organization has its own channel catalogue (its spend and curves point at its own rows).
     channels = {(org, c.name): Channel(organization_id=organization.id, name=c.name)
                 for org, organization in orgs.items() for c in CHANNELS}
@@ -242,8 +237,9 @@ def _load(session: Session, p: Portfolio, timings: dict[str, float]) -> tuple[di
         for row in p.projects.itertuples()
     ]
     brands = [Brand(organization=orgs[row.org], name=row.name, category=row.category) for row in p.brands.itertuples()]
-    session.add_all([*sections.values(), *platforms.values(), *metrics, *channels.values(), *orgs.values(), *projects,
-                     *brands])
+    session.add_all([*framework_rows, *channels.values(), *orgs.values(), *projects, *brands])
+    session.add_all([FrameworkVersion(organization_id=organization.id, note="the template (demo)")
+                     for organization in orgs.values()])
     session.flush()
     session.add_all([
         ProjectBrand(project_id=projects[row.project].id, brand_id=brands[row.brand].id, role=row.role)
@@ -260,14 +256,15 @@ def _load(session: Session, p: Portfolio, timings: dict[str, float]) -> tuple[di
     session.flush()
 
     brand_ids = np.array([b.id for b in brands], dtype=np.int64)
-    metric_ids = np.array([m.id for m in metrics], dtype=np.int64)
+    # (brand, metric): the brand's organization's metric.
+    metric_ids = np.array([[m.id for m in frameworks[org][2]] for org in brand_org], dtype=np.int64)
     now = datetime.now(UTC)
 
     t0 = time.perf_counter()
     n_b, n_m, n_t = p.values.shape
     b, m, t = (a.ravel() for a in np.meshgrid(np.arange(n_b), np.arange(n_m), np.arange(n_t), indexing="ij"))
     n_values = bulk_insert(session, "metric_values", {
-        "brand_id": brand_ids[b], "metric_id": metric_ids[m], "period": _dates(session, p.periods)[t],
+        "brand_id": brand_ids[b], "metric_id": metric_ids[b, m], "period": _dates(session, p.periods)[t],
         "raw_value": p.values.ravel(), "source": SOURCE, "updated_at": _timestamp(session, now),
     })
     timings["load_values"] = time.perf_counter() - t0

@@ -56,6 +56,9 @@ class ImportReport:
     error_counts: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     channels_created: list[str] = field(default_factory=list)
+    # Brands the file names that the organization lacks: to create once confirmed (preview), created (commit).
+    new_brands: list[str] = field(default_factory=list)
+    brands_created: list[str] = field(default_factory=list)
     committed: bool = False
     batch_id: int | None = None
     projects_recomputed: list[int] = field(default_factory=list)
@@ -112,6 +115,8 @@ class ImportReport:
             "unchanged": self.unchanged,
             "tables": {name: {**asdict(c), "total": c.total} for name, c in self.tables.items()},
             "channels_created": self.channels_created,
+            "new_brands": self.new_brands,
+            "brands_created": self.brands_created,
             "projects_recomputed": self.projects_recomputed,
             "error_count": self.error_count,
             "error_counts": self.error_counts,
@@ -135,6 +140,9 @@ class ImportReport:
         if self.channels_created:
             lines.append(("new channels: " if self.committed else "channels to create: ")
                          + ", ".join(self.channels_created))
+        if self.new_brands:
+            lines.append(("new brands: " if self.committed else "brands to create (confirm them): ")
+                         + ", ".join(self.new_brands))
         if self.projects_recomputed:
             lines.append("scores recomputed for projects: " + ", ".join(map(str, self.projects_recomputed)))
         lines.extend(f"warning: {w}" for w in self.warnings)

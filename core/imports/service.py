@@ -12,7 +12,7 @@ both raise `FileRefused` before anything is read past the limit, and nothing is 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -22,6 +22,7 @@ import pandas as pd
 from sqlalchemy import Table, bindparam, column, literal, select, table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
 
 from core.config import ImportLimits
 from core.db import Database
@@ -43,6 +44,7 @@ from core.models import (
     utcnow,
 )
 from core.scoring.service import rescore_after_change
+from core.security.audit import record
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +65,11 @@ _PLANS = {
 
 
 def load_catalog(conn: Connection, organization_id: int) -> Catalog:
-    """Brands and channels of this organization only (never another's of the same name); metrics are
-    global (the scoring framework: imports refer to them and never create one)."""
+    """Brands, channels and metrics of this organization only (never another's of the same name or code).
+    Metrics come from the organization's framework: imports refer to them and never create one."""
     brands = conn.execute(select(Brand.name, Brand.id).where(Brand.organization_id == organization_id)).all()
-    metrics = conn.execute(select(Metric.id, Metric.code, Metric.name, Metric.min_value, Metric.max_value)).all()
+    metrics = conn.execute(select(Metric.id, Metric.code, Metric.name, Metric.min_value, Metric.max_value)
+                           .where(Metric.organization_id == organization_id)).all()
     channels = _channels(conn, organization_id)
     return Catalog(
         brands={name: bid for name, bid in brands},
@@ -222,7 +225,7 @@ _Run = tuple[ImportReport, Parsed | None, RawFile | None, ImportSpec | None]
 
 
 def _run(db: Database, organization_id: int, source: Source, spec: ImportSpec | Mapping[str, Any],
-         filename: str | None, kind: str | None, limits: ImportLimits | None) -> _Run:
+         filename: str | None, kind: str | None, limits: ImportLimits | None, new_brands: bool = False) -> _Run:
     """Read, validate and diff; shared by preview and commit. `FileRefused` propagates."""
     report = ImportReport(kind=kind or (spec.kind if isinstance(spec, ImportSpec) else str(spec.get("kind", ""))),
                           filename=filename or (str(source) if isinstance(source, str) else getattr(
@@ -248,7 +251,10 @@ def _run(db: Database, organization_id: int, source: Source, spec: ImportSpec | 
             report.add_errors([RowError(None, None, "unknown_organization", f"no organization {organization_id}")])
             return report, None, raw, spec
         catalog = load_catalog(conn, organization_id)
+        catalog.allow_new_brands = new_brands
         parsed = validate(table, spec, catalog)
+        report.new_brands = [name for _id, name in catalog.new_brands.values()]
+        parsed.new_brands = dict(catalog.new_brands.values())
         report.add_errors(parsed.errors)
         report.sample = parsed.sample
         report.channels_created = list(parsed.new_channels)
@@ -264,20 +270,57 @@ def _run(db: Database, organization_id: int, source: Source, spec: ImportSpec | 
 
 def preview(db: Database, organization_id: int, source: Source, spec: ImportSpec | Mapping[str, Any], *,
             filename: str | None = None, kind: str | None = None,
-            limits: ImportLimits | None = None) -> ImportReport:
+            limits: ImportLimits | None = None, new_brands: bool = False) -> ImportReport:
     """Dry run: everything `commit` would check and count, with nothing written.
+
+    With `new_brands` (the caller may create brands: `portfolio:manage` on the organization) a brand
+    name that matches none of the organization's is not an error but listed in `report.new_brands`:
+    the commit creates them only when it is given exactly that list back (`create_brands`).
 
     `source` is a path, bytes or a binary file-like object; `filename` (needed for bytes) picks
     CSV or XLSX by its extension. A file over `limits` (default: the documented defaults) raises
     `FileRefused`.
     """
-    report, _parsed, _raw, _spec = _run(db, organization_id, source, spec, filename, kind, limits)
+    report, _parsed, _raw, _spec = _run(db, organization_id, source, spec, filename, kind, limits, new_brands)
     return report
+
+
+def _confirmed(report: ImportReport, create_brands: Sequence[str] | None) -> bool:
+    """Whether the confirmation names exactly the brands this file would create (case aside); else an error."""
+    wanted = {" ".join(str(n).split()).casefold() for n in create_brands or ()}
+    found = {n.casefold() for n in report.new_brands}
+    if wanted == found:
+        return True
+    listed = ", ".join(f"'{n}'" for n in report.new_brands) or "none"
+    report.add_errors([RowError(None, None, "unconfirmed_brands",
+                                f"this file names {len(found)} brand(s) not in the organization ({listed}); "
+                                f"the confirmation named {len(wanted)} ({', '.join(sorted(wanted)) or 'none'}). "
+                                "Preview the file again and confirm exactly the brands it lists.")])
+    return False
+
+
+def _create_brands(session: Session, organization_id: int, parsed: Parsed, user_id: int | None,
+                   report: ImportReport) -> None:
+    """Insert the confirmed new brands and give their rows the real ids (in the import's transaction)."""
+    if not parsed.new_brands:
+        return
+    real: dict[int, int] = {}
+    for provisional, name in parsed.new_brands.items():
+        brand = Brand(organization_id=organization_id, name=name)
+        session.add(brand)
+        session.flush()
+        real[provisional] = brand.id
+        record(session, "brand.created", actor=user_id, organization_id=organization_id, target=brand,
+               data={"name": name, "projects": [], "via": "import"})
+    for name, frame in parsed.frames.items():
+        parsed.frames[name] = frame.assign(brand_id=frame["brand_id"].replace(real))
+    report.brands_created = list(parsed.new_brands.values())
 
 
 def commit(db: Database, organization_id: int, source: Source, spec: ImportSpec | Mapping[str, Any],
            user_id: int | None = None, *, filename: str | None = None, kind: str | None = None,
-           limits: ImportLimits | None = None) -> ImportReport:
+           limits: ImportLimits | None = None, new_brands: bool = False,
+           create_brands: Sequence[str] | None = None) -> ImportReport:
     """Validate and, only if the file has no error at all, write it in one transaction.
 
     A file over `limits` raises `FileRefused` before anything is written.
@@ -285,8 +328,14 @@ def commit(db: Database, organization_id: int, source: Source, spec: ImportSpec 
     After metric values change, the DC scores of every project holding a touched brand are
     recomputed for the periods those values fall in (after the data commit, so a scoring failure
     never loses the import; it is reported as a warning).
+
+    Brands the file names that do not exist (only with `new_brands`) are created in the same
+    transaction when `create_brands` lists exactly them; otherwise nothing is written.
     """
-    report, parsed, raw, spec = _run(db, organization_id, source, spec, filename, kind, limits)
+    report, parsed, raw, spec = _run(db, organization_id, source, spec, filename, kind, limits,
+                                     new_brands or bool(create_brands))
+    if report.ok and (report.new_brands or create_brands):
+        _confirmed(report, create_brands)
     if not report.ok or parsed is None or raw is None or spec is None:
         report.channels_created = []
         return report
@@ -299,6 +348,7 @@ def commit(db: Database, organization_id: int, source: Source, spec: ImportSpec 
                             inserted=report.to_insert, updated=report.to_update, unchanged=report.unchanged)
         session.add(batch)
         session.flush()
+        _create_brands(session, organization_id, parsed, user_id, report)
         conn = session.connection()
         source_label = spec.source or f"import:{batch.id}"
         if parsed.new_channels:

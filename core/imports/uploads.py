@@ -35,11 +35,13 @@ from core.imports.report import ImportReport, RowError
 from core.imports.service import commit, preview
 from core.models import Brand, ImportUpload, Organization, Project, utcnow
 from core.security.audit import Action, record
-from core.security.authorizer import authorize, deny, scope_filter
+from core.security.authorizer import authorize, can, deny, scope_filter
 from core.security.permissions import Permission
 from core.security.principal import Principal
 
 IMPORT = Permission.METRICS_IMPORT.value
+# Creating the brands an import names but the organization lacks (after the preview lists them).
+CREATE_BRANDS = Permission.PORTFOLIO_MANAGE.value
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 UPLOAD_TTL = timedelta(minutes=30)
 
@@ -168,7 +170,7 @@ def preview_upload(db: Database, principal: Principal, token: Any, organization_
         return report
     try:
         report = preview(db, org, data, _spec(dict(mapping), kind, brand), filename=filename, kind=kind,
-                         limits=limits)
+                         limits=limits, new_brands=can(principal, CREATE_BRANDS, ("organization", org)))
     except FileRefused as exc:
         raise _refused(db, token, exc) from exc
     with db.session() as s:
@@ -176,14 +178,31 @@ def preview_upload(db: Database, principal: Principal, token: Any, organization_
         if report.sha256 and row.sha256 != report.sha256:  # stored bytes that are not the upload: never commit
             raise UploadRejected("The stored upload does not match its checksum: upload the file again.")
         row.organization_id = org
-        row.spec = {"mapping": dict(mapping), "kind": kind, "brand": brand or None}
+        row.spec = {"mapping": dict(mapping), "kind": kind, "brand": brand or None, "new_brands": report.new_brands}
         row.preview_ok = report.ok
     return report
 
 
+def _check_confirmation(principal: Principal, org: int, listed: list[str], create_brands: Any) -> list[str] | None:
+    """The brands to create: exactly those the preview listed, confirmed by someone who may create brands."""
+    if not listed and not create_brands:
+        return None
+    if not listed or not isinstance(create_brands, list | tuple):
+        raise UploadRejected("This file names brands that are not in the organization: preview it again and "
+                             "confirm the new brands it lists.")
+    authorize(principal, CREATE_BRANDS, ("organization", org))
+    if sorted(str(n).casefold() for n in create_brands) != sorted(n.casefold() for n in listed):
+        raise UploadRejected("The brands confirmed are not the ones the preview listed: preview the file again.")
+    return list(listed)
+
+
 def commit_upload(db: Database, principal: Principal, token: Any, organization_id: Any,
-                  limits: ImportLimits | None = None) -> ImportReport:
-    """Write the previewed file, all rows or none, as previewed; an ImportBatch and an audit event record it."""
+                  limits: ImportLimits | None = None, create_brands: Any = None) -> ImportReport:
+    """Write the previewed file, all rows or none, as previewed; an ImportBatch and an audit event record it.
+
+    `create_brands` confirms the new brands the preview listed (all of them, exactly); a file that
+    names new brands is refused without it.
+    """
     org = _require_import(principal, organization_id)
     with db.session() as s:
         row = _upload(s, principal, token)
@@ -192,11 +211,13 @@ def commit_upload(db: Database, principal: Principal, token: Any, organization_i
         if row.organization_id != org:
             raise UploadRejected("This file was previewed for another organization: preview it again.")
         data, filename, digest, spec = bytes(row.data), row.filename, row.sha256, dict(row.spec)
+    confirmed = _check_confirmation(principal, org, list(spec.get("new_brands") or []), create_brands)
     if hashlib.sha256(data).hexdigest() != digest:
         raise UploadRejected("The stored upload does not match the previewed file: upload it again.")
     try:
         report = commit(db, org, data, _spec(spec["mapping"], spec["kind"], spec["brand"]),
-                        principal.user_id, filename=filename, kind=spec["kind"], limits=limits)
+                        principal.user_id, filename=filename, kind=spec["kind"], limits=limits,
+                        new_brands=confirmed is not None, create_brands=confirmed)
     except FileRefused as exc:  # the limits were lowered since the preview
         raise _refused(db, token, exc) from exc
     if not report.committed:
@@ -207,7 +228,7 @@ def commit_upload(db: Database, principal: Principal, token: Any, organization_i
                target=("import_batch", report.batch_id),
                data={"kind": report.kind, "filename": filename, "sha256": digest, "rows": report.total_rows,
                      "inserted": report.to_insert, "updated": report.to_update, "unchanged": report.unchanged,
-                     "projects_recomputed": report.projects_recomputed})
+                     "projects_recomputed": report.projects_recomputed, "brands_created": report.brands_created})
     return report
 
 

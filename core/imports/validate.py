@@ -12,6 +12,7 @@ skipped; in long files a blank value is an error, because the row exists only to
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,20 +24,37 @@ from core.imports.mapping import ImportSpec
 from core.imports.report import ERROR_COLUMNS, SAMPLE_ROWS
 
 AMBIGUOUS = -1
+BRAND_NAME_MAX = 200  # Brand.name
 CONTROL_NAME_MAX = 100  # ControlValue.name
 TABLES = ("metric_values", "spend", "outcomes", "control_values")
 
 
 @dataclass
 class Catalog:
-    """What names may refer to: one organization's brands and channels, and the global metrics."""
+    """What names may refer to: one organization's brands, channels and metrics (its framework)."""
 
     brands: dict[str, int] = field(default_factory=dict)  # exact name → id
     metrics: dict[int, tuple[str, str, float | None, float | None]] = field(default_factory=dict)
     channels: dict[str, tuple[int, str]] = field(default_factory=dict)  # casefold name → (id, name)
+    # When the importer may create brands (it holds portfolio:manage and will be asked to confirm):
+    # names the file gives that match no brand get a provisional id below AMBIGUOUS instead of an error.
+    allow_new_brands: bool = False
+    new_brands: dict[str, tuple[int, str]] = field(default_factory=dict)  # name key → (provisional id, name)
 
     def brand_names(self) -> dict[int, str]:
-        return {v: k for k, v in self.brands.items()}
+        return {v: k for k, v in self.brands.items()} | {i: n for i, n in self.new_brands.values()}
+
+    def provisional(self, names: pd.Series, errors: _Errors, column: str | None) -> pd.Series:
+        """Provisional (negative) ids for brand names to create; names no brand may have are errors."""
+        cleaned = names.map(lambda v: " ".join(unicodedata.normalize("NFKC", str(v)).split()))
+        bad = cleaned.map(lambda v: len(v) > BRAND_NAME_MAX or any(unicodedata.category(c)[0] == "C" for c in v))
+        errors.rows(names.index[bad], column or "brand", "unknown_brand",
+                    _show(names[bad]) + " is not in this organization and cannot be a brand name "
+                    f"(at most {BRAND_NAME_MAX} characters, nothing invisible)")
+        for name in cleaned[~bad].unique():
+            self.new_brands.setdefault(name.casefold(), (AMBIGUOUS - 1 - len(self.new_brands), name))
+        ids = cleaned.map(lambda v: self.new_brands.get(v.casefold(), (np.nan,))[0]).astype("float64")
+        return ids.where(~bad)
 
     def brand_tiers(self) -> list[tuple[Callable[[pd.Series], pd.Series], dict[str, int]]]:
         return [(_same, self.brands), (_fold, _folded(self.brands.items()))]
@@ -84,6 +102,7 @@ class Parsed:
     total_rows: int
     new_channels: list[str] = field(default_factory=list)
     sample: list[dict[str, Any]] = field(default_factory=list)
+    new_brands: dict[int, str] = field(default_factory=dict)  # provisional id → name, to create at commit
 
 
 class _Errors:
@@ -164,6 +183,10 @@ def _brands(frame: pd.DataFrame, spec: ImportSpec, catalog: Catalog, errors: _Er
     """Brand id per file row; a brand from another organization is simply not in the catalogue."""
     if spec.brand:
         ids = resolve(pd.Series([spec.brand]), catalog.brand_tiers())
+        if ids.isna().iloc[0] and catalog.allow_new_brands:
+            ids = catalog.provisional(pd.Series([spec.brand]), errors, None)
+            if ids.isna().iloc[0]:
+                return pd.Series(np.nan, index=frame.index)
         if ids.isna().iloc[0] or ids.iloc[0] == AMBIGUOUS:
             errors.file("unknown_brand", f"unknown brand '{spec.brand}' in this organization")
             return pd.Series(np.nan, index=frame.index)
@@ -179,6 +202,9 @@ def _brands(frame: pd.DataFrame, spec: ImportSpec, catalog: Catalog, errors: _Er
     errors.rows(names.index[amb], column, "unknown_brand",
                 _show(names[amb]) + " matches several brands that differ only in case; use the exact name")
     unknown = ids.isna() & ~blank
+    if catalog.allow_new_brands and unknown.any():
+        ids[unknown] = catalog.provisional(names[unknown], errors, column)
+        return ids.where(~amb)
     errors.rows(names.index[unknown], column, "unknown_brand",
                 "unknown brand " + _show(names[unknown]) + " in this organization")
     return ids.where(~amb)

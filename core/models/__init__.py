@@ -3,7 +3,7 @@
 from core.models.api import ApiToken, IdempotencyRecord, RefreshToken
 from core.models.base import Base, utcnow
 from core.models.marketing import Channel, ControlValue, Granularity, Outcome, ResponseCurve, Spend, join_channel
-from core.models.metrics import DCScore, Direction, Metric, MetricValue, Platform, Section
+from core.models.metrics import DCScore, Direction, FrameworkVersion, Metric, MetricValue, Platform, Section
 from core.models.operations import AuditArchive, DataVersion, DataVersionPending, RetentionPolicy
 from core.models.portfolio import Brand, BrandRole, Normalization, Organization, Project, ProjectBrand
 from core.models.security import AuditEvent, Role, RoleGrant, User, UserSession
@@ -11,7 +11,7 @@ from core.models.work import ImportBatch, ImportUpload, Job, Scenario
 
 __all__ = [
     "ApiToken", "AuditArchive", "AuditEvent", "Base", "Brand", "BrandRole", "Channel", "ControlValue", "DCScore",
-    "DataVersion", "DataVersionPending", "Direction",
+    "DataVersion", "DataVersionPending", "Direction", "FrameworkVersion",
     "Granularity", "IdempotencyRecord", "ImportBatch", "ImportUpload", "Job", "Metric",
     "MetricValue",
     "Normalization", "Organization", "Outcome", "Platform", "Project", "ProjectBrand", "RefreshToken", "ResponseCurve",

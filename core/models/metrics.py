@@ -1,4 +1,12 @@
-"""The metric catalogue (section → platform → metric) and the monthly metric values."""
+"""The metric framework (section → platform → metric) of each organization, and the monthly metric values.
+
+Every organization has its own framework (migration 0014): a section belongs to one organization,
+a platform and a metric through their section. `metrics.organization_id` repeats the section's
+organization on purpose: it lets the database hold metric codes unique per organization (a
+constraint cannot reach through a join) and lets an import or an API read find an organization's
+metrics by code without joining platforms and sections. `core.setup.framework` keeps it equal to the
+section's organization (a metric never moves between organizations).
+"""
 
 from __future__ import annotations
 
@@ -17,13 +25,21 @@ class Direction(enum.StrEnum):
 
 
 class Section(Base):
-    """Marketplace, Digital Spends, Organic Performance, Socialwatch."""
+    """A top level of an organization's framework (the template's: Marketplace, Digital Spends,
+    Organic Performance, Socialwatch). `weight` is the organization's default weight of the section
+    in the DC score; a project's `section_weights` (by section name) overrides it for that project."""
 
     __tablename__ = "sections"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "name"),
+        CheckConstraint("weight > 0", name="weight_positive"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(100), unique=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
     position: Mapped[int] = mapped_column(default=0)
+    weight: Mapped[float] = mapped_column(Float, default=1.0)
 
     platforms: Mapped[list[Platform]] = relationship(back_populates="section")
 
@@ -51,11 +67,14 @@ class Metric(Base):
     __table_args__ = (
         CheckConstraint("direction in ('higher', 'lower')", name="direction"),
         CheckConstraint("weight > 0", name="weight_positive"),
+        UniqueConstraint("organization_id", "code"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # The section's organization, repeated (see the module docstring).
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
     platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id", ondelete="CASCADE"), index=True)
-    code: Mapped[str] = mapped_column(String(120), unique=True)
+    code: Mapped[str] = mapped_column(String(120))
     name: Mapped[str] = mapped_column(String(200))
     direction: Mapped[str] = mapped_column(String(10), default=Direction.HIGHER.value)
     weight: Mapped[float] = mapped_column(Float, default=1.0)
@@ -63,8 +82,25 @@ class Metric(Base):
     # Plausible range: imports reject values outside it (None = unbounded on that side).
     min_value: Mapped[float | None] = mapped_column(Float, default=None)
     max_value: Mapped[float | None] = mapped_column(Float, default=None)
+    description: Mapped[str] = mapped_column(String(1000), default="")
 
     platform: Mapped[Platform] = relationship(back_populates="metrics")
+
+
+class FrameworkVersion(Base):
+    """The current version of an organization's framework: bumped by every saved change, so pages can
+    say which framework the scores were computed with ("framework v3, 6 Dec 2026"). Saving a change
+    recomputes every project of the organization for all months in the same transaction
+    (docs/SCORING.md), so stored scores always match the current version."""
+
+    __tablename__ = "framework_versions"
+
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(default=1)
+    saved_at: Mapped[datetime] = mapped_column(default=utcnow)
+    saved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    note: Mapped[str] = mapped_column(String(300), default="")
 
 
 class MetricValue(Base):

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, select, text, update
 
 from core import pgcopy
 from core.db import Database
-from core.models import Metric, Platform, Project, ProjectBrand
+from core.models import Metric, Platform, Project, ProjectBrand, Section
 from core.scoring.engine import VALUE_COLUMNS, ScoreInputs, compute_scores, decompose_change
 
 SCORE_COLUMNS = ["project_id", "period", "brand_id", "level", "node_id", "score", "coverage"]
@@ -52,23 +52,35 @@ def _read_frame(conn: Connection, sql: str, names: list[str], kinds: list[str], 
 
 
 def _catalogue(conn: Connection, project_ids: list[int]) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.Series]:
+    """The framework of the projects' organizations: metrics, platform weights, section weights per
+    project (the project's own `section_weights`, by section name, else the section's weight) and
+    the normalization method per project. Only these organizations' framework is read: another
+    organization's sections never weigh in, even under the same name."""
+    projects = conn.execute(
+        select(Project.id, Project.organization_id, Project.normalization, Project.section_weights)
+        .where(Project.id.in_(project_ids))
+    ).all()
+    orgs = sorted({org for _, org, _, _ in projects})
     metrics = pd.DataFrame(
         conn.execute(
             select(Metric.id, Metric.platform_id, Platform.section_id, Metric.weight, Metric.direction).join(Platform)
+            .where(Metric.organization_id.in_(orgs))
         ).all(),
         columns=["metric_id", "platform_id", "section_id", "weight", "direction"],
     ).set_index("metric_id")
-    platforms = pd.Series(dict(conn.execute(select(Platform.id, Platform.weight)).all()), dtype=float)
-    section_ids = dict(conn.execute(text("SELECT name, id FROM sections")).all())
-    projects = conn.execute(
-        select(Project.id, Project.normalization, Project.section_weights).where(Project.id.in_(project_ids))
+    platforms = pd.Series(dict(conn.execute(
+        select(Platform.id, Platform.weight).join(Section).where(Section.organization_id.in_(orgs))).all()),
+        dtype=float)
+    sections = conn.execute(
+        select(Section.organization_id, Section.id, Section.name, Section.weight)
+        .where(Section.organization_id.in_(orgs))
     ).all()
-    method = pd.Series({pid: str(getattr(norm, "value", norm)) for pid, norm, _ in projects}, dtype=object)
+    method = pd.Series({pid: str(getattr(norm, "value", norm)) for pid, _, norm, _ in projects}, dtype=object)
     weights = [
-        (pid, section_ids[name], float(w))
-        for pid, _, sw in projects
-        for name, w in (sw or {}).items()
-        if name in section_ids
+        (pid, sid, float((sw or {}).get(name, default)))
+        for pid, org, _, sw in projects
+        for sorg, sid, name, default in sections
+        if sorg == org
     ]
     section_weights = pd.DataFrame(weights, columns=["project_id", "section_id", "weight"])
     return metrics, platforms, section_weights, method
@@ -200,18 +212,25 @@ def recompute_projects(db: Database, project_ids: Iterable[int] | None = None,
     Returns the number of score rows the recomputed projects (periods) now hold. Only rows whose
     value moved are written; readers see the old scores until the commit.
     """
-    wanted = None if periods is None else sorted({date.fromisoformat(str(p)[:10]) for p in periods})
     with db.engine.begin() as conn:
-        if project_ids is None:
-            ids = list(conn.execute(select(Project.id)).scalars())
-        else:
-            ids = sorted({int(p) for p in project_ids})
-        if not ids or wanted == []:
-            return 0
-        scores = compute_scores(load_inputs(conn, ids, wanted))
-        _store_scores(conn, ids, scores, wanted)
-        conn.execute(update(Project).where(Project.id.in_(ids)).values(scores_computed_at=datetime.now(UTC)))
-        return len(scores)
+        return recompute_on(conn, project_ids, periods)
+
+
+def recompute_on(conn: Connection, project_ids: Iterable[int] | None = None,
+                 periods: Iterable[date] | None = None) -> int:
+    """`recompute_projects` inside the caller's transaction on `conn`: a change of the metric
+    framework and the scores it implies commit (or roll back) together (core.setup.framework)."""
+    wanted = None if periods is None else sorted({date.fromisoformat(str(p)[:10]) for p in periods})
+    if project_ids is None:
+        ids = list(conn.execute(select(Project.id)).scalars())
+    else:
+        ids = sorted({int(p) for p in project_ids})
+    if not ids or wanted == []:
+        return 0
+    scores = compute_scores(load_inputs(conn, ids, wanted))
+    _store_scores(conn, ids, scores, wanted)
+    conn.execute(update(Project).where(Project.id.in_(ids)).values(scores_computed_at=datetime.now(UTC)))
+    return len(scores)
 
 
 def rescore_after_change(db: Database, project_ids: Iterable[int], periods: Iterable[date]) -> int:

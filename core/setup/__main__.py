@@ -11,7 +11,8 @@ import importlib
 import sys
 
 # Modules of core.setup that contribute subcommands (each has `add_commands(subparsers)`).
-COMMAND_MODULES: tuple[str, ...] = ("first_admin", "organization_commands")
+COMMAND_MODULES: tuple[str, ...] = ("first_admin", "organization_commands", "portfolio_cli", "framework_files",
+                                   "channels")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -136,6 +136,10 @@ def layout(kind: str | None = None, **_query) -> html.Div:
                 ]),
                 html.Div("Upload a file, then Preview.", id="import-commit-hint", className="small text-muted mt-2"),
                 dcc.Loading(html.Div(id="import-summary"), delay_show=200),
+                html.Div([
+                    html.Div(id="import-new-brands-list", className="small mb-1"),
+                    dbc.Checkbox(id="import-create-brands", value=False, label="Create these new brands"),
+                ], id="import-new-brands", hidden=True, className="alert alert-warning py-2 mt-2 mb-0"),
                 dcc.Loading(html.Div(id="import-commit-result"), delay_show=200),
             ]), xl=5),
         ], className="g-3"),
@@ -233,6 +237,9 @@ def _counts(report: ImportReport, committed: bool) -> html.Div:
     Output("import-errors-card", "hidden"),
     Output("import-previewed", "data"),
     Output("import-commit-result", "children"),
+    Output("import-new-brands", "hidden"),
+    Output("import-new-brands-list", "children"),
+    Output("import-create-brands", "value"),
     Input("import-preview", "n_clicks"),
     State("import-token", "data"),
     State("import-org", "value"),
@@ -244,20 +251,24 @@ def _counts(report: ImportReport, committed: bool) -> html.Div:
     prevent_initial_call=True,
 )
 def run_preview(_clicks, token, organization_id, kind, mapping_json, brand):
-    """Dry run: counts per table and every bad row; remembers a clean preview for the commit."""
+    """Dry run: counts per table and every bad row; remembers a clean preview for the commit.
+
+    Brands the file names that the organization lacks are listed (for someone who may create
+    brands) with a box to tick: the commit creates exactly those, or nothing is written."""
+    hidden = (True, None, False)
     if not token:
-        return _alert("Upload a file first.", "warning"), [], True, None, None
+        return _alert("Upload a file first.", "warning"), [], True, None, None, *hidden
     try:
         mapping = json.loads(mapping_json or "")
     except ValueError as exc:
-        return _alert(f"The mapping is not valid JSON: {exc}."), [], True, None, None
+        return _alert(f"The mapping is not valid JSON: {exc}."), [], True, None, None, *hidden
     try:
         report = preview_upload(get_db(), current_principal(), token, organization_id, mapping, kind, brand,
                                 _limits())
     except Forbidden:
-        return _alert(NOT_ALLOWED), [], True, None, None
+        return _alert(NOT_ALLOWED), [], True, None, None, *hidden
     except UploadRejected as exc:
-        return _alert(str(exc), "warning"), [], True, None, None
+        return _alert(str(exc), "warning"), [], True, None, None, *hidden
     errors = [e.to_dict() for e in report.errors]
     rows = f"{report.total_rows:,} row" + ("" if report.total_rows == 1 else "s")
     lines = [html.Div([html.Strong(report.filename), f" · {rows}"], className="mt-3 mb-2")]
@@ -265,17 +276,26 @@ def run_preview(_clicks, token, organization_id, kind, mapping_json, brand):
         lines.append(_counts(report, committed=False))
     if report.channels_created:
         lines.append(html.Div("New channels: " + ", ".join(report.channels_created), className="small mb-2"))
+    if report.new_brands and not report.ok:
+        lines.append(html.Div("Brands not in this organization (you can create them once the errors are fixed): "
+                              + ", ".join(report.new_brands), className="small mb-2", id="import-new-brands-pending"))
     if report.ok:
         lines.append(_alert("No errors: Commit writes exactly this.", "success", id="import-preview-ok"))
         previewed = {"token": token, "organization_id": organization_id, "kind": kind,
-                     "mapping": mapping_json, "brand": brand}
-        return lines, [], True, previewed, None
+                     "mapping": mapping_json, "brand": brand, "new_brands": report.new_brands}
+        if report.new_brands:
+            n = len(report.new_brands)
+            listing = [html.Strong(f"{n} brand{'s' if n != 1 else ''} not in this organization: "),
+                       ", ".join(report.new_brands), html.Div("Tick the box to create them (in no project yet: add "
+                                                              "them to projects under Portfolio setup).")]
+            return lines, [], True, previewed, None, False, listing, False
+        return lines, [], True, previewed, None, *hidden
     shown = f" (the first {len(errors)} are listed)" if report.error_count > len(errors) else ""
     by_reason = ", ".join(f"{k.replace('_', ' ')}: {v:,}" for k, v in sorted(report.error_counts.items()))
     lines.append(_alert([html.Strong(f"{report.error_count:,} error(s){shown}; nothing can be committed. "),
                          html.Span(f"By reason — {by_reason}. Fix the file or the mapping and preview again.")],
                         "danger", id="import-preview-errors"))
-    return lines, errors, False, None, None
+    return lines, errors, False, None, None, *hidden
 
 
 @protected_callback(
@@ -287,9 +307,10 @@ def run_preview(_clicks, token, organization_id, kind, mapping_json, brand):
     Input("import-kind", "value"),
     Input("import-mapping", "value"),
     Input("import-brand", "value"),
+    Input("import-create-brands", "value"),
     permission=IMPORT,
 )
-def commit_ready(previewed, token, organization_id, kind, mapping_json, brand):
+def commit_ready(previewed, token, organization_id, kind, mapping_json, brand, create_brands):
     """Commit only what was previewed clean: any change to the file or the choices needs a new preview."""
     if not token:
         return True, "Upload a file, then Preview."
@@ -297,8 +318,10 @@ def commit_ready(previewed, token, organization_id, kind, mapping_json, brand):
                "brand": brand}
     if not previewed:
         return True, "Preview the file; Commit is possible once the preview has no errors."
-    if previewed != current:
+    if {k: v for k, v in previewed.items() if k != "new_brands"} != current:
         return True, "The file or the choices changed since the preview: Preview again."
+    if previewed.get("new_brands") and not create_brands:
+        return True, f"Tick “Create these new brands” ({len(previewed['new_brands'])}) to commit, or fix the names."
     return False, "Ready: Commit writes every row of the preview, or none."
 
 
@@ -308,20 +331,25 @@ def commit_ready(previewed, token, organization_id, kind, mapping_json, brand):
     Output("import-token", "data", allow_duplicate=True),
     Output("import-summary", "children", allow_duplicate=True),
     Output("import-upload-status", "children", allow_duplicate=True),
+    Output("import-new-brands", "hidden", allow_duplicate=True),
     Input("import-commit", "n_clicks"),
     State("import-token", "data"),
     State("import-org", "value"),
+    State("import-create-brands", "value"),
+    State("import-previewed", "data"),
     permission=IMPORT,
     objects={"organization_id": ("organization", _org_allowed), "token": ("import_upload", _upload_owned)},
     prevent_initial_call=True,
 )
-def run_commit(_clicks, token, organization_id):
+def run_commit(_clicks, token, organization_id, create_brands, previewed):
     """Write the previewed file in one transaction; say what changed and which projects were re-scored."""
-    keep = (no_update, no_update)
+    keep = (no_update, no_update, no_update)
     if not token:
         return _alert("Upload and preview a file first.", "warning"), no_update, no_update, *keep
     try:
-        report = commit_upload(get_db(), current_principal(), token, organization_id, _limits())
+        confirmed = (previewed or {}).get("new_brands") if create_brands and isinstance(previewed, dict) else None
+        report = commit_upload(get_db(), current_principal(), token, organization_id, _limits(),
+                               create_brands=confirmed if isinstance(confirmed, list) else None)
     except Forbidden:
         return _alert(NOT_ALLOWED), no_update, no_update, *keep
     except UploadRejected as exc:
@@ -334,6 +362,9 @@ def run_commit(_clicks, token, organization_id):
             _counts(report, committed=True)]
     if report.channels_created:
         body.append(html.Div("New channels: " + ", ".join(report.channels_created), className="small"))
+    if report.brands_created:
+        body.append(html.Div("New brands: " + ", ".join(report.brands_created), className="small",
+                             id="import-brands-created"))
     projects = project_names(get_db(), report.projects_recomputed)
     if projects:
         body.append(html.Div("DC scores recomputed for: " + ", ".join(projects) + ".", id="import-recomputed"))
@@ -342,4 +373,4 @@ def run_commit(_clicks, token, organization_id):
     body.extend(html.Div(f"Warning: {w}", className="text-warning-emphasis small") for w in report.warnings)
     done = html.Div(f"{report.filename} was imported. Upload another file to import more.",
                     className="small text-muted mt-2")
-    return _alert(body, "success", id="import-committed"), None, None, None, done
+    return _alert(body, "success", id="import-committed"), None, None, None, done, True

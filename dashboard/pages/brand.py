@@ -118,7 +118,7 @@ def _layout(principal: Principal, brand: str | None, project: str | None) -> htm
         brand_id, project_id = _pick_pair(pairs, _as_int(brand), _as_int(project))
         periods = bx.periods(conn, principal, brand_id, project_id)
         comp = bx.competitors(conn, principal, brand_id, project_id)
-        meta = bx.catalogue(conn)
+        meta = bx.catalogue(conn, brand_id)
     several_orgs = pairs["organization"].nunique() > 1
     brands = pairs.drop_duplicates("brand_id")
     brand_options = [{"label": f"{r.brand} · {r.organization}" if several_orgs else r.brand, "value": int(r.brand_id)}
@@ -317,7 +317,7 @@ def show_series(metric_id, competitor_ids, brand_id, project_id):
         if series.empty or metric_id is None:
             return blank("No values of this metric for the brand."), ""
         with get_db().engine.connect() as conn:
-            metric = bx.catalogue(conn).loc[metric_id]
+            metric = bx.catalogue(conn, brand_id).loc[metric_id]
         return figs.series_figure(series, int(brand_id), metric), figs.series_note(series, metric)
 
     return _guarded("series", draw, (metric_id, competitor_ids, brand_id, project_id))

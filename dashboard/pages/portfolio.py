@@ -33,6 +33,7 @@ from core.portfolio_alerts import metric_anomalies, score_drop_alerts
 from core.runtime import get_db
 from core.security import Principal
 from core.settings import project_alert_defaults
+from core.setup.framework import scores_label
 from dashboard.access import protected_callback, register_page
 from dashboard.auth.principal import current_principal
 from dashboard.components import chart_layout, compact, empty_state, kpi_card, signed
@@ -77,6 +78,8 @@ def layout(org: str | None = None, project: str | None = None, period: str | Non
     graph = {"config": GRAPH_CONFIG}
     as_of = f"{chosen.project['organization']} · {chosen.project['name']}" + (
         f" · {chosen.as_of:%B %Y}" if chosen.as_of else "")
+    framework = scores_label(get_db(), chosen.project["organization_id"])  # docs/SCORING.md: history
+    as_of += f" · {framework}" if framework else ""
     return html.Div(
         [
             dcc.Store(id="portfolio-project", data=chosen.project_id),

@@ -133,10 +133,12 @@ def test_a_bad_file_lists_every_bad_row_and_writes_nothing(world):
     token = _upload(world, admin, _bad_rows(world))
     out = _ok(_preview(world, admin, token))
     errors = out["import-errors"]["rowData"]
-    assert {(e["row"], e["column"]) for e in errors} >= {(3, "brand"), (4, "metric"), (5, "period"), (6, "value")}
+    assert {(e["row"], e["column"]) for e in errors} >= {(4, "metric"), (5, "period"), (6, "value")}
     assert all(e["reason"] for e in errors) and 2 not in {e["row"] for e in errors}, errors
     assert out["import-errors-card"]["hidden"] is False and out["import-previewed"]["data"] is None
     assert "nothing can be committed" in json.dumps(out["import-summary"]["children"])
+    # An administrator (portfolio:manage) may create the unknown brand of row 3 once the rest is fixed (issue 14).
+    assert 3 not in {e["row"] for e in errors} and "No Such Brand" in json.dumps(out["import-summary"]["children"])
     # Commit posted by hand anyway: refused, nothing written.
     refused = _ok(_commit(world, admin, token))
     assert "Preview this file first" in json.dumps(refused)

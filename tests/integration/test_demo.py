@@ -67,9 +67,14 @@ def test_seed_loads_the_portfolio_exactly(db):
         assert _count(s, Project) == 4
         assert _count(s, Brand) == n_brands
         assert _count(s, ProjectBrand) == 80
-        assert _count(s, Section) == 4
-        assert _count(s, Platform) >= 10
-        assert _count(s, Metric) == 60
+        # Each organization has the template framework of its own; every value is on its own metric.
+        assert _count(s, Section) == 4 * 2
+        assert _count(s, Platform) >= 10 * 2
+        assert _count(s, Metric) == 60 * 2
+        assert s.scalar(select(func.count(Section.organization_id.distinct()))) == 2
+        assert s.scalar(select(func.count()).select_from(MetricValue).join(Metric, Metric.id == MetricValue.metric_id)
+                        .join(Brand, Brand.id == MetricValue.brand_id)
+                        .where(Metric.organization_id != Brand.organization_id)) == 0
         assert _count(s, Channel) >= 5
         assert _count(s, MetricValue) == summary.metric_values
         assert _count(s, Spend) == summary.spend_rows

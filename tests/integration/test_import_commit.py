@@ -40,15 +40,17 @@ def org(db):
         s.flush()
         s.add_all([Brand(organization_id=acme.id, name="Acme"), Brand(organization_id=acme.id, name="Beta"),
                    Brand(organization_id=other.id, name="Shared")])
-        section = Section(name="Marketplace")
+        section = Section(organization_id=acme.id, name="Marketplace")
         s.add(section)
         s.flush()
         platform = Platform(section_id=section.id, name="Amazon")
         s.add(platform)
         s.flush()
         s.add_all([
-            Metric(platform_id=platform.id, code="amz_rating", name="Amazon rating", min_value=0, max_value=5),
-            Metric(platform_id=platform.id, code="amz_reviews", name="Amazon reviews", min_value=0),
+            Metric(organization_id=acme.id, platform_id=platform.id, code="amz_rating", name="Amazon rating",
+                   min_value=0, max_value=5),
+            Metric(organization_id=acme.id, platform_id=platform.id, code="amz_reviews", name="Amazon reviews",
+                   min_value=0),
         ])
         s.add(Channel(organization_id=acme.id, name="TV"))
         return acme.id

@@ -55,7 +55,7 @@ def small(db):
         brands = {n: Brand(organization_id=org.id, name=n) for n in "ABC"}
         s.add(project)
         s.add_all(brands.values())
-        s.add(Section(name="Marketplace", position=0))
+        s.add(Section(organization_id=org.id, name="Marketplace", position=0))
         channel = Channel(organization_id=org.id, name="Search")
         s.add(channel)
         s.flush()
@@ -164,14 +164,17 @@ def test_planted_latest_month_anomalies_are_found(demo):
     latest = [a for a in summary.anomalies if a["period"] == summary.last_period.isoformat()]
     assert len(latest) >= 2
     with demo["db"].engine.connect() as conn:
-        codes = dict(conn.execute(select(Metric.code, Metric.id)).all())
+        # The brand's organization's metric of that code (each organization has its own framework).
+        codes = {(org, code): mid for org, code, mid in conn.execute(
+            select(Metric.organization_id, Metric.code, Metric.id)).all()}
         for planted in latest:
+            org = conn.execute(select(Brand.organization_id).where(Brand.id == planted["brand_id"])).scalar_one()
             for project_id in _projects_of(conn, planted["brand_id"]):
                 found = alerts.metric_anomalies(conn, EVERYTHING, project_id)
                 assert (found["z"].abs() >= alerts.ANOMALY_Z).all()
                 assert found["z"].abs().is_monotonic_decreasing
                 hit = found[(found["brand_id"] == planted["brand_id"])
-                            & (found["metric_id"] == codes[planted["metric"]])]
+                            & (found["metric_id"] == codes[org, planted["metric"]])]
                 assert len(hit) == 1, f"planted anomaly not found: {planted}"
                 assert hit["value"].iloc[0] == pytest.approx(planted["actual"])
                 worse = (hit["z"].iloc[0] < 0) == (hit["direction"].iloc[0] == "higher")
@@ -272,7 +275,8 @@ def test_alerts_callback_names_the_planted_anomaly_and_refuses_other_organizatio
                    and a["organization"] == summary.organizations[0])
     with demo["db"].engine.connect() as conn:
         project_id = _projects_of(conn, planted["brand_id"])[0]
-        metric = conn.execute(select(Metric.name).where(Metric.code == planted["metric"])).scalar_one()
+        metric = conn.execute(select(Metric.name).join(Brand, Brand.organization_id == Metric.organization_id)
+                              .where(Metric.code == planted["metric"], Brand.id == planted["brand_id"])).scalar_one()
     inputs = [("portfolio-project", "data", project_id), ("portfolio-period", "data", None),
               ("portfolio-drop-threshold", "value", 5)]
     response = _post(client, [("portfolio-alerts", "children")], inputs)

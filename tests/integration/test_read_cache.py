@@ -53,18 +53,18 @@ def world(db):
         s.add(org)
         s.flush()
         project, brand = Project(organization_id=org.id, name="P"), Brand(organization_id=org.id, name="B")
-        section = Section(name="Search", position=0)
+        section = Section(organization_id=org.id, name="Search", position=0)
         s.add_all([project, brand, section])
         s.flush()
         platform = Platform(section_id=section.id, name="Web")
         s.add(platform)
         s.flush()
-        metric = MetricModel(platform_id=platform.id, code="visits", name="Visits")
+        metric = MetricModel(organization_id=org.id, platform_id=platform.id, code="visits", name="Visits")
         s.add_all([metric, ProjectBrand(project_id=project.id, brand_id=brand.id, role="own")])
         s.flush()
         s.add(MetricValue(brand_id=brand.id, metric_id=metric.id, period=date(2026, 1, 1), raw_value=10.0))
     cache_for(db.engine).clear()
-    return {"db": db, "brand": brand.id, "metric": metric.id, "project": project.id}
+    return {"db": db, "brand": brand.id, "metric": metric.id, "project": project.id, "org": org.id}
 
 
 def _token(db) -> str | None:
@@ -203,11 +203,11 @@ def test_a_real_read_model_follows_the_data(world):
     """core.portfolio.metric_catalogue is cached; renaming a metric shows at once."""
     db = world["db"]
     with db.engine.connect() as conn:
-        assert pf.metric_catalogue(conn).loc[world["metric"], "metric"] == "Visits"
+        assert pf.metric_catalogue(conn, world["org"]).loc[world["metric"], "metric"] == "Visits"
     with db.session() as s:
         s.execute(update(MetricModel).values(name="Sessions"))
     with db.engine.connect() as conn:
-        assert pf.metric_catalogue(conn).loc[world["metric"], "metric"] == "Sessions"
+        assert pf.metric_catalogue(conn, world["org"]).loc[world["metric"], "metric"] == "Sessions"
 
 
 # ---------------------------------------------------------------- the shared tier (Redis)

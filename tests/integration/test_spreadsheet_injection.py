@@ -38,6 +38,7 @@ from core.models import (
 )
 from core.scenarios import get_scenario
 from core.security import load_principal
+from core.setup.framework_files import export_framework, operator
 from core.spreadsheets import FORMULA_TRIGGERS, csv_bytes, neutralize, xlsx_bytes
 from dashboard import brand_charts
 from tests.integration.api.conftest import bearer, token_for
@@ -153,11 +154,18 @@ def _brand_chart(world, chart: str, fmt: str) -> bytes:
     spec = brand_charts.CHARTS[chart]
     with world["app"].server.app_context(), world["db"].engine.connect() as conn:
         months = bx.periods(conn, principal, world["brand"], world["project"])
-        metric = int(bx.catalogue(conn).index[0])
+        metric = int(bx.catalogue(conn, world["brand"]).index[0])
         selection = brand_charts.Selection(world["brand"], world["project"], months[0], months[-1], metric)
         result = brand_charts.read_chart(spec, principal, selection)
         payload = brand_charts.to_download(spec.table(result), f"brand-{chart}", fmt)
     return base64.b64decode(payload["content"]) if payload.get("base64") else payload["content"].encode("utf-8")
+
+
+def _framework(world) -> bytes:
+    """The framework export (CSV) of the brand's organization, as the CLI and the framework page give it."""
+    with world["db"].session() as s:
+        org = s.get(Brand, world["brand"]).organization_id
+    return export_framework(world["db"], operator(world["db"]), org, "csv").encode("utf-8")
 
 
 # name → (how to get the file's bytes, format). Keep complete: test_every_writer_is_walked checks it.
@@ -169,9 +177,11 @@ WRITERS = {
     **{f"brand explorer {chart} download {fmt} (dashboard/brand_charts.py to_download)":
        (lambda w, c=chart, f=fmt: _brand_chart(w, c, f), fmt)
        for chart in brand_charts.CHARTS for fmt in ("csv", "xlsx")},
+    "framework export csv (core/setup/framework_files.py)": (_framework, "csv"),
 }
 # The files WRITERS reaches that call core.spreadsheets (a new caller must add its writer above).
-COVERED_CALLERS = {"core/reports/xlsx.py", "core/budget.py", "dashboard/brand_charts.py"}
+COVERED_CALLERS = {"core/reports/xlsx.py", "core/budget.py", "dashboard/brand_charts.py",
+                   "core/setup/framework_files.py"}
 # Files that may touch CSV/XLSX libraries without core.spreadsheets, and why.
 EXEMPT = {
     "core/spreadsheets.py": "the one writer",

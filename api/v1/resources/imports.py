@@ -21,11 +21,12 @@ from api.v1.security import current_principal
 from api.v1.types import UtcDatetime
 from core import imports, records
 from core.runtime import app_state, get_db
-from core.security import Action, authorize, record
+from core.security import Action, authorize, can, record
 from core.security.permissions import Permission
 
 router = Router("imports", "Upload metric or marketing files; a validation report before anything is written.")
 IMPORT = Permission.METRICS_IMPORT.value
+CREATE_BRANDS = Permission.PORTFOLIO_MANAGE.value
 MAX_BYTES = 20 * 1024 * 1024
 
 
@@ -35,6 +36,10 @@ class ImportForm(BaseModel):
                          description="The import mapping as JSON text (see docs/import-mappings/).")
     organization_id: int | None = Field(default=None, ge=1, le=2**31 - 1,
                                         description="Defaults to your own organization.")
+    create_brands: str | None = Field(
+        default=None, max_length=100_000,
+        description="Commit only: a JSON array of the new brand names the preview listed in `new_brands`, "
+                    "to create them (needs portfolio:manage). It must name exactly those brands.")
 
 
 class RowErrorOut(BaseModel):
@@ -64,6 +69,8 @@ class ImportReportOut(BaseModel):
     unchanged: int
     tables: dict[str, TableCountsOut]
     channels_created: list[str]
+    new_brands: list[str]
+    brands_created: list[str]
     projects_recomputed: list[int]
     error_count: int
     error_counts: dict[str, int]
@@ -115,12 +122,32 @@ def _inputs(form: ImportForm, file: FileStorage) -> tuple[int, dict[str, Any], b
     return organization_id, mapping, data
 
 
+def _confirmation(form: ImportForm, organization_id: int) -> list[str] | None:
+    """The new brands the caller confirms (a JSON array of names), checked to be theirs to create."""
+    if form.create_brands is None:
+        return None
+    try:
+        names = json.loads(form.create_brands)
+    except ValueError:
+        names = None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ApiProblem(422, "create_brands must be a JSON array of brand names.",
+                         errors=[FieldError(loc=["form", "create_brands"], msg="not a JSON array of names",
+                                            type="json")])
+    authorize(current_principal(), CREATE_BRANDS, ("organization", organization_id))
+    return names
+
+
 def _run(step, organization_id: int, data: bytes, mapping: dict[str, Any], filename: str | None,
-         *args: Any) -> imports.ImportReport:
-    """Preview or commit with the app's import limits; a refused file is a problem, not a report."""
+         *args: Any, **options: Any) -> imports.ImportReport:
+    """Preview or commit with the app's import limits; a refused file is a problem, not a report.
+
+    Brands the file names that the organization lacks are listed (not refused) for callers who may
+    create brands; the commit creates them only when confirmed."""
+    options.setdefault("new_brands", can(current_principal(), CREATE_BRANDS, ("organization", organization_id)))
     try:
         return step(get_db(), organization_id, data, mapping, *args, filename=filename,
-                    limits=app_state().config.import_limits)
+                    limits=app_state().config.import_limits, **options)
     except imports.FileRefused as exc:
         raise ApiProblem(413 if exc.too_large else 422, f"{exc.reason} Nothing was written.",
                          slug="import-too-large" if exc.too_large else "import-refused") from exc
@@ -147,7 +174,8 @@ def commit(form: ImportForm, file: FileStorage) -> Created:
     organization_id, mapping, data = _inputs(form, file)
     principal = current_principal()
     db = get_db()
-    report = _run(imports.commit, organization_id, data, mapping, file.filename, principal.user_id)
+    report = _run(imports.commit, organization_id, data, mapping, file.filename, principal.user_id,
+                  create_brands=_confirmation(form, organization_id))
     if not report.committed:
         errors = [FieldError(loc=["file", e.row if e.row is not None else "file", e.column or ""], msg=e.reason,
                              type=e.code) for e in report.errors]
@@ -156,7 +184,8 @@ def commit(form: ImportForm, file: FileStorage) -> Created:
     record(db, Action.IMPORT_COMMITTED, actor=principal, organization_id=organization_id,
            target=("organization", organization_id),
            data={"batch": report.batch_id, "kind": report.kind, "rows": report.total_rows,
-                 "inserted": report.to_insert, "updated": report.to_update})
+                 "inserted": report.to_insert, "updated": report.to_update,
+                 "brands_created": report.brands_created})
     return Created(_report(report))
 
 

@@ -1,4 +1,4 @@
-"""The metric catalogue and raw metric values (filtered, cursor-paginated, scoped)."""
+"""Each organization's metric framework and raw metric values (filtered, cursor-paginated, scoped)."""
 
 from __future__ import annotations
 
@@ -15,16 +15,19 @@ from core import records
 from core.portfolio import metric_catalogue
 from core.runtime import get_db
 
-router = Router("metrics", "The metric catalogue and the raw monthly values behind the DC score.")
+router = Router("metrics", "The metric frameworks and the raw monthly values behind the DC score.")
 ID = Field(default=None, ge=1, le=2**31 - 1)
 
 
 class MetricOut(BaseModel):
     id: int
+    organization_id: int
     code: str
     name: str
     unit: str
     direction: str
+    weight: float
+    description: str
     min_value: float | None
     max_value: float | None
     platform_id: int
@@ -62,17 +65,32 @@ class MetricValuePage(BaseModel):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
 
 
-@router.get("/metrics", summary="The metric catalogue (section, platform, metric)", response=MetricList)
-def list_metrics() -> MetricList:
-    """The same for every organization; needs `metrics:read` somewhere."""
-    if "metrics:read" not in current_principal().all_permissions:
+class MetricQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    organization_id: int | None = Field(default=None, ge=1, le=2**31 - 1,
+                                        description="Only this organization's framework.")
+
+
+@router.get("/metrics", summary="The metric frameworks of your organizations (section, platform, metric)",
+            response=MetricList, query=MetricQuery)
+def list_metrics(query: MetricQuery) -> MetricList:
+    """Each organization has its own framework (`organization_id` on every item): the metrics of the
+    organizations you can see. Needs `metrics:read` somewhere."""
+    principal = current_principal()
+    if "metrics:read" not in principal.all_permissions:
         raise ApiProblem(403, "You may not read metrics.")
-    with get_db().engine.connect() as conn:
-        frame = metric_catalogue(conn).reset_index()
-    items = [MetricOut(id=r.metric_id, code=r.code, name=r.metric, unit=r.unit or "", direction=r.direction,
-                       min_value=_num(r.min_value), max_value=_num(r.max_value), platform_id=r.platform_id,
-                       platform=r.platform, section_id=r.section_id, section=r.section)
-             for r in frame.itertuples(index=False)]
+    db = get_db()
+    with db.session() as s:
+        orgs = [o.id for o in records.organizations(s, principal, query.organization_id)]
+    items: list[MetricOut] = []
+    with db.engine.connect() as conn:
+        for org in orgs:
+            frame = metric_catalogue(conn, org).reset_index()
+            items += [MetricOut(id=r.metric_id, organization_id=org, code=r.code, name=r.metric, unit=r.unit or "",
+                                direction=r.direction, weight=float(r.weight), description=r.description or "",
+                                min_value=_num(r.min_value), max_value=_num(r.max_value), platform_id=r.platform_id,
+                                platform=r.platform, section_id=r.section_id, section=r.section)
+                      for r in frame.itertuples(index=False)]
     return MetricList(items=items)
 
 

@@ -159,6 +159,10 @@ def _tour(ids: dict, scenarios: list[int]) -> list[tuple[str, str, dict]]:
                                                    strict=True):
         steps += [
             ("GET", "/api/v1/organizations/{organization_id}", {"path_parameters": {"organization_id": org}}),
+            ("GET", "/api/v1/organizations/{organization_id}/framework", {"path_parameters": {"organization_id": org}}),
+            ("POST", "/api/v1/organizations/{organization_id}/framework/preview",
+             {"path_parameters": {"organization_id": org}, "body": {}}),
+            ("GET", "/api/v1/organizations/{organization_id}/channels", {"path_parameters": {"organization_id": org}}),
             ("GET", "/api/v1/projects/{project_id}", {"path_parameters": {"project_id": project}}),
             ("GET", "/api/v1/brands", {"query": {"project_id": project}}),
             ("GET", "/api/v1/brands/{brand_id}", {"path_parameters": {"brand_id": brand}}),

@@ -27,13 +27,13 @@ GRID += [("Organization Administrator", ("organization", "A")), ("System Adminis
 def _add_values(db, world):
     """A metric value per brand and DC scores per (project, brand) membership."""
     with db.session() as s:
-        section = Section(name="Marketplace")
+        section = Section(organization_id=world.orgs["A"], name="Marketplace")
         s.add(section)
         s.flush()
         platform = Platform(section_id=section.id, name="Amazon")
         s.add(platform)
         s.flush()
-        metric = Metric(platform_id=platform.id, code="amz.rating", name="Rating")
+        metric = Metric(organization_id=world.orgs["A"], platform_id=platform.id, code="amz.rating", name="Rating")
         s.add(metric)
         s.flush()
         for brand_id in world.brands.values():

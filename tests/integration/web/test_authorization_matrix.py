@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from core.demo import seed_demo
 from core.models import Brand, ImportUpload, Job, Organization, Project, Role, Scenario, User
-from core.security import load_principal
+from core.security import Forbidden, load_principal
 from core.security.permissions import BUILTIN_ROLES
 from tests.support import csrf_headers, demo_people, make_app, sign_in
 
@@ -243,3 +243,38 @@ def test_brand_scoped_roles_see_only_their_brands(setting):
     assert response.status_code == 200
     rows = response.get_json()["response"]["portfolio-ranking"]["rowData"]
     assert [r["brand_id"] for r in rows] == [viewer.scope_id]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_portfolio_setup_by_role_and_organization(setting, role):
+    """Projects and brands are set up with portfolio:manage on the whole organization: each built-in role
+    in the first organization may (or may not) rename its own project as the matrix says, never one of
+    the other organization's (System Administrator aside), and a refusal changes nothing."""
+    from core.setup import brands, projects
+    from core.setup.portfolio_common import MANAGE
+
+    db = setting["db"]
+    with db.session() as s:
+        me = load_principal(db, s.scalar(select(User.id).where(User.email == setting["people"][role].email)))
+        home = s.get(Project, setting["home_project"])
+        home_name, foreign_name = home.name, s.get(Project, setting["foreign"]["project"]).name
+    allowed = MANAGE in BUILTIN_ROLES[role]
+    for project_id, name, may in ((setting["home_project"], home_name, allowed),
+                                  (setting["foreign"]["project"], foreign_name, role == "System Administrator")):
+        try:
+            projects.rename_project(db, me, project_id, name + " (renamed)")
+            done = True
+        except Forbidden:
+            done = False
+        assert done == may, f"{role} renamed project {project_id}: {done}"
+        if done:
+            projects.rename_project(db, me, project_id, name)
+        try:
+            brands.list_brands(db, me, home.organization_id if project_id == setting["home_project"]
+                               else setting["foreign"]["organization"])
+            listed = True
+        except Forbidden:
+            listed = False
+        assert listed == may
+    with db.session() as s:
+        assert s.get(Project, setting["home_project"]).name == home_name

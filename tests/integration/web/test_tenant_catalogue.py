@@ -1,11 +1,13 @@
-"""One organization's channel names never reach another's people (issue 12, item 11).
+"""One organization's channel names and metric framework never reach another's people (issue 12, item 11;
+issue 14: frameworks per organization).
 
 Organization 1 imports spend on channels with distinctive names (one an HTML payload). Signed in as
 people of organization 2, the test walks every page (its URL and its layout), every callback of
 the callback map with organization 2's own values (taken from the pages' layouts, or its own ids),
 every GET operation of the OpenAPI document, and every export and report (PDF text, XLSX cells,
-CSV bytes): none of organization 1's names appears. Organization 2 then makes channels of the same
-names, its own, without colliding with organization 1's.
+CSV bytes): none of organization 1's names appears (channels, and its framework's section, platform,
+metric names, codes and descriptions). Organization 2 then makes channels and framework items of the
+same names, its own, without colliding with organization 1's, and cannot write organization 1's.
 """
 
 from __future__ import annotations
@@ -30,19 +32,25 @@ from sqlalchemy import select
 from core.budget import run_budget
 from core.demo import seed_demo
 from core.imports import commit, preview
-from core.models import Brand, Channel, Organization, Project, ProjectBrand, Spend, User
+from core.models import Brand, Channel, Metric, MetricValue, Organization, Project, ProjectBrand, Section, Spend, User
 from core.scenarios import save_from_job
 from core.security import ensure_demo_users, load_principal
 from core.security.crypto import SecretBox, load_keys
 from core.security.permissions import BUILTIN_ROLES
+from core.setup import framework as fw
+from core.setup.framework_files import operator as framework_operator
 from tests.support import DEMO_PASSWORD, DEMO_TOTP, FAST, csrf_headers, finished_job, make_app, sign_in
 
 MARK = "zq7tenant"  # in every name organization 1 creates; searched for case-insensitively
 NAMES = ["Zq7Tenant Radio", "<img src=x onerror=alert('zq7tenant')>"]
+FRAMEWORK_NAMES = {"section": "Zq7Tenant Section", "platform": "Zq7Tenant Platform", "code": "zq7tenant_code",
+                   "description": "Zq7Tenant secret recipe", "metric": "Zq7Tenant Visits"}
 # Buttons not pressed in the walk: they change or remove things the walk still needs (people,
 # sessions, grants, scenarios) or start background work; their callbacks still run, unpressed.
 UNPRESSED = ("erase", "delete", "revoke", "disable", "enable", "unlock", "reset", "approve", "grant", "create",
-             "save", "mfa", "commit", "run", "others", "sessions")
+             "save", "mfa", "commit", "run", "others", "sessions",
+             # Portfolio setup (issue 14): taking brands out of projects, archiving, merging.
+             "remove", "archive", "merge")
 
 
 def _csv(rows: list[list[str]]) -> bytes:
@@ -73,6 +81,16 @@ def tenants(tmp_path_factory, _sqlite_db):
     report = commit(db, first, _csv(rows), {"kind": "marketing", "granularity": "month", "channels": NAMES},
                     filename="theirs.csv")
     assert report.committed and report.channels_created == NAMES, report.format_text()
+    # Organization 1's metric framework gets names of the same kind (migration 0014: one per organization).
+    operator = framework_operator(db)
+    section = fw.create_section(db, operator, first, FRAMEWORK_NAMES["section"])
+    platform = fw.create_platform(db, operator, first, section, FRAMEWORK_NAMES["platform"])
+    fw.create_metric(db, operator, first, platform, {"code": FRAMEWORK_NAMES["code"], "name": NAMES[1],
+                                                     "description": FRAMEWORK_NAMES["description"]})
+    with db.session() as s:  # and a metric with values is renamed
+        valued = s.scalars(select(MetricValue.metric_id).join(Metric, Metric.id == MetricValue.metric_id)
+                           .where(Metric.organization_id == first).limit(1)).first()
+    fw.update_metric(db, operator, first, valued, {"name": FRAMEWORK_NAMES["metric"]})
 
     with db.session() as s:
         ids = {role: s.scalar(select(User.id).where(User.email == c.email)) for role, c in people.items()}
@@ -311,3 +329,48 @@ def test_organization_two_makes_the_same_names_its_own(tenants):
         assert spend_orgs == [second]
         projects = s.scalars(select(Project.id).where(Project.organization_id == second)).all()
     assert projects
+
+
+def test_organization_two_never_writes_organization_ones_framework_or_channels(tenants):
+    """Organization 2's administrator, through the API, the page's callback and the service functions:
+    organization 1's framework ids and channels are not found or forbidden, and nothing of theirs moves."""
+    db, first, second, app = tenants["db"], tenants["first"], tenants["second"], tenants["app"]
+    with db.session() as s:
+        their_metric = s.scalar(select(Metric.id).where(Metric.code == FRAMEWORK_NAMES["code"]))
+        their_section = s.scalar(select(Section.id).where(Section.name == FRAMEWORK_NAMES["section"]))
+        their_channel = s.scalar(select(Channel.id).where(Channel.organization_id == first,
+                                                          Channel.name == NAMES[0]))
+        before = fw.framework(db, framework_operator(db), first)
+    token = app.server.extensions["digicadence.api_credentials"].issue(
+        tenants["ids"]["Organization Administrator"]).access_token
+    auth = {"Authorization": f"Bearer {token}"}
+    client = app.server.test_client()
+    ours, theirs = f"/api/v1/organizations/{second}", f"/api/v1/organizations/{first}"
+    answers = [
+        client.patch(f"{ours}/framework/metrics/{their_metric}", json={"weight": 9}, headers=auth).status_code,
+        client.delete(f"{ours}/framework/sections/{their_section}?discard_values=true", headers=auth).status_code,
+        client.patch(f"{ours}/framework/weights", json={"sections": {str(their_section): 9}},
+                     headers=auth).status_code,
+        client.patch(f"{ours}/channels/{their_channel}", json={"name": "Ours"}, headers=auth).status_code,
+    ]
+    assert answers == [404, 404, 404, 404]
+    for response in (client.get(f"{theirs}/framework", headers=auth),
+                     client.patch(f"{theirs}/framework/weights", json={"sections": {str(their_section): 9}},
+                                  headers=auth),
+                     client.post(f"{theirs}/channels", json={"name": "Planted"}, headers=auth),
+                     client.post(f"{theirs}/framework/preview", json={}, headers=auth)):
+        assert response.status_code == 403, response.get_data(as_text=True)
+    # The page's callback with organization 1's id.
+    web, headers = _client(tenants, "Organization Administrator")
+    key = next(k for k in app.callback_map if "framework-sections.rowData" in k)
+    entry = app.callback_map[key]
+    values = [first, None, 1, None, [{"id": their_section, "weight": 9}], [], []]
+    assert _post(web, headers, key, entry, values, 2).status_code == 403
+    # Organization 2 makes the same names its own.
+    admin = tenants["people"]["Organization Administrator"]
+    from core.security import load_principal
+
+    mine = fw.create_section(db, load_principal(db, tenants["ids"]["Organization Administrator"]), second,
+                             FRAMEWORK_NAMES["section"])
+    assert mine != their_section and admin.scope_id == second
+    assert fw.framework(db, framework_operator(db), first) == before
