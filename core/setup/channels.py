@@ -161,17 +161,12 @@ def merge_channels(db: Database, principal: Principal, organization_id: int, sou
 def _run(args: Any) -> int:
     import sys
 
-    from core.config import database_url_from_env, normalize_database_url
-    from core.models import Organization
+    from core.setup.cli_common import Usage, database, organization_id
 
-    db = Database(normalize_database_url(args.database_url) if args.database_url else database_url_from_env())
+    db = database(args)
     who = Principal(user_id=None, organization_id=None, db=db, system=frozenset({PORTFOLIO_MANAGE}))
     try:
-        with db.session() as s:
-            org = s.scalar(select(Organization.id).where(
-                (Organization.slug == args.org) | (Organization.id == (int(args.org) if args.org.isdigit() else -1))))
-        if org is None:
-            raise ChannelError(f"There is no organization '{args.org}' (give its slug or id).")
+        org = organization_id(db, args.org)
         if args.command == "channel-list":
             for row in list_channels(db, who, org):
                 print(f"{row['id']}\t{row['name']}\t{row['spend_rows']} spend rows\t{row['curves']} curves")
@@ -185,6 +180,9 @@ def _run(args: Any) -> int:
     except ChannelError as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return 1
+    except Usage as exc:
+        print(exc, file=sys.stderr)
+        return 2
     finally:
         db.dispose()
     return 0

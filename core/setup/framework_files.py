@@ -24,12 +24,12 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.config import database_url_from_env, normalize_database_url
 from core.db import Database
-from core.models import Metric, Organization, Platform, Section
+from core.models import Metric, Platform, Section
 from core.security.authorizer import authorize
 from core.security.permissions import Permission
 from core.security.principal import Principal
+from core.setup.cli_common import Usage, database, organization_id
 from core.setup.framework import FRAMEWORK_MANAGE, change, framework
 from core.setup.framework_rules import FrameworkError, clean_metric, clean_name, clean_weight
 from core.setup.framework_weights import apply_template
@@ -164,19 +164,10 @@ def operator(db: Database) -> Principal:
                      system=frozenset({FRAMEWORK_MANAGE, Permission.METRICS_READ.value}))
 
 
-def _organization(db: Database, ref: str) -> int:
-    with db.engine.connect() as conn:
-        found = conn.execute(select(Organization.id).where(
-            (Organization.slug == ref) | (Organization.id == (int(ref) if ref.isdigit() else -1)))).scalar()
-    if found is None:
-        raise FrameworkError(f"There is no organization '{ref}' (give its slug or id).")
-    return int(found)
-
-
 def _run(args: argparse.Namespace) -> int:
-    db = Database(normalize_database_url(args.database_url) if args.database_url else database_url_from_env())
+    db = database(args)
     try:
-        org = _organization(db, args.org)
+        org = organization_id(db, args.org)
         who = operator(db)
         if args.command == "framework-from-template":
             print(f"{apply_template(db, who, org)} metrics from the template.")
@@ -195,6 +186,9 @@ def _run(args: argparse.Namespace) -> int:
     except FrameworkError as exc:
         print(f"refused: {exc} Nothing was changed.", file=sys.stderr)
         return 1
+    except Usage as exc:
+        print(exc, file=sys.stderr)
+        return 2
     finally:
         db.dispose()
     return 0

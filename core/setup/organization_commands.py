@@ -13,42 +13,13 @@ import json
 import sys
 from collections.abc import Callable
 
-from sqlalchemy import select
-
-from core.config import OpsConfig, SecuritySettings, database_url_from_env, normalize_database_url
+from core.config import OpsConfig, SecuritySettings
 from core.db import Database
-from core.models.security import User
-from core.security import Accounts, Forbidden, IdentityRejected, load_principal, normalize_email
+from core.security import Accounts, Forbidden, normalize_email
 from core.security.crypto import SecretBox, load_keys
 from core.security.principal import Principal
 from core.setup import organizations as orgs
-
-
-class Usage(Exception):
-    """Bad usage: exit code 2."""
-
-
-def _database(args: argparse.Namespace) -> Database:
-    return Database(normalize_database_url(args.database_url) if args.database_url else database_url_from_env())
-
-
-def _acting(db: Database, email: str) -> Principal:
-    try:
-        address = normalize_email(email)
-    except IdentityRejected as exc:
-        raise Usage(f"--as: {exc}") from None
-    with db.session() as session:
-        user_id = session.scalar(select(User.id).where(User.email == address, User.erased_at.is_(None)))
-    if user_id is None:
-        raise Usage(f"--as: no user with the address {address}.")
-    return load_principal(db, user_id)
-
-
-def _organization(db: Database, reference: str) -> int:
-    ident = orgs.find_organization_id(db, reference)
-    if ident is None:
-        raise Usage(f"--org: no organization with the id or slug {reference!r}.")
-    return ident
+from core.setup.cli_common import Usage, acting, database, organization_id
 
 
 def _accounts(db: Database) -> Accounts:
@@ -90,27 +61,27 @@ def _create(db: Database, principal: Principal, args: argparse.Namespace) -> Non
 
 
 def _rename(db: Database, principal: Principal, args: argparse.Namespace) -> None:
-    print("Renamed: " + _show(orgs.rename_organization(db, principal, _organization(db, args.org), args.name)))
+    print("Renamed: " + _show(orgs.rename_organization(db, principal, organization_id(db, args.org), args.name)))
 
 
 def _archive(db: Database, principal: Principal, args: argparse.Namespace) -> None:
-    row = orgs.set_archived(db, principal, _organization(db, args.org), not args.undo)
+    row = orgs.set_archived(db, principal, organization_id(db, args.org), not args.undo)
     print(("Unarchived: " if args.undo else "Archived (data kept): ") + _show(row))
 
 
 def _unarchive(db: Database, principal: Principal, args: argparse.Namespace) -> None:
-    print("Unarchived: " + _show(orgs.unarchive_organization(db, principal, _organization(db, args.org))))
+    print("Unarchived: " + _show(orgs.unarchive_organization(db, principal, organization_id(db, args.org))))
 
 
 def _invite_admin(db: Database, principal: Principal, args: argparse.Namespace) -> None:
-    _invite(db, principal, _organization(db, args.org), args)
+    _invite(db, principal, organization_id(db, args.org), args)
 
 
 def _run(action: Callable[[Database, Principal, argparse.Namespace], None]) -> Callable[[argparse.Namespace], int]:
     def handler(args: argparse.Namespace) -> int:
-        db = _database(args)
+        db = database(args)
         try:
-            action(db, _acting(db, args.as_email), args)
+            action(db, acting(db, args.as_email), args)
         except Usage as exc:
             print(str(exc), file=sys.stderr)
             return 2

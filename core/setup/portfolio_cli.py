@@ -15,46 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import or_, select
-
-from core.config import database_url_from_env, normalize_database_url
 from core.db import Database
-from core.models.portfolio import Organization
-from core.models.security import User
 from core.security.authorizer import Forbidden
-from core.security.identity import IdentityRejected, normalize_email
-from core.security.principal import Principal, load_principal
+from core.security.principal import Principal
 from core.setup import brand_merge, brands, projects
+from core.setup.cli_common import Usage, acting, database, organization_id
 from core.setup.portfolio_common import PortfolioError
-
-
-class _Usage(Exception):
-    """Bad usage: exit code 2."""
-
-
-def _db(args: argparse.Namespace) -> Database:
-    return Database(normalize_database_url(args.database_url) if args.database_url else database_url_from_env())
-
-
-def _principal(db: Database, email: str) -> Principal:
-    try:
-        key = normalize_email(email)
-    except IdentityRejected as exc:
-        raise _Usage(f"not an e-mail address: {exc}") from None
-    with db.session() as s:
-        user_id = s.scalar(select(User.id).where(User.email == key, User.is_active.is_(True)))
-    if user_id is None:
-        raise _Usage(f"no active user {key}")
-    return load_principal(db, user_id)
-
-
-def _org(db: Database, value: str) -> int:
-    with db.session() as s:
-        found = s.scalar(select(Organization.id).where(or_(
-            Organization.slug == value, Organization.id == (int(value) if value.isdigit() else -1))))
-    if found is None:
-        raise _Usage(f"no organization with slug or id '{value}'")
-    return found
 
 
 def _weights(pairs: list[str] | None) -> dict[str, str] | None:
@@ -64,7 +30,7 @@ def _weights(pairs: list[str] | None) -> dict[str, str] | None:
     for pair in pairs:
         name, sep, weight = pair.rpartition("=")
         if not sep:
-            raise _Usage(f"--weight takes SECTION=WEIGHT, not '{pair}'")
+            raise Usage(f"--weight takes SECTION=WEIGHT, not '{pair}'")
         out[name.strip()] = weight.strip()
     return out
 
@@ -78,10 +44,10 @@ def _memberships(values: list[str] | None) -> list[tuple[str, str]]:
 
 
 def _run(args: argparse.Namespace, work: Callable[[Database, Principal], Any]) -> int:
-    db = _db(args)
+    db = database(args)
     try:
-        result = work(db, _principal(db, args.as_user))
-    except _Usage as exc:
+        result = work(db, acting(db, args.as_user))
+    except Usage as exc:
         print(str(exc), file=sys.stderr)
         return 2
     except Forbidden:
@@ -117,7 +83,7 @@ def _project_commands(sub: Any) -> None:
     p.add_argument("--normalization", default="minmax", choices=projects.NORMALIZATIONS)
     p.add_argument("--weight", action="append", metavar="SECTION=WEIGHT")
     p.set_defaults(handler=lambda a: _run(a, lambda db, me: {"project_id": projects.create_project(
-        db, me, _org(db, a.org), a.name, a.normalization, _weights(a.weight))}))
+        db, me, organization_id(db, a.org), a.name, a.normalization, _weights(a.weight))}))
     p = _common(sub.add_parser("project-rename", help="rename a project"))
     p.add_argument("--project", required=True, type=int)
     p.add_argument("--name", required=True)
@@ -152,7 +118,7 @@ def _brand_commands(sub: Any) -> None:
     p.add_argument("--name", required=True)
     p.add_argument("--project", action="append", metavar="ID[:ROLE]", help="own (default), competitor, benchmark")
     p.set_defaults(handler=lambda a: _run(a, lambda db, me: {"brand_id": brands.create_brand(
-        db, me, _org(db, a.org), a.name, _memberships(a.project))}))
+        db, me, organization_id(db, a.org), a.name, _memberships(a.project))}))
     p = _common(sub.add_parser("brand-rename", help="rename a brand"))
     p.add_argument("--brand", required=True, type=int)
     p.add_argument("--name", required=True)
@@ -177,7 +143,7 @@ def _brand_commands(sub: Any) -> None:
     p.add_argument("--org", required=True, help="organization slug or id")
     p.add_argument("--dry-run", action="store_true")
     p.set_defaults(handler=lambda a: _run(a, lambda db, me: brands.add_brands_csv(
-        db, me, _org(db, a.org), a.csv.read_bytes(), commit=not a.dry_run)))
+        db, me, organization_id(db, a.org), a.csv.read_bytes(), commit=not a.dry_run)))
 
 
 def add_commands(sub: Any) -> None:

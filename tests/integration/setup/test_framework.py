@@ -305,4 +305,4 @@ def test_the_command_line_starts_exports_and_imports_a_framework(world, tmp_path
     out.write_text(text, encoding="utf-8")
     assert setup_main(["framework-import", str(out), "--org", "org-d", "--database-url", url]) == 0
     assert "1 metrics created" in capsys.readouterr().out
-    assert setup_main(["framework-export", "--org", "nobody", "--database-url", url]) == 1
+    assert setup_main(["framework-export", "--org", "nobody", "--database-url", url]) == 2
