@@ -1,8 +1,7 @@
 """Check a string table against a mapping and the organization's catalogue, vectorized.
 
-Produces long frames ready for the database (one per target table) and a frame of errors with
-the row as the person sees it (header = row 1), the column and the reason. Pure: no database,
-no web framework — `service.py` loads the `Catalog` and writes.
+Produces long frames ready for the database (one per target table) and a frame of errors with the row as
+the person sees it (header = row 1), the column and the reason. Pure: `service.py` loads `Catalog` and writes.
 
 Periods: monthly periods become the first day of their month; weekly periods keep the date the
 file gives (the week's own date, whatever weekday the source uses — Robyn and Meridian both use
@@ -27,6 +26,8 @@ AMBIGUOUS = -1
 BRAND_NAME_MAX = 200  # Brand.name
 CONTROL_NAME_MAX = 100  # ControlValue.name
 TABLES = ("metric_values", "spend", "outcomes", "control_values")
+NO_FRAMEWORK = ("this organization has no metric framework yet: start one from the template (Metric framework "
+                "page, or python -m core.setup framework-from-template) before importing metric values")
 
 
 @dataclass
@@ -249,9 +250,7 @@ def validate(frame: pd.DataFrame, spec: ImportSpec, catalog: Catalog) -> Parsed:
     frame = frame.rename(columns={v: k for k, v in cols.items()})
     if spec.kind == "metrics":
         if not catalog.metrics:  # a new organization: every row would say "unknown metric"
-            errors.file("no_framework", "this organization has no metric framework yet: start one from the "
-                        "template (Metric framework page, or python -m core.setup framework-from-template) "
-                        "before importing metric values")
+            errors.file("no_framework", NO_FRAMEWORK)
             return Parsed(empty, errors.frame(), len(frame))
         frames, new_channels = (_long_metrics if spec.layout == "long" else _wide_metrics)(
             frame, spec, catalog, errors), []
