@@ -44,8 +44,9 @@ def _input(name: str, placeholder: str, **kwargs) -> dbc.Input:
     return dbc.Input(id=f"framework-{name}", placeholder=placeholder, size="sm", **kwargs)
 
 
-def _weight(name: str) -> dbc.Input:
-    return _input(name, "Weight", type="number", min=0, step="any", value=1)
+def _weight(name: str) -> dbc.InputGroup:
+    return dbc.InputGroup([dbc.InputGroupText("Weight"),
+                           dbc.Input(id=f"framework-{name}", type="number", min=0, step="any", value=1)], size="sm")
 
 
 def _heading(text: str) -> html.Div:
