@@ -203,9 +203,9 @@ def _save_step(organization_id, item, name, code, unit, direction, description) 
     db, principal = get_db(), current_principal()
     kind, ident = parse_item(item) or (None, None)
     if kind == "section":
-        fw.update_section(db, principal, organization_id, ident, name=name)
+        fw.update_section(db, principal, organization_id, ident, name=name or "")  # "" is refused: no blank rename
     elif kind == "platform":
-        fw.update_platform(db, principal, organization_id, ident, name=name)
+        fw.update_platform(db, principal, organization_id, ident, name=name or "")
     elif kind == "metric":
         given = {"name": name, "code": code, "unit": unit, "direction": direction, "description": description}
         fw.update_metric(db, principal, organization_id, ident, {k: v for k, v in given.items() if v is not None})

@@ -94,6 +94,9 @@ def test_page_adds_renames_changes_and_removes_items(world):
         assert (new_metric.direction, new_metric.weight, new_metric.organization_id) == ("lower", 2.0, home)
     assert _version(db, home) == start + 3  # the refused duplicate saved nothing
 
+    blank = _ok(_post(world, admin, "change_item", "framework-item-save.n_clicks", organization_id=home,
+                      item=f"section:{section.id}", name="  ", version=3))
+    assert "Give the section a name" in json.dumps(blank) and "framework-items-version" not in blank
     renamed = _ok(_post(world, admin, "change_item", "framework-item-save.n_clicks", organization_id=home,
                         item=f"section:{section.id}", name="Retail Media Ads", version=3))
     assert "Retail Media Ads" in json.dumps(renamed) and renamed["framework-items-version"]["data"] == 4
