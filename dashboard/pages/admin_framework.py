@@ -3,7 +3,8 @@
 Weights are edited in the grids; Preview computes the current month with the proposed weights (no
 write) and lists the brands whose score or rank would move; Save stores them as a new framework
 version and recomputes every month of every project (core.setup, framework:manage checked there).
-Adding, renaming and removing items is in the REST API and `python -m core.setup` (docs/SCORING.md).
+Adding, renaming and removing sections, platforms and metrics is the card at the bottom
+(`dashboard/framework_items.py`), also in the REST API and `python -m core.setup` (docs/SCORING.md).
 """
 
 from __future__ import annotations
@@ -14,17 +15,19 @@ from dash import Input, Output, State, ctx, dcc, html, no_update
 
 from core.admin import organizations_in_scope
 from core.runtime import get_db
-from core.security import Forbidden, Principal, can
+from core.security import Forbidden
 from core.setup import framework as fw
 from core.setup.channels import PORTFOLIO_MANAGE
 from core.setup.framework_rules import FrameworkError
 from core.setup.framework_weights import MOVE, apply_template, parse_proposal, preview, set_weights
+from dashboard import framework_items
 from dashboard.access import protected_callback, register_page
 from dashboard.auth.principal import current_principal, holds_anywhere
 from dashboard.components import empty_state
 
 register_page(__name__, permission=fw.FRAMEWORK_MANAGE, path="/admin/framework", name="Framework",
               title="Metric framework · Digi-Cadence")
+framework_items.register_callbacks()  # the item card's callbacks, once per app that loads this page
 
 WEIGHT = {"field": "weight", "headerName": "Weight", "editable": True, "cellClass": "dc-editable",
           "type": "rightAligned", "cellDataType": "number", "minWidth": 90, "maxWidth": 110,
@@ -50,13 +53,6 @@ MOVE_COLUMNS = [{"field": "brand", "headerName": "Brand", "minWidth": 130},
                 {"field": "rank", "headerName": "Rank (old → new)", "minWidth": 130},
                 {"field": "project", "headerName": "Project", "minWidth": 110},
                 {"field": "role", "headerName": "Role", "minWidth": 100}]
-
-
-def _org_allowed(principal: Principal, organization_id) -> bool:
-    try:
-        return can(principal, fw.FRAMEWORK_MANAGE, ("organization", int(organization_id)))
-    except (TypeError, ValueError):
-        return False
 
 
 def _grid(name: str, height: str) -> dag.AgGrid:
@@ -108,6 +104,8 @@ def layout(**_query) -> html.Div:
             id="framework-moves", columnDefs=MOVE_COLUMNS, rowData=[], columnSize="responsiveSizeToFit",
             className="ag-theme-quartz", style={"height": "420px"}),
               "old → new, with the proposed weights"),
+        _card("Sections, platforms and metrics", framework_items.items_card(),
+              "add, rename, change or remove; scores are recomputed"),
     ])
 
 
@@ -188,14 +186,15 @@ def _act(trigger: str | None, organization_id: int, grids: dict) -> tuple:
     Output("framework-start", "style"), Output("framework-result", "children"),
     Output("framework-moves", "rowData"),
     Input("framework-org", "value"), Input("framework-preview", "n_clicks"), Input("framework-save", "n_clicks"),
-    Input("framework-template", "n_clicks"),
+    Input("framework-template", "n_clicks"), Input("framework-items-version", "data"),
     State("framework-sections", "rowData"), State("framework-platforms", "rowData"),
     State("framework-metrics", "rowData"),
     permission=fw.FRAMEWORK_MANAGE,
-    objects={"organization_id": ("organization", _org_allowed)},
+    objects={"organization_id": ("organization", framework_items.org_allowed)},
 )
-def show(organization_id, _preview, _save, _template, sections, platforms, metrics):
-    """Load the organization's framework; run the pressed button (template, preview, save) first."""
+def show(organization_id, _preview, _save, _template, _items_version, sections, platforms, metrics):
+    """Load the organization's framework; run the pressed button (template, preview, save) first; a change
+    in the item card (a new items version) only reloads."""
     if organization_id is None:
         return [no_update] * 7
     trigger = ctx.triggered_id

@@ -18,7 +18,7 @@ from dash._utils import split_callback_id, to_json
 from sqlalchemy import select
 
 from core.demo import seed_demo
-from core.models import Brand, ImportUpload, Job, Organization, Project, Role, Scenario, User
+from core.models import Brand, ImportUpload, Job, Metric, Organization, Project, Role, Scenario, User
 from core.security import Forbidden, load_principal
 from core.security.permissions import BUILTIN_ROLES
 from tests.support import csrf_headers, demo_people, make_app, sign_in
@@ -66,6 +66,9 @@ def setting(tmp_path_factory, _sqlite_db):
         s.add(scenario)
         s.flush()
         foreign["scenario"] = scenario.id
+        # A metric of the other organization's framework, as the framework page's item dropdown names it.
+        their_metric = s.scalars(select(Metric.id).where(Metric.organization_id == second)).first()
+        foreign["framework_item"] = f"metric:{their_metric}"
         # A running optimization of someone else: following or cancelling it from the page is refused.
         s.add(Job(id="their-running-job", organization_id=second, owner_id=foreign_user.id, kind="optimization",
                   status="running", progress=0.5, message="half way", payload={}, attempts=1))
