@@ -188,6 +188,8 @@ EXEMPT = {
     "core/reports/xlsx.py": "builds sheets cell by cell, every value through spreadsheets.put (checked below)",
     "core/imports/readers.py": "reads uploads (openpyxl.load_workbook), writes nothing",
     "core/imports/service.py": "to_csv feeds PostgreSQL COPY, not a file anyone opens",
+    "core/demo/samples.py": "writes the repository's generated sample files: invented brand names and numbers, "
+                            "no user text",
 }
 RAW_WRITERS = re.compile(r"\.to_csv\(|\.to_excel\(|csv\.writer|DictWriter|ExcelWriter|openpyxl|xlsxwriter|"
                          r"send_data_frame|exportDataAs|csvExportParams|excelExportParams")

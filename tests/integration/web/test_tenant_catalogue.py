@@ -364,7 +364,7 @@ def test_organization_two_never_writes_organization_ones_framework_or_channels(t
     web, headers = _client(tenants, "Organization Administrator")
     key = next(k for k in app.callback_map if "framework-sections.rowData" in k)
     entry = app.callback_map[key]
-    values = [first, None, 1, None, [{"id": their_section, "weight": 9}], [], []]
+    values = [first, None, 1, None, 0, [{"id": their_section, "weight": 9}], [], []]
     assert _post(web, headers, key, entry, values, 2).status_code == 403
     # Organization 2 makes the same names its own.
     admin = tenants["people"]["Organization Administrator"]
