@@ -4,6 +4,7 @@ from core.models.api import ApiToken, IdempotencyRecord, RefreshToken
 from core.models.base import Base, utcnow
 from core.models.marketing import Channel, ControlValue, Granularity, Outcome, ResponseCurve, Spend, join_channel
 from core.models.metrics import DCScore, Direction, FrameworkVersion, Metric, MetricValue, Platform, Section
+from core.models.modeling import FitVersion, LiftTest
 from core.models.operations import AuditArchive, DataVersion, DataVersionPending, RetentionPolicy
 from core.models.portfolio import Brand, BrandRole, Normalization, Organization, Project, ProjectBrand
 from core.models.security import AuditEvent, Role, RoleGrant, User, UserSession
@@ -11,8 +12,8 @@ from core.models.work import ImportBatch, ImportUpload, Job, Scenario
 
 __all__ = [
     "ApiToken", "AuditArchive", "AuditEvent", "Base", "Brand", "BrandRole", "Channel", "ControlValue", "DCScore",
-    "DataVersion", "DataVersionPending", "Direction", "FrameworkVersion",
-    "Granularity", "IdempotencyRecord", "ImportBatch", "ImportUpload", "Job", "Metric",
+    "DataVersion", "DataVersionPending", "Direction", "FitVersion", "FrameworkVersion",
+    "Granularity", "IdempotencyRecord", "ImportBatch", "ImportUpload", "Job", "LiftTest", "Metric",
     "MetricValue",
     "Normalization", "Organization", "Outcome", "Platform", "Project", "ProjectBrand", "RefreshToken", "ResponseCurve",
     "RetentionPolicy", "Role", "RoleGrant",

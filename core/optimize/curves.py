@@ -1,6 +1,10 @@
 """The media response model shared by the demo generator, the fitter and the allocator.
 
-    contribution_t = beta · hill(adstock(spend)_t; K, n)
+    contribution_t = beta · saturation(adstock(spend)_t; K, n)
+
+Two saturation families share the parameters (K, n): Hill, x^n/(x^n + K^n), and a logistic
+normalized to run from 0 at no spend to 1 at saturation, with its inflection at K and steepness
+n (see `logistic`). Hill is the default; the fitter picks one per channel.
 
 Adstock is geometric and *normalized* (weights sum to 1), so a constant weekly spend s has a
 steady-state adstock of exactly s: the allocator can then reason about a spend rate directly,
@@ -33,6 +37,46 @@ def hill(x: np.ndarray, half_saturation: float, shape: float) -> np.ndarray:
     return 1.0 / (1.0 + ratio)
 
 
+def logistic(x: np.ndarray, half_saturation: float, shape: float) -> np.ndarray:
+    """(σ(n(x/K − 1)) − σ(−n)) / (1 − σ(−n)) with σ the logistic function: 0 at x = 0, → 1 as x → ∞.
+
+    K is the inflection point (where the curve is steepest) and n its steepness; the curve is convex
+    below K and concave above, so it is S-shaped for any n > 0 (barely so for small n).
+    """
+    x = np.maximum(np.asarray(x, dtype=float), 0.0)
+    floor = _expit(np.asarray(-shape, dtype=float))
+    return (_expit(shape * (x / half_saturation - 1.0)) - floor) / (1.0 - floor)
+
+
+def logistic_derivative(x: np.ndarray, half_saturation: float, shape: float) -> np.ndarray:
+    """d logistic / dx = (n/K)·σ'(u) / (1 − σ(−n)), u = n(x/K − 1)."""
+    x = np.maximum(np.asarray(x, dtype=float), 0.0)
+    s = _expit(shape * (x / half_saturation - 1.0))
+    floor = _expit(np.asarray(-shape, dtype=float))
+    return (shape / half_saturation) * s * (1.0 - s) / (1.0 - floor)
+
+
+FAMILIES = ("hill", "logistic")
+
+
+def saturation(family: str, x: np.ndarray, half_saturation: float, shape: float) -> np.ndarray:
+    """The named family's saturation at x: `hill` or `logistic`."""
+    if family == "hill":
+        return hill(x, half_saturation, shape)
+    if family == "logistic":
+        return logistic(x, half_saturation, shape)
+    raise ValueError(f"unknown saturation family {family!r}; expected one of {FAMILIES}")
+
+
+def saturation_derivative(family: str, x: np.ndarray, half_saturation: float, shape: float) -> np.ndarray:
+    """d saturation / dx of the named family."""
+    if family == "hill":
+        return hill_derivative(x, half_saturation, shape)
+    if family == "logistic":
+        return logistic_derivative(x, half_saturation, shape)
+    raise ValueError(f"unknown saturation family {family!r}; expected one of {FAMILIES}")
+
+
 def hill_derivative(x: np.ndarray, half_saturation: float, shape: float) -> np.ndarray:
     """d hill / dx = n·K^n·x^(n−1) / (x^n + K^n)²."""
     x = np.maximum(np.asarray(x, dtype=float), 0.0)
@@ -53,27 +97,33 @@ class CurveParams:
 
     beta: float  # outcome at full saturation, per period
     decay: float  # adstock θ in [0, 1)
-    half_saturation: float  # K: spend rate (per period) giving half of beta
-    shape: float  # Hill exponent n; > 1 is S-shaped
+    half_saturation: float  # K: spend rate (per period) giving half of beta (Hill) or the inflection (logistic)
+    shape: float  # Hill exponent n (> 1 is S-shaped) or the logistic's steepness
+    family: str = "hill"  # "hill" or "logistic" (see `saturation`)
 
     def response(self, spend_rate: np.ndarray) -> np.ndarray:
         """Steady-state outcome per period for a constant spend rate."""
-        return self.beta * hill(spend_rate, self.half_saturation, self.shape)
+        return self.beta * saturation(self.family, spend_rate, self.half_saturation, self.shape)
 
     def marginal(self, spend_rate: np.ndarray) -> np.ndarray:
         """d response / d spend: the marginal ROI at that spend rate."""
-        return self.beta * hill_derivative(spend_rate, self.half_saturation, self.shape)
+        return self.beta * saturation_derivative(self.family, spend_rate, self.half_saturation, self.shape)
 
     def contribution(self, spend: np.ndarray) -> np.ndarray:
         """Outcome contributed in each period by a spend series, carry-over included."""
-        return self.beta * hill(geometric_adstock(spend, self.decay), self.half_saturation, self.shape)
+        return self.beta * saturation(self.family, geometric_adstock(spend, self.decay), self.half_saturation,
+                                      self.shape)
 
-    def to_dict(self) -> dict[str, float]:
-        return {k: float(v) for k, v in asdict(self).items()}
+    def to_dict(self) -> dict[str, float | str]:
+        return {k: (v if k == "family" else float(v)) for k, v in asdict(self).items()}
 
     @classmethod
     def from_dict(cls, data: dict) -> CurveParams:
-        return cls(**{k: float(data[k]) for k in ("beta", "decay", "half_saturation", "shape")})
+        """Read stored params; rows written before the logistic family existed are Hill curves."""
+        family = str(data.get("family", "hill"))
+        if family not in FAMILIES:
+            raise ValueError(f"unknown saturation family {family!r}")
+        return cls(**{k: float(data[k]) for k in ("beta", "decay", "half_saturation", "shape")}, family=family)
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,20 @@ PRIORS: dict[str, tuple[float, float]] = {
 }
 
 
+@dataclass(frozen=True)
+class Experiment:
+    """A lift test as the fitter sees it: channel `channel`'s spend added `lift` (outcome units, same
+    as revenue) over periods `start`..`end` inclusive (indices into the fitted series), measured with
+    standard error `se` > 0. The fit treats it as a Gaussian likelihood term on the channel's modelled
+    contribution over those periods."""
+
+    channel: str
+    start: int
+    end: int
+    lift: float
+    se: float
+
+
 @dataclass
 class FitResult:
     """Fitted curves with diagnostics; plain data so another layer can store it."""
