@@ -87,6 +87,13 @@ class FitResult:
     controls: list[str] = field(default_factory=list)  # the controls the model used
     notes: list[str] = field(default_factory=list)  # e.g. controls left out, and why
     noise_sd: float | None = None  # the noise sd that weighs the priors (revenue units), None without priors
+    # What the fitted series is made of, period by period (revenue units): "baseline" (intercept),
+    # "trend", "seasonality", "channel:<name>" and "control:<name>"; they sum to `fitted`.
+    decomposition: dict[str, np.ndarray] = field(default_factory=dict)
+    holdout_start: int | None = None  # first period held out for the diagnostics; None without a holdout
+    families: dict[str, str] = field(default_factory=dict)  # channel -> saturation family ("hill", "logistic")
+    # Plain-language warnings for the model review: {"code", "channel" (or None), "text"}
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
     def param_interval(self, channel: str, level: float = 0.9) -> dict[str, tuple[float, float]]:
         q = [(1 - level) / 2, (1 + level) / 2]
@@ -118,6 +125,9 @@ class FitResult:
             "controls": self.controls,
             "notes": self.notes,
             "noise_sd": self.noise_sd,
+            "holdout_start": self.holdout_start,
+            "families": self.families,
+            "warnings": self.warnings,
             "n_bootstrap": len(next(iter(self.param_draws.values()))) if self.param_draws else 0,
         }
 
@@ -221,6 +231,19 @@ class _Model:
             p[4 * c :] = np.linalg.lstsq(self.linear[mask], rest[mask], rcond=None)[0]
             out.append(p)
         return out
+
+
+def _decomposition(model: _Model, p: np.ndarray, channels: Sequence[str], controls: Sequence[str],
+                   y_scale: float) -> dict[str, np.ndarray]:
+    """The fitted series split into its parts (revenue units); see FitResult.decomposition."""
+    terms = model.linear * p[4 * model.c :] * y_scale  # (periods, linear terms)
+    names = model.linear_names
+    out = {"baseline": terms[:, names.index("intercept")], "trend": terms[:, names.index("trend")],
+           "seasonality": terms[:, [i for i, n in enumerate(names) if n.startswith(("sin", "cos"))]].sum(axis=1)}
+    media = model.media(p) * y_scale
+    out.update({f"channel:{ch}": media[:, j] for j, ch in enumerate(channels)})
+    out.update({f"control:{n}": terms[:, len(names) + i] for i, n in enumerate(controls)})
+    return out
 
 
 def _r2(y: np.ndarray, f: np.ndarray) -> float:
@@ -376,6 +399,8 @@ def fit_response_curves(
         holdout_r2=holdout_r2, holdout_mape=holdout_mape, contribution=contribution, roas=roas,
         fitted=fitted * y_scale, n_starts=n_starts, cost=float(res.cost), controls=names, notes=notes,
         noise_sd=model.prior_weight * y_scale if model.priors else None,
+        decomposition=_decomposition(model, p, channels, names, y_scale),
+        holdout_start=n_train if n_train < t_len else None, families={ch: "hill" for ch in channels},
     )
     if draws:
         _add_intervals(out, model, draws, total_spend, y_scale)
