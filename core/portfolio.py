@@ -348,14 +348,19 @@ def section_comparison(ranking: pd.DataFrame) -> pd.DataFrame:
 @cached_read(scoped=False)
 def score_drivers(conn: Connection, project_id: int, brand_ids: list[int], period_from: date,
                   period_to: date) -> pd.DataFrame:
-    """For each brand, the metric that moved its DC score most between two periods.
+    """For each brand, the metric that moved its DC score most in the direction it moved, and the one
+    that pulled hardest against it.
 
-    Uses the engine's linear roll-up (DC = Σ e·norm), so contributions are exact, for all brands at
-    once from one load of the two periods. Only the given brands (the ones the caller may see) are
+    Uses the engine's linear roll-up (DC = Σ e·norm), so contributions are exact and sum to the
+    brand's change, for all brands at once from one load of the two periods. The driver is the
+    largest contribution with the sign of the total change (a rise is never explained by a metric
+    that fell); `against_*` is the largest contribution of the other sign, for "despite …" (NaN
+    when no metric pulled against). Only the given brands (the ones the caller may see) are
     returned; competitors' values enter through normalization only, as in the stored score.
-    Columns: brand_id, metric_id, metric, contribution.
+    Columns: brand_id, metric_id, metric, contribution, against_metric, against_contribution.
     """
-    empty = pd.DataFrame(columns=["brand_id", "metric_id", "metric", "contribution"])
+    columns = ["brand_id", "metric_id", "metric", "contribution", "against_metric", "against_contribution"]
+    empty = pd.DataFrame(columns=columns)
     if not brand_ids:
         return empty
     inputs = load_inputs(conn, [project_id], periods=[period_from, period_to])
@@ -369,11 +374,38 @@ def score_drivers(conn: Connection, project_id: int, brand_ids: list[int], perio
     signed = np.where(to, 1.0, -1.0) * frame["e"].to_numpy() * frame["norm"].to_numpy()
     contribution = (pd.Series(signed, index=pd.MultiIndex.from_frame(frame[["brand_id", "metric_id"]]))
                     .groupby(level=[0, 1]).sum().rename("contribution").reset_index())
-    top = contribution.loc[contribution["contribution"].abs().groupby(contribution["brand_id"]).idxmax()]
-    names = dict(conn.execute(select(Metric.id, Metric.name)
-                              .where(Metric.id.in_([int(m) for m in top["metric_id"].unique()]))).all())
+    direction = np.sign(contribution.groupby("brand_id")["contribution"].transform("sum"))
+    # Along the move: the largest contribution of the move's sign (the largest in size for no move).
+    along = contribution["contribution"] * direction.where(direction != 0, np.sign(contribution["contribution"]))
+    top = contribution.loc[along.groupby(contribution["brand_id"]).idxmax()]
+    against = contribution[(np.sign(contribution["contribution"]) == -direction) & (direction != 0)]
+    against = against.loc[against["contribution"].abs().groupby(against["brand_id"]).idxmax()]
+    metric_ids = {int(m) for m in top["metric_id"]} | {int(m) for m in against["metric_id"]}
+    names = dict(conn.execute(select(Metric.id, Metric.name).where(Metric.id.in_(metric_ids))).all())
     top = top.assign(metric=top["metric_id"].map(names))
-    return top[["brand_id", "metric_id", "metric", "contribution"]].reset_index(drop=True)
+    against = against.assign(against_metric=against["metric_id"].map(names),
+                             against_contribution=against["contribution"])[
+        ["brand_id", "against_metric", "against_contribution"]]
+    out = top.merge(against, on="brand_id", how="left")
+    return out[columns].reset_index(drop=True)
+
+
+def mover_reason(row: dict) -> str:
+    """"mostly <metric> (+0.3)", with ", despite <metric> (−0.1)" when a metric pulled visibly the other way.
+
+    `row` carries score_drivers' columns; "" when the brand has no driver (no values in one month).
+    """
+    if not isinstance(row.get("metric"), str):
+        return ""
+    text = f"mostly {row['metric']} ({_signed(row['contribution'])})"
+    against = row.get("against_contribution")
+    if isinstance(row.get("against_metric"), str) and against is not None and abs(against) >= 0.05:
+        text += f", despite {row['against_metric']} ({_signed(against)})"
+    return text
+
+
+def _signed(value: float) -> str:
+    return f"{value:+.1f}".replace("-", "−")
 
 
 def movers(ranking: pd.DataFrame, n: int = 5) -> pd.DataFrame:

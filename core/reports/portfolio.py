@@ -152,9 +152,10 @@ def _project_blocks(conn, principal: Principal, project: dict, as_of: date | Non
     moved = pf.movers(ranking, 6)
     if previous and len(moved):
         drivers = pf.score_drivers(conn, pid, moved["brand_id"].tolist(), previous[-1], period)
-        moved = moved.merge(drivers[["brand_id", "metric", "contribution"]], on="brand_id", how="left")
+        moved = moved.merge(drivers, on="brand_id", how="left")
+        moved = moved.assign(why=[pf.mover_reason(r) for r in moved.to_dict("records")])
     else:
-        moved = moved.assign(metric=None, contribution=None)
+        moved = moved.assign(why="")
     alerts = _alerts(pa.score_drop_alerts(ranking), pa.metric_anomalies(conn, principal, pid, period))
     label = f"{project['name']} · {month_label(period)}"
     own_names = set(ranking.loc[ranking.role == "own", "brand"])
@@ -191,11 +192,10 @@ def _project_blocks(conn, principal: Principal, project: dict, as_of: date | Non
               {"own": "score", "competitor": "score", "gap": "signed"}, sheet="Own vs competitors" + suffix,
               headers={"section": "Section", "own": "Own brands", "competitor": "Competitor average", "gap": "Gap"},
               chart=ChartSpec("bar", "section", ["own", "competitor"], "Own vs competitors", "section score")),
-        Table("Biggest movers this month" + suffix, moved[["brand", "role", "score", "change_1m", "metric",
-                                                           "contribution"]],
-              {"score": "score", "change_1m": "signed", "contribution": "signed"}, sheet="Movers" + suffix,
+        Table("Biggest movers this month" + suffix, moved[["brand", "role", "score", "change_1m", "why"]],
+              {"score": "score", "change_1m": "signed"}, sheet="Movers" + suffix,
               headers={"brand": "Brand", "role": "Role", "score": "DC score", "change_1m": "Δ month",
-                       "metric": "Moved most by", "contribution": "Its points"}),
+                       "why": "Why it moved (points of DC score)"}),
         Table("Alerts" + suffix, alerts, {"value": "number", "change": "number"}, sheet="Alerts" + suffix,
               max_rows_pdf=15, headers={"kind": "Alert", "brand": "Brand", "what": "What", "value": "Value",
                                         "change": "Change", "detail": "Detail"},

@@ -22,6 +22,7 @@ from core.portfolio import (
     can_view_project,
     financial_totals,
     financials,
+    mover_reason,
     movers,
     project_periods,
     score_drivers,
@@ -219,8 +220,7 @@ def _movers_list(moved: pd.DataFrame, drivers: pd.DataFrame, project_id: int) ->
     items = []
     for row in moved.to_dict("records"):
         up = row["change_1m"] >= 0
-        driver = (f"mostly {row['metric']} ({signed(row['contribution'])})"
-                  if isinstance(row.get("metric"), str) else "")
+        driver = mover_reason(row)
         items.append(dbc.ListGroupItem(
             [
                 html.Div(

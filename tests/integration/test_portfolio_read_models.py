@@ -7,9 +7,11 @@ the callbacks answer signed-in people with data and other organizations' ids wit
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import select
@@ -30,7 +32,7 @@ from core.models import (
     Spend,
     User,
 )
-from core.scoring.engine import effective_weights
+from core.scoring.engine import decompose_change, effective_weights
 from core.scoring.service import load_inputs, score_change
 from core.security import load_principal
 from core.security.permissions import ALL_PERMISSIONS
@@ -230,10 +232,53 @@ def test_drivers_match_the_engines_decomposition(demo):
         assert sorted(drivers["brand_id"]) == sorted(moved["brand_id"])
         for row in drivers.itertuples():
             parts = score_change(conn, project_id, row.brand_id, periods[-2], periods[-1])
-            assert parts["metric_id"].iloc[0] == row.metric_id  # sorted by |contribution|
-            assert parts["contribution"].iloc[0] == pytest.approx(row.contribution, abs=1e-9)
+            assert row.metric_id in set(parts["metric_id"])
+            assert parts.set_index("metric_id").at[row.metric_id, "contribution"] == pytest.approx(
+                row.contribution, abs=1e-9)
             assert parts["contribution"].sum() == pytest.approx(
                 ranking.set_index("brand_id").at[row.brand_id, "change_1m"], abs=1e-9)
+
+
+def test_the_named_driver_moved_the_score_the_way_it_moved_for_every_brand_and_month(demo):
+    """Property over the whole demo: the reason given for a move points the same way as the move.
+
+    The driver is the largest contribution with the sign of the change; "despite" names the largest
+    against it. (Before: the largest in size, so a rise could be "mostly" a metric that fell.)
+    """
+    checked = 0
+    with demo["db"].engine.connect() as conn:
+        for project_id in conn.execute(select(Project.id).order_by(Project.id)).scalars():
+            periods = pf.project_periods(conn, EVERYTHING, project_id)
+            brands = pf.brand_ranking(conn, EVERYTHING, project_id)["brand_id"].tolist()
+            for before, after in itertools.pairwise(periods):
+                drivers = pf.score_drivers(conn, project_id, brands, before, after)
+                inputs = load_inputs(conn, [project_id], periods=[before, after])  # once per month, not per brand
+                for row in drivers.to_dict("records"):
+                    parts = decompose_change(inputs, row["brand_id"], project_id, before, after)["contribution"]
+                    change = parts.sum()
+                    if abs(change) < 1e-9:
+                        continue
+                    along = parts[np.sign(parts) == np.sign(change)]
+                    assert np.sign(row["contribution"]) == np.sign(change)
+                    assert row["contribution"] == pytest.approx(along.max() if change > 0 else along.min(), abs=1e-12)
+                    opposite = parts[np.sign(parts) == -np.sign(change)]
+                    if len(opposite):
+                        assert np.sign(row["against_contribution"]) == -np.sign(change)
+                        assert abs(row["against_contribution"]) == pytest.approx(opposite.abs().max(), abs=1e-12)
+                    else:
+                        assert not isinstance(row["against_metric"], str)
+                    reason = pf.mover_reason(row)
+                    assert reason.startswith(f"mostly {row['metric']} ({'+' if change > 0 else '−'}")
+                    checked += 1
+    assert checked > 100
+
+
+def test_a_reason_says_despite_only_for_a_visible_pull_the_other_way():
+    row = {"metric": "Search share", "contribution": 1.24, "against_metric": "Rating", "against_contribution": -0.31}
+    assert pf.mover_reason(row) == "mostly Search share (+1.2), despite Rating (−0.3)"
+    assert pf.mover_reason({**row, "against_contribution": -0.01}) == "mostly Search share (+1.2)"
+    assert pf.mover_reason({**row, "against_metric": float("nan")}) == "mostly Search share (+1.2)"
+    assert pf.mover_reason({"metric": float("nan"), "contribution": float("nan")}) == ""
 
 
 def test_brand_scoped_people_see_only_their_brands_money_and_alerts(demo):
