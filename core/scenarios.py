@@ -18,6 +18,7 @@ from core.db import Database
 from core.jobs.records import JobNotFound, get_job
 from core.models import Brand, Project, ProjectBrand, Scenario, User
 from core.models.base import utcnow
+from core.scenario_compare import headline_deltas, input_differences
 from core.security import Action, Principal, authorize, can, record, scope_filter
 from core.security.authorizer import deny
 
@@ -207,7 +208,8 @@ def approve_scenario(db: Database, principal: Principal, scenario_id: Any) -> No
 
 
 def compare(db: Database, principal: Principal, scenario_ids: list[Any]) -> dict[str, Any]:
-    """One to three scenarios side by side: their summaries and their spend by channel and by brand."""
+    """One to three scenarios side by side: their summaries, spend by channel and by brand, the inputs that
+    differ and each headline's delta against the first (core.scenario_compare)."""
     ids = list(dict.fromkeys(_id(i) for i in scenario_ids if _id(i) is not None))
     if not ids:
         raise ScenarioError("select a scenario")
@@ -225,4 +227,5 @@ def compare(db: Database, principal: Principal, scenario_ids: list[Any]) -> dict
     by_brand = cells.pivot_table(index="brand", columns="scenario", values="optimal", aggfunc="sum", sort=True)
     return {"scenarios": scenarios, "by_channel": by_channel.reset_index().to_dict("records"),
             "by_brand": by_brand.reset_index().to_dict("records"),
-            "labels": [f"{sc['name']} (#{sc['id']})" for sc in scenarios]}
+            "labels": [f"{sc['name']} (#{sc['id']})" for sc in scenarios],
+            "differences": input_differences(scenarios), "deltas": headline_deltas(scenarios)}

@@ -13,6 +13,8 @@ from datetime import date
 
 import pandas as pd
 
+from core.formatting import compact
+
 # How a column is shown: score 1 decimal, signed change, money/count compact in PDF (full in XLSX),
 # ratio 2 decimals, percent of 1, plain integer, text.
 FORMATS = ("text", "score", "signed", "money", "ratio", "pct", "int", "number")
@@ -123,13 +125,3 @@ def fmt_value(value, fmt: str) -> str:
         return f"{int(value):,}"
     text = f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
     return text.replace("-", "−")
-
-
-def compact(value: float | None, digits: int = 3) -> str:
-    """1.23 B / 456 M / 7.8 K, as the dashboard shows money and counts (the data carries no currency)."""
-    if value is None or value != value:
-        return "n/a"
-    for limit, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if abs(value) >= limit:
-            return f"{value / limit:.{digits}g} {suffix}".replace("-", "−")
-    return f"{value:.{digits}g}".replace("-", "−")

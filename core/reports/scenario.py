@@ -14,10 +14,11 @@ import pandas as pd
 from sqlalchemy import select
 
 from core.db import Database
+from core.formatting import compact
 from core.models import Organization
 from core.reports import charts
 from core.reports.access import ReportNotFound, check_keys, int_param
-from core.reports.document import ChartSpec, Document, Figure, Heading, Kpi, Kpis, Table, Text, compact
+from core.reports.document import ChartSpec, Document, Figure, Heading, Kpi, Kpis, Table, Text
 from core.scenarios import get_scenario
 from core.security import Forbidden, Principal
 

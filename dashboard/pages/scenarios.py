@@ -47,8 +47,10 @@ NUMBER = {"type": "rightAligned", "valueFormatter": {"function": (
 
 
 def _columns(can_open: bool) -> list[dict]:
+    # Names wrap instead of being cut off: two plans often differ only at the end of their names.
     name = {"field": "name", "headerName": "Scenario", "minWidth": 220, "checkboxSelection": True,
-            "headerCheckboxSelection": False, "pinned": "left"}
+            "headerCheckboxSelection": False, "pinned": "left", "wrapText": True, "autoHeight": True,
+            "cellStyle": {"lineHeight": "1.4", "paddingTop": "6px", "paddingBottom": "6px"}}
     if can_open:
         name |= {"cellRenderer": "markdown", "valueGetter": {
             "function": "'[' + params.data.name.replace(/[\\[\\]]/g, '') + '](/optimizer?scenario=' + params.data.id "
@@ -57,7 +59,8 @@ def _columns(can_open: bool) -> list[dict]:
         name,
         {"field": "status", "headerName": "Status", "minWidth": 100,
          "cellClassRules": {"text-success fw-semibold": "params.value == 'approved'"}},
-        {"field": "scenario", "headerName": "Type", "minWidth": 170},
+        {"field": "scenario", "headerName": "Type", "minWidth": 170, "wrapText": True, "autoHeight": True,
+         "cellStyle": {"lineHeight": "1.4", "paddingTop": "6px", "paddingBottom": "6px"}},
         {"field": "brands", "headerName": "Brands", "minWidth": 150,
          "valueFormatter": {"function": "(params.value || []).join(', ')"}},
         {"field": "budget", "headerName": "Budget", **NUMBER},
@@ -148,38 +151,98 @@ def show_compare(n_clicks, selected):
     return compare_view(data), None
 
 
+def _delta_line(delta: dict, first: str) -> html.Div | None:
+    """“vs <first>: outcome +12.3 M (+2.1 pts of uplift), budget +10 M”: how this plan moved against the first."""
+    if delta.get("outcome") is None:
+        return None
+    parts = [f"outcome {_signed_money(delta['outcome'])}"]
+    if delta.get("uplift_pct") is not None:
+        parts.append(f"uplift {delta['uplift_pct']:+.1f} pts".replace("-", "−"))
+    if delta.get("budget"):
+        parts.append(f"budget {_signed_money(delta['budget'])}")
+    return html.Div([html.Span(f"vs {first}: ", className="text-muted"), ", ".join(parts)],
+                    className="small mt-1 scenarios-delta")
+
+
+def _signed_money(value: float) -> str:
+    return ("+" if value >= 0 else "−") + compact(abs(value))
+
+
+def _card(sc: dict, delta: dict, first: str | None, width: int) -> dbc.Col:
+    r = sc["result"] or {}
+    pct = r.get("uplift_pct")
+    return dbc.Col(dbc.Card([
+        dbc.CardHeader([html.Span(sc["name"], className="fw-semibold me-2 text-break"),
+                        dbc.Badge(sc["status"], color=STATUS_COLORS.get(sc["status"], "secondary"))]),
+        dbc.CardBody([
+            html.Div(r.get("scenario_label") or sc["kind"], className="small text-muted"),
+            html.Div(f"Budget {compact(r.get('budget'))}", className="mt-1"),
+            html.Div(f"Outcome {compact(r.get('outcome'))}", className="fs-5 fw-semibold"),
+            html.Div(f"Uplift {compact(r.get('uplift'))}" + (f" ({pct:+.1f} %)" if pct is not None else ""),
+                     className="text-success" if (r.get("uplift") or 0) >= 0 else "text-danger"),
+            _delta_line(delta, first) if first else html.Div("the reference for the changes", className="small mt-1"
+                                                                                                    " text-muted"),
+            html.Div(f"{r.get('curve_source_label', '')} · {r.get('method', '')}", className="small text-muted"),
+            html.Div(f"by {sc['owner'] or 'n/a'} · {(sc['created_at'] or '')[:10]}", className="small text-muted"),
+        ]),
+    ], className="h-100 shadow-sm"), xs=12, md=width)
+
+
+def _differences(data: dict) -> dbc.Card:
+    rows = data.get("differences") or []
+    if len(data["scenarios"]) < 2:
+        body = html.Div("Select two or three scenarios to see what differs.", className="text-muted small")
+    elif not rows:
+        body = html.Div("Every input is the same: the plans differ only by the data each one ran on.",
+                        className="text-muted small")
+    else:
+        head = html.Thead(html.Tr([html.Th("Input")] + [html.Th(sc["name"])
+                                                         for sc in data["scenarios"]]))
+        body = dbc.Table([head, html.Tbody([html.Tr([html.Td(r["input"], className="fw-semibold")]
+                                                    + [html.Td(v) for v in r["values"]]) for r in rows])],
+                         size="sm", bordered=False, striped=True, responsive=True, className="mb-0 small",
+                         id="scenarios-differences-table")
+    return dbc.Card([dbc.CardHeader("What differs between them"), dbc.CardBody(body)],
+                    className="shadow-sm mb-3", id="scenarios-differences")
+
+
 def compare_view(data: dict) -> html.Div:
-    cards = []
-    for sc in data["scenarios"]:
-        r = sc["result"] or {}
-        pct = r.get("uplift_pct")
-        cards.append(dbc.Col(dbc.Card([
-            dbc.CardHeader([html.Span(sc["name"], className="fw-semibold me-2"),
-                            dbc.Badge(sc["status"], color=STATUS_COLORS.get(sc["status"], "secondary"))]),
-            dbc.CardBody([
-                html.Div(r.get("scenario_label") or sc["kind"], className="small text-muted"),
-                html.Div(f"Budget {compact(r.get('budget'))}", className="mt-1"),
-                html.Div(f"Outcome {compact(r.get('outcome'))}", className="fs-5 fw-semibold"),
-                html.Div(f"Uplift {compact(r.get('uplift'))}" + (f" ({pct:+.1f} %)" if pct is not None else ""),
-                         className="text-success" if (r.get("uplift") or 0) >= 0 else "text-danger"),
-                html.Div(f"{r.get('curve_source_label', '')} · {r.get('method', '')}", className="small text-muted"),
-                html.Div(f"by {sc['owner'] or 'n/a'} · {(sc['created_at'] or '')[:10]}", className="small text-muted"),
-            ]),
-        ], className="h-100 shadow-sm"), xs=12, md=12 // max(len(data["scenarios"]), 1)))
+    scenarios, labels = data["scenarios"], data["labels"]
+    deltas = data.get("deltas") or [{} for _ in scenarios]
+    width = 12 // max(len(scenarios), 1)
+    cards = [_card(sc, deltas[i], scenarios[0]["name"] if i else None, width) for i, sc in enumerate(scenarios)]
+    charts = [
+        dbc.Col(dbc.Card([dbc.CardHeader("Optimized spend by channel"),
+                          dbc.CardBody(dcc.Graph(figure=_bars(data["by_channel"], "channel", labels),
+                                                 config={"displaylogo": False}))], className="shadow-sm"),
+                xs=12, lg=6),
+        dbc.Col(dbc.Card([dbc.CardHeader("Optimized spend by brand"),
+                          dbc.CardBody(dcc.Graph(figure=_bars(data["by_brand"], "brand", labels),
+                                                 config={"displaylogo": False}))], className="shadow-sm"),
+                xs=12, lg=6),
+    ]
+    if len(labels) > 1:
+        charts.append(dbc.Col(dbc.Card([
+            dbc.CardHeader(f"Change in spend by channel against {scenarios[0]['name']}"),
+            dbc.CardBody(dcc.Graph(figure=_delta_bars(data["by_channel"], labels), config={"displaylogo": False},
+                                   id="scenarios-delta-chart"))], className="shadow-sm"), xs=12))
     return html.Div([
         html.H4("Side by side", className="mt-2"),
         dbc.Row(cards, className="g-3 mb-3", id="scenarios-compare-cards"),
-        dbc.Row([
-            dbc.Col(dbc.Card([dbc.CardHeader("Optimized spend by channel"),
-                              dbc.CardBody(dcc.Graph(figure=_bars(data["by_channel"], "channel", data["labels"]),
-                                                     config={"displaylogo": False}))], className="shadow-sm"),
-                    xs=12, lg=6),
-            dbc.Col(dbc.Card([dbc.CardHeader("Optimized spend by brand"),
-                              dbc.CardBody(dcc.Graph(figure=_bars(data["by_brand"], "brand", data["labels"]),
-                                                     config={"displaylogo": False}))], className="shadow-sm"),
-                    xs=12, lg=6),
-        ], className="g-3 mb-4"),
+        _differences(data),
+        dbc.Row(charts, className="g-3 mb-4"),
     ], id="scenarios-compare-body")
+
+
+def _delta_bars(rows: list[dict], labels: list[str]) -> dict:
+    """Each later scenario's spend per channel minus the first's: where the plans disagree."""
+    first = labels[0]
+    data = [{"type": "bar", "name": label, "x": [r["channel"] for r in rows],
+             "y": [(r.get(label) or 0) - (r.get(first) or 0) for r in rows],
+             "marker": {"color": PALETTE[(i + 1) % len(PALETTE)]}} for i, label in enumerate(labels[1:])]
+    return figure(data, chart_layout(height=300, barmode="group", hovermode="x", showlegend=True,
+                                     yaxis={"title": {"text": "spend change, 12 months"}, "zeroline": True},
+                                     xaxis={"automargin": True}))
 
 
 def _bars(rows: list[dict], key: str, labels: list[str]) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 import threading
 
 import numpy as np
@@ -25,7 +26,7 @@ from core.scenarios import (
     save_from_job,
 )
 from core.security import Forbidden, load_principal
-from tests.support import demo_people, finished_job
+from tests.support import csrf_headers, demo_people, finished_job, make_app, sign_in
 
 CHANNELS = ["Meta", "Search", "TV"]
 
@@ -39,7 +40,7 @@ def world(db, tmp_path):
         second = s.scalars(select(Organization.id).order_by(Organization.id)).all()[1]
         foreign_brand = s.scalar(select(Brand.id).where(Brand.organization_id == second))
     return {"db": db, "people": people, "ids": ids, "brand": people["Brand Manager"].scope_id,
-            "foreign_brand": foreign_brand}
+            "foreign_brand": foreign_brand, "tmp": tmp_path}
 
 
 def _inputs(brand: int, **extra) -> dict:
@@ -163,10 +164,10 @@ def test_export_csv_and_xlsx(world):
     assert set(sheets) == {"Allocation", "Summary", "Binding", "Frontier"}
 
 
-def _saved(world, role: str = "Brand Manager", name: str = "Plan A") -> int:
+def _saved(world, role: str = "Brand Manager", name: str = "Plan A", **extra) -> int:
     db = world["db"]
     principal = load_principal(db, world["ids"][role])
-    job = finished_job(db, principal, run_budget(db, principal.user_id, _inputs(world["brand"])))
+    job = finished_job(db, principal, run_budget(db, principal.user_id, _inputs(world["brand"], **extra)))
     return save_from_job(db, principal, job, name)
 
 
@@ -183,6 +184,26 @@ def test_scenarios_save_list_compare_approve_delete(world):
     both = compare(db, pm, [first, second])
     assert both["labels"] == [f"Plan A (#{first})", f"Plan B (#{second})"]
     assert {r["channel"] for r in both["by_channel"]} == set(CHANNELS)
+    assert both["differences"] == [] and both["deltas"][1]["outcome"] == pytest.approx(0.0, abs=1e-6)
+    capped = _saved(world, name="Plan C, capped", max_change_pct=10)
+    three = compare(db, pm, [first, second, capped])
+    assert three["differences"] == [{"input": "Max change per channel", "values": ["no limit", "no limit", "±10 %"]}]
+    a, c = (get_scenario(db, pm, i)["result"] for i in (first, capped))
+    assert three["deltas"][2]["outcome"] == pytest.approx(c["outcome"] - a["outcome"])
+    assert three["deltas"][2]["outcome"] <= 1e-6 * abs(a["outcome"])  # a cap never raises the optimum
+    client = make_app(db, world["tmp"]).server.test_client()
+    assert sign_in(client, world["people"]["Portfolio Manager"].email).status_code == 302
+    key = next(d["output"] for d in client.get("/_dash-dependencies").get_json()
+               if [i["id"] for i in d["inputs"]] == ["scenarios-compare"])
+    body = {"output": key, "outputs": [{"id": o.split(".")[0], "property": o.split(".", 1)[1]}
+                                        for o in key.strip(".").split("...")],
+            "inputs": [{"id": "scenarios-compare", "property": "n_clicks", "value": 1}],
+            "state": [{"id": "scenarios-grid", "property": "selectedRows", "value": [{"id": i} for i in
+                                                                                     (first, second, capped)]}],
+            "changedPropIds": ["scenarios-compare.n_clicks"]}
+    view = json.dumps(client.post("/_dash-update-component", json=body, headers=csrf_headers(client)).get_json())
+    assert "What differs between them" in view and "\\u00b110 %" in view and "vs Plan A" in view
+    delete_scenario(db, bm, capped)
     with pytest.raises(ScenarioError):
         compare(db, pm, [first, second, first + 100, second + 100])
     with pytest.raises(Forbidden):

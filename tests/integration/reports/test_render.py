@@ -14,9 +14,9 @@ from sqlalchemy import select
 
 from core import brand_explorer as bx
 from core import portfolio as pf
+from core.formatting import compact
 from core.models import AuditEvent, DCScore
 from core.reports import Report, ReportNotFound, render
-from core.reports.document import compact
 from core.scenarios import get_scenario
 from core.security import Forbidden
 from tests.integration.reports.conftest import params, principal
