@@ -54,8 +54,12 @@ class WhatIf:
 
     `metrics` (index metric_id, ordered by section and platform): code, metric, unit, direction,
     section_id, section, platform, current, low, high (slider range), best (feasible best value),
-    max_step (best historic monthly improvement, raw units), competitor_best (visible competitors'
-    best, NaN when none is visible), e (effective weight).
+    stretch (the furthest a person may try: the best visible competitor when it lies beyond the
+    feasible best, else the feasible best), max_step (best historic monthly improvement, raw units),
+    competitor_best (visible competitors' best, NaN when none is visible), e (effective weight).
+
+    One source of truth for bounds: the sliders, the server's clipping (`values_from`), the
+    recommender (`best`) and the stretch marks (`beyond_feasible`) all read these columns.
     """
 
     brand_id: int
@@ -95,6 +99,15 @@ class WhatIf:
                 known[int(metric_id)] = number
         values.loc[list(known)] = list(known.values())
         return np.clip(values.to_numpy(dtype=float), self.metrics["low"].to_numpy(), self.metrics["high"].to_numpy())
+
+    def beyond_feasible(self, values: np.ndarray) -> list[int]:
+        """Metric ids set past their feasible best (stretch targets: better than the brand has ever
+        improved in a month, towards the best visible competitor)."""
+        m = self.metrics
+        sign = np.where(m["direction"] == "higher", 1.0, -1.0)
+        past = (np.asarray(values, dtype=float) - m["best"].to_numpy(float)) * sign > 1e-9 * np.maximum(
+            1.0, np.abs(m["best"].to_numpy(float)))
+        return [int(i) for i in m.index[past]]
 
     def breakdown(self, values: np.ndarray) -> pd.DataFrame:
         """Per section: score now and with `values`, and what each contributes to the DC-score change.
@@ -207,11 +220,15 @@ def load_whatif(conn: Connection, principal: Principal, brand_id: int, project_i
     hi_bound = metrics["max_value"].fillna(np.inf).to_numpy(float)
     best = np.clip(best, lo_bound, hi_bound)
     worst = np.clip(worst, lo_bound, hi_bound)
+    # A stretch target may reach the best visible competitor, past what the brand has ever managed.
+    stretch = np.where(np.isnan(competitor_best) | ((competitor_best - best) * sign <= 0), best,
+                       np.clip(np.nan_to_num(competitor_best), lo_bound, hi_bound))
     metrics["best"] = best
+    metrics["stretch"] = stretch
     metrics["max_step"] = up
     metrics["competitor_best"] = competitor_best
-    metrics["low"] = np.minimum(np.minimum(best, worst), current)
-    metrics["high"] = np.maximum(np.maximum(best, worst), current)
+    metrics["low"] = np.minimum.reduce([best, worst, stretch, current])
+    metrics["high"] = np.maximum.reduce([best, worst, stretch, current])
 
     norm_frame = weights[["project_id", "period", "metric_id", "value"]].copy()
     norm_frame["period"] = 0  # one period: a constant code groups as fast as it gets
@@ -248,7 +265,8 @@ def recommend_plan(whatif: WhatIf, effort_budget: float, k: int, *, fixed_effort
     for step in result.steps:
         metric_id = int(step["metric"])
         steps.append({**step, "metric_id": metric_id, "metric": meta.at[metric_id, "metric"],
-                      "unit": meta.at[metric_id, "unit"], "section": meta.at[metric_id, "section"]})
+                      "platform": meta.at[metric_id, "platform"], "unit": meta.at[metric_id, "unit"],
+                      "section": meta.at[metric_id, "section"]})
     out = result.to_dict()
     out.update(steps=steps, movable=len(movable))
     out.pop("convergence", None)

@@ -199,8 +199,15 @@ def _slider_row(metric_id: int, row: dict, value: float) -> html.Div:
     lo, hi, step = _grid(row["low"], row["high"], row["current"])
     unit = f" {row['unit']}" if row["unit"] else ""
     arrow = "↑ higher is better" if row["direction"] == "higher" else "↓ lower is better"
-    cap = (f"best visible competitor {_fmt(row['competitor_best'])}" if row["competitor_best"] == row["competitor_best"]
-           else "no competitor visible")
+    seen = row["competitor_best"] == row["competitor_best"]
+    cap = f"best visible competitor {_fmt(row['competitor_best'])}" if seen else "no competitor visible"
+    stretch = abs(row["stretch"] - row["best"]) > 1e-12
+    marks = {row["current"]: "now"}
+    if abs(row["best"] - row["current"]) > 1e-12:
+        marks[row["best"]] = "feasible"
+    if stretch:
+        marks[row["stretch"]] = "competitor"
+        cap += " (past feasible is a stretch target)"
     return html.Div(
         [
             html.Div(
@@ -209,7 +216,7 @@ def _slider_row(metric_id: int, row: dict, value: float) -> html.Div:
                  html.Span(f" {arrow}", className="small text-muted")],
             ),
             dcc.Slider(id={"type": SLIDER, "metric": int(metric_id)}, min=lo, max=hi, step=step,
-                       value=value, marks={row["current"]: "now"}, disabled=hi <= lo,
+                       value=value, marks=marks, disabled=hi <= lo,
                        tooltip={"placement": "top", "always_visible": False}, updatemode="mouseup",
                        className="whatif-slider"),
             html.Div(f"now {_fmt(row['current'])}{unit} · feasible {_fmt(row['best'])}{unit} · {cap}",
@@ -271,6 +278,7 @@ def _score_panel(model: wi.WhatIf, values) -> html.Div:
     change = new - base
     parts = model.breakdown(values)
     changed = int((abs(values - model.current_values()) > 1e-12).sum())
+    stretched = model.beyond_feasible(values)
     table = dbc.Table(
         [html.Thead(html.Tr([html.Th("Section"), html.Th("Now", className="text-end"),
                              html.Th("What-if", className="text-end"), html.Th("Δ DC", className="text-end")])),
@@ -288,7 +296,13 @@ def _score_panel(model: wi.WhatIf, values) -> html.Div:
     card = kpi_card("What-if DC score", f"{new:.1f}",
                     f"{signed(change, 2)} vs current {base:.1f} · {changed} metric{'s' if changed != 1 else ''} moved",
                     tone)
-    return html.Div([card, dbc.Card(dbc.CardBody([
+    note = None
+    if stretched:
+        names = ", ".join(f"{model.metrics.at[i, 'metric']} ({model.metrics.at[i, 'platform']})" for i in stretched)
+        note = dbc.Alert([html.Strong("Stretch target: "), f"{names} set past the feasible best, further than this "
+                          "brand has improved in any month (towards the best visible competitor)."],
+                         color="warning", className="small py-2 mt-3 mb-0", id="whatif-stretch-note")
+    return html.Div([card, note, dbc.Card(dbc.CardBody([
         html.Div(f"Per section ({model.period:%B %Y}); Δ DC is what each section adds to the change.",
                  className="small text-muted mb-1"), table]), className="shadow-sm mt-3")])
 
@@ -317,7 +331,9 @@ def _plan_view(plan: dict) -> html.Div:
                   if not plan.get("movable") else "no move fits the budget and improves the score")
         return dbc.Alert(f"Nothing to recommend: {reason}.", color="light", className="mb-0")
     rows = [html.Tr([html.Td(i + 1),
-                     html.Td([html.Div(s["metric"]), html.Div(s["section"], className="small text-muted")]),
+                     html.Td([html.Div(s["metric"]),
+                              html.Div(f"{s.get('platform') or ''} · {s['section']}".strip(" ·"),
+                                       className="small text-muted")]),
                      html.Td(f"{_fmt(s['current'])} → {_fmt(s['target'])}{' ' + s['unit'] if s['unit'] else ''}"),
                      html.Td(f"{s['effort']:.2f}", className="text-end"),
                      html.Td(signed(s["gain"], 2), className="text-end text-success"),

@@ -262,3 +262,35 @@ def test_bad_numbers_are_refused_with_their_range_and_change_nothing(demo):
     response = client.post("/_dash-update-component", headers=headers, json=_body(key, entry, [bad, ids, own, project]))
     assert response.status_code == 200, response.data[:300]
     assert f"{model.stored_score:.1f}" in json.dumps(response.get_json()["response"])
+
+
+def test_stretch_targets_reach_the_best_visible_competitor_and_are_marked(demo):
+    """Sliders used to stop at "feasible", so the best competitor's value could not be tried (issue 16 item 6)."""
+    model = _model(demo)
+    m = model.metrics
+    sign = np.where(m["direction"] == "higher", 1.0, -1.0)
+    beyond = m[((m["competitor_best"] - m["best"]) * sign > 1e-9).fillna(False)]
+    assert len(beyond), "the demo has metrics whose best competitor lies past the feasible best"
+    assert np.allclose(beyond["stretch"], beyond["competitor_best"])
+    assert (((m["stretch"] - m["best"]) * sign) >= -1e-9).all()  # a stretch is never short of feasible
+    assert ((m["low"] <= m["stretch"]) & (m["stretch"] <= m["high"])).all()
+    metric_id = int(beyond.index[0])
+    values = model.values_from({metric_id: beyond.at[metric_id, "competitor_best"]})
+    j = m.index.get_loc(metric_id)
+    assert values[j] == pytest.approx(beyond.at[metric_id, "competitor_best"])  # not clipped back to feasible
+    assert model.beyond_feasible(values) == [metric_id]
+    assert model.beyond_feasible(model.values_from({metric_id: m.at[metric_id, "best"]})) == []
+    assert model.score(values) >= model.score(model.values_from({metric_id: m.at[metric_id, "best"]})) - 1e-9
+
+
+def test_a_plan_names_each_metric_with_its_platform_and_stays_within_the_sliders(demo):
+    """Two platforms can report a metric of the same name: the plan says which one, and its "now" and
+    target are the sliders' own numbers."""
+    model = _model(demo)
+    plan = wi.recommend_plan(model, 6.0, 5)
+    assert plan["steps"]
+    for step in plan["steps"]:
+        row = model.metrics.loc[step["metric_id"]]
+        assert step["platform"] == row["platform"] and step["current"] == row["current"]
+        lo, hi = sorted((row["current"], row["best"]))
+        assert lo - 1e-9 <= step["target"] <= hi + 1e-9  # the recommender never plans a stretch
