@@ -9,6 +9,9 @@ would allow. Both read `Principal.scopes`, and the rules per kind of object are:
 - Project: system, its organization, or the project itself.
 - Brand (and rows keyed by brand: metric values, spend, outcomes, …): system, its organization,
   a project the brand belongs to, or the brand itself.
+- Market data: a competitor brand of a project, its metric values and its DC scores in that project
+  are also readable (MARKET_READ) through a grant on one of the project's own brands; nothing else
+  keyed by the competitor (spend, outcomes, curves, …) is.
 - DC score: system, its project's organization, its project, or a grant on its brand itself
   (a project grant does not reveal the brand's scores inside other projects).
 - Scenario: system, its organization, its project; its owner also keeps read/run/save/export on
@@ -22,17 +25,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, or_, select, true, tuple_
 from sqlalchemy.orm import Session
 
 from core.models.marketing import Channel
-from core.models.metrics import DCScore
+from core.models.metrics import DCScore, MetricValue
 from core.models.portfolio import Brand, Organization, Project
 from core.models.security import AuditEvent, Role, User
 from core.models.work import Scenario
 from core.security.audit import Action, record
 from core.security.permissions import Permission
-from core.security.principal import Principal
+from core.security.principal import Principal, ScopeSet
 
 # What a scenario's owner keeps on it without an organization or project grant.
 OWNER_PERMISSIONS = frozenset({Permission.SCENARIO_READ.value, Permission.SCENARIO_RUN.value,
@@ -86,6 +89,7 @@ def permissions_for(principal: Principal, obj: Any, *, session: Session | None =
         held |= _in_org(principal, obj.organization_id) | principal.projects.get(obj.id, frozenset())
     elif isinstance(obj, Brand):
         held |= _in_org(principal, obj.organization_id) | _brand_and_project_grants(principal, obj.id)
+        held |= principal.market_permissions(obj.id)
     elif isinstance(obj, Scenario):
         held |= _in_org(principal, obj.organization_id)
         if obj.project_id is not None:
@@ -163,12 +167,16 @@ def scope_filter(principal: Principal, permission: str, model: Any) -> ColumnEle
                     Project.id.in_(s.projects) if s.projects else None)
     if model is Brand:
         return _any(Brand.organization_id.in_(s.organizations) if s.organizations else None,
-                    Brand.id.in_(s.brands) if s.brands else None)
+                    Brand.id.in_(s.brands | s.market_brands) if s.brands or s.market_brands else None)
     if model is DCScore:
         org_projects = select(Project.id).where(Project.organization_id.in_(s.organizations))
         return _any(DCScore.project_id.in_(org_projects) if s.organizations else None,
                     DCScore.project_id.in_(s.projects) if s.projects else None,
-                    DCScore.brand_id.in_(s.direct_brands) if s.direct_brands else None)
+                    DCScore.brand_id.in_(s.direct_brands) if s.direct_brands else None,
+                    tuple_(DCScore.project_id, DCScore.brand_id).in_(sorted(s.market_pairs)) if s.market_pairs
+                    else None)
+    if model is MetricValue and s.market_brands:  # market data: competitors' metric values
+        return _any(_brand_keyed(s, MetricValue.brand_id), MetricValue.brand_id.in_(s.market_brands))
     if model is Scenario:
         owner = None
         if str(permission) in OWNER_PERMISSIONS & principal.all_permissions and principal.user_id is not None:
@@ -183,10 +191,15 @@ def scope_filter(principal: Principal, permission: str, model: Any) -> ColumnEle
                     Channel.organization_id.in_(brand_orgs) if s.brands else None)
     brand_id = getattr(model, "brand_id", None)
     if brand_id is not None:
-        org_brands = select(Brand.id).where(Brand.organization_id.in_(s.organizations))
-        return _any(brand_id.in_(org_brands) if s.organizations else None,
-                    brand_id.in_(s.brands) if s.brands else None)
+        return _brand_keyed(s, brand_id)
     raise TypeError(f"no scope rule for {getattr(model, '__name__', model)}")
+
+
+def _brand_keyed(s: ScopeSet, brand_id: Any) -> ColumnElement[bool]:
+    """Rows keyed by brand: the brands of the organizations, projects and brands granted (no market data)."""
+    org_brands = select(Brand.id).where(Brand.organization_id.in_(s.organizations))
+    return _any(brand_id.in_(org_brands) if s.organizations else None,
+                brand_id.in_(s.brands) if s.brands else None)
 
 
 def _any(*clauses: ColumnElement[bool] | None) -> ColumnElement[bool]:

@@ -5,6 +5,12 @@ reads or writes; the authorizer and the scope filter both read only this object,
 Grants that point outside the user's organization are ignored here (organizations are isolated
 even if a bad row slipped in), and a disabled or erased user, or a member of an archived
 organization, gets no permissions at all.
+
+Competitors are market data: whoever holds a grant on an own brand of a project reads that
+project's competitor brands — their names, metric values and DC scores in that project, never
+their money, curves, scenarios or anything else keyed by brand — with the read permissions of
+that grant (`MARKET_READ`). docs/SECURITY.md states the rule; `market_projects` and
+`market_members` hold it.
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ from core.models.security import Role, RoleGrant, User
 from core.security.permissions import ALL_PERMISSIONS, BUILTIN_ROLES, ORGANIZATION_PERMISSIONS, Permission
 
 _EMPTY: frozenset = frozenset()
+# What a grant on an own brand lets its holder read of the project's competitors (market data).
+MARKET_READ: frozenset[str] = frozenset({Permission.BRAND_READ.value, Permission.METRICS_READ.value,
+                                         Permission.PORTFOLIO_READ.value})
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,10 @@ class ScopeSet:
     projects: frozenset[int]
     brands: frozenset[int]
     direct_brands: frozenset[int]
+    # Market data (module docstring): competitor brands readable through a grant on an own brand,
+    # and the (project, competitor) pairs whose DC scores that reveals.
+    market_brands: frozenset[int] = _EMPTY
+    market_pairs: frozenset[tuple[int, int]] = _EMPTY
 
     @property
     def empty(self) -> bool:
@@ -54,6 +67,10 @@ class Principal:
     brands: Mapping[int, frozenset[str]] = field(default_factory=dict)
     # For each granted project, the brands it holds: a project grant covers them.
     project_brands: Mapping[int, frozenset[int]] = field(default_factory=dict)
+    # Market data: per project, the read permissions (MARKET_READ) held on its competitors through a
+    # grant on one of its own brands, and those competitors.
+    market_projects: Mapping[int, frozenset[str]] = field(default_factory=dict)
+    market_members: Mapping[int, frozenset[int]] = field(default_factory=dict)
     role_names: frozenset[str] = _EMPTY
     db: Database | None = field(default=None, compare=False, repr=False)
 
@@ -81,20 +98,33 @@ class Principal:
             return tuple(sorted((key, tuple(sorted(values))) for key, values in scopes.items()))
 
         return (self.organization_id, tuple(sorted(self.system)), table(self.organizations), table(self.projects),
-                table(self.brands), table(self.project_brands))
+                table(self.brands), table(self.project_brands), table(self.market_projects),
+                table(self.market_members))
 
     def scopes(self, permission: str) -> ScopeSet:
         """Where `permission` holds; the authorizer and the scope filter are both built on this."""
         projects = frozenset(p for p, perms in self.projects.items() if permission in perms)
         direct = frozenset(b for b, perms in self.brands.items() if permission in perms)
         via_projects = frozenset(b for p in projects for b in self.project_brands.get(p, _EMPTY))
+        pairs = frozenset((p, b) for p, perms in self.market_projects.items() if permission in perms
+                          for b in self.market_members.get(p, _EMPTY))
         return ScopeSet(
             everywhere=permission in self.system,
             organizations=frozenset(o for o, perms in self.organizations.items() if permission in perms),
             projects=projects,
             brands=direct | via_projects,
             direct_brands=direct,
+            market_brands=frozenset(b for _, b in pairs),
+            market_pairs=pairs,
         )
+
+    def market_permissions(self, brand_id: int) -> frozenset[str]:
+        """The read permissions held on `brand_id` as a competitor (market data) of some project."""
+        held: set[str] = set()
+        for project_id, members in self.market_members.items():
+            if brand_id in members:
+                held |= self.market_projects.get(project_id, _EMPTY)
+        return frozenset(held)
 
 
 class _RoleColumns(NamedTuple):
@@ -127,6 +157,17 @@ _GRANTS = (
     .outerjoin(Brand, and_(RoleGrant.scope_type == "brand", Brand.id == RoleGrant.scope_id))
     .where(RoleGrant.user_id == bindparam("user_id"))
 )
+# The competitors of every project in which a granted brand is an own brand (market data).
+_own = ProjectBrand.__table__.alias("own")
+_MARKET = (
+    select(_own.c.project_id, _own.c.brand_id, ProjectBrand.brand_id)
+    .join(ProjectBrand, and_(ProjectBrand.project_id == _own.c.project_id, ProjectBrand.role == "competitor"))
+    .join(Brand, Brand.id == ProjectBrand.brand_id)
+    .join(Project, Project.id == _own.c.project_id)
+    .where(_own.c.brand_id.in_(bindparam("brands", expanding=True)), _own.c.role == "own",
+           Brand.organization_id == bindparam("organization_id"),
+           Project.organization_id == bindparam("organization_id"))
+)
 _MEMBERS = (
     select(ProjectBrand.project_id, ProjectBrand.brand_id).join(Brand, Brand.id == ProjectBrand.brand_id)
     .where(ProjectBrand.project_id.in_(bindparam("projects", expanding=True)),
@@ -146,11 +187,26 @@ def load_principal(source: Database | Session | Connection, user_id: int) -> Pri
     return principal_of(source, user)
 
 
+def _market(source: Session | Connection, brands: dict[int, set[str]],
+            organization_id: int) -> tuple[dict[int, set[str]], dict[int, set[int]]]:
+    """Per project, the market-read permissions granted through its own brands, and its competitors."""
+    projects: dict[int, set[str]] = {}
+    members: dict[int, set[int]] = {}
+    for project_id, own_id, competitor_id in source.execute(_MARKET, {"brands": list(brands),
+                                                                      "organization_id": organization_id}):
+        readable = brands[own_id] & MARKET_READ
+        if readable:
+            projects.setdefault(project_id, set()).update(readable)
+            members.setdefault(project_id, set()).add(competitor_id)
+    return projects, members
+
+
 def principal_of(source: Session | Connection, user: Any) -> Principal:
     """The Principal of a user row read by the caller (with at least the columns of USER_COLUMNS).
 
     Plain column reads, no ORM objects: this runs on every request (the principal is never taken from
-    a cache or from the browser), so it is kept to one query, two with project grants.
+    a cache or from the browser), so it is kept to one query, one more with project grants and one
+    more with brand grants (their projects' competitors).
     """
     org = user.organization_id
     if not user.is_active or user.erased_at is not None or user.organization_archived_at is not None:
@@ -189,6 +245,7 @@ def principal_of(source: Session | Connection, user: Any) -> Principal:
         rows = source.execute(_MEMBERS, {"projects": list(projects), "organization_id": org})
         for project_id, brand_id in rows:
             members[project_id].add(brand_id)
+    market_projects, market_members = _market(source, brands, org) if brands else ({}, {})
     return Principal(
         user_id=user.id,
         organization_id=org,
@@ -197,5 +254,7 @@ def principal_of(source: Session | Connection, user: Any) -> Principal:
         projects={k: frozenset(v) for k, v in projects.items()},
         brands={k: frozenset(v) for k, v in brands.items()},
         project_brands={k: frozenset(v) for k, v in members.items()},
+        market_projects={k: frozenset(v) for k, v in market_projects.items()},
+        market_members={k: frozenset(v) for k, v in market_members.items()},
         role_names=frozenset(names),
     )

@@ -182,7 +182,8 @@ def _driver(width: int, height: int):
     options.binary_location = CHROMIUM
     # Reduced motion turns off Bootstrap's smooth scrolling: headless Chromium 156 animates a
     # scrollIntoView so slowly that a click lands where the element was before the scroll.
-    for arg in ("--headless=new", "--force-prefers-reduced-motion", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+    for arg in ("--headless=new", "--force-prefers-reduced-motion", "--no-sandbox", "--disable-gpu",
+                "--disable-dev-shm-usage", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 f"--window-size={width},{height}"):
         options.add_argument(arg)

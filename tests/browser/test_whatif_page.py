@@ -50,7 +50,7 @@ def test_whatif_is_usable_on_a_phone(phone, live_url):
     browser_sign_in(phone, live_url, "Brand Manager")
     phone.get(live_url + "/whatif")
     _wait_for_sliders(phone)
-    assert "no competitor visible" in phone.find_element(By.ID, "whatif-sliders").text
+    assert "best visible competitor" in phone.find_element(By.ID, "whatif-sliders").text  # market data
     width = phone.execute_script("return document.documentElement.scrollWidth")
     assert width <= 400, f"page scrolls sideways on a phone: {width}px"
     screenshot(phone, "whatif-phone")

@@ -17,9 +17,8 @@ from sqlalchemy import select
 
 from core import brand_explorer as bx
 from core.demo import seed_demo
-from core.models import Brand, MetricValue, Organization, Outcome, ProjectBrand, RoleGrant, Section, User
+from core.models import Brand, Metric, MetricValue, Organization, Outcome, ProjectBrand, Section, User
 from core.security import Forbidden, load_principal
-from core.security.grants import ensure_builtin_roles
 from tests.reference_read_models import stored_scores
 from tests.support import csrf_headers, demo_people, make_app, sign_in
 
@@ -151,7 +150,9 @@ def test_correlations_and_revenue_association(world):
     assert ((assoc["p_value"] < 0.05) == (assoc["r"].abs() > assoc["r_critical"])).all()
 
 
-def test_brand_manager_sees_only_their_brand_and_no_competitor_values(world):
+def test_brand_manager_sees_their_brand_and_its_projects_competitors_as_market_data(world):
+    """Competitors are market data (issue 16 item 8): a grant on an own brand reads the project's
+    competitors' names, metric values and scores, never their money nor another own brand."""
     bm = _principal(world, "Brand Manager")
     own = world["people"]["Brand Manager"].scope_id
     with world["db"].engine.connect() as conn:
@@ -159,41 +160,29 @@ def test_brand_manager_sees_only_their_brand_and_no_competitor_values(world):
         assert pairs["brand_id"].unique().tolist() == [own]
         project_id = int(pairs["project_id"].iloc[0])
         comp = bx.competitors(conn, bm, own, project_id)
-        assert comp.visible.empty and comp.total == 10
-        hidden = int(conn.scalar(select(ProjectBrand.brand_id).where(ProjectBrand.project_id == project_id,
-                                                                     ProjectBrand.role == "competitor")))
+        assert len(comp.visible) == comp.total == 10
+        competitor = int(comp.visible["brand_id"].iloc[0])
         period = bx.periods(conn, bm, own, project_id)[-1]
-        series = bx.metric_series(conn, bm, own, project_id, 1, [hidden])
-        assert set(series["brand_id"]) == {own}
+        series = bx.metric_series(conn, bm, own, project_id, 1, [competitor])
+        assert set(series["brand_id"]) == {own, competitor, 0}
         result = bx.gaps(conn, bm, own, project_id, period)
-        assert result.basis == "scale" and result.competitors_visible == 0
-        assert result.frame[["best_competitor", "competitor_avg", "gap_to_best", "gap_to_avg"]].isna().all().all()
-        assert (result.frame["gap_to_best_points"] <= 0).all() and len(result.frame) == 60
+        assert result.basis == "competitors" and result.competitors_visible == 10
+        values = conn.scalars(select(MetricValue.raw_value).where(
+            MetricValue.brand_id.in_(comp.visible["brand_id"].tolist()), MetricValue.metric_id == 1,
+            MetricValue.period == period)).all()
+        higher = conn.scalar(select(Metric.direction).where(Metric.id == 1)) == "higher"
+        best = max(values) if higher else min(values)
+        assert result.frame.set_index("metric_id").loc[1, "best_competitor"] == pytest.approx(best)
+        assert not bx.metric_correlations(conn, bm, competitor).matrix.empty  # metric values are market data
+        assert bx.monthly_revenue(conn, bm, competitor).empty  # money is not
         other_own = int(conn.scalar(select(ProjectBrand.brand_id).where(
             ProjectBrand.project_id == project_id, ProjectBrand.role == "own", ProjectBrand.brand_id != own)))
         for call in (lambda: bx.score_breakdown(conn, bm, other_own, project_id, period),
-                     lambda: bx.metric_correlations(conn, bm, hidden),
-                     lambda: bx.monthly_revenue(conn, bm, other_own)):
+                     lambda: bx.metric_correlations(conn, bm, other_own),
+                     lambda: bx.monthly_revenue(conn, bm, other_own),
+                     lambda: bx.metric_correlations(conn, bm, world["foreign_brand"])):
             with pytest.raises(Forbidden):
                 call()
-
-    # Granted one competitor, the Brand Manager sees exactly that one in comparisons.
-    with world["db"].session() as s:
-        viewer = ensure_builtin_roles(s)["Viewer"]
-        s.add(RoleGrant(user_id=world["ids"]["Brand Manager"], role_id=viewer.id, scope_type="brand",
-                        scope_id=hidden))
-    bm = _principal(world, "Brand Manager")
-    with world["db"].engine.connect() as conn:
-        comp = bx.competitors(conn, bm, own, project_id)
-        assert comp.visible["brand_id"].tolist() == [hidden]
-        result = bx.gaps(conn, bm, own, project_id, period)
-        value = conn.scalar(select(MetricValue.raw_value).where(
-            MetricValue.brand_id == hidden, MetricValue.metric_id == 1, MetricValue.period == period))
-        series = bx.metric_series(conn, bm, own, project_id, 1, [hidden])
-    assert result.basis == "competitors" and result.competitors_visible == 1
-    row = result.frame.set_index("metric_id").loc[1]
-    assert row["best_competitor"] == pytest.approx(value) and row["competitor_avg"] == pytest.approx(value)
-    assert set(series["brand_id"]) == {own, hidden, 0}
 
 
 # ---------------------------------------------------------------- the page, through Dash's own endpoint
@@ -261,8 +250,7 @@ def test_page_callbacks_serve_data_and_refuse_foreign_ids(world, role):
     assert series["brand-series-graph"]["figure"]["data"]
     gaps = _ok(_post(app, client, "brand-gaps-graph.figure", period_to=periods[-1], **pair))
     assert gaps["brand-gaps-graph"]["figure"]["data"][0]["x"]
-    expected_note = "You may not see" if role == "Brand Manager" else "visible competitors"
-    assert expected_note in json.dumps(gaps["brand-gaps-note"])
+    assert "visible competitors" in json.dumps(gaps["brand-gaps-note"])  # the brand manager's too (market data)
     corr = _ok(_post(app, client, "brand-correlation-graph.figure", section="Marketplace", **pair))
     assert corr["brand-correlation-graph"]["figure"]["data"][0]["type"] == "heatmap"
     revenue = _ok(_post(app, client, "brand-revenue-graph.figure", **pair))

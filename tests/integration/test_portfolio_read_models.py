@@ -281,14 +281,23 @@ def test_a_reason_says_despite_only_for_a_visible_pull_the_other_way():
     assert pf.mover_reason({"metric": float("nan"), "contribution": float("nan")}) == ""
 
 
-def test_brand_scoped_people_see_only_their_brands_money_and_alerts(demo):
+def _competitors_of(conn, project_id: int) -> set[int]:
+    return set(conn.scalars(select(ProjectBrand.brand_id).where(ProjectBrand.project_id == project_id,
+                                                                 ProjectBrand.role == "competitor")))
+
+
+def test_brand_scoped_people_see_their_brands_money_and_the_projects_competitors_as_market_data(demo):
+    """Issue 16 item 8: the competitors of the brand's project are ranked beside it (market data);
+    money, and the project's other own brands, stay out of sight."""
     bm = load_principal(demo["db"], demo["ids"]["Brand Manager"])
     own = demo["people"]["Brand Manager"].scope_id
     with demo["db"].engine.connect() as conn:
         project_id = _projects_of(conn, own)[0]
+        competitors = _competitors_of(conn, project_id)
+        assert competitors
         assert pf.financials(conn, bm, project_id)["brand_id"].tolist() == [own]
-        assert set(alerts.metric_anomalies(conn, bm, project_id, z_threshold=0.0)["brand_id"]) == {own}
-        assert set(pf.brand_ranking(conn, bm, project_id)["brand_id"]) == {own}
+        assert set(alerts.metric_anomalies(conn, bm, project_id, z_threshold=0.0)["brand_id"]) <= {own} | competitors
+        assert set(pf.brand_ranking(conn, bm, project_id)["brand_id"]) == {own} | competitors
 
 
 # ---------------------------------------------------------------- callbacks, as a browser posts them
@@ -346,11 +355,17 @@ def test_portfolio_callback_for_a_brand_manager_shows_their_brand_only(demo):
     assert response.status_code == 200
     result = response.get_json()["response"]
     rows = result["portfolio-ranking"]["rowData"]
-    assert [r["brand_id"] for r in rows] == [own]
-    assert rows[0]["brand_link"].endswith(f"(/brand?brand={own}&project={project_id})")
+    with demo["db"].engine.connect() as conn:
+        competitors = _competitors_of(conn, project_id)
+    assert {r["brand_id"] for r in rows} == {own} | competitors  # competitors are market data
+    mine = next(r for r in rows if r["brand_id"] == own)
+    assert mine["brand_link"].endswith(f"(/brand?brand={own}&project={project_id})")
+    assert mine["roi"] == pytest.approx(mine["revenue"] / mine["spend"])
+    for row in rows:
+        if row["brand_id"] != own:  # no money of a competitor, and no page to open
+            assert row.get("spend") is None and row.get("revenue") is None and "/brand?" not in str(row["brand_link"])
     heat = result["portfolio-heatmap"]["figure"]["data"][0]
-    assert len(heat["y"]) == 1 and len(heat["x"]) == 4
-    assert rows[0]["roi"] == pytest.approx(rows[0]["revenue"] / rows[0]["spend"])
+    assert len(heat["y"]) == 1 + len(competitors) and len(heat["x"]) == 4
     foreign = client.post("/_dash-update-component", json=_callback_body(demo["foreign_project"]),
                           headers=csrf_headers(client))
     assert foreign.status_code == 403 and b"rowData" not in foreign.data

@@ -116,14 +116,20 @@ def test_recommender_respects_k_and_the_budget(demo):
     assert wi.recommend_plan(model, 0.0, 3)["steps"] == []
 
 
-def test_brand_manager_is_limited_to_their_brand_and_sees_no_competitor_values(demo):
+def test_brand_manager_is_limited_to_their_brand_and_sees_its_projects_competitors(demo):
+    """Competitors are market data: a grant on an own brand reads the project's competitors' values
+    (issue 16 item 8), so the brand manager's sliders reach the best competitor like everyone's."""
     bm = _principal(demo, "Brand Manager")
     own = demo["people"]["Brand Manager"].scope_id
     with demo["db"].engine.connect() as conn:
         pairs = wi.whatif_pairs(conn, bm)
         assert set(pairs["brand_id"]) == {own}
-        model = wi.load_whatif(conn, bm, own, int(pairs["project_id"].iloc[0]))
-        assert model.metrics["competitor_best"].isna().all() and model.visible_competitors == 0
+        project_id = int(pairs["project_id"].iloc[0])
+        model = wi.load_whatif(conn, bm, own, project_id)
+        competitors = conn.execute(select(ProjectBrand.brand_id).where(ProjectBrand.project_id == project_id,
+                                                                       ProjectBrand.role == "competitor")).all()
+        assert model.visible_competitors == len(competitors) > 0
+        assert model.metrics["competitor_best"].notna().any()
         assert model.score(model.current_values()) == pytest.approx(model.stored_score, abs=1e-9)
         with pytest.raises(Forbidden):
             wi.load_whatif(conn, bm, demo["foreign_brand"], demo["foreign_project"])

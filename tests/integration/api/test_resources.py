@@ -8,7 +8,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from core.models import AuditEvent, Brand, Metric, MetricValue, Organization, Scenario, User
+from core.models import AuditEvent, Brand, Metric, MetricValue, Organization, ProjectBrand, Scenario, User
 from tests.integration.api.conftest import bearer, token_for
 from tests.support import sign_in
 
@@ -70,16 +70,28 @@ def test_out_of_scope_ids_get_the_same_404_as_unknown_ones(client, admin, world,
     assert events["items"] and all(e["organization"] != theirs for e in events["items"])
 
 
-def test_brand_scoped_viewer_sees_only_their_brand(client, world):
+def test_brand_scoped_viewer_sees_their_brand_and_its_projects_competitors_only(client, world, db):
+    """Market data (docs/SECURITY.md): the competitors of the viewer's brand's projects are listed with
+    their metric values and scores; their curves (money) and the projects' other own brands are not."""
     viewer = world["people"]["Viewer"]
     headers = bearer(token_for(client, viewer)["access_token"])
+    with db.session() as s:
+        projects = select(ProjectBrand.project_id).where(ProjectBrand.brand_id == viewer.scope_id,
+                                                         ProjectBrand.role == "own")
+        competitors = set(s.scalars(select(ProjectBrand.brand_id).where(ProjectBrand.project_id.in_(projects),
+                                                                       ProjectBrand.role == "competitor")))
+    assert competitors
+    visible = {viewer.scope_id} | competitors
     brands = client.get("/api/v1/brands", headers=headers).get_json()["items"]
-    assert [b["id"] for b in brands] == [viewer.scope_id]
+    assert {b["id"] for b in brands} == visible
     values = client.get("/api/v1/metric-values?limit=200", headers=headers).get_json()["items"]
-    assert values and {v["brand_id"] for v in values} == {viewer.scope_id}
+    assert values and viewer.scope_id in {v["brand_id"] for v in values} <= visible
     project = world["home"]["project"]
     scores = client.get(f"/api/v1/scores?project_id={project}&limit=500", headers=headers).get_json()["items"]
-    assert {s["brand_id"] for s in scores} <= {viewer.scope_id}
+    assert {s["brand_id"] for s in scores} <= visible
+    rival = min(competitors)
+    curves = client.get(f"/api/v1/brands/{rival}/response-curves", headers=headers)
+    assert curves.status_code == 404 or curves.get_json()["items"] == []
     assert client.get("/api/v1/users", headers=headers).status_code == 403
     assert client.get("/api/v1/audit-events", headers=headers).status_code == 403
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from core import brand_explorer as bx
 from core import portfolio as pf
 from core.formatting import compact
-from core.models import AuditEvent, DCScore
+from core.models import AuditEvent, Brand, DCScore, ProjectBrand
 from core.reports import Report, ReportNotFound, render
 from core.scenarios import get_scenario
 from core.security import Forbidden
@@ -161,10 +161,18 @@ def test_another_organizations_ids_are_refused_like_unknown_ones(world, kind):
                                                     AuditEvent.actor_id == pm.user_id))
 
 
-def test_a_brand_manager_exports_only_their_brand(world):
+def test_a_brand_manager_exports_their_brand_and_the_competitors_market_data_only(world):
     db, bm = world["db"], principal(world, "Brand Manager")
     book = load_workbook(io.BytesIO(render(db, bm, "portfolio", {"project_ids": [world["project"]]}, "xlsx").content))
-    assert [r["#"] for r in _sheet(book, "Ranking")] == [1] and len(_sheet(book, "Ranking")) == 1
+    ranking = _sheet(book, "Ranking")
+    with db.session() as s:
+        roles = dict(s.execute(select(ProjectBrand.brand_id, ProjectBrand.role)
+                               .where(ProjectBrand.project_id == world["project"])).all())
+        names = dict(s.execute(select(Brand.id, Brand.name).where(Brand.id.in_(roles))).all())
+    own = world["people"]["Brand Manager"].scope_id
+    expected = {names[own]} | {names[b] for b, r in roles.items() if r == "competitor"}
+    assert {r["Brand"] for r in ranking} == expected  # competitors are market data (docs/SECURITY.md)
+    assert all(r["Spend, 12 m"] in (None, "") for r in ranking if r["Brand"] != names[own])  # their money is not
     other_own = world["foreign"]["brand"]
     with pytest.raises(ReportNotFound):
         render(db, bm, "brand", {"brand_id": other_own, "project_id": world["project"]}, "pdf")

@@ -18,7 +18,7 @@ from dash._utils import split_callback_id, to_json
 from sqlalchemy import select
 
 from core.demo import seed_demo
-from core.models import Brand, ImportUpload, Job, Metric, Organization, Project, Role, Scenario, User
+from core.models import Brand, ImportUpload, Job, Metric, Organization, Project, ProjectBrand, Role, Scenario, User
 from core.security import Forbidden, load_principal
 from core.security.permissions import BUILTIN_ROLES
 from tests.support import csrf_headers, demo_people, make_app, sign_in
@@ -232,7 +232,9 @@ def test_crafted_post_for_another_organization_returns_no_data(setting):
     assert theirs.status_code == 403 and theirs.get_json() == {"error": "forbidden", "reason": "not permitted"}
 
 
-def test_brand_scoped_roles_see_only_their_brands(setting):
+def test_brand_scoped_roles_see_their_brands_and_their_projects_competitors_only(setting):
+    """A brand grant shows the brand and, as market data, its project's competitors: never the
+    project's other own brands (docs/SECURITY.md, "Competitors are market data")."""
     client = _client(setting, "Viewer")
     headers = csrf_headers(client)
     key, entry, _ = next(item for item in _protected(setting) if "portfolio-ranking" in item[0])
@@ -245,7 +247,11 @@ def test_brand_scoped_roles_see_only_their_brands(setting):
                            headers=headers)
     assert response.status_code == 200
     rows = response.get_json()["response"]["portfolio-ranking"]["rowData"]
-    assert [r["brand_id"] for r in rows] == [viewer.scope_id]
+    with db.session() as s:
+        roles = dict(s.execute(select(ProjectBrand.brand_id, ProjectBrand.role)
+                               .where(ProjectBrand.project_id == project)).all())
+    assert {r["brand_id"] for r in rows} == {viewer.scope_id} | {b for b, r in roles.items() if r == "competitor"}
+    assert all(roles[r["brand_id"]] == "competitor" for r in rows if r["brand_id"] != viewer.scope_id)
 
 
 @pytest.mark.parametrize("role", ROLES)
