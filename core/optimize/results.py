@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,11 @@ def status_words(status: str | None, method: str | None = None, outcome: float |
         "optimal": "optimal: no other plan within the constraints predicts more",
         "feasible": "best plan found by search: meets every constraint, not proven optimal",
     }.get(status or "", status or "n/a")
+
+
+def describe_status(result: Mapping[str, Any]) -> str:
+    """`status_words` of a stored result dict (a run's summary or `AllocationResult.to_dict()`)."""
+    return status_words(result.get("status"), result.get("method"), result.get("outcome"), result.get("outcome_bound"))
 
 
 @dataclass

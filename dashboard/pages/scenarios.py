@@ -13,6 +13,7 @@ import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html, no_update
 
+from core.optimize.results import describe_status
 from core.runtime import get_db
 from core.scenarios import (
     APPROVE,
@@ -163,6 +164,7 @@ def compare_view(data: dict) -> html.Div:
                 html.Div(f"Uplift {compact(r.get('uplift'))}" + (f" ({pct:+.1f} %)" if pct is not None else ""),
                          className="text-success" if (r.get("uplift") or 0) >= 0 else "text-danger"),
                 html.Div(f"{r.get('curve_source_label', '')} · {r.get('method', '')}", className="small text-muted"),
+                html.Div(describe_status(r), className="small text-muted") if r.get("status") else None,
                 html.Div(f"by {sc['owner'] or 'n/a'} · {(sc['created_at'] or '')[:10]}", className="small text-muted"),
             ]),
         ], className="h-100 shadow-sm"), xs=12, md=12 // max(len(data["scenarios"]), 1)))
