@@ -293,7 +293,8 @@ class CurveArrays:
         x = np.where(active, np.exp(y), 0.0)
         dx = np.where(active, x / slope, 0.0)
         if self._any_logistic:
-            lx, ldx = logistic_branch.inverse_marginal(self.beta, self.half_saturation, n, log_lam, lcap)
+            lcap_l = np.where(self.logistic, lcap, -np.inf)  # Hill cells stay off the logistic branch
+            lx, ldx = logistic_branch.inverse_marginal(self.beta, self.half_saturation, n, log_lam, lcap_l)
             x, dx = np.where(self.logistic, lx, x), np.where(self.logistic, ldx, dx)
         return x, dx
 
