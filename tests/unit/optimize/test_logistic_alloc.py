@@ -172,3 +172,22 @@ def test_a_logistic_only_portfolio_with_room_for_all_is_optimal() -> None:
     assert np.all(res.allocation > curves.tangent_point())
     assert res.status == "optimal" and res.outcome == pytest.approx(res.outcome_bound, rel=1e-12)
     assert res.outcome >= _multistart_slsqp(problem, budget, 4, 5) * (1 - 1e-9)
+
+
+def test_genetic_search_and_risk_front_take_logistic_cells() -> None:
+    """The hard-case engines read the family too: the GA lands between the envelope heuristic and its bound."""
+    from core.optimize.genetic import optimize_hard
+    from core.optimize.risk import risk_front
+
+    problem = mixed_problem(0, 12)
+    c = problem.curves
+    env = maximize_outcome(problem, 10.0, allow_envelope=True)
+    ga = optimize_hard(problem, 10.0, seed=0, pop_size=20, n_gen=15)
+    assert ga.allocation.sum() == pytest.approx(10.0, rel=1e-9)
+    assert env.outcome * (1 - 1e-9) <= ga.outcome <= env.outcome_bound * (1 + 1e-9)
+    rng = np.random.default_rng(1)
+    draws = CurveArrays(c.beta * rng.lognormal(0, 0.1, (30, c.size)), c.half_saturation, c.shape, c.logistic)
+    problem.draws = draws
+    front = risk_front(problem, 10.0, seed=0, pop_size=16, n_gen=5, n_anchors=2)
+    assert len(front) >= 1 and np.all(front.point_outcome <= env.outcome_bound * (1 + 1e-9))  # no plan beats the bound
+    np.testing.assert_allclose(front.allocations.sum(axis=1), 10.0, rtol=1e-9)
