@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from core.budget import result_tables
+from core.budget import _curve_points, result_tables
 from core.budget_cells import Cell, build_problem
 from core.budget_inputs import BudgetInputs
 from core.optimize.allocate import budget_frontier, maximize_outcome, minimize_budget
@@ -121,6 +121,9 @@ def test_a_run_keeps_each_cells_family_in_annual_money() -> None:
              Cell(1, "A", "Search", 1000.0, CurveParams(4000.0, 0.1, 900.0, 0.8), draws, None)]
     problem = build_problem(cells, BudgetInputs.read({"brand_ids": [1], "channels": ["TV", "Search"]}))
     assert problem.curves.families() == ["logistic", "hill"] and problem.draws.families() == ["logistic", "hill"]
+    drawn = _curve_points(cells, np.array([2600.0, 500.0]))[0]  # the response-curve chart draws the logistic
+    assert drawn["family"] == "logistic"
+    np.testing.assert_allclose(drawn["outcome"], annual.response(np.array(drawn["spend"])), rtol=1e-12)
     # Annual scaling P·β·L(A/P; K, n) = P·β·L(A; P·K, n) holds for the logistic too.
     assert float(problem.curves.response(np.array([2600.0, 0.0]))[0]) == pytest.approx(
         52 * float(weekly.response(50.0)), rel=1e-12)
