@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from core.budget import _curve_points, result_tables
-from core.budget_cells import Cell, build_problem
+from core.budget_cells import Cell, _cell, build_problem
 from core.budget_inputs import BudgetInputs
 from core.optimize.allocate import budget_frontier, maximize_outcome, minimize_budget
 from core.optimize.curves import CurveArrays, CurveParams
@@ -119,6 +119,8 @@ def test_a_run_keeps_each_cells_family_in_annual_money() -> None:
     draws = np.array([[5200.0, 0.3, 2600.0, 3.0], [5000.0, 0.3, 2500.0, 2.5]])
     cells = [Cell(1, "A", "TV", 3000.0, annual, draws, None),
              Cell(1, "A", "Search", 1000.0, CurveParams(4000.0, 0.1, 900.0, 0.8), draws, None)]
+    stored = _cell(1, "A", "TV", 3000.0, (weekly, {"bootstrap_draws": [[100.0, 0.3, 50.0, 3.0]]}), 52)
+    assert stored.params == annual and stored.draws.tolist() == [draws[0].tolist()]  # weekly → annual, family kept
     problem = build_problem(cells, BudgetInputs.read({"brand_ids": [1], "channels": ["TV", "Search"]}))
     assert problem.curves.families() == ["logistic", "hill"] and problem.draws.families() == ["logistic", "hill"]
     drawn = _curve_points(cells, np.array([2600.0, 500.0]))[0]  # the response-curve chart draws the logistic
