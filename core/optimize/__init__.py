@@ -8,6 +8,7 @@ Pure numpy/scipy (+ pymoo for the genetic searches); nothing here imports Flask,
 - logistic_branch.py  the logistic's tangent point, marginal cap and closed-form inverse marginal
 - problem.py    AllocationProblem (cells, bounds, locks, ±% change, brand/channel totals), InfeasibleError
 - allocate.py   maximize_outcome, minimize_budget, budget_frontier: exact for concave curves (KKT)
+- edges.py      the one-sided marginal ROI at the ends of the feasible budget range
 - envelope.py   concave envelopes of S-curves and the exact polish of an active set
 - genetic.py    optimize_hard: S-curves, on/off minimum spend, k active per brand, whole units
 - fit.py        fit_response_curves: MAP least squares with weak priors, holdout, block bootstrap, contribution, ROAS

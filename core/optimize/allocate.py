@@ -35,6 +35,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from core.optimize.curves import CurveArrays
+from core.optimize.edges import edge_log_multiplier
 from core.optimize.problem import AllocationProblem, InfeasibleError
 from core.optimize.progress import Monitor, ProgressFn
 from core.optimize.results import AllocationResult, FrontierResult, binding_constraints, interval
@@ -172,40 +173,6 @@ def _effective_curves(problem: AllocationProblem, allow_envelope: bool) -> Curve
     return problem.curves
 
 
-def _envelope_slope(curves: CurveArrays, x: np.ndarray, side: int) -> np.ndarray:
-    """Right-hand (side > 0) or left-hand (side < 0) derivative of each cell's concave envelope at x."""
-    tp = curves.tangent_point()
-    on_ray = (x < tp) if side > 0 else (x <= tp)
-    return np.where(on_ray & ~curves.concave(), curves.marginal_cap(), curves.marginal(x))
-
-
-def _edge_log_multiplier(
-    curves: CurveArrays, lo: np.ndarray, hi: np.ndarray, groups: tuple[np.ndarray, np.ndarray, np.ndarray],
-    s_groups: np.ndarray, side: int,
-) -> float:
-    """ln dV/dB at the smallest (side > 0, right-hand) or largest (side < 0, left-hand) feasible budget.
-
-    Every group then sits at its least (most) total, so any λ beyond the edge value reproduces the
-    allocation. The derivative is the best (worst) envelope slope among the cells that can still move
-    that way, or the group's own multiplier λ_g where its total bound binds; the best (worst) over the
-    groups that can move. NaN when no budget but this one is feasible.
-    """
-    idx, gl, gu = groups
-    g = len(gl)
-    room = hi > lo
-    lo_t, hi_t = np.bincount(idx, lo, g), np.bincount(idx, hi, g)
-    movable = np.minimum(gu, hi_t) > np.maximum(gl, lo_t) * (1 + 1e-12)
-    if not movable.any():
-        return float("nan")
-    slope = _envelope_slope(curves, lo if side > 0 else hi, side)
-    best = np.full(g, -np.inf if side > 0 else np.inf)
-    (np.maximum if side > 0 else np.minimum).at(best, idx[room], slope[room])
-    binds = gl > lo_t * (1 + 1e-12) if side > 0 else gu < hi_t * (1 - 1e-12)
-    value = np.where(binds, np.exp(s_groups), best)[movable]
-    with np.errstate(divide="ignore"):  # a zero slope (β = 0) is ln λ = −inf
-        return float(np.log(value.max() if side > 0 else value.min()))
-
-
 def _exact_x(
     problem: AllocationProblem, budget: float, allow_envelope: bool, tol: float
 ) -> tuple[np.ndarray, float, str, list[str]]:
@@ -236,7 +203,7 @@ def _exact_x(
         method = f"exact-nested-{kind}"
     for edge, side in ((b_min, 1), (b_max, -1)):
         if abs(budget - edge) <= tol_abs:
-            s = _edge_log_multiplier(curves, lo, hi0, groups, s_groups, side)
+            s = edge_log_multiplier(curves, lo, hi0, groups, s_groups, side)
             notes.append(f"at the {'smallest' if side > 0 else 'largest'} feasible budget the marginal ROI is the "
                          f"{'right' if side > 0 else 'left'}-hand derivative of the best outcome")
     return x, s, method, notes
