@@ -7,14 +7,15 @@ around it. Inputs are read by `BudgetInputs.read` (core.budget_inputs, the one s
 the API's); the cells a run starts from are loaded by core.budget_cells.
 
 Units. Stored curves answer "outcome per period for a constant spend rate per period" (weekly for
-the demo). Everything here is in *annual* terms: a curve β·hill(x; K, n) per period with P periods a
-year becomes P·β·hill(A; P·K, n) for an annual spend A, so budgets, bounds, current spend (the sum of
+the demo). Everything here is in *annual* terms: a curve β·sat(x; K, n) per period (Hill or logistic)
+with P periods a year becomes P·β·sat(A; P·K, n) for an annual spend A, so budgets, bounds, current spend (the sum of
 the last 12 months), outcomes and intervals all read in the same yearly money, and marginal ROI is
 unchanged. Brands with weekly and monthly data can then share one problem.
 
 Engines (core.optimize): concave curves without hard constraints → exact (KKT); S-shaped curves,
 on/off minimum spend, at most k active channels or whole spend units → the genetic search seeded by
-the exact envelope optimum; brand/channel totals with S-curves → the exact envelope optimum.
+the exact envelope optimum; brand/channel totals with S-curves → the exact envelope optimum, a heuristic
+whose status ("envelope_bound") and `outcome_bound` say how far below an upper bound it can be.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from core.optimize.curves import CurveArrays
 from core.optimize.genetic import optimize_hard
 from core.optimize.problem import AllocationProblem, InfeasibleError
 from core.optimize.progress import Cancelled, Monitor, ProgressFn
-from core.optimize.results import AllocationResult, _f
+from core.optimize.results import AllocationResult, _f, describe_status, status_words
 from core.optimize.risk import risk_front
 from core.read_cache import cached_read
 from core.security import Action, Principal, authorize, load_principal, record, scope_filter
@@ -131,7 +132,7 @@ def _engine(problem: AllocationProblem, inputs: BudgetInputs, budget: float, pro
         result = maximize_outcome(problem, budget, allow_envelope=not concave)
         if not concave:
             result.notes.append("S-shaped curves with brand or channel totals: the exact optimum of their concave "
-                                "envelope, evaluated on the real curves")
+                                "envelopes, evaluated on the real curves (the genetic search does not take totals)")
         return result
     if grouped:
         raise BudgetInputError("brand or channel totals cannot be combined with minimum-when-on spend, an active "
@@ -181,7 +182,7 @@ def _frontier(problem: AllocationProblem, budget: float, points: int, progress: 
     budgets = np.unique(np.clip(np.linspace(0.5, 1.5, points) * budget, lo, hi))
     budgets = budgets[budgets > 0]
     concave = bool(np.all(problem.curves.concave()))
-    note = None
+    notes = []
     if concave and not problem.has_hard_constraints:
         front = budget_frontier(problem, budgets, progress=progress, cancel=cancel)
         outcomes, lam = front.outcomes, front.marginal_roi
@@ -194,10 +195,15 @@ def _frontier(problem: AllocationProblem, budget: float, points: int, progress: 
             outcomes.append(res.outcome)
             lam.append(res.multiplier)
         outcomes, lam = np.array(outcomes), np.array(lam, dtype=float)
-        note = "frontier from the exact optimum of the concave envelope at each budget"
-        if problem.has_hard_constraints:
-            note += " (without on/off, active-channel and unit constraints)"
-    return {"budgets": _f(budgets), "outcomes": _f(outcomes), "marginal_roi": _f(lam), "note": note}
+        hard = " (without on/off, active-channel and unit constraints)" if problem.has_hard_constraints else ""
+        notes.append("frontier from the optimum of the concave envelopes at each budget, evaluated on the real curves: "
+                     f"a heuristic for S-shaped curves, not a proven best{hard}")
+    unbounded = np.isposinf(lam)
+    if unbounded.any():
+        notes.append(f"marginal ROI unbounded at a budget of {budgets[unbounded][0]:,.0f}, the smallest allowed: "
+                     "a channel without spend there returns more than any fixed ROI on its first unit")
+    return {"budgets": _f(budgets), "outcomes": _f(outcomes), "marginal_roi": _f(lam),
+            "marginal_roi_unbounded": unbounded.tolist(), "note": "; ".join(notes) or None}
 
 
 def _curve_points(cells: list[Cell], optimal: np.ndarray) -> list[dict[str, Any]]:
@@ -206,7 +212,7 @@ def _curve_points(cells: list[Cell], optimal: np.ndarray) -> list[dict[str, Any]
         top = max(c.current, float(x_opt), c.params.half_saturation) * 1.6
         xs = np.linspace(0.0, top, CURVE_POINTS)
         out.append({"brand": c.brand, "channel": c.channel, "spend": _f(xs), "outcome": _f(c.params.response(xs)),
-                    "shape": c.params.shape})
+                    "shape": c.params.shape, "family": c.params.family})
     return out
 
 
@@ -284,6 +290,8 @@ def run_budget(db: Database, user_id: int, raw_inputs: BudgetInputs | dict[str, 
         "curve_source": inputs.curve_source, "curve_source_label": SOURCES[inputs.curve_source],
         "inputs": inputs.model_dump(mode="json"),
         "status": result.status, "method": result.method,
+        "status_label": status_words(result.status, result.method, result.outcome, result.outcome_bound),
+        "outcome_bound": _f(result.outcome_bound),
         "budget": _f(result.budget), "current_budget": _f(float(problem.current.sum())),
         "target": inputs.target,
         "outcome": _f(result.outcome), "outcome_interval": _interval(result.outcome_interval),
@@ -320,15 +328,19 @@ def result_tables(result: dict[str, Any]) -> dict[str, pd.DataFrame]:
     cols = ["brand", "channel", "current", "optimal", "change", "change_pct", "marginal_roi", "current_marginal_roi",
             "lower", "upper"]
     allocation = cells[[c for c in cols if c in cells.columns]]
-    summary = pd.DataFrame([
-        {"item": k, "value": result.get(k)} for k in ("scenario_label", "curve_source_label", "method", "status",
-                                                      "budget", "current_budget", "outcome", "current_outcome",
-                                                      "uplift", "uplift_pct", "roi")
-    ] + [{"item": f"{k} (90 % interval)", "value": " … ".join(f"{v:,.0f}" for v in result[k])}
-         for k in ("outcome_interval", "uplift_interval") if result.get(k)]
-      + [{"item": "note", "value": n} for n in result.get("notes") or []])
-    frontier = pd.DataFrame({k: (result.get("frontier") or {}).get(k) or [] for k in ("budgets", "outcomes",
-                                                                                     "marginal_roi")})
+    items = [(k, result.get(k)) for k in ("scenario_label", "curve_source_label", "method")]
+    items += [("status", describe_status(result))]
+    items += [(k, result.get(k)) for k in ("budget", "current_budget", "outcome", "outcome_bound", "current_outcome",
+                                           "uplift", "uplift_pct", "roi")]
+    items += [(f"{k} (90 % interval)", " … ".join(f"{v:,.0f}" for v in result[k]))
+              for k in ("outcome_interval", "uplift_interval") if result.get(k)]
+    items += [("note", n) for n in result.get("notes") or []]
+    summary = pd.DataFrame([{"item": k, "value": v} for k, v in items])
+    front = result.get("frontier") or {}
+    frontier = pd.DataFrame({k: front.get(k) or [] for k in ("budgets", "outcomes", "marginal_roi")})
+    if any(front.get("marginal_roi_unbounded") or []):  # words, not a blank, where the marginal ROI is unbounded
+        frontier["marginal_roi"] = [("unbounded" if u else v) for u, v in
+                                    zip(front["marginal_roi_unbounded"], frontier["marginal_roi"], strict=True)]
     return {"Allocation": allocation, "Summary": summary,
             "Binding": pd.DataFrame(result.get("binding") or [], columns=["kind", "name", "side", "value"]),
             "Frontier": frontier}

@@ -8,7 +8,7 @@ built from them and the inputs (core.budget_inputs). See core.budget for the uni
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -83,8 +83,8 @@ class Cell:
 
 
 def _annual(params: CurveParams, periods: int) -> CurveParams:
-    return CurveParams(beta=params.beta * periods, decay=params.decay,
-                       half_saturation=params.half_saturation * periods, shape=params.shape)
+    """P·β·sat(A/P; K, n) = P·β·sat(A; P·K, n) for both families (each reads x/K only); the family is kept."""
+    return replace(params, beta=params.beta * periods, half_saturation=params.half_saturation * periods)
 
 
 def _fit_missing(db: Database, missing: list[int], names: dict[int, str], mon: Monitor,
@@ -167,7 +167,8 @@ def _draws(cells: list[Cell]) -> CurveArrays | None:
         return None
     n = min(len(c.draws) for c in cells)
     stack = np.stack([c.draws[:n] for c in cells], axis=1)  # (draws, cells, 4)
-    return CurveArrays(stack[..., 0], stack[..., 2], stack[..., 3])
+    logistic = np.array([c.params.family == "logistic" for c in cells], dtype=bool)  # a draw keeps its cell's family
+    return CurveArrays(stack[..., 0], stack[..., 2], stack[..., 3], logistic)
 
 
 def build_problem(cells: list[Cell], inputs: BudgetInputs) -> AllocationProblem:

@@ -13,8 +13,16 @@ at once). Channel totals alone work the same way. When brand *and* channel total
 brand-only solution breaks a channel total, the coupled problem is solved by SLSQP with analytic
 gradients started from that exact relaxation (status "optimal" only if SLSQP converges).
 
-S-shaped cells (Hill n > 1) are replaced by their concave envelope when `allow_envelope=True`: the
-result is then the exact optimum of the envelope, an upper bound used to seed the genetic search.
+S-shaped cells (Hill n > 1, every logistic) are replaced by their concave envelope when
+`allow_envelope=True`: the allocation is then the exact optimum of the envelope, whose value bounds the
+real optimum from above. Evaluated on the real curves it is a heuristic (status "envelope_bound",
+`outcome_bound` the envelope's value) unless no S-shaped cell is left on its envelope's ray, where the
+bound is attained and the allocation is optimal. It also seeds the genetic search.
+
+At the smallest (largest) feasible budget every group sits at its least (most) total, the root in ln λ
+is not unique and the multiplier reported is the one-sided derivative of the best outcome: right-hand
+at the smallest budget (+inf when a cell without spend is infinitely steep at zero), left-hand at the
+largest.
 """
 
 from __future__ import annotations
@@ -27,11 +35,13 @@ import numpy as np
 from scipy.optimize import minimize
 
 from core.optimize.curves import CurveArrays
+from core.optimize.edges import edge_log_multiplier
 from core.optimize.problem import AllocationProblem, InfeasibleError
 from core.optimize.progress import Monitor, ProgressFn
 from core.optimize.results import AllocationResult, FrontierResult, binding_constraints, interval
 
 LOG_LAM_SPAN = 350.0  # bracket for ln λ: marginal ROIs between e^-350 and e^350
+SLSQP_NOT_CONVERGED = "SLSQP did not report convergence on the coupled brand and channel totals"
 Evaluate = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
@@ -56,9 +66,10 @@ def _root(evaluate: Evaluate, targets: np.ndarray, s0: np.ndarray, tol_abs: floa
         collapsed = (b - a) <= 1e-13 * np.maximum(1.0, np.abs(s))
         if np.all(converged | collapsed):
             break
-        with np.errstate(divide="ignore", invalid="ignore"):
-            newton = s - r / slope
-        use = (slope < 0) & np.isfinite(newton) & (newton > a) & (newton < b) & (np.abs(r) <= 0.5 * np.abs(r_prev))
+        # A Newton step longer than the bracket leaves it: only shorter ones are computed (no overflow).
+        short = (slope < 0) & (np.abs(r) < -slope * (b - a))
+        newton = s - np.divide(r, slope, out=np.full(g, np.inf), where=short)
+        use = short & (newton > a) & (newton < b) & (np.abs(r) <= 0.5 * np.abs(r_prev))
         s_next = np.where(use, newton, 0.5 * (a + b))
         s = np.where(converged | collapsed, s, s_next)
         r_prev = np.where(use | ~np.isfinite(r_prev), np.abs(r), np.inf)
@@ -103,9 +114,9 @@ def _assemble(cells: _Cells, idx: np.ndarray, targets: np.ndarray, out: dict) ->
     x, dx = cells.spend(s[idx])
     total, slope = np.bincount(idx, x, g), np.bincount(idx, dx, g)
     r = total - targets
-    with np.errstate(divide="ignore", invalid="ignore"):
-        step = np.where(slope < 0, r / slope, 0.0)
-    x = np.clip(x - step[idx] * dx, cells.lo, cells.hi)
+    # Newton's share of each cell, dx_i / Σ dx in [0, 1] (all dx ≤ 0): never overflows where Σ dx is tiny.
+    share = np.divide(dx, slope[idx], out=np.zeros_like(dx), where=slope[idx] < 0)
+    x = np.clip(x - r[idx] * share, cells.lo, cells.hi)
     if not np.all(conv):
         xa, _ = cells.spend(out["a"][idx])
         xb, _ = cells.spend(out["b"][idx])
@@ -156,8 +167,8 @@ def _nested(
 def _effective_curves(problem: AllocationProblem, allow_envelope: bool) -> CurveArrays:
     if not np.all(problem.curves.concave()) and not allow_envelope:
         raise ValueError(
-            "S-shaped curves (shape > 1): the exact allocator solves their concave envelope only; "
-            "pass allow_envelope=True for that upper bound or use genetic.optimize_hard for the real curves"
+            "S-shaped curves (Hill shape > 1, or logistic): the exact allocator solves their concave envelope "
+            "only; pass allow_envelope=True for that upper bound or use genetic.optimize_hard for the real curves"
         )
     return problem.curves
 
@@ -167,43 +178,58 @@ def _exact_x(
 ) -> tuple[np.ndarray, float, str, list[str]]:
     """The optimal allocation for one budget, its multiplier ln λ, the method used and notes."""
     curves = _effective_curves(problem, allow_envelope)
-    lo, hi = problem.cell_bounds()
+    lo, hi0 = problem.cell_bounds()
     b_min, b_max = problem.total_range()
     if budget < b_min * (1 - 1e-12) - 1e-12:
         raise InfeasibleError(f"budget {budget:.6g} is below the {b_min:.6g} the lower bounds and minimum totals need")
     if budget > b_max * (1 + 1e-12) + 1e-12:
         raise InfeasibleError(f"budget {budget:.6g} exceeds the {b_max:.6g} the upper bounds and maximum totals allow")
-    hi = np.minimum(hi, np.maximum(budget - (lo.sum() - lo), lo))  # no cell can take more than what is left
+    hi = np.minimum(hi0, np.maximum(budget - (lo.sum() - lo), lo))  # no cell can take more than what is left
     cells = _Cells(curves, lo, hi)
     tol_abs = tol * max(budget, 1e-300)
     notes: list[str] = []
     has_b, has_c = bool(problem.brand_bounds), bool(problem.channel_bounds)
-    if not has_b and not has_c:
-        x, s = _solve_groups(cells, np.zeros(problem.n, dtype=np.intp), np.array([budget]), tol_abs)
-        return x, float(s[0]), "exact-lagrange", notes
-    kind = "brand" if has_b else "channel"
-    _, idx, gl, gu = problem.group_bounds(kind)
-    x, s, _ = _nested(cells, idx, gl, gu, budget, tol_abs)
-    method = f"exact-nested-{kind}"
     if has_b and has_c:
-        _, cidx, cl, cu = problem.group_bounds("channel")
-        ct = np.bincount(cidx, x, len(cl))
-        if np.any(ct < cl - tol_abs) or np.any(ct > cu + tol_abs):
-            x, ok = _coupled_slsqp(problem, curves, lo, hi, budget, x)
-            method = "slsqp-from-exact-relaxation"
-            s = float(np.log(np.median(curves.marginal(x)[(x > lo + tol_abs) & (x < hi - tol_abs)])))
-            if not ok:
-                notes.append("SLSQP did not report convergence on the coupled brand and channel totals")
-        else:
-            notes.append("brand-nested exact solution already satisfies the channel totals")
+        return _exact_coupled(problem, curves, cells, budget, tol_abs)
+    if not has_b and not has_c:
+        groups = (np.zeros(problem.n, dtype=np.intp), np.zeros(1), np.full(1, np.inf))
+        x, s_groups = _solve_groups(cells, groups[0], np.array([budget]), tol_abs)
+        s, method = float(s_groups[0]), "exact-lagrange"
+    else:
+        kind = "brand" if has_b else "channel"
+        _, idx, gl, gu = problem.group_bounds(kind)
+        groups = (idx, gl, gu)
+        x, s, s_groups = _nested(cells, idx, gl, gu, budget, tol_abs)
+        method = f"exact-nested-{kind}"
+    for edge, side in ((b_min, 1), (b_max, -1)):
+        if abs(budget - edge) <= tol_abs:
+            s = edge_log_multiplier(curves, lo, hi0, groups, s_groups, side)
+            notes.append(f"at the {'smallest' if side > 0 else 'largest'} feasible budget the marginal ROI is the "
+                         f"{'right' if side > 0 else 'left'}-hand derivative of the best outcome")
     return x, s, method, notes
+
+
+def _exact_coupled(
+    problem: AllocationProblem, curves: CurveArrays, cells: _Cells, budget: float, tol_abs: float
+) -> tuple[np.ndarray, float, str, list[str]]:
+    """Brand and channel totals together: the brand-nested solution, or SLSQP from it when it breaks a channel total."""
+    _, idx, gl, gu = problem.group_bounds("brand")
+    x, s, _ = _nested(cells, idx, gl, gu, budget, tol_abs)
+    _, cidx, cl, cu = problem.group_bounds("channel")
+    ct = np.bincount(cidx, x, len(cl))
+    if not (np.any(ct < cl - tol_abs) or np.any(ct > cu + tol_abs)):
+        return x, s, "exact-nested-brand", ["brand-nested exact solution already satisfies the channel totals"]
+    x, ok = _coupled_slsqp(problem, curves, cells.lo, cells.hi, budget, x)
+    free = (x > cells.lo + tol_abs) & (x < cells.hi - tol_abs)
+    s = float(np.log(np.median(curves.marginal(x)[free]))) if free.any() else float("nan")
+    return x, s, "slsqp-from-exact-relaxation", [] if ok else [SLSQP_NOT_CONVERGED]
 
 
 def _coupled_slsqp(
     problem: AllocationProblem, curves: CurveArrays, lo: np.ndarray, hi: np.ndarray, budget: float, x0: np.ndarray
 ) -> tuple[np.ndarray, bool]:
     """Brand and channel totals together: SLSQP with analytic gradients from the exact relaxation."""
-    floor = np.where(curves.shape < 1, np.maximum(lo, 1e-9 * budget / problem.n), lo)  # f' is infinite at 0
+    floor = np.where(curves.steep_at_zero(), np.maximum(lo, 1e-9 * budget / problem.n), lo)  # f' is infinite at 0
     scale = max(float(curves.response(x0).sum()), 1e-300)
     a_ub, b_ub = problem.group_rows()
     cons = [{"type": "eq", "fun": lambda x: np.array([x.sum() - budget]), "jac": lambda x: np.ones((1, len(x)))}]
@@ -235,6 +261,7 @@ def build_result(
     started: float,
     notes: Sequence[str] = (),
     convergence: Sequence[float] = (),
+    bound: float | None = None,
 ) -> AllocationResult:
     """Package an allocation with its outcome, interval, marginal ROI, binding constraints and current gap."""
     current = problem.current
@@ -256,19 +283,44 @@ def build_result(
         convergence=list(convergence),
         elapsed_s=time.perf_counter() - started,
         notes=list(notes),
+        outcome_bound=bound,
     )
 
 
 def maximize_outcome(
     problem: AllocationProblem, budget: float, *, allow_envelope: bool = False, tol: float = 1e-12
 ) -> AllocationResult:
-    """The allocation of `budget` with the largest predicted outcome (exact for concave curves)."""
+    """The allocation of `budget` with the largest predicted outcome (exact for concave curves).
+
+    With S-shaped cells (allow_envelope) the status says what the result is: "optimal" only when the
+    envelope's optimum is attained by the real curves, else "envelope_bound" with that optimum as
+    `outcome_bound`, an upper bound on any allocation's outcome.
+    """
     started = time.perf_counter()
     x, s, method, notes = _exact_x(problem, float(budget), allow_envelope, tol)
+    status, bound = "feasible" if SLSQP_NOT_CONVERGED in notes else "optimal", None
     if not np.all(problem.curves.concave()):
         method += "-envelope"
-        notes.append("S-shaped cells replaced by their concave envelope: outcome is of the real curves")
-    return build_result(problem, x, budget, method, "optimal", float(np.exp(s)), started, notes)
+        status, bound = _envelope_status(problem.curves, x, method, notes)
+    return build_result(problem, x, budget, method, status, float(np.exp(s)), started, notes, bound=bound)
+
+
+def _envelope_status(curves: CurveArrays, x: np.ndarray, method: str, notes: list[str]) -> tuple[str, float | None]:
+    """Status and upper bound of an envelope solution evaluated on the real curves (appends its note)."""
+    real = float(curves.response(x).sum())
+    if method.startswith("slsqp"):  # SLSQP ran on the real curves: a local optimum, no bound
+        notes.append("S-shaped curves with brand and channel totals: a local optimum of the real curves, "
+                     "started from the optimum of their concave envelopes")
+        return "feasible", None
+    bound = float(curves.envelope_response(x).sum())
+    if real >= bound * (1 - 1e-12):
+        notes.append("every S-shaped cell sits at zero or on the concave part of its curve, where the envelope is "
+                     "the curve: the envelope's optimum is attained, so the allocation is optimal")
+        return "optimal", bound
+    gap = (bound - real) / bound * 100.0 if bound > 0 else 0.0
+    notes.append(f"S-shaped cells solved through their concave envelopes: the allocation is a heuristic, its outcome "
+                 f"on the real curves ({real:.6g}) at most {gap:.2g} % below the upper bound {bound:.6g}")
+    return "envelope_bound", bound
 
 
 def minimize_budget(
@@ -316,11 +368,13 @@ def minimize_budget(
             lo_b = b
         else:
             hi_b = b
-        newton = b + (target - v) / np.exp(s)  # dV/dB = λ; from below, concavity keeps Newton below the root
+        lam = float(np.exp(s))  # dV/dB = λ (+inf at the smallest budget when a cell is steep at zero)
+        newton = b + (target - v) / lam if lam > 0 else np.nan  # from below, concavity keeps Newton below the root
         b = newton if np.isfinite(newton) and lo_b < newton < hi_b else 0.5 * (lo_b + hi_b)
     else:
         raise InfeasibleError(f"target {target:.6g} not reached within {max_iter} budget steps (last {v:.6g})")
-    return build_result(problem, x, b, f"{method}-min-budget", "optimal", float(np.exp(s)), started, notes)
+    status = "feasible" if SLSQP_NOT_CONVERGED in notes else "optimal"
+    return build_result(problem, x, b, f"{method}-min-budget", status, float(np.exp(s)), started, notes)
 
 
 def budget_frontier(

@@ -19,6 +19,8 @@ from functools import cached_property
 import numpy as np
 from scipy.signal import lfilter
 
+from core.optimize import logistic_branch
+
 
 def geometric_adstock(spend: np.ndarray, decay: float) -> np.ndarray:
     """Carry-over a_t = (1 − θ)·x_t + θ·a_{t−1} along the first axis (a_{−1} = 0)."""
@@ -130,23 +132,27 @@ class CurveParams:
 class CurveArrays:
     """Many steady-state response curves at once (one per cell), for the vectorized allocator.
 
-    Arrays broadcast: shape (n,) for one portfolio, (draws, n) for bootstrap draws of it.
-    `concave()` cells have shape ≤ 1; S-shaped cells (shape > 1) are handled by the allocator
+    Arrays broadcast: shape (n,) for one portfolio, (draws, n) for bootstrap draws of it. `logistic`
+    marks the cells of the logistic family (default: every cell is Hill). `concave()` cells are Hill
+    with shape ≤ 1; S-shaped cells (Hill shape > 1, every logistic) are handled by the allocator
     through their concave envelope (see envelope.py).
     """
 
     beta: np.ndarray
     half_saturation: np.ndarray
     shape: np.ndarray
+    logistic: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         b, k, n = (np.asarray(a, dtype=float) for a in (self.beta, self.half_saturation, self.shape))
-        b, k, n = np.broadcast_arrays(b, k, n)
+        lg = np.asarray(False if self.logistic is None else self.logistic, dtype=bool)
+        b, k, n, lg = np.broadcast_arrays(b, k, n, lg)
         if np.any(b < 0) or np.any(k <= 0) or np.any(n <= 0):
             raise ValueError("curves need beta ≥ 0, half_saturation > 0 and shape > 0")
         object.__setattr__(self, "beta", b)
         object.__setattr__(self, "half_saturation", k)
         object.__setattr__(self, "shape", n)
+        object.__setattr__(self, "logistic", lg)
 
     @classmethod
     def from_params(cls, params: list[CurveParams]) -> CurveArrays:
@@ -154,49 +160,90 @@ class CurveArrays:
             np.array([p.beta for p in params]),
             np.array([p.half_saturation for p in params]),
             np.array([p.shape for p in params]),
+            np.array([p.family == "logistic" for p in params], dtype=bool),
         )
 
     @property
     def size(self) -> int:
         return int(self.beta.shape[-1])
 
+    @cached_property
+    def _any_logistic(self) -> bool:
+        """Whether any cell is logistic: pure-Hill arrays skip every logistic computation."""
+        return bool(self.logistic.any())
+
+    def families(self) -> list[str]:
+        """The family name of each cell (last axis)."""
+        flags = self.logistic if self.logistic.ndim == 1 else self.logistic.reshape(-1, self.size)[0]
+        return ["logistic" if f else "hill" for f in flags.tolist()]
+
     def subset(self, mask: np.ndarray) -> CurveArrays:
-        return CurveArrays(self.beta[..., mask], self.half_saturation[..., mask], self.shape[..., mask])
+        return CurveArrays(self.beta[..., mask], self.half_saturation[..., mask], self.shape[..., mask],
+                           self.logistic[..., mask])
 
     def concave(self) -> np.ndarray:
-        return self.shape <= 1.0
+        return (self.shape <= 1.0) & ~self.logistic
+
+    def steep_at_zero(self) -> np.ndarray:
+        """Cells whose marginal is infinite at zero spend (Hill with shape < 1)."""
+        return (self.shape < 1.0) & ~self.logistic
 
     def response(self, x: np.ndarray) -> np.ndarray:
-        """β·hill(x) per cell, vectorized over cells (and draws)."""
+        """β·saturation(x) per cell, vectorized over cells (and draws)."""
         x = np.maximum(np.asarray(x, dtype=float), 0.0)
         with np.errstate(divide="ignore"):
             u = self.shape * (np.log(x) - np.log(self.half_saturation))
-        return self.beta * _expit(u)
+        out = self.beta * _expit(u)
+        if self._any_logistic:
+            out = np.where(self.logistic, logistic_branch.response(self.beta, self.half_saturation, self.shape, x), out)
+        return out
 
     def marginal(self, x: np.ndarray) -> np.ndarray:
-        """d response / dx = β·n·h(1 − h)/x (the marginal ROI); +inf at 0 when n < 1."""
+        """d response / dx (the marginal ROI); Hill: β·n·h(1 − h)/x, +inf at 0 when n < 1."""
         x = np.maximum(np.asarray(x, dtype=float), 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
             u = self.shape * (np.log(x) - np.log(self.half_saturation))
             h = _expit(u)
             d = self.beta * self.shape * h * (1.0 - h) / x
         at_zero = np.where(self.shape < 1, np.inf, np.where(self.shape == 1, self.beta / self.half_saturation, 0.0))
-        return np.where(x > 0, d, at_zero)
+        out = np.where(x > 0, d, at_zero)
+        if self._any_logistic:
+            out = np.where(self.logistic, logistic_branch.marginal(self.beta, self.half_saturation, self.shape, x), out)
+        return out
 
-    def tangent_point(self) -> np.ndarray:
-        """Where the ray from the origin touches an S-curve: hill = 1 − 1/n, x* = K·(n − 1)^(1/n); 0 if concave."""
+    def envelope_response(self, x: np.ndarray) -> np.ndarray:
+        """The concave envelope at x: the ray (marginal cap)·x below an S-curve's tangent point, the curve beyond."""
+        x = np.maximum(np.asarray(x, dtype=float), 0.0)
+        with np.errstate(invalid="ignore"):
+            ray = self.marginal_cap() * x
+        return np.where(~self.concave() & (x < self.tangent_point()), ray, self.response(x))
+
+    @cached_property
+    def _tangent(self) -> np.ndarray:
         n = self.shape
         with np.errstate(invalid="ignore", divide="ignore"):
             xs = self.half_saturation * np.where(n > 1, n - 1.0, 0.0) ** (1.0 / n)
-        return np.where(n > 1, xs, 0.0)
+        xs = np.where(n > 1, xs, 0.0)
+        if self._any_logistic:
+            xs = np.where(self.logistic, logistic_branch.tangent_point(self.half_saturation, n), xs)
+        return xs
+
+    def tangent_point(self) -> np.ndarray:
+        """Where the ray from the origin touches an S-curve (0 if concave): Hill x* = K·(n − 1)^(1/n), where
+        hill = 1 − 1/n; logistic by a safeguarded Newton solve (logistic_branch.tangent_u)."""
+        return self._tangent
 
     def marginal_cap(self) -> np.ndarray:
-        """Largest marginal on the concave branch: +inf (n < 1), β/K (n = 1), β(1 − 1/n)/x* (n > 1)."""
+        """Largest marginal on the concave branch: +inf (n < 1), β/K (n = 1), β(1 − 1/n)/x* (n > 1);
+        logistic β·L'(x*)."""
         n, b, k = self.shape, self.beta, self.half_saturation
         xs = self.tangent_point()
         with np.errstate(invalid="ignore", divide="ignore"):
             s_cap = np.where(n > 1, b * (1.0 - 1.0 / n) / np.where(xs > 0, xs, 1.0), b / k)
-        return np.where(n < 1, np.inf, s_cap)
+        cap = np.where(n < 1, np.inf, s_cap)
+        if self._any_logistic:
+            cap = np.where(self.logistic, logistic_branch.marginal_cap(b, k, n), cap)
+        return cap
 
     @cached_property
     def _log_consts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -207,9 +254,10 @@ class CurveArrays:
     def inverse_marginal(self, log_lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Spend x with marginal(x) = λ on the concave branch, and dx/d ln λ, all cells at once.
 
-        Newton on y = ln x of ln marginal(y) − ln λ, which is concave in y; starting from the root of a
-        linear upper bound puts the start right of the root, so the iteration converges monotonically
-        (quadratically at the end) without bracketing. λ above the branch's marginal cap gives x = 0.
+        Hill: Newton on y = ln x of ln marginal(y) − ln λ, which is concave in y; starting from the root
+        of a linear upper bound puts the start right of the root, so the iteration converges
+        monotonically (quadratically at the end) without bracketing. Logistic: closed form
+        (logistic_branch.inverse_marginal). λ above the branch's marginal cap gives x = 0.
         """
         log_lam = np.broadcast_to(np.asarray(log_lam, dtype=float), self.beta.shape)
         n = self.shape
@@ -220,6 +268,8 @@ class CurveArrays:
                 ya = (log_lam - lbn + n * lk) / (n - 1.0)  # root of ln(βn) + (n − 1)y − n ln K − ln λ
             y = np.where(n < 1, np.minimum(y, ya), y)
         active = np.isfinite(y) & (log_lam < lcap)
+        if self._any_logistic:
+            active &= ~self.logistic
         y = np.where(active, y, 0.0)
         todo = np.flatnonzero(active)
         nt, lkt, lbnt, llt = n[todo], lk[todo], lbn[todo], log_lam[todo]
@@ -238,16 +288,22 @@ class CurveArrays:
             keep = np.abs(step) > 1e-9
             todo, nt, lkt, lbnt, llt = todo[keep], nt[keep], lkt[keep], lbnt[keep], llt[keep]
         _, sig = _softplus_expit(n * (y - lk))
-        slope = n * (1.0 - 2.0 * sig) - 1.0
+        # d ln marginal / d ln x = n(1 − 2h) − 1, written so that n = 1 near x = 0 does not round to 0.
+        slope = (n - 1.0) - 2.0 * n * sig
         x = np.where(active, np.exp(y), 0.0)
         dx = np.where(active, x / slope, 0.0)
+        if self._any_logistic:
+            lcap_l = np.where(self.logistic, lcap, -np.inf)  # Hill cells stay off the logistic branch
+            lx, ldx = logistic_branch.inverse_marginal(self.beta, self.half_saturation, n, log_lam, lcap_l)
+            x, dx = np.where(self.logistic, lx, x), np.where(self.logistic, ldx, dx)
         return x, dx
 
-    def to_dict(self) -> dict[str, list[float]]:
+    def to_dict(self) -> dict[str, list]:
         return {
             "beta": self.beta.tolist(),
             "half_saturation": self.half_saturation.tolist(),
             "shape": self.shape.tolist(),
+            "family": np.where(self.logistic, "logistic", "hill").tolist(),
         }
 
 

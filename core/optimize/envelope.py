@@ -1,7 +1,8 @@
 """Concave envelopes of S-shaped response curves, and turning envelope solutions into real ones.
 
-The concave hull of β·hill(x) with n > 1 is the ray m*·x from 0 to the tangent point x* (where
-hill = 1 − 1/n) and the curve itself beyond. Allocating on envelopes is a concave problem the exact
+The concave hull of an S-curve (β·hill(x) with n > 1, or any β·logistic(x)) is the ray m*·x from 0 to
+the tangent point x* (Hill: where hill = 1 − 1/n; logistic: curves.logistic_branch) and the curve
+itself beyond. Allocating on envelopes is a concave problem the exact
 allocator solves; its value bounds the real optimum from above and its solution seeds the genetic
 search once the cells left on the ray are made "all or nothing".
 """

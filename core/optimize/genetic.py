@@ -1,7 +1,7 @@
 """Genetic search for the hard allocation cases the exact allocator cannot take.
 
-S-shaped curves, on/off channels with a minimum spend when on, at most k active channels per brand
-and whole spend units make the problem non-concave and combinatorial. pymoo's GA searches it with a
+S-shaped curves (Hill n > 1, logistic), on/off channels with a minimum spend when on, at most k active
+channels per brand and whole spend units make the problem non-concave and combinatorial. pymoo's GA searches it with a
 repair operator that maps every individual onto a feasible allocation (so no penalty tuning), seeded
 with the exact optimum of the concave envelope. Each generation's best active set is then polished
 exactly (envelope.polish), a memetic step that makes the search land on a local KKT point.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,11 +20,36 @@ def _f(x: Any) -> Any:
     return x
 
 
+def status_words(status: str | None, method: str | None = None, outcome: float | None = None,
+                 bound: float | None = None) -> str:
+    """The status of an allocation in a marketer's words, for every page, report and export that shows it.
+
+    Results saved before "envelope_bound" existed said "optimal" for envelope solutions; their method
+    (ending in "-envelope") gives them away, and they are worded as unproven.
+    """
+    envelope = status == "envelope_bound" or (status == "optimal" and bound is None and "envelope" in (method or ""))
+    if envelope:
+        if bound and outcome is not None and bound > 0:
+            gap = max(bound - outcome, 0.0) / bound * 100.0
+            return (f"heuristic plan for S-shaped curves: at most {gap:.2g} % below an upper bound "
+                    "on the best possible outcome")
+        return "heuristic plan for S-shaped curves: not proven optimal"
+    return {
+        "optimal": "optimal: no other plan within the constraints predicts more",
+        "feasible": "best plan found by search: meets every constraint, not proven optimal",
+    }.get(status or "", status or "n/a")
+
+
+def describe_status(result: Mapping[str, Any]) -> str:
+    """`status_words` of a stored result dict (a run's summary or `AllocationResult.to_dict()`)."""
+    return status_words(result.get("status"), result.get("method"), result.get("outcome"), result.get("outcome_bound"))
+
+
 @dataclass
 class AllocationResult:
     """One optimized allocation with everything a reviewer needs to trust it."""
 
-    status: str  # "optimal" (exact / converged), "feasible" (heuristic best found)
+    status: str  # "optimal" (exact / converged), "feasible" (heuristic best found), "envelope_bound" (see allocate)
     method: str
     budget: float
     allocation: np.ndarray
@@ -40,6 +66,7 @@ class AllocationResult:
     convergence: list[float] = field(default_factory=list)
     elapsed_s: float = 0.0
     notes: list[str] = field(default_factory=list)
+    outcome_bound: float | None = None  # upper bound on the best outcome (the concave envelope's optimum)
 
     @property
     def gain(self) -> float | None:
@@ -63,9 +90,11 @@ class AllocationResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": self.status,
+            "status_label": status_words(self.status, self.method, self.outcome, self.outcome_bound),
             "method": self.method,
             "budget": _f(self.budget),
             "outcome": _f(self.outcome),
+            "outcome_bound": _f(self.outcome_bound),
             "outcome_interval": None if self.outcome_interval is None else _f(np.array(self.outcome_interval)),
             "current_outcome": _f(self.current_outcome),
             "current_outcome_interval": (
@@ -87,7 +116,7 @@ class FrontierResult:
 
     budgets: np.ndarray
     outcomes: np.ndarray
-    marginal_roi: np.ndarray  # dOutcome/dBudget at each budget (the multiplier λ)
+    marginal_roi: np.ndarray  # dOutcome/dBudget at each budget (λ; one-sided at the feasible range's ends)
     allocations: np.ndarray  # (points, cells)
     elapsed_s: float = 0.0
 
@@ -96,6 +125,8 @@ class FrontierResult:
             "budgets": _f(self.budgets),
             "outcomes": _f(self.outcomes),
             "marginal_roi": _f(self.marginal_roi),
+            # +inf (JSON null above): at the smallest budget a cell without spend is infinitely steep at zero
+            "marginal_roi_unbounded": np.isposinf(self.marginal_roi).tolist(),
             "average_roi": _f(np.divide(self.outcomes, self.budgets, where=self.budgets > 0,
                                         out=np.full_like(self.outcomes, np.nan))),
             "allocations": _f(self.allocations),

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from core.db import Database
 from core.formatting import compact
 from core.models import Organization
+from core.optimize.results import describe_status
 from core.reports import charts
 from core.reports.access import ReportNotFound, check_keys, int_param
 from core.reports.document import ChartSpec, Document, Figure, Heading, Kpi, Kpis, Table, Text
@@ -87,7 +88,7 @@ def build(db: Database, principal: Principal, params: dict[str, Any]) -> Documen
             + (f" · 90 % interval {compact(ulo)} – {compact(uhi)}" if ulo is not None else "")),
         Kpi("ROI (outcome / budget)", result.get("roi"), "ratio", ""),
         Kpi("Binding constraints", float(len(result.get("binding") or [])), "int",
-            f"{result.get('method', '')} · {result.get('status', '')}"),
+            f"{describe_status(result)} ({result.get('method', '')})"),
     ]))
     doc.add(Text(f"Curves: {result.get('curve_source_label') or result.get('curve_source') or 'n/a'}.", muted=True))
 

@@ -14,6 +14,7 @@ import dash_bootstrap_components as dbc
 import numpy as np
 from dash import dcc, html
 
+from core.optimize.results import describe_status
 from dashboard.components import MUTED, PALETTE, chart_layout, compact, empty_state, kpi_card
 from dashboard.figures.common import figure
 
@@ -125,8 +126,23 @@ def mroi_figure(result: dict) -> dict:
 
 
 def frontier_figure(result: dict) -> dict:
-    """Best outcome per budget (left axis) and its marginal ROI (right axis), with this plan and today's."""
+    """Best outcome per budget (left axis) and its marginal ROI (right axis), with this plan and today's.
+
+    Where the marginal ROI is unbounded (the smallest budget, a channel without spend infinitely steep at
+    zero) the line has a gap and the chart says so in words.
+    """
     front = result.get("frontier") or {}
+    layout = chart_layout(height=360, hovermode="x unified",
+                          xaxis={"title": {"text": "budget, 12 months"}, "domain": [0.0, 0.94], "anchor": "y"},
+                          yaxis={"title": {"text": "outcome, 12 months"}, "anchor": "x"},
+                          yaxis2={"title": {"text": "marginal ROI"}, "anchor": "x", "overlaying": "y", "side": "right",
+                                  "showgrid": False})
+    unbounded = [b for b, u in zip(front.get("budgets") or [], front.get("marginal_roi_unbounded") or [], strict=False)
+                 if u]
+    if unbounded:
+        layout["annotations"] = [{"text": "marginal ROI unbounded at this budget", "x": unbounded[0], "xref": "x",
+                                  "y": 1.0, "yref": "paper", "yanchor": "bottom", "showarrow": False,
+                                  "font": {"size": 11, "color": PALETTE[3]}}]
     return figure([
         {"type": "scatter", "x": front.get("budgets"), "y": front.get("outcomes"), "mode": "lines+markers",
          "name": "best outcome", "line": {"color": PALETTE[0], "width": 3}},
@@ -136,11 +152,7 @@ def frontier_figure(result: dict) -> dict:
          "name": "this plan", "marker": {"size": 14, "symbol": "star", "color": PALETTE[1]}},
         {"type": "scatter", "x": [result.get("current_budget")], "y": [result.get("current_outcome")],
          "mode": "markers", "name": "current allocation", "marker": {"size": 12, "color": MUTED}},
-    ], chart_layout(height=360, hovermode="x unified",
-                    xaxis={"title": {"text": "budget, 12 months"}, "domain": [0.0, 0.94], "anchor": "y"},
-                    yaxis={"title": {"text": "outcome, 12 months"}, "anchor": "x"},
-                    yaxis2={"title": {"text": "marginal ROI"}, "anchor": "x", "overlaying": "y", "side": "right",
-                            "showgrid": False}))
+    ], layout)
 
 
 def binding_tab(result: dict) -> html.Div:
@@ -206,7 +218,7 @@ def results_view(result: dict, *, can_save: bool, can_export: bool, default_name
                  _span(result.get("uplift_interval")), tone),
         kpi_card("Budget", compact(result.get("budget")), f"current {compact(result.get('current_budget'))}"),
         kpi_card("Return per unit spent", f"{result['roi']:.2f}" if result.get("roi") else "n/a",
-                 f"{result.get('method')} · {result.get('status')}"),
+                 f"{describe_status(result)} ({result.get('method')})"),
     ]
     tabs = dbc.Tabs([
         dbc.Tab(allocation_tab(result), label="Allocation", tab_id="allocation"),

@@ -13,6 +13,7 @@ import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html, no_update
 
+from core.optimize.results import describe_status
 from core.runtime import get_db
 from core.scenarios import (
     APPROVE,
@@ -183,6 +184,7 @@ def _card(sc: dict, delta: dict, first: str | None, width: int) -> dbc.Col:
             _delta_line(delta, first) if first else html.Div("the reference for the changes", className="small mt-1"
                                                                                                     " text-muted"),
             html.Div(f"{r.get('curve_source_label', '')} · {r.get('method', '')}", className="small text-muted"),
+            html.Div(describe_status(r), className="small text-muted") if r.get("status") else None,
             html.Div(f"by {sc['owner'] or 'n/a'} · {(sc['created_at'] or '')[:10]}", className="small text-muted"),
         ]),
     ], className="h-100 shadow-sm"), xs=12, md=width)

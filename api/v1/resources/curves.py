@@ -13,7 +13,8 @@ from api.v1.types import UtcDatetime
 from core import records
 from core.runtime import get_db
 
-router = Router("response-curves", "revenue = β · hill(adstock(spend)) per brand and channel.")
+router = Router("response-curves", "revenue = β · saturation(adstock(spend)) per brand and channel; the saturation "
+                                   "is Hill or logistic (params.family).")
 
 
 class CurveQuery(BaseModel):
