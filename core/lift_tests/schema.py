@@ -37,9 +37,9 @@ def refuse(message: str) -> PydanticCustomError:
 
 
 def _number(value: Any, what: str, example: str) -> float:
-    if isinstance(value, bool) or value is None or (isinstance(value, str) and not value.strip()):
+    if value is None or (isinstance(value, str) and not value.strip()):
         raise refuse(f"Enter the {what}, e.g. {example}.")
-    if isinstance(value, int | float):
+    if isinstance(value, int | float) and not isinstance(value, bool):
         number = float(value)
     elif isinstance(value, str):
         text = _SPACES.sub("", value).translate(_MINUS).replace(",", "").replace("_", "")
