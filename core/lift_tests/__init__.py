@@ -21,8 +21,9 @@ from core.lift_tests.service import (
     form_options,
     list_lift_tests,
     readable,
+    sees_organization,
 )
 
 __all__ = ["READ", "WRITE", "Audit", "LiftTestConflict", "LiftTestError", "LiftTestInput", "LiftTestReport",
            "add_lift_test", "delete_lift_test", "experiments_for", "form_options", "import_lift_tests",
-           "list_lift_tests", "readable"]
+           "list_lift_tests", "readable", "sees_organization"]

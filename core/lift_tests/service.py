@@ -139,6 +139,13 @@ def readable(db: Database, principal: Principal, lift_test_id: int) -> bool:
         return _readable_row(s, principal, lift_test_id) is not None
 
 
+def sees_organization(db: Database, principal: Principal, organization_id: int) -> bool:
+    """Whether the principal may read lift tests of some brand of the organization (an unknown one: no)."""
+    with db.session() as s:
+        return s.scalar(select(Brand.id).where(Brand.organization_id == organization_id,
+                                               scope_filter(principal, READ, Brand)).limit(1)) is not None
+
+
 def _readable_row(session: Session, principal: Principal, lift_test_id: int) -> LiftTest | None:
     if not 0 < int(lift_test_id) <= 2**31 - 1:
         return None
