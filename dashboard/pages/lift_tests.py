@@ -49,16 +49,14 @@ def layout(**_query) -> html.Div:
                  "contribution over the test's weeks is pulled towards the measured lift, as firmly as its standard "
                  "error allows.", className="text-muted small mb-1"),
         html.Div(UNIT_NOTE, className="text-muted small mb-3"),
-        dbc.Row([
-            dbc.Col(dbc.Card([
-                dbc.CardHeader(html.Div([html.Span("Recorded tests", className="fw-semibold me-auto"),
-                                         dbc.Button("Delete selected…", id="lift-delete", color="danger", outline=True,
-                                                    size="sm", disabled=not writer)],
-                                        className="d-flex align-items-center gap-2")),
-                dbc.CardBody([tests_grid(), html.Div(id="lift-grid-message", className="mt-2")]),
-            ], className="mb-3 shadow-sm"), lg=7),
-            dbc.Col(side, lg=5),
-        ], className="g-3"),
+        dbc.Card([
+            dbc.CardHeader(html.Div([html.Span("Recorded tests", className="fw-semibold me-auto"),
+                                     dbc.Button("Delete selected…", id="lift-delete", color="danger", outline=True,
+                                                size="sm", disabled=not writer)],
+                                    className="d-flex align-items-center gap-2")),
+            dbc.CardBody([tests_grid(), html.Div(id="lift-grid-message", className="mt-2")]),
+        ], className="mb-3 shadow-sm"),
+        dbc.Row([dbc.Col(part, lg=6) for part in side], className="g-3"),
         dcc.ConfirmDialog(id="lift-delete-confirm",
                           message="Delete the selected lift test? Later fits will no longer use it; the audit trail "
                                   "keeps what it held."),
