@@ -170,9 +170,10 @@ def delete_lift_test(db: Database, principal: Principal, lift_test_id: int) -> d
 
 
 def list_lift_tests(db: Database, principal: Principal, *, organization_id: int | None = None,
-                    brand_id: int | None = None, after_id: int | None = None, limit: int | None = None
-                    ) -> list[dict[str, Any]]:
-    """The tests the principal may read, by id; optionally one organization's or one brand's, a page at a time."""
+                    brand_id: int | None = None, after_id: int | None = None, limit: int | None = None,
+                    lift_test_id: int | None = None) -> list[dict[str, Any]]:
+    """The tests the principal may read, by id; optionally one organization's or one brand's, a page at a time
+    (or the one test `lift_test_id`)."""
     stmt = (select(LiftTest, Brand.name, Brand.organization_id, Organization.name.label("organization"),
                    Channel.name.label("channel"))
             .join(Brand, Brand.id == LiftTest.brand_id).join(Organization, Organization.id == Brand.organization_id)
@@ -182,6 +183,8 @@ def list_lift_tests(db: Database, principal: Principal, *, organization_id: int 
         stmt = stmt.where(Brand.organization_id == organization_id)
     if brand_id is not None:
         stmt = stmt.where(LiftTest.brand_id == brand_id)
+    if lift_test_id is not None:
+        stmt = stmt.where(LiftTest.id == lift_test_id)
     if after_id is not None:
         stmt = stmt.where(LiftTest.id > after_id)
     if limit is not None:

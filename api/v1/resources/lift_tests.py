@@ -94,8 +94,8 @@ class ImportOut(BaseModel):
 
 
 def _one(ident: int) -> LiftTestOut:
-    rows = lift_tests.list_lift_tests(get_db(), current_principal(), after_id=ident - 1, limit=1)
-    return LiftTestOut.model_validate(rows[0])
+    """The test just recorded (its author reads its brand: `create_test` answers 404 otherwise)."""
+    return LiftTestOut.model_validate(lift_tests.list_lift_tests(get_db(), current_principal(), lift_test_id=ident)[0])
 
 
 @router.get("/lift-tests", summary="Lift tests you may read, a page at a time", response=LiftTestPage,
