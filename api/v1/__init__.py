@@ -35,6 +35,7 @@ from api.v1.resources import (
     curves,
     imports,
     jobs,
+    lift_tests,
     metric_framework,
     metrics,
     organizations,
@@ -54,7 +55,7 @@ BLUEPRINT = "api_v1"
 PREFIX = "/api/v1"
 VERSION = "1.0.0"
 RESOURCES = [auth, portfolio, organizations, projects, brands, metrics, metric_framework, channels, scores, curves,
-             imports, scenarios, jobs, reports, admin]
+             lift_tests, imports, scenarios, jobs, reports, admin]
 
 
 def is_api_request() -> bool:

@@ -38,7 +38,9 @@ from core.setup.portfolio_common import Audit, PortfolioConflict, PortfolioError
 
 SIDES = ("target", "source")
 # Tables whose primary key is not (brand, …): the columns that make two rows the same thing.
-NATURAL_KEYS = {"response_curves": ("channel_id", "kind")}
+# Lift tests: one per brand, channel and period (core.lift_tests), so two brands' tests of the same
+# channel and period are one experiment recorded twice.
+NATURAL_KEYS = {"response_curves": ("channel_id", "kind"), "lift_tests": ("channel_id", "period_start", "period_end")}
 MEMBERSHIP = "project_brands"
 SHOWN_CONFLICTS = 20
 

@@ -4,11 +4,23 @@ problem+json validation errors, the import round trip, and the dashboard staying
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pytest
 from sqlalchemy import func, select
 
-from core.models import AuditEvent, Brand, Metric, MetricValue, Organization, ProjectBrand, Scenario, User
+from core.models import (
+    AuditEvent,
+    Brand,
+    Channel,
+    LiftTest,
+    Metric,
+    MetricValue,
+    Organization,
+    ProjectBrand,
+    Scenario,
+    User,
+)
 from tests.integration.api.conftest import bearer, token_for
 from tests.support import sign_in
 
@@ -46,6 +58,20 @@ def test_out_of_scope_ids_get_the_same_404_as_unknown_ones(client, admin, world,
         assert response.get_json() == same, path
     copy = client.post("/api/v1/scenarios", headers=admin, json={"name": "mine now", "copy_of": f["scenario"]})
     assert copy.status_code == 404 and copy.get_json() == same
+    # Lift tests: another organization's test cannot be deleted, nor one recorded on its brand.
+    with db.session() as s:
+        channel = s.scalar(select(Channel.id).where(Channel.organization_id == f["organization"]))
+        test = LiftTest(brand_id=f["brand"], channel_id=channel, period_start=date(2025, 1, 6),
+                        period_end=date(2025, 1, 12), incremental_outcome=1.0, standard_error=1.0)
+        s.add(test)
+        s.flush()
+        their_test = test.id
+    assert client.delete(f"/api/v1/lift-tests/{their_test}", headers=admin).get_json() == same
+    recorded = client.post("/api/v1/lift-tests", headers=admin, json={
+        "brand_id": f["brand"], "channel": "TV", "period_start": "2025-02-03", "period_end": "2025-02-09",
+        "incremental_outcome": 1, "standard_error": 1})
+    assert recorded.status_code == 404 and recorded.get_json() == same
+    assert client.get("/api/v1/lift-tests", headers=admin).get_json()["items"] == []
     imported = client.post("/api/v1/imports/preview", headers=admin, data={
         "mapping": json.dumps({"kind": "metrics", "layout": "long"}), "organization_id": str(f["organization"]),
         "file": (_csv([("x", "y", "2024-01-01", "1")]), "x.csv")}, content_type="multipart/form-data")

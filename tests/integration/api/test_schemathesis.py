@@ -181,6 +181,10 @@ def _tour(ids: dict, scenarios: list[int]) -> list[tuple[str, str, dict]]:
             ("POST", "/api/v1/reports", {"body": {"kind": "scenario", "scenario_id": scenario, "format": "xlsx"}}),
             ("GET", "/api/v1/users/{user_id}/grants", {"path_parameters": {"user_id": user}}),
             ("POST", "/api/v1/users/{user_id}/enable", {"path_parameters": {"user_id": user}}),
+            ("POST", "/api/v1/lift-tests", {"body": {"brand_id": brand, "channel": "Meta", "period_start": "2025-01-06",
+                                                     "period_end": "2025-02-02", "incremental_outcome": 1000,
+                                                     "standard_error": 100, "note": "tour"}}),
+            ("GET", "/api/v1/lift-tests", {"query": {"brand_id": brand, "limit": 5}}),
         ]
     steps.append(("POST", "/api/v1/auth/token", {"body": {"email": ids["foreign_admin_email"],
                                                           "password": DEMO_PASSWORD}}))

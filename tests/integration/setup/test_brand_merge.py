@@ -13,6 +13,7 @@ from core.models import (
     Brand,
     Channel,
     ControlValue,
+    LiftTest,
     MetricValue,
     Outcome,
     ProjectBrand,
@@ -51,7 +52,7 @@ def _marketing(db, w) -> None:
 
 def test_every_table_with_a_brand_key_is_known():
     assert {t.name for t in brand_tables()} == {"metric_values", "spend", "outcomes", "control_values",
-                                                 "response_curves", "project_brands"}
+                                                 "response_curves", "project_brands", "lift_tests"}
 
 
 def test_merge_without_conflicts_moves_every_row(world):
@@ -130,6 +131,29 @@ def test_choosing_a_side_keeps_its_values_and_counts_the_rest(world, keep):
         week = s.scalar(select(Outcome.revenue).where(Outcome.brand_id == target, Outcome.period == date(2024, 1, 15)))
     assert week == 1000.0 + (target if keep == "target" else source)
     assert audit_actions(db, "brand.merged")[0][1]["kept"] == keep
+
+
+def test_lift_tests_of_the_same_channel_and_period_conflict_and_the_others_move(world):
+    db, admin, w = world["db"], world["as"]["admin"], world["w"]
+    source, target = w.brands["Ab1"], w.brands["Ab3"]
+    with db.session() as s:
+        tv = Channel(organization_id=w.orgs["A"], name="TV")
+        s.add(tv)
+        s.flush()
+        for brand, starts in ((source, (6, 13)), (target, (13,))):
+            for day in starts:
+                s.add(LiftTest(brand_id=brand, channel_id=tv.id, period_start=date(2025, 1, day),
+                               period_end=date(2025, 1, day + 6), incremental_outcome=float(brand), standard_error=1.0))
+    with pytest.raises(brand_merge.MergeConflict) as refused:
+        brand_merge.merge_brands(db, admin, source, target)
+    assert refused.value.conflicts["lift_tests"]["keys"] == [
+        {"channel_id": "TV", "period_start": "2025-01-13", "period_end": "2025-01-19"}]
+    result = brand_merge.merge_brands(db, admin, source, target, keep="target")
+    assert (result["moved"]["lift_tests"], result["dropped"]["lift_tests"]) == (1, 1)
+    with db.session() as s:
+        kept = s.execute(select(LiftTest.period_start, LiftTest.incremental_outcome).where(LiftTest.brand_id == target)
+                         .order_by(LiftTest.period_start)).all()
+    assert kept == [(date(2025, 1, 6), float(source)), (date(2025, 1, 13), float(target))]
 
 
 def test_scenarios_grants_and_memberships_follow(world):

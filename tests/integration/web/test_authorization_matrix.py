@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import dash
 import pytest
@@ -18,7 +18,20 @@ from dash._utils import split_callback_id, to_json
 from sqlalchemy import select
 
 from core.demo import seed_demo
-from core.models import Brand, ImportUpload, Job, Metric, Organization, Project, ProjectBrand, Role, Scenario, User
+from core.models import (
+    Brand,
+    Channel,
+    ImportUpload,
+    Job,
+    LiftTest,
+    Metric,
+    Organization,
+    Project,
+    ProjectBrand,
+    Role,
+    Scenario,
+    User,
+)
 from core.security import Forbidden, load_principal
 from core.security.permissions import BUILTIN_ROLES
 from tests.support import csrf_headers, demo_people, make_app, sign_in
@@ -78,6 +91,13 @@ def setting(tmp_path_factory, _sqlite_db):
         s.add(ImportUpload(id=hashlib.sha256(token.encode()).hexdigest(), user_id=foreign_user.id, filename="x.csv",
                            sha256="0" * 64, size=1, data=b"x", expires_at=datetime.now(UTC) + timedelta(hours=1)))
         foreign["import_upload"] = token
+        # A lift test of the other organization's brand: deleting it from the Lift tests page is refused.
+        their_channel = s.scalars(select(Channel.id).where(Channel.organization_id == second)).first()
+        their_test = LiftTest(brand_id=foreign["brand"], channel_id=their_channel, period_start=date(2025, 1, 6),
+                              period_end=date(2025, 1, 12), incremental_outcome=1.0, standard_error=1.0)
+        s.add(their_test)
+        s.flush()
+        foreign["lift_test"] = their_test.id
         home_project = s.scalars(select(Project.id).where(Project.organization_id == first)).first()
     app = make_app(db, tmp)
     warm = app.server.test_client()  # the first request registers Dash's page-routing callbacks
