@@ -12,10 +12,19 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from dashboard.components import PALETTE, kpi_card, signed
-from dashboard.figures.models import contribution_figure, curve_figure, decomposition_figure, fit_figure, roas_figure
+from dashboard.components import kpi_card, signed
+from dashboard.figures.models import (
+    channel_colours,
+    contribution_figure,
+    curve_figure,
+    decomposition_figure,
+    fit_figure,
+    roas_figure,
+)
 
 GRAPH_CONFIG = {"displaylogo": False, "responsive": True}
+# The small charts go without the toolbar: it would cover their titles.
+SMALL_CONFIG = {**GRAPH_CONFIG, "displayModeBar": False}
 # (limit, good when below?) → the tone of a diagnostic: within the limit is "fine", else "check".
 LIMITS = {"r2": (0.7, False), "holdout_mape": (0.15, True), "nrmse": (0.1, True)}
 
@@ -102,8 +111,8 @@ def changes_card(changes: list[dict[str, Any]], previous: int | None, version: i
     return dbc.Card([dbc.CardHeader(title), dbc.CardBody(body)], className="shadow-sm mb-3", id="models-changes")
 
 
-def _graph(fig: dict, gid: str) -> dcc.Graph:
-    return dcc.Graph(id=gid, figure=fig, config=GRAPH_CONFIG)
+def _graph(fig: dict, gid: str, small: bool = False) -> dcc.Graph:
+    return dcc.Graph(id=gid, figure=fig, config=SMALL_CONFIG if small else GRAPH_CONFIG)
 
 
 def _card(title: str, child: Any, hint: str | None = None) -> dbc.Card:
@@ -121,8 +130,9 @@ def review_view(shown: dict[str, Any]) -> html.Div:
                      f"{inputs['periods'][0]} to {inputs['periods'][-1]} · data {shown['data_digest'][:10]}"],
                     className="small text-muted mb-2", id="models-version-header")
     curves = result.get("curves") or {}
-    curve_cols = [dbc.Col(_graph(curve_figure(ch, curves[ch], granularity, PALETTE[i % len(PALETTE)]),
-                                 f"models-curve-{i}"), xs=12, md=6, xl=4)
+    colours = channel_colours(list(curves))
+    curve_cols = [dbc.Col(_graph(curve_figure(ch, curves[ch], granularity, colours[ch]), f"models-curve-{i}", True),
+                          xs=12, md=6, xl=4)
                   for i, ch in enumerate(sorted(curves))]
     return html.Div([
         header,
@@ -137,10 +147,11 @@ def review_view(shown: dict[str, Any]) -> html.Div:
               f"Revenue per {granularity} at a steady spend per {granularity}, with the 90 % band; the diamond is "
               f"today's spend (average of the last quarter), the dashed line the most the history spent."),
         dbc.Row([
-            dbc.Col(_card("ROAS", _graph(roas_figure(result), "models-roas"),
-                          "Revenue per unit of spend over the history."), xs=12, lg=6),
-            dbc.Col(_card("Contribution", _graph(contribution_figure(result), "models-contribution"),
-                          "Revenue each channel brought over the history."), xs=12, lg=6),
+            dbc.Col(_card("ROAS", _graph(roas_figure(result), "models-roas", True),
+                          "Revenue per unit of spend over the history; the whiskers are the 90 % interval."),
+                    xs=12, lg=6),
+            dbc.Col(_card("Contribution", _graph(contribution_figure(result), "models-contribution", True),
+                          "Revenue each channel brought over the history, with its 90 % interval."), xs=12, lg=6),
         ], className="g-3"),
         changes_card(shown["changes"], shown["previous_version"], shown["version"]),
     ], id="models-review")

@@ -16,7 +16,8 @@ from dashboard.figures.common import figure
 BAND_FILL = "rgba(37, 99, 235, 0.15)"
 HOLDOUT_FILL = "rgba(148, 163, 184, 0.18)"
 # Fixed colours for the baseline parts, so a channel never borrows the baseline's colour.
-PART_COLOURS = {"baseline": "#cbd5e1", "trend": "#94a3b8", "seasonality": "#64748b"}
+PART_COLOURS = {"baseline": "#e2e8f0", "trend": "#94a3b8", "seasonality": "#64748b"}
+CONTROL_COLOURS = ["#fbbf24", "#a3a3a3", "#f9a8d4", "#86efac"]
 LEGEND_BELOW = {"orientation": "h", "y": -0.18, "x": 0, "font": {"size": 11}}
 
 
@@ -57,11 +58,16 @@ def fit_figure(inputs: dict[str, Any], result: dict[str, Any]) -> dict:
     if start is not None and 0 < start < len(periods):
         shapes.append({"type": "rect", "xref": "x", "yref": "paper", "x0": periods[start], "x1": periods[-1],
                        "y0": 0, "y1": 1, "fillcolor": HOLDOUT_FILL, "line": {"width": 0}, "layer": "below"})
-        notes.append({"text": "holdout", "x": periods[start], "xanchor": "left", "y": 1, "yref": "paper",
+        notes.append({"text": "holdout", "x": periods[start], "xanchor": "left", "y": 0.02, "yref": "paper",
                       "yanchor": "bottom", "showarrow": False, "font": {"size": 11, "color": MUTED}})
     return figure(data, chart_layout(height=340, shapes=shapes, annotations=notes, legend=LEGEND_BELOW,
                                      yaxis={"title": {"text": "revenue"}, "tickformat": "~s"},
                                      margin={"l": 55, "r": 10, "t": 24, "b": 40}))
+
+
+def channel_colours(channels: list[str]) -> dict[str, str]:
+    """One colour per channel (in name order), the same in every chart of the page."""
+    return {ch: PALETTE[i % len(PALETTE)] for i, ch in enumerate(sorted(channels))}
 
 
 def _part_order(decomposition: dict[str, list]) -> list[str]:
@@ -73,14 +79,14 @@ def _part_order(decomposition: dict[str, list]) -> list[str]:
 def decomposition_figure(inputs: dict[str, Any], result: dict[str, Any]) -> dict:
     """The predicted revenue split into its parts period by period, stacked (negative parts below zero)."""
     periods, parts = inputs["periods"], result.get("decomposition") or {}
+    colours = {f"channel:{ch}": c for ch, c in channel_colours(
+        [k.removeprefix("channel:") for k in parts if k.startswith("channel:")]).items()}
+    controls = sorted(k for k in parts if k.startswith("control:"))
+    colours.update({k: CONTROL_COLOURS[i % len(CONTROL_COLOURS)] for i, k in enumerate(controls)})
+    colours.update(PART_COLOURS)
     data = []
-    channels = 0
     for key in _part_order(parts):
-        if key in PART_COLOURS:
-            colour = PART_COLOURS[key]
-        else:
-            colour = PALETTE[channels % len(PALETTE)]
-            channels += 1
+        colour = colours[key]
         data.append({"type": "bar", "x": periods, "y": parts[key], "name": part_label(key),
                      "marker": {"color": colour, "line": {"width": 0}}})
     data.append({"type": "scatter", "x": periods, "y": result["fitted"], "mode": "lines", "name": "Predicted",
@@ -114,24 +120,25 @@ def curve_figure(channel: str, curve: dict[str, Any], granularity: str, colour: 
         margin={"l": 50, "r": 10, "t": 36, "b": 40}))
 
 
-def _interval_bars(values: dict[str, float], intervals: dict[str, list], title: str, fmt: str) -> dict:
+def _interval_bars(values: dict[str, float], intervals: dict[str, list], name: str, fmt: str) -> dict:
+    """Horizontal bars per channel (largest on top, in the channel's colour) with 90 % interval whiskers."""
     channels = sorted(values, key=lambda c: values[c] if values[c] is not None else 0.0)
+    colours = channel_colours(list(values))
     x = [values[c] for c in channels]
-    lo = [intervals.get(c) for c in channels]
-    plus = [max(iv[1] - v, 0.0) if iv and v is not None else 0.0 for iv, v in zip(lo, x, strict=True)]
-    minus = [max(v - iv[0], 0.0) if iv and v is not None else 0.0 for iv, v in zip(lo, x, strict=True)]
+    ivs = [intervals.get(c) for c in channels]
+    plus = [max(iv[1] - v, 0.0) if iv and v is not None else 0.0 for iv, v in zip(ivs, x, strict=True)]
+    minus = [max(v - iv[0], 0.0) if iv and v is not None else 0.0 for iv, v in zip(ivs, x, strict=True)]
     text = [compact(v) if fmt == "money" else (f"{v:.2f}" if v is not None else "n/a") for v in x]
-    bar = {"type": "bar", "orientation": "h", "x": x, "y": channels, "marker": {"color": PALETTE[0]},
-           "text": text, "textposition": "inside", "insidetextanchor": "start", "name": title,
+    bar = {"type": "bar", "orientation": "h", "x": x, "y": channels, "name": name,
+           "marker": {"color": [colours[c] for c in channels]},
+           "text": text, "textposition": "inside", "insidetextanchor": "start", "textfont": {"color": "white"},
            "error_x": {"type": "data", "symmetric": False, "array": plus, "arrayminus": minus, "color": "#0f172a",
                        "thickness": 1.5, "width": 4},
            "hovertemplate": "%{y}: %{x:,.3s}<extra></extra>" if fmt == "money" else "%{y}: %{x:.2f}<extra></extra>"}
     return figure([bar], chart_layout(
-        height=70 + 34 * len(channels), showlegend=False, hovermode="closest",
-        title={"text": f"<b>{title}</b> <span style='font-size:11px;color:{MUTED}'>· 90 % interval</span>",
-               "x": 0.02, "font": {"size": 13}},
+        height=50 + 34 * len(channels), showlegend=False, hovermode="closest",
         xaxis={"tickformat": "~s" if fmt == "money" else ".2f", "rangemode": "tozero"},
-        yaxis={"automargin": True}, margin={"l": 10, "r": 14, "t": 36, "b": 30}))
+        yaxis={"automargin": True}, margin={"l": 10, "r": 14, "t": 10, "b": 30}))
 
 
 def roas_figure(result: dict[str, Any]) -> dict:
