@@ -2,9 +2,12 @@
 
 The database side of core/optimize/fit.py (which stays free of the database): `fit_brand` loads the
 brand's series, aligns them on one period grid, fits, and replaces the brand's fitted curves in one
-transaction (the demo's truth curves are never touched); `stored_curves` reads them back for the
-allocator. Series problems the fitter cannot work around raise `FitDataError` with a `reason` code
-the dashboard and the API can show.
+transaction (the demo's truth curves are never touched), keeping the fit as the brand's next
+FitVersion (core.fit_versions: the data it saw and what the review page draws); `stored_curves` reads
+them back for the allocator. `prepare_fit` (fit, write nothing) and `store_fit` (write, in the
+caller's transaction) are the two halves, for the "fit" job kind (core.jobs.fit_kind). Series
+problems the fitter cannot work around raise `FitDataError` with a `reason` code the dashboard and
+the API can show.
 
 Alignment rules, so a fit never depends on how rows happened to be stored:
 - the periods are those of the revenue series, limited to where spend and revenue overlap;
