@@ -40,7 +40,10 @@ def _pct(value: float | None) -> str:
 
 
 def _num(value: float | None, fmt: str = ".2f") -> str:
-    return "n/a" if value is None else format(value, fmt)
+    if value is None:
+        return "n/a"
+    text = format(value, fmt)
+    return text.lstrip("-") if float(text) == 0 else text  # never "-0.00"
 
 
 def _tone(key: str, value: float | None) -> tuple[str, str]:
