@@ -102,7 +102,7 @@ def _fit_missing(db: Database, missing: list[int], names: dict[int, str], mon: M
 
         try:
             fit_brand(db, brand_id, n_bootstrap=ON_DEMAND_BOOTSTRAP, n_starts=ON_DEMAND_STARTS, progress=scaled,
-                      cancel=mon)
+                      cancel=mon, trigger="optimizer")
         except FitDataError as exc:
             raise BudgetInputError(f"cannot fit curves for {label}: {exc}") from None
         with db.session() as s:

@@ -2,9 +2,12 @@
 
 The database side of core/optimize/fit.py (which stays free of the database): `fit_brand` loads the
 brand's series, aligns them on one period grid, fits, and replaces the brand's fitted curves in one
-transaction (the demo's truth curves are never touched); `stored_curves` reads them back for the
-allocator. Series problems the fitter cannot work around raise `FitDataError` with a `reason` code
-the dashboard and the API can show.
+transaction (the demo's truth curves are never touched), keeping the fit as the brand's next
+FitVersion (core.fit_versions: the data it saw and what the review page draws); `stored_curves` reads
+them back for the allocator. `prepare_fit` (fit, write nothing) and `store_fit` (write, in the
+caller's transaction) are the two halves, for the "fit" job kind (core.jobs.fit_kind). Series
+problems the fitter cannot work around raise `FitDataError` with a `reason` code the dashboard and
+the API can show.
 
 Alignment rules, so a fit never depends on how rows happened to be stored:
 - the periods are those of the revenue series, limited to where spend and revenue overlap;
@@ -35,6 +38,8 @@ from sqlalchemy import Connection, delete, select
 from sqlalchemy.orm import Session
 
 from core.db import Database
+from core.fit_record import fit_inputs, fit_result
+from core.fit_versions import add_version
 from core.models import Brand, Channel, ControlValue, Organization, Outcome, ResponseCurve, Spend, join_channel
 from core.optimize.curves import CurveParams
 from core.optimize.fit import FitResult, fit_response_curves
@@ -231,7 +236,18 @@ def channel_diagnostics(fit: FitResult, history: BrandHistory, channel: str, see
     }
 
 
-def fit_brand(
+@dataclass
+class PreparedFit:
+    """A finished fit not stored yet: the history it saw, the result, and the version record built from both."""
+
+    history: BrandHistory
+    fit: FitResult
+    seed: int
+    inputs: dict[str, Any]
+    result: dict[str, Any]
+
+
+def prepare_fit(
     db: Database,
     brand_id: int,
     *,
@@ -240,8 +256,8 @@ def fit_brand(
     n_starts: int = 6,
     progress: ProgressFn | None = None,
     cancel: Any = None,
-) -> FitResult:
-    """Fit the brand's curves and store them as its fitted curves, replacing the previous ones."""
+) -> PreparedFit:
+    """Load the brand's history and fit it; writes nothing (a job stores it in its final transaction)."""
     mon = Monitor(progress, cancel)
     mon.report(0.0, "loading history")
     with db.session() as session:
@@ -256,18 +272,47 @@ def fit_brand(
         progress=scaled, cancel=cancel,
     )
     mon.report(0.98, "storing curves")
+    return PreparedFit(history, fit, seed, fit_inputs(history), fit_result(fit, history))
+
+
+def store_fit(session: Session, prepared: PreparedFit, *, created_by: int | None = None,
+              trigger: str = "manual") -> int:
+    """Replace the brand's fitted curves and keep the fit as the brand's next version; returns its number."""
+    history, fit = prepared.history, prepared.fit
+    # Lock the brand row so two refits of one brand cannot interleave their delete and insert (or numbering).
+    session.execute(select(Brand.id).where(Brand.id == history.brand_id).with_for_update())
+    session.execute(delete(ResponseCurve).where(ResponseCurve.brand_id == history.brand_id,
+                                                ResponseCurve.kind == "fitted"))
+    session.add_all([
+        ResponseCurve(brand_id=history.brand_id, channel_id=history.channel_ids[ch], kind="fitted",
+                      params=fit.params[ch].to_dict(),
+                      diagnostics=channel_diagnostics(fit, history, ch, prepared.seed))
+        for ch in history.channels
+    ])
+    return add_version(session, history.brand_id, prepared.inputs, prepared.result, created_by=created_by,
+                       trigger=trigger).version
+
+
+def fit_brand(
+    db: Database,
+    brand_id: int,
+    *,
+    n_bootstrap: int = 100,
+    seed: int = 0,
+    n_starts: int = 6,
+    progress: ProgressFn | None = None,
+    cancel: Any = None,
+    created_by: int | None = None,
+    trigger: str = "manual",
+) -> FitResult:
+    """Fit the brand's curves, store them as its fitted curves (replacing the previous ones) and keep the
+    fit as the brand's next FitVersion, in one transaction."""
+    prepared = prepare_fit(db, brand_id, n_bootstrap=n_bootstrap, seed=seed, n_starts=n_starts, progress=progress,
+                           cancel=cancel)
     with db.session() as session:
-        # Lock the brand row so two refits of one brand cannot interleave their delete and insert.
-        session.execute(select(Brand.id).where(Brand.id == brand_id).with_for_update())
-        session.execute(delete(ResponseCurve).where(ResponseCurve.brand_id == brand_id,
-                                                    ResponseCurve.kind == "fitted"))
-        session.add_all([
-            ResponseCurve(brand_id=brand_id, channel_id=history.channel_ids[ch], kind="fitted",
-                          params=fit.params[ch].to_dict(), diagnostics=channel_diagnostics(fit, history, ch, seed))
-            for ch in history.channels
-        ])
-    mon.report(1.0, "fit stored")
-    return fit
+        store_fit(session, prepared, created_by=created_by, trigger=trigger)
+    Monitor(progress, None).report(1.0, "fit stored")
+    return prepared.fit
 
 
 def stored_curves(
@@ -341,7 +386,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"no brand '{args.brand}' in organization '{args.org}'", file=sys.stderr)
                 return 2
         try:
-            fit_brand(db, brand_id, n_bootstrap=args.bootstrap, seed=args.seed, n_starts=args.starts)
+            fit_brand(db, brand_id, n_bootstrap=args.bootstrap, seed=args.seed, n_starts=args.starts, trigger="cli")
         except FitDataError as exc:
             print(f"cannot fit ({exc.reason}): {exc}", file=sys.stderr)
             return 1

@@ -62,6 +62,10 @@ class ImportReport:
     committed: bool = False
     batch_id: int | None = None
     projects_recomputed: list[int] = field(default_factory=list)
+    # Brands whose spend, outcomes or controls the commit changed (their models are out of date), and
+    # the fit jobs submitted for them (core.jobs.refit.refit_after_import).
+    refit_brands: list[int] = field(default_factory=list)
+    fit_jobs: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -118,6 +122,8 @@ class ImportReport:
             "new_brands": self.new_brands,
             "brands_created": self.brands_created,
             "projects_recomputed": self.projects_recomputed,
+            "refit_brands": self.refit_brands,
+            "fit_jobs": self.fit_jobs,
             "error_count": self.error_count,
             "error_counts": self.error_counts,
             "errors": [e.to_dict() for e in self.errors],
@@ -145,6 +151,8 @@ class ImportReport:
                          + ", ".join(self.new_brands))
         if self.projects_recomputed:
             lines.append("scores recomputed for projects: " + ", ".join(map(str, self.projects_recomputed)))
+        if self.fit_jobs:
+            lines.append(f"models refitted (jobs): {', '.join(self.fit_jobs)}")
         lines.extend(f"warning: {w}" for w in self.warnings)
         if self.errors:
             shown = f" (first {len(self.errors)} shown)" if self.error_count > len(self.errors) else ""

@@ -64,6 +64,10 @@ _PLANS = {
 }
 
 
+# The tables a brand's response-curve fit reads (core.response_curves): a change makes its model stale.
+MODEL_INPUTS = ("spend", "outcomes", "control_values")
+
+
 def load_catalog(conn: Connection, organization_id: int) -> Catalog:
     """Brands, channels and metrics of this organization only (never another's of the same name or code).
     Metrics come from the organization's framework: imports refer to them and never create one."""
@@ -342,6 +346,7 @@ def commit(db: Database, organization_id: int, source: Source, spec: ImportSpec 
     dialect = db.dialect
     touched_brands: set[int] = set()
     touched_periods: set[date] = set()  # of metric values: the only periods whose scores can move
+    refit: set[int] = set()  # brands whose model inputs changed
     with db.session() as session:
         batch = ImportBatch(organization_id=organization_id, user_id=user_id, kind=spec.kind,
                             filename=raw.filename[:300], sha256=raw.sha256, rows=report.total_rows,
@@ -363,6 +368,8 @@ def commit(db: Database, organization_id: int, source: Source, spec: ImportSpec 
             if todo.empty:
                 continue
             touched_brands.update(int(b) for b in todo["brand_id"].unique())
+            if name in MODEL_INPUTS:
+                refit.update(int(b) for b in todo["brand_id"].unique())
             constants: dict[str, Any] = {"source": source_label}
             if name == "metric_values":
                 touched_periods.update(pd.Timestamp(p).date() for p in todo["period"].unique())
@@ -375,6 +382,7 @@ def commit(db: Database, organization_id: int, source: Source, spec: ImportSpec 
             ).scalars())
     report.committed = True
     report.batch_id = batch.id
+    report.refit_brands = sorted(refit)
     if project_ids:
         _recompute(db, project_ids, sorted(touched_periods), report)
     return report

@@ -33,6 +33,8 @@ from core.imports.mapping import MappingError, parse_spec
 from core.imports.readers import EXTENSIONS, FileError, FileRefused, RawFile, check_size
 from core.imports.report import ImportReport, RowError
 from core.imports.service import commit, preview
+from core.jobs.queue import Dispatcher
+from core.jobs.refit import refit_after_import
 from core.models import Brand, ImportUpload, Organization, Project, utcnow
 from core.security.audit import Action, record
 from core.security.authorizer import authorize, can, deny, scope_filter
@@ -197,8 +199,12 @@ def _check_confirmation(principal: Principal, org: int, listed: list[str], creat
 
 
 def commit_upload(db: Database, principal: Principal, token: Any, organization_id: Any,
-                  limits: ImportLimits | None = None, create_brands: Any = None) -> ImportReport:
+                  limits: ImportLimits | None = None, create_brands: Any = None, *,
+                  dispatcher: Dispatcher | None = None) -> ImportReport:
     """Write the previewed file, all rows or none, as previewed; an ImportBatch and an audit event record it.
+
+    Brands whose spend, outcomes or controls changed get a fit job each (core.jobs.refit; the app's
+    queue, or `dispatcher`); a refit that cannot be queued is a warning on the report, never a failure.
 
     `create_brands` confirms the new brands the preview listed (all of them, exactly); a file that
     names new brands is refused without it.
@@ -229,6 +235,7 @@ def commit_upload(db: Database, principal: Principal, token: Any, organization_i
                data={"kind": report.kind, "filename": filename, "sha256": digest, "rows": report.total_rows,
                      "inserted": report.to_insert, "updated": report.to_update, "unchanged": report.unchanged,
                      "projects_recomputed": report.projects_recomputed, "brands_created": report.brands_created})
+    refit_after_import(db, principal, report, dispatcher=dispatcher)
     return report
 
 

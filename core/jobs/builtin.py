@@ -1,4 +1,5 @@
-"""The built-in job kinds: budget optimization, what-if recommendation, report export.
+"""The built-in job kinds: budget optimization, what-if recommendation, report export (and, from
+core.jobs.fit_kind, the brand fit).
 
 Each imports the domain module that does the work and registers itself in core.jobs.kinds; the queue
 imports this module once so every process that runs the queue knows them. Nothing in the domain
@@ -13,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+import core.jobs.fit_kind  # noqa: F401  (the fit kind registers itself)
 from core import reports
 from core.budget import run_budget
 from core.budget_inputs import BudgetInputError, BudgetInputs

@@ -63,6 +63,7 @@ class Action:
     IMPORT_COMMITTED = "import.committed"
     SCENARIO_RUN = "scenario.run"
     SCENARIO_SAVED = "scenario.saved"
+    MODEL_FITTED = "model.fitted"  # a brand's response curves were fitted and kept as a new fit version
     EXPORT = "report.exported"
     ACCESS_DENIED = "authz.denied"
     API_CALL = "api.call"

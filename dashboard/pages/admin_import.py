@@ -370,6 +370,9 @@ def run_commit(_clicks, token, organization_id, create_brands, previewed):
         body.append(html.Div("DC scores recomputed for: " + ", ".join(projects) + ".", id="import-recomputed"))
     elif report.kind == "metrics":
         body.append(html.Div("No metric value changed, so no DC score needed recomputing."))
+    if report.fit_jobs:
+        body.append(html.Div([f"Models of {len(report.fit_jobs)} brand(s) are being refitted with the new data: ",
+                              dcc.Link("Model review", href="/models"), "."], id="import-refits"))
     body.extend(html.Div(f"Warning: {w}", className="text-warning-emphasis small") for w in report.warnings)
     done = html.Div(f"{report.filename} was imported. Upload another file to import more.",
                     className="small text-muted mt-2")

@@ -7,10 +7,11 @@ invites its Organization Administrator, signs out. The invited administrator set
 enrols MFA and sets the portfolio up: a project, three own and three competitor brands (the bulk
 CSV of the Portfolio setup page), the metric framework from the template with one section weight
 changed, the metric and the marketing sample files shipped in data/samples/new_customer/ (preview,
-then commit, with their shipped mappings), the portfolio page with scores for the six brands and
-the checklist ticking, then a first optimizer run, which fits the three own brands' response curves
-before it plans. Screenshots at 1280 px (and the portfolio and the optimizer result at 390 px) go
-to a temporary folder printed at the end, never into the repository.
+then commit, with their shipped mappings; the marketing import queues a refit of the three own
+brands' response curves, followed to the end on the Model review page), the portfolio page with
+scores for the six brands and the checklist ticking, then a first optimizer run on the fitted curves.
+Screenshots at 1280 px (and the portfolio and the optimizer result at 390 px) go to a temporary
+folder printed at the end, never into the repository.
 """
 
 from __future__ import annotations
@@ -321,18 +322,33 @@ def _portfolio(driver, blank: Blank, shots: Shots) -> None:
     for brand in (*OWN_BRANDS, *COMPETITOR_BRANDS):
         assert brand in ranking, f"{brand} not ranked: {ranking}"
     assert re.search(r"\b\d{1,3}\.\d\b", ranking), f"no scores in the ranking: {ranking}"
-    assert "Setup 5 of 7 done" in _checklist(driver)
+    assert "Setup 6 of 7 done" in _checklist(driver)  # the import's refits fitted the curves
     shots.take(driver, "06-portfolio")
     width = shots.phone(driver, "06-portfolio", "#portfolio-ranking .ag-row")
     assert width <= 400, f"the portfolio page is {width} px wide on a phone"
     shots.desktop(driver)
 
 
+def _models_fitted(driver, blank: Blank, shots: Shots) -> None:
+    """The marketing import queued a fit per own brand: Model review lists all three as fitted (version 1)."""
+    def fitted(d) -> bool:
+        d.get(blank.url + "/models")
+        _element(d, "#models-brand")
+        _click(d, "#models-brand")
+        options = [o.text for o in d.find_elements(By.CSS_SELECTOR, "[role=option]")]
+        return len(options) == 3 and all("(version 1)" in o for o in options)
+
+    _until(driver, fitted, "the import's refits did not fit the three own brands", 600)
+    driver.get(blank.url + "/models")
+    _element(driver, "#models-review .js-plotly-plot")
+    shots.take(driver, "06b-models")
+
+
 def _optimize(driver, blank: Blank, shots: Shots) -> None:
     driver.get(blank.url + "/optimizer")
     _element(driver, "#optimizer-run")
     brands = _element(driver, "#optimizer-brands").text
-    assert "(not fitted yet)" in brands and "3 selected" in brands, brands  # the three own brands, no curves yet
+    assert "(not fitted yet)" not in brands and "3 selected" in brands, brands  # the three own brands, fitted
     assert driver.find_element(By.CSS_SELECTOR, "#optimizer-source input:checked").get_attribute("value") == "fitted"
     _click(driver, "#optimizer-run")
     _element(driver, "#optimizer-result-view", timeout=150)
@@ -365,6 +381,8 @@ def test_a_new_customer_from_an_empty_database_to_a_first_plan(blank, tmp_path):
         assert "8,640" in metrics and "DC scores recomputed for: " + PROJECT in metrics, metrics
         marketing = _import(driver, blank, shots, "marketing")
         assert "1,248" in marketing and "312" in marketing, marketing
+        assert "Models of 3 brand(s) are being refitted" in marketing, marketing
+        _models_fitted(driver, blank, shots)
         _portfolio(driver, blank, shots)
         _optimize(driver, blank, shots)
         driver.get(blank.url + "/")  # every step done: the checklist is gone, the portfolio stays

@@ -20,6 +20,7 @@ from api.v1.problems import ApiProblem, FieldError, not_found
 from api.v1.security import current_principal
 from api.v1.types import UtcDatetime
 from core import imports, records
+from core.jobs.refit import refit_after_import
 from core.runtime import app_state, get_db
 from core.security import Action, authorize, can, record
 from core.security.permissions import Permission
@@ -72,6 +73,9 @@ class ImportReportOut(BaseModel):
     new_brands: list[str]
     brands_created: list[str]
     projects_recomputed: list[int]
+    refit_brands: list[int] = Field(default_factory=list, description="Brands whose spend, outcomes or controls "
+                                    "changed: their models are refitted.")
+    fit_jobs: list[str] = Field(default_factory=list, description="The fit jobs submitted for them (GET /jobs/{id}).")
     error_count: int
     error_counts: dict[str, int]
     errors: list[RowErrorOut]
@@ -186,6 +190,7 @@ def commit(form: ImportForm, file: FileStorage) -> Created:
            data={"batch": report.batch_id, "kind": report.kind, "rows": report.total_rows,
                  "inserted": report.to_insert, "updated": report.to_update,
                  "brands_created": report.brands_created})
+    refit_after_import(db, principal, report)
     return Created(_report(report))
 
 

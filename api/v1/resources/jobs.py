@@ -1,4 +1,4 @@
-"""Durable jobs: submit an optimization, a recommendation or a report export, poll it, cancel it.
+"""Durable jobs: submit an optimization, a recommendation, a report export or a model fit, poll it, cancel it.
 
 Everything goes through core.jobs.queue, which validates and authorizes the payload again (the
 pydantic models here only give the request its shape and the OpenAPI document its schema), commits
@@ -73,6 +73,19 @@ class ExportPayload(StrictModel):
     params: ReportParams
 
 
+class FitPayload(StrictModel):
+    brand_id: Id
+    n_bootstrap: Annotated[int, Field(ge=5, le=300)] | None = Field(
+        default=None, description="Bootstrap refits for the intervals (default 100).")
+    n_starts: Annotated[int, Field(ge=1, le=12)] | None = Field(default=None, description="Least-squares starts (6).")
+    trigger: Literal["api"] = Field(default="api", description="Recorded on the fit version.")
+
+
+class FitJob(StrictModel):
+    kind: Literal["fit"]
+    payload: FitPayload
+
+
 class OptimizationJob(StrictModel):
     kind: Literal["optimization"]
     payload: OptimizationPayload
@@ -88,7 +101,8 @@ class ExportJob(StrictModel):
     payload: ExportPayload
 
 
-class JobCreate(RootModel[Annotated[OptimizationJob | RecommendationJob | ExportJob, Field(discriminator="kind")]]):
+class JobCreate(RootModel[Annotated[OptimizationJob | RecommendationJob | ExportJob | FitJob,
+                                    Field(discriminator="kind")]]):
     """A job to run: `kind` picks the payload's shape."""
 
 
@@ -177,8 +191,10 @@ def _location(body: dict[str, Any]) -> str:
              body=JobCreate, location=_location, problems=(503,))
 def create_job(body: JobCreate) -> Created:
     """`kind` "optimization" (scenario:run on every brand; `save_as` saves the result as a scenario
-    once), "recommendation" (what-if moves for one brand in one project) or "export_report" (as
-    POST /api/v1/reports). A payload the queue refuses is a 422 with the reason; a brand or scenario
+    once), "recommendation" (what-if moves for one brand in one project), "export_report" (as
+    POST /api/v1/reports) or "fit" (scenario:run on the brand: fit its response curves and keep the fit
+    as its next version; the result holds the version number and the headline figures).
+    A payload the queue refuses is a 422 with the reason; a brand or scenario
     outside your scope is a 404; a full or unreachable queue is a 503 with Retry-After."""
     job = body.root
     return submit(job.kind, job.payload.model_dump(mode="json", exclude_none=True))

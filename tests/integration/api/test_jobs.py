@@ -218,3 +218,25 @@ def test_a_queue_that_cannot_take_the_job_is_a_503_with_retry_after(app, client,
     retried = client.post("/api/v1/jobs", headers={**brand_manager, "Idempotency-Key": "down-1"},
                           json=optimization(brand))
     assert retried.status_code == 202 and retried.get_json()["status"] == "queued"  # a new job, not the dead one
+
+
+def test_a_fit_job_through_the_api(app, client, brand_manager, brand, world, db):
+    """`fit` is submitted like every kind: another organization's brand is the 404 of an unknown one, a brand
+    whose history is too short says so (the demo here has 3 months; a fit needs a year of weeks), a
+    Viewer holds no scenario:run, and the trigger is the API's own (a client cannot claim an import)."""
+    unknown = client.get("/api/v1/brands/2147483000", headers=brand_manager).get_json()
+    before = jobs_count(db)
+    for other in (world["foreign"]["brand"], 2147483000):
+        response = client.post("/api/v1/jobs", headers=brand_manager,
+                               json={"kind": "fit", "payload": {"brand_id": other}})
+        assert response.status_code == 404 and response.get_json() == unknown
+    short = client.post("/api/v1/jobs", headers=brand_manager, json={"kind": "fit", "payload": {"brand_id": brand}})
+    assert short.status_code == 422 and "cannot be fitted yet" in short.get_json()["detail"], short.get_json()
+    viewer = bearer(token_for(client, world["people"]["Viewer"])["access_token"])
+    own = world["people"]["Viewer"].scope_id  # readable, but not theirs to fit: the same 404 as any refused object
+    refused = client.post("/api/v1/jobs", headers=viewer, json={"kind": "fit", "payload": {"brand_id": own}})
+    assert refused.status_code == 404 and refused.get_json() == unknown
+    bad = client.post("/api/v1/jobs", headers=brand_manager,
+                      json={"kind": "fit", "payload": {"brand_id": brand, "trigger": "import"}})
+    assert bad.status_code in (400, 422)
+    assert jobs_count(db) == before
