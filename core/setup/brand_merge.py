@@ -8,6 +8,11 @@ brands in it). Data conflicts are never settled silently: `merge_brands` refuses
 unless the person picks a side (`keep="target"` or `keep="source"`); the other side's conflicting
 rows are dropped and counted. Project memberships follow the same side rule without asking.
 
+Fit versions (`fit_versions`) are history derived from a brand's data, numbered per brand: the
+source's are not moved (their numbers would collide and "what changed since the previous fit"
+would compare two different brands' fits); they are dropped and counted, and the target is refitted
+on the merged data the next time anyone fits it.
+
 Saved scenarios that name the source are rewritten to name the target (their results keep the
 names they were computed with); one that names both is refused, since its cells would collide.
 Grants and personal API tokens limited to the source move to the target. All of it, the deletion
@@ -42,6 +47,7 @@ SIDES = ("target", "source")
 # channel and period are one experiment recorded twice.
 NATURAL_KEYS = {"response_curves": ("channel_id", "kind"), "lift_tests": ("channel_id", "period_start", "period_end")}
 MEMBERSHIP = "project_brands"
+DERIVED = frozenset({"fit_versions"})  # dropped with the source, never moved (module docstring)
 SHOWN_CONFLICTS = 20
 
 
@@ -125,6 +131,8 @@ def _plan(session: Session, source: Brand, target: Brand) -> MergePlan:
     for table in brand_tables():
         plan.rows[table.name] = int(session.scalar(
             select(func.count()).select_from(table).where(table.c.brand_id == source.id)) or 0)
+        if table.name in DERIVED:
+            continue
         found = _conflicts(session, table, source.id, target.id)
         if found:
             plan.conflicts[table.name] = found
@@ -209,6 +217,10 @@ def merge_brands(db: Database, principal: Principal, source_id: Any, target_id: 
         dropped: dict[str, int] = {}
         moved: dict[str, int] = {}
         for table in brand_tables():
+            if table.name in DERIVED:
+                dropped[table.name] = s.execute(delete(table).where(table.c.brand_id == source.id)).rowcount
+                moved[table.name] = 0
+                continue
             if side == "target":
                 gone = s.execute(delete(table).where(table.c.brand_id == source.id,
                                                      _matching(table, target.id, source.id)))

@@ -191,7 +191,7 @@ def _import(contents, organization_id, commit: bool):
     objects={"organization_id": ("organization", _sees_organization)},
     prevent_initial_call=True,
 )
-def preview_csv(contents, organization_id):
+def preview_lift_csv(contents, organization_id):
     """Check every row; nothing is recorded until “Record these tests”."""
     report, shown = _import(contents, organization_id, commit=False)
     ok = report is not None and report.ok
@@ -210,7 +210,7 @@ def preview_csv(contents, organization_id):
     objects={"organization_id": ("organization", _sees_organization)},
     prevent_initial_call=True,
 )
-def commit_csv(_clicks, contents, organization_id, version):
+def commit_lift_csv(_clicks, contents, organization_id, version):
     """Record every test of the previewed CSV, or none (rows are checked again on the server)."""
     report, shown = _import(contents, organization_id, commit=True)
     return shown, (version or 0) + 1 if report is not None and report.committed else no_update, True

@@ -13,6 +13,7 @@ from core.models import (
     Brand,
     Channel,
     ControlValue,
+    FitVersion,
     LiftTest,
     MetricValue,
     Outcome,
@@ -52,7 +53,7 @@ def _marketing(db, w) -> None:
 
 def test_every_table_with_a_brand_key_is_known():
     assert {t.name for t in brand_tables()} == {"metric_values", "spend", "outcomes", "control_values",
-                                                 "response_curves", "project_brands", "lift_tests"}
+                                                 "response_curves", "project_brands", "lift_tests", "fit_versions"}
 
 
 def test_merge_without_conflicts_moves_every_row(world):
@@ -81,6 +82,22 @@ def test_merge_without_conflicts_moves_every_row(world):
     assert score_rows(db, w.projects["Ap1"], target) > 0 and score_rows(db, w.projects["Ap1"], source) == 0
     (_action, data), = audit_actions(db, "brand.merged")
     assert data["moved"] == before_source and data["source"] == {"id": source, "name": "Ab1"}
+
+
+def test_a_merge_drops_the_sources_fit_versions_and_keeps_the_targets(world):
+    """Fit versions are per-brand history: two brands' version 1 would collide, and comparing a fit of one
+    with the other's would mislead, so the source's are dropped (counted) and the target's stay."""
+    db, admin, w = world["db"], world["as"]["admin"], world["w"]
+    source, target = w.brands["Ab1"], w.brands["Ab2"]
+    with db.session() as s:
+        for brand, versions in ((source, (1, 2)), (target, (1,))):
+            s.add_all(FitVersion(brand_id=brand, version=v, data_digest="0" * 64, inputs={}, result={})
+                      for v in versions)
+    assert "fit_versions" not in brand_merge.preview_merge(db, admin, source, target).conflicts
+    result = brand_merge.merge_brands(db, admin, source, target, keep="target")
+    assert result["dropped"]["fit_versions"] == 2 and result["moved"]["fit_versions"] == 0
+    with db.session() as s:
+        assert s.scalars(select(FitVersion.version).where(FitVersion.brand_id == target)).all() == [1]
 
 
 def _channel(s, w) -> int:
