@@ -118,15 +118,29 @@ def _intervals(out: FitResult, model: Model, order: list[str], u: np.ndarray, co
         out.fitted_interval = np.quantile(fits, [0.05, 0.95], axis=0).T
 
 
-def _experiment_rows(model: Model, media: np.ndarray, draws: np.ndarray, channels: list[str],
-                     y_scale: float) -> list[dict[str, Any]]:
+def _experiment_rows(model: Model, u: np.ndarray, draws: np.ndarray, channels: list[str], y: np.ndarray,
+                     mask: np.ndarray, inflation: float, y_scale: float) -> list[dict[str, Any]]:
+    """Per experiment: the calibrated fit's lift over its periods, and what the fit without that
+    experiment predicts there with its sd (the data's own answer, which the disagreement warning uses)."""
     rows = []
+    media = model.media(u)
     draw_media = [model.media(d) for d in draws[:200]]
-    for j, s, e, lift, se in model.experiments:
+    every = list(model.experiments)
+    n_data = int(mask.sum())
+    for k, (j, s, e, lift, se) in enumerate(every):
+        model.experiments = every[:k] + every[k + 1 :]
+        u0 = model.fit(y, mask, u).x
+        model.experiments = every
+        jac = model.jacobian(u0, y, mask)
+        row = len(jac) - len(every) + k  # rows: data, priors, experiments
+        grad = jac[row] * se
+        cov0 = laplace(model, np.delete(jac, row, axis=0), n_data, inflation)
         sims = [m[s : e + 1, j].sum() for m in draw_media]
         rows.append({"channel": channels[j], "start": s, "end": e, "lift": lift * y_scale, "se": se * y_scale,
                      "modelled": float(media[s : e + 1, j].sum() * y_scale),
-                     "modelled_sd": float(np.std(sims) * y_scale) if sims else 0.0})
+                     "modelled_sd": float(np.std(sims) * y_scale) if sims else 0.0,
+                     "without": float(model.media(u0)[s : e + 1, j].sum() * y_scale),
+                     "without_sd": float(np.sqrt(max(grad @ cov0 @ grad, 0.0)) * y_scale)})
     return rows
 
 
@@ -229,7 +243,7 @@ def fit_response_curves(
         variance_inflation=inflation,
     )
     _intervals(out, model, order, u, cov, draws, spend_c, y_scale)
-    out.experiments = _experiment_rows(model, media, draws, order, y_scale)
+    out.experiments = _experiment_rows(model, u, draws, order, y, full, inflation, y_scale)
     out.warnings = (bound_warnings(model, u, order) + data_warnings(spend_c, order, roas, out.roas_interval)
                     + experiment_warnings(out.experiments))
     _restore_order(out, channels)

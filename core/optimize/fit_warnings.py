@@ -59,13 +59,15 @@ def data_warnings(spend: np.ndarray, channels: list[str], roas: dict[str, float]
 
 
 def experiment_warnings(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Experiments the fitted model disagrees with by more than two combined standard errors."""
+    """Experiments the data disagree with: the fit without the experiment predicts a lift more than two
+    combined standard errors away from the measured one."""
     out = []
     for r in rows:
-        gap = abs(r["modelled"] - r["lift"])
-        if gap > 2.0 * float(np.hypot(r["se"], r["modelled_sd"])):
+        gap = abs(r["without"] - r["lift"])
+        if gap > 2.0 * float(np.hypot(r["se"], r["without_sd"])):
             out.append(_warn("experiment_disagrees", r["channel"],
                              f"{r['channel']}: the lift test over periods {r['start']}–{r['end']} measured "
-                             f"{r['lift']:.4g} (± {r['se']:.3g}) but the model puts it at {r['modelled']:.4g}; "
+                             f"{r['lift']:.4g} (± {r['se']:.3g}) but the sales data alone put it at {r['without']:.4g} "
+                             f"(± {r['without_sd']:.3g}); "
                              "check the test's set-up or what else changed in those periods."))
     return out
