@@ -239,7 +239,7 @@ def fit_response_curves(
         fitted=fitted * y_scale, n_starts=n_starts, cost=float(res.cost), controls=names, notes=notes,
         noise_sd=model.sigma * y_scale, decomposition=decomposition,
         holdout_start=n_train if n_train < t_len else None, families=dict(zip(order, model.families, strict=True)),
-        family_choice={order[j]: {f: e * y_scale for f, e in v.items()} for j, v in errors.items()},
+        family_choice={order[j]: {f: e if f == "t" else e * y_scale for f, e in v.items()} for j, v in errors.items()},
         variance_inflation=inflation,
     )
     _intervals(out, model, order, u, cov, draws, spend_c, y_scale)

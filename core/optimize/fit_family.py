@@ -9,7 +9,9 @@ import numpy as np
 from core.optimize.fit_model import PRIORS, Model
 from core.optimize.progress import Monitor
 
-MARGIN = 0.01  # the logistic must lower the holdout error by more than 1 % to replace Hill, the default
+# The logistic replaces Hill (the default) only when its holdout squared errors are lower by more than
+# their own noise: a one-sided paired test (Diebold–Mariano) at 5 %.
+T_SWITCH = 1.645
 
 
 def multistart(model: Model, y: np.ndarray, mask: np.ndarray, extra: list[np.ndarray], n_starts: int,
@@ -25,8 +27,19 @@ def multistart(model: Model, y: np.ndarray, mask: np.ndarray, extra: list[np.nda
     return best
 
 
-def _holdout_rmse(model: Model, u: np.ndarray, y: np.ndarray, held: np.ndarray) -> float:
-    return float(np.sqrt(np.mean((y - model.predict(u))[held] ** 2)))
+def _holdout_errors(model: Model, u: np.ndarray, y: np.ndarray, held: np.ndarray) -> np.ndarray:
+    return (y - model.predict(u))[held]
+
+
+def _improvement_t(base: np.ndarray, new: np.ndarray) -> float:
+    """t statistic of the mean drop in squared error from `base` to `new` over the held-out periods."""
+    d = base**2 - new**2
+    sd = float(d.std(ddof=1)) if len(d) > 1 else 0.0
+    return float(d.mean() / (sd / np.sqrt(len(d)))) if sd > 0 else 0.0
+
+
+def _rmse(e: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(e**2)))
 
 
 def choose_families(model: Model, y: np.ndarray, train: np.ndarray, n_starts: int, rng: np.random.Generator,
@@ -41,7 +54,7 @@ def choose_families(model: Model, y: np.ndarray, train: np.ndarray, n_starts: in
     held = ~train
     model.families = ["hill"] * model.c
     base = multistart(model, y, train, [], n_starts, rng, mon, "holdout fit", 0.0, 0.3)
-    best_u, best_err = base.x, _holdout_rmse(model, base.x, y, held)
+    best_u, best_err = base.x, _holdout_errors(model, base.x, y, held)
     errors: dict[int, dict[str, float]] = {}
     ln_n = model.priors.get("logistic_shape", PRIORS["logistic_shape"])[0]
     for j in range(model.c):
@@ -50,9 +63,10 @@ def choose_families(model: Model, y: np.ndarray, train: np.ndarray, n_starts: in
         u0 = best_u.copy()
         u0[2 * model.c + j] = ln_n
         res = model.fit(y, train, u0)
-        err = _holdout_rmse(model, res.x, y, held)
-        errors[j] = {"hill": best_err, "logistic": err}
-        if err < best_err * (1.0 - MARGIN):
+        err = _holdout_errors(model, res.x, y, held)
+        t_stat = _improvement_t(best_err, err)
+        errors[j] = {"hill": _rmse(best_err), "logistic": _rmse(err), "t": t_stat}
+        if t_stat > T_SWITCH:
             best_u, best_err = res.x, err
         else:
             model.families = [*model.families[:j], "hill", *model.families[j + 1 :]]

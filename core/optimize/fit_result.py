@@ -60,7 +60,8 @@ class FitResult:
     families: dict[str, str] = field(default_factory=dict)  # channel -> saturation family ("hill", "logistic")
     # Plain-language warnings for the model review: {"code", "channel" (or None), "text"}
     warnings: list[dict[str, Any]] = field(default_factory=list)
-    # channel -> {"hill": holdout RMSE, "logistic": holdout RMSE} (revenue units): what chose `families`
+    # channel -> {"hill": holdout RMSE, "logistic": holdout RMSE (revenue units), "t": the paired test of the
+    # logistic's improvement}: what chose `families`
     family_choice: dict[str, dict[str, float]] = field(default_factory=dict)
     # one row per experiment: channel, periods, measured lift and se, modelled lift and its sd
     experiments: list[dict[str, Any]] = field(default_factory=list)
