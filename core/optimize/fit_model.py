@@ -31,7 +31,7 @@ DECAY_MAX = 0.9
 BURN_IN = {"W": 8, "M": 3}  # early periods whose mean spend stands for the unseen spend before the history
 # Log-normal / logit-normal priors (mean, sd) on scale-free quantities; see docs/MODELING.md.
 PRIORS: dict[str, tuple[float, float]] = {
-    "roas_ratio": (float(np.log(0.2)), 1.0),  # ln(channel ROAS / brand revenue-per-spend)
+    "roas_ratio": (float(np.log(0.2)), 1.5),  # ln(channel ROAS / brand revenue-per-spend)
     "half_saturation": (0.0, 1.0),  # ln(K / mean non-zero spend)
     "shape": (0.0, 0.5),  # ln n, Hill
     "logistic_shape": (float(np.log(2.0)), 0.5),  # ln n, logistic steepness
