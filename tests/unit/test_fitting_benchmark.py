@@ -140,11 +140,12 @@ def test_the_coverage_ceiling_is_what_exact_draws_cover():
         assert np.mean((lo <= x) & (x <= hi)) == pytest.approx(coverage_ceiling(draws), abs=0.01)
 
 
-def test_the_benchmark_runs_end_to_end_and_prints_every_figure():
+def test_the_benchmark_runs_end_to_end_and_prints_every_figure(tmp_path):
     out = io.StringIO()
+    details = tmp_path / "fits.jsonl"
     with contextlib.redirect_stdout(out):
         main(["--brands", "3", "--bootstrap", "3", "--invariance-brands", "1", "--max-channels", "2",
-              "--workers", "2", "--json"])
+              "--workers", "2", "--details", str(details), "--json"])
     lines = out.getvalue().splitlines()
     assert any(line.startswith("figure") and "today" in line and "new" in line and "target" in line
                for line in lines)
@@ -157,3 +158,6 @@ def test_the_benchmark_runs_end_to_end_and_prints_every_figure():
         assert result[f"{prefix}n_channels"] == 6
         assert 0.0 <= result[f"{prefix}coverage_90"] <= 1.0 and result[f"{prefix}roas_mape_pct"] >= 0
     assert result["coverage_90_ceiling"] == pytest.approx(coverage_ceiling(3))
+    fits = [json.loads(line) for line in details.read_text().splitlines()]
+    assert len(fits) == 2 * (3 + 2)  # both fitters: 3 brands, and 1 brand in two other units
+    assert all(set(f["roas"]) == set(f["truth"]["roas"]) for f in fits)
