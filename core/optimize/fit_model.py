@@ -66,6 +66,9 @@ class Model:
         self.y_total = float(y.sum())
         self._families = list(families)
         self.priors = priors or {}
+        unknown = set(self.priors) - set(PRIORS)
+        if unknown:
+            raise ValueError(f"unknown prior(s) {sorted(unknown)}; the fitter knows {sorted(PRIORS)}")
         self.experiments = list(experiments)
         self.sigma = 1.0
         t = np.arange(t_len)
