@@ -11,7 +11,8 @@ Pure numpy/scipy (+ pymoo for the genetic searches); nothing here imports Flask,
 - edges.py      the one-sided marginal ROI at the ends of the feasible budget range
 - envelope.py   concave envelopes of S-curves and the exact polish of an active set
 - genetic.py    optimize_hard: S-curves, on/off minimum spend, k active per brand, whole units
-- fit.py        fit_response_curves: MAP least squares with weak priors, holdout, block bootstrap, contribution, ROAS
+- fit.py        fit_response_curves: scale-free MAP fit (fit_model), Hill/logistic per channel (fit_family),
+                Laplace intervals (fit_uncertainty), lift tests, warnings (fit_warnings); FitResult (fit_result)
 - recommend.py  recommend / recommend_exhaustive / recommend_portfolio for metric targets
 - risk.py       risk_front: NSGA-II Pareto front of expected outcome vs its sd across the bootstrap draws,
                 anchored by gradient search at the expected-outcome optimum and polished; RiskFrontResult

@@ -1,253 +1,31 @@
-"""Fitting response curves per brand from spend and revenue history.
+"""Fitting response curves per brand from spend and revenue history (the model: docs/MODELING.md).
 
-    revenue_t = b0 + b1·t + Σ_k seasonal Fourier terms + Σ_j γ_j·control_jt + Σ_c β_c·hill(adstock(x_c)_t; K_c, n_c)
+    revenue_t = b0 + b1·trend + seasonal Fourier terms + Σ_j γ_j·control_jt + Σ_c β_c·s_c(adstock(x_c)_t; K_c, n_c)
 
-One joint bounded least-squares problem (scipy `least_squares`, trust-region reflective) from several
-seeded starts, on scaled data (revenue over its mean, each spend over its mean non-zero spend) so the
-bounds mean the same for every brand. Diagnostics come from a time holdout (the last periods), and
-uncertainty from a moving-block residual bootstrap refitted from the point estimate; its draws feed
-the allocator's outcome intervals and the risk front (`curve_draws`).
-
-Priors. Six channels × four curve parameters are more than a few years of weekly data pin down on
-their own: least squares then trades one channel for another, or for the intercept (a Hill step at a
-tiny K turns a channel into a "spend > 0" dummy), and finds curves that fit the noise better than the
-truth does. So the fit is a MAP estimate under weak, independent log-normal priors (`PRIORS`), each
-adding σ·(ln value − mean)/sd to the residuals (σ: the noise sd, estimated from one fit without
-priors), which makes the cost ½σ²× the negative log posterior of Gaussian noise:
-- half-saturation K / mean non-zero spend ~ LogNormal(0, 1): the bend lies near the spend levels the
-  data saw (cf. Meridian's default ec prior, TruncatedNormal(0.8, 0.8) in units of median media);
-- Hill shape n ~ LogNormal(0, 0.5): from concave to S-shaped (n = 1 ± a factor 1.65 at one sd);
-- ROI (contribution / spend over the history) ~ LogNormal(0.2, 0.9): Meridian's default ROI prior;
-  this ties each channel's level to its spend and keeps it from trading with the intercept.
-With informative data (a channel whose contribution varies well above the noise) the likelihood
-dominates and the priors change little; `priors=None` fits by plain least squares.
-
-Controls constant over the training periods (all but the holdout) are left out with a note: the
-holdout fit could not tell them from the intercept.
+A MAP estimate under weak priors on scale-free quantities (fit_model.py), so the answer does not depend
+on currency, units or channel order; per channel the saturation family (Hill or logistic) with the lower
+error on held-out final periods (fit_family.py); a Laplace approximation inflated for autocorrelated
+residuals for the uncertainty (fit_uncertainty.py), whose draws feed the allocator's intervals and the
+risk front (`curve_draws`); lift tests enter as likelihood terms; warnings in plain words
+(fit_warnings.py). Controls constant over the training periods are left out with a note: the holdout
+fit could not tell them from the intercept.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.optimize import least_squares
 
-from core.optimize.curves import CurveArrays, CurveParams, geometric_adstock, hill
+from core.optimize.fit_family import choose_families, multistart
+from core.optimize.fit_model import BOUNDS, BURN_IN, PERIODS_PER_YEAR, PRIORS, Model
+from core.optimize.fit_result import Experiment, FitResult
+from core.optimize.fit_uncertainty import gaussian_draws, laplace, log_interval, variance_inflation
+from core.optimize.fit_warnings import bound_warnings, data_warnings, experiment_warnings
 from core.optimize.progress import Monitor, ProgressFn
 
-# Bounds on scaled data: decay θ, half-saturation K (× mean spend), Hill n, β (× mean revenue).
-BOUNDS = {"decay": (0.0, 0.9), "half_saturation": (0.05, 10.0), "shape": (0.5, 4.0), "beta": (0.0, 5.0)}
-PERIODS_PER_YEAR = {"W": 52.18, "M": 12.0}
-# Weak log-normal priors (mean, sd of the natural log), see the module docstring. K is relative to the
-# channel's mean non-zero spend; ROI is contribution / spend over the history, in revenue per unit spend.
-PRIORS: dict[str, tuple[float, float]] = {
-    "half_saturation": (0.0, 1.0),
-    "shape": (0.0, 0.5),
-    "roi": (0.2, 0.9),
-}
-
-
-@dataclass(frozen=True)
-class Experiment:
-    """A lift test as the fitter sees it: channel `channel`'s spend added `lift` (outcome units, same
-    as revenue) over periods `start`..`end` inclusive (indices into the fitted series), measured with
-    standard error `se` > 0. The fit treats it as a Gaussian likelihood term on the channel's modelled
-    contribution over those periods."""
-
-    channel: str
-    start: int
-    end: int
-    lift: float
-    se: float
-
-
-@dataclass
-class FitResult:
-    """Fitted curves with diagnostics; plain data so another layer can store it."""
-
-    channels: list[str]
-    params: dict[str, CurveParams]  # original units: beta in revenue per period, K in spend per period
-    coefficients: dict[str, float]  # baseline terms on the original revenue scale
-    r2: float
-    nrmse: float
-    holdout_r2: float | None
-    holdout_mape: float | None
-    contribution: dict[str, float]  # revenue attributed to each channel over the history
-    roas: dict[str, float]  # contribution / spend over the history
-    fitted: np.ndarray
-    param_draws: dict[str, np.ndarray] = field(default_factory=dict)  # channel -> (draws, 4) beta, decay, K, n
-    fitted_interval: np.ndarray | None = None  # (periods, 2): 5 % and 95 % of the bootstrap fits
-    contribution_interval: dict[str, tuple[float, float]] = field(default_factory=dict)
-    roas_interval: dict[str, tuple[float, float]] = field(default_factory=dict)
-    n_starts: int = 0
-    cost: float = 0.0
-    controls: list[str] = field(default_factory=list)  # the controls the model used
-    notes: list[str] = field(default_factory=list)  # e.g. controls left out, and why
-    noise_sd: float | None = None  # the noise sd that weighs the priors (revenue units), None without priors
-    # What the fitted series is made of, period by period (revenue units): "baseline" (intercept),
-    # "trend", "seasonality", "channel:<name>" and "control:<name>"; they sum to `fitted`.
-    decomposition: dict[str, np.ndarray] = field(default_factory=dict)
-    holdout_start: int | None = None  # first period held out for the diagnostics; None without a holdout
-    families: dict[str, str] = field(default_factory=dict)  # channel -> saturation family ("hill", "logistic")
-    # Plain-language warnings for the model review: {"code", "channel" (or None), "text"}
-    warnings: list[dict[str, Any]] = field(default_factory=list)
-
-    def param_interval(self, channel: str, level: float = 0.9) -> dict[str, tuple[float, float]]:
-        q = [(1 - level) / 2, (1 + level) / 2]
-        d = self.param_draws[channel]
-        return {k: tuple(np.quantile(d[:, j], q).tolist()) for j, k in enumerate(_ORDER)}
-
-    def curve_draws(self) -> CurveArrays | None:
-        """Bootstrap draws as (draws, channels) curve arrays for the allocator and the risk front."""
-        if not self.param_draws:
-            return None
-        d = np.stack([self.param_draws[c] for c in self.channels], axis=1)  # (draws, channels, 4)
-        return CurveArrays(d[..., 0], d[..., 2], d[..., 3])
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "channels": self.channels,
-            "params": {c: p.to_dict() for c, p in self.params.items()},
-            "param_intervals": {c: self.param_interval(c) for c in self.param_draws},
-            "coefficients": self.coefficients,
-            "r2": self.r2,
-            "nrmse": self.nrmse,
-            "holdout_r2": self.holdout_r2,
-            "holdout_mape": self.holdout_mape,
-            "contribution": self.contribution,
-            "contribution_interval": self.contribution_interval,
-            "roas": self.roas,
-            "roas_interval": self.roas_interval,
-            "n_starts": self.n_starts,
-            "controls": self.controls,
-            "notes": self.notes,
-            "noise_sd": self.noise_sd,
-            "holdout_start": self.holdout_start,
-            "families": self.families,
-            "warnings": self.warnings,
-            "n_bootstrap": len(next(iter(self.param_draws.values()))) if self.param_draws else 0,
-        }
-
-
-_ORDER = ("beta", "decay", "half_saturation", "shape")
-
-
-class _Model:
-    """Scaled design and the residual function shared by every start and bootstrap refit."""
-
-    def __init__(self, spend: np.ndarray, controls: np.ndarray, period: str, n_fourier: int,
-                 y_scale: float = 1.0, priors: dict | None = None) -> None:
-        t_len, self.c = spend.shape
-        positive = np.where(spend > 0, spend, np.nan)
-        self.x_scale = np.nan_to_num(np.nanmean(positive, axis=0), nan=1.0)
-        self.x = spend / self.x_scale
-        # ROI of channel j = mean contribution / mean spend, from the scaled media term
-        self.roi_factor = y_scale / (self.x_scale * np.maximum(self.x.mean(axis=0), 1e-12))
-        self.priors = priors or {}
-        self.prior_weight = 0.0  # the noise sd (scaled): makes the cost ½·σ²·(negative log posterior)
-        t = np.arange(t_len)
-        cols = [np.ones(t_len), t / max(t_len - 1, 1)]
-        names = ["intercept", "trend"]
-        per = PERIODS_PER_YEAR[period]
-        for k in range(1, n_fourier + 1):
-            cols += [np.sin(2 * np.pi * k * t / per), np.cos(2 * np.pi * k * t / per)]
-            names += [f"sin{k}", f"cos{k}"]
-        if controls.size:
-            sd = controls.std(axis=0)
-            self.z_mean, self.z_sd = controls.mean(axis=0), np.where(sd > 0, sd, 1.0)
-            cols += list(((controls - self.z_mean) / self.z_sd).T)
-        self.linear = np.column_stack(cols)
-        self.linear_names = names
-        lo = [BOUNDS[k][0] for k in ("decay", "half_saturation", "shape", "beta")]
-        hi = [BOUNDS[k][1] for k in ("decay", "half_saturation", "shape", "beta")]
-        nl = self.linear.shape[1]
-        self.lower = np.r_[np.repeat(lo, self.c), np.full(nl, -np.inf)]
-        self.upper = np.r_[np.repeat(hi, self.c), np.full(nl, np.inf)]
-
-    def media(self, p: np.ndarray) -> np.ndarray:
-        c = self.c
-        decay, k, n, beta = p[:c], p[c : 2 * c], p[2 * c : 3 * c], p[3 * c : 4 * c]
-        out = np.empty_like(self.x)
-        for j in range(c):  # lfilter per channel: each has its own decay
-            out[:, j] = beta[j] * hill(geometric_adstock(self.x[:, j], decay[j]), k[j], n[j])
-        return out
-
-    def predict(self, p: np.ndarray) -> np.ndarray:
-        return self.media(p).sum(axis=1) + self.linear @ p[4 * self.c :]
-
-    def prior_z(self, p: np.ndarray, media: np.ndarray | None = None) -> np.ndarray:
-        """Standardized deviations (log value − prior mean) / prior sd of every prior'd parameter."""
-        c = self.c
-        out = []
-        if "half_saturation" in self.priors:
-            m, sd = self.priors["half_saturation"]
-            out.append((np.log(p[c : 2 * c]) - m) / sd)
-        if "shape" in self.priors:
-            m, sd = self.priors["shape"]
-            out.append((np.log(p[2 * c : 3 * c]) - m) / sd)
-        if "roi" in self.priors:
-            m, sd = self.priors["roi"]
-            media = self.media(p) if media is None else media
-            roi = media.mean(axis=0) * self.roi_factor
-            out.append((np.log(np.maximum(roi, 1e-6)) - m) / sd)
-        return np.concatenate(out) if out else np.zeros(0)
-
-    def fit(self, y: np.ndarray, mask: np.ndarray, p0: np.ndarray, max_nfev: int | None = None) -> Any:
-        def resid(p: np.ndarray) -> np.ndarray:
-            media = self.media(p)
-            r = (media.sum(axis=1) + self.linear @ p[4 * self.c :] - y)[mask]
-            if self.prior_weight > 0:
-                return np.r_[r, self.prior_weight * self.prior_z(p, media)]
-            return r
-
-        p0 = np.clip(p0, self.lower + 1e-9, np.where(np.isfinite(self.upper), self.upper - 1e-9, np.inf))
-        return least_squares(resid, p0, bounds=(self.lower, self.upper), x_scale="jac", max_nfev=max_nfev)
-
-    def noise_sd(self, y: np.ndarray, mask: np.ndarray, p0: np.ndarray) -> float:
-        """Residual sd of one fit without priors, corrected for the parameters it estimated."""
-        weight, self.prior_weight = self.prior_weight, 0.0
-        res = self.fit(y, mask, p0)
-        self.prior_weight = weight
-        dof = max(int(mask.sum()) - res.x.size, 1)
-        return float(np.sqrt(2.0 * res.cost / dof))
-
-    def starts(self, y: np.ndarray, mask: np.ndarray, n_starts: int, rng: np.random.Generator) -> list[np.ndarray]:
-        """Seeded starts: centre of the box first, then uniform draws; linear terms from OLS on what is left."""
-        c = self.c
-        out = []
-        for s in range(n_starts):
-            if s == 0:
-                nonlin = np.r_[np.full(c, 0.3), np.full(c, 1.0), np.full(c, 1.5), np.full(c, 0.1)]
-            else:
-                nonlin = np.r_[
-                    rng.uniform(0.0, 0.7, c), np.exp(rng.uniform(np.log(0.2), np.log(3.0), c)),
-                    rng.uniform(0.7, 3.0, c), rng.uniform(0.02, 0.4, c),
-                ]
-            p = np.r_[nonlin, np.zeros(self.linear.shape[1])]
-            rest = y - self.media(p).sum(axis=1)
-            p[4 * c :] = np.linalg.lstsq(self.linear[mask], rest[mask], rcond=None)[0]
-            out.append(p)
-        return out
-
-
-def _decomposition(model: _Model, p: np.ndarray, channels: Sequence[str], controls: Sequence[str],
-                   y_scale: float) -> dict[str, np.ndarray]:
-    """The fitted series split into its parts (revenue units); see FitResult.decomposition."""
-    terms = model.linear * p[4 * model.c :] * y_scale  # (periods, linear terms)
-    names = model.linear_names
-    out = {"baseline": terms[:, names.index("intercept")], "trend": terms[:, names.index("trend")],
-           "seasonality": terms[:, [i for i, n in enumerate(names) if n.startswith(("sin", "cos"))]].sum(axis=1)}
-    media = model.media(p) * y_scale
-    out.update({f"channel:{ch}": media[:, j] for j, ch in enumerate(channels)})
-    out.update({f"control:{n}": terms[:, len(names) + i] for i, n in enumerate(controls)})
-    return out
-
-
-def _r2(y: np.ndarray, f: np.ndarray) -> float:
-    return float(1.0 - np.sum((y - f) ** 2) / np.sum((y - y.mean()) ** 2))
+__all__ = ["BOUNDS", "PERIODS_PER_YEAR", "PRIORS", "Experiment", "FitResult", "fit_response_curves"]
 
 
 def _checked_inputs(revenue: np.ndarray, spend: np.ndarray, channels: Sequence[str], controls: np.ndarray | None,
@@ -257,14 +35,34 @@ def _checked_inputs(revenue: np.ndarray, spend: np.ndarray, channels: Sequence[s
     spend = np.asarray(spend, dtype=float).reshape(len(y_raw), -1)
     if spend.shape[1] != len(channels):
         raise ValueError("one spend column per channel")
+    if len(set(channels)) != len(channels):
+        raise ValueError("channel names must be distinct")
     if np.any(spend < 0) or not np.all(np.isfinite(spend)) or not np.all(np.isfinite(y_raw)):
         raise ValueError("spend must be finite and non-negative, revenue finite")
+    if y_raw.sum() <= 0:
+        raise ValueError("revenue over the history must be positive")
     t_len = spend.shape[0]
     ctrl = np.zeros((t_len, 0)) if controls is None else np.asarray(controls, dtype=float).reshape(t_len, -1)
     names = list(control_names) or [f"control_{i + 1}" for i in range(ctrl.shape[1])]
-    if len(names) != ctrl.shape[1]:
-        raise ValueError("one name per control column")
+    if len(names) != ctrl.shape[1] or len(set(names)) != len(names):
+        raise ValueError("one name per control column, each name once")
     return y_raw, spend, ctrl, names
+
+
+def _checked_experiments(experiments: Sequence[Experiment], order: list[str], t_len: int,
+                         y_scale: float) -> list[tuple[int, int, int, float, float]]:
+    """Experiments as (channel column, start, end, lift, se) in scaled units; ValueError on unusable ones."""
+    out = []
+    for e in experiments:
+        if e.channel not in order:
+            raise ValueError(f"the lift test names channel '{e.channel}', which has no spend in this fit")
+        if not 0 <= e.start <= e.end < t_len:
+            raise ValueError(f"the lift test on '{e.channel}' covers periods {e.start}–{e.end}, outside the "
+                             f"history (0–{t_len - 1})")
+        if not (np.isfinite(e.lift) and np.isfinite(e.se) and e.se > 0):
+            raise ValueError(f"the lift test on '{e.channel}' needs a finite lift and a positive standard error")
+        out.append((order.index(e.channel), int(e.start), int(e.end), e.lift / y_scale, e.se / y_scale))
+    return out
 
 
 def _usable_controls(ctrl: np.ndarray, names: list[str], n_train: int) -> tuple[np.ndarray, list[str], list[str]]:
@@ -280,55 +78,85 @@ def _usable_controls(ctrl: np.ndarray, names: list[str], n_train: int) -> tuple[
     return ctrl[:, keep], [n for n, k in zip(names, keep, strict=True) if k], notes
 
 
-def _multistart(model: _Model, y: np.ndarray, mask: np.ndarray, extra: list[np.ndarray], n_starts: int,
-                rng: np.random.Generator, mon: Monitor, stage: str, lo: float, hi: float) -> Any:
-    """The lowest-cost fit from the given starts plus `n_starts` seeded ones, reporting progress in [lo, hi]."""
-    best = None
-    starts = extra + model.starts(y, mask, n_starts, rng)
-    for i, p0 in enumerate(starts):
-        mon.report(lo + (hi - lo) * i / len(starts), f"{stage}: start {i + 1} of {len(starts)}")
-        res = model.fit(y, mask, p0)
-        if best is None or res.cost < best.cost:
-            best = res
-    return best
+def _r2(y: np.ndarray, f: np.ndarray) -> float:
+    return float(1.0 - np.sum((y - f) ** 2) / np.sum((y - y.mean()) ** 2))
 
 
-def _bootstrap(model: _Model, y: np.ndarray, fitted: np.ndarray, p: np.ndarray, block: int, n_bootstrap: int,
-               rng: np.random.Generator, mon: Monitor) -> list[np.ndarray]:
-    """Parameter draws from a moving-block residual bootstrap, each refitted from the point estimate `p`."""
-    t_len = len(y)
-    resid = y - fitted
-    n_blocks = int(np.ceil(t_len / block))
-    full = np.ones(t_len, bool)
-    draws = []
-    for i in range(n_bootstrap):
-        mon.report(0.6 + 0.4 * i / n_bootstrap, f"bootstrap {i + 1} of {n_bootstrap}")
-        starts = rng.integers(0, t_len - block + 1, n_blocks)
-        e = np.concatenate([resid[s : s + block] for s in starts])[:t_len]
-        y_star = fitted + e - e.mean()
-        draws.append(model.fit(y_star, full, p, max_nfev=200).x)
-    return draws
+def _baseline_terms(model: Model, u: np.ndarray, controls: list[str], y_scale: float,
+                    ctrl: np.ndarray) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """(coefficients, decomposition) of the linear terms in revenue units; controls per unit of the control."""
+    lin = u[model.n_nonlinear :] * y_scale
+    names = model.linear_names
+    coef = dict(zip(names, lin[: len(names)].tolist(), strict=True))
+    per_unit = lin[len(names) :] / model.z_sd if controls else np.zeros(0)
+    coef.update({f"control:{n}": float(per_unit[i]) for i, n in enumerate(controls)})
+    terms = model.linear[:, : len(names)] * lin[: len(names)]
+    offset = float(per_unit @ model.z_mean) if controls else 0.0  # controls enter centred: mean in the baseline
+    decomposition = {"baseline": terms[:, 0] - offset, "trend": terms[:, 1],
+                     "seasonality": terms[:, 2:].sum(axis=1)}
+    decomposition.update({f"control:{n}": ctrl[:, i] * per_unit[i] for i, n in enumerate(controls)})
+    return coef, decomposition
 
 
-def _curve_params(model: _Model, q: np.ndarray, j: int, y_scale: float) -> np.ndarray:
-    """Channel j's (beta, decay, K, n) in original units from a scaled parameter vector."""
+def _intervals(out: FitResult, model: Model, order: list[str], u: np.ndarray, cov: np.ndarray, draws: np.ndarray,
+               spend: np.ndarray, y_scale: float) -> None:
+    """ROAS and contribution intervals (log-normal marginals), parameter draws and the fitted band."""
     c = model.c
-    return np.array([q[3 * c + j] * y_scale, q[j], q[c + j] * model.x_scale[j], q[2 * c + j]])
+    ratio = float(model.y_total * y_scale / spend.sum())
+    for j, ch in enumerate(order):
+        total = float(spend[:, j].sum())
+        if total <= 0:
+            continue
+        sd = float(np.sqrt(max(cov[3 * c + j, 3 * c + j], 0.0)))
+        lo, hi = log_interval(float(u[3 * c + j]), sd)
+        out.roas_interval[ch] = (lo * ratio, hi * ratio)
+        out.contribution_interval[ch] = (lo * ratio * total, hi * ratio * total)
+    if len(draws):
+        params = model.draw_params(draws, y_scale)
+        out.param_draws = {ch: params[:, j, :] for j, ch in enumerate(order)}
+        fits = np.array([model.predict(d) for d in draws]) * y_scale
+        out.fitted_interval = np.quantile(fits, [0.05, 0.95], axis=0).T
 
 
-def _add_intervals(out: FitResult, model: _Model, draws: list[np.ndarray], total_spend: np.ndarray,
-                   y_scale: float) -> None:
-    """Fill the result's bootstrap draws and 90 % intervals (fit, contribution, ROAS) from `draws`."""
-    dr = np.array(draws)
-    channels = out.channels
-    out.param_draws = {ch: np.array([_curve_params(model, q, j, y_scale) for q in dr]) for j, ch in enumerate(channels)}
-    fits = np.array([model.predict(q) for q in dr]) * y_scale
-    out.fitted_interval = np.quantile(fits, [0.05, 0.95], axis=0).T
-    contrib = np.array([model.media(q).sum(axis=0) for q in dr]) * y_scale
-    for j, ch in enumerate(channels):
-        out.contribution_interval[ch] = tuple(np.quantile(contrib[:, j], [0.05, 0.95]).tolist())
-        if total_spend[j] > 0:
-            out.roas_interval[ch] = tuple((np.quantile(contrib[:, j], [0.05, 0.95]) / total_spend[j]).tolist())
+def _experiment_rows(model: Model, u: np.ndarray, draws: np.ndarray, channels: list[str], y: np.ndarray,
+                     mask: np.ndarray, inflation: float, y_scale: float) -> list[dict[str, Any]]:
+    """Per experiment: the calibrated fit's lift over its periods, and what the fit without that
+    experiment predicts there with its sd (the data's own answer, which the disagreement warning uses)."""
+    rows = []
+    media = model.media(u)
+    draw_media = [model.media(d) for d in draws[:200]]
+    every = list(model.experiments)
+    n_data = int(mask.sum())
+    for k, (j, s, e, lift, se) in enumerate(every):
+        model.experiments = every[:k] + every[k + 1 :]
+        u0 = model.fit(y, mask, u).x
+        model.experiments = every
+        jac = model.jacobian(u0, y, mask)
+        row = len(jac) - len(every) + k  # rows: data, priors, experiments
+        grad = jac[row] * se
+        cov0 = laplace(model, np.delete(jac, row, axis=0), n_data, inflation)
+        sims = [m[s : e + 1, j].sum() for m in draw_media]
+        rows.append({"channel": channels[j], "start": s, "end": e, "lift": lift * y_scale, "se": se * y_scale,
+                     "modelled": float(media[s : e + 1, j].sum() * y_scale),
+                     "modelled_sd": float(np.std(sims) * y_scale) if sims else 0.0,
+                     "without": float(model.media(u0)[s : e + 1, j].sum() * y_scale),
+                     "without_sd": float(np.sqrt(max(grad @ cov0 @ grad, 0.0)) * y_scale)})
+    return rows
+
+
+def _settle_sigma(model: Model, y: np.ndarray, mask: np.ndarray, res: Any, rounds: int = 3) -> Any:
+    """Re-estimate the noise sd σ from the fit's residuals (it weighs the priors and experiments against the
+    data) and refit from there, until σ moves by less than 2 %; returns the last fit."""
+    dof = max(int(mask.sum()) - model.linear.shape[1] - 2 * model.c, 1)
+    for _ in range(rounds):
+        resid = (y - model.predict(res.x))[mask]
+        sigma = float(np.sqrt(resid @ resid / dof)) or model.sigma
+        moved = abs(sigma / model.sigma - 1.0)
+        model.sigma = sigma
+        res = model.fit(y, mask, res.x, tol=1e-10)
+        if moved < 0.02:
+            break
+    return res
 
 
 def fit_response_curves(
@@ -341,67 +169,91 @@ def fit_response_curves(
     period: str = "W",
     n_fourier: int = 2,
     priors: dict[str, tuple[float, float]] | None = PRIORS,
-    n_starts: int = 6,
+    n_starts: int = 4,
     holdout: float = 0.15,
     n_bootstrap: int = 100,
     block: int | None = None,
     seed: int = 0,
     progress: ProgressFn | None = None,
     cancel: Any = None,
+    experiments: Sequence[Experiment] = (),
 ) -> FitResult:
     """Fit one brand's channel curves from its weekly ("W") or monthly ("M") history.
 
-    `priors`: log-normal priors by parameter (see PRIORS and the module docstring); None for plain
-    least squares. Controls constant over the training periods are left out (`FitResult.notes`).
+    `priors`: see fit_model.PRIORS (None: no priors). `n_bootstrap`: posterior draws kept for the
+    allocator (the name predates the Laplace approximation). `block`: lags of residual autocorrelation
+    the intervals allow for. `experiments`: lift tests as likelihood terms. Channels and controls are
+    fitted in name order, so their order in the input does not change the answer.
     """
     mon = Monitor(progress, cancel)
-    y_raw, spend, ctrl, names = _checked_inputs(revenue, spend, channels, controls, control_names)
-    t_len, c = spend.shape
+    y_raw, spend_in, ctrl_in, names_in = _checked_inputs(revenue, spend, channels, controls, control_names)
+    channels = list(channels)
+    order = sorted(channels)
+    spend_c = spend_in[:, [channels.index(ch) for ch in order]]
+    t_len = len(y_raw)
     n_hold = round(t_len * holdout)
     n_train = t_len - n_hold if n_hold >= 4 else t_len
-    ctrl, names, notes = _usable_controls(ctrl, names, n_train)
-    y_scale = float(np.mean(np.abs(y_raw))) or 1.0
+    ctrl_order = sorted(range(len(names_in)), key=lambda i: names_in[i])
+    ctrl, names, notes = _usable_controls(ctrl_in[:, ctrl_order], [names_in[i] for i in ctrl_order], n_train)
+    y_scale = float(np.mean(np.abs(y_raw)))
     y = y_raw / y_scale
-    model = _Model(spend, ctrl, period, n_fourier, y_scale, priors)
+    exps = _checked_experiments(experiments, order, t_len, y_scale)
+    model = Model(y, spend_c, ctrl, period, n_fourier, ["hill"] * len(order), priors, exps)
     rng = np.random.default_rng(seed)
+    # Burn-in: the adstock starts at the early mean spend, and the first periods, where that guess about the
+    # unseen earlier spend matters most, are left out of the likelihood.
+    burn = BURN_IN[period] if t_len >= 6 * BURN_IN[period] else 0
+    full = np.arange(t_len) >= burn
+    model.sigma = model.initial_sigma(y, full)
+    _settle_sigma(model, y, full, model.fit(y, full, model.starts(y, full, 1, rng)[0]), rounds=1)
 
-    full = np.ones(t_len, bool)
-    if model.priors:
-        model.prior_weight = model.noise_sd(y, full, model.starts(y, full, 1, rng)[0])
     holdout_r2 = holdout_mape = None
-    extra: list[np.ndarray] = []
+    extra, errors = [], {}
     if n_train < t_len:
-        train = np.arange(t_len) < n_train
-        res_train = _multistart(model, y, train, [], n_starts, rng, mon, "holdout fit", 0.0, 0.3)
-        pred = model.predict(res_train.x)
-        held = ~train
+        train = full & (np.arange(t_len) < n_train)
+        u_train, errors = choose_families(model, y, train, n_starts, rng, mon)
+        pred, held = model.predict(u_train), ~train
         holdout_r2 = _r2(y[held], pred[held])
         holdout_mape = float(np.mean(np.abs((y[held] - pred[held]) / np.where(y[held] != 0, y[held], np.nan))))
-        extra = [res_train.x]
-    res = _multistart(model, y, full, extra, n_starts, rng, mon, "full fit", 0.3, 0.6)
-    p = res.x
-    fitted = model.predict(p)
-    draws = _bootstrap(model, y, fitted, p, block or (4 if period == "W" else 3), n_bootstrap, rng, mon)
-    mon.report(1.0, "fit done")
+        extra = [u_train]
+    res = multistart(model, y, full, extra, max(1, n_starts // 2), rng, mon, "full fit", 0.5, 0.8)
+    # σ from the MAP residuals (the priors' weight depends on it), then refit once from there.
+    res = _settle_sigma(model, y, full, res)
+    u = res.x
+    mon.report(0.9, "uncertainty")
+    media = model.media(u)
+    fitted = model.predict(u, media)
+    inflation = variance_inflation((y - fitted)[full], block or (4 if period == "W" else 3))
+    cov = laplace(model, res.jac, int(full.sum()), inflation)
+    draws = gaussian_draws(u, cov, n_bootstrap, rng, model.lower, model.upper) if n_bootstrap else np.zeros((0, len(u)))
 
-    params = {ch: CurveParams(*(float(v) for v in _curve_params(model, p, j, y_scale)))
-              for j, ch in enumerate(channels)}
-    media = model.media(p) * y_scale
-    total_spend = spend.sum(axis=0)
-    contribution = {ch: float(media[:, j].sum()) for j, ch in enumerate(channels)}
-    roas = {ch: float(contribution[ch] / total_spend[j]) if total_spend[j] > 0 else float("nan")
-            for j, ch in enumerate(channels)}
-    coef = dict(zip(model.linear_names + [f"control:{n}" for n in names], (p[4 * c :] * y_scale).tolist(),
-                    strict=True))
+    contribution = {ch: float(media[:, j].sum() * y_scale) for j, ch in enumerate(order)}
+    totals = spend_c.sum(axis=0)
+    roas = {ch: contribution[ch] / float(totals[j]) if totals[j] > 0 else float("nan") for j, ch in enumerate(order)}
+    coef, decomposition = _baseline_terms(model, u, names, y_scale, ctrl)
+    decomposition.update({f"channel:{ch}": media[:, j] * y_scale for j, ch in enumerate(order)})
     out = FitResult(
-        channels=list(channels), params=params, coefficients=coef, r2=_r2(y, fitted),
-        nrmse=float(np.sqrt(np.mean((y - fitted) ** 2)) / (y.max() - y.min())),
+        channels=channels, params=dict(zip(order, model.curve_params(u, y_scale), strict=True)),
+        coefficients=coef, r2=_r2(y, fitted), nrmse=float(np.sqrt(np.mean((y - fitted) ** 2)) / np.ptp(y)),
         holdout_r2=holdout_r2, holdout_mape=holdout_mape, contribution=contribution, roas=roas,
         fitted=fitted * y_scale, n_starts=n_starts, cost=float(res.cost), controls=names, notes=notes,
-        noise_sd=model.prior_weight * y_scale if model.priors else None,
-        decomposition=_decomposition(model, p, channels, names, y_scale),
-        holdout_start=n_train if n_train < t_len else None, families={ch: "hill" for ch in channels},
+        noise_sd=model.sigma * y_scale, decomposition=decomposition,
+        holdout_start=n_train if n_train < t_len else None, families=dict(zip(order, model.families, strict=True)),
+        family_choice={order[j]: {f: e if f == "t" else e * y_scale for f, e in v.items()} for j, v in errors.items()},
+        variance_inflation=inflation,
     )
-    if draws:
-        _add_intervals(out, model, draws, total_spend, y_scale)
+    _intervals(out, model, order, u, cov, draws, spend_c, y_scale)
+    out.experiments = _experiment_rows(model, u, draws, order, y, full, inflation, y_scale)
+    out.warnings = (bound_warnings(model, u, order) + data_warnings(spend_c, order, roas, out.roas_interval)
+                    + experiment_warnings(out.experiments))
+    _restore_order(out, channels)
+    mon.report(1.0, "fit done")
     return out
+
+
+def _restore_order(out: FitResult, channels: list[str]) -> None:
+    """Per-channel dicts in the caller's channel order (the values do not depend on it)."""
+    for name in ("params", "contribution", "roas", "param_draws", "contribution_interval", "roas_interval",
+                 "families", "family_choice"):
+        d = getattr(out, name)
+        setattr(out, name, {ch: d[ch] for ch in channels if ch in d})

@@ -97,8 +97,10 @@ def test_every_channel_recovered(sqlite_db):
     - the contribution over the history within 25 % of the true one.
     Why not tighter: the weakest channels contribute about one noise sd a week, and the linearized
     standard error of their contribution at the truth (no priors) is 10–20 %; measured worst cases on
-    these two brands are 21 % (curve, YouTube of the second brand), 0.13 (decay, Meta and Retail Media)
-    and 15 % (contribution). Over the first eight own brands the worst cases are 21 %, 0.15 and 22 %.
+    these two brands (the scale-free fitter of docs/MODELING.md) are 16 % (curve, Search of the first
+    brand), 0.12 (decay, Retail Media of the second) and 15 % (contribution, Search of the first). Over
+    the first eight own brands the worst cases are 28 % (curve, Meta of the seventh, fitted as a logistic
+    curve), 0.17 (decay) and 24 % (contribution, the same Meta).
     """
     seed_demo(sqlite_db, seed=DEMO_SEED, months=DEMO_MONTHS)
     with sqlite_db.session() as s:
