@@ -37,6 +37,8 @@ def fit_inputs(history: Any) -> dict[str, Any]:
         "controls": {name: [float(v) for v in history.controls[:, j]]
                      for j, name in enumerate(history.control_names)},
         "notes": list(history.notes),
+        "experiments": [{"channel": e.channel, "start": e.start, "end": e.end, "lift": e.lift, "se": e.se}
+                        for e in getattr(history, "experiments", [])],
     }
 
 

@@ -40,9 +40,10 @@ from sqlalchemy.orm import Session
 from core.db import Database
 from core.fit_record import fit_inputs, fit_result
 from core.fit_versions import add_version
+from core.lift_tests.for_fit import experiments_for
 from core.models import Brand, Channel, ControlValue, Organization, Outcome, ResponseCurve, Spend, join_channel
 from core.optimize.curves import CurveParams
-from core.optimize.fit import FitResult, fit_response_curves
+from core.optimize.fit import Experiment, FitResult, fit_response_curves
 from core.optimize.progress import Monitor, ProgressFn
 
 PERIOD_CODE = {"week": "W", "month": "M"}
@@ -78,6 +79,7 @@ class BrandHistory:
     control_names: list[str]
     controls: np.ndarray  # (periods, controls)
     notes: list[str] = field(default_factory=list)
+    experiments: list[Experiment] = field(default_factory=list)  # the brand's lift tests on this grid
 
 
 def _months_between(a: date, b: date) -> int:
@@ -262,6 +264,10 @@ def prepare_fit(
     mon.report(0.0, "loading history")
     with db.session() as session:
         history = load_history(session, brand_id)
+        # Lift tests are likelihood terms of the fit; one the fit cannot use is left out with a note.
+        history.experiments, skipped = experiments_for(session, brand_id, history.periods, history.granularity,
+                                                       history.channels)
+        history.notes.extend(skipped)
 
     def scaled(fraction: float, message: str) -> None:
         mon.report(0.02 + 0.95 * fraction, message)
@@ -269,7 +275,7 @@ def prepare_fit(
     fit = fit_response_curves(
         history.revenue, history.spend, history.channels, history.controls, history.control_names,
         period=PERIOD_CODE[history.granularity], n_starts=n_starts, holdout=HOLDOUT, n_bootstrap=n_bootstrap, seed=seed,
-        progress=scaled, cancel=cancel,
+        experiments=history.experiments, progress=scaled, cancel=cancel,
     )
     mon.report(0.98, "storing curves")
     return PreparedFit(history, fit, seed, fit_inputs(history), fit_result(fit, history))

@@ -77,7 +77,8 @@ class FitResult:
         if not self.param_draws:
             return None
         d = np.stack([self.param_draws[c] for c in self.channels], axis=1)  # (draws, channels, 4)
-        return CurveArrays(d[..., 0], d[..., 2], d[..., 3])
+        logistic = np.array([self.params[c].family == "logistic" for c in self.channels])
+        return CurveArrays(d[..., 0], d[..., 2], d[..., 3], logistic)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -11,6 +11,7 @@ Recovery on the demo (seed 11, 36 months, 157 weeks, 6 channels, the festive con
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ from sqlalchemy import func, select
 from core.demo import seed_demo
 from core.demo.mmm import baseline_series, year_fraction
 from core.imports import commit, load_spec
-from core.models import Brand, Channel, Organization, Outcome, ResponseCurve, Spend
+from core.models import Brand, Channel, FitVersion, LiftTest, Organization, Outcome, ResponseCurve, Spend
 from core.response_curves import FitDataError, fit_brand, load_history, main, stored_curves
 from tests.conftest import _empty
 from tests.sample_data import ROBYN_WEEKLY
@@ -215,3 +216,28 @@ def test_cli_fits_and_prints_json(sqlite_db, capsys):
     assert out["brand_id"] == brand_id and len(out["curves"]) == 6
     assert "bootstrap_draws" not in out["curves"]["TV"]["diagnostics"]
     assert count_curves(sqlite_db, brand_id, "fitted") == 6
+
+
+def test_a_recorded_lift_test_is_a_term_of_the_brands_fit_and_kept_with_its_version(sqlite_db):
+    """The lift-test table reaches the fitter (issue 15 item 4): the fit reports the test with what the
+    model predicts for it, and the kept version lists it among the data it saw."""
+    seed_demo(sqlite_db, seed=DEMO_SEED, months=DEMO_MONTHS)
+    brand_id = first_own_brand(sqlite_db)
+    with sqlite_db.session() as s:
+        history = load_history(s, brand_id)
+        channel = history.channels[0]
+        start, end = history.periods[-20], history.periods[-17] + timedelta(days=6)  # four whole weeks
+        truth = stored_curves(s, brand_id, "truth")[channel][0]
+        j = history.channels.index(channel)
+        lift = float(truth.contribution(history.spend[:, j])[-20:-16].sum())
+        s.add(LiftTest(brand_id=brand_id, channel_id=history.channel_ids[channel], period_start=start,
+                       period_end=end, incremental_outcome=lift, standard_error=0.1 * lift))
+    fit = fit_brand(sqlite_db, brand_id, n_bootstrap=3, n_starts=2, seed=0)
+    assert len(fit.experiments) == 1
+    with sqlite_db.session() as s:
+        version = s.scalars(select(FitVersion).where(FitVersion.brand_id == brand_id)
+                            .order_by(FitVersion.version.desc())).first()
+        seen = version.inputs["experiments"]
+    n = len(history.periods)
+    assert seen == [{"channel": channel, "start": n - 20, "end": n - 17, "lift": pytest.approx(lift),
+                     "se": pytest.approx(0.1 * lift)}]
