@@ -83,8 +83,8 @@ def test_every_draw_stays_in_the_familys_ranges():
 
 
 def test_the_family_has_the_hard_parts_it_promises():
-    flighted = [np.any(b.spend == 0, axis=0).any() for b in FAMILY]
-    assert 0.2 < np.mean(flighted) < 1.0
+    flighted = np.concatenate([np.any(b.spend == 0, axis=0) for b in FAMILY])  # per channel
+    assert 0.2 < np.mean(flighted) < 0.6
     spread = [np.log10(b.spend.mean(axis=0).max() / b.spend.mean(axis=0).min()) for b in FAMILY]
     assert max(spread) > 1.5  # scales orders of magnitude apart
     # the confounder moves both spend and revenue; channels move together
