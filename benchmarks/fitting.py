@@ -47,6 +47,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import multiprocessing
 import statistics
 import time
 from collections.abc import Callable
@@ -150,7 +151,9 @@ def run(seeds: list[int], invariance: int, bootstrap: int, workers: int) -> list
     tasks.sort(key=lambda t: -len(synthetic_brand(t[1]).channels))  # big brands first: the pool ends together
     if workers <= 1:
         return [fit_one(*t) for t in tasks]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # Spawned, not forked: a fork copies locks held by other threads of the parent (a BLAS pool, a web
+    # server in the same test process) and the child can wait on them for ever.
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         return list(pool.map(fit_one, *zip(*tasks, strict=True)))
 
 
