@@ -188,6 +188,8 @@ EXEMPT = {
     "core/reports/xlsx.py": "builds sheets cell by cell, every value through spreadsheets.put (checked below)",
     "core/imports/readers.py": "reads uploads (openpyxl.load_workbook), writes nothing",
     "core/imports/service.py": "to_csv feeds PostgreSQL COPY, not a file anyone opens",
+    "core/lift_tests/truth.py": "writes the repository's generated lift-test sample from the demo's invented "
+                                "brands and truth curves, no user text",
     "core/demo/samples.py": "writes the repository's generated sample files: invented brand names and numbers, "
                             "no user text",
 }
