@@ -11,3 +11,10 @@ def compact(value: float | None, digits: int = 3) -> str:
         if abs(value) >= limit:
             return f"{value / limit:.{digits}g} {suffix}".replace("-", "−")
     return f"{value:.{digits}g}".replace("-", "−")
+
+
+def signed(value: float | None, digits: int = 1) -> str:
+    """+1.2 / −0.4 / n/a, for changes (a true minus sign, as the pages print them)."""
+    if value is None or value != value:
+        return "n/a"
+    return f"{value:+.{digits}f}".replace("-", "−")

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, case, func, select
 
+from core.formatting import signed
 from core.frames import rows_frame
 from core.models import (
     Brand,
@@ -397,15 +398,11 @@ def mover_reason(row: dict) -> str:
     """
     if not isinstance(row.get("metric"), str):
         return ""
-    text = f"mostly {row['metric']} ({_signed(row['contribution'])})"
+    text = f"mostly {row['metric']} ({signed(row['contribution'])})"
     against = row.get("against_contribution")
     if isinstance(row.get("against_metric"), str) and against is not None and abs(against) >= 0.05:
-        text += f", despite {row['against_metric']} ({_signed(against)})"
+        text += f", despite {row['against_metric']} ({signed(against)})"
     return text
-
-
-def _signed(value: float) -> str:
-    return f"{value:+.1f}".replace("-", "−")
 
 
 def movers(ranking: pd.DataFrame, n: int = 5) -> pd.DataFrame:

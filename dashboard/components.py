@@ -5,6 +5,8 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import html
 
+from core.formatting import signed  # noqa: F401  (one signed-change style for pages and reports)
+
 PALETTE = ["#2563eb", "#16a34a", "#db2777", "#ea580c", "#7c3aed", "#0891b2", "#65a30d", "#dc2626"]
 MUTED = "#94a3b8"
 
@@ -35,13 +37,6 @@ def compact(value: float | None, digits: int = 3) -> str:
         if abs(value) >= limit:
             return f"{value / limit:.{digits}g} {suffix}"
     return f"{value:.{digits}g}"
-
-
-def signed(value: float | None, digits: int = 1) -> str:
-    """+1.2 / −0.4 / n/a, for changes."""
-    if value is None or value != value:  # None or NaN
-        return "n/a"
-    return f"{value:+.{digits}f}".replace("-", "−")
 
 
 def chart_layout(**overrides) -> dict:

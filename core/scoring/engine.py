@@ -1,6 +1,6 @@
 """Vectorized DC-score computation over long frames; no database, no loops over rows.
 
-Definitions (DESIGN.md):
+Definitions (docs/SCORING.md):
 
 * Normalization happens within one project × period × metric across the project's brands.
   min–max maps the worst value to 0 and the best to 100 (inverted when lower is better);

@@ -28,7 +28,7 @@ from core.scenarios import (
 from core.security import Principal, can
 from dashboard.access import holds_anywhere, protected_callback, register_page
 from dashboard.auth.principal import current_principal
-from dashboard.components import PALETTE, chart_layout, compact
+from dashboard.components import PALETTE, chart_layout, compact, signed
 from dashboard.figures.common import figure
 from dashboard.getting_started import empty_page
 from dashboard.report_download import report_control, send_report
@@ -158,7 +158,7 @@ def _delta_line(delta: dict, first: str) -> html.Div | None:
         return None
     parts = [f"outcome {_signed_money(delta['outcome'])}"]
     if delta.get("uplift_pct") is not None:
-        parts.append(f"uplift {delta['uplift_pct']:+.1f} pts".replace("-", "−"))
+        parts.append(f"uplift {signed(delta['uplift_pct'])} pts")
     if delta.get("budget"):
         parts.append(f"budget {_signed_money(delta['budget'])}")
     return html.Div([html.Span(f"vs {first}: ", className="text-muted"), ", ".join(parts)],
