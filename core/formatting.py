@@ -18,3 +18,10 @@ def signed(value: float | None, digits: int = 1) -> str:
     if value is None or value != value:
         return "n/a"
     return f"{value:+.{digits}f}".replace("-", "−")
+
+
+def score(value: float | None, digits: int = 1) -> str:
+    """61.4 / n/a: a DC score or a size of change in points, as the pages and reports print them."""
+    if value is None or value != value:
+        return "n/a"
+    return f"{value:.{digits}f}".replace("-", "−")
