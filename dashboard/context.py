@@ -21,7 +21,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, ctx, dcc, html, no_update
 from sqlalchemy import Connection
 
-from core.portfolio import READ, list_projects, project_periods
+from core.portfolio import READ, can_view_project, list_projects, project_periods
 from core.runtime import get_db
 from core.security import Principal
 from dashboard.access import protected_callback
@@ -49,6 +49,13 @@ def pick_period(periods: list[date], wanted: object) -> date | None:
     if chosen is not None and chosen in periods:
         return chosen
     return periods[-1] if periods else None
+
+
+def project_readable(principal: Principal, project_id) -> bool:
+    """Whether any part of the project is visible to the principal: the `objects` check of the callbacks
+    of project pages (ids straight from the browser are fine)."""
+    with get_db().engine.connect() as conn:
+        return can_view_project(conn, principal, project_id)
 
 
 def context_bar() -> html.Div:

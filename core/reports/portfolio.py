@@ -1,4 +1,5 @@
-"""Executive portfolio summary: per project, the KPI figures, the DC score trend, brands ranked,
+"""Executive portfolio summary: per project, the "what changed and why" paragraph
+(core/portfolio_summary.py), the KPI figures, the DC score trend, brands ranked,
 section scores (heatmap and own vs competitors), the biggest movers and the alerts — the Portfolio
 page's read models (core/portfolio.py), read with the exporting principal.
 
@@ -17,6 +18,7 @@ from core import portfolio as pf
 from core import portfolio_alerts as pa
 from core.db import Database
 from core.models import Organization, Project
+from core.portfolio_summary import executive_summary, summary_subjects
 from core.reports import charts
 from core.reports.access import check_keys, int_param, month_label, month_param, not_found
 from core.reports.document import (
@@ -157,6 +159,8 @@ def _project_blocks(conn, principal: Principal, project: dict, as_of: date | Non
     else:
         moved = moved.assign(why="")
     alerts = _alerts(pa.score_drop_alerts(ranking), pa.metric_anomalies(conn, principal, pid, period))
+    subjects = summary_subjects(scored)  # what changed and why: the page's paragraph, over this report's data
+    why = pf.score_drivers(conn, pid, subjects, previous[-1], period) if previous and subjects else None
     label = f"{project['name']} · {month_label(period)}"
     own_names = set(ranking.loc[ranking.role == "own", "brand"])
     suffix = f" · {project['name']}" if several else ""
@@ -165,6 +169,7 @@ def _project_blocks(conn, principal: Principal, project: dict, as_of: date | Non
                  "revenue", "roi"]
     blocks: list = [
         Heading(label),
+        Text(executive_summary(scored, why, len(alerts), period)),
         Kpis(_kpis(ranking, pf.financial_totals(money))),
         Text(f"Money covers the own brands in your scope over 12 months ({window}). Averages are over the brands "
              "you may see.", muted=True),

@@ -3,7 +3,8 @@
 One callback draws the page for a project from a handful of grouped queries (no per-brand loop);
 the alerts panel has its own callback so changing the drop threshold redraws only that panel; its
 thresholds default to the organization's settings (`core.settings`), and the page's drop threshold overrides.
-Brand names link to the brand explorer (`/brand?brand=ID&project=ID`).
+Brand names link to the brand explorer (`/brand?brand=ID&project=ID`). The "what changed and why"
+paragraph on top is `dashboard/portfolio_summary.py`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from dash.exceptions import PreventUpdate
 from core.portfolio import (
     READ,
     brand_ranking,
-    can_view_project,
     financial_totals,
     financials,
     mover_reason,
@@ -35,29 +35,29 @@ from core.runtime import get_db
 from core.security import Principal
 from core.settings import project_alert_defaults
 from core.setup.framework import scores_label
+from dashboard import portfolio_summary
 from dashboard.access import protected_callback, register_page
 from dashboard.auth.principal import current_principal
 from dashboard.components import chart_layout, compact, empty_state, kpi_card, signed
 from dashboard.context import period_value, pick_period, resolve
+from dashboard.context import project_readable as _project_readable
 from dashboard.figures import portfolio as figs
 from dashboard.figures.common import figure
 from dashboard.figures.portfolio import brand_href
 from dashboard.getting_started import checklist, organization_steps, portfolio_organization, unscored_view
+from dashboard.portfolio_summary import alert_thresholds, summary_card
 from dashboard.report_download import report_control, send_report
 from dashboard.view_cache import cached_view
 
 register_page(__name__, permission=READ, path="/", name="Portfolio", title="Portfolio · Digi-Cadence", context=True)
+
+portfolio_summary.register_callbacks()  # the "what changed and why" paragraph, once per app that loads this page
 
 TOP_N = 5
 MOVERS = 6
 MAX_ALERTS = 12
 # Width follows the card, height comes from the figure (the heatmap's grows with the brands).
 GRAPH_CONFIG = {"displaylogo": False}
-
-
-def _project_readable(principal: Principal, project_id) -> bool:
-    with get_db().engine.connect() as conn:
-        return can_view_project(conn, principal, project_id)
 
 
 def _card(title, body, card_id: str | None = None, **kwargs) -> dbc.Card:
@@ -93,6 +93,7 @@ def layout(org: str | None = None, project: str | None = None, period: str | Non
                 ],
                 className="align-items-center g-2 mb-3",
             ),
+            summary_card(),
             checklist(steps, expanded=False),
             dcc.Loading(
                 html.Div(
@@ -361,12 +362,7 @@ def _movers_view(principal: Principal, project_id: int, period: str | None):
 def show_alerts(project_id: int, period: str | None, threshold):
     """Score drops past the threshold and metric anomalies of the chosen month, own brands in scope."""
     principal = current_principal()
-    with get_db().engine.connect() as conn:  # the organization's settings: outside the cached data, so in the key
-        drop_default, z_threshold = project_alert_defaults(conn, project_id)
-    try:
-        threshold = abs(float(threshold))
-    except (TypeError, ValueError):
-        threshold = drop_default
+    threshold, z_threshold = alert_thresholds(project_id, threshold)  # settings outside the cached data: in the key
     return cached_view("portfolio.alerts", principal, (project_id, period, threshold, z_threshold),
                        lambda: _alerts_view(principal, project_id, period, threshold, z_threshold))
 
