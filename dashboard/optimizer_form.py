@@ -90,6 +90,15 @@ def window_text(pv: dict) -> list:
     return parts
 
 
+def risk_options(pv: dict) -> list[dict]:
+    """The risk front switch: offered only when the curves carry their uncertainty (fitted with bootstrap)."""
+    if pv.get("draws"):
+        return [{"label": "Show the risk front: plans that trade expected outcome against how sure it is",
+                 "value": "on"}]
+    return [{"label": "Risk front: needs fitted curves (these carry no uncertainty)", "value": "on",
+             "disabled": True}]
+
+
 def default_target(pv: dict) -> float | None:
     """The smallest-budget scenario's default target: 5 % above what the current allocation predicts."""
     return round(pv["current_outcome"] * 1.05) if pv["current_outcome"] else None
