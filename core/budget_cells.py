@@ -157,7 +157,7 @@ def load_cells(db: Database, inputs: BudgetInputs, mon: Monitor | None, fit_span
             if channel in curves[brand_id]:
                 cells.append(_cell(brand_id, brand, channel, spend.annual.get((brand_id, channel), 0.0),
                                    curves[brand_id][channel], periods))
-            else:
+            elif curves[brand_id]:  # a brand not fitted yet (a preview) has no curve at all, not a gap
                 skipped.append(f"{brand} / {channel}")
     if skipped:
         notes.append("No spend history, so no curve and nothing planned, for: " + ", ".join(skipped) + ".")

@@ -132,7 +132,8 @@ def test_the_form_starts_from_believable_defaults(sqlite_db, tmp_path):
     assert find_component(layout, "optimizer-source")["value"] == "fitted"
     assert find_component(layout, "optimizer-max-change")["value"] == 30
     assert "30 % to start" in str(layout) and "clear it for no limit" in str(layout)
-    assert "the run fits them first" in str(find_component(layout, "optimizer-window"))
+    window = str(find_component(layout, "optimizer-window"))
+    assert "the run fits them first" in window and "No spend history" not in window, window
     assert find_component(layout, "optimizer-risk")["value"] == ["on"]  # the fit on demand brings its uncertainty
 
     truth = post(client, headers, app, DEFAULTS, {"brand_ids": [brand], "channels": CHANNELS, "source": "truth"})
