@@ -241,7 +241,12 @@ def _plan(problem: AllocationProblem, inputs: BudgetInputs, budget: float, progr
         if inputs.scenario == "max_outcome":
             return _engine(problem, inputs, check_budget(problem, budget), progress, cancel)
         target = float(inputs.target)
-        check_target(problem, target, lambda b: _engine(problem, inputs, b, None, cancel, 30).outcome)
+
+        def best_at(most: float) -> float:  # the best outcome at the most the limits allow, in whole units
+            units = math.floor(most / inputs.unit + 1e-9) * inputs.unit if inputs.unit else most
+            return _engine(problem, inputs, units, None, cancel, 30).outcome
+
+        check_target(problem, target, best_at)
         return _min_budget(problem, inputs, target, Monitor(progress, cancel), progress, cancel)
     except InfeasibleError as exc:
         raise engine_refusal(exc) from None

@@ -43,7 +43,7 @@ def _apart(a: float, b: float) -> tuple[str, str]:
 
 
 def _either(fixes: Sequence[str]) -> str:
-    """ "raise the cap", "raise the cap or unlock a channel", "a, b or c"."""
+    """ "a or b", "a, b or c": the changes a person may choose from."""
     fixes = list(dict.fromkeys(fixes))
     return fixes[0] if len(fixes) == 1 else ", ".join(fixes[:-1]) + " or " + fixes[-1]
 
@@ -231,14 +231,14 @@ def check_budget(problem: AllocationProblem, budget: float) -> float:
         most_s, asked = _apart(most, budget)
         raise PlanError(
             f"With {_listed(parts)} the most you can place is {most_s}, less than the budget of {asked}; "
-            f"lower the budget or {_either(fixes)}."
+            f"{_either(['lower the budget', *fixes])}."
         )
     if budget < least * (1 - SLACK):
         parts, fixes = _why_least(problem)
         least_s, asked = _apart(least, budget)
         raise PlanError(
             f"With {_listed(parts)} the least you must place is {least_s}, more than the budget of "
-            f"{asked}; raise the budget or {_either(fixes)}."
+            f"{asked}; {_either(['raise the budget', *fixes])}."
         )
     return float(min(max(budget, least), most))
 
@@ -258,7 +258,7 @@ def check_target(problem: AllocationProblem, target: float, best_at: Callable[[f
             reach, asked = _apart(best, target)
             raise PlanError(
                 f"With {_listed(parts)} the most the plan can reach is {reach} a year (spending "
-                f"{_money(most)}), less than the target of {asked}; lower the target or {_either(fixes)}."
+                f"{_money(most)}), less than the target of {asked}; {_either(['lower the target', *fixes])}."
             )
         return
     ceiling = float(np.sum(np.where(np.isfinite(hi), problem.curves.response(hi), problem.curves.beta)))

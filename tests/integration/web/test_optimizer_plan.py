@@ -110,6 +110,8 @@ def test_limits_the_budget_cannot_meet_are_said_with_the_number_that_works(sqlit
          f"TV: its minimum {compact(round(tv['current'] * 2), 4)} is more than the {compact(tv['current'] * 1.1, 4)} "
          "that at most +10 % allows; lower the minimum or raise the cap."),
         ({"scenario_type": "min_budget", "target": 1e15, "max_change": 20}, "lower the target or raise the cap"),
+        ({"max_active": 2, "max_change": 30}, "3 channels must spend (a minimum, the cap or a lock) but at most 2 "
+                                              "may be active; allow more active channels or free a channel."),
         ({"channels": ["Print"], "max_change": None}, "spent nothing on Print, so there is no response curve"),
     ]
     for clicks, (extra, words) in enumerate(cases, start=1):
@@ -117,7 +119,7 @@ def test_limits_the_budget_cannot_meet_are_said_with_the_number_that_works(sqlit
         final, _ = follow(client, headers, app, job_id)
         assert words in str(final["optimizer-message"]), (extra, final["optimizer-message"])
         assert "e+" not in str(final["optimizer-message"])
-    at_cap = submitted(start_run(client, headers, app, run_values(brand, 9, budget=current * 1.2, max_change=20)))
+    at_cap = submitted(start_run(client, headers, app, run_values(brand, 10, budget=current * 1.2, max_change=20)))
     assert follow(client, headers, app, at_cap)[0]["optimizer-job"]["data"] == at_cap
 
 
