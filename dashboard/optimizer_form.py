@@ -90,6 +90,12 @@ def window_text(pv: dict) -> list:
     return parts
 
 
+def brand_options(cat: dict) -> list[dict]:
+    """The brands dropdown: each brand the person may optimize, saying which have no fitted curves yet."""
+    return [{"label": b["name"] + ("" if b["fitted"] else " (not fitted yet)"), "value": b["id"]}
+            for b in cat["brands"]]
+
+
 def risk_options(pv: dict) -> list[dict]:
     """The risk front switch: offered only when the curves carry their uncertainty (fitted with bootstrap)."""
     if pv.get("draws"):

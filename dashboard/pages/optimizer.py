@@ -39,6 +39,7 @@ from dashboard.optimizer_form import (
     BRAND_COLUMNS,
     CELL_COLUMNS,
     CHANNEL_COLUMNS,
+    brand_options,
     default_target,
     field,
     form_inputs,
@@ -98,13 +99,11 @@ def layout(scenario: str | None = None, brands: str | None = None, **_query) -> 
     source_options = [{"label": SOURCES["fitted"], "value": "fitted"}]
     if cat["truth_available"]:
         source_options.append({"label": SOURCES["truth"], "value": "truth"})
-    brand_options = [{"label": b["name"] + ("" if b["fitted"] else " (not fitted yet)"), "value": b["id"]}
-                     for b in cat["brands"]]
 
     setup = dbc.Card([
         dbc.CardHeader("Scenario"),
         dbc.CardBody([
-            field("Brands", dcc.Dropdown(id="optimizer-brands", options=brand_options, value=chosen, multi=True)),
+            field("Brands", dcc.Dropdown(id="optimizer-brands", options=brand_options(cat), value=chosen, multi=True)),
             field("Channels", dcc.Dropdown(id="optimizer-channels", options=cat["channels"], value=channels,
                                            multi=True)),
             field("Response curves", dbc.RadioItems(id="optimizer-source", options=source_options, value=source),
@@ -333,6 +332,29 @@ def show_result(job_id, scenario_id, watched):
         return result_placeholder(watched)
     return results_view(result, can_save=holds_anywhere(principal, SAVE), can_export=holds_anywhere(principal, EXPORT),
                         default_name=default_name(result))
+
+
+@protected_callback(
+    Output("optimizer-brands", "options", allow_duplicate=True),
+    Output("optimizer-window", "children", allow_duplicate=True),
+    Input("optimizer-job", "data"),
+    State("optimizer-brands", "value"),
+    State("optimizer-channels", "value"),
+    State("optimizer-source", "value"),
+    prevent_initial_call=True,
+    permission=RUN,
+    objects={"brand_ids": ("brand", _brands_allowed)},
+)
+def refresh_fitted(job_id, brand_ids, channels, source):
+    """A finished run may have fitted brands on demand: the form stops calling them "not fitted yet"."""
+    if not job_id or not brand_ids or not channels:
+        return no_update, no_update
+    principal = current_principal()
+    try:
+        pv = preview(get_db(), principal, brand_ids, channels, source or "fitted")
+    except BudgetInputError:
+        return no_update, no_update
+    return brand_options(catalogue(get_db(), principal)), window_text(pv)
 
 
 @protected_callback(

@@ -16,12 +16,23 @@ import json
 from sqlalchemy import func, select
 
 from core.budget import preview
+from core.demo import seed_demo
 from core.formatting import compact
 from core.models import Scenario
+from core.response_curves import fit_brand
 from core.scenarios import get_scenario
 from core.security import load_principal
-from tests.integration.web.optimizer_support import SHOW, find_component, follow, page_layout, post, start_run
+from tests.integration.web.optimizer_support import (
+    SHOW,
+    body,
+    find_component,
+    follow,
+    page_layout,
+    post,
+    start_run,
+)
 from tests.integration.web.test_optimizer_jobs import CHANNELS, build, run_values, signed_in, submitted, user_id
+from tests.support import demo_people, make_app
 
 SAVE = "optimizer-save.n_clicks"
 DEFAULTS = "optimizer-brands.value"
@@ -153,3 +164,24 @@ def test_the_form_starts_from_believable_defaults(sqlite_db, tmp_path):
     assert "Risk front" not in view, "a risk front tab with nothing in it"
     assert "exact demo curves: no uncertainty to show" in said
     assert "How this plan was computed" in str(find_component(tree, "optimizer-method-notes"))  # folded, for analysts
+
+
+def test_a_run_that_fitted_its_brand_stops_calling_it_not_fitted(sqlite_db, tmp_path):
+    """After a run that fitted the brand on demand, the form no longer says "(not fitted yet)" and "the run
+    fits them first" beside a result from those very curves."""
+    seed_demo(sqlite_db, seed=7, months=13)  # a year of history: enough to fit
+    people = demo_people(sqlite_db, tmp_path)
+    app = make_app(sqlite_db, tmp_path)
+    app.server.extensions["dash_app"] = app
+    client, headers = signed_in(app, people, "Brand Manager")
+    brand = people["Brand Manager"].scope_id
+    layout = page_layout(client, headers)
+    assert "(not fitted yet)" in str(find_component(layout, "optimizer-brands")["options"])
+    fit_brand(sqlite_db, brand, n_bootstrap=5, n_starts=1)  # what the run does for a brand without curves
+    key = next(k for k in app.callback_map if "optimizer-brands.options" in k)
+    answer = client.post("/_dash-update-component", headers=headers, json=body(app, key, {
+        "job_id": "a-finished-run", "brand_ids": [brand], "channels": CHANNELS, "source": "fitted"}))
+    assert answer.status_code == 200, answer.data[:300]
+    response = answer.get_json()["response"]
+    assert "(not fitted yet)" not in str(response["optimizer-brands"]["options"])
+    assert "No fitted curves yet" not in str(response["optimizer-window"]["children"])
