@@ -176,7 +176,8 @@ def _why_most(problem: AllocationProblem, lo: np.ndarray, hi: np.ndarray) -> tup
         parts.append("the maximum totals")
         fixes.append("raise a maximum total")
     if problem.max_active_per_brand is not None:
-        parts.append(f"at most {problem.max_active_per_brand} active channels per brand")
+        k = problem.max_active_per_brand
+        parts.append(f"at most {k} active {'channel' if k == 1 else 'channels'} per brand")
         fixes.append("allow more active channels")
     _locks(problem, parts, fixes)
     return parts, fixes

@@ -108,21 +108,35 @@ def test_limits_the_budget_cannot_meet_are_said_with_the_number_that_works(sqlit
     cells = preview(sqlite_db, principal, [brand], CHANNELS, "truth")["cells"]
     tv = next(c for c in cells if c["channel"] == "TV")
     cases = [
-        ({"budget": round(current * 1.5), "max_change": 20},
-         f"With at most +20 % per channel the most you can place is {compact(current * 1.2, 4)}, less than the "
-         f"budget of {compact(round(current * 1.5), 4)}; lower the budget or raise the cap."),
-        ({"budget": round(current * 0.5), "max_change": 20},
-         f"the least you must place is {compact(current * 0.8, 4)}, more than the budget of "
-         f"{compact(round(current * 0.5), 4)}; raise the budget or widen the cap."),
-        ({"budget": round(tv["current"] / 2), "max_change": None,
-          "cells": [{"brand_id": brand, "channel": "TV", "locked": True}]},
-         f"The locked channels alone spend {compact(tv['current'], 4)}, more than the budget of"),
-        ({"max_change": 10, "cells": [{"brand_id": brand, "channel": "TV", "lower": round(tv["current"] * 2)}]},
-         f"TV: its minimum {compact(round(tv['current'] * 2), 4)} is more than the {compact(tv['current'] * 1.1, 4)} "
-         "that at most +10 % allows; lower the minimum or raise the cap."),
+        (
+            {"budget": round(current * 1.5), "max_change": 20},
+            f"With at most +20 % per channel the most you can place is {compact(current * 1.2, 4)}, less than the "
+            f"budget of {compact(round(current * 1.5), 4)}; lower the budget or raise the cap.",
+        ),
+        (
+            {"budget": round(current * 0.5), "max_change": 20},
+            f"the least you must place is {compact(current * 0.8, 4)}, more than the budget of "
+            f"{compact(round(current * 0.5), 4)}; raise the budget or widen the cap.",
+        ),
+        (
+            {
+                "budget": round(tv["current"] / 2),
+                "max_change": None,
+                "cells": [{"brand_id": brand, "channel": "TV", "locked": True}],
+            },
+            f"The locked channels alone spend {compact(tv['current'], 4)}, more than the budget of",
+        ),
+        (
+            {"max_change": 10, "cells": [{"brand_id": brand, "channel": "TV", "lower": round(tv["current"] * 2)}]},
+            f"TV: its minimum {compact(round(tv['current'] * 2), 4)} is more than the "
+            f"{compact(tv['current'] * 1.1, 4)} that at most +10 % allows; lower the minimum or raise the cap.",
+        ),
         ({"scenario_type": "min_budget", "target": 1e15, "max_change": 20}, "lower the target or raise the cap"),
-        ({"max_active": 2, "max_change": 30}, "3 channels must spend (a minimum, the cap or a lock) but at most 2 "
-                                              "may be active; allow more active channels or free a channel."),
+        (
+            {"max_active": 2, "max_change": 30},
+            "3 channels must spend (a minimum, the cap or a lock) but at most 2 "
+            "may be active; allow more active channels or free a channel.",
+        ),
         ({"channels": ["Print"], "max_change": None}, "spent nothing on Print, so there is no response curve"),
     ]
     for clicks, (extra, words) in enumerate(cases, start=1):
@@ -179,8 +193,13 @@ def test_a_run_that_fitted_its_brand_stops_calling_it_not_fitted(sqlite_db, tmp_
     assert "(not fitted yet)" in str(find_component(layout, "optimizer-brands")["options"])
     fit_brand(sqlite_db, brand, n_bootstrap=5, n_starts=1)  # what the run does for a brand without curves
     key = next(k for k in app.callback_map if "optimizer-brands.options" in k)
-    answer = client.post("/_dash-update-component", headers=headers, json=body(app, key, {
-        "job_id": "a-finished-run", "brand_ids": [brand], "channels": CHANNELS, "source": "fitted"}))
+    answer = client.post(
+        "/_dash-update-component",
+        headers=headers,
+        json=body(
+            app, key, {"job_id": "a-finished-run", "brand_ids": [brand], "channels": CHANNELS, "source": "fitted"}
+        ),
+    )
     assert answer.status_code == 200, answer.data[:300]
     response = answer.get_json()["response"]
     assert "(not fitted yet)" not in str(response["optimizer-brands"]["options"])
