@@ -39,12 +39,15 @@ from core.optimize.problem import AllocationProblem, InfeasibleError
 from core.optimize.progress import Cancelled, Monitor, ProgressFn
 from core.optimize.results import AllocationResult, _f, describe_status, status_words
 from core.optimize.risk import risk_front
+from core.plan_limits import check_budget, check_target, engine_refusal
 from core.read_cache import cached_read
 from core.security import Action, Principal, authorize, load_principal, record, scope_filter
 from core.spreadsheets import csv_bytes, xlsx_bytes
 
 RUN = "scenario:run"
 CURVE_POINTS = 40
+NO_DRAWS_NOTE = ("No risk front: it needs the uncertainty of fitted curves, and these curves carry none "
+                 "(the demo truth curves are exact).")
 
 __all__ = ["SCENARIOS", "SOURCES", "BudgetInputError", "BudgetInputs", "Cancelled", "catalogue", "export_bytes",
            "preview", "result_tables", "run_budget"]
@@ -90,11 +93,13 @@ def preview(db: Database, principal: Principal, brand_ids: Sequence[int], channe
         spend = last_year_spend(s, inputs.brand_ids)
     cells_out = [{"brand_id": b, "brand": names.get(b, str(b)), "channel": c, "current": spend.annual.get((b, c), 0.0)}
                  for b in inputs.brand_ids for c in inputs.channels]
-    outcome, notes = None, list(spend.notes)
+    outcome, notes, draws = None, list(spend.notes), False
     try:
         cells, _, load_notes = load_cells(db, inputs, None, (0.0, 0.0))
         notes += load_notes
-        if not any(n.startswith(MISSING_NOTE) for n in load_notes):
+        missing = any(n.startswith(MISSING_NOTE) for n in load_notes)
+        draws = missing or all(c.draws is not None for c in cells)  # a fit on demand keeps bootstrap draws
+        if not missing:
             curves = CurveArrays.from_params([c.params for c in cells])
             outcome = float(curves.response(np.array([c.current for c in cells])).sum())
     except BudgetInputError as exc:
@@ -109,8 +114,9 @@ def preview(db: Database, principal: Principal, brand_ids: Sequence[int], channe
                      for c, v in frame.groupby("channel")["current"].sum().items()],
         "budget": float(frame["current"].sum()),
         "current_outcome": outcome,
+        "draws": draws,  # the curves carry their uncertainty: intervals and the risk front can be computed
         "window": window,
-        "notes": notes,
+        "notes": list(dict.fromkeys(notes)),
     }
 
 
@@ -228,11 +234,29 @@ def _uplift_interval(problem: AllocationProblem, x: np.ndarray, level: float = 0
     return _f(np.quantile(diff, [q, 1 - q]))
 
 
+def _plan(problem: AllocationProblem, inputs: BudgetInputs, budget: float, progress: ProgressFn | None,
+          cancel: Any) -> AllocationResult:
+    """The plan the scenario asks for, once the limits are checked and any refusal worded (core.plan_limits)."""
+    try:
+        if inputs.scenario == "max_outcome":
+            return _engine(problem, inputs, check_budget(problem, budget), progress, cancel)
+        target = float(inputs.target)
+
+        def best_at(most: float) -> float:  # the best outcome at the most the limits allow, in whole units
+            units = math.floor(most / inputs.unit + 1e-9) * inputs.unit if inputs.unit else most
+            return _engine(problem, inputs, units, None, cancel, 30).outcome
+
+        check_target(problem, target, best_at)
+        return _min_budget(problem, inputs, target, Monitor(progress, cancel), progress, cancel)
+    except InfeasibleError as exc:
+        raise engine_refusal(exc) from None
+
+
 def run_budget(db: Database, user_id: int, raw_inputs: BudgetInputs | dict[str, Any], *,
                progress: ProgressFn | None = None, cancel: Any = None, job_id: str | None = None) -> dict[str, Any]:
     """Run one budget scenario for `user_id` (re-authorized here) and return a JSON-able result.
 
-    Raises BudgetInputError or InfeasibleError (a person can act on the message), Forbidden, Cancelled.
+    Raises BudgetInputError or core.plan_limits.PlanError (a person can act on the message), Forbidden, Cancelled.
     """
     principal = load_principal(db, int(user_id))
     inputs = BudgetInputs.read(raw_inputs)
@@ -241,24 +265,21 @@ def run_budget(db: Database, user_id: int, raw_inputs: BudgetInputs | dict[str, 
     mon.report(0.0, "loading curves and last year's spend")
     cells, spend, notes = load_cells(db, inputs, mon, (0.02, 0.35))
     problem = build_problem(cells, inputs)
-    start = 0.35 if any(n.startswith(FITTED_NOTE) for n in notes) else 0.05
+    start = 0.35 if any(FITTED_NOTE in n for n in notes) else 0.05
     mon.report(start, "optimizing")
     budget = float(problem.current.sum()) if inputs.budget is None else inputs.budget
     if inputs.unit and inputs.scenario == "max_outcome":
         check_unit(budget, inputs.unit)  # last year's spend, when no budget was given
         budget = round(budget / inputs.unit) * inputs.unit
     main = _scaled(progress, start, 0.7)
-    if inputs.scenario == "max_outcome":
-        result = _engine(problem, inputs, budget, main, cancel)
-    else:
-        result = _min_budget(problem, inputs, float(inputs.target), Monitor(main, cancel), main, cancel)
+    result = _plan(problem, inputs, budget, main, cancel)
     mon.report(0.7, "budget frontier")
     frontier = _frontier(problem, result.budget, inputs.frontier_points, _scaled(progress, 0.7, 0.8), cancel)
     risk = None
     if inputs.risk_front and problem.draws is None:
-        notes.append("no risk front: the curves carry no bootstrap draws (truth curves, or fitted without bootstrap)")
+        notes.append(NO_DRAWS_NOTE)
     elif inputs.risk_front and (problem.brand_bounds or problem.channel_bounds):
-        notes.append("no risk front: it does not take brand or channel totals")
+        notes.append("No risk front: it cannot take brand or channel totals; remove them to see it.")
     elif inputs.risk_front:
         mon.report(0.8, "risk front")
         front = risk_front(problem, result.budget, n_gen=min(60, inputs.generations), pop_size=40, seed=inputs.seed,
@@ -281,7 +302,8 @@ def run_budget(db: Database, user_id: int, raw_inputs: BudgetInputs | dict[str, 
             "extrapolated": bool(c.fitted_max is not None and x[i] > 1.5 * c.fitted_max),
         })
     if any(r["extrapolated"] for r in cell_rows):
-        notes.append("some optimal spends lie well beyond the spend their curve was fitted on (marked ⚠)")
+        notes.append("Some planned spends lie well beyond any spend their curve was fitted on (marked ⚠): "
+                     "treat those predictions with care.")
     uplift = None if result.gain is None else float(result.gain)
     current_outcome = result.current_outcome
     summary = {
@@ -306,7 +328,8 @@ def run_budget(db: Database, user_id: int, raw_inputs: BudgetInputs | dict[str, 
         "frontier": frontier,
         "risk_front": risk,
         "window": {str(b): list(w) for b, w in spend.window.items()},
-        "notes": notes + list(result.notes) + ([frontier["note"]] if frontier.get("note") else []),
+        "notes": list(dict.fromkeys(notes)),  # in a marketer's words; how the engine got there is below
+        "method_notes": list(result.notes) + ([frontier["note"]] if frontier.get("note") else []),
         "elapsed_s": result.elapsed_s,
         "run_by": principal.user_id,
         "job_id": job_id,
@@ -335,6 +358,7 @@ def result_tables(result: dict[str, Any]) -> dict[str, pd.DataFrame]:
     items += [(f"{k} (90 % interval)", " … ".join(f"{v:,.0f}" for v in result[k]))
               for k in ("outcome_interval", "uplift_interval") if result.get(k)]
     items += [("note", n) for n in result.get("notes") or []]
+    items += [("method note", n) for n in result.get("method_notes") or []]
     summary = pd.DataFrame([{"item": k, "value": v} for k, v in items])
     front = result.get("frontier") or {}
     frontier = pd.DataFrame({k: front.get(k) or [] for k in ("budgets", "outcomes", "marginal_roi")})

@@ -22,13 +22,14 @@ from core.models import Brand, Channel, Spend, join_channel
 from core.optimize.curves import CurveArrays, CurveParams
 from core.optimize.problem import AllocationProblem
 from core.optimize.progress import Monitor
+from core.plan_limits import no_curves, no_truth_curves
 from core.response_curves import FitDataError, fit_brand, stored_curves
 
 PERIODS_PER_YEAR = {"week": 52, "month": 12}
 # Fitting on demand: fewer bootstrap refits than the CLI's 100 keeps a first run under a minute.
 ON_DEMAND_BOOTSTRAP = 30
 ON_DEMAND_STARTS = 3
-MISSING_NOTE = "fitted curves missing for: "
+MISSING_NOTE = "No fitted curves yet for "
 FITTED_NOTE = "fitted on demand"
 
 __all__ = ["FITTED_NOTE", "MISSING_NOTE", "Cell", "SpendYear", "build_problem", "last_year_spend", "load_cells"]
@@ -46,6 +47,7 @@ class SpendYear:
 
 def last_year_spend(session: Session, brand_ids: Sequence[int]) -> SpendYear:
     """Each brand's spend per channel over its last 12 months of data (52 weeks or 12 months)."""
+    names = dict(session.execute(select(Brand.id, Brand.name).where(Brand.id.in_(list(brand_ids)))).all())
     rows = session.execute(join_channel(
         select(Spend.brand_id, Channel.name.label("channel"), Spend.period, Spend.granularity, Spend.amount), Spend)
         .where(Spend.brand_id.in_(list(brand_ids)))
@@ -62,7 +64,8 @@ def last_year_spend(session: Session, brand_ids: Sequence[int]) -> SpendYear:
     totals = recent.groupby(["brand_id", "channel"])["amount"].sum()
     scale = per_year / n_periods  # fewer than a year of data: scaled up to a year
     for brand_id in n_periods.index[n_periods < per_year.loc[n_periods.index]]:
-        notes.append(f"brand {brand_id}: only {n_periods[brand_id]} {grain[brand_id]}s of spend; scaled to a year")
+        notes.append(f"{names.get(int(brand_id), brand_id)}: only {n_periods[brand_id]} {grain[brand_id]}s of spend, "
+                     "scaled up to a year.")
     annual = {(int(b), str(c)): float(v * scale[b]) for (b, c), v in totals.items()}
     window = {int(b): (str(g["period"].min()), str(g["period"].max()), int(g["period"].nunique()))
               for b, g in recent.groupby("brand_id")}
@@ -138,12 +141,13 @@ def load_cells(db: Database, inputs: BudgetInputs, mon: Monitor | None, fit_span
     missing = [b for b in inputs.brand_ids if not curves[b]]
     listed = ", ".join(names.get(b, str(b)) for b in missing)
     if missing and inputs.curve_source == "truth":
-        raise BudgetInputError("no demo truth curves for: " + listed)
+        raise no_truth_curves([names.get(b, str(b)) for b in missing])
     if missing and mon is None:
-        notes.append(MISSING_NOTE + listed + " (they are fitted when the run starts)")
+        notes.append(MISSING_NOTE + listed + ": the run fits them first (about a minute a brand) and keeps them.")
     elif missing:
         curves.update(_fit_missing(db, missing, names, mon, fit_span))
-        notes.append(f"{FITTED_NOTE} (bootstrap {ON_DEMAND_BOOTSTRAP}): {listed}")
+        notes.append(f"{listed}: curves {FITTED_NOTE} for this run from the brand's history "
+                     f"({ON_DEMAND_BOOTSTRAP} bootstrap refits give the ranges), kept for the next run.")
     cells: list[Cell] = []
     skipped = []
     for brand_id in inputs.brand_ids:
@@ -153,12 +157,12 @@ def load_cells(db: Database, inputs: BudgetInputs, mon: Monitor | None, fit_span
             if channel in curves[brand_id]:
                 cells.append(_cell(brand_id, brand, channel, spend.annual.get((brand_id, channel), 0.0),
                                    curves[brand_id][channel], periods))
-            else:
+            elif curves[brand_id]:  # a brand not fitted yet (a preview) has no curve at all, not a gap
                 skipped.append(f"{brand} / {channel}")
     if skipped:
-        notes.append("no curve (no spend history) for: " + ", ".join(skipped))
+        notes.append("No spend history, so no curve and nothing planned, for: " + ", ".join(skipped) + ".")
     if not cells and not (mon is None and missing):  # a preview before the run fits them may have none
-        raise BudgetInputError("none of the chosen brand × channel cells has a response curve")
+        raise no_curves([names.get(b, str(b)) for b in inputs.brand_ids], inputs.channels)
     return cells, spend, notes + spend.notes
 
 

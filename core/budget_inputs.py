@@ -51,13 +51,18 @@ from core.input_ranges import (
 SCENARIOS = {"max_outcome": "Maximize outcome for a budget", "min_budget": "Smallest budget for a target outcome"}
 SOURCES = {"fitted": "Fitted curves", "truth": "Demo truth curves (the generating parameters, demo only)"}
 MAX_CELLS = 120
+# The page's starting change cap per cell (the API's default stays "no limit"): a year's plan that moves no
+# channel further than ±30 % from last year's spend stays where its curve has data, and never cuts a
+# channel to nothing on the strength of an extrapolated curve. Widened or cleared on the form.
+DEFAULT_MAX_CHANGE_PCT = 30.0
 MAX_ID = 2**31 - 1
 ERROR = "budget_input"  # the pydantic error type of every refusal worded for a person
 LENIENT = "lenient"  # the validation context key `BudgetInputs.read` sets
 # Spaces people and spreadsheets put between thousands: space, no-break space, thin and narrow no-break space.
 _SPACES = re.compile(r"[ \u00a0\u2009\u202f]")
 
-__all__ = ["MAX_CELLS", "SCENARIOS", "SOURCES", "BrandBound", "BudgetInputError", "BudgetInputs", "CellBound",
+__all__ = ["DEFAULT_MAX_CHANGE_PCT", "MAX_CELLS", "SCENARIOS", "SOURCES", "BrandBound", "BudgetInputError",
+           "BudgetInputs", "CellBound",
            "ChannelBound", "check_unit"]
 
 

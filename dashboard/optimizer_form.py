@@ -90,6 +90,21 @@ def window_text(pv: dict) -> list:
     return parts
 
 
+def brand_options(cat: dict) -> list[dict]:
+    """The brands dropdown: each brand the person may optimize, saying which have no fitted curves yet."""
+    return [{"label": b["name"] + ("" if b["fitted"] else " (not fitted yet)"), "value": b["id"]}
+            for b in cat["brands"]]
+
+
+def risk_options(pv: dict) -> list[dict]:
+    """The risk front switch: offered only when the curves carry their uncertainty (fitted with bootstrap)."""
+    if pv.get("draws"):
+        return [{"label": "Show the risk front: plans that trade expected outcome against how sure it is",
+                 "value": "on"}]
+    return [{"label": "Risk front: needs fitted curves (these carry no uncertainty)", "value": "on",
+             "disabled": True}]
+
+
 def default_target(pv: dict) -> float | None:
     """The smallest-budget scenario's default target: 5 % above what the current allocation predicts."""
     return round(pv["current_outcome"] * 1.05) if pv["current_outcome"] else None

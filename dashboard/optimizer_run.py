@@ -39,6 +39,7 @@ FOLLOW_OUTPUTS = [Output("optimizer-watch", "data", allow_duplicate=True),
                   Output("optimizer-run", "disabled", allow_duplicate=True),
                   Output("optimizer-cancel", "disabled", allow_duplicate=True),
                   Output("optimizer-job", "data", allow_duplicate=True),
+                  Output("optimizer-scenario", "data", allow_duplicate=True),
                   Output("optimizer-message", "children", allow_duplicate=True)]
 
 
@@ -56,41 +57,51 @@ def job_followable(principal: Principal, job_id: Any) -> bool:
     return True
 
 
-def following(job: dict | None, message: Any = "", *, started: bool = False) -> tuple:
+def following(job: dict | None, message: Any = "", *, started: bool = False, refused: bool = False) -> tuple:
     """The run controls for `job` (a `job_status` or `get_job` dict): following it while active, its outcome once ended.
 
-    A succeeded job becomes the shown result; a failed or cancelled one clears it (no stale result
-    under an error); None stops following and leaves the shown result as it is. A run just `started`
-    clears the shown result (which then says the run is on its way); later follow ticks leave the
-    result area alone, so it is not rendered again on every tick.
+    What is shown is always one run's result: the shown job (`optimizer-job`) or a reopened scenario
+    (`optimizer-scenario`), never both, and Save and Export act on exactly that. A succeeded job
+    becomes the shown result; a failed or cancelled run, or a run `refused` at submit, clears it
+    (no stale result to save under a new name); None stops following and leaves the shown result
+    as it is. A run just `started` clears the shown result (which then says the run is on its way);
+    later follow ticks leave the result area alone, so it is not rendered again on every tick.
     """
     if job is None:
-        return None, True, 0, "", "", {"display": "none"}, False, True, no_update, message
+        shown = None if refused else no_update
+        return None, True, 0, "", "", {"display": "none"}, False, True, shown, shown, message
     pct = round((job["progress"] or 0) * 100)
     if job["status"] in ACTIVE:
         shown = None if started else no_update
-        return (job["id"], False, pct, f"{pct}%", job["message"] or "", {}, True, False, shown, message)
+        return (job["id"], False, pct, f"{pct}%", job["message"] or "", {}, True, False, shown, shown, message)
     if job["status"] == "succeeded":
-        return None, True, 100, "100%", "", {"display": "none"}, False, True, job["id"], alert("Done.", "success")
-    text = "Run cancelled." if job["status"] == "cancelled" else f"The run failed: {job['error'] or 'unknown error'}"
-    return None, True, 0, "", "", {"display": "none"}, False, True, None, alert(text, "secondary")
+        return (None, True, 100, "100%", "", {"display": "none"}, False, True, job["id"], None,
+                alert("Done.", "success"))
+    if job["status"] == "cancelled":
+        text, tone = "Run cancelled.", "secondary"
+    else:
+        reason = job["error"] or "unknown error"
+        text, tone = f"The run stopped. {reason[:1].upper()}{reason[1:]}", "warning"
+    return None, True, 0, "", "", {"display": "none"}, False, True, None, None, alert(text, tone)
 
 
 def submit_run(principal: Principal, raw: dict[str, Any]) -> tuple:
     """Submit `raw` (the form's inputs) as an optimization job, as the API does, and start following it.
 
     The queue validates and authorizes it again; a refusal (bad input, the queue unavailable or
-    full, a brand out of scope) becomes the page's message and nothing is followed.
+    full, a brand out of scope) becomes the page's message, nothing is followed, and the result shown
+    before goes (it no longer matches the form the person ran).
     """
     db = get_db()
     try:
         job_id = submit(db, principal, KIND, {"inputs": raw})
     except JobInputError as exc:
-        return following(None, alert(exc.reason.removeprefix("inputs: "), "warning"))
+        return following(None, alert(exc.reason.removeprefix("inputs: "), "warning"), refused=True)
     except QueueUnavailable as exc:  # the broker down (dashboard.errors' words), or too many jobs waiting
-        return following(None, alert(JOBS_UNAVAILABLE if queue_unavailable(exc) else str(exc), "warning"))
+        return following(None, alert(JOBS_UNAVAILABLE if queue_unavailable(exc) else str(exc), "warning"),
+                         refused=True)
     except Forbidden:
-        return following(None, alert("You may not run this scenario."))
+        return following(None, alert("You may not run this scenario."), refused=True)
     return following(get_job(db, principal, job_id), started=True)
 
 

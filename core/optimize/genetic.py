@@ -106,8 +106,9 @@ class FeasibleRepair:
             floor = np.where(on, self.on_min, self.lo)
             room = np.where(on, self.hi - x, 0.0) if r > 0 else np.where(on, x - floor, 0.0)
             total = room.sum()
-            if total >= abs(r):
-                return np.clip(x + np.sign(r) * room * (abs(r) / total), floor, self.hi)
+            # a budget at the cap: the room and the rest are equal but for rounding
+            if total >= abs(r) - 1e-12 * max(self.budget, 1.0):
+                return np.clip(x + np.sign(r) * room * min(abs(r) / total, 1.0), floor, self.hi)
             x = x + np.sign(r) * room
             if r > 0:  # switch on the best remaining cell (respecting k)
                 on = self._switch_on(x, on)

@@ -76,6 +76,19 @@ class AllocationProblem:
 
     def cell_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Per-cell [lo, hi] after bounds, the change cap and locks; raises when a cell's range is empty."""
+        lo, hi = self.unchecked_cell_bounds()
+        bad = np.flatnonzero(lo > hi * (1 + 1e-12) + 1e-12)
+        if bad.size:
+            i = int(bad[0])
+            raise InfeasibleError(
+                f"cell {self.labels(i)}: lower bound {lo[i]:.6g} exceeds upper bound {hi[i]:.6g} "
+                f"after the change cap and locks ({bad.size} such cell(s))"
+            )
+        return lo, np.maximum(hi, lo)
+
+    def unchecked_cell_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-cell [lo, hi] after bounds, the change cap and locks, possibly empty (lo > hi): for a caller
+        that words the clash itself (core.plan_limits)."""
         n = self.n
         lo = np.zeros(n) if self.lower is None else np.maximum(self.lower, 0.0)
         hi = np.full(n, np.inf) if self.upper is None else self.upper.copy()
@@ -87,14 +100,7 @@ class AllocationProblem:
         if self.locked is not None and self.locked.any():
             lo = np.where(self.locked, self.current, lo)
             hi = np.where(self.locked, self.current, hi)
-        bad = np.flatnonzero(lo > hi * (1 + 1e-12) + 1e-12)
-        if bad.size:
-            i = int(bad[0])
-            raise InfeasibleError(
-                f"cell {self.labels(i)}: lower bound {lo[i]:.6g} exceeds upper bound {hi[i]:.6g} "
-                f"after the change cap and locks ({bad.size} such cell(s))"
-            )
-        return lo, np.maximum(hi, lo)
+        return lo, hi
 
     def group_bounds(self, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(names, index per cell, lower totals, upper totals) for 'brand' or 'channel' groups."""

@@ -194,9 +194,13 @@ def risk_tab(result: dict) -> Any:
                      dcc.Graph(figure=fig, config={"displaylogo": False})])
 
 
-def _span(pair: list[float] | None) -> str:
-    """A KPI's 90 % interval, or why there is none."""
-    return f"90 % interval {compact(pair[0])} … {compact(pair[1])}" if pair else "no interval (curves without draws)"
+def _span(pair: list[float] | None, result: dict) -> str:
+    """A KPI's range from the curves' uncertainty, or why there is none, in a marketer's words."""
+    if pair:
+        return f"likely {compact(pair[0])} to {compact(pair[1])} (90 % interval)"
+    if result.get("curve_source") == "truth":
+        return "exact demo curves: no uncertainty to show"
+    return "no range: these curves were fitted without their uncertainty"
 
 
 def default_name(result: dict) -> str:
@@ -211,14 +215,15 @@ def results_view(result: dict, *, can_save: bool, can_export: bool, default_name
     uplift_pct = result.get("uplift_pct")
     tone = "success" if (result.get("uplift") or 0) >= 0 else "danger"
     kpis = [
-        kpi_card("Predicted outcome, 12 months", compact(result.get("outcome")), _span(result.get("outcome_interval"))),
+        kpi_card("Predicted outcome, 12 months", compact(result.get("outcome")),
+                 _span(result.get("outcome_interval"), result)),
         kpi_card("Uplift vs current allocation",
                  (compact(result.get("uplift")) if result.get("uplift") is not None else "n/a")
                  + (f" ({uplift_pct:+.1f} %)" if uplift_pct is not None else ""),
-                 _span(result.get("uplift_interval")), tone),
+                 _span(result.get("uplift_interval"), result), tone),
         kpi_card("Budget", compact(result.get("budget")), f"current {compact(result.get('current_budget'))}"),
         kpi_card("Return per unit spent", f"{result['roi']:.2f}" if result.get("roi") else "n/a",
-                 f"{describe_status(result)} ({result.get('method')})"),
+                 describe_status(result)),
     ]
     tabs = dbc.Tabs([
         dbc.Tab(allocation_tab(result), label="Allocation", tab_id="allocation"),
@@ -230,7 +235,7 @@ def results_view(result: dict, *, can_save: bool, can_export: bool, default_name
         dbc.Tab(dcc.Graph(figure=frontier_figure(result), config={"displaylogo": False}), label="Budget frontier",
                 tab_id="frontier"),
         dbc.Tab(binding_tab(result), label="Binding constraints", tab_id="binding"),
-        dbc.Tab(risk_tab(result), label="Risk front", tab_id="risk"),
+        *([dbc.Tab(risk_tab(result), label="Risk front", tab_id="risk")] if _has_risk(result) else []),
     ], active_tab="allocation", className="mb-2")
     controls = []
     if can_save:
@@ -250,5 +255,22 @@ def results_view(result: dict, *, can_save: bool, can_export: bool, default_name
                   dbc.CardBody(tabs)], className="shadow-sm mb-3"),
         dbc.Card(dbc.CardBody([*controls, html.Div(id="optimizer-save-message", className="mt-2")]),
                  className="shadow-sm mb-3") if controls else html.Div(id="optimizer-save-message"),
-        html.Ul([html.Li(n) for n in result.get("notes") or []], className="small text-muted"),
+        html.Ul([html.Li(n) for n in result.get("notes") or []], className="small text-muted",
+                id="optimizer-notes"),
+        _method_notes(result),
     ], id="optimizer-result-view")
+
+
+def _has_risk(result: dict) -> bool:
+    return bool((result.get("risk_front") or {}).get("points"))
+
+
+def _method_notes(result: dict) -> Any:
+    """How the engine reached the plan, for an analyst who asks; folded away (results saved before the split
+    keep every note under `notes`)."""
+    notes = result.get("method_notes") or []
+    if not notes:
+        return None
+    return html.Details([html.Summary("How this plan was computed", className="small text-muted"),
+                         html.Ul([html.Li(n) for n in notes], className="small text-muted")],
+                        id="optimizer-method-notes")

@@ -24,6 +24,7 @@ from dash import Input, Output, State, dcc, html, no_update
 
 from core import input_ranges as ranges
 from core.budget import SCENARIOS, SOURCES, BudgetInputError, catalogue, preview
+from core.budget_inputs import DEFAULT_MAX_CHANGE_PCT
 from core.jobs.records import ACTIVE, cancel, job_status, latest_job
 from core.runtime import get_db
 from core.scenarios import ScenarioError, get_scenario, save_copy, save_from_job
@@ -38,12 +39,14 @@ from dashboard.optimizer_form import (
     BRAND_COLUMNS,
     CELL_COLUMNS,
     CHANNEL_COLUMNS,
+    brand_options,
     default_target,
     field,
     form_inputs,
     grid,
     grid_rows,
     limits,
+    risk_options,
     window_text,
 )
 from dashboard.optimizer_run import (
@@ -89,21 +92,18 @@ def layout(scenario: str | None = None, brands: str | None = None, **_query) -> 
     asked = inputs.get("brand_ids") or [int(b) for b in (brands or "").split(",") if b.strip().isdigit()]
     chosen = [b for b in asked if b in brand_ids] or [b["id"] for b in cat["brands"][:3]]
     channels = [c for c in inputs.get("channels") or [] if c in cat["channels"]] or list(cat["channels"])
-    source = inputs.get("curve_source") or ("fitted" if any(b["fitted"] for b in cat["brands"]) or
-                                            not cat["truth_available"] else "truth")
+    source = inputs.get("curve_source") or "fitted"  # a brand not fitted yet is fitted when the run starts
     pv = preview(db, principal, chosen, channels, source)
     watch = running["id"] if running and running["status"] in ACTIVE and not reopened else None
     shown_job = running["id"] if running and running["status"] == "succeeded" and not reopened else None
     source_options = [{"label": SOURCES["fitted"], "value": "fitted"}]
     if cat["truth_available"]:
         source_options.append({"label": SOURCES["truth"], "value": "truth"})
-    brand_options = [{"label": b["name"] + ("" if b["fitted"] else " (not fitted yet)"), "value": b["id"]}
-                     for b in cat["brands"]]
 
     setup = dbc.Card([
         dbc.CardHeader("Scenario"),
         dbc.CardBody([
-            field("Brands", dcc.Dropdown(id="optimizer-brands", options=brand_options, value=chosen, multi=True)),
+            field("Brands", dcc.Dropdown(id="optimizer-brands", options=brand_options(cat), value=chosen, multi=True)),
             field("Channels", dcc.Dropdown(id="optimizer-channels", options=cat["channels"], value=channels,
                                            multi=True)),
             field("Response curves", dbc.RadioItems(id="optimizer-source", options=source_options, value=source),
@@ -121,9 +121,12 @@ def layout(scenario: str | None = None, brands: str | None = None, **_query) -> 
                     value=inputs.get("target") or default_target(pv)),
                     "For the smallest-budget scenario."), xs=12, sm=6),
             ], className="g-2"),
-            field("Max change per cell, %", dbc.Input(id="optimizer-max-change", type="number",
-                                                      **limits(ranges.MAX_CHANGE_PCT),
-                                                      value=inputs.get("max_change_pct"), placeholder="no limit")),
+            field("Max change per channel, ± %", dbc.Input(
+                id="optimizer-max-change", type="number", **limits(ranges.MAX_CHANGE_PCT), placeholder="no limit",
+                value=inputs.get("max_change_pct", DEFAULT_MAX_CHANGE_PCT)),
+                  f"±{DEFAULT_MAX_CHANGE_PCT:g} % to start: no channel moves further from last year's spend than "
+                  "its curve has seen, and none is cut to nothing. Widen it (say 60) for a bolder plan; clear it "
+                  "for no limit."),
             html.Div(id="optimizer-window", className="small text-muted mb-2", children=window_text(pv)),
         ]),
     ], className="shadow-sm mb-3")
@@ -161,9 +164,8 @@ def layout(scenario: str | None = None, brands: str | None = None, **_query) -> 
                                                            value=inputs.get("frontier_points") or 11)),
                         xs=6),
             ], className="g-2"),
-            dbc.Checklist(id="optimizer-risk", options=[{"label": "Compute the risk front (NSGA-II over the "
-                                                         "bootstrap draws)", "value": "on"}],
-                          value=["on"] if inputs.get("risk_front", True) else [], switch=True),
+            dbc.Checklist(id="optimizer-risk", options=risk_options(pv), switch=True,
+                          value=["on"] if inputs.get("risk_front", True) and pv["draws"] else []),
         ]),
     ], className="shadow-sm mb-3")
 
@@ -218,6 +220,8 @@ def _brands_allowed(principal: Principal, brand_id: Any) -> bool:
     Output("optimizer-budget", "value"),
     Output("optimizer-target", "value"),
     Output("optimizer-window", "children"),
+    Output("optimizer-risk", "options"),
+    Output("optimizer-risk", "value"),
     Input("optimizer-brands", "value"),
     Input("optimizer-channels", "value"),
     Input("optimizer-source", "value"),
@@ -226,14 +230,16 @@ def _brands_allowed(principal: Principal, brand_id: Any) -> bool:
     objects={"brand_ids": ("brand", _brands_allowed)},
 )
 def refresh_defaults(brand_ids, channels, source):
-    """New selection → last year's spend per cell, brand and channel, and the default budget."""
+    """New selection → last year's spend per cell, brand and channel, the default budget, and the risk front
+    switched on exactly when these curves carry the uncertainty it needs."""
     if not brand_ids or not channels:
-        return [], [], [], None, None, [html.Div("Choose brands and channels.")]
+        return [], [], [], None, None, [html.Div("Choose brands and channels.")], no_update, no_update
     try:
         pv = preview(get_db(), current_principal(), brand_ids, channels, source or "fitted")
     except BudgetInputError as exc:
-        return no_update, no_update, no_update, no_update, no_update, [html.Div(str(exc), className="text-danger")]
-    return (*grid_rows(pv), round(pv["budget"]), default_target(pv), window_text(pv))
+        return (no_update,) * 5 + ([html.Div(str(exc), className="text-danger")], no_update, no_update)
+    return (*grid_rows(pv), round(pv["budget"]), default_target(pv), window_text(pv), risk_options(pv),
+            ["on"] if pv["draws"] else [])
 
 
 @protected_callback(
@@ -326,6 +332,29 @@ def show_result(job_id, scenario_id, watched):
         return result_placeholder(watched)
     return results_view(result, can_save=holds_anywhere(principal, SAVE), can_export=holds_anywhere(principal, EXPORT),
                         default_name=default_name(result))
+
+
+@protected_callback(
+    Output("optimizer-brands", "options", allow_duplicate=True),
+    Output("optimizer-window", "children", allow_duplicate=True),
+    Input("optimizer-job", "data"),
+    State("optimizer-brands", "value"),
+    State("optimizer-channels", "value"),
+    State("optimizer-source", "value"),
+    prevent_initial_call=True,
+    permission=RUN,
+    objects={"brand_ids": ("brand", _brands_allowed)},
+)
+def refresh_fitted(job_id, brand_ids, channels, source):
+    """A finished run may have fitted brands on demand: the form stops calling them "not fitted yet"."""
+    if not job_id or not brand_ids or not channels:
+        return no_update, no_update
+    principal = current_principal()
+    try:
+        pv = preview(get_db(), principal, brand_ids, channels, source or "fitted")
+    except BudgetInputError:
+        return no_update, no_update
+    return brand_options(catalogue(get_db(), principal)), window_text(pv)
 
 
 @protected_callback(

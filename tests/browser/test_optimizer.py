@@ -1,7 +1,8 @@
 """The budget optimizer in a real browser, on both ways the app runs jobs: the embedded default
 (in-process executor, SQLite) and production (Celery worker on Redis, PostgreSQL).
 
-One run journey: start, progress, a reload mid-run, the result, save; then cancel. A Viewer cannot
+One run journey: start, progress, a reload mid-run, the result, save; a budget the cap cannot place
+(its words, and the saved result gone from the screen); then cancel. A Viewer cannot
 reach the optimizer; the page fits a phone. Two people at the same moment, a foreign job id, reload
 and restart are tested over HTTP in tests/integration/web/test_optimizer_jobs.py.
 """
@@ -46,6 +47,12 @@ def _click(driver, element) -> None:
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click();", element)
 
 
+def _type(driver, element_id: str, text: str) -> None:
+    field = driver.find_element(By.ID, element_id)
+    field.clear()
+    field.send_keys(text)
+
+
 def _severe(driver) -> list[str]:
     return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
 
@@ -75,6 +82,19 @@ def test_optimizer_run_journey(browser, app_url):
     WebDriverWait(browser, 10, ignored_exceptions=[ElementClickInterceptedException]).until(
         lambda d: d.find_element(By.ID, "optimizer-save").click() or True)
     WebDriverWait(browser, 20).until(lambda d: d.find_elements(By.ID, "optimizer-saved"))
+
+    # A budget the ±20 % cap cannot place fails in words with the number that works, and takes the saved
+    # result off the screen: no Save or Export left to store it again under another name (issue 16).
+    _type(browser, "optimizer-max-change", "20")
+    _type(browser, "optimizer-budget", "999999999999")
+    _click(browser, browser.find_element(By.ID, "optimizer-run"))
+    WebDriverWait(browser, 60).until(
+        lambda d: "the most you can place is" in d.find_element(By.ID, "optimizer-message").text)
+    assert "lower the budget or raise the cap" in browser.find_element(By.ID, "optimizer-message").text
+    WebDriverWait(browser, 10).until(lambda d: not d.find_elements(By.ID, "optimizer-result-view"))
+    assert not browser.find_elements(By.ID, "optimizer-save") and not browser.find_elements(
+        By.ID, "optimizer-export-xlsx")
+    screenshot(browser, "optimizer-desktop-refused")
 
     _choose(browser, "Demo truth curves")
     generations = browser.find_element(By.ID, "optimizer-generations")

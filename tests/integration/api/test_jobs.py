@@ -101,6 +101,18 @@ def test_an_optimization_runs_to_a_result_and_saves_its_scenario_once(client, br
     assert [j["id"] for j in listed] == [job_id]
 
 
+def test_a_budget_the_limits_cannot_place_fails_with_the_pages_words(client, brand_manager, brand):
+    """Issue 16 item 2: the job's error in the API names the most the cap lets the plan place and what to
+    change, the same sentence the optimizer page shows (core.plan_limits), not the allocator's "5.5e+08"."""
+    submitted = client.post("/api/v1/jobs", headers=brand_manager,
+                            json=optimization(brand, budget=1e12, max_change_pct=20))
+    assert submitted.status_code == 202, submitted.get_data(as_text=True)
+    job = poll(client, brand_manager, submitted.get_json()["id"])
+    assert job["status"] == "failed" and job["result"] is None
+    assert job["error"].startswith("With at most +20 % per channel the most you can place is "), job["error"]
+    assert job["error"].endswith(", less than the budget of 1 T; lower the budget or raise the cap."), job["error"]
+
+
 @pytest.mark.parametrize("body, where", [
     ({"kind": "optimization"}, "payload"),
     ({"kind": "teleport", "payload": {}}, "kind"),

@@ -36,12 +36,12 @@ def post(client, headers: dict, app, trigger: str, values: dict):
     return client.post("/_dash-update-component", headers=headers, json=body(app, callback_key(app, trigger), values))
 
 
-def page_layout(client, headers: dict) -> dict:
-    """/optimizer's layout as Dash's page router serves it on a (re)load."""
+def page_layout(client, headers: dict, search: str = "") -> dict:
+    """/optimizer's layout (with a query such as "?scenario=3") as Dash's page router serves it on a (re)load."""
     app_key = next(k for k in client.application.extensions["dash_app"].callback_map if "_pages_content" in k)
     entry = client.application.extensions["dash_app"].callback_map[app_key]
     deps = [*entry["inputs"], *entry.get("state", [])]
-    values = {"pathname": "/optimizer", "search": ""}
+    values = {"pathname": "/optimizer", "search": search}
     filled = [{**d, "value": values.get(d["property"])} for d in deps]
     response = client.post("/_dash-update-component", headers=headers, json={
         "output": app_key, "outputs": split_callback_id(app_key), "inputs": filled[: len(entry["inputs"])],
