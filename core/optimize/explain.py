@@ -148,6 +148,8 @@ def _kind(plan: _Plan, i: int) -> str:
     act = plan.act
     if plan.locked[i]:
         return "locked"
+    if act.pinned[i]:
+        return "off"
     if act.at_cap[i] and act.at_floor[i]:
         return "cap" if (plan.price("cap", i) or 0.0) >= (plan.price("floor", i) or 0.0) else "floor"
     if act.at_cap[i]:
@@ -170,7 +172,7 @@ def _why(plan: _Plan, i: int, kind: str) -> str:
         return f"at its {plan.source(i, 'cap')}: an extra unit here returns {m}, more than the {lam} elsewhere"
     if kind == "floor":
         return f"at its {plan.source(i, 'floor')}: it returns {m} per unit, less than the {lam} elsewhere"
-    if kind == "off" and plan.act.at_cap[i] and not plan.act.hi[i] <= plan.act.lo[i]:
+    if kind == "off" and plan.act.pinned[i]:
         return f"no spend: the search left its S-shaped curve off (past its threshold it returns up to {m})"
     if kind == "off":
         return f"no spend: even its best unit returns {m}, less than the {lam} elsewhere"

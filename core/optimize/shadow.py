@@ -52,6 +52,7 @@ class ActiveSet:
     at_floor: np.ndarray
     groups: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]  # kind → (idx, names, up, down)
     unbounded: np.ndarray  # cells whose first unit returns without limit (pinned at zero, Hill shape < 1)
+    pinned: np.ndarray  # cells held where they are (an S-shaped cell a search left off): no limit of theirs binds
 
     @property
     def grouped(self) -> bool:
@@ -72,8 +73,8 @@ def active_set(problem: AllocationProblem, x: np.ndarray, budget: float, pinned:
     lo, hi = problem.cell_bounds()
     eps = ACTIVE_TOL * max(float(budget), 1.0)
     at_cap, at_floor = x >= hi - eps, x <= lo + eps
-    if pinned is not None:
-        at_cap, at_floor = at_cap | pinned, at_floor | pinned
+    pinned = np.zeros(len(x), bool) if pinned is None else np.asarray(pinned, bool)
+    at_cap, at_floor = at_cap | pinned, at_floor | pinned
     grad = envelope_gradient(problem, x)
     unbounded = ~np.isfinite(grad)
     groups = {}
@@ -81,14 +82,15 @@ def active_set(problem: AllocationProblem, x: np.ndarray, budget: float, pinned:
         names, idx, gl, gu = problem.group_bounds(kind)
         totals = np.bincount(idx, x, len(names))
         groups[kind] = (idx, names, np.isfinite(gu) & (totals >= gu - eps), (gl > 0) & (totals <= gl + eps))
-    return ActiveSet(x, np.where(unbounded, 0.0, grad), lo, hi, at_cap, at_floor, groups, unbounded)
+    return ActiveSet(x, np.where(unbounded, 0.0, grad), lo, hi, at_cap, at_floor, groups, unbounded, pinned)
 
 
 def binding_limits(active: ActiveSet) -> list[Limit]:
     """Every limit the allocation presses against that could be relaxed (a floor of zero cannot)."""
     out = [Limit("budget", -1, "upper")]
-    out += [Limit("cap", int(i), "upper") for i in np.flatnonzero(active.at_cap)]
-    out += [Limit("floor", int(i), "lower") for i in np.flatnonzero(active.at_floor & (active.lo > 0))]
+    own = ~active.pinned
+    out += [Limit("cap", int(i), "upper") for i in np.flatnonzero(active.at_cap & own)]
+    out += [Limit("floor", int(i), "lower") for i in np.flatnonzero(active.at_floor & own & (active.lo > 0))]
     for kind, (_, _, up, down) in active.groups.items():
         out += [Limit(kind, int(g), "upper") for g in np.flatnonzero(up)]
         out += [Limit(kind, int(g), "lower") for g in np.flatnonzero(down)]

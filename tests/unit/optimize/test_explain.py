@@ -142,3 +142,18 @@ def test_an_envelope_plan_for_s_curves_is_not_called_optimal():
 
 def test_the_step_is_a_round_amount_near_one_percent_of_the_budget():
     assert [round_step(b) for b in (462e6, 9.5e6, 1e6, 0.0)] == [2e6, 5e4, 1e4, 1.0]
+
+
+def test_an_s_curve_the_search_left_off_is_off_not_at_its_cap():
+    """The genetic search's plan holds which cells are on: a cell left at zero spend is "off", never a cap."""
+    from core.optimize.genetic import optimize_hard
+
+    curves = CurveArrays([10.0, 8.0, 1.0], [1.0, 1.5, 50.0], [0.8, 0.9, 3.0])
+    problem = AllocationProblem(curves, ["A"] * 3, ["Search", "TV", "OOH"], current=np.array([1.0, 1.0, 1.0]))
+    result = optimize_hard(problem, 3.0, n_gen=20, seed=1, pop_size=20)
+    assert result.allocation[2] == 0.0 and result.status != "optimal"
+    explanation = explain_plan(problem, result)
+    ooh = explanation["cells"][2]
+    assert ooh["reason"] == "off" and "left its S-shaped curve off" in ooh["why"] and ooh["relax"] is None
+    assert all("OOH" not in row["name"] for row in explanation["limits"])
+    assert "not proven optimal" in explanation["summary"]
