@@ -34,6 +34,7 @@ def _row(cell: dict, one_brand: bool) -> html.Tr:
         cell["reason_label"],
         color=REASON_COLORS.get(reason, "light"),
         text_color="dark" if REASON_COLORS.get(reason) in ("light", "warning", "info") else None,
+        className="text-wrap text-start",  # a phone's narrow column wraps the label instead of widening
     )
     return html.Tr(
         [
