@@ -39,8 +39,15 @@ def _row(cell: dict, one_brand: bool) -> html.Tr:
     return html.Tr(
         [
             html.Td(_cell_label(cell, one_brand), className="text-nowrap"),
-            html.Td([badge, html.Div(cell["why"], className="small text-muted")]),
-            html.Td(cell.get("relax") or "—", className="small"),
+            html.Td(
+                [
+                    badge,
+                    html.Div(cell["why"], className="small text-muted"),
+                    # A phone has no room for a third column: the value of relaxing sits under the reason.
+                    html.Div(cell.get("relax") or "", className="small d-md-none"),
+                ]
+            ),
+            html.Td(cell.get("relax") or "—", className="small d-none d-md-table-cell"),
         ],
         **{"data-reason": reason},
     )
@@ -55,7 +62,15 @@ def explanation_panel(result: dict[str, Any]) -> Any:
     one_brand = len({c["brand"] for c in cells}) <= 1
     table = dbc.Table(
         [
-            html.Thead(html.Tr([html.Th("Cell"), html.Th("Reason"), html.Th("Relaxing its limit")])),
+            html.Thead(
+                html.Tr(
+                    [
+                        html.Th("Cell"),
+                        html.Th("Reason"),
+                        html.Th("Relaxing its limit", className="d-none d-md-table-cell"),
+                    ]
+                )
+            ),
             html.Tbody([_row(c, one_brand) for c in cells]),
         ],
         size="sm",

@@ -291,7 +291,7 @@ def _why_sentence(plan: _Plan, kinds: list[str]) -> str:
             f"{n_margin} of {len(kinds)} cells {verb} at the common marginal return of {_ratio(plan.lam)}, "
             "so moving money between free cells adds nothing"
         )
-        return text + (f"; the rest are {held}." if held else ".")
+        return text + (f"; the others: {held}." if held else ".")
     return f"Every cell is held by a limit: {held}."
 
 
