@@ -185,7 +185,7 @@ def _why(plan: _Plan, i: int, kind: str) -> str:
         group, name, side = plan.group_of(i)
         return f"held by the {side} total of {group} {name}: its marginal return {m} differs from the {lam} elsewhere"
     if kind == "margin":
-        return f"at the common marginal return {lam}: its last unit returns what every free cell's does"
+        return f"its last unit returns {lam}, the same as every other free cell's"
     return f"between its limits, marginal return {_ratio(plan.margin[i])} (not proven optimal)"
 
 
