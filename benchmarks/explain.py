@@ -79,7 +79,8 @@ def measure(instances: int, cells: int) -> dict:
         started = time.perf_counter()
         prices = shadow_prices(problem, result.allocation, budget)
         elapsed += time.perf_counter() - started
-        lam = result.multiplier or 0.0
+        # λ = the budget's own shadow price (the allocator's `multiplier` can read ~0 with channel totals)
+        lam = next((price for limit, price in prices if limit.kind == "budget"), None) or 0.0
         for limit, price in prices:
             if price is None or not np.isfinite(price):
                 continue

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from core.optimize.allocate import maximize_outcome
@@ -35,20 +35,26 @@ def _instance(seed: int, n: int, totals: int) -> tuple[AllocationProblem, float]
     return problem, float(current.sum()) * float(rng.uniform(0.9, 1.2))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10**6), n=st.integers(3, 14), totals=st.integers(0, 2))
+@example(seed=170, n=3, totals=2)
 def test_shadow_prices_match_finite_differences(seed, n, totals):
     problem, budget = _instance(seed, n, totals)
     try:
         result = maximize_outcome(problem, budget)
     except InfeasibleError:
         return
-    lam = result.multiplier
-    for limit, price in shadow_prices(problem, result.allocation, budget):
+    prices = shadow_prices(problem, result.allocation, budget)
+    # λ is the budget's own shadow price (None at the largest feasible budget; the allocator's `multiplier`
+    # read 6e-77 on seed 170, n 3, channel totals, where dV/dB is 0.27). Below 1 % of λ errors are measured
+    # against that 1 %, and never below the re-solves' own rounding (about 1e-9 of the outcome per step).
+    lam = next(price for limit, price in prices if limit.kind == "budget") or 0.0
+    scale = max(0.01 * lam, 1e-6 * result.outcome / budget)
+    for limit, price in prices:
         if price is None or not np.isfinite(price):
             continue
         fd = finite_difference(problem, budget, limit, STEP * budget)
-        assert abs(price - fd) <= 2e-3 * max(abs(fd), 0.01 * lam), (limit, price, fd)
+        assert abs(price - fd) <= 2e-3 * max(abs(fd), scale), (limit, price, fd)
 
 
 @settings(max_examples=40, deadline=None)
