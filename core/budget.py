@@ -34,7 +34,9 @@ from core.db import Database
 from core.models import Brand, Channel, Organization, ResponseCurve, Spend, join_channel
 from core.optimize.allocate import budget_frontier, maximize_outcome, minimize_budget
 from core.optimize.curves import CurveArrays
+from core.optimize.explain import explain_plan
 from core.optimize.genetic import optimize_hard
+from core.optimize.odds import plan_odds
 from core.optimize.problem import AllocationProblem, InfeasibleError
 from core.optimize.progress import Cancelled, Monitor, ProgressFn
 from core.optimize.results import AllocationResult, _f, describe_status, status_words
@@ -321,6 +323,8 @@ def run_budget(db: Database, user_id: int, raw_inputs: BudgetInputs | dict[str, 
         "uplift": _f(uplift),
         "uplift_pct": _f(uplift / current_outcome * 100.0) if uplift is not None and current_outcome else None,
         "uplift_interval": _uplift_interval(problem, x),
+        "explanation": explain_plan(problem, result),
+        "odds": plan_odds(problem.draws, x, problem.current),
         "roi": _f(result.outcome / result.budget) if result.budget else None,
         "cells": cell_rows,
         "binding": result.binding,

@@ -17,5 +17,8 @@ Pure numpy/scipy (+ pymoo for the genetic searches); nothing here imports Flask,
 - risk.py       risk_front: NSGA-II Pareto front of expected outcome vs its sd across the bootstrap draws,
                 anchored by gradient search at the expected-outcome optimum and polished; RiskFrontResult
 - results.py    AllocationResult, FrontierResult (to_dict); status_words: a status in a marketer's words
+- shadow.py     shadow prices of the binding limits (one-sided, by LP duality) and their finite-difference check
+- explain.py    explain_plan: "Why this plan" — each cell's KKT reason, the value of relaxing each limit, a summary
+- odds.py       plan_odds: the share of the curves' draws in which a plan beats the current mix, its uplift interval
 - progress.py   Monitor (progress callback + cancellation token), Cancelled
 """

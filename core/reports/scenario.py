@@ -16,6 +16,7 @@ from sqlalchemy import select
 from core.db import Database
 from core.formatting import compact
 from core.models import Organization
+from core.optimize.odds import odds_words
 from core.optimize.results import describe_status
 from core.reports import charts
 from core.reports.access import ReportNotFound, check_keys, int_param
@@ -52,6 +53,19 @@ def _scenario(db: Database, principal: Principal, params: dict[str, Any]) -> tup
     if cells.empty:
         raise ValueError(f"scenario {scenario_id} holds no allocation to report on")
     return sc, cells
+
+
+def _why_this_plan(doc: Document, result: dict) -> None:
+    """The run's explanation (core.optimize.explain) and odds (core.optimize.odds); older runs have neither."""
+    explanation = result.get("explanation")
+    if not explanation:
+        return
+    doc.add(Heading("Why this plan"), Text(explanation["summary"]), Text(odds_words(result.get("odds"))))
+    reasons = pd.DataFrame([{"brand": c["brand"], "channel": c["channel"], "reason": c["reason_label"],
+                             "why": c["why"], "relax": c.get("relax") or ""} for c in explanation["cells"]])
+    doc.add(Table("Why each cell ends where it does", reasons, sheet="Why this plan",
+                  headers={"brand": "Brand", "channel": "Channel", "reason": "Reason", "why": "Why",
+                           "relax": "Relaxing its limit"}))
 
 
 def check(db: Database, principal: Principal, params: dict[str, Any]) -> None:
@@ -91,6 +105,7 @@ def build(db: Database, principal: Principal, params: dict[str, Any]) -> Documen
             f"{describe_status(result)} ({result.get('method', '')})"),
     ]))
     doc.add(Text(f"Curves: {result.get('curve_source_label') or result.get('curve_source') or 'n/a'}.", muted=True))
+    _why_this_plan(doc, result)
 
     doc.add(Heading("Allocation: current vs optimized"))
     brands = cells["brand"].nunique()

@@ -17,6 +17,7 @@ from dash import dcc, html
 from core.optimize.results import describe_status
 from dashboard.components import MUTED, PALETTE, chart_layout, compact, empty_state, kpi_card
 from dashboard.figures.common import figure
+from dashboard.plan_explanation import explanation_panel
 
 # Whole numbers with thousands separators, right-aligned: the grids' money and spend columns.
 NUMBER = {"type": "rightAligned", "cellDataType": "number",
@@ -251,6 +252,7 @@ def results_view(result: dict, *, can_save: bool, can_export: bool, default_name
         ]))
     return html.Div([
         dbc.Row([dbc.Col(c, xs=12, sm=6, xl=3) for c in kpis], className="g-3 mb-3", id="optimizer-kpis"),
+        explanation_panel(result),
         dbc.Card([dbc.CardHeader(f"{result.get('scenario_label')} · {result.get('curve_source_label')}"),
                   dbc.CardBody(tabs)], className="shadow-sm mb-3"),
         dbc.Card(dbc.CardBody([*controls, html.Div(id="optimizer-save-message", className="mt-2")]),
