@@ -95,7 +95,7 @@ def _column_row(index: int, column: str, role: ColumnRole, example: str) -> dbc.
                             value=role.name if named else "",
                             size="sm",
                             disabled=not named,
-                            placeholder="channel or control name",
+                            placeholder="channel or control name" if named else "—",
                         ),
                     ],
                     className="w-100 mb-0",

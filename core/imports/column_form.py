@@ -17,12 +17,12 @@ from itertools import pairwise
 from typing import Any
 
 ROLES = {
-    "date": "Date (week or month)",
+    "date": "Date",
     "brand": "Brand",
     "revenue": "Revenue (outcome)",
     "units": "Units sold",
-    "spend": "Spend on a channel",
-    "control": "Control (price, events…)",
+    "spend": "Channel spend",
+    "control": "Control",
     "ignore": "Not imported",
 }
 NAMED = ("spend", "control")  # roles whose name (channel, control) the person may edit

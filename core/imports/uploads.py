@@ -159,7 +159,8 @@ def upload_head(db: Database, principal: Principal, token: Any, limits: ImportLi
     try:
         table = read_table(raw, limits)
     except FileError as exc:
-        raise UploadRejected(f"{exc.reason[:1].upper()}{exc.reason[1:]}.".replace("..", ".")) from exc
+        reason = exc.reason[:1].upper() + exc.reason[1:]
+        raise UploadRejected(reason if reason.endswith(".") else reason + ".") from exc
     return UploadHead([str(c) for c in table.columns], table.head(rows).astype(str).to_numpy().tolist())
 
 

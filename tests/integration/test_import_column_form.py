@@ -100,6 +100,9 @@ def test_the_column_form_guesses_builds_the_json_and_a_blank_revenue_cell_stops_
     token = _ok(_post(world, admin, UPLOAD, contents=_csv(_rows(brand, blank_revenue=True)), filename="weekly.csv"))[
         "import-token"
     ]["data"]
+    twin = _ok(_post(world, admin, UPLOAD, contents=_csv([["week", "week"], ["2026-09-07", "1"]]), filename="twin.csv"))
+    unreadable = _ok(_post(world, admin, "import-columns.data", token=twin["import-token"]["data"]))
+    assert unreadable["import-columns"]["data"] == {"error": "Duplicate column header(s): week."}
     columns = _ok(_post(world, admin, "import-columns.data", token=token))["import-columns"]["data"]
     assert columns["headers"] == HEADER and columns["rows"][0] == _rows(brand, True)[1]
 
