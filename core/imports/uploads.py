@@ -30,7 +30,7 @@ from sqlalchemy import delete, select
 from core.config import PROJECT_ROOT, ImportLimits
 from core.db import Database
 from core.imports.mapping import MappingError, parse_spec
-from core.imports.readers import EXTENSIONS, FileError, FileRefused, RawFile, check_size
+from core.imports.readers import EXTENSIONS, FileError, FileRefused, RawFile, check_size, read_table
 from core.imports.report import ImportReport, RowError
 from core.imports.service import commit, preview
 from core.jobs.queue import Dispatcher
@@ -139,6 +139,29 @@ def _upload(session, principal: Principal, token: Any) -> ImportUpload:
     if row is None or row.user_id != principal.user_id or _aware(row.expires_at) <= utcnow():
         raise UploadRejected("This upload has expired or is not yours: upload the file again.")
     return row
+
+
+@dataclass(frozen=True)
+class UploadHead:
+    """A staged file's header and first rows, for the column form and its preview table."""
+
+    headers: list[str]
+    rows: list[list[str]]
+
+
+def upload_head(db: Database, principal: Principal, token: Any, limits: ImportLimits | None = None,
+                rows: int = 5) -> UploadHead:
+    """The header and the first `rows` rows of this person's staged file, read within the import limits;
+    UploadRejected (in words for the person) when it cannot be read."""
+    with db.session() as s:
+        row = _upload(s, principal, token)
+        raw = RawFile(row.filename, bytes(row.data))
+    try:
+        table = read_table(raw, limits)
+    except FileError as exc:
+        reason = exc.reason[:1].upper() + exc.reason[1:]
+        raise UploadRejected(reason if reason.endswith(".") else reason + ".") from exc
+    return UploadHead([str(c) for c in table.columns], table.head(rows).astype(str).to_numpy().tolist())
 
 
 def _spec(mapping: Any, kind: str | None, brand: str | None):

@@ -5,8 +5,8 @@ the person sees it (header = row 1), the column and the reason. Pure: `service.p
 
 Periods: monthly periods become the first day of their month; weekly periods keep the date the
 file gives (the week's own date, whatever weekday the source uses — Robyn and Meridian both use
-Mondays), with any time of day dropped. Blank cells in wide files mean "no observation" and are
-skipped; in long files a blank value is an error, because the row exists only to carry it.
+Mondays), with any time of day dropped. Blank spend, control and metric cells in wide files mean
+"no observation" and are skipped; a blank value in a long file, or a blank revenue cell, is an error.
 """
 
 from __future__ import annotations
@@ -162,15 +162,17 @@ def parse_periods(text: pd.Series, spec: ImportSpec, column: str, errors: _Error
     return parsed.dt.normalize()
 
 
-def parse_numbers(text: pd.Series, column: str, errors: _Errors, *, required: bool,
+def parse_numbers(text: pd.Series, column: str, errors: _Errors, *, required: bool | str,
                   nonnegative: bool = False, what: str = "value") -> pd.Series:
-    """Text → float; NaN for blanks (an error only when `required`) and for bad cells (an error)."""
+    """Text → float; NaN for blanks (an error only when `required`, whose text, if any, is the
+    reason) and for bad cells (an error)."""
     blank = text == ""
     numbers = pd.to_numeric(text.where(~blank), errors="coerce").astype("float64")
     bad = ~blank & ~np.isfinite(numbers.fillna(np.inf))
     if required:
-        errors.rows(text.index[blank], column, "missing_value", f"the {what} is empty")
-    errors.rows(text.index[bad], column, "non_numeric", _show(text[bad]) + " is not a number")
+        errors.rows(text.index[blank], column, "missing_value",
+                    required if isinstance(required, str) else f"the {what} is empty")
+    errors.rows(text.index[bad], column, "non_numeric", f"the {what} " + _show(text[bad]) + " is not a number")
     numbers = numbers.where(~bad)
     if nonnegative:
         neg = numbers < 0
@@ -408,26 +410,29 @@ def _wide_marketing(frame: pd.DataFrame, spec: ImportSpec, catalog: Catalog, err
             controls.append(_stack(base, indicator, name=name))
     controls_df = _concat(controls, ["brand_id", "period", "row", "value", "name"])
 
-    outcomes_df = pd.DataFrame(columns=["brand_id", "period", "row", "revenue", "units"])
-    if spec.revenue:
-        factors = [parse_numbers(frame[col], col, errors, required=False) for col in spec.revenue]
-        revenue = factors[0]
-        for f in factors[1:]:
-            revenue = revenue * f
-        units = (parse_numbers(frame[spec.units], spec.units, errors, required=False, nonnegative=True,
-                               what="units") if spec.units else pd.Series(np.nan, index=frame.index))
-        blank_rev = units.notna() & pd.concat([frame[c] == "" for c in spec.revenue], axis=1).any(axis=1)
-        errors.rows(frame.index[blank_rev], spec.revenue[0], "missing_value", "revenue is empty but units are given")
-        ok = base["ok"] & revenue.notna()
-        outcomes_df = base.loc[ok, ["brand_id", "period", "row"]].assign(revenue=revenue[ok], units=units[ok])
-
     frames = {
         "spend": _ints(spend_df[["brand_id", "channel", "period", "amount", "row"]], "brand_id"),
-        "outcomes": _ints(outcomes_df[["brand_id", "period", "revenue", "units", "row"]], "brand_id"),
+        "outcomes": _ints(_outcomes(frame, spec, base, errors), "brand_id"),
         "control_values": _ints(controls_df[["brand_id", "name", "period", "value", "row"]], "brand_id"),
     }
     used = set(frames["spend"]["channel"].str.casefold())
     return frames, [n for n in new if n.casefold() in used]
+
+
+def _outcomes(frame: pd.DataFrame, spec: ImportSpec, base: pd.DataFrame, errors: _Errors) -> pd.DataFrame:
+    """Revenue (one column, or the product of several) and units per period; a blank revenue cell is
+    a row problem, since the period would otherwise drop out of the fit without anyone knowing."""
+    columns = ["brand_id", "period", "revenue", "units", "row"]
+    if not spec.revenue:
+        return pd.DataFrame(columns=columns)
+    empty = f"the revenue is empty: fill in the {spec.granularity}'s revenue (0 if there was none)"
+    revenue = pd.Series(1.0, index=frame.index)
+    for col in spec.revenue:
+        revenue = revenue * parse_numbers(frame[col], col, errors, required=empty, what="revenue")
+    units = (parse_numbers(frame[spec.units], spec.units, errors, required=False, nonnegative=True,
+                           what="units") if spec.units else pd.Series(np.nan, index=frame.index))
+    ok = base["ok"] & revenue.notna()
+    return base.loc[ok, ["brand_id", "period", "row"]].assign(revenue=revenue[ok], units=units[ok])[columns]
 
 
 def _sample(frames: dict[str, pd.DataFrame], catalog: Catalog) -> list[dict[str, Any]]:

@@ -30,23 +30,28 @@ from core.imports.uploads import (
     owns_upload,
     preview_upload,
     project_names,
-    shipped_mappings,
     stage_upload,
 )
 from core.runtime import app_state, get_db
 from core.security import Forbidden, Principal, can
+from dashboard import import_columns
 from dashboard.access import protected_callback, register_page
 from dashboard.auth.principal import current_principal
 from dashboard.components import empty_state
 
 register_page(__name__, permission=IMPORT, path="/admin/import", name="Import", title="Data import · Digi-Cadence")
 
+import_columns.register_callbacks()  # the column form's callbacks, once per app that loads this page
 log = logging.getLogger(__name__)
 KINDS = [{"label": "Metric values (brand × metric × month)", "value": "metrics"},
          {"label": "Spend, revenue and controls (weekly or monthly series)", "value": "marketing"}]
 TABLE_NAMES = {"metric_values": "Metric values", "spend": "Spend", "outcomes": "Revenue / units",
                "control_values": "Controls"}
 NOT_ALLOWED = "You are not allowed to import into that organization."
+MAPPING_HINT = ("The same mapping the column form builds (Preview checks it either way). Keys: kind, layout (wide: "
+                "one row per period; long: one value per row), granularity (week or month), date_column, "
+                "brand_column, spend {column: channel}, revenue, units, controls {column: name}; for metric "
+                "values, metrics {column: metric code} or the long columns brand, metric, period, value.")
 
 
 def _org_allowed(principal: Principal, organization_id) -> bool:
@@ -109,15 +114,19 @@ def layout(kind: str | None = None, **_query) -> html.Div:
         dbc.Col([dbc.Label("The file holds"),
                  dbc.RadioItems(id="import-kind", options=KINDS,
                                 value=kind if kind in {k["value"] for k in KINDS} else "metrics")], md=7),
-        dbc.Col([dbc.Label("Mapping", html_for="import-mapping-choice"),
+        dbc.Col([dbc.Label("Start from", html_for="import-mapping-choice"),
                  dcc.Dropdown(id="import-mapping-choice", clearable=False)], md=6),
         dbc.Col([dbc.Label("Fixed brand for the whole file (optional)", html_for="import-brand"),
                  dcc.Dropdown(id="import-brand", placeholder="The file names the brand")], md=6),
-        dbc.Col([dbc.Label("Mapping JSON (edit it to fit your file)", html_for="import-mapping"),
-                 dbc.Textarea(id="import-mapping", rows=8, className="font-monospace small", spellCheck=False),
-                 html.Div("Keys: kind, layout (long | wide), granularity (week | month), columns, date_column, "
-                          "metrics, spend, revenue, units, controls… — see the README's “Importing data”.",
-                          className="form-text")], xs=12),
+        dbc.Col([html.Div("What each column holds", className="form-label"),
+                 html.Div(id="import-columns-form"), html.Div(id="import-columns-status")], xs=12),
+        dbc.Col([dbc.Button("Advanced: mapping as JSON", id="import-json-toggle", color="link", size="sm",
+                            className="px-0"),
+                 dbc.Collapse([
+                     dbc.Label("Mapping as JSON", html_for="import-mapping", className="visually-hidden"),
+                     dbc.Textarea(id="import-mapping", rows=8, className="font-monospace small", spellCheck=False),
+                     html.Div(MAPPING_HINT, className="form-text"),
+                 ], id="import-json", is_open=True)], xs=12),
     ], className="g-3")
     return html.Div([
         html.H2("Data import", className="mb-0"),
@@ -153,6 +162,7 @@ def layout(kind: str | None = None, **_query) -> html.Div:
             )),
         ], className="mb-4 shadow-sm"), id="import-errors-card", hidden=True),
         dcc.Store(id="import-token"),
+        dcc.Store(id="import-columns"),
         dcc.Store(id="import-previewed"),
     ])
 
@@ -180,32 +190,6 @@ def receive_upload(contents, filename):
     size = f"{staged.size / 1024:,.1f} KB" if staged.size < 1048576 else f"{staged.size / 1048576:,.1f} MB"
     return staged.token, _alert([html.Strong(staged.filename), f" · {size} · SHA-256 {staged.sha256[:12]}… — "
                                  "now pick what it holds and press Preview."], "secondary", id="import-uploaded")
-
-
-@protected_callback(
-    Output("import-mapping-choice", "options"),
-    Output("import-mapping-choice", "value"),
-    Input("import-kind", "value"),
-    permission=IMPORT,
-)
-def mapping_choices(kind):
-    """The mappings for this kind of data: the long layout and the shipped examples."""
-    options = [{"label": label, "value": name} for name, (label, _m) in shipped_mappings(kind or "").items()]
-    return options, options[0]["value"] if options else None
-
-
-@protected_callback(
-    Output("import-mapping", "value"),
-    Input("import-mapping-choice", "value"),
-    State("import-kind", "value"),
-    permission=IMPORT,
-)
-def mapping_text(name, kind):
-    """The chosen mapping as editable JSON (the description stays out: it is documentation)."""
-    found = shipped_mappings(kind or "").get(name or "")
-    if found is None:
-        return ""
-    return json.dumps({k: v for k, v in found[1].items() if k != "description"}, indent=2)
 
 
 @protected_callback(

@@ -1,9 +1,10 @@
 """The data import and settings pages in a real browser, as the Organization Administrator.
 
-A file with bad rows is uploaded and previewed (its errors listed, Commit stays disabled), then a
-good one is previewed and committed (the batch and the recomputed scores shown); on the settings
-page a bad value is refused with its reason and a good one saved, then put back so the other
-browser tests find the demo as they expect. Screenshots at desktop and 390-px width.
+A weekly spend file goes through the column form (roles guessed, one changed, the JSON follows, its
+blank revenue cell listed); a file with bad rows is uploaded and previewed (its errors listed,
+Commit stays disabled), then a good one is previewed and committed (the batch and the recomputed
+scores shown); on the settings page a bad value is refused with its reason and a good one saved,
+then put back so the other browser tests find the demo as they expect. Screenshots at desktop and 390-px width.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import csv
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.browser.conftest import browser_sign_in, screenshot
 
@@ -53,6 +54,55 @@ def _severe(driver) -> list[str]:
     return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
 
 
+def _mapping(driver) -> str:
+    return driver.find_element(By.ID, "import-mapping").get_attribute("value")
+
+
+def _kind(driver, label: str) -> None:
+    driver.find_element(By.XPATH, f"//*[@id='import-kind']//label[contains(., '{label}')]").click()
+
+
+def _roles(driver) -> list[str]:
+    return [e.get_attribute("value") for e in driver.find_elements(By.CSS_SELECTOR, "select[id*='import-col-role']")]
+
+
+def _spend_file_through_the_column_form(driver, tmp_path) -> None:
+    """Issue 16, item 10: a weekly spend and revenue file gets a role per column (guessed), a preview of its
+    first rows and the JSON as the advanced option; its blank revenue cell is a listed row problem."""
+    weekly = _write(tmp_path / "weekly-spend.csv", [
+        ["week", "brand", "tv_spend", "search_spend", "revenue", "festive"],
+        ["2026-09-07", "Lumina", "1000", "400", "25000", "0"],
+        ["2026-09-14", "Lumina", "1010", "401", "", "1"],
+        ["2026-09-21", "Lumina", "1020", "402", "25200", "0"],
+    ])
+    _kind(driver, "Spend, revenue")
+    WebDriverWait(driver, 30).until(lambda d: '"kind": "marketing"' in _mapping(d))
+    assert not driver.find_element(By.ID, "import-mapping").is_displayed()  # JSON is the advanced option
+    _upload(driver, weekly, "weekly-spend.csv")
+    WebDriverWait(driver, 30).until(lambda d: len(_roles(d)) == 6, message="no column form")
+    assert _roles(driver) == ["date", "brand", "spend", "spend", "revenue", "ignore"]
+    names = [e.get_attribute("value") for e in driver.find_elements(By.CSS_SELECTOR, "input[id*='import-col-name']")]
+    assert names[2:4] == ["TV", "Search"]
+    assert "2026-09-14" in driver.find_element(By.ID, "import-columns-preview").text
+    Select(driver.find_elements(By.CSS_SELECTOR, "select[id*='import-col-role']")[5]).select_by_value("control")
+    WebDriverWait(driver, 30).until(lambda d: '"festive": "festive"' in _mapping(d), message="the JSON did not follow")
+    driver.find_element(By.ID, "import-json-toggle").click()
+    WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "import-mapping").is_displayed())
+    driver.find_element(By.ID, "import-preview").click()
+    _wait_text(driver, "nothing can be committed")
+    WebDriverWait(driver, 30).until(lambda d: "revenue is empty" in d.find_element(By.ID, "import-errors").text)
+    assert not driver.find_element(By.ID, "import-commit").is_enabled()
+    screenshot(driver, "admin-import-column-form")
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True})
+    try:
+        assert driver.execute_script("return document.documentElement.scrollWidth") <= 400
+        screenshot(driver, "admin-import-column-form-phone")
+    finally:
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": 1400, "height": 1000, "deviceScaleFactor": 1, "mobile": False})
+
+
 def test_import_a_bad_then_a_good_file_and_change_a_setting(browser, live_url, tmp_path):
     bad = _write(tmp_path / "bad-values.csv", [
         ["brand", "metric", "period", "value"],
@@ -74,6 +124,9 @@ def test_import_a_bad_then_a_good_file_and_change_a_setting(browser, live_url, t
     menu = browser.find_element(By.ID, "nav-links").get_attribute("textContent")  # the Administration menu's items
     assert "Import" in menu and "Settings" in menu
 
+    _spend_file_through_the_column_form(browser, tmp_path)
+    _kind(browser, "Metric values")
+    WebDriverWait(browser, 30).until(lambda d: '"layout": "long"' in _mapping(d))
     _upload(browser, bad, "bad-values.csv")
     browser.find_element(By.ID, "import-preview").click()
     _wait_text(browser, "nothing can be committed")

@@ -231,7 +231,7 @@ def test_mappings_follow_the_kind_and_a_bad_mapping_is_explained(world):
     admin = _client(world, ADMIN)
     marketing = _ok(_post(world, admin, "import-mapping-choice.options", kind="marketing"))["import-mapping-choice"]
     assert {"marketing-long", "robyn_weekly", "meridian_national"} <= {o["value"] for o in marketing["options"]}
-    text = _ok(_post(world, admin, "import-mapping.value", name="robyn_weekly", kind="marketing"))
+    text = _ok(_post(world, admin, "import-columns-form.children...", name="robyn_weekly", kind="marketing"))
     assert json.loads(text["import-mapping"]["value"])["date_column"] == "DATE"
     token = _upload(world, admin, _good_rows(world))
     broken = _ok(_preview(world, admin, token, mapping="{not json"))

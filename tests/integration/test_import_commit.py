@@ -338,3 +338,21 @@ def test_failure_mid_commit_rolls_back_everything(db, org, monkeypatch):
     with pytest.raises(RuntimeError, match="disk full"):
         commit(db, org, csv_bytes([["w", "tv", "radio", "rev"], ["2024-01-01", "1", "2", "3"]]), spec, filename="w.csv")
     assert counts(db) == before
+
+
+def test_a_blank_or_wordy_revenue_cell_is_a_row_problem_and_nothing_is_written(db, org):
+    """A week without revenue used to be skipped without a word (issue 16, item 10): now the row is
+    listed (row, column, what is wrong) and, imports being all or nothing, nothing is written."""
+    spec = {"kind": "marketing", "layout": "wide", "granularity": "week", "date_column": "week", "brand": "Acme",
+            "spend": {"tv_spend": "TV"}, "revenue": "revenue"}
+    rows = [["week", "tv_spend", "revenue"], ["2024-01-01", "10", "1000"], ["2024-01-08", "12", ""],
+            ["2024-01-15", "11", "n/a"], ["2024-01-22", "9", "950"]]
+    before = counts(db)
+    report = commit(db, org, csv_bytes(rows), spec, filename="weekly.csv")
+    assert not report.committed
+    assert [(e.row, e.column, e.code) for e in report.errors] == [(3, "revenue", "missing_value"),
+                                                                   (4, "revenue", "non_numeric")]
+    reasons = [e.reason for e in report.errors]
+    assert reasons[0] == "the revenue is empty: fill in the week's revenue (0 if there was none)"
+    assert reasons[1] == "the revenue 'n/a' is not a number"
+    assert counts(db) == before
