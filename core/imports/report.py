@@ -9,12 +9,36 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 # Enough to fix a file by hand; past that the person needs the counts per reason, not more rows.
 MAX_REPORTED_ERRORS = 200
 SAMPLE_ROWS = 20
 ERROR_COLUMNS = ("row", "column", "code", "reason")
+
+
+class RowErrors:
+    """Collects the validator's error frames; one frame per check keeps 100k bad rows cheap."""
+
+    def __init__(self) -> None:
+        self.parts: list[pd.DataFrame] = []
+
+    def file(self, code: str, reason: str, column: str | None = None) -> None:
+        self.parts.append(pd.DataFrame([{"row": None, "column": column, "code": code, "reason": reason}]))
+
+    def rows(self, rows: pd.Index | pd.Series, column: str, code: str, reasons: pd.Series | str) -> None:
+        if len(rows) == 0:
+            return
+        rows = pd.Series(np.asarray(rows), dtype="Int64")
+        reason = reasons.to_numpy() if isinstance(reasons, pd.Series) else reasons
+        self.parts.append(pd.DataFrame({"row": rows, "column": column, "code": code, "reason": reason}))
+
+    def frame(self) -> pd.DataFrame:
+        parts = [p for p in self.parts if not p.empty]
+        if not parts:
+            return pd.DataFrame(columns=list(ERROR_COLUMNS))
+        return pd.concat(parts, ignore_index=True)
 
 
 @dataclass(frozen=True)

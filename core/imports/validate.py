@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from core.imports.mapping import ImportSpec
-from core.imports.report import ERROR_COLUMNS, SAMPLE_ROWS
+from core.imports.report import SAMPLE_ROWS, RowErrors
 
 AMBIGUOUS = -1
 BRAND_NAME_MAX = 200  # Brand.name
@@ -45,7 +45,7 @@ class Catalog:
     def brand_names(self) -> dict[int, str]:
         return {v: k for k, v in self.brands.items()} | {i: n for i, n in self.new_brands.values()}
 
-    def provisional(self, names: pd.Series, errors: _Errors, column: str | None) -> pd.Series:
+    def provisional(self, names: pd.Series, errors: RowErrors, column: str | None) -> pd.Series:
         """Provisional (negative) ids for brand names to create; names no brand may have are errors."""
         cleaned = names.map(lambda v: " ".join(unicodedata.normalize("NFKC", str(v)).split()))
         bad = cleaned.map(lambda v: len(v) > BRAND_NAME_MAX or any(unicodedata.category(c)[0] == "C" for c in v))
@@ -106,29 +106,6 @@ class Parsed:
     new_brands: dict[int, str] = field(default_factory=dict)  # provisional id → name, to create at commit
 
 
-class _Errors:
-    """Collects error frames; building one frame per check keeps 100k bad rows cheap."""
-
-    def __init__(self) -> None:
-        self.parts: list[pd.DataFrame] = []
-
-    def file(self, code: str, reason: str, column: str | None = None) -> None:
-        self.parts.append(pd.DataFrame([{"row": None, "column": column, "code": code, "reason": reason}]))
-
-    def rows(self, rows: pd.Index | pd.Series, column: str, code: str, reasons: pd.Series | str) -> None:
-        if len(rows) == 0:
-            return
-        rows = pd.Series(np.asarray(rows), dtype="Int64")
-        reason = reasons.to_numpy() if isinstance(reasons, pd.Series) else reasons
-        self.parts.append(pd.DataFrame({"row": rows, "column": column, "code": code, "reason": reason}))
-
-    def frame(self) -> pd.DataFrame:
-        parts = [p for p in self.parts if not p.empty]
-        if not parts:
-            return pd.DataFrame(columns=list(ERROR_COLUMNS))
-        return pd.concat(parts, ignore_index=True)
-
-
 def _num(values: pd.Series) -> pd.Series:
     """Format numbers for a message (str dtype even when empty, so string concatenation works)."""
     return values.map("{:g}".format).astype(str)
@@ -139,7 +116,7 @@ def _show(values: pd.Series) -> pd.Series:
     return "'" + values.astype(str).str.slice(0, 40) + "'"
 
 
-def parse_periods(text: pd.Series, spec: ImportSpec, column: str, errors: _Errors) -> pd.Series:
+def parse_periods(text: pd.Series, spec: ImportSpec, column: str, errors: RowErrors) -> pd.Series:
     """Dates → normalized periods (datetime64, NaT where bad, with the error recorded)."""
     fmt = spec.date_format or "ISO8601"
     try:
@@ -162,7 +139,7 @@ def parse_periods(text: pd.Series, spec: ImportSpec, column: str, errors: _Error
     return parsed.dt.normalize()
 
 
-def parse_numbers(text: pd.Series, column: str, errors: _Errors, *, required: bool | str,
+def parse_numbers(text: pd.Series, column: str, errors: RowErrors, *, required: bool | str,
                   nonnegative: bool = False, what: str = "value") -> pd.Series:
     """Text → float; NaN for blanks (an error only when `required`, whose text, if any, is the
     reason) and for bad cells (an error)."""
@@ -182,7 +159,8 @@ def parse_numbers(text: pd.Series, column: str, errors: _Errors, *, required: bo
     return numbers
 
 
-def _brands(frame: pd.DataFrame, spec: ImportSpec, catalog: Catalog, errors: _Errors, column: str | None) -> pd.Series:
+def _brands(frame: pd.DataFrame, spec: ImportSpec, catalog: Catalog, errors: RowErrors,
+            column: str | None) -> pd.Series:
     """Brand id per file row; a brand from another organization is simply not in the catalogue."""
     if spec.brand:
         ids = resolve(pd.Series([spec.brand]), catalog.brand_tiers())
@@ -213,7 +191,7 @@ def _brands(frame: pd.DataFrame, spec: ImportSpec, catalog: Catalog, errors: _Er
     return ids.where(~amb)
 
 
-def _duplicates(keys: pd.DataFrame, column: str, errors: _Errors, what: str) -> pd.Series:
+def _duplicates(keys: pd.DataFrame, column: str, errors: RowErrors, what: str) -> pd.Series:
     """Flag every repeat of a key after its first row, naming that first row."""
     valid = keys.notna().all(axis=1)
     k = keys[valid]
@@ -227,7 +205,7 @@ def _duplicates(keys: pd.DataFrame, column: str, errors: _Errors, what: str) -> 
     return out
 
 
-def _check_columns(frame: pd.DataFrame, spec: ImportSpec, errors: _Errors) -> dict[str, str]:
+def _check_columns(frame: pd.DataFrame, spec: ImportSpec, errors: RowErrors) -> dict[str, str]:
     """Match required headers exactly, then ignoring case; report the rest as missing columns."""
     present = {c.casefold(): c for c in frame.columns}
     found: dict[str, str] = {}
@@ -244,7 +222,7 @@ def _check_columns(frame: pd.DataFrame, spec: ImportSpec, errors: _Errors) -> di
 
 def validate(frame: pd.DataFrame, spec: ImportSpec, catalog: Catalog) -> Parsed:
     """Validate and reshape; nothing here touches the database."""
-    errors = _Errors()
+    errors = RowErrors()
     cols = _check_columns(frame, spec, errors)
     empty: dict[str, pd.DataFrame] = {}
     if len(cols) < len(spec.required_columns()):
@@ -264,7 +242,7 @@ def validate(frame: pd.DataFrame, spec: ImportSpec, catalog: Catalog) -> Parsed:
     return parsed
 
 
-def _long_metrics(frame: pd.DataFrame, spec: ImportSpec, catalog: Catalog, errors: _Errors) -> dict:
+def _long_metrics(frame: pd.DataFrame, spec: ImportSpec, catalog: Catalog, errors: RowErrors) -> dict:
     b, m, p, v = (spec.column(r) for r in ("brand", "metric", "period", "value"))
     brand = _brands(frame, spec, catalog, errors, None if spec.brand else b)
     refs = frame[m]
@@ -285,7 +263,7 @@ def _long_metrics(frame: pd.DataFrame, spec: ImportSpec, catalog: Catalog, error
     return {"metric_values": _ints(out, "brand_id", "metric_id")}
 
 
-def _range_check(value: pd.Series, metric: pd.Series, catalog: Catalog, column: str, errors: _Errors) -> pd.Series:
+def _range_check(value: pd.Series, metric: pd.Series, catalog: Catalog, column: str, errors: RowErrors) -> pd.Series:
     """Reject values outside the metric's plausible [min, max]; None means unbounded."""
     lo = metric.map({k: v[2] for k, v in catalog.metrics.items()}).astype("float64")
     hi = metric.map({k: v[3] for k, v in catalog.metrics.items()}).astype("float64")
@@ -303,7 +281,7 @@ def _ints(frame: pd.DataFrame, *cols: str) -> pd.DataFrame:
     return frame.astype({c: "int64" for c in (*cols, "row")}).reset_index(drop=True)
 
 
-def _wide_base(frame: pd.DataFrame, spec: ImportSpec, catalog: Catalog, errors: _Errors) -> pd.DataFrame:
+def _wide_base(frame: pd.DataFrame, spec: ImportSpec, catalog: Catalog, errors: RowErrors) -> pd.DataFrame:
     """Brand and period per file row, with duplicate (brand, period) rows flagged."""
     assert spec.date_column
     brand = _brands(frame, spec, catalog, errors, spec.brand_column)
@@ -321,7 +299,7 @@ def _stack(base: pd.DataFrame, values: pd.Series, **extra: Any) -> pd.DataFrame:
     return base.loc[ok, ["brand_id", "period", "row"]].assign(value=values[ok], **extra)
 
 
-def _wide_metrics(frame: pd.DataFrame, spec: ImportSpec, catalog: Catalog, errors: _Errors) -> dict:
+def _wide_metrics(frame: pd.DataFrame, spec: ImportSpec, catalog: Catalog, errors: RowErrors) -> dict:
     base = _wide_base(frame, spec, catalog, errors)
     parts = []
     for column, ref in spec.metrics.items():
@@ -354,7 +332,7 @@ def _channel_names(names: list[str], catalog: Catalog) -> tuple[dict[str, str], 
     return canon, new
 
 
-def _long_marketing(frame: pd.DataFrame, spec: ImportSpec, catalog: Catalog, errors: _Errors):
+def _long_marketing(frame: pd.DataFrame, spec: ImportSpec, catalog: Catalog, errors: RowErrors):
     b, c, p, a = (spec.column(r) for r in ("brand", "channel", "period", "amount"))
     brand = _brands(frame, spec, catalog, errors, None if spec.brand else b)
     listed, new = _channel_names(list(spec.channels), catalog)
@@ -376,7 +354,7 @@ def _long_marketing(frame: pd.DataFrame, spec: ImportSpec, catalog: Catalog, err
     return {"spend": _ints(out, "brand_id")}, new
 
 
-def _wide_marketing(frame: pd.DataFrame, spec: ImportSpec, catalog: Catalog, errors: _Errors):
+def _wide_marketing(frame: pd.DataFrame, spec: ImportSpec, catalog: Catalog, errors: RowErrors):
     base = _wide_base(frame, spec, catalog, errors)
     canon, new = _channel_names(list(spec.spend.values()), catalog)
     spend = [
@@ -419,7 +397,7 @@ def _wide_marketing(frame: pd.DataFrame, spec: ImportSpec, catalog: Catalog, err
     return frames, [n for n in new if n.casefold() in used]
 
 
-def _outcomes(frame: pd.DataFrame, spec: ImportSpec, base: pd.DataFrame, errors: _Errors) -> pd.DataFrame:
+def _outcomes(frame: pd.DataFrame, spec: ImportSpec, base: pd.DataFrame, errors: RowErrors) -> pd.DataFrame:
     """Revenue (one column, or the product of several) and units per period; a blank revenue cell is
     a row problem, since the period would otherwise drop out of the fit without anyone knowing."""
     columns = ["brand_id", "period", "revenue", "units", "row"]
