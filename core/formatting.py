@@ -230,12 +230,14 @@ class Units:
 
     def grid_money(self, compact: bool = False) -> dict[str, Any]:
         """An AG Grid column's right-aligned, currency-signed amounts (the sign after a minus): whole
-        ("₹462,458,700") or, where the column is narrow, compact as the cards write it ("₹462M")."""
+        ("₹462,458,700") or, where the column is narrow, compact as the cards write it ("₹462 M")."""
         prefix = json.dumps(self.sign, ensure_ascii=False)
+        whole = "d3.format(',.0f')(Math.abs(params.value))"
         number = (
-            "d3.format('.3~s')(Math.abs(params.value)).replace('G', 'B')"
+            f"(Math.abs(params.value) < 1000 ? {whole} : d3.format('.3~s')(Math.abs(params.value))"
+            ".replace('k', ' K').replace('M', ' M').replace('G', ' B').replace('T', ' T'))"
             if compact
-            else "d3.format(',.0f')(Math.abs(params.value))"
+            else whole
         )
         return {
             "type": "rightAligned",

@@ -70,7 +70,7 @@ def sections_figure(comparison: pd.DataFrame) -> dict:
 def ranking_grid(ranking: pd.DataFrame, sections: list[str], project_id: int,
                  units: Units | None = None) -> tuple[list[dict], list[dict]]:
     """AG Grid columns and rows of the ranking; own brands link to the brand explorer (markdown escaped).
-    Money in the organization's currency (`units`), compact as the cards write it (₹462M)."""
+    Money in the organization's currency (`units`), compact as the cards write it (₹462 M)."""
     units = units or Units()
     number = {"type": "rightAligned", "valueFormatter": {"function": "d3.format('.1f')(params.value)"}}
     signed_format = "params.value == null ? 'n/a' : d3.format('+.1f')(params.value)"
