@@ -127,3 +127,22 @@ def test_the_portfolio_page_follows_a_changed_currency(app, world):
         save_settings(db, admin, organization_id, values, security)
     with db.session() as s:
         assert s.get(Organization, organization_id).currency == "INR"
+
+
+def test_a_count_outcome_reads_as_a_count_in_the_portfolio_report(world):
+    db, pm, project = world["db"], principal(world, "Portfolio Manager"), world["project"]
+    with db.engine.connect() as conn:
+        totals = pf.financial_totals(pf.financials(conn, pm, project))
+    with db.session() as s:
+        organization_id = s.scalar(select(Project.organization_id).where(Project.id == project))
+    admin = principal(world, "Organization Administrator")
+    security = make_app(db, world["tmp"]).server.extensions["digicadence.accounts"].settings
+    values = read_settings(db, admin, organization_id, security).values()
+    counted = Units("USD", "orders")
+    try:
+        save_settings(db, admin, organization_id, {**values, "currency": "USD", "outcome_unit": "orders"}, security)
+        text = _text(render(db, pm, "portfolio", {"project_ids": [project]}, "pdf").content)
+    finally:
+        save_settings(db, admin, organization_id, values, security)
+    assert "Orders, 12 months" in text and counted.outcome_value(totals["revenue"]) in text
+    assert counted.money(totals["spend"]) in text and "Orders per spend" in text and "MER" not in text
