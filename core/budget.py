@@ -31,6 +31,7 @@ from sqlalchemy import select
 from core.budget_cells import FITTED_NOTE, MISSING_NOTE, Cell, build_problem, last_year_spend, load_cells
 from core.budget_inputs import SCENARIOS, SOURCES, BudgetInputError, BudgetInputs, check_unit
 from core.db import Database
+from core.formatting import Units
 from core.models import Brand, Channel, Organization, ResponseCurve, Spend, join_channel
 from core.optimize.allocate import budget_frontier, maximize_outcome, minimize_budget
 from core.optimize.curves import CurveArrays
@@ -44,6 +45,7 @@ from core.optimize.risk import risk_front
 from core.plan_limits import check_budget, check_target, engine_refusal
 from core.read_cache import cached_read
 from core.security import Action, Principal, authorize, load_principal, record, scope_filter
+from core.settings import brand_units
 from core.spreadsheets import csv_bytes, xlsx_bytes
 
 RUN = "scenario:run"
@@ -93,6 +95,7 @@ def preview(db: Database, principal: Principal, brand_ids: Sequence[int], channe
     with db.session() as s:
         names = dict(s.execute(select(Brand.id, Brand.name).where(Brand.id.in_(inputs.brand_ids))).all())
         spend = last_year_spend(s, inputs.brand_ids)
+        units = brand_units(s, inputs.brand_ids)
     cells_out = [{"brand_id": b, "brand": names.get(b, str(b)), "channel": c, "current": spend.annual.get((b, c), 0.0)}
                  for b in inputs.brand_ids for c in inputs.channels]
     outcome, notes, draws = None, list(spend.notes), False
@@ -119,6 +122,7 @@ def preview(db: Database, principal: Principal, brand_ids: Sequence[int], channe
         "draws": draws,  # the curves carry their uncertainty: intervals and the risk front can be computed
         "window": window,
         "notes": list(dict.fromkeys(notes)),
+        "units": units.as_dict(),
     }
 
 
@@ -338,6 +342,8 @@ def run_budget(db: Database, user_id: int, raw_inputs: BudgetInputs | dict[str, 
         "run_by": principal.user_id,
         "job_id": job_id,
     }
+    with db.session() as s:  # the currency the run's money is in stays with its result (and a saved scenario)
+        summary["units"] = brand_units(s, inputs.brand_ids).as_dict()
     record(db, Action.SCENARIO_RUN, actor=principal, organization_id=principal.organization_id,
            target=("job", job_id) if job_id else None,
            data={"brands": inputs.brand_ids, "channels": inputs.channels, "scenario": inputs.scenario,
@@ -355,7 +361,9 @@ def result_tables(result: dict[str, Any]) -> dict[str, pd.DataFrame]:
     cols = ["brand", "channel", "current", "optimal", "change", "change_pct", "marginal_roi", "current_marginal_roi",
             "lower", "upper"]
     allocation = cells[[c for c in cols if c in cells.columns]]
+    units = Units.of(result.get("units"))
     items = [(k, result.get(k)) for k in ("scenario_label", "curve_source_label", "method")]
+    items += [("currency", units.currency or "not chosen"), ("outcome", units.outcome_name)]
     items += [("status", describe_status(result))]
     items += [(k, result.get(k)) for k in ("budget", "current_budget", "outcome", "outcome_bound", "current_outcome",
                                            "uplift", "uplift_pct", "roi")]
@@ -375,10 +383,16 @@ def result_tables(result: dict[str, Any]) -> dict[str, pd.DataFrame]:
 
 
 def export_bytes(result: dict[str, Any], fmt: str) -> bytes:
-    """CSV (the allocation table) or XLSX (every table, one sheet each)."""
+    """CSV (the allocation table) or XLSX (every table, one sheet each, money in the run's currency)."""
     tables = result_tables(result)
     if fmt == "csv":
         return csv_bytes(tables["Allocation"])
     if fmt != "xlsx":
         raise ValueError(f"unknown export format {fmt!r}")
-    return xlsx_bytes(tables)
+    units = Units.of(result.get("units"))
+    money, roas = units.xlsx_money(), units.xlsx_roas()
+    formats = {"Allocation": {**dict.fromkeys(("current", "optimal", "change", "lower", "upper"), money),
+                              **dict.fromkeys(("marginal_roi", "current_marginal_roi"), roas)},
+               "Binding": {"value": money},
+               "Frontier": {"budgets": money, "outcomes": units.xlsx_outcome(), "marginal_roi": roas}}
+    return xlsx_bytes(tables, formats)

@@ -9,7 +9,8 @@ Two ways in. The API validates strictly (no context): an unknown field is a 422.
 job call `BudgetInputs.read(raw)`, which is lenient the way a form is: grid rows carry display
 columns (the brand's name, last year's spend) that are ignored, rows of brands or channels no longer
 selected are dropped, an empty field means its default. Either way the friendly number formats
-("1,000", "1 000", "20 %") are read by the field validators, and every refusal is a
+("1,000", "1 000", "20 %", and for amounts "1.5M", "₹2 crore", "INR 250K": core.formatting.parse_amount)
+are read by the field validators, and every refusal is a
 `PydanticCustomError` whose message is the one the page shows ("budget: 'lots' is not a number; ...").
 """
 
@@ -32,6 +33,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from core.formatting import parse_amount
 from core.input_ranges import (
     BUDGET,
     FRONTIER_POINTS,
@@ -90,13 +92,18 @@ def _parses(text: str) -> bool:
 def read_number(rng: NumberRange, value: Any, name: str | None = None, *, percent: bool = False) -> float | None:
     """A number in its range from a form, a grid cell or JSON; None when left empty.
 
-    What people type is accepted: thousands separated by commas or spaces, and for a percentage a
-    trailing "%". Everything else is refused with the range in words (core.input_ranges).
+    What people type is accepted: thousands separated by commas or spaces, for a percentage a
+    trailing "%", for anything else a scale and a currency as the pages write them ("1.5M", "₹2 K").
+    Everything else is refused with the range in words (core.input_ranges).
     """
     if isinstance(value, str):
         cleaned = _SPACES.sub("", value)
         cleaned = cleaned.removesuffix("%") if percent else cleaned
-        value = cleaned if _parses(cleaned) else value  # unreadable: the message quotes what was typed
+        if _parses(cleaned):
+            value = cleaned
+        elif not percent and parse_amount(cleaned) is not None:
+            value = parse_amount(cleaned)
+        # else unreadable: the message quotes what was typed
     try:
         return rng.read(value, name)
     except RangeError as exc:

@@ -18,6 +18,7 @@ from core.db import Database
 from core.fit_record import compare, data_digest, headline
 from core.models import Brand, FitVersion, Organization, Spend, User
 from core.security import Action, Principal, record, scope_filter
+from core.settings import brand_units
 
 READ = "brand:read"
 TRIGGERS = ("manual", "api", "import", "cli", "optimizer")
@@ -105,4 +106,5 @@ def get_version(db: Database, principal: Principal, brand_id: Any, version: Any 
                 "created_by": row.created_by, "trigger": row.trigger, "data_digest": row.data_digest,
                 "inputs": row.inputs, "result": row.result,
                 "previous_version": None if previous is None else previous.version,
-                "changes": compare(row.result, None if previous is None else previous.result)}
+                "changes": compare(row.result, None if previous is None else previous.result),
+                "units": brand_units(s, [row.brand_id]).as_dict()}  # the money its figures read in

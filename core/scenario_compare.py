@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.formatting import compact
+from core.formatting import Units, compact
 
 # The optimizer's inputs in a marketer's words, in the order a person reads a plan.
 INPUT_LABELS: dict[str, str] = {
@@ -33,10 +33,11 @@ INPUT_LABELS: dict[str, str] = {
 GOALS = {"max_outcome": "Most outcome for the budget", "min_budget": "Least budget for the target"}
 CURVES = {"fitted": "Fitted from your data", "truth": "Demo truth curves"}
 HEADLINES = ("budget", "outcome", "uplift", "uplift_pct")
+MONEY_INPUTS = ("budget", "unit")  # amounts in the currency; "target" is an outcome (money or a count)
 
 
-def _shown(key: str, value: Any, brands: list[str]) -> str:
-    """One input value as the page prints it (money and counts stay numbers for the page's formatter)."""
+def _shown(key: str, value: Any, brands: list[str], units: Units) -> str:
+    """One input value as the page prints it: amounts in the scenario's currency, counts compact."""
     if value is None or value == []:
         return {"budget": "last year's spend", "max_change_pct": "no limit", "max_active_per_brand": "no limit",
                 "unit": "any amount"}.get(key, "—")
@@ -54,6 +55,10 @@ def _shown(key: str, value: Any, brands: list[str]) -> str:
         if all(isinstance(v, str) for v in value):
             return ", ".join(value)
         return f"{len(value)} set"
+    if isinstance(value, (int, float)) and key in MONEY_INPUTS:
+        return units.money(float(value))
+    if isinstance(value, (int, float)) and key == "target":
+        return units.outcome_value(float(value))
     if isinstance(value, (int, float)):
         return compact(float(value))
     return str(value)
@@ -72,7 +77,8 @@ def input_differences(scenarios: list[dict[str, Any]]) -> list[dict[str, Any]]:
         raw = [i.get(key) for i in inputs]
         if all(_same(raw[0], r) for r in raw[1:]):
             continue
-        values = [_shown(key, r, sc.get("brands") or []) for r, sc in zip(raw, scenarios, strict=True)]
+        values = [_shown(key, r, sc.get("brands") or [], Units.of((sc.get("result") or {}).get("units")))
+                  for r, sc in zip(raw, scenarios, strict=True)]
         rows.append({"input": INPUT_LABELS.get(key, key.replace("_", " ")), "values": values})
     return rows
 

@@ -1,4 +1,5 @@
-"""Organization settings: password, MFA and lockout policy, and the default alert thresholds.
+"""Organization settings: password, MFA and lockout policy, the default alert thresholds, and the
+currency and outcome unit every figure reads in.
 
 The settings page only calls this module. Reading and saving need `settings:manage` on the
 organization (checked here, not only in the page); every value is validated on the server with
@@ -6,21 +7,27 @@ a sentence per field, and a save is audited with the values before and after. Th
 `OrganizationSecurity`; a NULL column means "the system default", so changing a default in the
 environment still reaches organizations that never chose their own value.
 
-`alert_defaults` is the unprivileged read the portfolio alerts use (they are not a secret).
+`alert_defaults` is the unprivileged read the portfolio alerts use (they are not a secret);
+`organization_units`, `project_units` and `brand_units` the one the pages, runs and reports use to
+write money (core.formatting.Units). The currency and outcome unit live on the organization's row
+(NULL: not chosen), the rest on `OrganizationSecurity`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
+from core.currencies import CURRENCIES
 from core.db import Database
-from core.models.portfolio import Organization, Project
+from core.formatting import REVENUE, Units
+from core.models.portfolio import Brand, Organization, Project
 from core.models.security import MFA_POLICIES, OrganizationSecurity
 from core.portfolio_alerts import ANOMALY_Z, DROP_THRESHOLD
 from core.security.audit import Action, record
@@ -40,7 +47,10 @@ DROP_THRESHOLD_BOUNDS = (0.5, 50.0)  # the portfolio page's own input accepts th
 ANOMALY_Z_BOUNDS = (2.0, 10.0)  # below 2 nearly every month alerts; above 10 nothing ever does
 
 FIELDS = ("password_min_length", "password_composition", "mfa_policy", "lockout_threshold", "lockout_minutes",
-          "alert_drop_threshold", "alert_anomaly_z")
+          "alert_drop_threshold", "alert_anomaly_z", "currency", "outcome_unit")
+ORGANIZATION_FIELDS = ("currency", "outcome_unit")  # stored on the organization's row, the rest on its security row
+# A count's name: a plural noun in words ("conversions", "units sold", "sign-ups"), never a number or markup.
+_COUNT_NOUN = re.compile(r"[a-z][a-z \-]{1,29}")
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,12 @@ class OrganizationSettings:
     lockout_minutes: int
     alert_drop_threshold: float
     alert_anomaly_z: float
+    currency: str | None = None
+    outcome_unit: str = REVENUE
+
+    @property
+    def units(self) -> Units:
+        return Units(self.currency, self.outcome_unit)
 
     def values(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if k != "organization_id"}
@@ -83,15 +99,42 @@ def alert_defaults(conn: Connection | Session, organization_id: int | None) -> t
     return float(drop), float(z)
 
 
+def organization_units(conn: Connection | Session, organization_id: int | None) -> Units:
+    """The currency and outcome the organization's figures read in (plain `Units()` when none is chosen)."""
+    row = None
+    if organization_id is not None:
+        row = conn.execute(select(Organization.currency, Organization.outcome_unit)
+                           .where(Organization.id == int(organization_id))).first()
+    if row is None:
+        return Units()
+    return Units(row[0] if row[0] in CURRENCIES else None, row[1] or REVENUE)
+
+
+def project_units(conn: Connection | Session, project_id: int) -> Units:
+    """The units of the organization that owns the project (the caller checked the project)."""
+    organization_id = conn.execute(select(Project.organization_id).where(Project.id == int(project_id))).scalar()
+    return organization_units(conn, organization_id)
+
+
+def brand_units(conn: Connection | Session, brand_ids: Iterable[int]) -> Units:
+    """The units of the brands' organization; plain `Units()` when they span organizations that differ."""
+    ids = sorted({int(b) for b in brand_ids})
+    orgs = (conn.execute(select(Brand.organization_id).where(Brand.id.in_(ids)).distinct()).scalars().all()
+            if ids else [])
+    found = {organization_units(conn, o) for o in orgs}
+    return found.pop() if len(found) == 1 else Units()
+
+
 def _effective(session: Session, organization_id: int, security: SecuritySettings) -> OrganizationSettings:
     policy = organization_policy(session, organization_id, security)
     drop, z = alert_defaults(session, organization_id)
+    units = organization_units(session, organization_id)
     return OrganizationSettings(
         organization_id=organization_id, password_min_length=policy.password_min_length,
         password_composition=policy.password_composition,
         mfa_policy="everyone" if policy.mfa_everyone else "administrators",
         lockout_threshold=policy.lockout_threshold, lockout_minutes=policy.lockout_minutes,
-        alert_drop_threshold=drop, alert_anomaly_z=z,
+        alert_drop_threshold=drop, alert_anomaly_z=z, currency=units.currency, outcome_unit=units.outcome,
     )
 
 
@@ -143,6 +186,31 @@ def _decimal(value: Any, label: str, bounds: tuple[float, float], problems: dict
     return round(number, 2)
 
 
+def _currency(value: Any, problems: dict[str, str]) -> str | None:
+    """An ISO 4217 code ("inr" is read as INR); empty means not chosen."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    code = value.strip().upper() if isinstance(value, str) else None
+    if code not in CURRENCIES:
+        shown = str(value)[:12]
+        problems["currency"] = (f"Currency must be a three-letter ISO 4217 code such as INR, USD or EUR; "
+                                f"“{shown}” is not one.")
+        return None
+    return code
+
+
+def _outcome_unit(value: Any, problems: dict[str, str]) -> str:
+    """"revenue", or the plural noun of what is counted ("conversions"); empty means revenue."""
+    text = " ".join(value.split()).lower() if isinstance(value, str) else None
+    if value is None or text == "" or text == REVENUE:
+        return REVENUE
+    if text is None or not _COUNT_NOUN.fullmatch(text) or text.upper() in CURRENCIES:
+        problems["outcome_unit"] = ("The outcome is revenue, or what you count named in words (2–30 letters, spaces "
+                                    "or hyphens), such as conversions or units sold.")
+        return REVENUE
+    return text
+
+
 def validate(values: Mapping[str, Any], security: SecuritySettings) -> dict[str, Any]:
     """Clean values for every field, or SettingsInvalid naming each bad one (nothing is half-applied)."""
     problems: dict[str, str] = {}
@@ -172,6 +240,8 @@ def validate(values: Mapping[str, Any], security: SecuritySettings) -> dict[str,
     if policy not in MFA_POLICIES:
         problems["mfa_policy"] = "Two-factor sign-in is required of the administrators or of everyone."
     clean["mfa_policy"] = policy
+    clean["currency"] = _currency(values.get("currency"), problems)
+    clean["outcome_unit"] = _outcome_unit(values.get("outcome_unit"), problems)
     if problems:
         raise SettingsInvalid(problems)
     return clean
@@ -191,12 +261,13 @@ def save_settings(db: Database, principal: Principal, organization_id: int, valu
         changes = {k: [getattr(before, k), v] for k, v in clean.items() if getattr(before, k) != v}
         if not changes:
             return before, {}
+        security_changes = {k: v for k, v in changes.items() if k not in ORGANIZATION_FIELDS}
         row = s.get(OrganizationSecurity, org.id)
-        if row is None:
+        if row is None and security_changes:
             row = OrganizationSecurity(organization_id=org.id)
             s.add(row)
         for key, (_old, new) in changes.items():
-            setattr(row, key, new)
+            setattr(org if key in ORGANIZATION_FIELDS else row, key, new)
         s.flush()
         record(s, Action.SETTINGS_CHANGED, actor=principal, organization_id=org.id, target=("organization", org.id),
                data={"changes": {k: {"before": old, "after": new} for k, (old, new) in changes.items()}})

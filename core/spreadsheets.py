@@ -64,12 +64,25 @@ def _as_text_cells(ws: Worksheet) -> None:
                 cell.data_type = "s"
 
 
-def xlsx_bytes(sheets: Mapping[str, pd.DataFrame]) -> bytes:
-    """One sheet per table (name → table, no index), text neutralized and stored as string cells."""
+def _number_formats(ws: Worksheet, frame: pd.DataFrame, formats: Mapping[str, str]) -> None:
+    """Apply each column's number format (core.formatting.Units: "₹"#,##0 …) to its data cells."""
+    for j, column in enumerate(frame.columns, start=1):
+        fmt = formats.get(str(column))
+        if fmt:
+            for (cell,) in ws.iter_rows(min_row=2, max_row=len(frame) + 1, min_col=j, max_col=j):
+                if isinstance(cell.value, int | float):
+                    cell.number_format = fmt
+
+
+def xlsx_bytes(sheets: Mapping[str, pd.DataFrame],
+               number_formats: Mapping[str, Mapping[str, str]] | None = None) -> bytes:
+    """One sheet per table (name → table, no index), text neutralized and stored as string cells;
+    `number_formats`: sheet → column → Excel number format (the money columns' currency)."""
     buffer = io.BytesIO()
     with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
         for name, frame in sheets.items():
             safe_frame(frame).to_excel(writer, sheet_name=name, index=False)
+            _number_formats(writer.book[name], frame, (number_formats or {}).get(name, {}))
         for ws in writer.book.worksheets:
             _as_text_cells(ws)
     return buffer.getvalue()

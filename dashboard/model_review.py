@@ -12,7 +12,8 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from dashboard.components import kpi_card, signed
+from core.formatting import Units
+from dashboard.components import kpi_card, signed, term
 from dashboard.figures.models import (
     channel_colours,
     contribution_figure,
@@ -132,9 +133,10 @@ def review_view(shown: dict[str, Any]) -> html.Div:
                      f" · fitted {when} ({shown['trigger']}) on {len(inputs['periods'])} {granularity}s, "
                      f"{inputs['periods'][0]} to {inputs['periods'][-1]} · data {shown['data_digest'][:10]}"],
                     className="small text-muted mb-2", id="models-version-header")
-    curves = result.get("curves") or {}
+    curves, units = result.get("curves") or {}, Units.of(shown.get("units"))
     colours = channel_colours(list(curves))
-    curve_cols = [dbc.Col(_graph(curve_figure(ch, curves[ch], granularity, colours[ch]), f"models-curve-{i}", True),
+    curve_cols = [dbc.Col(_graph(curve_figure(ch, curves[ch], granularity, colours[ch], units), f"models-curve-{i}",
+                                 True),
                           xs=12, md=6, xl=4)
                   for i, ch in enumerate(sorted(curves))]
     return html.Div([
@@ -150,10 +152,10 @@ def review_view(shown: dict[str, Any]) -> html.Div:
               f"Revenue per {granularity} at a steady spend per {granularity}, with the 90 % band; the diamond is "
               f"today's spend (average of the last quarter), the dashed line the most the history spent."),
         dbc.Row([
-            dbc.Col(_card("ROAS", _graph(roas_figure(result), "models-roas", True),
+            dbc.Col(_card(term("roas"), _graph(roas_figure(result, units), "models-roas", True),
                           "Revenue per unit of spend over the history; the whiskers are the 90 % interval."),
                     xs=12, lg=6),
-            dbc.Col(_card("Contribution", _graph(contribution_figure(result), "models-contribution", True),
+            dbc.Col(_card("Contribution", _graph(contribution_figure(result, units), "models-contribution", True),
                           "Revenue each channel brought over the history, with its 90 % interval."), xs=12, lg=6),
         ], className="g-3"),
         changes_card(shown["changes"], shown["previous_version"], shown["version"]),

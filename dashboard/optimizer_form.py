@@ -15,7 +15,7 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 from core import input_ranges as ranges
-from dashboard.components import compact
+from core.formatting import Units
 from dashboard.figures.optimizer import NUMBER
 
 EDIT = {**NUMBER, "editable": True, "cellClass": "dc-editable"}
@@ -80,12 +80,24 @@ def field(label: str, control: Any, hint: str | None = None) -> html.Div:
                      dbc.FormText(hint) if hint else None], className="mb-3")
 
 
+def amount_field(field_id: str, value: float | None, units: Units, *, outcome: bool = False) -> dbc.InputGroup:
+    """A money (or outcome) field as people read amounts: the currency beside it, thousands separated
+    ("462,458,700"); "1.5M", "2 crore" or "1,000" typed in are read by core.budget_inputs."""
+    sign = units.sign.strip() or units.code
+    before = [dbc.InputGroupText(sign)] if sign and (units.revenue or not outcome) else []
+    after = [dbc.InputGroupText(units.outcome)] if outcome and not units.revenue else []
+    return dbc.InputGroup([*before, dbc.Input(id=field_id, type="text", inputMode="decimal", autoComplete="off",
+                                              value=units.whole(value), placeholder="e.g. 1.5M or 1,500,000"),
+                           *after])
+
+
 def window_text(pv: dict) -> list:
     """Which 12 months of spend the defaults come from, and the preview's notes."""
     parts = [html.Div("Last 12 months of spend: " + "; ".join(pv["window"]))] if pv["window"] else []
     if pv["current_outcome"]:
-        parts.append(html.Div(f"Current allocation predicts {compact(pv['current_outcome'])} outcome a year "
-                              f"for {compact(pv['budget'])} spend."))
+        units = Units.of(pv.get("units"))
+        parts.append(html.Div(f"Current allocation predicts {units.outcome_value(pv['current_outcome'])} of "
+                              f"{units.outcome_name} a year for {units.money(pv['budget'])} spend."))
     parts += [html.Div(n) for n in pv["notes"]]
     return parts
 

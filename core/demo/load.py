@@ -223,7 +223,9 @@ def _clear(conn: Connection) -> None:
 
 def _load(session: Session, p: Portfolio, timings: dict[str, float]) -> tuple[dict[str, int], list[int], np.ndarray]:
     """Insert the whole portfolio in the session's transaction; returns row counts, project and brand ids."""
-    orgs = {row.name: Organization(name=row.name, slug=row.slug) for row in p.organizations.itertuples()}
+    # The demo's money is Indian rupees (its metric catalogue and alerts say INR), its outcome revenue.
+    orgs = {row.name: Organization(name=row.name, slug=row.slug, currency="INR", outcome_unit="revenue")
+            for row in p.organizations.itertuples()}
     session.add_all(orgs.values())
     session.flush()
     # Each organization has its own framework, the template's (its values point at its own metrics).

@@ -33,6 +33,10 @@ class Organization(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Archived: off the pages and lists, data kept (migration 0013); None while live.
     archived_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The money and outcome its figures read in (migration 0016; core.settings): an ISO 4217 code (None:
+    # not chosen, figures without a sign) and "revenue" or a count's plural noun (None: revenue).
+    currency: Mapped[str | None] = mapped_column(String(3), default=None)
+    outcome_unit: Mapped[str | None] = mapped_column(String(40), default=None)
 
     projects: Mapped[list[Project]] = relationship(back_populates="organization")
     brands: Mapped[list[Brand]] = relationship(back_populates="organization")

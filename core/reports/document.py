@@ -4,6 +4,7 @@ printed on every page, and an ordered list of blocks (headings, text, KPI figure
 Each report module builds one `Document` from the scoped read models; `pdf.py` and `xlsx.py` turn
 the same document into bytes, so the PDF and the workbook can never disagree. Tables keep the raw
 numbers of the read models (formats are applied only when drawn), so a workbook's cells equal them.
+Money, outcomes and ROAS are drawn in the document's `units` (the organization's currency, core.formatting).
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from datetime import date
 
 import pandas as pd
 
-from core.formatting import compact
+from core import glossary
+from core.formatting import Units
 
-# How a column is shown: score 1 decimal, signed change, money/count compact in PDF (full in XLSX),
-# ratio 2 decimals, percent of 1, plain integer, text.
-FORMATS = ("text", "score", "signed", "money", "ratio", "pct", "int", "number")
+# How a column is shown: score 1 decimal, signed change, money compact with its currency in the PDF
+# (full, with the currency's number format, in XLSX), outcome (money or a count with its noun), ROAS
+# ("₹2.63 per ₹1"), ratio 2 decimals, percent of 1, plain integer, text.
+FORMATS = ("text", "score", "signed", "money", "outcome", "roas", "ratio", "pct", "int", "number")
 
 
 @dataclass(frozen=True)
@@ -99,14 +102,23 @@ class Document:
     filename_stem: str
     created: date  # printed and used as file metadata where the library allows it
     blocks: list[Block] = field(default_factory=list)
+    units: Units = field(default_factory=Units)  # the currency and outcome its money reads in
 
     def add(self, *blocks: Block) -> Document:
         self.blocks.extend(blocks)
         return self
 
 
-def fmt_value(value, fmt: str) -> str:
-    """A value as printed in the PDF."""
+def terms(*keys: str) -> list[Block]:
+    """A closing "Terms used" section: each defined term and its definition (core.glossary), as the
+    pages give them in tooltips, so a printed figure is explained where no tooltip can be."""
+    return [Heading("Terms used", 2), *[Text(f"{glossary.label(k)}: {glossary.definition(k)}", muted=True)
+                                        for k in keys]]
+
+
+def fmt_value(value, fmt: str, units: Units | None = None) -> str:
+    """A value as printed in the PDF (money in `units`, plain figures without)."""
+    units = units or Units()
     if value is None or (isinstance(value, float) and value != value):
         return "n/a" if fmt != "text" else ""
     if fmt == "text":
@@ -116,7 +128,11 @@ def fmt_value(value, fmt: str) -> str:
     if fmt == "signed":
         return f"{value:+.1f}".replace("-", "−")
     if fmt == "money":
-        return compact(float(value))
+        return units.money(float(value))
+    if fmt == "outcome":
+        return units.outcome_value(float(value))
+    if fmt == "roas":
+        return units.roas(float(value))
     if fmt == "ratio":
         return f"{value:.2f}".replace("-", "−")
     if fmt == "pct":

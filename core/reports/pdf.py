@@ -33,6 +33,7 @@ from reportlab.platypus import (
 from reportlab.platypus import PageBreak as RLPageBreak
 from reportlab.platypus import Table as RLTable
 
+from core.formatting import Units
 from core.reports.document import Document, Figure, Heading, Kpis, PageBreak, Table, Text, fmt_value
 
 FONT, BOLD = "DejaVuSans", "DejaVuSans-Bold"
@@ -67,7 +68,7 @@ STYLES = {
     "kpi_value": ParagraphStyle("kpi_value", fontName=BOLD, fontSize=15, leading=18, textColor=INK),
     "kpi_note": ParagraphStyle("kpi_note", fontName=FONT, fontSize=7, leading=9, textColor=MUTED),
 }
-NUMERIC = {"score", "signed", "money", "ratio", "pct", "int", "number"}
+NUMERIC = {"score", "signed", "money", "outcome", "roas", "ratio", "pct", "int", "number"}
 
 
 def _numbered_canvas(document: Document):
@@ -110,12 +111,12 @@ def _numbered_canvas(document: Document):
     return NumberedCanvas
 
 
-def _kpis(block: Kpis, width: float) -> RLTable:
+def _kpis(block: Kpis, width: float, units: Units) -> RLTable:
     per_row = 3 if len(block.items) in (3, 5, 6, 9) else 4
     cells = []
     for kpi in block.items:
         cells.append([Paragraph(escape(kpi.label), STYLES["kpi_label"]),
-                      Paragraph(escape(fmt_value(kpi.value, kpi.fmt)), STYLES["kpi_value"]),
+                      Paragraph(escape(fmt_value(kpi.value, kpi.fmt, units)), STYLES["kpi_value"]),
                       Paragraph(escape(kpi.note), STYLES["kpi_note"])])
     rows = [cells[i:i + per_row] for i in range(0, len(cells), per_row)]
     rows[-1] += [""] * (per_row - len(rows[-1]))
@@ -131,7 +132,7 @@ def _kpis(block: Kpis, width: float) -> RLTable:
     return table
 
 
-def _table(block: Table, width: float) -> list:
+def _table(block: Table, width: float, units: Units) -> list:
     frame = block.frame if block.max_rows_pdf is None else block.frame.head(block.max_rows_pdf)
     if block.pdf_columns is not None:
         frame = frame[block.pdf_columns]
@@ -143,9 +144,9 @@ def _table(block: Table, width: float) -> list:
     header = [Paragraph(escape(block.header(c)), STYLES["head"]) for c in columns]
     rows = [header]
     for record in frame.itertuples(index=False):
-        rows.append([Paragraph(escape(fmt_value(v, block.formats.get(c, "text"))), STYLES["cell"])
+        rows.append([Paragraph(escape(fmt_value(v, block.formats.get(c, "text"), units)), STYLES["cell"])
                      for c, v in zip(columns, record, strict=True)])
-    widths = _widths(block, frame, columns, width)
+    widths = _widths(block, frame, columns, width, units)
     table = RLTable(rows, colWidths=widths, repeatRows=1)
     style = [("LINEBELOW", (0, 0), (-1, 0), 0.8, INK), ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
              ("TOPPADDING", (0, 0), (-1, -1), 2), ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
@@ -176,7 +177,7 @@ def _align_numbers(block: Table, columns: list, rows: list[list]) -> list[tuple]
     return style
 
 
-def _widths(block: Table, frame, columns: list, width: float) -> list[float]:
+def _widths(block: Table, frame, columns: list, width: float, units: Units) -> list[float]:
     """Numbers get the width they need (they must not wrap); text columns share what is left, down to
     their longest word. Widths are measured in the font itself, headers wrap between words."""
     pad = 7.0  # left + right cell padding
@@ -187,7 +188,7 @@ def _widths(block: Table, frame, columns: list, width: float) -> list[float]:
     natural, least, is_text = [], [], []
     for c in columns:
         fmt = block.formats.get(c, "text")
-        values = [fmt_value(v, fmt) for v in frame[c].head(80)]
+        values = [fmt_value(v, fmt, units) for v in frame[c].head(80)]
         header_words = block.header(c).split() or [""]
         head = max(measure(w, BOLD) for w in header_words)
         cells = max((measure(v, FONT) for v in values), default=0.0)
@@ -252,9 +253,9 @@ def render_pdf(document: Document) -> bytes:
         story += lead
         lead = []
         if isinstance(block, Kpis):
-            story += [_kpis(block, width), Spacer(1, 8)]
+            story += [_kpis(block, width, document.units), Spacer(1, 8)]
         elif isinstance(block, Table) and block.in_pdf:
-            story += _table(block, width)
+            story += _table(block, width, document.units)
         elif isinstance(block, PageBreak):
             story.append(RLPageBreak())
     story += lead

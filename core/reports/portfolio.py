@@ -17,6 +17,7 @@ from sqlalchemy import select
 from core import portfolio as pf
 from core import portfolio_alerts as pa
 from core.db import Database
+from core.formatting import Units
 from core.models import Organization, Project
 from core.portfolio_summary import executive_summary, summary_subjects
 from core.reports import charts
@@ -32,15 +33,17 @@ from core.reports.document import (
     Table,
     Text,
     fmt_value,
+    terms,
 )
 from core.security import Principal
+from core.settings import project_units
 
 PARAMS = {"project_ids", "organization_id", "as_of"}
 MAX_PROJECTS = 12
 TOP_TREND = 5
 RANK_HEADERS = {"rank": "#", "brand": "Brand", "role": "Role", "score": "DC score", "change_1m": "Δ month",
                 "change_12m": "Δ year", "coverage": "Coverage", "spend": "Spend, 12 m", "revenue": "Revenue, 12 m",
-                "roi": "ROI"}
+                "roi": "MER"}
 
 
 def _project_ids(params: dict[str, Any]) -> tuple[list[int] | None, int | None]:
@@ -79,7 +82,14 @@ def _projects(conn, principal: Principal, params: dict[str, Any]) -> tuple[str, 
     return name, chosen
 
 
-def _kpis(ranking: pd.DataFrame, money: dict[str, float | None]) -> list[Kpi]:
+def _outcome_headers(units: Units) -> dict[str, str]:
+    """The ranking's outcome and ratio headers when the organization counts something other than revenue."""
+    if units.revenue:
+        return {}
+    return {"revenue": f"{units.outcome.capitalize()}, 12 m", "roi": f"{units.outcome.capitalize()} per spend"}
+
+
+def _kpis(ranking: pd.DataFrame, money: dict[str, float | None], outcome: str) -> list[Kpi]:
     own, comp = ranking[ranking.role == "own"], ranking[ranking.role == "competitor"]
     avg = own["score"].mean() if len(own) else None
     comp_avg = comp["score"].mean() if len(comp) else None
@@ -97,9 +107,10 @@ def _kpis(ranking: pd.DataFrame, money: dict[str, float | None]) -> list[Kpi]:
             f"own brands {_signed(avg - comp_avg)}" if avg is not None and comp_avg is not None else ""),
         Kpi("Spend, 12 months", money["spend"], "money",
             f"{_signed(spend_change * 100)} % vs the 12 before" if spend_change is not None else ""),
-        Kpi("Revenue, 12 months", money["revenue"], "money",
+        Kpi(f"{outcome.capitalize()}, 12 months", money["revenue"], "outcome",
             f"{_signed(revenue_change * 100)} % vs the 12 before" if revenue_change is not None else ""),
-        Kpi("ROI (revenue / spend)", money["roi"], "ratio",
+        Kpi("MER (revenue ÷ spend)" if outcome == "revenue" else f"{outcome.capitalize()} per spend", money["roi"],
+            "roas",
             f"{_signed(money['roi'] - money['roi_prev'], 2)} vs the 12 months before"
             if money["roi"] is not None and money["roi_prev"] else ""),
         Kpi("Own brands improving / declining", float((own["change_1m"] > 0.5).sum()), "int",
@@ -170,15 +181,15 @@ def _project_blocks(conn, principal: Principal, project: dict, as_of: date | Non
     blocks: list = [
         Heading(label),
         Text(executive_summary(scored, why, len(alerts), period)),
-        Kpis(_kpis(ranking, pf.financial_totals(money))),
+        Kpis(_kpis(ranking, pf.financial_totals(money), project_units(conn, pid).outcome_name)),
         Text(f"Money covers the own brands in your scope over 12 months ({window}). Averages are over the brands "
              "you may see.", muted=True),
         Figure(charts.trend(wide, emphasis="Own brands' average", muted="Competitor average"),
                f"DC score trend: the own brands' average, the top {len(top)} own brands and the competitor average."),
         Table("Brands ranked by DC score" + suffix, ranking[rank_cols],
               {"rank": "int", "score": "score", "change_1m": "signed", "change_12m": "signed", "coverage": "pct",
-               **{s: "score" for s in sections}, "spend": "money", "revenue": "money", "roi": "ratio"},
-              sheet="Ranking" + suffix, headers=RANK_HEADERS,
+               **{s: "score" for s in sections}, "spend": "money", "revenue": "outcome", "roi": "roas"},
+              sheet="Ranking" + suffix, headers={**RANK_HEADERS, **_outcome_headers(project_units(conn, pid))},
               pdf_columns=[c for c in rank_cols if c not in ("coverage", "spend", "revenue")],
               chart=ChartSpec("bar", "brand", ["score"], "DC score by brand", "DC score")),
         Table("DC score trend" + suffix, wide.rename_axis("period").reset_index(),
@@ -224,6 +235,7 @@ def build(db: Database, principal: Principal, params: dict[str, Any]) -> Documen
     with db.engine.connect() as conn:
         organization, projects = _projects(conn, principal, params)
         several = len(projects) > 1
+        units = project_units(conn, projects[0]["id"])  # the projects are one organization's
         parts, periods = [], []
         for i, project in enumerate(projects):
             blocks, period = _project_blocks(conn, principal, project, as_of, several)
@@ -234,5 +246,5 @@ def build(db: Database, principal: Principal, params: dict[str, Any]) -> Documen
     names = ", ".join(p["name"] for p in projects)
     stem = f"portfolio-{'-'.join(str(p['id']) for p in projects)}-{last:%Y-%m}"
     doc = Document("Executive portfolio summary", organization, period,
-                   f"{organization} · {names} · scores as of {period}", stem, last)
-    return doc.add(*parts)
+                   f"{organization} · {names} · scores as of {period}", stem, last, units=units)
+    return doc.add(*parts, *terms("dc_score", "spend", "outcome", *(("mer",) if units.revenue else ())))

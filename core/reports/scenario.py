@@ -14,15 +14,16 @@ import pandas as pd
 from sqlalchemy import select
 
 from core.db import Database
-from core.formatting import compact
+from core.formatting import Units
 from core.models import Organization
 from core.optimize.odds import odds_words
 from core.optimize.results import describe_status
 from core.reports import charts
 from core.reports.access import ReportNotFound, check_keys, int_param
-from core.reports.document import ChartSpec, Document, Figure, Heading, Kpi, Kpis, Table, Text
+from core.reports.document import ChartSpec, Document, Figure, Heading, Kpi, Kpis, Table, Text, terms
 from core.scenarios import get_scenario
 from core.security import Forbidden, Principal
+from core.settings import organization_units
 
 PARAMS = {"scenario_id"}
 CELL_COLUMNS = ["brand", "channel", "current", "optimal", "change", "change_pct", "marginal_roi", "lower", "upper"]
@@ -79,12 +80,15 @@ def build(db: Database, principal: Principal, params: dict[str, Any]) -> Documen
     cells = cells.reindex(columns=CELL_COLUMNS)
     with db.session() as s:
         organization = s.scalar(select(Organization.name).where(Organization.id == sc["organization_id"]))
+        # The currency the run kept; a scenario saved before runs kept one reads in its organization's.
+        units = Units.of(result["units"]) if result.get("units") else organization_units(s, sc["organization_id"])
     created = date.fromisoformat(sc["created_at"][:10]) if sc["created_at"] else date(2000, 1, 1)
     period = _period(result, created)
     doc = Document("Scenario report", organization or "", period,
                    f"{sc['name']} (#{sc['id']}) · {sc['status']} · {result.get('scenario_label') or sc['kind']}"
                    f"{' · project ' + sc['project'] if sc['project'] else ''} · by {sc['owner'] or 'n/a'}, "
-                   f"{created:%d %b %Y}", f"scenario-{sc['id']}", created)
+                   f"{created:%d %b %Y}", f"scenario-{sc['id']}", created, units=units)
+    money, outcome = units.money, units.outcome_value
 
     lo, hi = _interval(result.get("outcome_interval"))
     clo, chi = _interval(result.get("current_outcome_interval"))
@@ -92,15 +96,15 @@ def build(db: Database, principal: Principal, params: dict[str, Any]) -> Documen
     pct = result.get("uplift_pct")
     doc.add(Kpis([
         Kpi("Budget, optimized", result.get("budget"), "money",
-            f"current spend {compact(result['current_budget'])}" if result.get("current_budget") else ""),
-        Kpi("Predicted outcome", result.get("outcome"), "money",
-            f"90 % interval {compact(lo)} – {compact(hi)}" if lo is not None else "no interval"),
-        Kpi("Outcome of the current mix", result.get("current_outcome"), "money",
-            f"90 % interval {compact(clo)} – {compact(chi)}" if clo is not None else "no interval"),
-        Kpi("Uplift", result.get("uplift"), "money",
+            f"current spend {money(result['current_budget'])}" if result.get("current_budget") else ""),
+        Kpi(f"Predicted {units.outcome_name}", result.get("outcome"), "outcome",
+            f"90 % interval {outcome(lo)} – {outcome(hi)}" if lo is not None else "no interval"),
+        Kpi(f"Predicted {units.outcome_name} of the current mix", result.get("current_outcome"), "outcome",
+            f"90 % interval {outcome(clo)} – {outcome(chi)}" if clo is not None else "no interval"),
+        Kpi("Uplift", result.get("uplift"), "outcome",
             (f"{pct:+.1f} %".replace("-", "−") if pct is not None else "")
-            + (f" · 90 % interval {compact(ulo)} – {compact(uhi)}" if ulo is not None else "")),
-        Kpi("ROI (outcome / budget)", result.get("roi"), "ratio", ""),
+            + (f" · 90 % interval {outcome(ulo)} – {outcome(uhi)}" if ulo is not None else "")),
+        Kpi("ROAS of the plan", result.get("roi"), "roas", "predicted outcome ÷ budget; see Terms used"),
         Kpi("Binding constraints", float(len(result.get("binding") or [])), "int",
             f"{describe_status(result)} ({result.get('method', '')})"),
     ]))
@@ -111,29 +115,31 @@ def build(db: Database, principal: Principal, params: dict[str, Any]) -> Documen
     brands = cells["brand"].nunique()
     labels = [f"{b} · {c}" if brands > 1 else str(c) for b, c in zip(cells["brand"], cells["channel"], strict=True)]
     doc.add(Figure(charts.grouped_bars(labels, {"Current": cells["current"].tolist(),
-                                                "Optimized": cells["optimal"].tolist()}, y_label="spend",
+                                                "Optimized": cells["optimal"].tolist()},
+                                   y_label=units.label("spend"),
                                    colors=[charts.MUTED, charts.PALETTE[0]]),
                    "Spend per brand and channel, current mix against the optimized one."))
     doc.add(Table("Allocation", cells, {"current": "money", "optimal": "money", "change": "money",
-                                        "change_pct": "signed", "marginal_roi": "ratio", "lower": "money",
+                                        "change_pct": "signed", "marginal_roi": "roas", "lower": "money",
                                         "upper": "money"},
                   sheet="Allocation", chart=ChartSpec("bar", "channel", ["current", "optimal"],
-                                                      "Current vs optimized spend", "spend"),
+                                                      "Current vs optimized spend", units.label("spend")),
                   headers={"brand": "Brand", "channel": "Channel", "current": "Current", "optimal": "Optimized",
-                           "change": "Change", "change_pct": "Change %", "marginal_roi": "Marginal ROI",
+                           "change": "Change", "change_pct": "Change %", "marginal_roi": "Marginal ROAS",
                            "lower": "Min", "upper": "Max"}))
 
-    doc.add(Heading("Predicted outcome"))
-    outcome = pd.DataFrame([
+    doc.add(Heading(f"Predicted {units.outcome_name}"))
+    outcomes = pd.DataFrame([
         {"mix": "Current", "outcome": result.get("current_outcome"), "low": clo, "high": chi},
         {"mix": "Optimized", "outcome": result.get("outcome"), "low": lo, "high": hi},
         {"mix": "Uplift", "outcome": result.get("uplift"), "low": ulo, "high": uhi},
     ])
     doc.add(Figure(charts.intervals(["Current", "Optimized"], [result.get("current_outcome"), result.get("outcome")],
-                                    [clo, lo], [chi, hi], y_label="outcome"),
-                   "Predicted outcome; whiskers show the 90 % interval where the curves carry uncertainty.",
+                                    [clo, lo], [chi, hi], y_label=units.outcome_label(units.outcome_name)),
+                   f"Predicted {units.outcome_name}; whiskers show the 90 % interval where the curves carry "
+                   "uncertainty.",
                    width_cm=11))
-    doc.add(Table("Outcome", outcome, {"outcome": "money", "low": "money", "high": "money"}, sheet="Outcome",
+    doc.add(Table("Outcome", outcomes, {"outcome": "outcome", "low": "outcome", "high": "outcome"}, sheet="Outcome",
                   headers={"mix": "Mix", "outcome": "Predicted", "low": "90 % low", "high": "90 % high"}))
 
     doc.add(Heading("Binding constraints"))
@@ -143,4 +149,4 @@ def build(db: Database, principal: Principal, params: dict[str, Any]) -> Documen
     notes = result.get("notes") or []
     if notes:
         doc.add(Heading("Notes", 2), *[Text(str(n), muted=True) for n in notes])
-    return doc
+    return doc.add(*terms("predicted_outcome", "uplift", "roas", "marginal_roas", "interval", "binding"))

@@ -21,11 +21,25 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
+from core.formatting import Units
 from core.reports.document import Document, Heading, Kpis, Table, Text
 from core.spreadsheets import put
 
 NUMBER_FORMATS = {"score": "0.0", "signed": "+0.0;-0.0;0.0", "money": "#,##0", "ratio": "0.00", "pct": "0%",
                   "int": "0", "number": "#,##0.####"}
+
+
+def number_format(fmt: str, units: Units) -> str | None:
+    """The Excel number format of a document format: money, outcome and ROAS carry the currency."""
+    if fmt == "money":
+        return units.xlsx_money()
+    if fmt == "outcome":
+        return units.xlsx_outcome()
+    if fmt == "roas":
+        return units.xlsx_roas()
+    return NUMBER_FORMATS.get(fmt)
+
+
 HEADER_FILL = PatternFill("solid", fgColor="E2E8F0")
 BOLD = Font(bold=True)
 TITLE = Font(bold=True, size=14)
@@ -64,7 +78,7 @@ def _write_table(ws: Worksheet, block: Table, doc: Document) -> None:
     for i, record in enumerate(block.frame.itertuples(index=False), start=header_row + 1):
         for j, (column, value) in enumerate(zip(columns, record, strict=True), start=1):
             cell = put(ws, i, j, _cell_value(value))
-            fmt = NUMBER_FORMATS.get(block.formats.get(column, "text"))
+            fmt = number_format(block.formats.get(column, "text"), doc.units)
             if fmt:
                 cell.number_format = fmt
             elif isinstance(cell.value, datetime):
@@ -111,6 +125,8 @@ def _summary(ws: Worksheet, doc: Document, sheets: dict[int, str]) -> None:
         put(ws, row, 1, label).font = BOLD
         put(ws, row, 2, value)
     ws["B5"].number_format = "yyyy-mm-dd"
+    put(ws, 6, 1, "Money in").font = BOLD
+    put(ws, 6, 2, f"{doc.units.currency or 'no currency chosen'} · outcome: {doc.units.outcome_name}")
     row = 7
     for index, block in enumerate(doc.blocks):
         if isinstance(block, Heading):
@@ -124,7 +140,7 @@ def _summary(ws: Worksheet, doc: Document, sheets: dict[int, str]) -> None:
             for kpi in block.items:
                 put(ws, row, 1, kpi.label)
                 value = put(ws, row, 2, _cell_value(kpi.value))
-                value.number_format = NUMBER_FORMATS.get(kpi.fmt, "General")
+                value.number_format = number_format(kpi.fmt, doc.units) or "General"
                 put(ws, row, 3, kpi.note).font = MUTED
                 row += 1
         elif isinstance(block, Table):

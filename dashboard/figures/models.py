@@ -2,15 +2,16 @@
 
 A version holds `inputs` (periods, revenue, spend, controls) and `result` (core.fit_record.fit_result:
 fitted series, 90 % band, decomposition, response curves with bands, ROAS and contribution with
-intervals). Money is shown compactly (1.2 M): the data carries no currency. Nothing here reads the
-database or the request.
+intervals). Money is shown compactly in the organization's currency (₹1.2 M, core.formatting.Units,
+which the version carries). Nothing here reads the database or the request.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from dashboard.components import MUTED, PALETTE, chart_layout, compact
+from core.formatting import Units
+from dashboard.components import MUTED, PALETTE, chart_layout
 from dashboard.figures.common import figure
 
 BAND_FILL = "rgba(37, 99, 235, 0.15)"
@@ -96,9 +97,11 @@ def decomposition_figure(inputs: dict[str, Any], result: dict[str, Any]) -> dict
                                      margin={"l": 55, "r": 10, "t": 24, "b": 40}))
 
 
-def curve_figure(channel: str, curve: dict[str, Any], granularity: str, colour: str = PALETTE[0]) -> dict:
+def curve_figure(channel: str, curve: dict[str, Any], granularity: str, colour: str = PALETTE[0],
+                 units: Units | None = None) -> dict:
     """One channel's response curve (revenue per period at a steady spend per period), its 90 % band,
     today's spend marked, and the largest spend the fit saw as the end of the data-backed range."""
+    units = units or Units()
     data: list[dict] = []
     if curve.get("lower") and curve.get("upper"):
         data += _band(curve["spend"], curve["lower"], curve["upper"], "90 % band")
@@ -114,13 +117,17 @@ def curve_figure(channel: str, curve: dict[str, Any], granularity: str, colour: 
     return figure(data, chart_layout(
         height=260, showlegend=False, shapes=[edge], hovermode="closest",
         title={"text": f"<b>{channel}</b> <span style='font-size:11px;color:{MUTED}'>· today "
-                       f"{compact(curve['current_spend'])} a {granularity}</span>", "x": 0.02, "font": {"size": 13}},
-        xaxis={"title": {"text": f"spend per {granularity}", "font": {"size": 11}}, "tickformat": "~s"},
-        yaxis={"title": {"text": "revenue", "font": {"size": 11}}, "tickformat": "~s"},
+                       f"{units.money(curve['current_spend'])} a {granularity}</span>", "x": 0.02,
+               "font": {"size": 13}},
+        xaxis={"title": {"text": units.label(f"spend per {granularity}"), "font": {"size": 11}}, "tickformat": "~s",
+               "tickprefix": units.sign.strip()},
+        yaxis={"title": {"text": units.label("revenue"), "font": {"size": 11}}, "tickformat": "~s",
+               "tickprefix": units.sign.strip()},
         margin={"l": 50, "r": 10, "t": 36, "b": 40}))
 
 
-def _interval_bars(values: dict[str, float], intervals: dict[str, list], name: str, fmt: str) -> dict:
+def _interval_bars(values: dict[str, float], intervals: dict[str, list], name: str, fmt: str,
+                   units: Units) -> dict:
     """Horizontal bars per channel (largest on top, in the channel's colour) with 90 % interval whiskers."""
     channels = sorted(values, key=lambda c: values[c] if values[c] is not None else 0.0)
     colours = channel_colours(list(values))
@@ -128,7 +135,7 @@ def _interval_bars(values: dict[str, float], intervals: dict[str, list], name: s
     ivs = [intervals.get(c) for c in channels]
     plus = [max(iv[1] - v, 0.0) if iv and v is not None else 0.0 for iv, v in zip(ivs, x, strict=True)]
     minus = [max(v - iv[0], 0.0) if iv and v is not None else 0.0 for iv, v in zip(ivs, x, strict=True)]
-    text = [compact(v) if fmt == "money" else (f"{v:.2f}" if v is not None else "n/a") for v in x]
+    text = [units.money(v) if fmt == "money" else units.roas(v) for v in x]
     bar = {"type": "bar", "orientation": "h", "x": x, "y": channels, "name": name,
            "marker": {"color": [colours[c] for c in channels]},
            "text": text, "textposition": "inside", "insidetextanchor": "start", "textfont": {"color": "white"},
@@ -141,12 +148,13 @@ def _interval_bars(values: dict[str, float], intervals: dict[str, list], name: s
         yaxis={"automargin": True}, margin={"l": 10, "r": 14, "t": 10, "b": 30}))
 
 
-def roas_figure(result: dict[str, Any]) -> dict:
+def roas_figure(result: dict[str, Any], units: Units | None = None) -> dict:
     """ROAS per channel (revenue per unit of spend over the history) with its 90 % interval."""
-    return _interval_bars(result.get("roas") or {}, result.get("roas_interval") or {}, "ROAS", "ratio")
+    return _interval_bars(result.get("roas") or {}, result.get("roas_interval") or {}, "ROAS", "ratio",
+                          units or Units())
 
 
-def contribution_figure(result: dict[str, Any]) -> dict:
+def contribution_figure(result: dict[str, Any], units: Units | None = None) -> dict:
     """Revenue each channel contributed over the history, with its 90 % interval."""
     return _interval_bars(result.get("contribution") or {}, result.get("contribution_interval") or {},
-                          "Contribution to revenue", "money")
+                          "Contribution to revenue", "money", units or Units())

@@ -1,7 +1,8 @@
 """The optimizer's result view, charts and tables: pure builders from a finished run's result dict.
 
 Moved out of the page verbatim so the page module keeps its layout and callbacks; a result dict (as
-a job stores it) and what the person may do with it (save, export) is all they read.
+a job stores it) and what the person may do with it (save, export) is all they read. Money reads in
+the currency the run kept (`result["units"]`, core.formatting.Units); labels are the glossary's terms.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import dash_bootstrap_components as dbc
 import numpy as np
 from dash import dcc, html
 
+from core.formatting import Units
 from core.optimize.results import describe_status
-from dashboard.components import MUTED, PALETTE, chart_layout, compact, empty_state, kpi_card
+from dashboard.components import MUTED, PALETTE, chart_layout, empty_state, header_tip, kpi_card, term
 from dashboard.figures.common import figure
 from dashboard.plan_explanation import explanation_panel
 
@@ -31,31 +33,32 @@ def _labels(result: dict) -> list[str]:
 
 def allocation_tab(result: dict) -> html.Div:
     """Current against optimized spend per cell, as grouped bars and as a sortable table."""
-    labels = _labels(result)
+    labels, units = _labels(result), Units.of(result.get("units"))
+    money = units.grid_money(compact=True)  # "₹23.3M": the cells carry the currency and fit a phone
     fig = figure([
         {"type": "bar", "name": "Current (last 12 months)", "x": labels, "y": [c["current"] for c in result["cells"]],
-         "marker": {"color": MUTED}},
+         "marker": {"color": MUTED}, "hovertemplate": f"%{{x}}: {units.hover_money()}<extra>current</extra>"},
         {"type": "bar", "name": "Optimized", "x": labels, "y": [c["optimal"] for c in result["cells"]],
-         "marker": {"color": PALETTE[0]}},
-    ], chart_layout(height=340, barmode="group", hovermode="x", yaxis={"title": {"text": "spend, 12 months"}},
+         "marker": {"color": PALETTE[0]}, "hovertemplate": f"%{{x}}: {units.hover_money()}<extra>optimized</extra>"},
+    ], chart_layout(height=340, barmode="group", hovermode="x", yaxis=units.axis_money("spend, 12 months"),
                     xaxis={"automargin": True}))
     columns = [
         {"field": "brand", "headerName": "Brand", "minWidth": 110},
         {"field": "channel", "headerName": "Channel", "minWidth": 110},
-        {"field": "current", "headerName": "Current", **NUMBER},
-        {"field": "optimal", "headerName": "Optimized", **NUMBER},
-        {"field": "change", "headerName": "Change", **NUMBER,
+        {"field": "current", "headerName": "Current", **money, **header_tip("spend")},
+        {"field": "optimal", "headerName": "Optimized", **money},
+        {"field": "change", "headerName": "Change", **money,
          "cellClassRules": {"text-success": "params.value > 0", "text-danger": "params.value < 0"}},
         {"field": "change_pct", "headerName": "Change %", "type": "rightAligned",
          "valueFormatter": {"function": "params.value == null ? 'new' : d3.format('+.1f')(params.value) + ' %'"}},
-        {"field": "marginal_roi", "headerName": "Marginal ROI", "type": "rightAligned",
-         "valueFormatter": {"function": "params.value == null ? '' : d3.format('.2f')(params.value)"}},
+        {"field": "marginal_roi", "headerName": "Marginal ROAS", **units.grid_roas(), **header_tip("marginal_roas")},
     ]
     rows = [{**c, "channel": c["channel"] + (" ⚠" if c.get("extrapolated") else "")} for c in result["cells"]]
     return html.Div([dcc.Graph(figure=fig, id="optimizer-allocation-graph", config={"displaylogo": False}),
                      dag.AgGrid(id="optimizer-allocation-table", columnDefs=columns, rowData=rows,
                                 columnSize="responsiveSizeToFit", className="ag-theme-quartz",
-                                defaultColDef={"sortable": True, "resizable": True, "minWidth": 90},
+                                defaultColDef={"sortable": True, "resizable": True, "minWidth": 90,
+                                               "wrapHeaderText": True, "autoHeaderHeight": True},
                                 dashGridOptions={"domLayout": "autoHeight"})])
 
 
@@ -67,6 +70,7 @@ def _stacked_rows(n: int, spacing: float) -> list[tuple[float, float]]:
 
 def curves_figure(result: dict) -> dict:
     """One panel per brand (at most six): each channel's response curve, its current and optimal spend."""
+    units = Units.of(result.get("units"))
     brands = list(dict.fromkeys(c["brand"] for c in result["curves"]))[:6]
     rows = _stacked_rows(max(len(brands), 1), 0.12 / max(len(brands), 1))
     channels = list(dict.fromkeys(c["channel"] for c in result["curves"]))
@@ -88,7 +92,9 @@ def curves_figure(result: dict) -> dict:
                 data.append({"type": "scatter", "x": [x], "y": [_interp(curve["spend"], curve["outcome"], x)],
                              "mode": "markers", "legendgroup": ch, "showlegend": False, "name": f"{ch} {name}",
                              "marker": {"color": color[ch], "size": 11, "symbol": symbol, "line": {"width": 2}},
-                             "hovertemplate": f"{ch} {name}: %{{x:,.0f}} → %{{y:,.0f}}<extra></extra>", **axes})
+                             "hovertemplate": f"{ch} {name}: {units.hover_money('x')} → "
+                                              f"{units.hover_money() if units.revenue else '%{y:,.0f}'}<extra></extra>",
+                             **axes})
     height = 120 + 300 * len(brands)
     # The legend sits above the first panel's title (about 30 px above the plotting area).
     layout = chart_layout(height=height, hovermode="closest",
@@ -97,12 +103,13 @@ def curves_figure(result: dict) -> dict:
     annotations = []
     for i, (brand, (bottom, top)) in enumerate(zip(brands, rows, strict=False), start=1):
         suffix = str(i) if i > 1 else ""
-        layout[f"xaxis{suffix}"] = {"anchor": f"y{suffix}", "domain": [0.0, 1.0]}
-        layout[f"yaxis{suffix}"] = {"anchor": f"x{suffix}", "domain": [bottom, top], "title": {"text": "outcome"}}
+        layout[f"xaxis{suffix}"] = {"anchor": f"y{suffix}", "domain": [0.0, 1.0], "tickprefix": units.sign.strip()}
+        layout[f"yaxis{suffix}"] = {"anchor": f"x{suffix}", "domain": [bottom, top],
+                                    **units.axis_outcome(units.outcome_name)}
         annotations.append({"text": brand, "x": 0.5, "xref": "paper", "xanchor": "center", "y": top,
                             "yref": "paper", "yanchor": "bottom", "showarrow": False, "font": {"size": 16}})
     if brands:
-        layout[f"xaxis{len(brands) if len(brands) > 1 else ''}"]["title"] = {"text": "spend, 12 months"}
+        layout[f"xaxis{len(brands) if len(brands) > 1 else ''}"]["title"] = {"text": units.label("spend, 12 months")}
     annotations.append({"text": "○ current  ★ optimal", "xref": "paper", "yref": "paper", "x": 1, "y": 1.0,
                         "yanchor": "bottom", "xanchor": "right", "showarrow": False,
                         "font": {"size": 11, "color": MUTED}})
@@ -115,40 +122,42 @@ def _interp(xs: list[float], ys: list[float], x: float) -> float:
 
 
 def mroi_figure(result: dict) -> dict:
-    """Marginal ROI per cell at current and optimized spend: at the optimum they should level out."""
-    labels = _labels(result)
+    """Marginal ROAS per cell at current and optimized spend: at the optimum they should level out."""
+    labels, units = _labels(result), Units.of(result.get("units"))
     return figure([
         {"type": "bar", "name": "at current spend", "x": labels,
          "y": [c.get("current_marginal_roi") for c in result["cells"]], "marker": {"color": MUTED}},
         {"type": "bar", "name": "at optimized spend", "x": labels, "y": [c["marginal_roi"] for c in result["cells"]],
          "marker": {"color": PALETTE[1]}},
     ], chart_layout(height=340, barmode="group", hovermode="x",
-                    yaxis={"title": {"text": "outcome per extra unit of spend"}}, xaxis={"automargin": True}))
+                    yaxis={"title": {"text": f"marginal ROAS: {units.outcome_name} per {units.sign}1 more spend"},
+                           "tickprefix": units.sign.strip() if units.revenue else ""},
+                    xaxis={"automargin": True}))
 
 
 def frontier_figure(result: dict) -> dict:
-    """Best outcome per budget (left axis) and its marginal ROI (right axis), with this plan and today's.
+    """Best outcome per budget (left axis) and its marginal ROAS (right axis), with this plan and today's.
 
-    Where the marginal ROI is unbounded (the smallest budget, a channel without spend infinitely steep at
+    Where the marginal ROAS is unbounded (the smallest budget, a channel without spend infinitely steep at
     zero) the line has a gap and the chart says so in words.
     """
-    front = result.get("frontier") or {}
+    front, units = result.get("frontier") or {}, Units.of(result.get("units"))
     layout = chart_layout(height=360, hovermode="x unified",
-                          xaxis={"title": {"text": "budget, 12 months"}, "domain": [0.0, 0.94], "anchor": "y"},
-                          yaxis={"title": {"text": "outcome, 12 months"}, "anchor": "x"},
-                          yaxis2={"title": {"text": "marginal ROI"}, "anchor": "x", "overlaying": "y", "side": "right",
+                          xaxis={**units.axis_money("budget, 12 months"), "domain": [0.0, 0.94], "anchor": "y"},
+                          yaxis={**units.axis_outcome(f"{units.outcome_name}, 12 months"), "anchor": "x"},
+                          yaxis2={"title": {"text": "marginal ROAS"}, "anchor": "x", "overlaying": "y", "side": "right",
                                   "showgrid": False})
     unbounded = [b for b, u in zip(front.get("budgets") or [], front.get("marginal_roi_unbounded") or [], strict=False)
                  if u]
     if unbounded:
-        layout["annotations"] = [{"text": "marginal ROI unbounded at this budget", "x": unbounded[0], "xref": "x",
+        layout["annotations"] = [{"text": "marginal ROAS unbounded at this budget", "x": unbounded[0], "xref": "x",
                                   "y": 1.0, "yref": "paper", "yanchor": "bottom", "showarrow": False,
                                   "font": {"size": 11, "color": PALETTE[3]}}]
     return figure([
         {"type": "scatter", "x": front.get("budgets"), "y": front.get("outcomes"), "mode": "lines+markers",
          "name": "best outcome", "line": {"color": PALETTE[0], "width": 3}},
         {"type": "scatter", "x": front.get("budgets"), "y": front.get("marginal_roi"), "mode": "lines",
-         "name": "marginal ROI", "line": {"color": PALETTE[3], "dash": "dot"}, "yaxis": "y2"},
+         "name": "marginal ROAS", "line": {"color": PALETTE[3], "dash": "dot"}, "yaxis": "y2"},
         {"type": "scatter", "x": [result.get("budget")], "y": [result.get("outcome")], "mode": "markers",
          "name": "this plan", "marker": {"size": 14, "symbol": "star", "color": PALETTE[1]}},
         {"type": "scatter", "x": [result.get("current_budget")], "y": [result.get("current_outcome")],
@@ -169,13 +178,14 @@ def binding_tab(result: dict) -> html.Div:
                    columnDefs=[{"field": "kind", "headerName": "Kind"}, {"field": "name", "headerName": "Name",
                                                                          "minWidth": 160},
                                {"field": "side", "headerName": "Side"},
-                               {"field": "value", "headerName": "Value", **NUMBER}]),
+                               {"field": "value", "headerName": "Value",
+                                **Units.of(result.get("units")).grid_money()}]),
     ])
 
 
 def risk_tab(result: dict) -> Any:
     """Expected outcome against its spread across bootstrap draws, or why there is no risk front."""
-    risk = result.get("risk_front")
+    risk, units = result.get("risk_front"), Units.of(result.get("units"))
     if not risk or not risk.get("points"):
         return empty_state("No risk front for this run.", "It needs fitted curves with bootstrap draws and no brand or "
                            "channel totals; tick the risk front option.")
@@ -188,17 +198,17 @@ def risk_tab(result: dict) -> Any:
         "marker": {"color": PALETTE[4], "size": 8},
         "hovertemplate": "sd %{x:,.0f}<br>expected %{y:,.0f}<extra></extra>"}],
         chart_layout(height=360, hovermode="closest",
-                     xaxis={"title": {"text": f"spread of outcome (sd over {risk['n_draws']} draws)"}},
-                     yaxis={"title": {"text": "expected outcome, 12 months"}}))
+                     xaxis=units.axis_outcome(f"spread of {units.outcome_name} (sd over {risk['n_draws']} draws)"),
+                     yaxis=units.axis_outcome(f"expected {units.outcome_name}, 12 months")))
     return html.Div([html.P("Each point is an allocation of the same budget: up and left is better. Bars: 5–95 % "
                             "of the outcome across the bootstrap draws.", className="small text-muted mt-2"),
                      dcc.Graph(figure=fig, config={"displaylogo": False})])
 
 
-def _span(pair: list[float] | None, result: dict) -> str:
+def _span(pair: list[float] | None, result: dict, units: Units) -> str:
     """A KPI's range from the curves' uncertainty, or why there is none, in a marketer's words."""
     if pair:
-        return f"likely {compact(pair[0])} to {compact(pair[1])} (90 % interval)"
+        return f"likely {units.outcome_value(pair[0])} to {units.outcome_value(pair[1])} (90 % interval)"
     if result.get("curve_source") == "truth":
         return "exact demo curves: no uncertainty to show"
     return "no range: these curves were fitted without their uncertainty"
@@ -208,30 +218,30 @@ def default_name(result: dict) -> str:
     """The save box's suggested scenario name: up to three brands, the budget and the time."""
     brands = sorted({c["brand"] for c in result.get("cells") or []})
     label = ", ".join(brands[:3]) + (f" +{len(brands) - 3}" if len(brands) > 3 else "")
-    return f"{label} · {compact(result.get('budget'))} · {time.strftime('%Y-%m-%d %H:%M')}"
+    budget = Units.of(result.get("units")).money(result.get("budget"))
+    return f"{label} · {budget} · {time.strftime('%Y-%m-%d %H:%M')}"
 
 
 def results_view(result: dict, *, can_save: bool, can_export: bool, default_name: str) -> html.Div:
     """KPIs, the charts in tabs, notes, and save / export controls."""
-    uplift_pct = result.get("uplift_pct")
+    uplift_pct, units = result.get("uplift_pct"), Units.of(result.get("units"))
     tone = "success" if (result.get("uplift") or 0) >= 0 else "danger"
     kpis = [
-        kpi_card("Predicted outcome, 12 months", compact(result.get("outcome")),
-                 _span(result.get("outcome_interval"), result)),
-        kpi_card("Uplift vs current allocation",
-                 (compact(result.get("uplift")) if result.get("uplift") is not None else "n/a")
-                 + (f" ({uplift_pct:+.1f} %)" if uplift_pct is not None else ""),
-                 _span(result.get("uplift_interval"), result), tone),
-        kpi_card("Budget", compact(result.get("budget")), f"current {compact(result.get('current_budget'))}"),
-        kpi_card("Return per unit spent", f"{result['roi']:.2f}" if result.get("roi") else "n/a",
-                 describe_status(result)),
+        kpi_card(term("predicted_outcome", f"Predicted {units.outcome_name}, 12 months"),
+                 units.outcome_value(result.get("outcome")), _span(result.get("outcome_interval"), result, units)),
+        kpi_card(term("uplift", "Uplift vs current allocation"), units.outcome_change(result.get("uplift"))
+                 + (f" ({uplift_pct:+.1f} %)".replace("-", "−") if uplift_pct is not None else ""),
+                 _span(result.get("uplift_interval"), result, units), tone),
+        kpi_card(term("budget", "Budget, 12 months"), units.money(result.get("budget")),
+                 f"current {units.money(result.get('current_budget'))}"),
+        kpi_card(term("roas", "ROAS of the plan"), units.roas(result.get("roi")), describe_status(result)),
     ]
     tabs = dbc.Tabs([
         dbc.Tab(allocation_tab(result), label="Allocation", tab_id="allocation"),
         dbc.Tab(dcc.Graph(figure=curves_figure(result), id="optimizer-curves-graph",
                           config={"displaylogo": False, "responsive": True}), label="Response curves",
                 tab_id="curves"),
-        dbc.Tab(dcc.Graph(figure=mroi_figure(result), config={"displaylogo": False}), label="Marginal ROI",
+        dbc.Tab(dcc.Graph(figure=mroi_figure(result), config={"displaylogo": False}), label="Marginal ROAS",
                 tab_id="mroi"),
         dbc.Tab(dcc.Graph(figure=frontier_figure(result), config={"displaylogo": False}), label="Budget frontier",
                 tab_id="frontier"),

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from core.formatting import Units
 from core.portfolio import section_matrix
-from dashboard.components import MUTED, PALETTE, chart_layout, signed
+from dashboard.components import MUTED, PALETTE, chart_layout, header_tip, signed
 from dashboard.figures.common import figure
 
 # Diverging around the middle of the 0–100 scale: red is weak, green is strong.
@@ -66,30 +67,33 @@ def sections_figure(comparison: pd.DataFrame) -> dict:
                                      yaxis={"title": {"text": "section score"}, "range": [0, 112]}))
 
 
-def ranking_grid(ranking: pd.DataFrame, sections: list[str], project_id: int) -> tuple[list[dict], list[dict]]:
-    """AG Grid columns and rows of the ranking; own brands link to the brand explorer (markdown escaped)."""
+def ranking_grid(ranking: pd.DataFrame, sections: list[str], project_id: int,
+                 units: Units | None = None) -> tuple[list[dict], list[dict]]:
+    """AG Grid columns and rows of the ranking; own brands link to the brand explorer (markdown escaped).
+    Money in the organization's currency (`units`), compact as the cards write it (₹462 M)."""
+    units = units or Units()
     number = {"type": "rightAligned", "valueFormatter": {"function": "d3.format('.1f')(params.value)"}}
     signed_format = "params.value == null ? 'n/a' : d3.format('+.1f')(params.value)"
     change = {**number, "valueFormatter": {"function": signed_format},
               "cellClassRules": {"text-success": "params.value > 0.5", "text-danger": "params.value < -0.5"}}
-    money = {"type": "rightAligned", "minWidth": 110,
-             "valueFormatter": {"function": "params.value == null ? '' : d3.format('.3~s')(params.value)"}}
+    money = {"minWidth": 110, **units.grid_money(compact=True)}
     columns = [
         {"field": "rank", "headerName": "#", "width": 70, "maxWidth": 80, "pinned": "left", "filter": False},
         {"field": "brand_link", "headerName": "Brand", "minWidth": 150, "pinned": "left", "cellRenderer": "markdown",
          "filterValueGetter": {"function": "params.data.brand"}},
         {"field": "role", "headerName": "Role", "minWidth": 120,
          "valueFormatter": {"function": "params.value ? params.value[0].toUpperCase() + params.value.slice(1) : ''"}},
-        {"field": "score", "headerName": "DC score", **number},
+        {"field": "score", "headerName": "DC score", **number, **header_tip("dc_score")},
         {"field": "change_1m", "headerName": "Δ month", **change},
         {"field": "change_12m", "headerName": "Δ year", **change},
         {"field": "coverage", "headerName": "Coverage", "type": "rightAligned", "minWidth": 110,
          "valueFormatter": {"function": "d3.format('.0%')(params.value)"}},
         *({"field": s, "headerName": s, "minWidth": 140, **number} for s in sections),
-        {"field": "spend", "headerName": "Spend, 12 m", **money},
-        {"field": "revenue", "headerName": "Revenue, 12 m", **money},
-        {"field": "roi", "headerName": "ROI", "type": "rightAligned", "minWidth": 90,
-         "valueFormatter": {"function": "params.value == null ? '' : d3.format('.2f')(params.value)"}},
+        {"field": "spend", "headerName": units.label("Spend, 12 m"), **money, **header_tip("spend")},
+        {"field": "revenue", "headerName": units.outcome_label(f"{units.outcome.capitalize()}, 12 m"),
+         **(money if units.revenue else {"type": "rightAligned", "minWidth": 110}), **header_tip("outcome")},
+        {"field": "roi", "headerName": "MER" if units.revenue else f"{units.outcome.capitalize()} per spend",
+         "minWidth": 90, **units.grid_roas(), **header_tip("mer")},
     ]
     escaped = ranking["brand"].str.replace(r"([\\\[\]()*_`])", r"\\\1", regex=True)
     links = "[" + escaped + "](" + ranking["brand_id"].map(lambda b: brand_href(b, project_id)) + ")"

@@ -1,4 +1,5 @@
-"""Organization settings: password policy, two-factor policy, lockout, and the default alert thresholds.
+"""Organization settings: password policy, two-factor policy, lockout, the default alert thresholds, and
+the currency and outcome unit every figure of the organization reads in.
 
 Reading, validating, saving and auditing live in `core.settings` (settings:manage on the
 organization, checked there); the page shows the values, the bounds, and a sentence per bad field.
@@ -11,6 +12,7 @@ from dash import Input, Output, State, dcc, html, no_update
 from flask import current_app
 
 from core.admin import organizations_in_scope
+from core.currencies import CURRENCIES
 from core.runtime import get_db
 from core.security import Forbidden, Principal, SecuritySettings, can
 from core.settings import (
@@ -37,8 +39,10 @@ LABELS = {
     "password_min_length": "Minimum password length", "password_composition": "Composition rule",
     "mfa_policy": "Two-factor sign-in", "lockout_threshold": "Failed attempts before a lockout",
     "lockout_minutes": "Lockout length (minutes)", "alert_drop_threshold": "Score-drop alert (points)",
-    "alert_anomaly_z": "Anomaly alert (robust z)",
+    "alert_anomaly_z": "Anomaly alert (robust z)", "currency": "Currency", "outcome_unit": "Outcome",
 }
+TEXT_FIELDS = ("currency", "outcome_unit")  # refused with a sentence under the field, like the numbers
+CURRENCY_OPTIONS = [{"label": f"{code} · {name}", "value": code} for code, name in CURRENCIES.items()]
 
 
 def _security() -> SecuritySettings:
@@ -97,6 +101,26 @@ def layout(**_query) -> html.Div:
                 "How far a metric's latest change must sit from its usual change (3.5 is the textbook cut-off)."),
     ], className="g-3")
 
+    money = dbc.Row([
+        dbc.Col([
+            dbc.Label(LABELS["currency"], html_for="settings-currency"),
+            dcc.Dropdown(id="settings-currency", options=CURRENCY_OPTIONS, placeholder="Not chosen: plain figures",
+                         searchable=True),
+            html.Div(id="settings-currency-feedback", className="small text-danger"),
+            html.Div("The currency spend, budgets and revenue were imported in (ISO 4217); every page, PDF and "
+                     "workbook writes amounts with it. It labels the figures, it does not convert them.",
+                     className="form-text"),
+        ], md=6),
+        dbc.Col([
+            dbc.Label(LABELS["outcome_unit"], html_for="settings-outcome_unit"),
+            dbc.Input(id="settings-outcome_unit", type="text", maxlength=30, placeholder="revenue"),
+            html.Div(id="settings-outcome_unit-feedback", className="small text-danger"),
+            html.Div("What the outcome column counts: revenue (in the currency), or a count named in words such as "
+                     "conversions. ROAS then reads “2.63 per 1” in revenue or “conversions per 1 K” for a count.",
+                     className="form-text"),
+        ], md=6),
+    ], className="g-3")
+
     def card(title: str, body) -> dbc.Card:
         return dbc.Card([dbc.CardHeader(title, className="fw-semibold"), dbc.CardBody(body)],
                         className="mb-3 shadow-sm")
@@ -104,7 +128,8 @@ def layout(**_query) -> html.Div:
     return html.Div([
         dbc.Row([
             dbc.Col([html.H2("Settings", className="mb-0"),
-                     html.Div("Sign-in policy and alert defaults of an organization. Every change is audited.",
+                     html.Div("Sign-in policy, alert defaults and the currency of an organization. Every change "
+                              "is audited.",
                               className="text-muted small")], md=8),
             dbc.Col(dcc.Dropdown(id="settings-org", options=options, value=organizations[0]["id"], clearable=False,
                                  disabled=len(options) == 1), md=4),
@@ -112,7 +137,8 @@ def layout(**_query) -> html.Div:
         dcc.Loading(html.Div([
             dbc.Row([
                 dbc.Col([card("Passwords", passwords), card("Two-factor sign-in", mfa)], xl=6),
-                dbc.Col([card("Lockout", lockout), card("Alert defaults", alerts)], xl=6),
+                dbc.Col([card("Lockout", lockout), card("Alert defaults", alerts),
+                         card("Money and outcomes", money)], xl=6),
             ], className="g-3"),
         ]), delay_show=300),
         dbc.Button("Save settings", id="settings-save", color="primary", className="mb-2"),
@@ -120,8 +146,8 @@ def layout(**_query) -> html.Div:
     ])
 
 
-_VALUE_OUTPUTS = [Output(f"settings-{f}", "value") for f in (*NUMBER_FIELDS, "mfa_policy", "password_composition")]
-_ORDER = (*NUMBER_FIELDS, "mfa_policy", "password_composition")
+_ORDER = (*NUMBER_FIELDS, "mfa_policy", "password_composition", *TEXT_FIELDS)
+_VALUE_OUTPUTS = [Output(f"settings-{f}", "value") for f in _ORDER]
 
 
 @protected_callback(
@@ -139,6 +165,8 @@ def load_settings(organization_id):
 
 
 def _show(value) -> str:
+    if value is None:
+        return "not chosen"
     if isinstance(value, bool):
         return "on" if value else "off"
     return f"{value:g}" if isinstance(value, float) else str(value)
@@ -147,7 +175,7 @@ def _show(value) -> str:
 @protected_callback(
     Output("settings-result", "children"),
     *[Output(f"settings-{f}", "invalid") for f in NUMBER_FIELDS],
-    *[Output(f"settings-{f}-feedback", "children") for f in NUMBER_FIELDS],
+    *[Output(f"settings-{f}-feedback", "children") for f in (*NUMBER_FIELDS, *TEXT_FIELDS)],
     Input("settings-save", "n_clicks"),
     State("settings-org", "value"),
     *[State(f"settings-{f}", "value") for f in _ORDER],
@@ -156,23 +184,25 @@ def _show(value) -> str:
     prevent_initial_call=True,
 )
 def save(_clicks, organization_id, password_min_length, lockout_threshold, lockout_minutes, alert_drop_threshold,
-         alert_anomaly_z, mfa_policy, password_composition):
+         alert_anomaly_z, mfa_policy, password_composition, currency, outcome_unit):
     """Validate on the server and save every value at once, or none; say what changed."""
     values = {"password_min_length": password_min_length, "lockout_threshold": lockout_threshold,
               "lockout_minutes": lockout_minutes, "alert_drop_threshold": alert_drop_threshold,
               "alert_anomaly_z": alert_anomaly_z, "mfa_policy": mfa_policy,
-              "password_composition": bool(password_composition) if password_composition is not None else False}
-    clear = [False] * len(NUMBER_FIELDS) + [None] * len(NUMBER_FIELDS)
+              "password_composition": bool(password_composition) if password_composition is not None else False,
+              "currency": currency, "outcome_unit": outcome_unit}
+    checked = (*NUMBER_FIELDS, *TEXT_FIELDS)
+    clear = [False] * len(NUMBER_FIELDS) + [None] * len(checked)
     try:
         _settings, changes = save_settings(get_db(), current_principal(), organization_id, values, _security())
     except Forbidden:
         return (dbc.Alert("You are not allowed to change this organization's settings.", color="danger"), *clear)
     except SettingsInvalid as exc:
         invalid = [f in exc.problems for f in NUMBER_FIELDS]
-        feedback = [exc.problems.get(f) for f in NUMBER_FIELDS]
-        others = [m for f, m in exc.problems.items() if f not in NUMBER_FIELDS]
+        feedback = [exc.problems.get(f) for f in checked]
+        others = [m for f, m in exc.problems.items() if f not in checked]
         message = [html.Strong("Nothing was saved. "), "Fix the highlighted values: "
-                   + " ".join(exc.problems[f] for f in NUMBER_FIELDS if f in exc.problems), *others]
+                   + " ".join(exc.problems[f] for f in checked if f in exc.problems), *others]
         return (dbc.Alert(message, color="danger", id="settings-invalid"), *invalid, *feedback)
     if not changes:
         return (dbc.Alert("Nothing changed.", color="secondary"), *clear)

@@ -25,6 +25,7 @@ from dash import Input, Output, State, dcc, html, no_update
 from core import input_ranges as ranges
 from core.budget import SCENARIOS, SOURCES, BudgetInputError, catalogue, preview
 from core.budget_inputs import DEFAULT_MAX_CHANGE_PCT
+from core.formatting import Units
 from core.jobs.records import ACTIVE, cancel, job_status, latest_job
 from core.runtime import get_db
 from core.scenarios import ScenarioError, get_scenario, save_copy, save_from_job
@@ -39,6 +40,7 @@ from dashboard.optimizer_form import (
     BRAND_COLUMNS,
     CELL_COLUMNS,
     CHANNEL_COLUMNS,
+    amount_field,
     brand_options,
     default_target,
     field,
@@ -94,6 +96,7 @@ def layout(scenario: str | None = None, brands: str | None = None, **_query) -> 
     channels = [c for c in inputs.get("channels") or [] if c in cat["channels"]] or list(cat["channels"])
     source = inputs.get("curve_source") or "fitted"  # a brand not fitted yet is fitted when the run starts
     pv = preview(db, principal, chosen, channels, source)
+    units = Units.of(pv.get("units"))
     watch = running["id"] if running and running["status"] in ACTIVE and not reopened else None
     shown_job = running["id"] if running and running["status"] == "succeeded" and not reopened else None
     source_options = [{"label": SOURCES["fitted"], "value": "fitted"}]
@@ -112,13 +115,11 @@ def layout(scenario: str | None = None, brands: str | None = None, **_query) -> 
                                                   value=inputs.get("scenario") or "max_outcome",
                                                   options=[{"label": v, "value": k} for k, v in SCENARIOS.items()])),
             dbc.Row([
-                dbc.Col(field("Budget, 12 months", dbc.Input(id="optimizer-budget", type="number",
-                                                             **limits(ranges.BUDGET),
-                                                             value=inputs.get("budget") or round(pv["budget"])),
-                              "Default: the last 12 months' actual spend."), xs=12, sm=6),
-                dbc.Col(field("Target outcome, 12 months", dbc.Input(
-                    id="optimizer-target", type="number", **limits(ranges.TARGET),
-                    value=inputs.get("target") or default_target(pv)),
+                dbc.Col(field("Budget, 12 months", amount_field("optimizer-budget", inputs.get("budget")
+                                                                or round(pv["budget"]), units),
+                              "Default: the last 12 months' actual spend. 1.5M, 2 crore or 1,500,000."), xs=12, sm=6),
+                dbc.Col(field(f"Target {units.outcome_name}, 12 months", amount_field(
+                    "optimizer-target", inputs.get("target") or default_target(pv), units, outcome=True),
                     "For the smallest-budget scenario."), xs=12, sm=6),
             ], className="g-2"),
             field("Max change per channel, ± %", dbc.Input(
@@ -238,8 +239,9 @@ def refresh_defaults(brand_ids, channels, source):
         pv = preview(get_db(), current_principal(), brand_ids, channels, source or "fitted")
     except BudgetInputError as exc:
         return (no_update,) * 5 + ([html.Div(str(exc), className="text-danger")], no_update, no_update)
-    return (*grid_rows(pv), round(pv["budget"]), default_target(pv), window_text(pv), risk_options(pv),
-            ["on"] if pv["draws"] else [])
+    units = Units.of(pv.get("units"))
+    return (*grid_rows(pv), units.whole(pv["budget"]), units.whole(default_target(pv)), window_text(pv),
+            risk_options(pv), ["on"] if pv["draws"] else [])
 
 
 @protected_callback(

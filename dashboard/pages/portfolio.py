@@ -17,6 +17,7 @@ import pandas as pd
 from dash import Input, Output, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
+from core.formatting import Units
 from core.portfolio import (
     READ,
     brand_ranking,
@@ -33,12 +34,12 @@ from core.portfolio import (
 from core.portfolio_alerts import metric_anomalies, score_drop_alerts
 from core.runtime import get_db
 from core.security import Principal
-from core.settings import project_alert_defaults
+from core.settings import project_alert_defaults, project_units
 from core.setup.framework import scores_label
 from dashboard import portfolio_summary
 from dashboard.access import protected_callback, register_page
 from dashboard.auth.principal import current_principal
-from dashboard.components import chart_layout, compact, empty_state, kpi_card, signed
+from dashboard.components import chart_layout, empty_state, kpi_card, signed, term
 from dashboard.context import period_value, pick_period, resolve
 from dashboard.context import project_readable as _project_readable
 from dashboard.figures import portfolio as figs
@@ -179,7 +180,16 @@ def _pct_change(now: float | None, before: float | None) -> float | None:
     return (now / before - 1) * 100 if now is not None and before else None
 
 
-def _kpis(ranking: pd.DataFrame, money: dict[str, float | None], window: str) -> list[dbc.Col]:
+def _ratio_card(money: dict[str, float | None], window: str, units: Units) -> dbc.Card:
+    """MER (all revenue ÷ all spend; not ROAS, see core.glossary), or the count per spend for a count outcome."""
+    roi, roi_prev = money["roi"], money["roi_prev"]
+    title = term("mer", "MER (revenue ÷ spend)") if units.revenue else f"{units.outcome.capitalize()} per spend"
+    return kpi_card(title, units.roas(roi),
+                    f"{signed(roi - roi_prev, 2)} vs the 12 months before" if roi is not None and roi_prev else window,
+                    "success" if roi is not None and roi_prev and roi >= roi_prev else "danger")
+
+
+def _kpis(ranking: pd.DataFrame, money: dict[str, float | None], window: str, units: Units) -> list[dbc.Col]:
     own = ranking[ranking.role == "own"]
     comp = ranking[ranking.role == "competitor"]
     avg, comp_avg = own["score"].mean(), comp["score"].mean()
@@ -188,21 +198,18 @@ def _kpis(ranking: pd.DataFrame, money: dict[str, float | None], window: str) ->
     declining = int((own["change_1m"] < -0.5).sum())
     spend_change = _pct_change(money["spend"], money["spend_prev"])
     revenue_change = _pct_change(money["revenue"], money["revenue_prev"])
-    roi, roi_prev = money["roi"], money["roi_prev"]
     cards = [
-        kpi_card("Portfolio DC score", f"{avg:.1f}" if len(own) else "n/a",
+        kpi_card(term("dc_score", "Portfolio DC score"), f"{avg:.1f}" if len(own) else "n/a",
                  f"{signed(change)} vs previous month · {signed(change_year)} vs a year earlier",
                  "success" if change >= 0 else "danger"),
         kpi_card("Competitor average", f"{comp_avg:.1f}" if len(comp) else "n/a",
                  f"own brands {signed(avg - comp_avg)}" if len(comp) and len(own) else None),
-        kpi_card("Spend, 12 months", compact(money["spend"]),
+        kpi_card(term("spend", "Spend, 12 months"), units.money(money["spend"]),
                  f"{signed(spend_change)}% vs the 12 before" if spend_change is not None else window),
-        kpi_card("Revenue, 12 months", compact(money["revenue"]),
+        kpi_card(term("outcome", f"{units.outcome.capitalize()}, 12 months"), units.outcome_value(money["revenue"]),
                  f"{signed(revenue_change)}% vs the 12 before" if revenue_change is not None else window,
                  "success" if (revenue_change or 0) >= 0 else "danger"),
-        kpi_card("ROI (revenue / spend)", f"{roi:.2f}" if roi is not None else "n/a",
-                 f"{signed(roi - roi_prev, 2)} vs the 12 months before" if roi is not None and roi_prev else window,
-                 "success" if roi is not None and roi_prev and roi >= roi_prev else "danger"),
+        _ratio_card(money, window, units),
         kpi_card("Improving / declining", f"{improving} / {declining}", "own brands, ±0.5 points month on month"),
     ]
     return [dbc.Col(card, xs=12, sm=6, lg=4, xxl=2) for card in cards]
@@ -313,16 +320,18 @@ def _project_view(principal: Principal, project_id: int, period: str | None) -> 
         trend = score_trend(conn, principal, project_id, top, own_average=True)
         trend = trend[pd.to_datetime(trend["period"]) <= pd.Timestamp(periods[-1])]
         money = financials(conn, principal, project_id, periods[-1])
+        units = project_units(conn, project_id)
     window = f"{money.attrs['start']:%b %Y} – {periods[-1]:%b %Y}" if "start" in money.attrs else ""
     sections = section_columns(ranking)
     columns, data = figs.ranking_grid(
-        ranking.merge(money[["brand_id", "spend", "revenue", "roi"]], on="brand_id", how="left"), sections, project_id)
+        ranking.merge(money[["brand_id", "spend", "revenue", "roi"]], on="brand_id", how="left"), sections, project_id,
+        units)
     if len(top) == 1:
         subject = f"the portfolio and {ranking.loc[ranking.brand_id == top[0], 'brand'].iloc[0]}"
     else:
         subject = "the portfolio" + (f" and its top {len(top)} own brands" if top else "")
     title = f"DC score trend: {subject}" + (" vs the competitor average" if (trend.brand_id == 0).any() else "")
-    return (_kpis(ranking, financial_totals(money), window), figs.trend_figure(trend), title, columns, data,
+    return (_kpis(ranking, financial_totals(money), window, units), figs.trend_figure(trend), title, columns, data,
             figs.heatmap_figure(ranking), figs.sections_figure(section_comparison(ranking)))
 
 

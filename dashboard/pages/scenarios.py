@@ -13,6 +13,7 @@ import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html, no_update
 
+from core.formatting import Units
 from core.optimize.results import describe_status
 from core.runtime import get_db
 from core.scenarios import (
@@ -28,7 +29,7 @@ from core.scenarios import (
 from core.security import Principal, can
 from dashboard.access import holds_anywhere, protected_callback, register_page
 from dashboard.auth.principal import current_principal
-from dashboard.components import PALETTE, chart_layout, compact, signed
+from dashboard.components import PALETTE, chart_layout, signed, term
 from dashboard.figures.common import figure
 from dashboard.getting_started import empty_page
 from dashboard.report_download import report_control, send_report
@@ -152,37 +153,35 @@ def show_compare(n_clicks, selected):
     return compare_view(data), None
 
 
-def _delta_line(delta: dict, first: str) -> html.Div | None:
-    """“vs <first>: outcome +12.3 M (+2.1 pts of uplift), budget +10 M”: how this plan moved against the first."""
+def _delta_line(delta: dict, first: str, units: Units) -> html.Div | None:
+    """“vs <first>: revenue +₹12.3 M (+2.1 pts of uplift), budget +₹10 M”: how this plan moved against the first."""
     if delta.get("outcome") is None:
         return None
-    parts = [f"outcome {_signed_money(delta['outcome'])}"]
+    parts = [f"{units.outcome_name} {units.outcome_change(delta['outcome'])}"]
     if delta.get("uplift_pct") is not None:
         parts.append(f"uplift {signed(delta['uplift_pct'])} pts")
     if delta.get("budget"):
-        parts.append(f"budget {_signed_money(delta['budget'])}")
+        parts.append(f"budget {units.money_change(delta['budget'])}")
     return html.Div([html.Span(f"vs {first}: ", className="text-muted"), ", ".join(parts)],
                     className="small mt-1 scenarios-delta")
 
 
-def _signed_money(value: float) -> str:
-    return ("+" if value >= 0 else "−") + compact(abs(value))
-
-
 def _card(sc: dict, delta: dict, first: str | None, width: int) -> dbc.Col:
     r = sc["result"] or {}
-    pct = r.get("uplift_pct")
+    pct, units = r.get("uplift_pct"), Units.of(r.get("units"))
     return dbc.Col(dbc.Card([
         dbc.CardHeader([html.Span(sc["name"], className="fw-semibold me-2 text-break"),
                         dbc.Badge(sc["status"], color=STATUS_COLORS.get(sc["status"], "secondary"))]),
         dbc.CardBody([
             html.Div(r.get("scenario_label") or sc["kind"], className="small text-muted"),
-            html.Div(f"Budget {compact(r.get('budget'))}", className="mt-1"),
-            html.Div(f"Outcome {compact(r.get('outcome'))}", className="fs-5 fw-semibold"),
-            html.Div(f"Uplift {compact(r.get('uplift'))}" + (f" ({pct:+.1f} %)" if pct is not None else ""),
+            html.Div(["Budget ", units.money(r.get("budget"))], className="mt-1"),
+            html.Div([term("predicted_outcome", f"Predicted {units.outcome_name}"), " ",
+                      units.outcome_value(r.get("outcome"))], className="fs-5 fw-semibold"),
+            html.Div([term("uplift"), " ", units.outcome_change(r.get("uplift"))
+                      + (f" ({pct:+.1f} %)".replace("-", "−") if pct is not None else "")],
                      className="text-success" if (r.get("uplift") or 0) >= 0 else "text-danger"),
-            _delta_line(delta, first) if first else html.Div("the reference for the changes", className="small mt-1"
-                                                                                                    " text-muted"),
+            _delta_line(delta, first, units) if first
+            else html.Div("the reference for the changes", className="small mt-1 text-muted"),
             html.Div(f"{r.get('curve_source_label', '')} · {r.get('method', '')}", className="small text-muted"),
             html.Div(describe_status(r), className="small text-muted") if r.get("status") else None,
             html.Div(f"by {sc['owner'] or 'n/a'} · {(sc['created_at'] or '')[:10]}", className="small text-muted"),
@@ -213,20 +212,21 @@ def compare_view(data: dict) -> html.Div:
     deltas = data.get("deltas") or [{} for _ in scenarios]
     width = 12 // max(len(scenarios), 1)
     cards = [_card(sc, deltas[i], scenarios[0]["name"] if i else None, width) for i, sc in enumerate(scenarios)]
+    units = Units.of(((scenarios[0].get("result") or {}) if scenarios else {}).get("units"))
     charts = [
         dbc.Col(dbc.Card([dbc.CardHeader("Optimized spend by channel"),
-                          dbc.CardBody(dcc.Graph(figure=_bars(data["by_channel"], "channel", labels),
+                          dbc.CardBody(dcc.Graph(figure=_bars(data["by_channel"], "channel", labels, units),
                                                  config={"displaylogo": False}))], className="shadow-sm"),
                 xs=12, lg=6),
         dbc.Col(dbc.Card([dbc.CardHeader("Optimized spend by brand"),
-                          dbc.CardBody(dcc.Graph(figure=_bars(data["by_brand"], "brand", labels),
+                          dbc.CardBody(dcc.Graph(figure=_bars(data["by_brand"], "brand", labels, units),
                                                  config={"displaylogo": False}))], className="shadow-sm"),
                 xs=12, lg=6),
     ]
     if len(labels) > 1:
         charts.append(dbc.Col(dbc.Card([
             dbc.CardHeader(f"Change in spend by channel against {scenarios[0]['name']}"),
-            dbc.CardBody(dcc.Graph(figure=_delta_bars(data["by_channel"], labels), config={"displaylogo": False},
+            dbc.CardBody(dcc.Graph(figure=_delta_bars(data["by_channel"], labels, units), config={"displaylogo": False},
                                    id="scenarios-delta-chart"))], className="shadow-sm"), xs=12))
     return html.Div([
         html.H4("Side by side", className="mt-2"),
@@ -236,22 +236,22 @@ def compare_view(data: dict) -> html.Div:
     ], id="scenarios-compare-body")
 
 
-def _delta_bars(rows: list[dict], labels: list[str]) -> dict:
+def _delta_bars(rows: list[dict], labels: list[str], units: Units) -> dict:
     """Each later scenario's spend per channel minus the first's: where the plans disagree."""
     first = labels[0]
     data = [{"type": "bar", "name": label, "x": [r["channel"] for r in rows],
              "y": [(r.get(label) or 0) - (r.get(first) or 0) for r in rows],
              "marker": {"color": PALETTE[(i + 1) % len(PALETTE)]}} for i, label in enumerate(labels[1:])]
     return figure(data, chart_layout(height=300, barmode="group", hovermode="x", showlegend=True,
-                                     yaxis={"title": {"text": "spend change, 12 months"}, "zeroline": True},
+                                     yaxis={**units.axis_money("spend change, 12 months"), "zeroline": True},
                                      xaxis={"automargin": True}))
 
 
-def _bars(rows: list[dict], key: str, labels: list[str]) -> dict:
+def _bars(rows: list[dict], key: str, labels: list[str], units: Units) -> dict:
     return figure([{"type": "bar", "name": label, "x": [r[key] for r in rows], "y": [r.get(label) for r in rows],
                     "marker": {"color": PALETTE[i % len(PALETTE)]}} for i, label in enumerate(labels)],
                   chart_layout(height=340, barmode="group", hovermode="x",
-                               yaxis={"title": {"text": "spend, 12 months"}}, xaxis={"automargin": True}))
+                               yaxis=units.axis_money("spend, 12 months"), xaxis={"automargin": True}))
 
 
 def _refresh() -> list[dict]:

@@ -353,7 +353,7 @@ def _optimize(driver, blank: Blank, shots: Shots) -> None:
     _click(driver, "#optimizer-run")
     _element(driver, "#optimizer-result-view", timeout=150)
     kpis = driver.find_element(By.ID, "optimizer-kpis").text.upper()
-    assert "PREDICTED OUTCOME" in kpis and "UPLIFT" in kpis
+    assert "PREDICTED REVENUE" in kpis and "UPLIFT" in kpis
     _element(driver, "#optimizer-allocation-graph .barlayer .trace")
     shots.take(driver, "07-optimizer")
     _type(driver, "#optimizer-save-name", "First plan")

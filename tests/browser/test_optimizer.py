@@ -9,6 +9,8 @@ and restart are tested over HTTP in tests/integration/web/test_optimizer_jobs.py
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from selenium.common.exceptions import ElementClickInterceptedException
 from selenium.webdriver.common.by import By
@@ -63,6 +65,8 @@ def test_optimizer_run_journey(browser, app_url):
     live_url = app_url
     browser_sign_in(browser, live_url, "Brand Manager")
     _open_optimizer(browser, live_url)
+    budget = browser.find_element(By.ID, "optimizer-budget").get_attribute("value")
+    assert re.fullmatch(r"\d{1,3}(,\d{3})+", budget), f"the budget field shows {budget!r}, not a readable amount"
     _choose(browser, "Fitted curves")  # none fitted yet in a fresh demo: the run fits them first (slow enough)
     _click(browser, browser.find_element(By.ID, "optimizer-run"))
     WebDriverWait(browser, 30).until(lambda d: _visible_text(d, "optimizer-progress-text"))
@@ -71,7 +75,8 @@ def test_optimizer_run_journey(browser, app_url):
     WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.ID, "optimizer-run"))
     WebDriverWait(browser, 180).until(lambda d: d.find_elements(By.ID, "optimizer-result-view"))
     kpis = browser.find_element(By.ID, "optimizer-kpis").text.upper()
-    assert "PREDICTED OUTCOME" in kpis and "UPLIFT" in kpis and "90 % INTERVAL" in kpis
+    assert "PREDICTED REVENUE" in kpis and "UPLIFT" in kpis and "90 % INTERVAL" in kpis
+    assert "ROAS OF THE PLAN" in kpis and "₹" in kpis and "PER ₹1" in kpis  # the demo's money is rupees
     assert "Done" in browser.find_element(By.ID, "optimizer-message").text
     WebDriverWait(browser, 20).until(
         lambda d: d.find_elements(By.CSS_SELECTOR, "#optimizer-allocation-graph .barlayer .trace"))

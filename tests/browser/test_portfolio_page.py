@@ -31,7 +31,8 @@ def test_portfolio_shows_ranked_brands_and_trend(browser, live_url):
     assert "Portfolio" in text and "Competitor average" in text
     assert "Traceback" not in text and "Error" not in text
     kpis = browser.find_element(By.ID, "portfolio-kpis").text.upper()
-    for title in ("PORTFOLIO DC SCORE", "SPEND, 12 MONTHS", "REVENUE, 12 MONTHS", "ROI", "IMPROVING / DECLINING"):
+    for title in ("PORTFOLIO DC SCORE", "SPEND, 12 MONTHS", "REVENUE, 12 MONTHS", "MER (REVENUE ÷ SPEND)",
+                  "IMPROVING / DECLINING"):
         assert title in kpis
     assert "VS A YEAR EARLIER" in kpis
     traces = browser.find_elements(By.CSS_SELECTOR, "#portfolio-trend .scatterlayer .trace")

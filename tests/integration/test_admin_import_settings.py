@@ -40,7 +40,8 @@ from tests.support import DEMO_PASSWORD, demo_people, make_app, sign_in
 
 ADMIN = "Organization Administrator"
 GOOD_SETTINGS = {"password_min_length": 12, "password_composition": False, "mfa_policy": "administrators",
-                 "lockout_threshold": 5, "lockout_minutes": 30, "alert_drop_threshold": 5.0, "alert_anomaly_z": 3.5}
+                 "lockout_threshold": 5, "lockout_minutes": 30, "alert_drop_threshold": 5.0, "alert_anomaly_z": 3.5,
+                 "currency": "INR", "outcome_unit": "revenue"}
 
 
 @pytest.fixture
@@ -283,6 +284,47 @@ def test_settings_read_validate_save_and_audit(world):
     _forbidden(_post(world, admin, "settings-password_min_length.value", organization_id=world["second"]))
     with db.session() as s:
         assert s.get(OrganizationSecurity, world["second"]) is None
+
+
+def _currency(db, organization_id) -> tuple:
+    with db.session() as s:
+        org = s.get(Organization, organization_id)
+        return org.currency, org.outcome_unit
+
+
+@pytest.mark.parametrize(("currency", "outcome_unit", "field", "words"), [
+    ("RS", "revenue", "currency", "ISO 4217 code such as INR"),
+    ("rupees", "revenue", "currency", "“rupees” is not one"),
+    ("INR", "<b>sales</b>", "outcome_unit", "named in words"),
+    ("INR", "USD", "outcome_unit", "named in words"),  # a currency is not a count
+])
+def test_a_bad_currency_or_outcome_is_refused_in_words_and_nothing_changes(world, currency, outcome_unit, field,
+                                                                           words):
+    db, admin = world["db"], _client(world, ADMIN)
+    before = _currency(db, world["home"])
+    assert before == ("INR", "revenue")  # the demo's money is rupees (its catalogue and alerts say INR)
+    bad = _ok(_save(world, admin, currency=currency, outcome_unit=outcome_unit, password_min_length=16))
+    assert words in bad[f"settings-{field}-feedback"]["children"]
+    assert "Nothing was saved" in json.dumps(bad["settings-result"])
+    assert _currency(db, world["home"]) == before
+    with db.session() as s:
+        assert s.get(OrganizationSecurity, world["home"]) is None  # the valid password length was not saved either
+
+
+def test_a_new_currency_and_outcome_are_saved_audited_and_read_back(world):
+    db, admin = world["db"], _client(world, ADMIN)
+    loaded = _ok(_post(world, admin, "settings-password_min_length.value", organization_id=world["home"]))
+    assert loaded["settings-currency"]["value"] == "INR" and loaded["settings-outcome_unit"]["value"] == "revenue"
+    saved = _ok(_save(world, admin, currency="eur", outcome_unit="  Conversions "))
+    assert "Currency: INR \\u2192 EUR" in json.dumps(saved["settings-result"])
+    assert _currency(db, world["home"]) == ("EUR", "conversions")
+    assert _currency(db, world["second"]) == ("INR", "revenue")
+    with db.session() as s:
+        event = s.scalars(select(AuditEvent).where(AuditEvent.action == Action.SETTINGS_CHANGED)).one()
+        assert event.data["changes"]["currency"] == {"before": "INR", "after": "EUR"}
+        assert s.get(OrganizationSecurity, world["home"]) is None  # only the organization's row changed
+    _forbidden(_save(world, admin, organization_id=world["second"], currency="USD"))
+    assert _currency(db, world["second"]) == ("INR", "revenue")
 
 
 def test_mfa_for_everyone_forces_enrolment_at_the_next_sign_in(world):
