@@ -8,6 +8,7 @@ a *job's stored result*, never from a result a browser sends back, so what is sa
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -47,7 +48,7 @@ def _id(value: Any) -> int | None:
         return None
 
 
-def _summary(s: Any, owner: str | None, project: str | None, headline: dict[str, Any], brands: list[str] | None
+def _summary(s: Any, owner: str | None, project: str | None, headline: Mapping[str, Any], brands: list[str] | None
              ) -> dict[str, Any]:
     """What a list shows of a scenario: its own columns (`s`: a Scenario or a row of them) and its result's headline."""
     return {
