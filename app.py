@@ -45,7 +45,7 @@ def create_app(config: Config | None = None, *, seed_demo: bool | None = None) -
     server.config.update(SECRET_KEY=config.secret_key, JSON_SORT_KEYS=False)
     db = Database(config.database_url)
     db.upgrade()
-    read_cache.configure(db.engine, config.read_cache_entries)
+    read_cache.configure(db.engine, config.read_cache_entries, config.read_cache_mb * 2**20)
     if config.redis_url:  # read models computed by one process serve the others (core.read_cache)
         read_cache.share(db.engine, redis.Redis.from_url(config.redis_url, socket_timeout=0.5,
                                                          socket_connect_timeout=0.5), config.secret_key)

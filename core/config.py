@@ -219,6 +219,8 @@ class Config:
     keys: Keys = field(default_factory=Keys)
     # Read-model results kept per process and database (core.read_cache); 0 turns the cache off.
     read_cache_entries: int = 512
+    # ... and the megabytes their pickles may hold in all, whatever the count (a big portfolio's entries are big).
+    read_cache_mb: int = 64
     # Demo users (core.security.demo_users): a fixed password and TOTP secret instead of fresh random ones.
     demo_password: str | None = None
     demo_totp_secret: str | None = None
@@ -275,6 +277,7 @@ class Config:
             security=SecuritySettings.from_env(env),
             keys=Keys.from_env(env),
             read_cache_entries=_whole(env, "DIGICADENCE_READ_CACHE_ENTRIES", cls.read_cache_entries),
+            read_cache_mb=_whole(env, "DIGICADENCE_READ_CACHE_MB", cls.read_cache_mb, low=1),
             demo_password=env.get("DIGICADENCE_DEMO_PASSWORD") or None,
             demo_totp_secret=_totp_secret(env),
             job_env={k: v for k, v in env.items() if k.startswith("DIGICADENCE_JOB_")},

@@ -18,13 +18,16 @@ one web worker's result serves the others: values are pickled and signed with th
 (HMAC-SHA256), and one that does not verify is ignored, so a writable Redis cannot make a worker
 unpickle a stranger's bytes. A Redis error skips the shared tier for 30 s; pages never wait on it.
 
-DIGICADENCE_READ_CACHE_ENTRIES sets the entries per process (default 512; 0 turns caching off):
-the app factory passes `Config.read_cache_entries` to `configure`; a database nobody configured
-(command-line tools, tests) gets the default.
+DIGICADENCE_READ_CACHE_ENTRIES sets the entries per process (default 512; 0 turns caching off) and
+DIGICADENCE_READ_CACHE_MB the bytes their pickles may hold in all (default 64): a portfolio of many
+brands makes each entry bigger, and the count alone would then not bound a worker's memory. The app
+factory passes `Config.read_cache_entries` and `Config.read_cache_mb` to `configure`; a database
+nobody configured (command-line tools, tests) gets the defaults.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import hashlib
@@ -45,6 +48,7 @@ from core.models import DataVersion, DataVersionPending
 from core.observability.metrics import READ_CACHE
 
 DEFAULT_ENTRIES = Config.read_cache_entries  # the one default lives with the variable, in core.config
+DEFAULT_BYTES = Config.read_cache_mb * 2**20
 T = TypeVar("T")
 _MISSING = object()
 log = logging.getLogger(__name__)
@@ -130,8 +134,13 @@ class ReadCache:
     """An LRU of read-model results for one database, shared by the threads of a process, with an
     optional shared tier (Redis) behind it."""
 
-    def __init__(self, entries: int = DEFAULT_ENTRIES, shared: SharedTier | None = None) -> None:
-        self._lru: LRUCache | None = LRUCache(entries) if entries > 0 else None
+    def __init__(self, entries: int = DEFAULT_ENTRIES, shared: SharedTier | None = None,
+                 max_bytes: int = DEFAULT_BYTES) -> None:
+        # One bound for both limits: every entry weighs its pickle's bytes, and at least an equal share
+        # of `max_bytes`, so the LRU holds at most `entries` entries and at most `max_bytes` bytes.
+        share = max(1, max_bytes // entries) if entries > 0 else 1
+        self._lru: LRUCache | None = (LRUCache(max(max_bytes, share), getsizeof=lambda blob: max(share, _weight(blob)))
+                                      if entries > 0 else None)
         self._lock = threading.Lock()
         self.shared = shared  # unused while the LRU is off: `get` computes before reaching it
 
@@ -157,7 +166,7 @@ class ReadCache:
             blob = _pickled(value)
             if self.shared is not None and isinstance(blob, bytes):
                 self.shared.put(full, blob)
-        with self._lock:
+        with self._lock, contextlib.suppress(ValueError):  # ValueError: one result above the whole bound
             self._lru[full] = blob
         return value  # this caller's own: computed or unpickled for it, never handed out again
 
@@ -185,6 +194,11 @@ def _pickled(value: Any) -> bytes | _Unpicklable:
         return _Unpicklable(value)
 
 
+def _weight(stored: bytes | _Unpicklable) -> int:
+    """An entry's bytes for the bound (a value that does not pickle counts as its share only)."""
+    return len(stored) if isinstance(stored, bytes) else 0
+
+
 def _thaw(stored: bytes | _Unpicklable) -> Any:
     return copy.deepcopy(stored.value) if isinstance(stored, _Unpicklable) else pickle.loads(stored)
 
@@ -193,11 +207,12 @@ _caches: weakref.WeakKeyDictionary[Engine, ReadCache] = weakref.WeakKeyDictionar
 _caches_lock = threading.Lock()
 
 
-def configure(engine: Engine, entries: int) -> ReadCache:
-    """Give one database a fresh cache of `entries` results in this process (the app factory calls
-    this first, with `Config.read_cache_entries`; `share` then adds the Redis tier)."""
+def configure(engine: Engine, entries: int, max_bytes: int = DEFAULT_BYTES) -> ReadCache:
+    """Give one database a fresh cache of `entries` results and `max_bytes` in this process (the app
+    factory calls this first, with `Config.read_cache_entries` and `Config.read_cache_mb`; `share`
+    then adds the Redis tier)."""
     with _caches_lock:
-        cache = _caches[engine] = ReadCache(entries)
+        cache = _caches[engine] = ReadCache(entries, max_bytes=max_bytes)
         return cache
 
 

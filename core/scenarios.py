@@ -8,10 +8,12 @@ a *job's stored result*, never from a result a browser sends back, so what is sa
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import JSON, ColumnElement, cast, func, select, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB, JSONPATH
 from sqlalchemy.orm import Session
 
 from core.db import Database
@@ -26,6 +28,9 @@ READ, SAVE, APPROVE = "scenario:read", "scenario:save", "scenario:approve"
 SCENARIO_DELETED = "scenario.deleted"
 SCENARIO_APPROVED = "scenario.approved"
 MAX_COMPARE = 3
+LIST_LIMIT = 500  # newest first; a list is for choosing, and one request's memory must not grow with the table
+HEADLINE_TEXT = ("scenario_label", "curve_source")
+HEADLINE_NUMBERS = ("budget", "outcome", "uplift", "uplift_pct")
 NAME_MAX = 200
 # Jobs whose result is a budget allocation ("optimization": the queue's kind; "budget": rows of the
 # dashboard's former background runs, still in existing databases).
@@ -43,28 +48,53 @@ def _id(value: Any) -> int | None:
         return None
 
 
-def _summary(s: Scenario, owner: str | None, project: str | None) -> dict[str, Any]:
-    r = s.result or {}
+def _summary(s: Any, owner: str | None, project: str | None, headline: Mapping[str, Any], brands: list[str] | None
+             ) -> dict[str, Any]:
+    """What a list shows of a scenario: its own columns (`s`: a Scenario or a row of them) and its result's headline."""
     return {
         "id": s.id, "name": s.name, "kind": s.kind, "status": s.status, "owner_id": s.owner_id, "owner": owner,
         "project_id": s.project_id, "project": project, "organization_id": s.organization_id,
-        "scenario": r.get("scenario_label"), "curve_source": r.get("curve_source"),
-        "budget": r.get("budget"), "outcome": r.get("outcome"), "uplift": r.get("uplift"),
-        "uplift_pct": r.get("uplift_pct"), "brands": sorted({c["brand"] for c in r.get("cells") or []}),
+        "scenario": headline.get("scenario_label"), "curve_source": headline.get("curve_source"),
+        "budget": headline.get("budget"), "outcome": headline.get("outcome"), "uplift": headline.get("uplift"),
+        "uplift_pct": headline.get("uplift_pct"), "brands": sorted({b for b in brands or () if b is not None}),
         "created_at": s.created_at.isoformat() if s.created_at else None,
         "updated_at": s.updated_at.isoformat() if s.updated_at else None,
     }
 
 
-def list_scenarios(db: Database, principal: Principal, kind: str | None = None) -> list[dict[str, Any]]:
-    """Scenarios the principal may read, newest first, with the numbers a list shows."""
-    query = (select(Scenario, User.name, Project.name).outerjoin(User, User.id == Scenario.owner_id)
-             .outerjoin(Project, Project.id == Scenario.project_id)
-             .where(scope_filter(principal, READ, Scenario)).order_by(Scenario.created_at.desc(), Scenario.id.desc()))
+def _cell_brands(dialect: str) -> ColumnElement:
+    """The brand names of a result's cells, computed by the database: the list never reads a whole result.
+
+    A result is tens of kilobytes (cells, curves, frontier, risk front); read whole for every row, the
+    Scenarios page's memory grew with every scenario saved (issue 13, item 9).
+    """
+    if dialect == "postgresql":
+        return func.jsonb_path_query_array(Scenario.result, cast("$.cells[*].brand", JSONPATH), type_=JSONB)
+    cell = func.json_each(Scenario.result, "$.cells").table_valued("value").alias("cell")
+    names = select(func.json_group_array(func.json_extract(cell.c.value, "$.brand"))).scalar_subquery()
+    return type_coerce(names, JSON)
+
+
+def list_scenarios(db: Database, principal: Principal, kind: str | None = None, limit: int = LIST_LIMIT
+                   ) -> list[dict[str, Any]]:
+    """Scenarios the principal may read, newest first (at most `limit`), with the numbers a list shows.
+
+    Reads the list's columns and the result's headline numbers only, never the stored results
+    themselves, so one request's memory is bounded by `limit` rows of a few hundred bytes.
+    """
+    headline = [Scenario.result[key].as_string().label(key) for key in HEADLINE_TEXT]
+    headline += [Scenario.result[key].as_float().label(key) for key in HEADLINE_NUMBERS]
+    query = (select(Scenario.id, Scenario.name, Scenario.kind, Scenario.status, Scenario.owner_id,
+                    Scenario.project_id, Scenario.organization_id, Scenario.created_at, Scenario.updated_at,
+                    User.name.label("owner"), Project.name.label("project"), *headline,
+                    _cell_brands(db.dialect).label("brands"))
+             .outerjoin(User, User.id == Scenario.owner_id).outerjoin(Project, Project.id == Scenario.project_id)
+             .where(scope_filter(principal, READ, Scenario)).order_by(Scenario.created_at.desc(), Scenario.id.desc())
+             .limit(max(1, min(int(limit), LIST_LIMIT))))
     if kind is not None:
         query = query.where(Scenario.kind == kind)
     with db.session() as s:
-        return [_summary(sc, owner, project) for sc, owner, project in s.execute(query).all()]
+        return [_summary(row, row.owner, row.project, row._mapping, row.brands) for row in s.execute(query)]
 
 
 def _load(session: Session, principal: Principal, permission: str, scenario_id: Any) -> Scenario:
@@ -82,7 +112,8 @@ def get_scenario(db: Database, principal: Principal, scenario_id: Any) -> dict[s
         sc = _load(s, principal, READ, scenario_id)
         owner = s.get(User, sc.owner_id).name if sc.owner_id and s.get(User, sc.owner_id) else None
         project = s.get(Project, sc.project_id).name if sc.project_id and s.get(Project, sc.project_id) else None
-        out = _summary(sc, owner, project)
+        result = sc.result or {}
+        out = _summary(sc, owner, project, result, [c.get("brand") for c in result.get("cells") or []])
         out.update(inputs=sc.inputs, constraints=sc.constraints, result=sc.result,
                    can_approve=can(principal, APPROVE, sc, session=s) and sc.status != "approved",
                    can_delete=_may_delete(principal, sc, s))

@@ -18,6 +18,7 @@ from core.optimize.results import describe_status
 from core.runtime import get_db
 from core.scenarios import (
     APPROVE,
+    LIST_LIMIT,
     READ,
     SAVE,
     ScenarioError,
@@ -91,6 +92,8 @@ def layout(**_query) -> html.Div:
                  className="d-flex flex-wrap justify-content-between align-items-center gap-2"),
         html.P("Saved what-if runs you may see. Select up to three to compare them side by side"
                + ("; open one to reload it in the optimizer." if can_open else "."), className="text-muted"),
+        html.P(f"Showing the newest {LIST_LIMIT} scenarios; delete the ones you no longer need to list older ones.",
+               className="small text-muted", id="scenarios-capped") if len(rows) >= LIST_LIMIT else None,
         None if rows else empty_page(principal, "No saved scenarios yet.",
                                      "Run the budget optimizer and save its plan: it appears here."
                                      if can_open else "Scenarios appear here once someone saves a plan."),

@@ -199,6 +199,21 @@ def test_a_cache_of_no_entries_always_computes(world):
     assert computed == [1, 1]
 
 
+def test_the_cache_is_bounded_by_bytes_as_well_as_by_entries(world):
+    """A big portfolio makes big entries: the bytes bound holds whatever the count, the count whatever the size."""
+    db = world["db"]
+    by_bytes, by_count = ReadCache(entries=100, max_bytes=10_000), ReadCache(entries=3, max_bytes=10**9)
+    with db.engine.connect() as conn:
+        for i in range(20):
+            by_bytes.get(conn, "t", (i,), lambda: b"x" * 2_000)
+            by_count.get(conn, "t", (i,), lambda i=i: i)
+        assert by_bytes.get(conn, "t", ("big",), lambda: b"y" * 20_000) == b"y" * 20_000  # answered, not kept
+    kept = dict(by_bytes._lru.items())
+    assert 1 < len(kept) <= 5 and sum(map(len, kept.values())) <= 10_000
+    assert sorted(key[2] for key in kept) == [(i,) for i in range(20 - len(kept), 20)]  # the newest stay
+    assert len(by_count._lru) == 3
+
+
 def test_a_real_read_model_follows_the_data(world):
     """core.portfolio.metric_catalogue is cached; renaming a metric shows at once."""
     db = world["db"]

@@ -75,7 +75,7 @@ def test_everything_else_the_app_reads_keeps_its_documented_default(tmp_path):
     config = Config.from_env({"SECRET_KEY": "s" * 32, "DIGICADENCE_INSTANCE_DIR": str(tmp_path)})
     assert config.security == SecuritySettings() and config.security.bcrypt_rounds == 12
     assert (config.security.lockout_threshold, config.security.lockout_minutes) == (5, 30)
-    assert config.keys == Keys() and config.read_cache_entries == 512
+    assert config.keys == Keys() and (config.read_cache_entries, config.read_cache_mb) == (512, 64)
     assert config.demo_password is None and config.demo_totp_secret is None
     ops = OpsConfig.from_env({"DIGICADENCE_INSTANCE_DIR": str(tmp_path)})
     assert ops.backup_dir == tmp_path / "backups" and ops.backup_key is None and ops.redis_url is None
@@ -88,12 +88,13 @@ def test_the_variables_of_the_other_modules_are_read_here(tmp_path):
     config = Config.from_env({
         "SECRET_KEY": "s" * 32, "DIGICADENCE_INSTANCE_DIR": str(tmp_path), "DIGICADENCE_BCRYPT_ROUNDS": "4",
         "DIGICADENCE_LOCKOUT_THRESHOLD": "3", "DIGICADENCE_LOCKOUT_MINUTES": "7",
-        "DIGICADENCE_READ_CACHE_ENTRIES": "0", "DIGICADENCE_DEMO_PASSWORD": "pw-lantern-harbour",
+        "DIGICADENCE_READ_CACHE_ENTRIES": "0", "DIGICADENCE_READ_CACHE_MB": "8",
+        "DIGICADENCE_DEMO_PASSWORD": "pw-lantern-harbour",
         "DIGICADENCE_DEMO_TOTP_SECRET": "JBSWY3DPEHPK3PXP", "DIGICADENCE_JWT_KEYS": "a:" + "x" * 32,
     })
     security = config.security
     assert (security.bcrypt_rounds, security.lockout_threshold, security.lockout_minutes) == (4, 3, 7)
-    assert config.read_cache_entries == 0 and config.keys.jwt == (("a", "x" * 32),)
+    assert (config.read_cache_entries, config.read_cache_mb) == (0, 8) and config.keys.jwt == (("a", "x" * 32),)
     assert (config.demo_password, config.demo_totp_secret) == ("pw-lantern-harbour", "JBSWY3DPEHPK3PXP")
     ops = OpsConfig.from_env({"DIGICADENCE_BACKUP_DIR": str(tmp_path / "b"), "DIGICADENCE_BACKUP_KEY": " k ",
                               "REDIS_URL": "redis://h/1"})
@@ -106,6 +107,7 @@ def test_the_variables_of_the_other_modules_are_read_here(tmp_path):
     ("DIGICADENCE_LOCKOUT_THRESHOLD", "0", "at least 1"),
     ("DIGICADENCE_READ_CACHE_ENTRIES", "-1", "at least 0"),
     ("DIGICADENCE_READ_CACHE_ENTRIES", "many", "whole number"),
+    ("DIGICADENCE_READ_CACHE_MB", "0", "at least 1"),
     ("DIGICADENCE_DEMO_TOTP_SECRET", "not base32!", "base32"),
     ("PORT", "http", "whole number"),
     ("DIGICADENCE_MAX_JSON_DEPTH", "0", "at least 1"),
