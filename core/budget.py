@@ -241,18 +241,18 @@ def _uplift_interval(problem: AllocationProblem, x: np.ndarray, level: float = 0
 
 
 def _plan(problem: AllocationProblem, inputs: BudgetInputs, budget: float, progress: ProgressFn | None,
-          cancel: Any) -> AllocationResult:
+          cancel: Any, units: Units) -> AllocationResult:
     """The plan the scenario asks for, once the limits are checked and any refusal worded (core.plan_limits)."""
     try:
         if inputs.scenario == "max_outcome":
-            return _engine(problem, inputs, check_budget(problem, budget), progress, cancel)
+            return _engine(problem, inputs, check_budget(problem, budget, units), progress, cancel)
         target = float(inputs.target)
 
         def best_at(most: float) -> float:  # the best outcome at the most the limits allow, in whole units
             units = math.floor(most / inputs.unit + 1e-9) * inputs.unit if inputs.unit else most
             return _engine(problem, inputs, units, None, cancel, 30).outcome
 
-        check_target(problem, target, best_at)
+        check_target(problem, target, best_at, units)
         return _min_budget(problem, inputs, target, Monitor(progress, cancel), progress, cancel)
     except InfeasibleError as exc:
         raise engine_refusal(exc) from None
@@ -278,7 +278,9 @@ def run_budget(db: Database, user_id: int, raw_inputs: BudgetInputs | dict[str, 
         check_unit(budget, inputs.unit)  # last year's spend, when no budget was given
         budget = round(budget / inputs.unit) * inputs.unit
     main = _scaled(progress, start, 0.7)
-    result = _plan(problem, inputs, budget, main, cancel)
+    with db.session() as s:  # the currency the run's money is in: its messages, and its result (and saved scenario)
+        units = brand_units(s, inputs.brand_ids)
+    result = _plan(problem, inputs, budget, main, cancel, units)
     mon.report(0.7, "budget frontier")
     frontier = _frontier(problem, result.budget, inputs.frontier_points, _scaled(progress, 0.7, 0.8), cancel)
     risk = None
@@ -327,7 +329,7 @@ def run_budget(db: Database, user_id: int, raw_inputs: BudgetInputs | dict[str, 
         "uplift": _f(uplift),
         "uplift_pct": _f(uplift / current_outcome * 100.0) if uplift is not None and current_outcome else None,
         "uplift_interval": _uplift_interval(problem, x),
-        "explanation": explain_plan(problem, result),
+        "explanation": explain_plan(problem, result, units=units),
         "odds": plan_odds(problem.draws, x, problem.current),
         "roi": _f(result.outcome / result.budget) if result.budget else None,
         "cells": cell_rows,
@@ -342,8 +344,7 @@ def run_budget(db: Database, user_id: int, raw_inputs: BudgetInputs | dict[str, 
         "run_by": principal.user_id,
         "job_id": job_id,
     }
-    with db.session() as s:  # the currency the run's money is in stays with its result (and a saved scenario)
-        summary["units"] = brand_units(s, inputs.brand_ids).as_dict()
+    summary["units"] = units.as_dict()
     record(db, Action.SCENARIO_RUN, actor=principal, organization_id=principal.organization_id,
            target=("job", job_id) if job_id else None,
            data={"brands": inputs.brand_ids, "channels": inputs.channels, "scenario": inputs.scenario,

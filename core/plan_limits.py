@@ -7,17 +7,18 @@ most the limits let it place, the least they make it spend, the outcome they can
 refusal that still gets through is worded here too. The page and the API show the same text: the
 failed job's `error`.
 
-Figures go through core.formatting (`_money`, `_apart`), so what it learns (a currency, a unit) applies here.
+Money and outcomes are written by core.formatting.Units, in the currency of the brands' organization.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import numpy as np
 
 from core.budget_inputs import BudgetInputError
-from core.formatting import compact
+from core.formatting import Units
 from core.optimize.problem import AllocationProblem, InfeasibleError
 
 SLACK = 1e-9  # a budget this close to a limit (relative) is rounding: it is placed at the limit
@@ -25,21 +26,21 @@ SLACK = 1e-9  # a budget this close to a limit (relative) is rounding: it is pla
 __all__ = ["PlanError", "check_budget", "check_target", "engine_refusal", "no_curves", "no_truth_curves"]
 
 
+Money = Callable[[float], str]
+
+
 class PlanError(InfeasibleError):
     """A plan the limits rule out; the message says what to change and by how much."""
 
 
-def _money(value: float) -> str:
-    return compact(value, 4)
-
-
-def _apart(a: float, b: float) -> tuple[str, str]:
-    """Two amounts printed with just enough digits to tell them apart (554.9 M against 555 M)."""
+def _apart(a: float, b: float, write: Callable[[float, int], str]) -> tuple[str, str]:
+    """Two amounts printed by `write` (Units.money or Units.outcome_value) with just enough digits to
+    tell them apart (₹554.9 M against ₹555 M)."""
     for digits in range(4, 10):
-        first, second = compact(a, digits), compact(b, digits)
+        first, second = write(a, digits), write(b, digits)
         if first != second:
             return first, second
-    return _money(a), _money(b)
+    return write(a, 4), write(b, 4)
 
 
 def _either(fixes: Sequence[str]) -> str:
@@ -81,7 +82,7 @@ def no_truth_curves(brands: Sequence[str]) -> BudgetInputError:
 # ------------------------------------------------------------------------------------------------ cells
 
 
-def _cell_clash(problem: AllocationProblem, lo: np.ndarray, hi: np.ndarray) -> None:
+def _cell_clash(problem: AllocationProblem, lo: np.ndarray, hi: np.ndarray, money: Money) -> None:
     """A cell whose minimum is above the most the cap allows (or maximum below the least)."""
     bad = np.flatnonzero(lo > hi * (1 + SLACK) + 1e-9)
     if not bad.size:
@@ -92,18 +93,18 @@ def _cell_clash(problem: AllocationProblem, lo: np.ndarray, hi: np.ndarray) -> N
     more = f" ({bad.size - 1} more like it)" if bad.size > 1 else ""
     if cap is not None and problem.lower is not None and problem.lower[i] > hi[i]:
         raise PlanError(
-            f"{name}: its minimum {_money(lo[i])} is more than the {_money(hi[i])} that at most "
+            f"{name}: its minimum {money(lo[i])} is more than the {money(hi[i])} that at most "
             f"+{_pct(cap)} allows{more}; lower the minimum or raise the cap."
         )
     if cap is not None:
         raise PlanError(
-            f"{name}: its maximum {_money(hi[i])} is less than the {_money(lo[i])} that at most "
+            f"{name}: its maximum {money(hi[i])} is less than the {money(lo[i])} that at most "
             f"−{_pct(cap)} keeps{more}; raise the maximum or raise the cap."
         )
-    raise PlanError(f"{name}: its minimum {_money(lo[i])} is more than its maximum {_money(hi[i])}{more}.")
+    raise PlanError(f"{name}: its minimum {money(lo[i])} is more than its maximum {money(hi[i])}{more}.")
 
 
-def _group_clash(problem: AllocationProblem, lo: np.ndarray, hi: np.ndarray) -> None:
+def _group_clash(problem: AllocationProblem, lo: np.ndarray, hi: np.ndarray, money: Money) -> None:
     """A brand or channel total its cells cannot reach (or cannot stay under)."""
     for kind in ("brand", "channel"):
         names, idx, gl, gu = problem.group_bounds(kind)
@@ -111,17 +112,17 @@ def _group_clash(problem: AllocationProblem, lo: np.ndarray, hi: np.ndarray) -> 
         for g in range(len(names)):
             if gl[g] > most[g] * (1 + SLACK) + 1e-9:
                 raise PlanError(
-                    f"The {kind} total for {names[g]} must be at least {_money(gl[g])}, but its cells may "
-                    f"take at most {_money(most[g])}; lower that minimum or widen the cells' limits."
+                    f"The {kind} total for {names[g]} must be at least {money(gl[g])}, but its cells may "
+                    f"take at most {money(most[g])}; lower that minimum or widen the cells' limits."
                 )
             if gu[g] < least[g] * (1 - SLACK) - 1e-9:
                 raise PlanError(
-                    f"The {kind} total for {names[g]} may be at most {_money(gu[g])}, but its cells need "
-                    f"at least {_money(least[g])}; raise that maximum or lower the cells' minimums."
+                    f"The {kind} total for {names[g]} may be at most {money(gu[g])}, but its cells need "
+                    f"at least {money(least[g])}; raise that maximum or lower the cells' minimums."
                 )
 
 
-def _on_off_clash(problem: AllocationProblem, hi: np.ndarray) -> None:
+def _on_off_clash(problem: AllocationProblem, hi: np.ndarray, money: Money) -> None:
     """A cell whose minimum-when-on spend is above the most it may spend."""
     if problem.min_spend is None:
         return
@@ -129,8 +130,8 @@ def _on_off_clash(problem: AllocationProblem, hi: np.ndarray) -> None:
     if bad.size:
         i = int(bad[0])
         raise PlanError(
-            f"{problem.labels(i)}: its minimum when on, {_money(problem.min_spend[i])}, is more than the "
-            f"{_money(hi[i])} it may spend; lower the minimum when on, or widen its limits."
+            f"{problem.labels(i)}: its minimum when on, {money(problem.min_spend[i])}, is more than the "
+            f"{money(hi[i])} it may spend; lower the minimum when on, or widen its limits."
         )
 
 
@@ -207,36 +208,38 @@ def _locks(problem: AllocationProblem, parts: list[str], fixes: list[str]) -> No
         fixes.append("unlock a channel")
 
 
-def check_budget(problem: AllocationProblem, budget: float) -> float:
+def check_budget(problem: AllocationProblem, budget: float, units: Units | None = None) -> float:
     """The budget to place (a rounding hair past a limit is placed at it), or PlanError saying what to change.
 
     Checks, in the order a person fixes them: a cell's own limits, a brand or channel total, a
     minimum-when-on spend, locked spend alone above the budget, the budget above the most or below
     the least the limits allow.
     """
+    units = units or Units()
+    money = partial(units.money, digits=4)
     lo, hi = problem.unchecked_cell_bounds()
-    _cell_clash(problem, lo, hi)
+    _cell_clash(problem, lo, hi, money)
     hi = np.maximum(hi, lo)
-    _group_clash(problem, lo, hi)
-    _on_off_clash(problem, hi)
+    _group_clash(problem, lo, hi, money)
+    _on_off_clash(problem, hi, money)
     least, most = _total_range(problem, lo, hi)
     locked = 0.0 if problem.locked is None else float(problem.current[problem.locked].sum())
     if locked > budget * (1 + SLACK):
-        spent, asked = _apart(locked, budget)
+        spent, asked = _apart(locked, budget, units.money)
         raise PlanError(
             f"The locked channels alone spend {spent}, more than the budget of {asked}; raise the budget "
             "or unlock a channel."
         )
     if budget > most * (1 + SLACK):
         parts, fixes = _why_most(problem, lo, hi)
-        most_s, asked = _apart(most, budget)
+        most_s, asked = _apart(most, budget, units.money)
         raise PlanError(
             f"With {_listed(parts)} the most you can place is {most_s}, less than the budget of {asked}; "
             f"{_either(['lower the budget', *fixes])}."
         )
     if budget < least * (1 - SLACK):
         parts, fixes = _why_least(problem)
-        least_s, asked = _apart(least, budget)
+        least_s, asked = _apart(least, budget, units.money)
         raise PlanError(
             f"With {_listed(parts)} the least you must place is {least_s}, more than the budget of "
             f"{asked}; {_either(['raise the budget', *fixes])}."
@@ -244,27 +247,30 @@ def check_budget(problem: AllocationProblem, budget: float) -> float:
     return float(min(max(budget, least), most))
 
 
-def check_target(problem: AllocationProblem, target: float, best_at: Callable[[float], float]) -> None:
+def check_target(problem: AllocationProblem, target: float, best_at: Callable[[float], float],
+                 units: Units | None = None) -> None:
     """PlanError when no budget the limits allow reaches `target`; `best_at(budget)` is the best outcome there."""
+    units = units or Units()
+    money = partial(units.money, digits=4)
     lo, hi = problem.unchecked_cell_bounds()
-    _cell_clash(problem, lo, hi)
+    _cell_clash(problem, lo, hi, money)
     hi = np.maximum(hi, lo)
-    _group_clash(problem, lo, hi)
-    _on_off_clash(problem, hi)
+    _group_clash(problem, lo, hi, money)
+    _on_off_clash(problem, hi, money)
     _, most = _total_range(problem, lo, hi)
     if np.isfinite(most):
         best = best_at(most)
         if best < target * (1 - SLACK):
             parts, fixes = _why_most(problem, lo, hi)
-            reach, asked = _apart(best, target)
+            reach, asked = _apart(best, target, units.outcome_value)
             raise PlanError(
                 f"With {_listed(parts)} the most the plan can reach is {reach} a year (spending "
-                f"{_money(most)}), less than the target of {asked}; {_either(['lower the target', *fixes])}."
+                f"{money(most)}), less than the target of {asked}; {_either(['lower the target', *fixes])}."
             )
         return
     ceiling = float(np.sum(np.where(np.isfinite(hi), problem.curves.response(hi), problem.curves.beta)))
     if target >= ceiling * (1 - 1e-6):
-        reach, asked = _apart(ceiling, target)
+        reach, asked = _apart(ceiling, target, units.outcome_value)
         raise PlanError(
             f"However much is spent, these channels level off at about {reach} a year, short of the "
             f"target of {asked}; lower the target or add channels."

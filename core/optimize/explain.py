@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from core.formatting import compact
+from core.formatting import Units
 from core.optimize.problem import AllocationProblem
 from core.optimize.results import AllocationResult, _f
 from core.optimize.shadow import (
@@ -64,8 +64,8 @@ def _ratio(value: float | None) -> str:
 class _Plan:
     """The facts the reasons and the summary read, computed once."""
 
-    def __init__(self, problem: AllocationProblem, result: AllocationResult, step: float) -> None:
-        self.problem, self.result, self.step = problem, result, step
+    def __init__(self, problem: AllocationProblem, result: AllocationResult, step: float, units: Units) -> None:
+        self.problem, self.result, self.step, self.units = problem, result, step, units
         self.x = np.asarray(result.allocation, dtype=float)
         self.optimal = result.status == "optimal"
         self.envelope = "envelope" in (result.method or "")
@@ -140,7 +140,7 @@ class _Plan:
 def _gain(plan: _Plan, price: float | None) -> str:
     if price is None:
         return "n/a"
-    return "without limit" if not np.isfinite(price) else compact(price * plan.step)
+    return "without limit" if not np.isfinite(price) else plan.units.outcome_value(price * plan.step)
 
 
 def _kind(plan: _Plan, i: int) -> str:
@@ -191,7 +191,7 @@ def _why(plan: _Plan, i: int, kind: str) -> str:
 
 def _relax(plan: _Plan, i: int, kind: str) -> tuple[str | None, float | None]:
     """What relaxing the cell's own limit is worth, in words, and the shadow price."""
-    step = compact(plan.step)
+    step = plan.units.money(plan.step)
     if kind == "cap":
         price = plan.price("cap", i)
         return f"+{step} on its cap adds about {_gain(plan, price)}", price
@@ -223,7 +223,7 @@ def _limit_name(plan: _Plan, limit: Limit) -> str:
 
 def _limit_text(plan: _Plan, limit: Limit, price: float | None) -> str:
     """ "+1 M on TV's cap adds about 310 K"; a lock reads as unlocking it one way."""
-    step = compact(plan.step)
+    step = plan.units.money(plan.step)
     if limit.kind in ("cap", "floor") and plan.locked[limit.index]:
         way = "adding" if limit.kind == "cap" else "cutting"
         return f"unlocking {plan.labels[limit.index]} and {way} {step} adds about {_gain(plan, price)}"
@@ -254,17 +254,19 @@ def _moves(plan: _Plan) -> str:
     """The first sentence: how much moves where, for how much more outcome."""
     r, labels = plan.result, plan.labels
     if r.current is None:
-        return f"The plan spreads {compact(r.budget)} over {len(plan.x)} cells."
+        return f"The plan spreads {plan.units.money(r.budget)} over {len(plan.x)} cells."
     change = plan.x - r.current
     moved = float(np.clip(change, 0, None).sum())
     if moved <= 1e-9 * max(r.budget, 1.0):
         return "The plan keeps the current allocation: no move adds predicted outcome."
     up, down = int(np.argmax(change)), int(np.argmin(change))
-    text = f"The plan moves {compact(moved)} ({moved / r.budget * 100:.0f} % of the budget), most into {labels[up]}"
+    money = plan.units.money
+    text = f"The plan moves {money(moved)} ({moved / r.budget * 100:.0f} % of the budget), most into {labels[up]}"
     if change[down] < 0:
         text += f" and out of {labels[down]}"
     gain = r.gain
-    return text + (f", for {compact(gain)} more predicted outcome." if gain is not None else ".")
+    more = f", for {plan.units.outcome_value(gain)} more predicted {plan.units.outcome_name}."
+    return text + (more if gain is not None else ".")
 
 
 def _counts(kinds: list[str]) -> str:
@@ -341,9 +343,11 @@ def _check(plan: _Plan, limits: list[dict[str, Any]]) -> dict[str, Any] | None:
     }
 
 
-def explain_plan(problem: AllocationProblem, result: AllocationResult, step: float | None = None) -> dict[str, Any]:
-    """The plan's explanation as a JSON-able dict: summary, per-cell reasons, binding limits' values."""
-    plan = _Plan(problem, result, step or round_step(result.budget))
+def explain_plan(problem: AllocationProblem, result: AllocationResult, step: float | None = None,
+                 units: Units | None = None) -> dict[str, Any]:
+    """The plan's explanation as a JSON-able dict: summary, per-cell reasons, binding limits' values;
+    money and outcome in `units` (the organization's currency; plain figures without)."""
+    plan = _Plan(problem, result, step or round_step(result.budget), units or Units())
     kinds = [_kind(plan, i) for i in range(problem.n)]
     cells = []
     for i, kind in enumerate(kinds):
@@ -365,7 +369,7 @@ def explain_plan(problem: AllocationProblem, result: AllocationResult, step: flo
     if best:
         sentences.append(f"The limit most worth relaxing: {best['text']}.")
     elif plan.kkt and plan.lam is not None:
-        sentences.append(f"Each extra {compact(plan.step)} of budget adds about {_gain(plan, plan.lam)}.")
+        sentences.append(f"Each extra {plan.units.money(plan.step)} of budget adds about {_gain(plan, plan.lam)}.")
     caveat = _caveat(plan)
     if caveat:
         sentences.append(caveat)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core.formatting import Units
 from core.optimize.curves import CurveArrays
 from core.optimize.genetic import optimize_hard
 from core.optimize.problem import AllocationProblem, InfeasibleError
@@ -47,8 +48,15 @@ def test_a_budget_a_hair_from_the_cap_is_placed_at_it() -> None:
 
 
 def test_digits_enough_to_tell_the_budget_from_the_limit() -> None:
-    assert _apart(554.95e6, 555.0e6) == ("554.95 M", "555 M")
-    assert _apart(300e6, 600e6) == ("300 M", "600 M")
+    assert _apart(554.95e6, 555.0e6, Units().money) == ("554.95 M", "555 M")
+    assert _apart(300e6, 600e6, Units().money) == ("300 M", "600 M")
+    assert _apart(554.95e6, 555.0e6, Units("INR").money) == ("₹554.95 M", "₹555 M")
+
+
+def test_the_refusal_speaks_the_organizations_currency() -> None:
+    p = problem(max_change=0.2)
+    with pytest.raises(PlanError, match=r"the most you can place is ₹.* less than the budget of ₹"):
+        check_budget(p, float(np.sum(CURRENT)) * 2, Units("INR"))
 
 
 @pytest.mark.parametrize(

@@ -110,7 +110,7 @@ def test_a_budget_the_limits_cannot_place_fails_with_the_pages_words(client, bra
     job = poll(client, brand_manager, submitted.get_json()["id"])
     assert job["status"] == "failed" and job["result"] is None
     assert job["error"].startswith("With at most +20 % per channel the most you can place is "), job["error"]
-    assert job["error"].endswith(", less than the budget of 1 T; lower the budget or raise the cap."), job["error"]
+    assert job["error"].endswith(", less than the budget of ₹1 T; lower the budget or raise the cap."), job["error"]
 
 
 @pytest.mark.parametrize("body, where", [

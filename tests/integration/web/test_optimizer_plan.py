@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from core.budget import preview
 from core.demo import seed_demo
-from core.formatting import compact
+from core.formatting import Units
 from core.models import Scenario
 from core.response_curves import fit_brand
 from core.scenarios import get_scenario
@@ -36,6 +36,11 @@ from tests.support import demo_people, make_app
 
 SAVE = "optimizer-save.n_clicks"
 DEFAULTS = "optimizer-brands.value"
+
+
+def _money(value: float, digits: int) -> str:
+    """An amount as the messages write it: the demo organizations keep their money in INR."""
+    return Units("INR").money(value, digits)
 
 
 def scenarios(db) -> int:
@@ -110,13 +115,13 @@ def test_limits_the_budget_cannot_meet_are_said_with_the_number_that_works(sqlit
     cases = [
         (
             {"budget": round(current * 1.5), "max_change": 20},
-            f"With at most +20 % per channel the most you can place is {compact(current * 1.2, 4)}, less than the "
-            f"budget of {compact(round(current * 1.5), 4)}; lower the budget or raise the cap.",
+            f"With at most +20 % per channel the most you can place is {_money(current * 1.2, 4)}, less than the "
+            f"budget of {_money(round(current * 1.5), 4)}; lower the budget or raise the cap.",
         ),
         (
             {"budget": round(current * 0.5), "max_change": 20},
-            f"the least you must place is {compact(current * 0.8, 4)}, more than the budget of "
-            f"{compact(round(current * 0.5), 4)}; raise the budget or widen the cap.",
+            f"the least you must place is {_money(current * 0.8, 4)}, more than the budget of "
+            f"{_money(round(current * 0.5), 4)}; raise the budget or widen the cap.",
         ),
         (
             {
@@ -124,12 +129,12 @@ def test_limits_the_budget_cannot_meet_are_said_with_the_number_that_works(sqlit
                 "max_change": None,
                 "cells": [{"brand_id": brand, "channel": "TV", "locked": True}],
             },
-            f"The locked channels alone spend {compact(tv['current'], 4)}, more than the budget of",
+            f"The locked channels alone spend {_money(tv['current'], 4)}, more than the budget of",
         ),
         (
             {"max_change": 10, "cells": [{"brand_id": brand, "channel": "TV", "lower": round(tv["current"] * 2)}]},
-            f"TV: its minimum {compact(round(tv['current'] * 2), 4)} is more than the "
-            f"{compact(tv['current'] * 1.1, 4)} that at most +10 % allows; lower the minimum or raise the cap.",
+            f"TV: its minimum {_money(round(tv['current'] * 2), 4)} is more than the "
+            f"{_money(tv['current'] * 1.1, 4)} that at most +10 % allows; lower the minimum or raise the cap.",
         ),
         ({"scenario_type": "min_budget", "target": 1e15, "max_change": 20}, "lower the target or raise the cap"),
         (
