@@ -45,7 +45,9 @@ brands first; each worker regenerates its brand from its seed. Text output is an
 figures under their names, today's under `today_<name>`, `oracle_roas_mape_pct`, `coverage_90_ceiling`
 and the targets.
 `--details FILE` writes every fit beside its brand's truth (JSON lines) to see where a fitter goes
-wrong; `--max-channels` keeps only small brands, for smoke runs (the tests), never for figures.
+wrong; `--only-new` skips today's fitter (development runs on a loaded machine; the frozen fitter's
+figures for a family seed are those of any earlier full run); `--max-channels` keeps only small
+brands, for smoke runs (the tests), never for figures.
 """
 
 from __future__ import annotations
@@ -151,9 +153,10 @@ def figures(results: list[dict], truth: dict[int, Any]) -> dict[str, float | int
     }
 
 
-def run(seeds: list[int], invariance: int, bootstrap: int, workers: int) -> list[dict]:
+def run(seeds: list[int], invariance: int, bootstrap: int, workers: int,
+        fitters: tuple[str, ...] = tuple(FITTERS)) -> list[dict]:
     """Every fit (both fitters; the first `invariance` brands also in the other units), in a process pool."""
-    tasks = [(f, s, v, bootstrap) for f in FITTERS for i, s in enumerate(seeds)
+    tasks = [(f, s, v, bootstrap) for f in fitters for i, s in enumerate(seeds)
              for v in VARIANTS if v == "base" or i < invariance]
     tasks.sort(key=lambda t: -len(synthetic_brand(t[1]).channels))  # big brands first: the pool ends together
     if workers <= 1:
@@ -211,13 +214,18 @@ def main(argv: list[str] | None = None) -> dict:
                         help="smoke runs only: keep the family's brands with at most this many channels")
     parser.add_argument("--details", default=None, help="write every fit beside its truth to this JSON-lines file")
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
+    parser.add_argument("--only-new", action="store_true",
+                        help="development runs: skip today's fitter (frozen and seeded, its figures for a family "
+                             "seed do not change); its column shows '-'")
     args = parser.parse_args(argv)
 
     seeds = brand_seeds(args.brands, args.seed, args.max_channels)
     truth = {s: synthetic_brand(s) for s in seeds}
     started = time.perf_counter()
-    results = run(seeds, args.invariance_brands, args.bootstrap, args.workers)
-    by = {f: figures([r for r in results if r["fitter"] == f], truth) for f in FITTERS}
+    fitters = ("new",) if args.only_new else tuple(FITTERS)
+    results = run(seeds, args.invariance_brands, args.bootstrap, args.workers, fitters)
+    by = {f: figures([r for r in results if r["fitter"] == f], truth) for f in fitters}
+    today = by.get("today", {})
     errors = sorted({r["error"] for r in results if "error" in r})
     if args.details:
         write_details(args.details, results, truth)
@@ -226,7 +234,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"{args.workers} workers, {time.perf_counter() - started:.0f} s")
     print(f"{'figure':26} | {'today':>10} | {'new':>10} | target")
     for name in FIGURES:
-        print(f"{name:26} | {_fmt(by['today'][name]):>10} | {_fmt(by['new'][name]):>10} | {TARGETS[name]}")
+        print(f"{name:26} | {_fmt(today[name]) if today else '-':>10} | {_fmt(by['new'][name]):>10} | {TARGETS[name]}")
     oracle = oracle_roas_mape_pct(list(truth.values()))
     print(f"oracle_roas_mape_pct {oracle:.3f}: least squares with the true adstock and saturation known "
           "(only the linear coefficients estimated), the floor the noise sets for roas_mape_pct")
@@ -235,7 +243,7 @@ def main(argv: list[str] | None = None) -> dict:
     for e in errors[:5]:
         print(f"fit failed: {e}")
     result = {"benchmark": "fitting", "brands": args.brands, "seed": args.seed, "bootstrap": args.bootstrap,
-              **by["new"], **{f"today_{k}": v for k, v in by["today"].items()},
+              **by["new"], **{f"today_{k}": v for k, v in today.items()},
               "oracle_roas_mape_pct": oracle, "coverage_90_ceiling": coverage_ceiling(args.bootstrap),
               "targets": TARGETS, "errors": errors[:5],
               "seconds": round(time.perf_counter() - started, 1)}
