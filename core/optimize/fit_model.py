@@ -234,7 +234,7 @@ class Model:
         return least_squares(self.residuals, u0, jac=self.jacobian, bounds=(self.lower, self.upper), x_scale="jac",
                              max_nfev=max_nfev, args=(y, mask), ftol=tol, xtol=tol, gtol=tol)
 
-    def polish(self, y: np.ndarray, mask: np.ndarray, u0: np.ndarray, max_nfev: int = 60) -> Any:
+    def polish(self, y: np.ndarray, mask: np.ndarray, u0: np.ndarray, max_nfev: int = 200) -> Any:
         """The MAP to the last bits, from a converged fit `u0`: stops only when a step no longer moves u.
 
         A cost-drop (ftol) or gradient (gtol) stop leaves u where the objective is flat to that tolerance,

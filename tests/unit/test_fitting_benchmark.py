@@ -176,3 +176,13 @@ def test_the_benchmark_runs_end_to_end_and_prints_every_figure(tmp_path):
     fits = [json.loads(line) for line in details.read_text().splitlines()]
     assert len(fits) == 2 * (3 + 2)  # both fitters: 3 brands, and 1 brand in two other units
     assert all(set(f["roas"]) == set(f["truth"]["roas"]) for f in fits)
+
+
+def test_only_new_skips_todays_fitter_and_says_so():
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        result = main(["--brands", "1", "--bootstrap", "3", "--invariance-brands", "0", "--max-channels", "2",
+                       "--workers", "1", "--only-new"])
+    row = next(line for line in out.getvalue().splitlines() if line.startswith("coverage_90 "))
+    assert row.split("|")[1].strip() == "-"
+    assert not any(k.startswith("today_") for k in result) and result["n_brands"] == 1
