@@ -200,7 +200,10 @@ def coverage_ceiling(draws: int) -> float:
 
 
 def _fmt(value: float | int) -> str:
-    return f"{value:d}" if isinstance(value, int) else f"{value:.3f}"
+    """Integers as they are, small figures (unit invariance) in scientific notation, others to 3 decimals."""
+    if isinstance(value, int):
+        return f"{value:d}"
+    return f"{value:.2e}" if 0 < abs(value) < 0.01 else f"{value:.3f}"
 
 
 def main(argv: list[str] | None = None) -> dict:
