@@ -24,7 +24,12 @@ weeks) with their names. Figures, over every channel of every brand:
   and revenue factors); a fitter that does not depend on the currency unit gives ~0;
 - fit_s_median, fit_cpu_s_median: median wall and CPU seconds per main fit (wall time grows with the
   machine's load, CPU time much less);
-- n_brands, n_channels, n_failed (fits that raised; their channels are left out of the figures).
+- n_brands, n_channels, n_failed (fits that raised; their channels are left out of the figures);
+- oracle_roas_mape_pct (one figure for the run, beside the fitters): roas_mape_pct of channel ROAS
+  estimated by least squares when the true adstock (truncated weights, pre-history) and the true
+  saturation of every channel are known and only the linear coefficients (baseline, trend, Fourier
+  terms, controls, one β per channel) are estimated (benchmarks/fit_oracle.py): what the family's
+  noise and collinearity alone cost, the floor against which roas_mape_pct is to be read.
 
 Options: `--bootstrap N` is passed to both fitters as `n_bootstrap` (default 25); everything else is
 each fitter's own default. The unit-invariance refits compare point ROAS only and run with 2 draws.
@@ -37,9 +42,12 @@ default run (100 brands, both fitters, 10 invariance brands, 2 workers) takes ab
 free cores if the new fitter costs what today's does. The brands are fitted in a process pool, big
 brands first; each worker regenerates its brand from its seed. Text output is an aligned table
 "figure | today | new | target"; with --json the last line is one JSON object with the new fitter's
-figures under their names, today's under `today_<name>`, `coverage_90_ceiling` and the targets.
+figures under their names, today's under `today_<name>`, `oracle_roas_mape_pct`, `coverage_90_ceiling`
+and the targets.
 `--details FILE` writes every fit beside its brand's truth (JSON lines) to see where a fitter goes
-wrong; `--max-channels` keeps only small brands, for smoke runs (the tests), never for figures.
+wrong; `--only-new` skips today's fitter (development runs on a loaded machine; the frozen fitter's
+figures for a family seed are those of any earlier full run); `--max-channels` keeps only small
+brands, for smoke runs (the tests), never for figures.
 """
 
 from __future__ import annotations
@@ -57,6 +65,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks import fit_baseline
+from benchmarks.fit_oracle import oracle_roas_mape_pct
 from benchmarks.fitting_family import family_seeds, synthetic_brand
 from core.optimize import fit as fit_new
 
@@ -144,9 +153,10 @@ def figures(results: list[dict], truth: dict[int, Any]) -> dict[str, float | int
     }
 
 
-def run(seeds: list[int], invariance: int, bootstrap: int, workers: int) -> list[dict]:
+def run(seeds: list[int], invariance: int, bootstrap: int, workers: int,
+        fitters: tuple[str, ...] = tuple(FITTERS)) -> list[dict]:
     """Every fit (both fitters; the first `invariance` brands also in the other units), in a process pool."""
-    tasks = [(f, s, v, bootstrap) for f in FITTERS for i, s in enumerate(seeds)
+    tasks = [(f, s, v, bootstrap) for f in fitters for i, s in enumerate(seeds)
              for v in VARIANTS if v == "base" or i < invariance]
     tasks.sort(key=lambda t: -len(synthetic_brand(t[1]).channels))  # big brands first: the pool ends together
     if workers <= 1:
@@ -190,7 +200,10 @@ def coverage_ceiling(draws: int) -> float:
 
 
 def _fmt(value: float | int) -> str:
-    return f"{value:d}" if isinstance(value, int) else f"{value:.3f}"
+    """Integers as they are, small figures (unit invariance) in scientific notation, others to 3 decimals."""
+    if isinstance(value, int):
+        return f"{value:d}"
+    return f"{value:.2e}" if 0 < abs(value) < 0.01 else f"{value:.3f}"
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -204,13 +217,18 @@ def main(argv: list[str] | None = None) -> dict:
                         help="smoke runs only: keep the family's brands with at most this many channels")
     parser.add_argument("--details", default=None, help="write every fit beside its truth to this JSON-lines file")
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
+    parser.add_argument("--only-new", action="store_true",
+                        help="development runs: skip today's fitter (frozen and seeded, its figures for a family "
+                             "seed do not change); its column shows '-'")
     args = parser.parse_args(argv)
 
     seeds = brand_seeds(args.brands, args.seed, args.max_channels)
     truth = {s: synthetic_brand(s) for s in seeds}
     started = time.perf_counter()
-    results = run(seeds, args.invariance_brands, args.bootstrap, args.workers)
-    by = {f: figures([r for r in results if r["fitter"] == f], truth) for f in FITTERS}
+    fitters = ("new",) if args.only_new else tuple(FITTERS)
+    results = run(seeds, args.invariance_brands, args.bootstrap, args.workers, fitters)
+    by = {f: figures([r for r in results if r["fitter"] == f], truth) for f in fitters}
+    today = by.get("today", {})
     errors = sorted({r["error"] for r in results if "error" in r})
     if args.details:
         write_details(args.details, results, truth)
@@ -219,14 +237,18 @@ def main(argv: list[str] | None = None) -> dict:
           f"{args.workers} workers, {time.perf_counter() - started:.0f} s")
     print(f"{'figure':26} | {'today':>10} | {'new':>10} | target")
     for name in FIGURES:
-        print(f"{name:26} | {_fmt(by['today'][name]):>10} | {_fmt(by['new'][name]):>10} | {TARGETS[name]}")
+        print(f"{name:26} | {_fmt(today[name]) if today else '-':>10} | {_fmt(by['new'][name]):>10} | {TARGETS[name]}")
+    oracle = oracle_roas_mape_pct(list(truth.values()))
+    print(f"oracle_roas_mape_pct {oracle:.3f}: least squares with the true adstock and saturation known "
+          "(only the linear coefficients estimated), the floor the noise sets for roas_mape_pct")
     print(f"coverage_90_ceiling {coverage_ceiling(args.bootstrap):.3f}: what the 5 %–95 % quantiles of "
           f"{args.bootstrap} exact draws cover (bounds a bootstrap interval such as today's)")
     for e in errors[:5]:
         print(f"fit failed: {e}")
     result = {"benchmark": "fitting", "brands": args.brands, "seed": args.seed, "bootstrap": args.bootstrap,
-              **by["new"], **{f"today_{k}": v for k, v in by["today"].items()},
-              "coverage_90_ceiling": coverage_ceiling(args.bootstrap), "targets": TARGETS, "errors": errors[:5],
+              **by["new"], **{f"today_{k}": v for k, v in today.items()},
+              "oracle_roas_mape_pct": oracle, "coverage_90_ceiling": coverage_ceiling(args.bootstrap),
+              "targets": TARGETS, "errors": errors[:5],
               "seconds": round(time.perf_counter() - started, 1)}
     if args.json:
         print(json.dumps(result))

@@ -144,17 +144,24 @@ def _experiment_rows(model: Model, u: np.ndarray, draws: np.ndarray, channels: l
     return rows
 
 
-def _settle_sigma(model: Model, y: np.ndarray, mask: np.ndarray, res: Any, rounds: int = 3) -> Any:
+def _settle_sigma(model: Model, y: np.ndarray, mask: np.ndarray, res: Any, rounds: int = 3,
+                  polish: bool = False) -> Any:
     """Re-estimate the noise sd σ from the fit's residuals (it weighs the priors and experiments against the
-    data) and refit from there, until σ moves by less than 2 %; returns the last fit."""
+    data) and refit from there, until σ moves by less than 2 %; returns the last fit.
+
+    `polish`: every refit runs to the last bits (Model.polish), at least twice, so the last σ comes from a
+    polished fit: σ from an ordinary stop carries that stop's ~1e-6 noise into the answer.
+    """
     dof = max(int(mask.sum()) - model.linear.shape[1] - 2 * model.c, 1)
-    for _ in range(rounds):
+    for i in range(rounds):
         resid = (y - model.predict(res.x))[mask]
         sigma = float(np.sqrt(resid @ resid / dof)) or model.sigma
         moved = abs(sigma / model.sigma - 1.0)
         model.sigma = sigma
         res = model.fit(y, mask, res.x, tol=1e-10)
-        if moved < 0.02:
+        if polish:
+            res = model.polish(y, mask, res.x)
+        if moved < 0.02 and (i > 0 or not polish):
             break
     return res
 
@@ -218,7 +225,7 @@ def fit_response_curves(
         extra = [u_train]
     res = multistart(model, y, full, extra, max(1, n_starts // 2), rng, mon, "full fit", 0.5, 0.8)
     # σ from the MAP residuals (the priors' weight depends on it), then refit once from there.
-    res = _settle_sigma(model, y, full, res)
+    res = _settle_sigma(model, y, full, res, polish=True)
     u = res.x
     mon.report(0.9, "uncertainty")
     media = model.media(u)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 
 import numpy as np
 import pytest
 
+from benchmarks.fit_oracle import oracle_roas, oracle_roas_mape_pct
 from benchmarks.fitting import FIGURES, coverage_ceiling, figures, main
 from benchmarks.fitting_family import (
     BURN_IN,
@@ -131,6 +133,18 @@ def test_the_figures_score_a_fitter_against_the_truth():
     assert got["unit_invariance_max_rel"] == pytest.approx(0.5) and got["n_failed"] == 1
 
 
+def test_the_oracle_is_exact_without_noise_and_errs_with_it():
+    """Known shapes and no noise: least squares returns the true ROAS; the noise alone then costs a figure > 0."""
+    for brand in FAMILY[:5]:
+        clean = dataclasses.replace(brand, revenue=brand.revenue - brand.noise)
+        got = oracle_roas(clean)
+        for ch in brand.channels:
+            assert got[ch] == pytest.approx(brand.roas[ch], rel=1e-9)
+    noisy = oracle_roas_mape_pct(FAMILY[:10])
+    assert 1.0 < noisy < 200.0
+    assert oracle_roas_mape_pct([dataclasses.replace(b, revenue=b.revenue - b.noise) for b in FAMILY[:10]]) < 1e-7
+
+
 def test_the_coverage_ceiling_is_what_exact_draws_cover():
     rng = np.random.default_rng(3)
     for draws in (20, 100):
@@ -158,6 +172,17 @@ def test_the_benchmark_runs_end_to_end_and_prints_every_figure(tmp_path):
         assert result[f"{prefix}n_channels"] == 6
         assert 0.0 <= result[f"{prefix}coverage_90"] <= 1.0 and result[f"{prefix}roas_mape_pct"] >= 0
     assert result["coverage_90_ceiling"] == pytest.approx(coverage_ceiling(3))
+    assert 0.0 < result["oracle_roas_mape_pct"] < 1000.0
     fits = [json.loads(line) for line in details.read_text().splitlines()]
     assert len(fits) == 2 * (3 + 2)  # both fitters: 3 brands, and 1 brand in two other units
     assert all(set(f["roas"]) == set(f["truth"]["roas"]) for f in fits)
+
+
+def test_only_new_skips_todays_fitter_and_says_so():
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        result = main(["--brands", "1", "--bootstrap", "3", "--invariance-brands", "0", "--max-channels", "2",
+                       "--workers", "1", "--only-new"])
+    row = next(line for line in out.getvalue().splitlines() if line.startswith("coverage_90 "))
+    assert row.split("|")[1].strip() == "-"
+    assert not any(k.startswith("today_") for k in result) and result["n_brands"] == 1
