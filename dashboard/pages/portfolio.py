@@ -31,6 +31,7 @@ from core.portfolio import (
     section_comparison,
 )
 from core.portfolio_alerts import metric_anomalies, score_drop_alerts
+from core.read_cache import cached_under
 from core.runtime import get_db
 from core.security import Principal
 from core.settings import project_alert_defaults
@@ -56,8 +57,14 @@ GRAPH_CONFIG = {"displaylogo": False}
 
 
 def _project_readable(principal: Principal, project_id) -> bool:
-    with get_db().engine.connect() as conn:
-        return can_view_project(conn, principal, project_id)
+    """Every callback of the page asks: kept under the principal's token, a hit opens no connection."""
+
+    def ask() -> bool:
+        with get_db().engine.connect() as conn:
+            return can_view_project.uncached(conn, principal, project_id)
+
+    return cached_under(get_db().engine, principal.data_token, "portfolio.project_readable",
+                        (principal.scope_key, project_id), ask)
 
 
 def _card(title, body, card_id: str | None = None, **kwargs) -> dbc.Card:
