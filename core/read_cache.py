@@ -8,10 +8,16 @@ every committed write to the analytic tables, migrations 0010–0011). A write a
 an import, a recompute, retention, psql — makes every older entry unreachable; the LRU drops them.
 
 Safe under concurrency: the token is read before the computation, so a result computed while a
-write commits is filed under the old token, which no later reader asks for. The process tier keeps
-each result pickled and every hit unpickles its own copy, so a caller that changes a frame cannot
-change what the next one sees (a value that does not pickle is deep-copied instead). Errors
-(a denial, a bad argument) are never cached: they run again every time.
+write commits is filed under the old token, which no later reader asks for. Errors (a denial, a bad
+argument) are never cached: they run again every time.
+
+A hit hands out the stored object itself, not a copy: copying every frame and component tree on
+every hit cost a sixth of the server's time, and callers only read results (Dash serializes the
+views). Read-only is a rule, not a wrapper (a DataFrame cannot be frozen), so it is checked: with
+`check_hits(True)` (the test suite turns it on for every test) the process tier keeps each entry's
+pickle digest and a hit whose value changed since it was stored raises `CachedValueChanged`,
+naming the read model — a caller that changes a cached frame fails the suite instead of changing
+what the next person sees. Change a copy (`frame.copy()`) if you must.
 
 With Redis (`share`), a second tier holds the same entries for every process of the deployment, so
 one web worker's result serves the others: values are pickled and signed with the app's secret
@@ -28,7 +34,6 @@ nobody configured (command-line tools, tests) gets the defaults.
 from __future__ import annotations
 
 import contextlib
-import copy
 import functools
 import hashlib
 import hmac
@@ -52,6 +57,17 @@ DEFAULT_BYTES = Config.read_cache_mb * 2**20
 T = TypeVar("T")
 _MISSING = object()
 log = logging.getLogger(__name__)
+_checking = False  # check_hits: the test suite's proof that no caller changes a cached value
+
+
+class CachedValueChanged(AssertionError):
+    """A caller changed a value the read cache handed out (see the module docstring)."""
+
+
+def check_hits(on: bool) -> None:
+    """Make every hit prove its value is unchanged since it was stored (slow: for tests)."""
+    global _checking
+    _checking = on
 
 
 _TOKEN = select(DataVersion.token).where(DataVersion.id == 1)
@@ -59,6 +75,10 @@ _TOKEN = select(DataVersion.token).where(DataVersion.id == 1)
 # reads see its uncommitted rows under the old token, so its transaction must not use the cache.
 _TOKEN_UNLESS_WRITING = _TOKEN.where(~exists().where(
     DataVersionPending.txid == func.txid_current_if_assigned()))
+
+
+# The token as a column, for a statement that reads it beside its own rows (one round trip fewer).
+TOKEN_COLUMN = _TOKEN.scalar_subquery().label("data_token")
 
 
 def data_token(conn: Connection) -> str | None:
@@ -120,7 +140,7 @@ class SharedTier:
             return _MISSING
 
     def put(self, full: tuple, data: bytes) -> None:
-        """Store a value as pickled by the process tier (`_pickled`)."""
+        """Store a value's pickle (`_pickled`)."""
         if not self._available():
             return
         tag = hmac.new(self._key, data, hashlib.sha256).digest()
@@ -139,15 +159,20 @@ class ReadCache:
         # One bound for both limits: every entry weighs its pickle's bytes, and at least an equal share
         # of `max_bytes`, so the LRU holds at most `entries` entries and at most `max_bytes` bytes.
         share = max(1, max_bytes // entries) if entries > 0 else 1
-        self._lru: LRUCache | None = (LRUCache(max(max_bytes, share), getsizeof=lambda blob: max(share, _weight(blob)))
+        self._lru: LRUCache | None = (LRUCache(max(max_bytes, share), getsizeof=lambda e: max(share, e.size))
                                       if entries > 0 else None)
         self._lock = threading.Lock()
         self.shared = shared  # unused while the LRU is off: `get` computes before reaching it
 
     def get(self, conn: Connection, name: str, key: tuple, compute: Callable[[], T]) -> T:
-        """The cached result for `key` under the current data token, computing it on a miss."""
-        token = _token_of_transaction(conn) if self._lru is not None else None
-        if token is None:
+        """The cached result for `key` under the current data token, computing it on a miss. The
+        result is shared with every other caller: read it, never change it."""
+        return self.get_under(_token_of_transaction(conn) if self._lru is not None else None, name, key, compute)
+
+    def get_under(self, token: str | None, name: str, key: tuple, compute: Callable[[], T]) -> T:
+        """`get` with a token the caller read itself (None: compute, uncached), on a connection that
+        `compute` never writes on: see `cached_under`."""
+        if token is None or self._lru is None:
             READ_CACHE.labels(name, "bypass").inc()
             return compute()
         full = (token, name, key)
@@ -155,20 +180,19 @@ class ReadCache:
             stored = self._lru.get(full, _MISSING)
         if stored is not _MISSING:
             READ_CACHE.labels(name, "hit").inc()
-            return _thaw(stored)
+            return stored.handed_out(name)
         value = self.shared.get(full) if self.shared is not None else _MISSING
-        if value is not _MISSING:
-            READ_CACHE.labels(name, "shared_hit").inc()
-            blob = _pickled(value)
-        else:
-            READ_CACHE.labels(name, "miss").inc()
+        missed = value is _MISSING
+        READ_CACHE.labels(name, "miss" if missed else "shared_hit").inc()
+        if missed:
             value = compute()
-            blob = _pickled(value)
-            if self.shared is not None and isinstance(blob, bytes):
-                self.shared.put(full, blob)
+        blob = _pickled(value)  # its size bounds the LRU; after a miss, the shared tier stores it
+        if missed and self.shared is not None and blob is not None:
+            self.shared.put(full, blob)
+        entry = _Entry(value, blob)
         with self._lock, contextlib.suppress(ValueError):  # ValueError: one result above the whole bound
-            self._lru[full] = blob
-        return value  # this caller's own: computed or unpickled for it, never handed out again
+            self._lru[full] = entry
+        return value
 
     def clear(self) -> None:
         if self._lru is not None:
@@ -176,31 +200,34 @@ class ReadCache:
                 self._lru.clear()
 
 
-class _Unpicklable:
-    """A value that does not pickle, kept as is and deep-copied for each caller."""
+class _Entry:
+    """A stored result; while `check_hits` is on, also the digest of its pickle when stored."""
 
-    __slots__ = ("value",)
+    __slots__ = ("digest", "size", "value")
 
-    def __init__(self, value: Any) -> None:
+    def __init__(self, value: Any, blob: bytes | None) -> None:
         self.value = value
+        self.size = len(blob) if blob is not None else 0  # a value that does not pickle weighs its share
+        self.digest = hashlib.sha256(blob).digest() if _checking and blob is not None else None
+
+    def handed_out(self, name: str) -> Any:
+        if self.digest is not None and _digest(self.value) != self.digest:
+            raise CachedValueChanged(f"a caller changed the cached result of {name}: read models and views "
+                                     "are shared by every caller; change a copy instead")
+        return self.value
 
 
-def _pickled(value: Any) -> bytes | _Unpicklable:
-    """How the process tier stores a value: its pickle, from which every hit unpickles its own copy
-    (several times faster than `copy.deepcopy` of the frames and component trees stored here)."""
+def _digest(value: Any) -> bytes | None:
+    blob = _pickled(value)
+    return hashlib.sha256(blob).digest() if blob is not None else None
+
+
+def _pickled(value: Any) -> bytes | None:
+    """A value's pickle for the shared tier (None for a value that does not pickle: kept per process)."""
     try:
         return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:  # a value that does not pickle: copied per caller instead
-        return _Unpicklable(value)
-
-
-def _weight(stored: bytes | _Unpicklable) -> int:
-    """An entry's bytes for the bound (a value that does not pickle counts as its share only)."""
-    return len(stored) if isinstance(stored, bytes) else 0
-
-
-def _thaw(stored: bytes | _Unpicklable) -> Any:
-    return copy.deepcopy(stored.value) if isinstance(stored, _Unpicklable) else pickle.loads(stored)
+    except Exception:
+        return None
 
 
 _caches: weakref.WeakKeyDictionary[Engine, ReadCache] = weakref.WeakKeyDictionary()
@@ -235,6 +262,17 @@ def cached_call(conn: Connection, name: str, key: tuple, compute: Callable[[], T
     return cache_for(conn.engine).get(conn, name, frozen, compute)
 
 
+def cached_under(engine: Engine, token: str | None, name: str, key: tuple, compute: Callable[[], T]) -> T:
+    """`cached_call` under a data token the caller read beforehand (`TOKEN_COLUMN` beside its own
+    columns, saving the lookup), for a `compute` that only reads: a result is then never newer data
+    filed under an older token than a reader with that token could see, as in `ReadCache.get`."""
+    try:
+        frozen = _frozen(key)
+    except TypeError:
+        return compute()
+    return cache_for(engine).get_under(token, name, frozen, compute)
+
+
 def share(engine: Engine, client: Any, secret: str | bytes) -> None:
     """Give the database's cache in this process a shared tier in Redis (called by the app factory)."""
     cache_for(engine).shared = SharedTier(client, secret)
@@ -255,8 +293,9 @@ def _frozen(value: Any) -> Any:
 def cached_read(*, scoped: bool = True) -> Callable[[Callable[..., T]], Callable[..., T]]:
     """Cache a read model `fn(conn, principal, *args)` (or `fn(conn, *args)` with scoped=False, for
     one that reads no scoped rows). The first argument may also be a `core.db.Database` (anything
-    with an `engine`): the token is then read on a connection of its own. The undecorated function
-    stays reachable as `fn.uncached`."""
+    with an `engine`): the token is then the one the principal was read under (`Principal.data_token`,
+    `cached_under`), else read on a connection of its own. The undecorated function stays reachable
+    as `fn.uncached`."""
 
     def decorate(fn: Callable[..., T]) -> Callable[..., T]:
         name = f"{fn.__module__.rsplit('.', 1)[-1]}.{fn.__qualname__}"
@@ -274,6 +313,9 @@ def cached_read(*, scoped: bool = True) -> Callable[[Callable[..., T]], Callable
 
             if isinstance(source, Connection):
                 return cache_for(source.engine).get(source, name, key, compute)
+            token = getattr(args[0], "data_token", None) if scoped else None
+            if token is not None:  # the request's principal knows the token: no lookup of its own
+                return cache_for(source.engine).get_under(token, name, key, compute)
             with source.engine.connect() as conn:
                 return cache_for(source.engine).get(conn, name, key, compute)
 

@@ -22,6 +22,7 @@ from dash import Input, Output, ctx, dcc, html, no_update
 from sqlalchemy import Connection
 
 from core.portfolio import READ, can_view_project, list_projects, project_periods
+from core.read_cache import cached_under
 from core.runtime import get_db
 from core.security import Principal
 from dashboard.access import protected_callback
@@ -53,9 +54,15 @@ def pick_period(periods: list[date], wanted: object) -> date | None:
 
 def project_readable(principal: Principal, project_id) -> bool:
     """Whether any part of the project is visible to the principal: the `objects` check of the callbacks
-    of project pages (ids straight from the browser are fine)."""
-    with get_db().engine.connect() as conn:
-        return can_view_project(conn, principal, project_id)
+    of project pages (ids straight from the browser are fine). Kept under the principal's data token,
+    so a hit opens no connection."""
+
+    def ask() -> bool:
+        with get_db().engine.connect() as conn:
+            return can_view_project.uncached(conn, principal, project_id)
+
+    return cached_under(get_db().engine, principal.data_token, "portfolio.project_readable",
+                        (principal.scope_key, project_id), ask)
 
 
 def context_bar() -> html.Div:

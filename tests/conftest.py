@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from core import read_cache
 from core.db import Database
 from core.jobs.executor import LocalExecutor
 from core.models import Base
@@ -22,6 +23,8 @@ from core.models import Base
 IN_CI = os.environ.get("CI", "").lower() == "true"
 # bcrypt at its minimum cost keeps sign-in tests fast; production stays at 12.
 os.environ.setdefault("DIGICADENCE_BCRYPT_ROUNDS", "4")
+# Every hit of the read cache proves no caller changed the shared value (core.read_cache.check_hits).
+read_cache.check_hits(True)
 PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 

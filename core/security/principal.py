@@ -73,6 +73,9 @@ class Principal:
     market_members: Mapping[int, frozenset[int]] = field(default_factory=dict)
     role_names: frozenset[str] = _EMPTY
     db: Database | None = field(default=None, compare=False, repr=False)
+    # The data token (core.read_cache) the grants were read under, when the caller read it (the web
+    # layer, per request): the authorizer resolves objects, and views are cached, at that same moment.
+    data_token: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_system_admin(self) -> bool:
@@ -204,9 +207,10 @@ def _market(source: Session | Connection, brands: dict[int, set[str]],
 def principal_of(source: Session | Connection, user: Any) -> Principal:
     """The Principal of a user row read by the caller (with at least the columns of USER_COLUMNS).
 
-    Plain column reads, no ORM objects: this runs on every request (the principal is never taken from
-    a cache or from the browser), so it is kept to one query, one more with project grants and one
-    more with brand grants (their projects' competitors).
+    Plain column reads, no ORM objects: one query, one more with project grants and one more with brand
+    grants (their projects' competitors). The web layer keeps the result under the data token, which
+    every table read here (and the user row the caller read) moves (dashboard.auth.principal.load_user);
+    it is never taken from the browser.
     """
     org = user.organization_id
     if not user.is_active or user.erased_at is not None or user.organization_archived_at is not None:

@@ -21,6 +21,7 @@ from dash import Input, Output, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from core import brand_explorer as bx
+from core.read_cache import cached_under
 from core.runtime import get_db
 from core.security import Forbidden, Principal
 from dashboard import brand_charts as charts
@@ -44,13 +45,19 @@ GRAPH_CONFIG = {"displaylogo": False, "responsive": True,
 
 # ---------------------------------------------------------------- object checks for protected_callback
 
-def _project_ok(principal: Principal, project_id) -> bool:
-    """The project holds a brand × project pair the principal may explore."""
+def _explorable_projects(principal: Principal) -> frozenset[int]:
     with get_db().engine.connect() as conn:
-        pairs = bx.explorable(conn, principal)
+        return frozenset(int(p) for p in bx.explorable(conn, principal)["project_id"])
+
+
+def _project_ok(principal: Principal, project_id) -> bool:
+    """The project holds a brand × project pair the principal may explore (kept per scopes and data
+    token: every callback of the page asks)."""
+    projects = cached_under(get_db().engine, principal.data_token, "brand.explorable_projects",
+                            (principal.scope_key,), lambda: _explorable_projects(principal))
     try:
-        return int(project_id) in set(pairs["project_id"])
-    except (TypeError, ValueError):
+        return int(project_id) in projects
+    except (TypeError, ValueError, OverflowError):
         return False
 
 

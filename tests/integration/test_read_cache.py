@@ -4,7 +4,8 @@ On both databases: every write to an analytic table (ORM, Core, raw SQL) changes
 tables and rolled-back writes do not; on PostgreSQL the new token is made at commit (writers
 never queue on it) and a writer's own reads bypass the cache until then. A
 cached read model computes once per data token, scope and arguments, recomputes after a write,
-never shares between different scopes, hands each caller its own copy, and never caches an error.
+never shares between different scopes, hands every caller the same object (and the suite fails when a
+caller changes it), and never caches an error.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy import func, insert, select, text, update
 from core import portfolio as pf
 from core.models import Brand, Job, MetricValue, Organization, Platform, Project, ProjectBrand, Section
 from core.models import Metric as MetricModel
-from core.read_cache import ReadCache, cache_for, cached_read, data_token
+from core.read_cache import CachedValueChanged, ReadCache, cache_for, cached_read, data_token
 from core.security.permissions import ALL_PERMISSIONS
 from core.security.principal import Principal
 from tests.conftest import redis_test_client
@@ -173,13 +174,22 @@ def test_different_scopes_and_arguments_never_share_an_entry(world):
     assert calls == [(None, (brand,)), (7, (brand,)), (None, (brand, 999))]
 
 
-def test_each_caller_gets_its_own_copy(world):
+def test_a_hit_hands_out_the_stored_result_without_copying_it(world):
     db, brand = world["db"], world["brand"]
-    first = _read(db, EVERYTHING, [brand])
-    first.loc[0, "total"] = -1.0
-    first.attrs["changed"] = True
-    second = _read(db, EVERYTHING, [brand])
-    assert second["total"].iloc[0] == 10.0 and "changed" not in second.attrs
+    assert _read(db, EVERYTHING, [brand]) is _read(db, EVERYTHING, [brand])
+
+
+@pytest.mark.parametrize("change", [
+    lambda frame: frame.loc.__setitem__((0, "total"), -1.0),
+    lambda frame: frame.attrs.__setitem__("changed", True),
+    lambda frame: frame.__setitem__("extra", [1.0]),
+], ids=["a value", "its attrs", "a new column"])
+def test_a_caller_that_changes_a_cached_result_fails_the_next_hit(world, change):
+    """The suite runs with check_hits on (tests/conftest.py): a caller changing a shared result is caught."""
+    db, brand = world["db"], world["brand"]
+    change(_read(db, EVERYTHING, [brand]))
+    with pytest.raises(CachedValueChanged, match="value_total"):
+        _read(db, EVERYTHING, [brand])
 
 
 def test_errors_are_not_cached(world):
