@@ -21,6 +21,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, ctx, dcc, html, no_update
 from sqlalchemy import Connection
 
+from core.brand_explorer import explorable
 from core.portfolio import READ, can_view_project, list_projects, project_periods
 from core.read_cache import cached_under
 from core.runtime import get_db
@@ -63,6 +64,22 @@ def project_readable(principal: Principal, project_id) -> bool:
 
     return cached_under(get_db().engine, principal.data_token, "portfolio.project_readable",
                         (principal.scope_key, project_id), ask)
+
+
+def project_explorable(principal: Principal, project_id) -> bool:
+    """Whether the project holds a brand × project pair the principal may explore: the Brand explorer's
+    `objects` check, kept per scopes and data token since every callback of that page asks."""
+
+    def ask() -> frozenset[int]:
+        with get_db().engine.connect() as conn:
+            return frozenset(int(p) for p in explorable(conn, principal)["project_id"])
+
+    projects = cached_under(get_db().engine, principal.data_token, "brand.explorable_projects",
+                            (principal.scope_key,), ask)
+    try:
+        return int(project_id) in projects
+    except (TypeError, ValueError, OverflowError):
+        return False
 
 
 def context_bar() -> html.Div:

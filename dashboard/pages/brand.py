@@ -21,13 +21,13 @@ from dash import Input, Output, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from core import brand_explorer as bx
-from core.read_cache import cached_under
 from core.runtime import get_db
 from core.security import Forbidden, Principal
 from dashboard import brand_charts as charts
 from dashboard.access import protected_callback, register_page
 from dashboard.auth.principal import current_principal
 from dashboard.brand_charts import CHARTS, ChartSpec, Selection, read_chart, to_download
+from dashboard.context import project_explorable
 from dashboard.figures import brand as figs
 from dashboard.figures.brand import month_label
 from dashboard.figures.common import blank
@@ -45,23 +45,7 @@ GRAPH_CONFIG = {"displaylogo": False, "responsive": True,
 
 # ---------------------------------------------------------------- object checks for protected_callback
 
-def _explorable_projects(principal: Principal) -> frozenset[int]:
-    with get_db().engine.connect() as conn:
-        return frozenset(int(p) for p in bx.explorable(conn, principal)["project_id"])
-
-
-def _project_ok(principal: Principal, project_id) -> bool:
-    """The project holds a brand × project pair the principal may explore (kept per scopes and data
-    token: every callback of the page asks)."""
-    projects = cached_under(get_db().engine, principal.data_token, "brand.explorable_projects",
-                            (principal.scope_key,), lambda: _explorable_projects(principal))
-    try:
-        return int(project_id) in projects
-    except (TypeError, ValueError, OverflowError):
-        return False
-
-
-OBJECTS = {"brand_id": "brand", "project_id": ("project", _project_ok)}
+OBJECTS = {"brand_id": "brand", "project_id": ("project", project_explorable)}
 
 
 # ---------------------------------------------------------------- layout

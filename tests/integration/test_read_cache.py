@@ -219,7 +219,7 @@ def test_the_cache_is_bounded_by_bytes_as_well_as_by_entries(world):
             by_count.get(conn, "t", (i,), lambda i=i: i)
         assert by_bytes.get(conn, "t", ("big",), lambda: b"y" * 20_000) == b"y" * 20_000  # answered, not kept
     kept = dict(by_bytes._lru.items())
-    assert 1 < len(kept) <= 5 and sum(map(len, kept.values())) <= 10_000
+    assert 1 < len(kept) <= 5 and sum(e.size for e in kept.values()) <= 10_000
     assert sorted(key[2] for key in kept) == [(i,) for i in range(20 - len(kept), 20)]  # the newest stay
     assert len(by_count._lru) == 3
 
