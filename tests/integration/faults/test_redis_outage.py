@@ -36,8 +36,12 @@ def _tab(app, people) -> DashTab:
 
 
 def _small_run(tab: DashTab) -> None:
-    """The optimizer page with a quick run's settings (State only: nothing fires until Run)."""
+    """The optimizer page with a quick run's settings (State only: nothing fires until Run).
+
+    Two months of demo data are too few weeks to fit curves, so the run uses the demo's truth curves.
+    """
     tab.load("/optimizer", "optimizer")
+    tab.set_props("optimizer-source", value="truth")
     tab.set_props("optimizer-generations", value=40)
     tab.set_props("optimizer-frontier-points", value=5)
     tab.set_props("optimizer-risk", value=[])
