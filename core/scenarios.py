@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import JSONB, JSONPATH
 from sqlalchemy.orm import Session
 
 from core.db import Database
+from core.formatting import Units
 from core.jobs.records import JobNotFound, get_job
 from core.models import Brand, Project, ProjectBrand, Scenario, User
 from core.models.base import utcnow
@@ -56,10 +57,19 @@ def _summary(s: Any, owner: str | None, project: str | None, headline: Mapping[s
         "project_id": s.project_id, "project": project, "organization_id": s.organization_id,
         "scenario": headline.get("scenario_label"), "curve_source": headline.get("curve_source"),
         "budget": headline.get("budget"), "outcome": headline.get("outcome"), "uplift": headline.get("uplift"),
-        "uplift_pct": headline.get("uplift_pct"), "brands": sorted({b for b in brands or () if b is not None}),
+        "uplift_pct": headline.get("uplift_pct"), "units": _units(headline),
+        "brands": sorted({b for b in brands or () if b is not None}),
         "created_at": s.created_at.isoformat() if s.created_at else None,
         "updated_at": s.updated_at.isoformat() if s.updated_at else None,
     }
+
+
+def _units(headline: Mapping[str, Any]) -> dict[str, str | None]:
+    """The currency and outcome the run's money is in (a stored result, or a list row's two columns)."""
+    stored = headline.get("units")
+    if isinstance(stored, Mapping):
+        return Units.of(stored).as_dict()
+    return Units.of({"currency": headline.get("units_currency"), "outcome": headline.get("units_outcome")}).as_dict()
 
 
 def _cell_brands(dialect: str) -> ColumnElement:
@@ -84,6 +94,7 @@ def list_scenarios(db: Database, principal: Principal, kind: str | None = None, 
     """
     headline = [Scenario.result[key].as_string().label(key) for key in HEADLINE_TEXT]
     headline += [Scenario.result[key].as_float().label(key) for key in HEADLINE_NUMBERS]
+    headline += [Scenario.result[("units", key)].as_string().label(f"units_{key}") for key in ("currency", "outcome")]
     query = (select(Scenario.id, Scenario.name, Scenario.kind, Scenario.status, Scenario.owner_id,
                     Scenario.project_id, Scenario.organization_id, Scenario.created_at, Scenario.updated_at,
                     User.name.label("owner"), Project.name.label("project"), *headline,

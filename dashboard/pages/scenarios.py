@@ -42,11 +42,27 @@ STATUS_COLORS = {"approved": "success", "saved": "primary", "draft": "secondary"
 
 
 
-# 1.26 B / 462 M, as the optimizer shows money (d3's SI prefixes would say G for billions).
-NUMBER = {"type": "rightAligned", "valueFormatter": {"function": (
-    "params.value == null ? '' : Math.abs(params.value) >= 1e9 ? d3.format('.3~r')(params.value / 1e9) + ' B' : "
-    "Math.abs(params.value) >= 1e6 ? d3.format('.3~r')(params.value / 1e6) + ' M' : "
-    "Math.abs(params.value) >= 1e3 ? d3.format('.3~r')(params.value / 1e3) + ' K' : d3.format('.3~r')(params.value)")}}
+# ₹1.26 B / ₹462 M / 48.2 K conversions, as the optimizer writes them: each row in its own run's units
+# (`_with_units` puts the sign and the outcome noun on the row; a list can span organizations).
+_COMPACT = ("Math.abs(params.value) >= 1e9 ? d3.format('.3~r')(Math.abs(params.value) / 1e9) + ' B' : "
+            "Math.abs(params.value) >= 1e6 ? d3.format('.3~r')(Math.abs(params.value) / 1e6) + ' M' : "
+            "Math.abs(params.value) >= 1e3 ? d3.format('.3~r')(Math.abs(params.value) / 1e3) + ' K' : "
+            "d3.format('.3~r')(Math.abs(params.value))")
+_MINUS = "(params.value < 0 ? '\u2212' : '')"
+MONEY = {"type": "rightAligned", "cellDataType": "number", "valueFormatter": {"function": (
+    f"params.value == null ? '' : {_MINUS} + (params.data.money_sign || '') + {_COMPACT}")}}
+OUTCOME = {"type": "rightAligned", "cellDataType": "number", "valueFormatter": {"function": (
+    f"params.value == null ? '' : params.data.outcome_noun ? {_MINUS} + {_COMPACT} + ' ' + params.data.outcome_noun"
+    f" : {_MINUS} + (params.data.money_sign || '') + {_COMPACT}")}}
+
+
+def _with_units(rows: list[dict]) -> list[dict]:
+    """Each row with its currency sign and, for a count outcome, the outcome's noun (for the grid's formatters)."""
+    for row in rows:
+        units = Units.of(row.get("units"))
+        row["money_sign"] = units.sign
+        row["outcome_noun"] = None if units.revenue else units.outcome_name
+    return rows
 
 
 def _columns(can_open: bool) -> list[dict]:
@@ -66,8 +82,8 @@ def _columns(can_open: bool) -> list[dict]:
          "cellStyle": {"lineHeight": "1.4", "paddingTop": "6px", "paddingBottom": "6px"}},
         {"field": "brands", "headerName": "Brands", "minWidth": 150,
          "valueFormatter": {"function": "(params.value || []).join(', ')"}},
-        {"field": "budget", "headerName": "Budget", **NUMBER},
-        {"field": "outcome", "headerName": "Outcome", **NUMBER},
+        {"field": "budget", "headerName": "Budget", **MONEY},
+        {"field": "outcome", "headerName": "Predicted outcome", "minWidth": 150, **OUTCOME},
         {"field": "uplift_pct", "headerName": "Uplift", "type": "rightAligned",
          "valueFormatter": {"function": "params.value == null ? '' : d3.format('+.1f')(params.value) + ' %'"}},
         {"field": "owner", "headerName": "Owner", "minWidth": 130},
@@ -78,7 +94,7 @@ def _columns(can_open: bool) -> list[dict]:
 
 def layout(**_query) -> html.Div:
     principal = current_principal()
-    rows = list_scenarios(get_db(), principal)
+    rows = _with_units(list_scenarios(get_db(), principal))
     can_open = holds_anywhere(principal, "scenario:run")
     buttons = [dbc.Button("Compare / view", id="scenarios-compare", color="primary", className="me-2")]
     if holds_anywhere(principal, APPROVE):
@@ -258,7 +274,7 @@ def _bars(rows: list[dict], key: str, labels: list[str], units: Units) -> dict:
 
 
 def _refresh() -> list[dict]:
-    return list_scenarios(get_db(), current_principal())
+    return _with_units(list_scenarios(get_db(), current_principal()))
 
 
 def _approvable(principal: Principal, item: Any) -> bool:

@@ -21,7 +21,9 @@ from core.scenarios import get_scenario, list_scenarios
 from core.security import load_principal
 from tests.support import demo_people
 
-HEADLINE_KEYS = ("scenario", "curve_source", "budget", "outcome", "uplift", "uplift_pct", "brands")
+HEADLINE_KEYS = ("scenario", "curve_source", "budget", "outcome", "uplift", "uplift_pct", "units", "brands")
+# Runs in rupees of revenue, in dollars of conversions, and an older result that named no units.
+UNITS = ({"currency": "INR", "outcome": "revenue"}, {"currency": "USD", "outcome": "conversions"}, None)
 
 
 @pytest.fixture
@@ -59,6 +61,8 @@ def _result(i: int, brand: str, padding: int) -> dict:
         "cells": cells,
         "frontier": {"points": [{"budget": float(p), "outcome": float(p) * 1.5} for p in range(padding)]},
     }
+    if UNITS[i % 3] is not None:
+        result["units"] = UNITS[i % 3]
     if i % 3 == 0:
         del result["uplift"], result["uplift_pct"]  # a minimum-budget run without an uplift: nulls, not errors
     return result
@@ -103,6 +107,8 @@ def test_each_row_shows_its_results_headline_as_the_scenario_itself_does(world):
         assert {k: row[k] for k in HEADLINE_KEYS} == {k: whole[k] for k in HEADLINE_KEYS}
         assert row["brands"] == sorted([world["brand"], f"{world['brand']} (other)"])
     by_name = {row["name"]: row for row in listed}
+    assert [by_name[f"Plan {i}"]["units"] for i in range(3)] == [
+        UNITS[0], UNITS[1], {"currency": None, "outcome": "revenue"}], "each row says what its money is in"
     assert by_name["Plan 0"]["uplift"] is None and by_name["Plan 2"]["uplift"] == pytest.approx(20.5)
 
 

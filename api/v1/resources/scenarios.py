@@ -37,6 +37,8 @@ class ScenarioSummary(BaseModel):
     outcome: float | None
     uplift: float | None
     uplift_pct: float | None
+    units: dict[str, str | None] = Field(description="What the amounts are in: currency (ISO 4217 code, null "
+                                                      "when none was chosen) and outcome (revenue or a count).")
     brands: list[str]
     created_at: str | None
     updated_at: str | None
