@@ -44,10 +44,10 @@ STATUS_COLORS = {"approved": "success", "saved": "primary", "draft": "secondary"
 
 # ₹1.26 B / ₹462 M / 48.2 K conversions, as the optimizer writes them: each row in its own run's units
 # (`_with_units` puts the sign and the outcome noun on the row; a list can span organizations).
-_COMPACT = ("Math.abs(params.value) >= 1e9 ? d3.format('.3~r')(Math.abs(params.value) / 1e9) + ' B' : "
+_COMPACT = ("(Math.abs(params.value) >= 1e9 ? d3.format('.3~r')(Math.abs(params.value) / 1e9) + ' B' : "
             "Math.abs(params.value) >= 1e6 ? d3.format('.3~r')(Math.abs(params.value) / 1e6) + ' M' : "
             "Math.abs(params.value) >= 1e3 ? d3.format('.3~r')(Math.abs(params.value) / 1e3) + ' K' : "
-            "d3.format('.3~r')(Math.abs(params.value))")
+            "d3.format('.3~r')(Math.abs(params.value)))")
 _MINUS = "(params.value < 0 ? '\u2212' : '')"
 MONEY = {"type": "rightAligned", "cellDataType": "number", "valueFormatter": {"function": (
     f"params.value == null ? '' : {_MINUS} + (params.data.money_sign || '') + {_COMPACT}")}}
@@ -83,7 +83,8 @@ def _columns(can_open: bool) -> list[dict]:
         {"field": "brands", "headerName": "Brands", "minWidth": 150,
          "valueFormatter": {"function": "(params.value || []).join(', ')"}},
         {"field": "budget", "headerName": "Budget", **MONEY},
-        {"field": "outcome", "headerName": "Predicted outcome", "minWidth": 150, **OUTCOME},
+        {"field": "outcome", "headerName": "Predicted outcome", "minWidth": 130, "wrapHeaderText": True,
+         "autoHeaderHeight": True, **OUTCOME},
         {"field": "uplift_pct", "headerName": "Uplift", "type": "rightAligned",
          "valueFormatter": {"function": "params.value == null ? '' : d3.format('+.1f')(params.value) + ' %'"}},
         {"field": "owner", "headerName": "Owner", "minWidth": 130},

@@ -117,6 +117,15 @@ def test_optimizer_run_journey(browser, app_url):
     assert not browser.find_elements(By.ID, "optimizer-result-view")
     assert _severe(browser) == []
 
+    # The saved plan in the list: its money with the run's currency, like the optimizer wrote it.
+    browser.get(live_url + "/scenarios")
+    cells = '#scenarios-grid .ag-center-cols-container .ag-cell[col-id="{}"]'
+    WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, cells.format("budget")))
+    budget = browser.find_element(By.CSS_SELECTOR, cells.format("budget")).text
+    outcome = browser.find_element(By.CSS_SELECTOR, cells.format("outcome")).text
+    assert re.fullmatch(r"₹[\d.]+ [KMB]", budget) and outcome.startswith("₹"), (budget, outcome)
+    screenshot(browser, "scenarios-desktop")
+
 
 def test_viewer_cannot_reach_the_optimizer(browser, live_url):
     browser_sign_in(browser, live_url, "Viewer")
