@@ -70,7 +70,7 @@ def package(problem: FlightingProblem, model: WeeklyModel, x: np.ndarray, status
                            kkt, iterations, time.perf_counter() - started, notes)
 
 
-def solve(problem: FlightingProblem, *, tol: float = 1e-11) -> FlightingResult:
+def solve(problem: FlightingProblem, *, tol: float = 1e-10) -> FlightingResult:
     """The plan with the largest outcome for `problem` (raises InfeasibleError with a reason to act on)."""
     started = time.perf_counter()
     lo, hi, groups = problem.validate()
@@ -85,7 +85,7 @@ def solve(problem: FlightingProblem, *, tol: float = 1e-11) -> FlightingResult:
     xs = problem.budget / max(int((hi > lo).sum()), 1)
     between = optional & (res.x > 1e-7 * xs) & (res.x < on_min * (1 - 1e-9))
     if not between.any():
-        status = "optimal" if res.converged and kkt.ok else "not_converged"
+        status = "optimal" if kkt.ok else "not_converged"  # the plan's own KKT check decides, not the solver
         notes = [] if status == "optimal" else [f"the optimality check is off by {kkt.max_violation:.2g}"]
         return package(problem, model, res.x, status, "interior-point", started, kkt, res.iterations, notes)
     return _on_off(problem, model, lo, hi, groups, res.x, optional, on_min, started, tol)
