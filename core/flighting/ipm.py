@@ -66,13 +66,16 @@ class _Scaled:
         self.rng = ~self.eq  # range rows: slack r with bounds
         self.r_lo, self.r_hi = self.bl[self.rng], self.bu[self.rng]
 
-    def start(self) -> tuple[np.ndarray, np.ndarray]:
-        """A point strictly inside the weekly bounds and the range totals (the equalities may not hold yet)."""
+    def start(self, seed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """A point strictly inside the weekly bounds and the range totals (the equalities may not hold yet);
+        with a `seed` plan (original units), 90 % of the way to it."""
         n_free = max(int(self.free.sum()), 1)
         total = self.bl[self.eq][0] if self.eq.any() else float(n_free)
         room = max((total - float(self.lo[self.free].sum())) / n_free, 1e-6)
         cap = np.minimum(self.hi, self.lo + 2.0 * room)
         x = np.where(self.free, self.lo + 0.5 * (cap - self.lo), self.lo)
+        if seed is not None:
+            x = 0.1 * x + 0.9 * np.clip(seed / self.xs, self.lo, self.hi)
         v = np.einsum("gst,st->g", self.gm, x)[self.rng]
         lo, hi = self.r_lo, self.r_hi
         both = np.isfinite(lo) & np.isfinite(hi)
@@ -189,13 +192,17 @@ class _Newton:
 
 
 def solve_ipm(model: WeeklyModel, lo: np.ndarray, hi: np.ndarray, groups: list[Group], *, tol: float = 1e-10,
-              max_iter: int = 120) -> IpmResult:
-    """The optimal plan of a concave `model` under the weekly bounds and the totals."""
+              max_iter: int = 120, seed: np.ndarray | None = None, concave_part: bool = False) -> IpmResult:
+    """The optimal plan of a concave `model` under the weekly bounds and the totals.
+
+    `seed` starts near a given plan; `concave_part` keeps only the concave part of the curvature (for
+    S-shaped curves: the steps then head for a local KKT point, with no guarantee).
+    """
     total = next((g for g in groups if g.lo == g.hi and g.mask.all()), None)
     n_free = max(int(((hi - lo) > 0).sum()), 1)
     p = _Scaled(lo, hi, groups, (total.lo if total else float(np.nansum(np.where(np.isfinite(hi), hi, lo)))) / n_free
                 or 1.0)
-    x0, r0 = p.start()
+    x0, r0 = p.start(seed)
     g0 = model.gradient(x0 * p.xs)
     fs = p.xs * float(np.median(np.abs(g0[p.free]))) if p.free.any() else 1.0
     fs = fs if np.isfinite(fs) and fs > 0 else 1.0
@@ -218,7 +225,7 @@ def solve_ipm(model: WeeklyModel, lo: np.ndarray, hi: np.ndarray, groups: list[G
             break
         if it > 5 and best[0] < 1e-6 and not max(err, mu) < 1e3 * best[0]:
             break  # rounding has taken over: the best iterate is as good as it gets
-        gr, hs = model.hessian(s.x * p.xs)
+        gr, hs = model.hessian(s.x * p.xs, concave_part)
         nt = _Newton(p, s, np.where(p.free, -gr * p.xs / fs, 0.0), -hs * p.xs**2 / fs)
         zero = (0.0, 0.0, 0.0, 0.0)
         aff = nt.direction(rp, zero)

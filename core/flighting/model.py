@@ -142,13 +142,15 @@ class WeeklyModel:
         d[:, -1] += tail[1]
         return np.einsum("stu,st->su", self.L, d)
 
-    def hessian(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def hessian(self, x: np.ndarray, concave_part: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """(gradient, per-series Hessian blocks Lᵀ·diag(w β s''(A))·L), the latter (S, T, T), negative semidefinite
-        for concave curves."""
+        for concave curves; `concave_part` drops the convex part of S-curves (s'' > 0) to keep it so."""
         _, g, tail = self._terms(np.asarray(x, dtype=float), 2)
         d1, d2 = g[1].copy(), g[2].copy()
         d1[:, -1] += tail[1]
         d2[:, -1] += tail[2]
+        if concave_part:
+            d2 = np.minimum(d2, 0.0)
         grad = np.einsum("stu,st->su", self.L, d1)
         hess = np.matmul(self.L.transpose(0, 2, 1), self.L * d2[:, :, None])
         return grad, hess
