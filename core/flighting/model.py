@@ -17,8 +17,9 @@ same amount to every plan and move none. The planner's outcome is therefore
 where a_in is the adstock left by the spend history (`carryover_state`, the fit's recursion run over the
 history from the fit's burn-in start) and w_t are week weights, 1 for the fitted model (a planner may
 weight weeks, e.g. with a multiplicative seasonality; nothing in the fit produces one). The tail past the
-horizon runs until θ^k < 1e-12 (at most TAIL_MAX weeks). For concave s (Hill n ≤ 1) every term is a
-concave non-decreasing function of a linear map of x, so the outcome is concave in the weekly spends.
+horizon runs until its terms fall below 1e-13 of the first (at most TAIL_MAX weeks). For concave s (Hill
+n ≤ 1) every term is a concave non-decreasing function of a linear map of x, so the outcome is concave in
+the weekly spends.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from scipy.special import expit
 from core.optimize.curves import CurveArrays, CurveParams
 
 BURN_IN_WEEKS = 8  # core.optimize.fit_model.BURN_IN["W"]: the fit's adstock starts at the mean of these weeks
-TAIL_MAX = 520  # weeks of carry-over past the horizon counted at most
+TAIL_MAX = 2000  # weeks of carry-over past the horizon counted at most
 _BIG = 1e300  # stands for an infinite slope (Hill n < 1 at zero adstock) so that 0·slope stays 0
 
 
@@ -88,7 +89,10 @@ class WeeklyModel:
         self.L = np.where(lag >= 0, (1.0 - th) * th ** np.maximum(lag, 0), 0.0)  # (S, T, T)
         self.inflow = self.carry_in[:, None] * self.theta ** (np.arange(t)[None, :] + 1)  # history's carry-over
         self.carryover_out = bool(carryover_out)
-        kmax = int(min(TAIL_MAX, np.ceil(np.log(1e-12) / np.log(max(float(self.theta.max(initial=0.0)), 1e-12)))))
+        # Hill's tail terms fall like θ^(n·k) (s(a) ~ (a/K)^n at small a): run until that is below 1e-13.
+        with np.errstate(divide="ignore"):
+            rate = np.min(self.n, initial=1.0) * -np.log(np.clip(self.theta, 1e-12, None))
+        kmax = int(min(TAIL_MAX, np.ceil(np.log(1e13) / max(float(rate.min(initial=np.inf)), 1e-3))))
         self.tail = self.theta ** np.arange(1, max(kmax, 1) + 1)[None, :] if carryover_out else np.zeros((s, 0))
         self.tail_weight = float(tail_weight)
         self.envelope = envelope
