@@ -209,7 +209,8 @@ def solve_ipm(model: WeeklyModel, lo: np.ndarray, hi: np.ndarray, groups: list[G
     s = _State(p, x0, r0)
 
     def grad(st: _State) -> np.ndarray:
-        return np.where(p.free, -model.gradient(st.x * p.xs) * p.xs / fs, 0.0)
+        with np.errstate(over="ignore"):  # an infinite slope (Hill n < 1, no adstock) only in a fixed week
+            return np.where(p.free, -model.gradient(st.x * p.xs) * p.xs / fs, 0.0)
 
     g = grad(s)
     converged, it, mu = False, 0, np.inf
@@ -226,7 +227,8 @@ def solve_ipm(model: WeeklyModel, lo: np.ndarray, hi: np.ndarray, groups: list[G
         if it > 5 and best[0] < 1e-6 and not max(err, mu) < 1e3 * best[0]:
             break  # rounding has taken over: the best iterate is as good as it gets
         gr, hs = model.hessian(s.x * p.xs, concave_part)
-        nt = _Newton(p, s, np.where(p.free, -gr * p.xs / fs, 0.0), -hs * p.xs**2 / fs)
+        with np.errstate(over="ignore"):
+            nt = _Newton(p, s, np.where(p.free, -gr * p.xs / fs, 0.0), -hs * p.xs**2 / fs)
         zero = (0.0, 0.0, 0.0, 0.0)
         aff = nt.direction(rp, zero)
         a_aff = nt.step(aff, 1.0)
@@ -254,4 +256,5 @@ def solve_ipm(model: WeeklyModel, lo: np.ndarray, hi: np.ndarray, groups: list[G
 
 
 def _merit(rd: np.ndarray, rdr: np.ndarray, rp: np.ndarray, mu: float) -> float:
-    return float(np.linalg.norm(rd) + np.linalg.norm(rdr) + np.linalg.norm(rp) + mu)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(np.linalg.norm(rd) + np.linalg.norm(rdr) + np.linalg.norm(rp) + mu)
