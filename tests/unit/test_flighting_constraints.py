@@ -58,11 +58,20 @@ def test_minimum_weekly_spend_when_on_is_respected():
     floor = 0.9 * np.median(free.plan)  # the relaxed plan has weeks below it
     assert np.any((free.plan > 0) & (free.plan < floor))
     res = solve(plain(budget=3e5, min_when_on=floor))
-    on = res.plan > 1e-9
+    on = res.plan > 0
     assert np.all(res.plan[on] >= floor * (1 - 1e-9))
     assert res.status == "heuristic" and res.kkt.ok  # optimal for its on/off weeks, not proven over all of them
     assert res.plan.sum() == pytest.approx(3e5, rel=1e-9)
     assert res.outcome <= free.outcome
+
+
+def test_a_minimum_the_optimum_already_keeps_leaves_it_optimal_with_no_dust():
+    free = solve(plain(budget=3e5))
+    floor = 0.5 * free.plan[free.plan > 1.0].min()  # below every week the plan spends in
+    res = solve(plain(budget=3e5, min_when_on=floor))
+    assert res.status == "optimal" and res.kkt.ok
+    assert np.all((res.plan == 0) | (res.plan >= floor))
+    assert res.plan.sum() == pytest.approx(3e5, rel=1e-12)
 
 
 def test_period_and_channel_budgets_hold():
