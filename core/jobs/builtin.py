@@ -14,7 +14,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-import core.jobs.fit_kind  # noqa: F401  (the fit kind registers itself)
+import core.jobs.fit_kind
+import core.jobs.flighting_kind  # noqa: F401  (so does the flighting kind)
 from core import reports
 from core.budget import run_budget
 from core.budget_inputs import BudgetInputError, BudgetInputs

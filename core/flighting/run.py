@@ -1,0 +1,149 @@
+"""A flighting run from the database: the principal's brands, their stored curves and weekly spend history.
+
+`run_flighting(db, user_id, inputs)` is what the "flighting" job kind (core.jobs.flighting_kind) calls for
+the API (POST /api/v1/flighting). It takes the job owner's *user id*, re-loads that user's Principal and
+re-authorizes scenario:run on every brand (a job runs with no request around it); channels are the
+brand's channels the principal may run, with a stored curve of the chosen source. The carry-over in is
+each channel's spend history (the fit's recursion, model.carryover_state); week 1 of the plan is the week
+after the brand's last week of data. Money in refusals speaks the organization's currency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import select
+
+from core.db import Database
+from core.flighting.problem import FlightingProblem
+from core.flighting.solve import solve
+from core.models import Brand, Channel, Spend, join_channel
+from core.optimize.curves import CurveParams
+from core.optimize.problem import InfeasibleError
+from core.response_curves import stored_curves
+from core.security import Principal, authorize, load_principal, scope_filter
+from core.settings import brand_units
+
+RUN = "scenario:run"
+HISTORY_WEEKS = 104  # weeks of spend history read for the carry-over (θ ≤ 0.9: 0.9^104 ≈ 2e-5)
+Money = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+class FlightingInputError(ValueError):
+    """Inputs a person must change (nothing was run); `reason` says what."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class FlightingInputs(BaseModel):
+    """What a flighting run asks for. Channel keys are channel names; weeks are numbered from 1."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    brand_ids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(min_length=1, max_length=20)
+    channels: list[Annotated[str, Field(min_length=1, max_length=120)]] | None = Field(default=None, max_length=40)
+    weeks: Annotated[int, Field(ge=1, le=104)] = 13
+    budget: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    curve_source: Literal["fitted", "truth"] = "fitted"
+    carryover_out: bool = True
+    weekly_max: dict[str, Money] = Field(default_factory=dict, description="channel → largest weekly spend")
+    min_when_on: dict[str, Money] = Field(default_factory=dict, description="channel → least weekly spend when on")
+    blackout: dict[str, list[Annotated[int, Field(ge=1, le=104)]]] = Field(default_factory=dict)
+    channel_budgets: dict[str, tuple[Money, Money | None]] = Field(
+        default_factory=dict, description="channel → (least, most) over the horizon, all brands together")
+
+    @classmethod
+    def read(cls, raw: dict[str, Any]) -> FlightingInputs:
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "inputs"
+            raise FlightingInputError(f"{where}: {first['msg']}") from None
+
+
+def _history(db: Database, principal: Principal, brand_id: int) -> tuple[str, dict[str, np.ndarray], str | None]:
+    """The brand's name, weekly spend per channel the principal may run (oldest first) and its last week."""
+    with db.session() as s:
+        name = s.scalar(select(Brand.name).where(Brand.id == brand_id))
+        rows = s.execute(join_channel(select(Channel.name, Spend.period, Spend.amount, Spend.granularity), Spend)
+                         .where(Spend.brand_id == brand_id, scope_filter(principal, RUN, Channel))).all()
+    if any(r.granularity != "week" for r in rows):
+        raise FlightingInputError(f"{name}: flighting plans weeks and this brand's data are monthly")
+    periods = sorted({r.period for r in rows})[-HISTORY_WEEKS:]
+    index = {p: i for i, p in enumerate(periods)}
+    out: dict[str, np.ndarray] = {}
+    for r in rows:
+        if r.period in index:
+            out.setdefault(r.name, np.zeros(len(periods)))[index[r.period]] = float(r.amount)
+    return str(name), out, (periods[-1].isoformat() if periods else None)
+
+
+def build(db: Database, principal: Principal, inputs: FlightingInputs) -> tuple[FlightingProblem, list[dict]]:
+    """The problem for the principal's brands and the cells it plans (brand id, brand, channel)."""
+    curves: list[CurveParams] = []
+    cells, history = [], []
+    for brand_id in inputs.brand_ids:
+        authorize(principal, RUN, ("brand", brand_id))
+        name, spend, last = _history(db, principal, brand_id)
+        with db.session() as s:
+            stored = stored_curves(s, brand_id, inputs.curve_source)
+        chosen = [c for c in sorted(stored) if c in spend and (inputs.channels is None or c in inputs.channels)]
+        if not chosen:
+            raise FlightingInputError(f"{name}: no {inputs.curve_source} response curves for the chosen channels "
+                                      "yet; fit the brand first")
+        for c in chosen:
+            curves.append(stored[c][0])
+            history.append(spend[c])
+            cells.append({"brand_id": brand_id, "brand": name, "channel": c, "last_data_week": last})
+    depth = max(len(h) for h in history)
+    hist = np.array([np.r_[np.zeros(depth - len(h)), h] for h in history])
+    channels = [c["channel"] for c in cells]
+    t = inputs.weeks
+    upper = np.array([[inputs.weekly_max.get(c, np.inf)] * t for c in channels])
+    blackout = np.array([[w + 1 in set(inputs.blackout.get(c, [])) for w in range(t)] for c in channels])
+    with db.engine.connect() as conn:
+        units = brand_units(conn, inputs.brand_ids)
+    problem = FlightingProblem(
+        curves, [c["brand"] for c in cells], channels, t, inputs.budget, upper=upper, blackout=blackout,
+        min_when_on=np.array([inputs.min_when_on.get(c, 0.0) for c in channels]), history=hist,
+        carryover_out=inputs.carryover_out, units=units,
+        channel_budgets={c: (lo, np.inf if hi is None else hi) for c, (lo, hi) in inputs.channel_budgets.items()})
+    return problem, cells
+
+
+def check(db: Database, principal: Principal, raw: dict[str, Any]) -> dict[str, Any]:
+    """The inputs in canonical form once authorized and feasible (FlightingInputError / Forbidden otherwise)."""
+    inputs = FlightingInputs.read(raw)
+    problem, _ = build(db, principal, inputs)
+    try:
+        problem.validate()
+    except InfeasibleError as exc:
+        raise FlightingInputError(exc.reason) from None
+    return inputs.model_dump(mode="json")
+
+
+def run_flighting(db: Database, user_id: int, raw: dict[str, Any],
+                  progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
+    """The best weekly plan for the inputs, as JSON-able data (money in the organization's currency)."""
+    report = progress or (lambda _f, _m: None)
+    principal = load_principal(db, user_id)
+    inputs = FlightingInputs.read(raw)
+    report(0.1, "loading curves and spend history")
+    problem, cells = build(db, principal, inputs)
+    report(0.3, "planning the weeks")
+    try:
+        result = solve(problem)
+    except InfeasibleError as exc:
+        raise FlightingInputError(exc.reason) from None
+    report(1.0, "done")
+    out = result.to_dict()
+    plan = out.pop("plan")
+    return {**out, "inputs": inputs.model_dump(mode="json"),
+            "units": problem.units.as_dict() if problem.units else None,
+            "cells": [{**c, "plan": row, "total": float(sum(row))} for c, row in zip(cells, plan, strict=True)]}
