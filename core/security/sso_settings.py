@@ -180,7 +180,7 @@ def _rules(session: Session, actor: Principal, org_id: int, value: Any, problems
     try:
         rules = parse_rules(value) if isinstance(value, str) else list(value or [])
     except ValueError as exc:
-        problems["role_mapping"] = str(exc).capitalize() + "."
+        problems["role_mapping"] = str(exc)[:1].upper() + str(exc)[1:] + "."
         return []
     if len(rules) > MAX_RULES:
         problems["role_mapping"] = f"At most {MAX_RULES} rules."

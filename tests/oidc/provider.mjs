@@ -5,15 +5,21 @@
 // A minimal interaction replaces devInteractions so the test chooses the `amr`/`acr` a sign-in gets:
 // GET /interaction/:uid shows a one-field form, POST /interaction/:uid/login finishes the login.
 // Consent is granted automatically (loadExistingGrant), as for a first-party application.
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import Provider from 'oidc-provider';
 
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const accounts = config.accounts;
+// A signing key of this provider's own (the quick-start key is the same in every process, so
+// provider B could sign for A).
+const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: randomUUID(), alg: 'RS256', use: 'sig' };
 
 const provider = new Provider(config.issuer, {
   clients: config.clients,
+  jwks: { keys: [signingKey] },
   pkce: { required: () => true },
   conformIdTokenClaims: false, // the requested claims go into the id_token itself
   claims: { sid: null, openid: ['sub', 'acr', 'amr', 'auth_time'], email: ['email', 'email_verified'], profile: ['name'], groups: ['groups'] },
