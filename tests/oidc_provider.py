@@ -66,8 +66,9 @@ def _wait(issuer: str, proc: subprocess.Popen) -> None:
 
 
 @contextmanager
-def start_providers(tmp: Path, accounts: dict[str, dict[str, dict]]) -> Iterator[dict[str, Provider]]:
-    """One provider per key of `accounts` ({name: {login: claims}}), each with one client."""
+def start_providers(tmp: Path, accounts: dict[str, dict[str, dict]],
+                    app_url: str = "http://localhost") -> Iterator[dict[str, Provider]]:
+    """One provider per key of `accounts` ({name: {login: claims}}), each with one client for the app at `app_url`."""
     _install()
     procs, providers = [], {}
     try:
@@ -76,7 +77,8 @@ def start_providers(tmp: Path, accounts: dict[str, dict[str, dict]]) -> Iterator
             provider = Provider(f"http://127.0.0.1:{port}", f"dc-{name.lower()}", f"secret-{name.lower()}-0123456789")
             config = {"port": port, "issuer": provider.issuer, "accounts": logins, "clients": [{
                 "client_id": provider.client_id, "client_secret": provider.client_secret,
-                "redirect_uris": [REDIRECT_URI], "post_logout_redirect_uris": [POST_LOGOUT_URI]}]}
+                "redirect_uris": [app_url + "/auth/oidc/callback"],
+                "post_logout_redirect_uris": [app_url + "/login"]}]}
             path = tmp / f"provider-{name}.json"
             path.write_text(json.dumps(config))
             proc = subprocess.Popen(["node", str(HERE / "provider.mjs"), str(path)], cwd=HERE,

@@ -67,7 +67,7 @@ def layout(**_query) -> html.Div:
         _field("client_secret", "Client secret", "Stored encrypted and never shown again. Leave blank to keep "
                "the stored one.", type="password", autocomplete="new-password"),
         html.Div([html.Span("Redirect address to register at your provider: ", className="small"),
-                  html.Code(callback, id="sso-callback-uri", className="small")], className="mb-1"),
+                  html.Code(callback, id="sso-callback-uri", className="small text-break")], className="mb-1"),
     ]
     access = [
         _field("allowed_domains", "E-mail domains", "Addresses in these domains sign in here; separate with commas.",
@@ -127,6 +127,7 @@ def load_sso(organization_id):
     *[Output(f"sso-{f}", "invalid") for f in TEXT_FIELDS],
     *[Output(f"sso-{f}-feedback", "children") for f in TEXT_FIELDS],
     Output("sso-client_secret", "value"),
+    Output("sso-client_secret", "placeholder", allow_duplicate=True),
     Input("sso-save", "n_clicks"),
     State("sso-org", "value"),
     *[State(f"sso-{f}", "value") for f in (*TEXT_FIELDS, *SWITCHES)],
@@ -148,13 +149,13 @@ def save_sso(_clicks, organization_id, issuer, client_id, client_secret, allowed
         saved = save(get_db(), current_principal(), organization_id, values, box)
     except Forbidden:
         return (dbc.Alert("You are not allowed to change this organization's single sign-on.", color="danger"),
-                *clear, "")
+                *clear, "", no_update)
     except SSOSettingsInvalid as exc:
         invalid = [f in exc.problems for f in TEXT_FIELDS]
         feedback = [exc.problems.get(f) for f in TEXT_FIELDS]
         return (dbc.Alert([html.Strong("Nothing was saved. "), "Fix the highlighted fields."], color="danger",
-                          id="sso-invalid"), *invalid, *feedback, "")
+                          id="sso-invalid"), *invalid, *feedback, "", no_update)
     state = "on" if saved.enabled else "off"
     return (dbc.Alert([html.Strong("Saved. "), f"Company sign-in is {state}; {len(saved.role_mapping)} role "
                        f"rule{'s' if len(saved.role_mapping) != 1 else ''}."], color="success", id="sso-saved"),
-            *clear, "")
+            *clear, "", "A secret is stored" if saved.has_secret else "")

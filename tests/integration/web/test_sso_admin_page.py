@@ -69,6 +69,7 @@ def test_saved_settings_come_back_without_the_secret(world):
     admin = _client(world, "olga@a.example")
     saved = _ok(_save(world, admin))
     assert "Saved" in json.dumps(saved["sso-result"]) and saved["sso-client_secret"]["value"] == ""
+    assert saved["sso-client_secret"]["placeholder"] == "A secret is stored" and SECRET not in json.dumps(saved)
     loaded = _ok(_post(world, admin, "sso-issuer.value", organization_id=world["home"]))
     assert loaded["sso-issuer"]["value"] == "https://login.a.example"
     assert loaded["sso-client_secret"]["placeholder"] == "A secret is stored"
