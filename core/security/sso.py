@@ -229,6 +229,10 @@ class SingleSignOn:
         for invite in session.scalars(select(AccountToken).where(AccountToken.user_id == user.id,
                                                                  AccountToken.used_at.is_(None))):
             invite.used_at = utcnow()  # the invitation is answered: the person came in through SSO
+        if user.must_change_password:
+            # A temporary password from an administrator was only a way in; company sign-in replaces it
+            # (else the forced change would ask this person for a password they never saw).
+            user.password_hash, user.must_change_password = None, False
         enrol = not at_provider and not user.mfa_enabled and self.accounts._must_use_mfa(session, user)
         user.last_sign_in_at = utcnow()
         record(session, Action.SSO_SIGN_IN, actor=user.id, organization_id=org_id, target=user,

@@ -239,3 +239,15 @@ def test_invitation_is_answered_by_the_first_company_sign_in(app, db, oidc_provi
     assert company_sign_in(app.server.test_client(), "lena@a.example", "lena").status_code == 302
     with db.session() as s:
         assert s.scalar(select(AccountToken.used_at).where(AccountToken.user_id == people["lena"])) is not None
+
+
+def test_company_sign_in_replaces_a_temporary_password(app, db, people):
+    with db.session() as s:
+        user = s.get(User, people["lena"])
+        user.password_hash, user.must_change_password = "$2b$04$" + "x" * 53, True
+    client = app.server.test_client()
+    response = company_sign_in(client, "lena@a.example", "lena")
+    assert response.status_code == 302 and response.location == "/"  # not the forced password change
+    with db.session() as s:
+        user = s.get(User, people["lena"])
+        assert user.password_hash is None and not user.must_change_password
