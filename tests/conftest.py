@@ -146,3 +146,12 @@ def _stop_job_executors_of_the_test() -> Iterator[None]:
     mark = len(_EXECUTORS)
     yield
     _stop_executors_made_since(mark)
+
+
+@pytest.fixture(scope="session")
+def oidc_providers(tmp_path_factory):
+    """Two real OpenID providers (organizations A and B) on loopback; skips without Node (fails in CI)."""
+    from tests.oidc_provider import ACCOUNTS, start_providers
+
+    with start_providers(tmp_path_factory.mktemp("oidc"), ACCOUNTS) as providers:
+        yield providers

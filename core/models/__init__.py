@@ -8,6 +8,7 @@ from core.models.modeling import FitVersion, LiftTest
 from core.models.operations import AuditArchive, DataVersion, DataVersionPending, RetentionPolicy
 from core.models.portfolio import Brand, BrandRole, Normalization, Organization, Project, ProjectBrand
 from core.models.security import AuditEvent, Role, RoleGrant, User, UserSession
+from core.models.sso import OrganizationSSO, SSOUsedNonce
 from core.models.work import ImportBatch, ImportUpload, Job, Scenario
 
 __all__ = [
@@ -15,7 +16,8 @@ __all__ = [
     "DataVersion", "DataVersionPending", "Direction", "FitVersion", "FrameworkVersion",
     "Granularity", "IdempotencyRecord", "ImportBatch", "ImportUpload", "Job", "LiftTest", "Metric",
     "MetricValue",
-    "Normalization", "Organization", "Outcome", "Platform", "Project", "ProjectBrand", "RefreshToken", "ResponseCurve",
-    "RetentionPolicy", "Role", "RoleGrant",
+    "Normalization", "Organization", "OrganizationSSO", "Outcome", "Platform", "Project", "ProjectBrand",
+    "RefreshToken", "ResponseCurve",
+    "RetentionPolicy", "Role", "RoleGrant", "SSOUsedNonce",
     "Scenario", "Section", "Spend", "User", "UserSession", "join_channel", "utcnow",
 ]

@@ -27,7 +27,7 @@ from core.models.security import (
     User,
 )
 from core.observability import metrics
-from core.security import mfa
+from core.security import mfa, sso_settings
 from core.security.audit import Action, record
 from core.security.authorizer import deny, permissions_for
 from core.security.crypto import SecretBox
@@ -57,6 +57,7 @@ BAD_PASSWORD = "bad_password"
 LOCKED = "locked"
 DISABLED = "disabled"
 NO_PASSWORD = "no_password"
+PASSWORDS_OFF = "passwords_off"  # the organization signs in through SSO; the user is no administrator
 
 
 class InvalidCredentials(ValueError):
@@ -244,6 +245,8 @@ class Accounts:
                 reason = BAD_PASSWORD
             elif not user.is_active:
                 reason = DISABLED
+            elif not sso_settings.passwords_allowed(session, user):
+                reason = PASSWORDS_OFF
             seen = {"email": email, **(personal or {})}
             if reason != OK:
                 org = user.organization_id if user is not None else None
@@ -256,7 +259,8 @@ class Accounts:
                 locked_until = self._aware(user.locked_until) if reason == LOCKED else None
                 if reason == BAD_PASSWORD:
                     locked_until = self._count_failure(session, user, seen)
-                return AuthResult(False, reason, message=GENERIC_FAILURE, locked_until=locked_until)
+                message = sso_settings.PASSWORDS_OFF if reason == PASSWORDS_OFF else GENERIC_FAILURE
+                return AuthResult(False, reason, message=message, locked_until=locked_until)
             enrol = not user.mfa_enabled and self._must_use_mfa(session, user)
             if not (user.mfa_enabled or enrol):
                 # The password completes this sign-in. With a second factor still to pass, the count

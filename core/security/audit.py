@@ -35,6 +35,10 @@ class Action:
     SIGN_IN = "auth.sign_in"
     SIGN_IN_FAILED = "auth.sign_in_failed"
     SIGN_OUT = "auth.sign_out"
+    # Single sign-on (core.security.sso): accepted by the provider and us, refused (data.reason), signed out.
+    SSO_SIGN_IN = "auth.sso_sign_in"
+    SSO_REFUSED = "auth.sso_refused"
+    SSO_SIGN_OUT = "auth.sso_sign_out"
     SESSION_REVOKED = "auth.session_revoked"
     LOCKED = "auth.locked"
     UNLOCKED = "auth.unlocked"

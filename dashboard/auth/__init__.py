@@ -21,14 +21,16 @@ from core.config import Config
 from core.db import Database
 from core.security import Accounts, SecretBox
 from core.security.authorizer import Forbidden
+from core.security.sso import SingleSignOn
 from core.sessions import DatabaseSessionStore, RedisSessionStore, SessionStore
 from dashboard.auth.principal import current_principal, login_manager, page_allowed
 from dashboard.auth.session_interface import ServerSessionInterface, raise_if_store_failed
 from dashboard.auth.setup_view import setup_blueprint
+from dashboard.auth.sso_views import sso_blueprint
 from dashboard.auth.views import auth_blueprint
 
-PUBLIC_PREFIXES = ("/login", "/setup", "/healthz", "/readyz", "/vendor/", "/assets/", "/_dash-component-suites/",
-                   "/_favicon", "/favicon.ico")
+PUBLIC_PREFIXES = ("/login", "/auth/oidc/", "/setup", "/healthz", "/readyz", "/vendor/", "/assets/",
+                   "/_dash-component-suites/", "/_favicon", "/favicon.ico")
 # Paths that do their own access control instead of the sign-in (Prometheus does not sign in).
 SELF_GUARDED_PATHS = ("/metrics",)
 DASH_DATA_PREFIXES = ("/_dash-update-component", "/_dash-layout", "/_dash-dependencies", "/_reload-hash")
@@ -104,6 +106,7 @@ def init_auth(server: Flask, config: Config, db: Database) -> Accounts:
     server.extensions["digicadence.limiter"] = limiter
     server.register_blueprint(auth_blueprint(limiter))
     server.register_blueprint(setup_blueprint(limiter))
+    server.register_blueprint(sso_blueprint(limiter, SingleSignOn(accounts)))
     server.before_request(raise_if_store_failed)
     server.before_request(gate)
 

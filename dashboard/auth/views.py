@@ -22,6 +22,7 @@ from core.security import Accounts, InvalidCredentials, PasswordRejected
 from core.security.audit import Action, record
 from core.security.identity import sign_in_key
 from dashboard.auth.principal import SignedInUser
+from dashboard.auth.sso_session import SSO_KEY, carry_over, provider_logout
 
 PENDING_TTL_S = 300  # a password step is good for five minutes of second-factor entry
 
@@ -72,9 +73,12 @@ def _complete_sign_in(user_id: int, next_url: str):
         user = s.get(User, user_id)
         signed_in = SignedInUser(user.id, user.email, user.name, user.organization_id, user.must_change_password)
         epoch = user.session_epoch
+    carried = carry_over(user_id)  # SSO: kept so that sign-out reaches the provider too
     session.clear()
     session.rotate()
     session["epoch"] = epoch
+    if carried is not None:
+        session[SSO_KEY] = carried
     login_user(signed_in)
     if signed_in.must_change_password:
         return redirect(url_for("auth.change_password", next=next_url))
@@ -206,13 +210,15 @@ def invite(token: str) -> ResponseReturnValue:
 
 def logout() -> ResponseReturnValue:
     """Sign out (POST only, so a link on another site cannot do it), audited."""
+    provider_url = None
     if current_user.is_authenticated:
         with get_db().session() as s:
             record(s, Action.SIGN_OUT, actor=int(current_user.id), organization_id=current_user.organization_id,
                    target=("user", int(current_user.id)))
+        provider_url = provider_logout(int(current_user.id), current_user.organization_id)
     logout_user()
     session.destroy()
-    return redirect(url_for("auth.login"))
+    return redirect(provider_url or url_for("auth.login"))  # SSO: RP-initiated logout at the provider too
 
 
 def auth_blueprint(limiter: Limiter) -> Blueprint:

@@ -43,6 +43,9 @@ PUBLIC_ROUTES = {"static", "health.healthz", "health.readyz", "auth.login", "aut
                  # The one-time first-administrator page: a 404 once a System Administrator exists, else
                  # guarded by the token the app logged at start (tests/integration/setup/test_first_admin.py).
                  "setup.first_admin",
+                 # Company sign-in (OpenID Connect): its start and the provider's callback come before a session;
+                 # a callback without this browser's flow is refused (tests/integration/web/test_sso_sign_in.py).
+                 "sso.start", "sso.callback",
                  "observability.metrics_endpoint", "_dash_assets.static",
                  "/_dash-component-suites/<string:package_name>/<path:fingerprinted_path>", "/_favicon.ico",
                  # The REST API: signing in, its contract and docs, and its 404 for unknown paths; every
