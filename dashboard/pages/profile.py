@@ -1,4 +1,4 @@
-"""The signed-in person's own page: account, password, two-factor sign-in, sessions, their data.
+"""The signed-in person's own page: account, password, two-factor sign-in, security keys, sessions, their data.
 
 Everything here acts on `current_user` only; no callback takes a user id from the browser. The one
 id it does take, a session key to revoke, is checked to be one of this person's live sessions.
@@ -29,6 +29,7 @@ from core.runtime import get_db
 from core.security import Accounts, InvalidCredentials, Principal
 from core.sessions import SessionStore
 from dashboard.access import protected_callback, register_page
+from dashboard.security_keys_card import security_keys_card
 
 READ = "portfolio:read"
 register_page(__name__, permission=READ, path="/profile", name="Profile", title="Profile · Digi-Cadence", nav=False)
@@ -178,6 +179,7 @@ def layout(**_query) -> html.Div:
     return html.Div([
         html.H2("Profile", className="mb-3"),
         dbc.Row([dbc.Col(_account_card(me), lg=6), dbc.Col(_mfa_card(me), lg=6)], className="g-3 mb-3"),
+        security_keys_card(),
         _sessions_card(),
         _data_card(me),
         dcc.Store(id="profile-sessions-version", data=0),
