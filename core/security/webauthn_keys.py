@@ -246,10 +246,11 @@ def _authenticate(s: Session, rp: RelyingParty, state: dict, parsed, count_failu
     second_factor = state.get("user_id") is not None
     pending = s.get(User, state["user_id"]) if second_factor else None
     key = s.scalar(select(SecurityKey).where(SecurityKey.credential_id == parsed.id).with_for_update())
+    handle = parsed.response.user_handle
     if key is None or (second_factor and (pending is None or key.user_id != pending.id)):
         reason = UNKNOWN_KEY if key is None else WRONG_USER
-        return _refuse(s, reason, _UNKNOWN, user=pending, second_factor=second_factor, count_failure=count_failure)
-    handle = parsed.response.user_handle
+        return _refuse(s, reason, _UNKNOWN, user=pending or _owner(s, handle), second_factor=second_factor,
+                       count_failure=count_failure)
     user = s.get(User, key.user_id, with_for_update=True)
     locked = user.locked_until is not None and _aware(user.locked_until) > utcnow()
     if not user.is_active or user.erased_at is not None or locked or (
@@ -278,6 +279,15 @@ def _authenticate(s: Session, rp: RelyingParty, state: dict, parsed, count_failu
     record(s, Action.SIGN_IN, actor=user.id, organization_id=user.organization_id, target=user,
            data={"factor": "security_key" if second_factor else "passkey", "key_id": key.id})
     return user.id
+
+
+def _owner(s: Session, handle: bytes | None) -> User | None:
+    """Whose passkey this was, by the user handle it carries (a removed key of someone who still has
+    others): only to file the refusal under that person in the audit trail."""
+    if not handle:
+        return None
+    owner = s.scalar(select(SecurityKey.user_id).where(SecurityKey.user_handle == bytes_to_base64url(handle)).limit(1))
+    return s.get(User, owner) if owner is not None else None
 
 
 def _aware(moment: datetime) -> datetime:

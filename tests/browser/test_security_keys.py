@@ -60,8 +60,10 @@ def _authenticator(driver, *credentials: Credential) -> None:
 
 
 def _copy(credential: Credential, sign_count: int) -> Credential:
-    return Credential.create_resident_credential(credential.id, credential.rp_id, credential.user_handle,
-                                                 credential.private_key, sign_count)
+    """The same credential (id, user, private key) with another sign counter: a clone, or a restore.
+    Selenium's properties give base64 text; the constructor wants the bytes it keeps."""
+    return Credential.create_resident_credential(credential._id, credential.rp_id, credential._user_handle,
+                                                 credential._private_key, sign_count)
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +105,13 @@ def _events(db: Database, action: str) -> list[AuditEvent]:
         user = s.scalar(select(User.id).where(User.email == EMAIL))
         return list(s.scalars(select(AuditEvent).where(AuditEvent.action == action, (AuditEvent.actor_id == user) | (
             AuditEvent.target_id == str(user))).order_by(AuditEvent.id)))
+
+
+def _stored(db: Database) -> int:
+    """The sign counter the server holds for the person's "Blue key"."""
+    with db.session() as s:
+        return s.scalar(select(SecurityKey.sign_count).join(User).where(User.email == EMAIL,
+                                                                        SecurityKey.name == "Blue key"))
 
 
 def _add_key(driver, name: str) -> None:
@@ -185,8 +194,8 @@ def test_an_unknown_or_removed_key_is_refused(site, driver, enrolled):
         assert "not registered here" in _message(driver)
         assert [e.data["reason"] for e in _events(db, "auth.sign_in_failed")][-1:] == ["unknown_key"]
         assert spare.id != mine.id
-    finally:
-        _authenticator(driver, _copy(mine, mine.sign_count))
+    finally:  # the real key again, its counter where the server last saw it
+        _authenticator(driver, _copy(mine, _stored(db)))
 
 
 def test_a_cloned_key_with_a_stale_counter_is_refused(site, driver, enrolled):
@@ -195,8 +204,7 @@ def test_a_cloned_key_with_a_stale_counter_is_refused(site, driver, enrolled):
     stale = original.sign_count
     _passkey_sign_in(driver, base)  # the real key: its counter moves on, and the server stores it
     _on_profile(driver)
-    with db.session() as s:
-        stored = s.scalar(select(SecurityKey.sign_count).join(User).where(User.email == EMAIL))
+    stored = _stored(db)
     assert stored > stale
     try:
         _authenticator(driver, _copy(original, stale))  # the copy, made before that sign-in
@@ -215,12 +223,10 @@ def test_pages_at_phone_width(site, phone, driver, enrolled):
     """The sign-in page with its passkey button and the Security keys card, 390 px wide (to be looked at).
     Last in the module: the phone signs in with a copy of the key, which leaves the desktop's copy behind."""
     base, db = site
-    phone.get(base + "/login")
+    phone.get(base + "/login?next=/profile")
     assert phone.find_element(By.ID, "passkey-sign-in").is_displayed()
     screenshot(phone, "sign-in-with-passkey-390")
-    with db.session() as s:
-        stored = s.scalar(select(SecurityKey.sign_count).join(User).where(User.email == EMAIL))
-    _authenticator(phone, _copy(driver.get_credentials()[0], stored))
+    _authenticator(phone, _copy(driver.get_credentials()[0], _stored(db)))
     phone.find_element(By.ID, "passkey-sign-in").click()
     _on_profile(phone)
     WebDriverWait(phone, 20).until(lambda d: "Blue key" in d.find_element(By.ID, "profile-keys").text)
