@@ -58,9 +58,9 @@ def security_keys_card() -> dbc.Card:
                 md=3, className="pt-md-4"),
     ], className="g-2 align-items-start")
     manage = dbc.InputGroup([
-        dbc.Input(id="profile-keys-new-name", placeholder="New name for the selected key", maxLength=wk.NAME_MAX),
-        dbc.Button("Rename", id="profile-keys-rename", color="secondary", outline=True),
-        dbc.Button("Remove", id="profile-keys-remove", color="danger", outline=True),
+        dbc.Input(id="profile-keys-new-name", placeholder="New name", maxLength=wk.NAME_MAX),
+        dbc.Button("Rename selected", id="profile-keys-rename", color="secondary", outline=True),
+        dbc.Button("Remove selected", id="profile-keys-remove", color="danger", outline=True),
     ], size="sm", className="mt-2")
     return dbc.Card([
         dbc.CardHeader(html.H5("Security keys", className="mb-0")),

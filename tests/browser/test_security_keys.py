@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 
+import pyotp
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -22,10 +23,11 @@ from sqlalchemy import select
 
 from core.db import Database
 from core.models import AuditEvent, Organization, Role, RoleGrant, User
-from core.models.security import SecurityKey
+from core.models.security import OrganizationSecurity, SecurityKey
+from core.security.crypto import SecretBox, load_keys
 from core.security.passwords import hash_password
 from tests.browser.conftest import _driver, screenshot
-from tests.support import DEMO_PASSWORD
+from tests.support import DEMO_PASSWORD, DEMO_TOTP
 
 EMAIL = "kim.keys@demo.digicadence.test"
 
@@ -232,3 +234,45 @@ def test_pages_at_phone_width(site, phone, driver, enrolled):
     WebDriverWait(phone, 20).until(lambda d: "Blue key" in d.find_element(By.ID, "profile-keys").text)
     phone.execute_script("document.getElementById('profile-security-keys').scrollIntoView()")
     screenshot(phone, "security-keys-390")
+
+
+def test_an_administrator_is_sent_to_add_a_key_first(live_app, site, _chrome_available):
+    """The second organization requires a key of administrators: one who has only the app's code signs in with
+    it, lands on the page that adds a key, and reaches the page they asked for once the key is added."""
+    base, db = site
+    email = "ada.admin@demo.digicadence.test"
+    box = SecretBox(load_keys((), live_app.instance))  # the instance key the app uses for TOTP secrets
+    with db.session() as s:
+        second = s.scalars(select(Organization.id).order_by(Organization.id)).all()[1]
+        role = s.scalar(select(Role.id).where(Role.name == "Organization Administrator",
+                                              Role.organization_id.is_(None)))
+        admin = User(email=email, name="Ada Admin", organization_id=second, mfa_enabled=True,
+                     password_hash=hash_password(DEMO_PASSWORD, rounds=4), mfa_secret_encrypted=box.encrypt(DEMO_TOTP))
+        s.add(admin)
+        s.flush()
+        s.add(RoleGrant(user_id=admin.id, role_id=role, scope_type="organization", scope_id=second))
+        policy = s.get(OrganizationSecurity, second) or OrganizationSecurity(organization_id=second)
+        policy.security_key_for_admins = True
+        s.add(policy)
+    driver = _driver(1440, 1000)
+    try:
+        _authenticator(driver)
+        driver.get(base + "/login?next=/profile")
+        driver.find_element(By.ID, "email").send_keys(email)
+        driver.find_element(By.ID, "password").send_keys(DEMO_PASSWORD)
+        driver.find_element(By.ID, "sign-in").click()
+        WebDriverWait(driver, 20).until(lambda d: "/login/mfa" in d.current_url)
+        driver.find_element(By.ID, "code").send_keys(pyotp.TOTP(DEMO_TOTP).now())
+        driver.find_element(By.ID, "verify").click()
+        WebDriverWait(driver, 20).until(lambda d: "/auth/webauthn/enrol" in d.current_url)
+        driver.get(base + "/admin/users")  # every page leads back here until a key is added
+        assert "/auth/webauthn/enrol" in driver.current_url
+        screenshot(driver, "security-key-required-1440")
+        driver.find_element(By.ID, "security-key-name").send_keys("Ada's key")
+        driver.find_element(By.ID, "security-key-add").click()
+        WebDriverWait(driver, 30).until(lambda d: d.current_url.endswith("/admin/users"))
+        WebDriverWait(driver, 30).until(lambda d: "Users" in d.find_element(By.TAG_NAME, "h2").text)
+        with db.session() as s:
+            assert s.scalar(select(SecurityKey.name).join(User).where(User.email == email)) == "Ada's key"
+    finally:
+        driver.quit()
