@@ -57,11 +57,14 @@ def security_keys_card() -> dbc.Card:
         dbc.Col(dbc.Button("Add security key", id="security-key-add", color="primary", className="w-100"),
                 md=3, className="pt-md-4"),
     ], className="g-2 align-items-start")
-    manage = dbc.InputGroup([
-        dbc.Input(id="profile-keys-new-name", placeholder="New name", maxLength=wk.NAME_MAX),
-        dbc.Button("Rename selected", id="profile-keys-rename", color="secondary", outline=True),
-        dbc.Button("Remove selected", id="profile-keys-remove", color="danger", outline=True),
-    ], size="sm", className="mt-2")
+    manage = dbc.Row([
+        dbc.Col(dbc.InputGroup([
+            dbc.Input(id="profile-keys-new-name", placeholder="New name", maxLength=wk.NAME_MAX),
+            dbc.Button("Rename selected", id="profile-keys-rename", color="secondary", outline=True),
+        ], size="sm"), md=8),
+        dbc.Col(dbc.Button("Remove selected", id="profile-keys-remove", color="danger", outline=True, size="sm"),
+                md=4, className="text-md-end"),
+    ], className="g-2 mt-1")
     return dbc.Card([
         dbc.CardHeader(html.H5("Security keys", className="mb-0")),
         dbc.CardBody([
