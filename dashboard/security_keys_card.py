@@ -17,6 +17,7 @@ from flask_login import current_user
 from core.runtime import get_db
 from core.security import Principal
 from core.security import webauthn_keys as wk
+from core.security.security_key_policy import remove_own_key
 from dashboard.access import protected_callback
 
 READ = "portfolio:read"
@@ -121,7 +122,7 @@ def change_key(_rename, _remove, rows, name, version):
         return _alert("Select a key in the list first.", "warning"), dash.no_update
     try:
         if ctx.triggered_id == "profile-keys-remove":
-            wk.remove_key(get_db(), _me(), rows[0]["id"])
+            remove_own_key(get_db(), _me(), rows[0]["id"])
             message = f"“{rows[0].get('name', 'The key')}” is removed: it no longer signs you in."
         else:
             renamed = wk.rename_key(get_db(), _me(), rows[0]["id"], name)

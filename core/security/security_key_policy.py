@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from sqlalchemy import delete
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from core.db import Database
@@ -19,7 +19,7 @@ from core.security.audit import Action
 from core.security.grants import holds_role
 from core.security.permissions import MFA_REQUIRED_ROLES
 from core.security.principal import Principal
-from core.security.webauthn_keys import has_security_key
+from core.security.webauthn_keys import KeyRefused, has_security_key, remove_key
 
 
 class _AdminActions(Protocol):
@@ -46,6 +46,18 @@ def code_refused(db: Database, user_id: int) -> bool:
     with db.session() as s:
         user = s.get(User, user_id)
         return user is not None and policy_applies(s, user) and has_security_key(s, user_id)
+
+
+def remove_own_key(db: Database, user_id: int, key_id: Any) -> None:
+    """The person removes one of their keys, unless it is their last and the policy requires one of them."""
+    with db.session() as s:
+        user = s.get(User, user_id)
+        last = user is not None and policy_applies(s, user) and s.scalar(
+            select(func.count()).select_from(SecurityKey).where(SecurityKey.user_id == user_id)) <= 1
+    if last:
+        raise KeyRefused("last_key", "Your organization requires administrators to keep a security key: add another "
+                                     "one before removing this one.")
+    remove_key(db, user_id, key_id)
 
 
 def reset_keys(accounts: _AdminActions, actor: Principal, user_id: int) -> None:

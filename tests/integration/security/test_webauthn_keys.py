@@ -16,7 +16,7 @@ from core.security.audit import Action, verify_chain
 from core.security.authorizer import Forbidden
 from core.security.passwords import hash_password
 from core.security.principal import load_principal
-from core.security.security_key_policy import code_refused, key_enrolment_needed, reset_keys
+from core.security.security_key_policy import code_refused, key_enrolment_needed, remove_own_key, reset_keys
 from core.settings import read_settings, save_settings
 from tests.integration.security.conftest import FAST, add_user
 from tests.soft_authenticator import SoftKey
@@ -209,6 +209,12 @@ def test_admins_can_be_required_to_use_a_key(db, world, accounts, org_admin):
     assert not key_enrolment_needed(db, analyst), "the rule is for administrators"
     _register(db, admin)
     assert not key_enrolment_needed(db, admin) and code_refused(db, admin)
+    only = wk.list_keys(db, admin)[0]["id"]
+    with pytest.raises(wk.KeyRefused, match="keep a security key"):
+        remove_own_key(db, admin, only)  # the last key of an administrator under the rule stays
+    _register(db, admin, "Spare")
+    remove_own_key(db, admin, only)
+    assert [k["name"] for k in wk.list_keys(db, admin)] == ["Spare"]
 
 
 def test_an_administrator_resets_a_persons_keys_audited(db, world, accounts, org_admin):
