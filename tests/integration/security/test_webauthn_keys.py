@@ -236,3 +236,11 @@ def test_an_administrator_resets_a_persons_keys_audited(db, world, accounts, org
     with pytest.raises(wk.KeyRefused):
         _sign_in(db, key)
     assert verify_chain(db).ok
+
+
+def test_the_data_download_lists_keys_and_erasure_removes_them(db, world, accounts, org_admin):
+    user = _user(db, world, grants=[("Analyst", "organization", "A")])
+    _register(db, user, "Blue key")
+    assert [k["name"] for k in accounts.download_my_data(user)["security_keys"]] == ["Blue key"]
+    accounts.erase_user(org_admin, user)
+    assert wk.list_keys(db, user) == []

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from core.demo import seed_demo
-from core.models import User
+from core.models import AuditEvent, User
 from core.models.security import OrganizationSecurity, SecurityKey
 from tests.soft_authenticator import SoftKey
 from tests.support import DEMO_PASSWORD, DEMO_TOTP, csrf_headers, demo_people, form_token, make_app, sign_in
@@ -118,3 +118,27 @@ def test_administrators_must_add_a_key_then_use_it(app, world, sqlite_db):
     assert code.status_code == 401 and "security key" in code.get_data(as_text=True)
     assert _key_step(later, key).status_code == 200
     assert later.get("/profile").status_code == 200
+
+
+def test_an_administrator_resets_a_persons_keys_on_the_users_page(app, world, sqlite_db):
+    from tests.integration.test_admin_pages import _act, _forbidden, _post
+
+    analyst = world["Analyst"]
+    own = app.server.test_client()
+    assert sign_in(own, analyst.email).status_code == 302
+    _register(own, SoftKey(origin=ORIGIN))
+    with sqlite_db.session() as s:
+        analyst_id = s.scalar(select(User.id).where(User.email == analyst.email))
+    viewer = app.server.test_client()
+    sign_in(viewer, world["Viewer"].email)
+    _forbidden(_post({"app": app}, viewer, "admin-users-result.children", trigger="admin-users-reset-keys.n_clicks",
+                     rows=[{"id": analyst_id}]))
+    admin = app.server.test_client()
+    assert sign_in(admin, world["Organization Administrator"].email).status_code == 302
+    said = _act({"app": app}, admin, "reset-keys", analyst_id, analyst.email)
+    assert "security key" in said and analyst.email in said
+    with sqlite_db.session() as s:
+        assert s.scalar(select(SecurityKey.id).where(SecurityKey.user_id == analyst_id)) is None
+        [event] = s.scalars(select(AuditEvent).where(AuditEvent.action == "security_key.reset")).all()
+        assert event.target_id == str(analyst_id) and event.data == {"removed": 1}
+    assert own.get("/profile").status_code == 302, "the person's sessions ended"
