@@ -102,6 +102,7 @@ def _columns(system_admin: bool) -> list[dict]:
         {"field": "status", "headerName": "Status", "minWidth": 100, "cellClassRules": status_classes},
         {"field": "locked_until", "headerName": "Locked until", "minWidth": 185},
         {"field": "mfa_label", "headerName": "MFA", "minWidth": 80},
+        {"field": "security_keys", "headerName": "Keys", "minWidth": 80},
         {"field": "roles", "headerName": "Roles", "minWidth": 210},
         {"field": "last_sign_in_at", "headerName": "Last sign-in", "minWidth": 185},
         {"field": "erasure_requested_at", "headerName": "Erasure requested", "minWidth": 185,
@@ -263,7 +264,7 @@ def selection(rows, data):
     erased = fresh["status"] == "erased"
     label = [html.Strong(fresh["email"]), f" — {fresh['status']}, MFA {fresh['mfa_label']}"]
     return (label, erased or not fresh["active"], erased or fresh["active"], not fresh["locked"],
-            erased or not fresh["mfa"], erased, erased, erased, erased)
+            erased or not fresh["mfa"], erased, erased, erased, erased or not fresh.get("security_keys"))
 
 
 @protected_callback(
