@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from core.db import Database
 from core.models.base import utcnow
 from core.models.portfolio import Brand, Organization, Project
-from core.models.security import AuditEvent, Role, RoleGrant, User
+from core.models.security import AuditEvent, Role, RoleGrant, SecurityKey, User
 from core.security import mfa
 from core.security.audit import Action, iso_utc, record
 from core.security.authorizer import can, deny, permissions_for, scope_filter
@@ -106,6 +106,8 @@ def list_users(db: Database, principal: Principal, now: datetime | None = None) 
         ids = [user.id for user, _ in rows]
         roles = _role_names(s, ids)
         requests = erasure_requests(s, ids)
+        keys = dict(s.execute(select(SecurityKey.user_id, func.count()).where(SecurityKey.user_id.in_(ids))
+                              .group_by(SecurityKey.user_id)).all())
         out = []
         for user, org_name in rows:
             locked_until = _aware(user.locked_until)
@@ -116,7 +118,7 @@ def list_users(db: Database, principal: Principal, now: datetime | None = None) 
                 "id": user.id, "email": user.email, "name": user.name, "organization_id": user.organization_id,
                 "organization": org_name or "— (system)", "status": status, "active": user.is_active,
                 "locked": locked, "locked_until": _iso(locked_until) if locked else None,
-                "failed_attempts": user.failed_attempts, "mfa": user.mfa_enabled,
+                "failed_attempts": user.failed_attempts, "mfa": user.mfa_enabled, "security_keys": keys.get(user.id, 0),
                 "must_change_password": user.must_change_password,
                 "last_sign_in_at": _iso(user.last_sign_in_at), "created_at": _iso(user.created_at),
                 "erased": user.erased_at is not None, "roles": ", ".join(roles.get(user.id, [])),

@@ -231,6 +231,10 @@ class Config:
     celery_queue: str = "celery"
     worker_metrics_port: int | None = None
     worker_nice: int = 10
+    # WebAuthn (security keys, passkeys): the relying party id (the site's domain) and the origin the
+    # browser reports (https://host[:port]); unset: both read from each request's host.
+    webauthn_rp_id: str | None = None
+    webauthn_origin: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, *, demo_default: bool = False) -> Config:
@@ -285,6 +289,8 @@ class Config:
             worker_metrics_port=_whole(env, "DIGICADENCE_WORKER_METRICS_PORT", 0, low=1, high=65535)
             if (env.get("DIGICADENCE_WORKER_METRICS_PORT") or "").strip() else None,
             worker_nice=_whole(env, "DIGICADENCE_WORKER_NICE", 10, low=-20, high=19),
+            webauthn_rp_id=(env.get("DIGICADENCE_WEBAUTHN_RP_ID") or "").strip().lower() or None,
+            webauthn_origin=(env.get("DIGICADENCE_WEBAUTHN_ORIGIN") or "").strip().rstrip("/") or None,
         )
 
 

@@ -48,6 +48,9 @@ ANOMALY_Z_BOUNDS = (2.0, 10.0)  # below 2 nearly every month alerts; above 10 no
 
 FIELDS = ("password_min_length", "password_composition", "mfa_policy", "lockout_threshold", "lockout_minutes",
           "alert_drop_threshold", "alert_anomaly_z", "currency", "outcome_unit")
+# Added after the others: a caller that does not send it keeps the organization's current value.
+OPTIONAL_FIELDS = ("security_key_for_admins",)
+FIELDS = (*FIELDS, *OPTIONAL_FIELDS)
 ORGANIZATION_FIELDS = ("currency", "outcome_unit")  # stored on the organization's row, the rest on its security row
 # A count's name: a plural noun in words ("conversions", "units sold", "sign-ups"), never a number or markup.
 _COUNT_NOUN = re.compile(r"[a-z][a-z \-]{1,29}")
@@ -67,6 +70,7 @@ class OrganizationSettings:
     alert_anomaly_z: float
     currency: str | None = None
     outcome_unit: str = REVENUE
+    security_key_for_admins: bool = False
 
     @property
     def units(self) -> Units:
@@ -135,6 +139,7 @@ def _effective(session: Session, organization_id: int, security: SecuritySetting
         mfa_policy="everyone" if policy.mfa_everyone else "administrators",
         lockout_threshold=policy.lockout_threshold, lockout_minutes=policy.lockout_minutes,
         alert_drop_threshold=drop, alert_anomaly_z=z, currency=units.currency, outcome_unit=units.outcome,
+        security_key_for_admins=policy.security_key_for_admins,
     )
 
 
@@ -217,7 +222,7 @@ def validate(values: Mapping[str, Any], security: SecuritySettings) -> dict[str,
     unknown = sorted(set(values) - set(FIELDS))
     if unknown:
         problems["_"] = "Unknown setting(s): " + ", ".join(unknown) + "."
-    missing = [f for f in FIELDS if f not in values]
+    missing = [f for f in FIELDS if f not in values and f not in OPTIONAL_FIELDS]
     if missing:
         problems["_"] = "Missing setting(s): " + ", ".join(missing) + "."
     clean: dict[str, Any] = {
@@ -240,6 +245,10 @@ def validate(values: Mapping[str, Any], security: SecuritySettings) -> dict[str,
     if policy not in MFA_POLICIES:
         problems["mfa_policy"] = "Two-factor sign-in is required of the administrators or of everyone."
     clean["mfa_policy"] = policy
+    if "security_key_for_admins" in values:
+        if not isinstance(values["security_key_for_admins"], bool):
+            problems["security_key_for_admins"] = "Requiring a security key of administrators is either on or off."
+        clean["security_key_for_admins"] = values["security_key_for_admins"]
     clean["currency"] = _currency(values.get("currency"), problems)
     clean["outcome_unit"] = _outcome_unit(values.get("outcome_unit"), problems)
     if problems:

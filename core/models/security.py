@@ -8,7 +8,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.models.base import Base, utcnow
@@ -164,9 +175,34 @@ class OrganizationSecurity(Base):
     mfa_policy: Mapped[str] = mapped_column(String(20), default="administrators", server_default="administrators")
     lockout_threshold: Mapped[int | None] = mapped_column(default=None)
     lockout_minutes: Mapped[int | None] = mapped_column(default=None)
+    # Administrators must hold a security key (WebAuthn) and sign in with it (core.security.webauthn_keys).
+    security_key_for_admins: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     alert_drop_threshold: Mapped[float | None] = mapped_column(Float, default=None)
     alert_anomaly_z: Mapped[float | None] = mapped_column(Float, default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SecurityKey(Base):
+    """A WebAuthn credential (hardware key or passkey) of a user; `core.security.webauthn_keys` uses it.
+
+    `sign_count` is the authenticator's counter at its last use: a later use with a counter not above
+    it is refused as a possible cloned key. `user_handle` is the same random value for all of a user's
+    keys (the authenticator stores it with a passkey and hands it back at a passkey sign-in).
+    """
+
+    __tablename__ = "security_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    credential_id: Mapped[str] = mapped_column(String(1400), unique=True)  # base64url, as browsers send it
+    user_handle: Mapped[str] = mapped_column(String(100))
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)  # COSE key
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    transports: Mapped[list] = mapped_column(default=list)
+    name: Mapped[str] = mapped_column(String(60))
+    is_passkey: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class UserSession(Base):

@@ -46,6 +46,7 @@ from core.security.permissions import MFA_REQUIRED_ROLES, Permission
 from core.security.personal_data import erase, export
 from core.security.principal import Principal, load_principal
 from core.security.settings import OrganizationPolicy, SecuritySettings, organization_policy
+from core.security.webauthn_keys import has_security_key
 
 GENERIC_FAILURE = "Invalid email or password."
 log = logging.getLogger("digicadence.security")
@@ -261,17 +262,18 @@ class Accounts:
                     locked_until = self._count_failure(session, user, seen)
                 message = sso_settings.PASSWORDS_OFF if reason == PASSWORDS_OFF else GENERIC_FAILURE
                 return AuthResult(False, reason, message=message, locked_until=locked_until)
-            enrol = not user.mfa_enabled and self._must_use_mfa(session, user)
-            if not (user.mfa_enabled or enrol):
+            second = user.mfa_enabled or has_security_key(session, user.id)  # an app's code, or a key
+            enrol = not second and self._must_use_mfa(session, user)
+            if not (second or enrol):
                 # The password completes this sign-in. With a second factor still to pass, the count
                 # stays: else knowing the password would allow endless code guesses without a lockout.
                 user.failed_attempts = 0
             user.locked_until = None
             user.last_sign_in_at = now
             record(session, Action.SIGN_IN, actor=user.id, organization_id=user.organization_id, target=user,
-                   data={"mfa_pending": user.mfa_enabled, "mfa_enrolment_required": enrol}, personal=seen)
+                   data={"mfa_pending": second, "mfa_enrolment_required": enrol}, personal=seen)
             return AuthResult(True, OK, user.id, must_change_password=user.must_change_password,
-                              mfa_required=user.mfa_enabled, mfa_enrolment_required=enrol)
+                              mfa_required=second, mfa_enrolment_required=enrol)
 
     def _count_failure(self, session: Session, user: User, seen: dict) -> datetime | None:
         """Add one failed attempt atomically; lock the account when the threshold is reached."""

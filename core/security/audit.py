@@ -46,6 +46,12 @@ class Action:
     MFA_FAILED = "mfa.failed"
     MFA_RECOVERY_USED = "mfa.recovery_code_used"
     MFA_RESET = "mfa.reset"
+    # Security keys and passkeys (core.security.webauthn_keys).
+    SECURITY_KEY_ADDED = "security_key.added"
+    SECURITY_KEY_RENAMED = "security_key.renamed"
+    SECURITY_KEY_REMOVED = "security_key.removed"
+    SECURITY_KEYS_RESET = "security_key.reset"
+    SECURITY_KEY_CLONE_SUSPECTED = "security_key.clone_suspected"
     PASSWORD_CHANGED = "password.changed"
     PASSWORD_RESET = "password.reset"
     USER_CREATED = "user.created"

@@ -29,6 +29,7 @@ class OrganizationPolicy:
     mfa_everyone: bool
     lockout_threshold: int
     lockout_minutes: int
+    security_key_for_admins: bool = False
 
     @property
     def lockout_duration(self) -> timedelta:
@@ -47,4 +48,5 @@ def organization_policy(session: Session, organization_id: int | None,
         mfa_everyone=bool(row and row.mfa_policy == "everyone"),
         lockout_threshold=(row.lockout_threshold if row else None) or settings.lockout_threshold,
         lockout_minutes=(row.lockout_minutes if row else None) or settings.lockout_minutes,
+        security_key_for_admins=bool(row and row.security_key_for_admins),
     )

@@ -28,9 +28,11 @@ from dashboard.auth.session_interface import ServerSessionInterface, raise_if_st
 from dashboard.auth.setup_view import setup_blueprint
 from dashboard.auth.sso_views import sso_blueprint
 from dashboard.auth.views import auth_blueprint
+from dashboard.auth.webauthn_views import enrolment_answer, webauthn_blueprint
 
 PUBLIC_PREFIXES = ("/login", "/auth/oidc/", "/setup", "/healthz", "/readyz", "/vendor/", "/assets/",
-                   "/_dash-component-suites/", "/_favicon", "/favicon.ico")
+                   "/_dash-component-suites/", "/_favicon", "/favicon.ico",
+                   "/auth/webauthn/sign-in/")  # a key as second factor, or a passkey: checked by the endpoints
 # Paths that do their own access control instead of the sign-in (Prometheus does not sign in).
 SELF_GUARDED_PATHS = ("/metrics",)
 DASH_DATA_PREFIXES = ("/_dash-update-component", "/_dash-layout", "/_dash-dependencies", "/_reload-hash")
@@ -74,6 +76,8 @@ def gate():
     signed_in = current_user.is_authenticated
     if signed_in and (archived := _archived_answer(path)) is not None:
         return archived
+    if signed_in and (key_first := enrolment_answer(path, path.startswith(DASH_DATA_PREFIXES))) is not None:
+        return key_first  # an administrator whose organization requires a security key registers one first
     if path.startswith(DASH_DATA_PREFIXES):
         if not signed_in:
             return jsonify(error="unauthenticated", reason="sign in first"), 401
@@ -107,6 +111,7 @@ def init_auth(server: Flask, config: Config, db: Database) -> Accounts:
     server.register_blueprint(auth_blueprint(limiter))
     server.register_blueprint(setup_blueprint(limiter))
     server.register_blueprint(sso_blueprint(limiter, SingleSignOn(accounts)))
+    server.register_blueprint(webauthn_blueprint(limiter))
     server.before_request(raise_if_store_failed)
     server.before_request(gate)
 

@@ -21,10 +21,12 @@ from core.runtime import get_db
 from core.security import Accounts, InvalidCredentials, PasswordRejected
 from core.security.audit import Action, record
 from core.security.identity import sign_in_key
+from core.security.security_key_policy import code_refused, key_enrolment_needed
 from dashboard.auth.principal import SignedInUser
 from dashboard.auth.sso_session import SSO_KEY, carry_over, provider_logout
 
 PENDING_TTL_S = 300  # a password step is good for five minutes of second-factor entry
+KEY_REQUIRED = "security_key_required"  # session flag: register a security key first (dashboard/auth/webauthn_views.py)
 
 
 # What a browser does to a URL before resolving it (WHATWG URL parsing): strip leading and trailing
@@ -80,6 +82,9 @@ def _complete_sign_in(user_id: int, next_url: str):
     if carried is not None:
         session[SSO_KEY] = carried
     login_user(signed_in)
+    if key_enrolment_needed(get_db(), user_id):  # security keys: an administrator must register one first
+        session[KEY_REQUIRED] = True
+        return redirect(url_for("webauthn.enrol_page", next=next_url))
     if signed_in.must_change_password:
         return redirect(url_for("auth.change_password", next=next_url))
     return redirect(next_url)
@@ -132,6 +137,10 @@ def mfa() -> ResponseReturnValue:
         return _sign_in_expired(next_url)
     if request.method == "GET":
         return render_template("auth/mfa.html", title="Two-factor sign-in", next=next_url)
+    if code_refused(get_db(), user_id):  # security keys: the organization wants administrators to use theirs
+        return render_template("auth/mfa.html", title="Two-factor sign-in", next=next_url,
+                               error="Your organization requires administrators to sign in with their security "
+                                     "key. Use your key below."), 401
     if _accounts().verify_mfa(user_id, request.form.get("code", "")):
         return _complete_sign_in(user_id, next_url)
     return render_template("auth/mfa.html", title="Two-factor sign-in", next=next_url,

@@ -40,6 +40,7 @@ LABELS = {
     "mfa_policy": "Two-factor sign-in", "lockout_threshold": "Failed attempts before a lockout",
     "lockout_minutes": "Lockout length (minutes)", "alert_drop_threshold": "Score-drop alert (points)",
     "alert_anomaly_z": "Anomaly alert (robust z)", "currency": "Currency", "outcome_unit": "Outcome",
+    "security_key_for_admins": "Security key for administrators",
 }
 TEXT_FIELDS = ("currency", "outcome_unit")  # refused with a sentence under the field, like the numbers
 CURRENCY_OPTIONS = [{"label": f"{code} · {name}", "value": code} for code, name in CURRENCIES.items()]
@@ -89,6 +90,10 @@ def layout(**_query) -> html.Div:
             {"label": "Everyone in the organization", "value": "everyone"},
         ]),
         html.Div("Who has not set it up yet is taken through enrolment at their next sign-in.", className="form-text"),
+        dbc.Switch(id="settings-security_key_for_admins", className="mt-3",
+                   label="Administrators must sign in with a security key (hardware key or passkey)"),
+        html.Div("An administrator without one is asked to add one right after signing in; the app's code alone no "
+                 "longer signs an administrator in once they have a key.", className="form-text"),
     ])])
     lockout = dbc.Row([
         _number("lockout_threshold", LOCKOUT_THRESHOLD_BOUNDS, 1, "Wrong passwords or codes in a row."),
@@ -146,7 +151,7 @@ def layout(**_query) -> html.Div:
     ])
 
 
-_ORDER = (*NUMBER_FIELDS, "mfa_policy", "password_composition", *TEXT_FIELDS)
+_ORDER = (*NUMBER_FIELDS, "mfa_policy", "password_composition", *TEXT_FIELDS, "security_key_for_admins")
 _VALUE_OUTPUTS = [Output(f"settings-{f}", "value") for f in _ORDER]
 
 
@@ -184,13 +189,14 @@ def _show(value) -> str:
     prevent_initial_call=True,
 )
 def save(_clicks, organization_id, password_min_length, lockout_threshold, lockout_minutes, alert_drop_threshold,
-         alert_anomaly_z, mfa_policy, password_composition, currency, outcome_unit):
+         alert_anomaly_z, mfa_policy, password_composition, currency, outcome_unit, security_key_for_admins):
     """Validate on the server and save every value at once, or none; say what changed."""
     values = {"password_min_length": password_min_length, "lockout_threshold": lockout_threshold,
               "lockout_minutes": lockout_minutes, "alert_drop_threshold": alert_drop_threshold,
               "alert_anomaly_z": alert_anomaly_z, "mfa_policy": mfa_policy,
               "password_composition": bool(password_composition) if password_composition is not None else False,
-              "currency": currency, "outcome_unit": outcome_unit}
+              "currency": currency, "outcome_unit": outcome_unit,
+              "security_key_for_admins": bool(security_key_for_admins)}
     checked = (*NUMBER_FIELDS, *TEXT_FIELDS)
     clear = [False] * len(NUMBER_FIELDS) + [None] * len(checked)
     try:

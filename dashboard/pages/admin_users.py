@@ -19,6 +19,7 @@ from core.admin import USER_MANAGE, can_see_user, list_users, organizations_in_s
 from core.runtime import get_db
 from core.security import Accounts, Forbidden, InvalidCredentials, Principal, can
 from core.security.identity import normalize_email
+from core.security.security_key_policy import reset_keys
 from dashboard.access import protected_callback, register_page
 from dashboard.auth.principal import current_principal
 from dashboard.components import empty_state
@@ -31,6 +32,7 @@ ACTIONS = {
     "admin-users-disable": "disable", "admin-users-enable": "enable", "admin-users-unlock": "unlock",
     "admin-users-reset-mfa": "reset MFA", "admin-users-reset-password": "reset the password",
     "admin-users-revoke-sessions": "revoke sessions", "admin-users-erase-confirm": "erase",
+    "admin-users-reset-keys": "reset security keys",
 }
 
 
@@ -100,6 +102,7 @@ def _columns(system_admin: bool) -> list[dict]:
         {"field": "status", "headerName": "Status", "minWidth": 100, "cellClassRules": status_classes},
         {"field": "locked_until", "headerName": "Locked until", "minWidth": 185},
         {"field": "mfa_label", "headerName": "MFA", "minWidth": 80},
+        {"field": "security_keys", "headerName": "Keys", "minWidth": 80},
         {"field": "roles", "headerName": "Roles", "minWidth": 210},
         {"field": "last_sign_in_at", "headerName": "Last sign-in", "minWidth": 185},
         {"field": "erasure_requested_at", "headerName": "Erasure requested", "minWidth": 185,
@@ -123,6 +126,8 @@ def layout(**_query) -> html.Div:
         dbc.Button("Reset password", id="admin-users-reset-password", color="secondary", outline=True,
                    disabled=True),
         dbc.Button("Revoke sessions", id="admin-users-revoke-sessions", color="secondary", outline=True,
+                   disabled=True),
+        dbc.Button("Reset security keys", id="admin-users-reset-keys", color="secondary", outline=True,
                    disabled=True),
         dbc.Button("Execute erasure…", id="admin-users-erase", color="danger", outline=True, disabled=True),
     ], size="sm", className="flex-wrap")
@@ -244,6 +249,7 @@ def quick_filter(text, options):
     Output("admin-users-reset-password", "disabled"),
     Output("admin-users-revoke-sessions", "disabled"),
     Output("admin-users-erase", "disabled"),
+    Output("admin-users-reset-keys", "disabled"),
     Input("admin-users-grid", "selectedRows"),
     Input("admin-users-grid", "rowData"),
     permission=USER_MANAGE,
@@ -254,11 +260,11 @@ def selection(rows, data):
     selected = (rows or [None])[0]
     fresh = next((u for u in data or [] if selected and u.get("id") == selected.get("id")), None)
     if fresh is None:
-        return ("Select a user in the grid to act on them.", *([True] * 7))
+        return ("Select a user in the grid to act on them.", *([True] * 8))
     erased = fresh["status"] == "erased"
     label = [html.Strong(fresh["email"]), f" — {fresh['status']}, MFA {fresh['mfa_label']}"]
     return (label, erased or not fresh["active"], erased or fresh["active"], not fresh["locked"],
-            erased or not fresh["mfa"], erased, erased, erased)
+            erased or not fresh["mfa"], erased, erased, erased, erased or not fresh.get("security_keys"))
 
 
 @protected_callback(
@@ -338,13 +344,14 @@ def create_user(_clicks, email, name, organization_id, method, version):
     Input("admin-users-reset-password", "n_clicks"),
     Input("admin-users-revoke-sessions", "n_clicks"),
     Input("admin-users-erase-confirm", "n_clicks"),
+    Input("admin-users-reset-keys", "n_clicks"),
     State("admin-users-grid", "selectedRows"),
     State("admin-users-acted", "data"),
     permission=USER_MANAGE,
     objects={"rows": ("user", _row_in_scope)},
     prevent_initial_call=True,
 )
-def act(_disable, _enable, _unlock, _mfa, _password, _sessions, _erase, rows, version):
+def act(_disable, _enable, _unlock, _mfa, _password, _sessions, _erase, _keys, rows, version):
     """Run one action on the selected user through the accounts service, with the clicker's principal."""
     action = ACTIONS.get(ctx.triggered_id)
     if action is None or not rows:
@@ -361,6 +368,9 @@ def act(_disable, _enable, _unlock, _mfa, _password, _sessions, _erase, rows, ve
         elif action == "unlock":
             accounts.unlock_user(principal, user_id)
             message = f"{email} is unlocked and may sign in again."
+        elif action == "reset security keys":
+            reset_keys(accounts, principal, user_id)
+            message = f"Every security key of {email} was removed and their sessions ended; they add a new one."
         elif action == "reset MFA":
             accounts.reset_mfa(principal, user_id)
             message = f"Two-factor sign-in of {email} was reset; they enrol again at their next sign-in."

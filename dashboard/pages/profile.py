@@ -1,4 +1,4 @@
-"""The signed-in person's own page: account, password, two-factor sign-in, sessions, their data.
+"""The signed-in person's own page: account, password, two-factor sign-in, security keys, sessions, their data.
 
 Everything here acts on `current_user` only; no callback takes a user id from the browser. The one
 id it does take, a session key to revoke, is checked to be one of this person's live sessions.
@@ -27,8 +27,10 @@ from core.admin import (
 )
 from core.runtime import get_db
 from core.security import Accounts, InvalidCredentials, Principal
+from core.security import webauthn_keys as wk
 from core.sessions import SessionStore
 from dashboard.access import protected_callback, register_page
+from dashboard.security_keys_card import security_keys_card
 
 READ = "portfolio:read"
 register_page(__name__, permission=READ, path="/profile", name="Profile", title="Profile · Digi-Cadence", nav=False)
@@ -94,6 +96,9 @@ def _mfa_card(me: dict) -> dbc.Card:
         codes = (f"{left} recovery code(s) left: each signs you in once without your phone." if left else
                  "No recovery codes left: if you lose your device, an administrator must reset two-factor sign-in.")
         status = [dbc.Badge("On", color="success", className="me-2"), codes]
+    elif me.get("security_keys"):
+        status = [dbc.Badge("Key", color="success", className="me-2"),
+                  "Your security key is your second factor. An authenticator app as well is optional."]
     else:
         status = [dbc.Badge("Off", color="secondary", className="me-2"),
                   "Protect your account with an authenticator app (required for administrators)."]
@@ -175,9 +180,11 @@ def _data_card(me: dict) -> dbc.Card:
 def layout(**_query) -> html.Div:
     """Account and security settings of the person signed in."""
     me = my_profile(get_db(), _me())
+    me["security_keys"] = len(wk.list_keys(get_db(), _me()))
     return html.Div([
         html.H2("Profile", className="mb-3"),
         dbc.Row([dbc.Col(_account_card(me), lg=6), dbc.Col(_mfa_card(me), lg=6)], className="g-3 mb-3"),
+        security_keys_card(),
         _sessions_card(),
         _data_card(me),
         dcc.Store(id="profile-sessions-version", data=0),

@@ -81,12 +81,31 @@ def _serve(env: dict[str, str], instance: Path, port: int) -> Iterator[str]:
         log.close()
 
 
+@dataclass(frozen=True)
+class LiveApp:
+    url: str
+    instance: Path  # app.log and the embedded SQLite database are here
+
+    @property
+    def database_url(self) -> str:
+        return f"sqlite:///{self.instance / 'digicadence.db'}"
+
+
 @pytest.fixture(scope="session")
-def live_url(tmp_path_factory) -> Iterator[str]:
+def live_app(tmp_path_factory) -> Iterator[LiveApp]:
     """`python app.py` as a newcomer runs it, in a throw-away instance folder."""
     instance = tmp_path_factory.mktemp("instance")
     port = _free_port()
-    yield from _serve(_app_env(instance, port), instance, port)
+    server = _serve(_app_env(instance, port), instance, port)
+    try:
+        yield LiveApp(next(server), instance)
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def live_url(live_app) -> str:
+    return live_app.url
 
 
 def _live_redis_url() -> str:
