@@ -384,6 +384,7 @@ def result_tables(result: dict[str, Any]) -> dict[str, pd.DataFrame]:
     units = Units.of(result.get("units"))
     items = [(k, result.get(k)) for k in ("scenario_label", "curve_source_label", "method")]
     items += [("currency", units.currency or "not chosen"), ("outcome", units.outcome_name)]
+    items += [("target ROAS", units.roas(result["target_roas"]))] if result.get("target_roas") is not None else []
     items += [("status", describe_status(result))]
     items += [(k, result.get(k)) for k in ("budget", "current_budget", "outcome", "outcome_bound", "current_outcome",
                                            "uplift", "uplift_pct", "roi")]
