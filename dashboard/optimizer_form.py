@@ -112,9 +112,14 @@ def roas_field(field_id: str, value: float | None, units: Units) -> dbc.InputGro
                                               value=value, placeholder="e.g. 1.5"), dbc.InputGroupText(per)])
 
 
-def default_roas(pv: dict) -> float | None:
-    """The target-ROAS scenarios' starting target: the current allocation's overall ROAS, to two places."""
-    return round(pv["current_outcome"] / pv["budget"], 2) if pv.get("current_outcome") and pv.get("budget") else None
+def default_roas(pv: dict, units: Units) -> float | None:
+    """The target-ROAS scenarios' starting target: break-even (₹1 per ₹1) for revenue; for a count, the current
+    allocation's overall ROAS to three significant digits (no break-even exists for conversions)."""
+    if units.revenue:
+        return 1.0
+    if pv.get("current_outcome") and pv.get("budget"):
+        return float(f"{pv['current_outcome'] / pv['budget']:.3g}")
+    return None
 
 
 def goal_fields(inputs: dict, pv: dict, units: Units) -> dbc.Row:
@@ -129,9 +134,9 @@ def goal_fields(inputs: dict, pv: dict, units: Units) -> dbc.Row:
             "optimizer-target", inputs.get("target") or default_target(pv), units, outcome=True),
             "For the smallest-budget scenario."), xs=12, sm=6, id="optimizer-target-col", style=target),
         dbc.Col(field("Target ROAS", roas_field("optimizer-target-roas", inputs.get("target_roas")
-                                                or default_roas(pv), units),
-                      f"{units.outcome_name.capitalize()} per {units.money(1)} of spend (the curves' modelled "
-                      "outcome). The budget is found: spend stops where the return falls to this."),
+                                                or default_roas(pv, units), units),
+                      f"{units.outcome_name.capitalize()} per {units.money(1)} of spend, as the curves model it "
+                      "(1 is break-even for revenue). The budget is what the plan finds."),
                 xs=12, sm=6, id="optimizer-target-roas-col", style=roas),
     ], className="g-2")
 
@@ -175,8 +180,12 @@ def form_inputs(*, brand_ids: list | None, channels: list | None, source: str | 
     `inputs` of an optimization job.
 
     Nothing is parsed here: the queue validates these exactly as it validates the API's (friendly
-    numbers such as "1,000", empty bounds), so the page and the API cannot disagree.
+    numbers such as "1,000", empty bounds), so the page and the API cannot disagree. A field the chosen
+    scenario type hides (`goal_visibility`) is not sent: what a person cannot see cannot refuse the run.
     """
+    hidden = dict(zip(("budget", "target", "target_roas"), goal_visibility(scenario_type), strict=True))
+    budget, target, target_roas = (None if hidden[k] else v for k, v in
+                                   (("budget", budget), ("target", target), ("target_roas", target_roas)))
     return {"brand_ids": brand_ids or [], "channels": channels or [], "curve_source": source,
             "scenario": scenario_type, "budget": budget, "target": target, "target_roas": target_roas,
             "max_change_pct": max_change,
