@@ -249,8 +249,8 @@ def _target_roas(problem: AllocationProblem, inputs: BudgetInputs, progress: Pro
     try:
         if np.all(problem.curves.concave()) and not problem.has_hard_constraints:
             return exact_plan(problem, inputs.scenario, target)
-        return heuristic_plan(problem, inputs.scenario, target, lambda b, quick: _engine(
-            problem, inputs, b, None if quick else progress, cancel, 30 if quick else None))
+        return heuristic_plan(problem, inputs.scenario, target, lambda b, effort: _engine(
+            problem, inputs, b, progress if effort == "final" else None, cancel, 30 if effort == "quick" else None))
     except TargetRoasError as exc:
         raise roas_refusal(problem, exc, units) from None
 

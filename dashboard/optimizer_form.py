@@ -137,7 +137,7 @@ def goal_fields(inputs: dict, pv: dict, units: Units) -> dbc.Row:
                                                 or default_roas(pv, units), units),
                       f"{units.outcome_name.capitalize()} per {units.money(1)} of spend, as the curves model it "
                       "(1 is break-even for revenue). The budget is what the plan finds."),
-                xs=12, sm=6, id="optimizer-target-roas-col", style=roas),
+                xs=12, id="optimizer-target-roas-col", style=roas),
     ], className="g-2")
 
 

@@ -39,7 +39,10 @@ from core.optimize.results import AllocationResult
 SCENARIOS = ("marginal_roas", "overall_roas")
 STEPS = 200  # bisection and Newton steps on the budget (each an exact allocation)
 HEURISTIC_STEPS = 14  # engine runs of the bisection for S-shaped curves (tolerance 0.2 %, as the smallest budget's)
-PlanAt = Callable[[float, bool], AllocationResult]  # (budget, quick) → the engine's plan at that budget
+# (budget, effort) → the engine's plan at that budget; effort "quick" (30 generations, for a search), "full" (the
+# run's own effort) or "final" (the run's effort, reporting progress: the plan shown).
+PlanAt = Callable[[float, str], AllocationResult]
+SETTLE_STEPS = 5  # full-effort runs that settle a marginal plan on the target (0.5 %) after the quick search
 
 
 class TargetRoasError(InfeasibleError):
@@ -198,19 +201,23 @@ def exact_plan(problem: AllocationProblem, scenario: str, target: float) -> Allo
 def heuristic_plan(problem: AllocationProblem, scenario: str, target: float, plan_at: PlanAt) -> AllocationResult:
     """S-shaped curves or hard constraints: the budget by bisection over the engine's plans, never called optimal.
 
-    The marginal budget is where the concave envelopes' marginal ROAS falls to the target (their best
-    outcome is concave in the budget, so that slope falls); the overall budget is bisected on the engine's
-    quick plans (30 generations) from there, and the final plan is the engine's full run at that budget.
+    The marginal budget starts where the concave envelopes' marginal ROAS falls to the target (their best
+    outcome is concave in the budget, so that slope falls) and is bisected on the engine's quick plans (30
+    generations) until their free cells return the target; the overall budget is bisected on those plans'
+    ROAS from there. The final plan is the engine's full run at that budget.
     """
     _check_first_unit(problem, scenario, target)
     b_m = _bisect_slope(problem, target,
                         lambda b: float(maximize_outcome(problem, b, allow_envelope=True).multiplier or 0.0))
-    budget = b_m
+    budget = b_m if scenario == "overall_roas" else _marginal_heuristic(problem, target, b_m, plan_at)
     if scenario == "overall_roas":
         budget = _overall_heuristic(problem, target, b_m, plan_at)
     if problem.unit:
         budget = math.floor(budget / problem.unit + 1e-9) * problem.unit
-    result = _labelled(plan_at(budget, False), scenario, target)
+    result = plan_at(budget, "final")
+    if scenario == "marginal_roas":
+        result = _settle(problem, target, budget, result, plan_at)
+    result = _labelled(result, scenario, target)
     if result.status == "optimal":  # the budget itself came from a heuristic search
         result.status = "envelope_bound" if "envelope" in result.method else "feasible"
         result.outcome_bound = result.outcome_bound if result.outcome_bound is not None else result.outcome
@@ -219,12 +226,79 @@ def heuristic_plan(problem: AllocationProblem, scenario: str, target: float, pla
     return result
 
 
+def free_marginal(problem: AllocationProblem, x: np.ndarray) -> float:
+    """The marginal ROAS the cells strictly inside their bounds (and switched on) share: their median, which is
+    their common value when the plan meets the KKT conditions for its active set; NaN when no cell is free."""
+    lo, hi = problem.cell_bounds()
+    eps = 1e-9 * max(float(np.sum(x)), 1.0)
+    free = (x > lo + eps) & (x < hi - eps) & (x > eps)
+    return float(np.median(problem.curves.marginal(x)[free])) if free.any() else math.nan
+
+
+def _marginal_heuristic(problem: AllocationProblem, target: float, b_m: float, plan_at: PlanAt) -> float:
+    """From the envelopes' budget, bisect on the engine's own plans until their free cells' marginal ROAS is the
+    target: on the real S-curves the plan at the envelopes' budget can stop at another return."""
+    b_min, b_max = problem.total_range()
+
+    def above(b: float) -> bool:  # True: the plan at b still returns more than the target at its margin
+        m = free_marginal(problem, plan_at(b, "quick").allocation)
+        return bool(m > target) if math.isfinite(m) else b < b_m
+
+    lo, hi = b_m, b_m
+    if above(b_m):
+        while hi < b_max and above(hi):
+            lo, hi = hi, min(hi * 1.5 if hi > 0 else 1.0, b_max)
+        if hi >= b_max and above(hi):
+            return b_max
+    else:
+        while lo > b_min and not above(lo):
+            lo, hi = max(lo / 1.5, b_min), lo
+        if lo <= b_min and not above(lo):
+            return b_min
+    for _ in range(HEURISTIC_STEPS):
+        if hi - lo <= 0.002 * hi:
+            break
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if above(mid) else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
+def _settle(problem: AllocationProblem, target: float, budget: float, result: AllocationResult,
+            plan_at: PlanAt) -> AllocationResult:
+    """Full-effort plans near the searched budget until their free cells return the target within 0.5 %
+    (a full run can stop at another return than the quick ones it was searched with): secant steps on the
+    budget inside a bracket, the closest plan kept."""
+    b_min, b_max = problem.total_range()
+    lo, hi = b_min, b_max
+    best, gap = result, math.inf
+    points: list[tuple[float, float]] = []
+    b, plan = budget, result
+    for _ in range(SETTLE_STEPS + 1):
+        m = free_marginal(problem, plan.allocation)
+        if not math.isfinite(m):
+            return best
+        if abs(m / target - 1) < gap:
+            best, gap = plan, abs(m / target - 1)
+        if gap <= 0.005:
+            return best
+        lo, hi = (max(lo, b), hi) if m > target else (lo, min(hi, b))
+        points.append((b, m))
+        if len(points) >= 2 and points[-1][1] != points[-2][1]:
+            (b0, m0), (b1, m1) = points[-2:]
+            b = b1 + (target - m1) * (b1 - b0) / (m1 - m0)
+        else:
+            b = b * (1.05 if m > target else 0.95)
+        b = b if lo < b < hi else (0.5 * (lo + hi) if math.isfinite(hi) else 2.0 * lo)
+        plan = plan_at(b, "full")
+    return best
+
+
 def _overall_heuristic(problem: AllocationProblem, target: float, b_m: float, plan_at: PlanAt) -> float:
     def meets(b: float) -> bool:
-        return b > 0 and plan_at(b, True).outcome >= target * b
+        return b > 0 and plan_at(b, "quick").outcome >= target * b
 
     if not meets(b_m):
-        outcome = plan_at(b_m, True).outcome if b_m > 0 else 0.0
+        outcome = plan_at(b_m, "quick").outcome if b_m > 0 else 0.0
         raise TargetRoasError("overall", target, outcome / b_m if b_m > 0 else 0.0, b_m)
     hi = _upper(problem, 2.0 * b_m, lambda b: not meets(b), target)
     if meets(hi):

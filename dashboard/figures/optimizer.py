@@ -223,6 +223,15 @@ def default_name(result: dict) -> str:
     return f"{label} · {budget} · {time.strftime('%Y-%m-%d %H:%M')}"
 
 
+def _stop_return(result: dict) -> float | None:
+    """The marginal ROAS the plan's free cells (on, inside their limits) share: their median."""
+    tol = 1e-6 * max(result.get("budget") or 0.0, 1.0)
+    free = [c["marginal_roi"] for c in result.get("cells") or [] if c.get("marginal_roi") is not None
+            and c["optimal"] > max(c.get("lower") or 0.0, 0.0) + tol
+            and (c.get("upper") is None or c["optimal"] < c["upper"] - tol)]
+    return float(np.median(free)) if free else None
+
+
 def budget_found(result: dict) -> Any:
     """What a target-ROAS plan found, in a sentence: "Budget found: ₹412.3 M — spend stops where each extra ₹1
     returns ₹1.50" (None for the scenarios that are given their budget or target outcome)."""
@@ -232,7 +241,11 @@ def budget_found(result: dict) -> Any:
     units = Units.of(result.get("units"))
     amount, per = units.roas(target).rsplit(" per ", 1)
     found = f"Budget found: {units.money(result.get('budget'), 4)} — "
-    if result["scenario"] == "marginal_roas":
+    stop = _stop_return(result)
+    if result["scenario"] == "marginal_roas" and stop is not None and abs(stop / target - 1) > 0.005:
+        reached, _ = units.roas(stop).rsplit(" per ", 1)  # a heuristic plan on S-curves stopped near the target
+        text = f"spend stops where each extra {per} returns about {reached} (the target was {amount})"
+    elif result["scenario"] == "marginal_roas":
         text = f"spend stops where each extra {per} returns {amount}"
     else:
         text = (f"the largest budget whose plan returns at least {amount} per {per} overall "

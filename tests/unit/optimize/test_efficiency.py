@@ -188,8 +188,8 @@ def test_s_shaped_curves_go_through_the_engine_and_are_never_called_optimal():
     problem = random_problem(4, n=6, shape=(1.5, 2.5))
     calls = []
 
-    def plan_at(budget: float, quick: bool):
-        calls.append(quick)
+    def plan_at(budget: float, effort: str):
+        calls.append(effort)
         return maximize_outcome(problem, budget, allow_envelope=True)
 
     for scenario in ("marginal_roas", "overall_roas"):
@@ -197,13 +197,13 @@ def test_s_shaped_curves_go_through_the_engine_and_are_never_called_optimal():
         assert plan.status != "optimal"
         assert plan.outcome / plan.budget >= 0.4 * (1 - 1e-9)
         assert any("heuristic" in n for n in plan.notes)
-    assert calls.count(False) == 2 and calls.count(True) > 3
+    assert calls.count("final") == 2 and calls.count("quick") > 3
 
 
 def test_refused_before_any_engine_runs_when_no_channel_can_return_the_target():
     problem = random_problem(4, n=6, shape=(1.5, 2.5))
     best, _ = first_unit_return(problem)
     with pytest.raises(TargetRoasError):
-        heuristic_plan(problem, "overall_roas", best * 1.01, lambda b, q: pytest.fail("the engine ran"))
+        heuristic_plan(problem, "overall_roas", best * 1.01, lambda b, effort: pytest.fail("the engine ran"))
     with pytest.raises(PlanError):
         raise roas_refusal(problem, TargetRoasError("high", best * 1.01, best, cell="b0 / c0"))
