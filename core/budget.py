@@ -298,8 +298,8 @@ def run_budget(db: Database, user_id: int, raw_inputs: BudgetInputs | dict[str, 
     with db.session() as s:  # the currency the run's money is in: its messages, and its result (and saved scenario)
         units = brand_units(s, inputs.brand_ids)
     result = _plan(problem, inputs, budget, main, cancel, units)
-    if inputs.scenario in ROAS_SCENARIOS:
-        notes.append(roas_note(problem, inputs.scenario, inputs.target_roas, result.budget, result.outcome, units))
+    target_note = None if inputs.scenario not in ROAS_SCENARIOS else roas_note(
+        problem, inputs.scenario, inputs.target_roas, result.budget, result.outcome, units)
     mon.report(0.7, "budget frontier")
     frontier = _frontier(problem, result.budget, inputs.frontier_points, _scaled(progress, 0.7, 0.8), cancel)
     risk = None
@@ -342,7 +342,7 @@ def run_budget(db: Database, user_id: int, raw_inputs: BudgetInputs | dict[str, 
         "status_label": status_words(result.status, result.method, result.outcome, result.outcome_bound),
         "outcome_bound": _f(result.outcome_bound),
         "budget": _f(result.budget), "current_budget": _f(float(problem.current.sum())),
-        "target": inputs.target, "target_roas": inputs.target_roas,
+        "target": inputs.target, "target_roas": inputs.target_roas, "target_note": target_note,
         "outcome": _f(result.outcome), "outcome_interval": _interval(result.outcome_interval),
         "current_outcome": _f(current_outcome), "current_outcome_interval": _interval(result.current_outcome_interval),
         "uplift": _f(uplift),
@@ -357,7 +357,7 @@ def run_budget(db: Database, user_id: int, raw_inputs: BudgetInputs | dict[str, 
         "frontier": frontier,
         "risk_front": risk,
         "window": {str(b): list(w) for b, w in spend.window.items()},
-        "notes": list(dict.fromkeys(n for n in notes if n)),  # in a marketer's words; how the engine got there is below
+        "notes": list(dict.fromkeys(notes)),  # in a marketer's words; how the engine got there is below
         "method_notes": list(result.notes) + ([frontier["note"]] if frontier.get("note") else []),
         "elapsed_s": result.elapsed_s,
         "run_by": principal.user_id,
@@ -384,7 +384,9 @@ def result_tables(result: dict[str, Any]) -> dict[str, pd.DataFrame]:
     units = Units.of(result.get("units"))
     items = [(k, result.get(k)) for k in ("scenario_label", "curve_source_label", "method")]
     items += [("currency", units.currency or "not chosen"), ("outcome", units.outcome_name)]
-    items += [("target ROAS", units.roas(result["target_roas"]))] if result.get("target_roas") is not None else []
+    if result.get("target_roas") is not None:
+        items += [("target ROAS", units.roas(result["target_roas"]))]
+        items += [("note", result["target_note"])] if result.get("target_note") else []
     items += [("status", describe_status(result))]
     items += [(k, result.get(k)) for k in ("budget", "current_budget", "outcome", "outcome_bound", "current_outcome",
                                            "uplift", "uplift_pct", "roi")]

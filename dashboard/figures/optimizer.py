@@ -242,7 +242,7 @@ def budget_found(result: dict) -> Any:
     amount, per = units.roas(target).rsplit(" per ", 1)
     found = f"Budget found: {units.money(result.get('budget'), 4)} — "
     stop = _stop_return(result)
-    if result["scenario"] == "marginal_roas" and stop is not None and abs(stop / target - 1) > 0.005:
+    if result["scenario"] == "marginal_roas" and stop is not None and units.roas(stop) != units.roas(target):
         reached, _ = units.roas(stop).rsplit(" per ", 1)  # a heuristic plan on S-curves stopped near the target
         text = f"spend stops where each extra {per} returns about {reached} (the target was {amount})"
     elif result["scenario"] == "marginal_roas":
@@ -250,7 +250,10 @@ def budget_found(result: dict) -> Any:
     else:
         text = (f"the largest budget whose plan returns at least {amount} per {per} overall "
                 f"(it returns {units.roas(result.get('roi'))})")
-    return html.P(found + text, id="optimizer-budget-found", className="fw-semibold mb-3")
+    note = result.get("target_note")  # the plan stopped at the most the limits allow: which to raise
+    return html.Div([html.P(found + text, id="optimizer-budget-found", className="fw-semibold mb-1"),
+                     html.P(note, id="optimizer-target-note", className="small text-muted mb-0") if note else None],
+                    className="mb-3")
 
 
 def results_view(result: dict, *, can_save: bool, can_export: bool, default_name: str) -> html.Div:

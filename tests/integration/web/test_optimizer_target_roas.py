@@ -7,9 +7,10 @@ import base64
 import json
 
 import numpy as np
+import pytest
 from sqlalchemy import select
 
-from core.budget import preview
+from core.budget import preview, result_tables
 from core.formatting import Units
 from core.models import Scenario
 from core.scenario_compare import input_differences
@@ -79,6 +80,8 @@ def test_a_marginal_roas_run_finds_its_budget_and_saves_exports_and_compares(sql
     assert export.status_code == 200, export.data[:300]
     csv = base64.b64decode(export.get_json()["response"]["optimizer-download"]["data"]["content"]).decode()
     assert "Meta" in csv and "Search" in csv
+    summary = result_tables(result)["Summary"]
+    assert summary.loc[summary["item"] == "target ROAS", "value"].tolist() == [f"₹{target:.2f} per ₹1"]
 
     overall_target = round(pv["current_outcome"] / pv["budget"] * 1.1, 2)
     second = submitted(start_run(client, headers, app, run_values(
@@ -113,6 +116,16 @@ def test_s_shaped_curves_give_a_heuristic_plan_and_targets_out_of_reach_are_refu
     result = _result(sqlite_db, job_id)
     assert result["status"] in ("envelope_bound", "feasible")  # never called optimal
     assert result["roi"] >= target * (1 - 1e-9)
+
+    capped = submitted(start_run(client, headers, app, run_values(
+        brand, 9, channels=CONCAVE, scenario_type="marginal_roas", target_roas="0.01", max_change=30)))
+    assert follow(client, headers, app, capped)[0]["optimizer-job"]["data"] == capped
+    most = _result(sqlite_db, capped)["budget"]
+    note = words(find_component(json.loads(shown(client, headers, app, capped, None)), "optimizer-target-note"))
+    assert note.strip() == ("Every channel reaches its limit (at most +30 % per channel) before its return falls to "
+                            f"₹0.01 per ₹1: the plan is the most the limits allow, {Units('INR').money(most, 4)}; "
+                            "raise the cap to spend more.")
+    assert most == pytest.approx(sum(c["current"] for c in _result(sqlite_db, capped)["cells"]) * 1.3, rel=1e-9)
 
     cases = [
         ({"target_roas": ""}, "the target-ROAS scenarios need a target ROAS"),
