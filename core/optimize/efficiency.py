@@ -245,10 +245,13 @@ def _marginal_heuristic(problem: AllocationProblem, target: float, b_m: float, p
         return bool(m > target) if math.isfinite(m) else b < b_m
 
     lo, hi = b_m, b_m
+    top = min(b_max, MAX_MONEY)
     if above(b_m):
-        while hi < b_max and above(hi):
-            lo, hi = hi, min(hi * 1.5 if hi > 0 else 1.0, b_max)
-        if hi >= b_max and above(hi):
+        while hi < top and above(hi):
+            lo, hi = hi, min(hi * 1.5 if hi > 0 else 1.0, top)
+        if hi >= top and above(hi):
+            if top < b_max:
+                raise TargetRoasError("low", target, target, MAX_MONEY)
             return b_max
     else:
         while lo > b_min and not above(lo):

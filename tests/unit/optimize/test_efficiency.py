@@ -10,7 +10,7 @@ from scipy.optimize import minimize
 from core.formatting import Units
 from core.optimize.allocate import maximize_outcome
 from core.optimize.curves import CurveArrays
-from core.optimize.efficiency import TargetRoasError, exact_plan, first_unit_return, heuristic_plan
+from core.optimize.efficiency import TargetRoasError, exact_plan, first_unit_return, free_marginal, heuristic_plan
 from core.optimize.problem import AllocationProblem
 from core.plan_limits import PlanError, roas_note, roas_refusal
 from tests.unit.optimize.helpers import random_problem
@@ -197,6 +197,8 @@ def test_s_shaped_curves_go_through_the_engine_and_are_never_called_optimal():
         assert plan.status != "optimal"
         assert plan.outcome / plan.budget >= 0.4 * (1 - 1e-9)
         assert any("heuristic" in n for n in plan.notes)
+        if scenario == "marginal_roas":  # settled on the engine's own plans: their free cells return the target
+            assert abs(free_marginal(problem, plan.allocation) / 0.4 - 1) <= 0.005
     assert calls.count("final") == 2 and calls.count("quick") > 3
 
 
