@@ -29,12 +29,13 @@ import pandas as pd
 from sqlalchemy import select
 
 from core.budget_cells import FITTED_NOTE, MISSING_NOTE, Cell, build_problem, last_year_spend, load_cells
-from core.budget_inputs import SCENARIOS, SOURCES, BudgetInputError, BudgetInputs, check_unit
+from core.budget_inputs import ROAS_SCENARIOS, SCENARIOS, SOURCES, BudgetInputError, BudgetInputs, check_unit
 from core.db import Database
 from core.formatting import Units
 from core.models import Brand, Channel, Organization, ResponseCurve, Spend, join_channel
 from core.optimize.allocate import budget_frontier, maximize_outcome, minimize_budget
 from core.optimize.curves import CurveArrays
+from core.optimize.efficiency import TargetRoasError, exact_plan, heuristic_plan
 from core.optimize.explain import explain_plan
 from core.optimize.genetic import optimize_hard
 from core.optimize.odds import plan_odds
@@ -42,7 +43,7 @@ from core.optimize.problem import AllocationProblem, InfeasibleError
 from core.optimize.progress import Cancelled, Monitor, ProgressFn
 from core.optimize.results import AllocationResult, _f, describe_status, status_words
 from core.optimize.risk import risk_front
-from core.plan_limits import check_budget, check_target, engine_refusal
+from core.plan_limits import check_budget, check_limits, check_target, engine_refusal, roas_note, roas_refusal
 from core.read_cache import cached_read
 from core.security import Action, Principal, authorize, load_principal, record, scope_filter
 from core.settings import brand_units
@@ -240,10 +241,26 @@ def _uplift_interval(problem: AllocationProblem, x: np.ndarray, level: float = 0
     return _f(np.quantile(diff, [q, 1 - q]))
 
 
+def _target_roas(problem: AllocationProblem, inputs: BudgetInputs, progress: ProgressFn | None, cancel: Any,
+                 units: Units) -> AllocationResult:
+    """The target-ROAS plans (core.optimize.efficiency): exact for concave curves, else bisection over the engine."""
+    check_limits(problem, units)
+    target = float(inputs.target_roas)
+    try:
+        if np.all(problem.curves.concave()) and not problem.has_hard_constraints:
+            return exact_plan(problem, inputs.scenario, target)
+        return heuristic_plan(problem, inputs.scenario, target, lambda b, effort: _engine(
+            problem, inputs, b, progress if effort == "final" else None, cancel, 30 if effort == "quick" else None))
+    except TargetRoasError as exc:
+        raise roas_refusal(problem, exc, units) from None
+
+
 def _plan(problem: AllocationProblem, inputs: BudgetInputs, budget: float, progress: ProgressFn | None,
           cancel: Any, units: Units) -> AllocationResult:
     """The plan the scenario asks for, once the limits are checked and any refusal worded (core.plan_limits)."""
     try:
+        if inputs.scenario in ROAS_SCENARIOS:
+            return _target_roas(problem, inputs, progress, cancel, units)
         if inputs.scenario == "max_outcome":
             return _engine(problem, inputs, check_budget(problem, budget, units), progress, cancel)
         target = float(inputs.target)
@@ -281,6 +298,8 @@ def run_budget(db: Database, user_id: int, raw_inputs: BudgetInputs | dict[str, 
     with db.session() as s:  # the currency the run's money is in: its messages, and its result (and saved scenario)
         units = brand_units(s, inputs.brand_ids)
     result = _plan(problem, inputs, budget, main, cancel, units)
+    target_note = None if inputs.scenario not in ROAS_SCENARIOS else roas_note(
+        problem, inputs.scenario, inputs.target_roas, result.budget, result.outcome, units)
     mon.report(0.7, "budget frontier")
     frontier = _frontier(problem, result.budget, inputs.frontier_points, _scaled(progress, 0.7, 0.8), cancel)
     risk = None
@@ -323,7 +342,7 @@ def run_budget(db: Database, user_id: int, raw_inputs: BudgetInputs | dict[str, 
         "status_label": status_words(result.status, result.method, result.outcome, result.outcome_bound),
         "outcome_bound": _f(result.outcome_bound),
         "budget": _f(result.budget), "current_budget": _f(float(problem.current.sum())),
-        "target": inputs.target,
+        "target": inputs.target, "target_roas": inputs.target_roas, "target_note": target_note,
         "outcome": _f(result.outcome), "outcome_interval": _interval(result.outcome_interval),
         "current_outcome": _f(current_outcome), "current_outcome_interval": _interval(result.current_outcome_interval),
         "uplift": _f(uplift),
@@ -365,6 +384,9 @@ def result_tables(result: dict[str, Any]) -> dict[str, pd.DataFrame]:
     units = Units.of(result.get("units"))
     items = [(k, result.get(k)) for k in ("scenario_label", "curve_source_label", "method")]
     items += [("currency", units.currency or "not chosen"), ("outcome", units.outcome_name)]
+    if result.get("target_roas") is not None:
+        items += [("target ROAS", units.roas(result["target_roas"]))]
+        items += [("note", result["target_note"])] if result.get("target_note") else []
     items += [("status", describe_status(result))]
     items += [(k, result.get(k)) for k in ("budget", "current_budget", "outcome", "outcome_bound", "current_outcome",
                                            "uplift", "uplift_pct", "roi")]

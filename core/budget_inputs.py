@@ -44,13 +44,18 @@ from core.input_ranges import (
     MONEY,
     SEED,
     TARGET,
+    TARGET_ROAS,
     UNIT,
     NumberRange,
     RangeError,
     unit_steps_problem,
 )
 
-SCENARIOS = {"max_outcome": "Maximize outcome for a budget", "min_budget": "Smallest budget for a target outcome"}
+SCENARIOS = {"max_outcome": "Maximize outcome for a budget", "min_budget": "Smallest budget for a target outcome",
+             "marginal_roas": "Spend until the marginal ROAS falls to a target",
+             "overall_roas": "Largest budget whose ROAS stays at or above a target"}
+# The scenarios whose budget is an output, found from a target ROAS (core.budget_efficiency).
+ROAS_SCENARIOS = ("marginal_roas", "overall_roas")
 SOURCES = {"fitted": "Fitted curves", "truth": "Demo truth curves (the generating parameters, demo only)"}
 MAX_CELLS = 120
 # The page's starting change cap per cell (the API's default stays "no limit"): a year's plan that moves no
@@ -63,9 +68,8 @@ LENIENT = "lenient"  # the validation context key `BudgetInputs.read` sets
 # Spaces people and spreadsheets put between thousands: space, no-break space, thin and narrow no-break space.
 _SPACES = re.compile(r"[ \u00a0\u2009\u202f]")
 
-__all__ = ["DEFAULT_MAX_CHANGE_PCT", "MAX_CELLS", "SCENARIOS", "SOURCES", "BrandBound", "BudgetInputError",
-           "BudgetInputs", "CellBound",
-           "ChannelBound", "check_unit"]
+__all__ = ["DEFAULT_MAX_CHANGE_PCT", "MAX_CELLS", "ROAS_SCENARIOS", "SCENARIOS", "SOURCES", "BrandBound",
+           "BudgetInputError", "BudgetInputs", "CellBound", "ChannelBound", "check_unit"]
 
 
 class BudgetInputError(ValueError):
@@ -251,11 +255,15 @@ class BudgetInputs(_Inputs):
 
     brand_ids: list[Id] = Field(json_schema_extra={"minItems": 1, "maxItems": MAX_CELLS})
     channels: list[Channel] = Field(json_schema_extra={"minItems": 1, "maxItems": MAX_CELLS})
-    scenario: Literal["max_outcome", "min_budget"] = "max_outcome"
+    scenario: Literal["max_outcome", "min_budget", "marginal_roas", "overall_roas"] = "max_outcome"
     curve_source: Literal["fitted", "truth"] = "fitted"
     budget: friendly(BUDGET) = Field(default=None, description="The budget to allocate; last year's spend if empty.")
     target: friendly(TARGET) = Field(default=None, validate_default=True,
                                    description="The outcome to reach (scenario min_budget).")
+    target_roas: friendly(TARGET_ROAS) = Field(default=None, validate_default=True, description=(
+        "Outcome per unit of spend, e.g. 1.5 for ₹1.50 per ₹1 (scenarios marginal_roas: spend until each cell's "
+        "marginal ROAS falls to it; overall_roas: the largest budget whose plan's modelled outcome per unit of "
+        "spend stays at or above it). The budget is then an output."))
     max_change_pct: friendly(MAX_CHANGE_PCT, percent=True) = None
     cells: list[CellBound] = Field(default_factory=list, max_length=MAX_CELLS)
     brand_bounds: list[BrandBound] = Field(default_factory=list, max_length=MAX_CELLS)
@@ -270,7 +278,8 @@ class BudgetInputs(_Inputs):
 
     LABELS: ClassVar[dict[str, str]] = {"brand_ids": "brands", "channels": "channels", "cells": "cell bounds",
                                         "brand_bounds": "brand totals", "channel_bounds": "channel totals",
-                                        "risk_front": "risk front", "curve_source": "curve source"}
+                                        "risk_front": "risk front", "curve_source": "curve source",
+                                        "target_roas": "target ROAS"}
 
     @classmethod
     def read(cls, raw: Any) -> BudgetInputs:
@@ -341,6 +350,14 @@ class BudgetInputs(_Inputs):
     def _target(cls, value: float | None, info: ValidationInfo) -> float | None:
         if info.data.get("scenario") == "min_budget" and not value:
             raise refuse("the smallest-budget scenario needs a target outcome")
+        return value
+
+    @field_validator("target_roas")
+    @classmethod
+    def _target_roas(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if info.data.get("scenario") in ROAS_SCENARIOS and not value:
+            raise refuse("the target-ROAS scenarios need a target ROAS: the outcome each unit of spend should "
+                         "return, e.g. 1.5")
         return value
 
     # ---------------------------------------------------------------------------------------- bounds

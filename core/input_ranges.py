@@ -95,6 +95,9 @@ class NumberRange:
 MONEY = NumberRange("amount", 0.0, MAX_MONEY)
 BUDGET = NumberRange("budget", 0.0, MAX_MONEY)
 TARGET = NumberRange("target outcome", 0.0, MAX_MONEY)
+# Outcome per unit of spend (₹1.50 per ₹1 is 1.5; a count per ₹1 can be far below 1): above zero, and far above
+# any return a real channel makes.
+TARGET_ROAS = NumberRange("target ROAS", 0.0, 1e9, above_lo=True)
 MAX_CHANGE_PCT = NumberRange("max change %", 0.0, 1000.0)
 UNIT = NumberRange("spend unit", 0.01, MAX_MONEY)
 MAX_ACTIVE = NumberRange("max active channels", 1, 50, whole=True)

@@ -19,11 +19,13 @@ import numpy as np
 
 from core.budget_inputs import BudgetInputError
 from core.formatting import Units
+from core.optimize.efficiency import TargetRoasError
 from core.optimize.problem import AllocationProblem, InfeasibleError
 
 SLACK = 1e-9  # a budget this close to a limit (relative) is rounding: it is placed at the limit
 
-__all__ = ["PlanError", "check_budget", "check_target", "engine_refusal", "no_curves", "no_truth_curves"]
+__all__ = ["PlanError", "check_budget", "check_limits", "check_target", "engine_refusal", "no_curves",
+           "no_truth_curves", "roas_note", "roas_refusal"]
 
 
 Money = Callable[[float], str]
@@ -247,17 +249,25 @@ def check_budget(problem: AllocationProblem, budget: float, units: Units | None 
     return float(min(max(budget, least), most))
 
 
-def check_target(problem: AllocationProblem, target: float, best_at: Callable[[float], float],
-                 units: Units | None = None) -> None:
-    """PlanError when no budget the limits allow reaches `target`; `best_at(budget)` is the best outcome there."""
-    units = units or Units()
-    money = partial(units.money, digits=4)
+def check_limits(problem: AllocationProblem, units: Units | None = None) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """PlanError when the limits clash whatever the budget (a cell, a total, a minimum when on); else the cells'
+    [lo, hi] and the least and most the plan may spend."""
+    money = partial((units or Units()).money, digits=4)
     lo, hi = problem.unchecked_cell_bounds()
     _cell_clash(problem, lo, hi, money)
     hi = np.maximum(hi, lo)
     _group_clash(problem, lo, hi, money)
     _on_off_clash(problem, hi, money)
-    _, most = _total_range(problem, lo, hi)
+    least, most = _total_range(problem, lo, hi)
+    return lo, hi, least, most
+
+
+def check_target(problem: AllocationProblem, target: float, best_at: Callable[[float], float],
+                 units: Units | None = None) -> None:
+    """PlanError when no budget the limits allow reaches `target`; `best_at(budget)` is the best outcome there."""
+    units = units or Units()
+    money = partial(units.money, digits=4)
+    lo, hi, _, most = check_limits(problem, units)
     if np.isfinite(most):
         best = best_at(most)
         if best < target * (1 - SLACK):
@@ -275,6 +285,48 @@ def check_target(problem: AllocationProblem, target: float, best_at: Callable[[f
             f"However much is spent, these channels level off at about {reach} a year, short of the "
             f"target of {asked}; lower the target or add channels."
         )
+
+
+def roas_refusal(problem: AllocationProblem, exc: TargetRoasError, units: Units | None = None) -> PlanError:
+    """A target ROAS no plan meets (core.optimize.efficiency), with the best return the limits allow."""
+    units = units or Units()
+    asked, best = units.roas(exc.target), units.roas(exc.best)
+    if exc.kind == "low":
+        return PlanError(
+            f"Spending keeps returning more than {asked} beyond {units.money(exc.budget)}, so there is no budget "
+            "to stop at; raise the target or set a maximum."
+        )
+    parts, fixes = _why_least(problem)
+    if exc.kind == "overall":
+        return PlanError(
+            f"The best overall ROAS the limits allow is {best} (at a budget of {units.money(exc.budget, 4)}), "
+            f"less than the target of {asked}; {_either(['lower the target', *fixes])}."
+        )
+    lo, _ = problem.cell_bounds()
+    if not np.any(lo > 0):
+        return PlanError(f"No channel returns {asked} even on its first {units.money(1)} of spend; the best is "
+                         f"{best} ({exc.cell}). Lower the target.")
+    return PlanError(
+        f"With {_listed(parts)}, no channel returns {asked} on its next {units.money(1)} above the least the "
+        f"limits make it spend; the best is {best} ({exc.cell}). {_either(['Lower the target', *fixes])}."
+    )
+
+
+def roas_note(problem: AllocationProblem, scenario: str, target: float, budget: float, outcome: float,
+              units: Units | None = None) -> str | None:
+    """Why a target-ROAS plan stopped at the most the limits allow, when it did, in words a marketer acts on."""
+    units = units or Units()
+    lo, hi = problem.cell_bounds()
+    _, most = _total_range(problem, lo, hi)
+    if not np.isfinite(most) or budget < most * (1 - 1e-9):
+        return None
+    parts, fixes = _why_most(problem, lo, hi)
+    more = f"; {_either(fixes)} to spend more" if fixes else ""
+    if scenario == "marginal_roas":
+        return (f"Every channel reaches its limit ({_listed(parts or ['the limits'])}) before its return falls to "
+                f"{units.roas(target)}: the plan is the most the limits allow, {units.money(most, 4)}{more}.")
+    return (f"Even the most the limits allow, {units.money(most, 4)}, returns {units.roas(outcome / most)}, above the "
+            f"target of {units.roas(target)}: the plan is the most the limits allow{more}.")
 
 
 def engine_refusal(exc: InfeasibleError) -> PlanError:

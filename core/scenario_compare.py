@@ -17,6 +17,7 @@ INPUT_LABELS: dict[str, str] = {
     "scenario": "Goal",
     "budget": "Budget",
     "target": "Target outcome",
+    "target_roas": "Target ROAS",
     "curve_source": "Response curves",
     "max_change_pct": "Max change per channel",
     "max_active_per_brand": "Max channels per brand",
@@ -30,10 +31,13 @@ INPUT_LABELS: dict[str, str] = {
     "risk_front": "Risk front",
     "seed": "Seed",
 }
-GOALS = {"max_outcome": "Most outcome for the budget", "min_budget": "Least budget for the target"}
+GOALS = {"max_outcome": "Most outcome for the budget", "min_budget": "Least budget for the target",
+         "marginal_roas": "Spend until the marginal ROAS falls to the target",
+         "overall_roas": "Largest budget whose ROAS meets the target"}
 CURVES = {"fitted": "Fitted from your data", "truth": "Demo truth curves"}
 HEADLINES = ("budget", "outcome", "uplift", "uplift_pct")
-MONEY_INPUTS = ("budget", "unit")  # amounts in the currency; "target" is an outcome (money or a count)
+MONEY_INPUTS = ("budget", "unit")  # amounts in the currency; "target" is an outcome (money or a count), "target_roas"
+# a ratio in those units
 
 
 def _shown(key: str, value: Any, brands: list[str], units: Units) -> str:
@@ -41,10 +45,8 @@ def _shown(key: str, value: Any, brands: list[str], units: Units) -> str:
     if value is None or value == []:
         return {"budget": "last year's spend", "max_change_pct": "no limit", "max_active_per_brand": "no limit",
                 "unit": "any amount"}.get(key, "—")
-    if key == "scenario":
-        return GOALS.get(value, str(value))
-    if key == "curve_source":
-        return CURVES.get(value, str(value))
+    if key in ("scenario", "curve_source"):
+        return (GOALS if key == "scenario" else CURVES).get(value, str(value))
     if key == "brand_ids":
         return ", ".join(brands) if brands else f"{len(value)} brand(s)"
     if key == "max_change_pct":
@@ -55,12 +57,10 @@ def _shown(key: str, value: Any, brands: list[str], units: Units) -> str:
         if all(isinstance(v, str) for v in value):
             return ", ".join(value)
         return f"{len(value)} set"
-    if isinstance(value, (int, float)) and key in MONEY_INPUTS:
-        return units.money(float(value))
-    if isinstance(value, (int, float)) and key == "target":
-        return units.outcome_value(float(value))
     if isinstance(value, (int, float)):
-        return compact(float(value))
+        write = {"target": units.outcome_value, "target_roas": units.roas,
+                 **dict.fromkeys(MONEY_INPUTS, units.money)}.get(key, compact)
+        return write(float(value))
     return str(value)
 
 

@@ -15,6 +15,7 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 from core import input_ranges as ranges
+from core.budget_inputs import ROAS_SCENARIOS
 from core.formatting import Units
 from dashboard.figures.optimizer import NUMBER
 
@@ -91,6 +92,55 @@ def amount_field(field_id: str, value: float | None, units: Units, *, outcome: b
                            *after])
 
 
+HIDDEN = {"display": "none"}
+
+
+def goal_visibility(scenario: str | None) -> tuple[dict, dict, dict]:
+    """Styles of the budget, target-outcome and target-ROAS columns: only what the scenario type reads is shown
+    (a target-ROAS plan finds its budget, so it asks for none)."""
+    scenario = scenario or "max_outcome"
+    return (HIDDEN if scenario in ROAS_SCENARIOS else {}, {} if scenario == "min_budget" else HIDDEN,
+            {} if scenario in ROAS_SCENARIOS else HIDDEN)
+
+
+def roas_field(field_id: str, value: float | None, units: Units) -> dbc.InputGroup:
+    """A target ROAS as it reads: "₹ [1.50] per ₹1", or "[0.004] conversions per ₹1"."""
+    sign = units.sign.strip() or units.code
+    before = [dbc.InputGroupText(sign)] if sign and units.revenue else []
+    per = f"per {units.money(1)}" if units.revenue else f"{units.outcome} per {units.money(1)}"
+    return dbc.InputGroup([*before, dbc.Input(id=field_id, type="text", inputMode="decimal", autoComplete="off",
+                                              value=value, placeholder="e.g. 1.5"), dbc.InputGroupText(per)])
+
+
+def default_roas(pv: dict, units: Units) -> float | None:
+    """The target-ROAS scenarios' starting target: break-even (₹1 per ₹1) for revenue; for a count, the current
+    allocation's overall ROAS to three significant digits (no break-even exists for conversions)."""
+    if units.revenue:
+        return 1.0
+    if pv.get("current_outcome") and pv.get("budget"):
+        return float(f"{pv['current_outcome'] / pv['budget']:.3g}")
+    return None
+
+
+def goal_fields(inputs: dict, pv: dict, units: Units) -> dbc.Row:
+    """Budget, target outcome and target ROAS: each shown only for the scenario types that read it."""
+    budget, target, roas = goal_visibility(inputs.get("scenario"))
+    return dbc.Row([
+        dbc.Col(field("Budget, 12 months", amount_field("optimizer-budget", inputs.get("budget")
+                                                        or round(pv["budget"]), units),
+                      "Default: the last 12 months' actual spend. 1.5M, 2 crore or 1,500,000."),
+                xs=12, sm=6, id="optimizer-budget-col", style=budget),
+        dbc.Col(field(f"Target {units.outcome_name}, 12 months", amount_field(
+            "optimizer-target", inputs.get("target") or default_target(pv), units, outcome=True),
+            "For the smallest-budget scenario."), xs=12, sm=6, id="optimizer-target-col", style=target),
+        dbc.Col(field("Target ROAS", roas_field("optimizer-target-roas", inputs.get("target_roas")
+                                                or default_roas(pv, units), units),
+                      f"{units.outcome_name.capitalize()} per {units.money(1)} of spend, as the curves model it "
+                      "(1 is break-even for revenue). The budget is what the plan finds."),
+                xs=12, id="optimizer-target-roas-col", style=roas),
+    ], className="g-2")
+
+
 def window_text(pv: dict) -> list:
     """Which 12 months of spend the defaults come from, and the preview's notes."""
     parts = [html.Div("Last 12 months of spend: " + "; ".join(pv["window"]))] if pv["window"] else []
@@ -123,17 +173,22 @@ def default_target(pv: dict) -> float | None:
 
 
 def form_inputs(*, brand_ids: list | None, channels: list | None, source: str | None, scenario_type: str | None,
-                budget: Any, target: Any, max_change: Any, cells: list | None, brand_bounds: list | None,
-                channel_bounds: list | None, max_active: Any, unit: Any, generations: Any, frontier_points: Any,
-                risk: list | None) -> dict[str, Any]:
+                budget: Any, target: Any, target_roas: Any = None, max_change: Any = None, cells: list | None,
+                brand_bounds: list | None, channel_bounds: list | None, max_active: Any, unit: Any, generations: Any,
+                frontier_points: Any, risk: list | None) -> dict[str, Any]:
     """The form's values, as the browser sent them (named as the Run callback's parameters), as the raw
     `inputs` of an optimization job.
 
     Nothing is parsed here: the queue validates these exactly as it validates the API's (friendly
-    numbers such as "1,000", empty bounds), so the page and the API cannot disagree.
+    numbers such as "1,000", empty bounds), so the page and the API cannot disagree. A field the chosen
+    scenario type hides (`goal_visibility`) is not sent: what a person cannot see cannot refuse the run.
     """
+    hidden = dict(zip(("budget", "target", "target_roas"), goal_visibility(scenario_type), strict=True))
+    budget, target, target_roas = (None if hidden[k] else v for k, v in
+                                   (("budget", budget), ("target", target), ("target_roas", target_roas)))
     return {"brand_ids": brand_ids or [], "channels": channels or [], "curve_source": source,
-            "scenario": scenario_type, "budget": budget, "target": target, "max_change_pct": max_change,
+            "scenario": scenario_type, "budget": budget, "target": target, "target_roas": target_roas,
+            "max_change_pct": max_change,
             "cells": cells or [], "brand_bounds": brand_bounds or [], "channel_bounds": channel_bounds or [],
             "max_active_per_brand": max_active, "unit": unit, "generations": generations,
             "frontier_points": frontier_points, "risk_front": bool(risk)}

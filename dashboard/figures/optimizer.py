@@ -15,6 +15,7 @@ import dash_bootstrap_components as dbc
 import numpy as np
 from dash import dcc, html
 
+from core.budget_inputs import ROAS_SCENARIOS
 from core.formatting import Units
 from core.optimize.results import describe_status
 from dashboard.components import MUTED, PALETTE, chart_layout, empty_state, header_tip, kpi_card, term
@@ -222,6 +223,39 @@ def default_name(result: dict) -> str:
     return f"{label} · {budget} · {time.strftime('%Y-%m-%d %H:%M')}"
 
 
+def _stop_return(result: dict) -> float | None:
+    """The marginal ROAS the plan's free cells (on, inside their limits) share: their median."""
+    tol = 1e-6 * max(result.get("budget") or 0.0, 1.0)
+    free = [c["marginal_roi"] for c in result.get("cells") or [] if c.get("marginal_roi") is not None
+            and c["optimal"] > max(c.get("lower") or 0.0, 0.0) + tol
+            and (c.get("upper") is None or c["optimal"] < c["upper"] - tol)]
+    return float(np.median(free)) if free else None
+
+
+def budget_found(result: dict) -> Any:
+    """What a target-ROAS plan found, in a sentence: "Budget found: ₹412.3 M — spend stops where each extra ₹1
+    returns ₹1.50" (None for the scenarios that are given their budget or target outcome)."""
+    target = result.get("target_roas")
+    if result.get("scenario") not in ROAS_SCENARIOS or target is None:
+        return None
+    units = Units.of(result.get("units"))
+    amount, per = units.roas(target).rsplit(" per ", 1)
+    found = f"Budget found: {units.money(result.get('budget'), 4)} — "
+    stop = _stop_return(result)
+    if result["scenario"] == "marginal_roas" and stop is not None and units.roas(stop) != units.roas(target):
+        reached, _ = units.roas(stop).rsplit(" per ", 1)  # a heuristic plan on S-curves stopped near the target
+        text = f"spend stops where each extra {per} returns about {reached} (the target was {amount})"
+    elif result["scenario"] == "marginal_roas":
+        text = f"spend stops where each extra {per} returns {amount}"
+    else:
+        text = (f"the largest budget whose plan returns at least {amount} per {per} overall "
+                f"(it returns {units.roas(result.get('roi'))})")
+    note = result.get("target_note")  # the plan stopped at the most the limits allow: which to raise
+    return html.Div([html.P(found + text, id="optimizer-budget-found", className="fw-semibold mb-1"),
+                     html.P(note, id="optimizer-target-note", className="small text-muted mb-0") if note else None],
+                    className="mb-3")
+
+
 def results_view(result: dict, *, can_save: bool, can_export: bool, default_name: str) -> html.Div:
     """KPIs, the charts in tabs, notes, and save / export controls."""
     uplift_pct, units = result.get("uplift_pct"), Units.of(result.get("units"))
@@ -261,6 +295,7 @@ def results_view(result: dict, *, can_save: bool, can_export: bool, default_name
             dbc.Button("Export XLSX", id="optimizer-export-xlsx", color="outline-secondary", size="sm"),
         ]))
     return html.Div([
+        budget_found(result),
         dbc.Row([dbc.Col(c, xs=12, sm=6, xl=3) for c in kpis], className="g-3 mb-3", id="optimizer-kpis"),
         explanation_panel(result),
         dbc.Card([dbc.CardHeader(f"{result.get('scenario_label')} · {result.get('curve_source_label')}"),

@@ -40,11 +40,12 @@ from dashboard.optimizer_form import (
     BRAND_COLUMNS,
     CELL_COLUMNS,
     CHANNEL_COLUMNS,
-    amount_field,
     brand_options,
     default_target,
     field,
     form_inputs,
+    goal_fields,
+    goal_visibility,
     grid,
     grid_rows,
     limits,
@@ -114,14 +115,7 @@ def layout(scenario: str | None = None, brands: str | None = None, **_query) -> 
             field("Scenario type", dbc.RadioItems(id="optimizer-scenario-type",
                                                   value=inputs.get("scenario") or "max_outcome",
                                                   options=[{"label": v, "value": k} for k, v in SCENARIOS.items()])),
-            dbc.Row([
-                dbc.Col(field("Budget, 12 months", amount_field("optimizer-budget", inputs.get("budget")
-                                                                or round(pv["budget"]), units),
-                              "Default: the last 12 months' actual spend. 1.5M, 2 crore or 1,500,000."), xs=12, sm=6),
-                dbc.Col(field(f"Target {units.outcome_name}, 12 months", amount_field(
-                    "optimizer-target", inputs.get("target") or default_target(pv), units, outcome=True),
-                    "For the smallest-budget scenario."), xs=12, sm=6),
-            ], className="g-2"),
+            goal_fields(inputs, pv, units),
             field("Max change per channel, ± %", dbc.Input(
                 id="optimizer-max-change", type="number", **limits(ranges.MAX_CHANGE_PCT), placeholder="no limit",
                 value=inputs.get("max_change_pct", DEFAULT_MAX_CHANGE_PCT)),
@@ -245,6 +239,19 @@ def refresh_defaults(brand_ids, channels, source):
 
 
 @protected_callback(
+    Output("optimizer-budget-col", "style"),
+    Output("optimizer-target-col", "style"),
+    Output("optimizer-target-roas-col", "style"),
+    Input("optimizer-scenario-type", "value"),
+    prevent_initial_call=True,
+    permission=RUN,
+)
+def show_goal_fields(scenario_type):
+    """The fields the chosen scenario type reads: a budget to place, an outcome to reach or a ROAS to hold."""
+    return goal_visibility(scenario_type)
+
+
+@protected_callback(
     *FOLLOW_OUTPUTS,
     Input("optimizer-run", "n_clicks"),
     State("optimizer-brands", "value"),
@@ -253,6 +260,7 @@ def refresh_defaults(brand_ids, channels, source):
     State("optimizer-scenario-type", "value"),
     State("optimizer-budget", "value"),
     State("optimizer-target", "value"),
+    State("optimizer-target-roas", "value"),
     State("optimizer-max-change", "value"),
     State("optimizer-cells", "rowData"),
     State("optimizer-brand-bounds", "rowData"),
@@ -266,15 +274,15 @@ def refresh_defaults(brand_ids, channels, source):
     permission=RUN,
     objects={"brand_ids": ("brand", _brands_allowed)},
 )
-def run_optimizer(n_clicks, brand_ids, channels, source, scenario_type, budget, target, max_change, cells,
+def run_optimizer(n_clicks, brand_ids, channels, source, scenario_type, budget, target, target_roas, max_change, cells,
                   brand_bounds, channel_bounds, max_active, unit, generations, frontier_points, risk):
     """Submit the run as a durable job, as the API does (validated and authorized again by the queue), and follow it."""
     if not n_clicks:
         return (no_update,) * len(FOLLOW_OUTPUTS)
     raw = form_inputs(brand_ids=brand_ids, channels=channels, source=source, scenario_type=scenario_type,
-                      budget=budget, target=target, max_change=max_change, cells=cells, brand_bounds=brand_bounds,
-                      channel_bounds=channel_bounds, max_active=max_active, unit=unit, generations=generations,
-                      frontier_points=frontier_points, risk=risk)
+                      budget=budget, target=target, target_roas=target_roas, max_change=max_change, cells=cells,
+                      brand_bounds=brand_bounds, channel_bounds=channel_bounds, max_active=max_active, unit=unit,
+                      generations=generations, frontier_points=frontier_points, risk=risk)
     return submit_run(current_principal(), raw)
 
 

@@ -191,9 +191,12 @@ def _location(body: dict[str, Any]) -> str:
              body=JobCreate, location=_location, problems=(503,))
 def create_job(body: JobCreate) -> Created:
     """`kind` "optimization" (scenario:run on every brand; `save_as` saves the result as a scenario
-    once), "recommendation" (what-if moves for one brand in one project), "export_report" (as
-    POST /api/v1/reports) or "fit" (scenario:run on the brand: fit its response curves and keep the fit
-    as its next version; the result holds the version number and the headline figures).
+    once; `inputs.scenario` "max_outcome" places `budget`, "min_budget" reaches `target`, and
+    "marginal_roas" / "overall_roas" find the budget from `target_roas`: spend until the marginal ROAS
+    falls to it, or the largest budget whose overall ROAS stays at or above it), "recommendation"
+    (what-if moves for one brand in one project), "export_report" (as POST /api/v1/reports) or "fit"
+    (scenario:run on the brand: fit its response curves and keep the fit as its next version; the
+    result holds the version number and the headline figures).
     A payload the queue refuses is a 422 with the reason; a brand or scenario
     outside your scope is a 404; a full or unreachable queue is a 503 with Retry-After."""
     job = body.root

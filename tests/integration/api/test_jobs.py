@@ -4,8 +4,10 @@ Idempotency-Key replays; a queue that cannot take the job as a 503 with Retry-Af
 
 from __future__ import annotations
 
+import json
 import time
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select
 
@@ -252,3 +254,25 @@ def test_a_fit_job_through_the_api(app, client, brand_manager, brand, world, db)
                       json={"kind": "fit", "payload": {"brand_id": brand, "trigger": "import"}})
     assert bad.status_code in (400, 422)
     assert jobs_count(db) == before
+
+
+def test_the_target_roas_scenarios_go_through_the_api_with_the_same_schema(client, brand_manager, brand):
+    """Issue 16 item 12: the API takes both target-ROAS types (the one BudgetInputs schema); the budget is
+    found, and a missing target is a 422 with the page's words, writing nothing."""
+    missing = client.post("/api/v1/jobs", headers=brand_manager,
+                          json=optimization(brand, scenario="overall_roas", channels=["Meta", "Search"]))
+    assert missing.status_code == 422 and missing.content_type == "application/problem+json"
+    assert "the target-ROAS scenarios need a target ROAS" in missing.get_data(as_text=True)
+    schema = client.get("/api/v1/openapi.json").get_json()
+    assert "target_roas" in json.dumps(schema) and "overall_roas" in json.dumps(schema)
+
+    submitted = client.post("/api/v1/jobs", headers=brand_manager, json=optimization(
+        brand, scenario="marginal_roas", target_roas=0.5, channels=["Meta", "Search"]))
+    assert submitted.status_code == 202, submitted.get_data(as_text=True)
+    job = poll(client, brand_manager, submitted.get_json()["id"])
+    assert job["status"] == "succeeded", job
+    result = job["result"]
+    assert result["scenario"] == "marginal_roas" and result["target_roas"] == 0.5 and result["status"] == "optimal"
+    top = [np.inf if c["upper"] is None else c["upper"] for c in result["cells"]]
+    free = [c for c, hi in zip(result["cells"], top, strict=True) if c["lower"] + 1e-6 < c["optimal"] < hi - 1e-6]
+    assert free and all(abs(c["marginal_roi"] - 0.5) <= 0.5e-6 for c in free)
