@@ -90,7 +90,9 @@ def waterfall_figure(result: bx.Waterfall, period_from: date, period_to: date) -
     low = min(result.score_from, result.score_to)
     lo = max(0.0, low - max(abs(frame["contribution"]).sum(), 1.0))
     return figure([water], chart_layout(
-        height=80 + sum(30 + 12 * label.count("<br>") for label in labels), hovermode="closest", showlegend=False,
+        # Every row is as tall as the tallest label: a category axis shares the height out evenly.
+        height=90 + len(labels) * (16 + 13 * max(1 + label.count("<br>") for label in labels)), hovermode="closest",
+        showlegend=False,
         margin={"l": 10, "r": 40, "t": 30, "b": 30},
         yaxis={"autorange": "reversed", "automargin": True, "tickfont": {"size": 11}},
         xaxis={"title": {"text": "DC score"}, "range": [lo, min(100.0, max(result.score_from, result.score_to) + 3)],
@@ -129,8 +131,9 @@ def gaps_figure(result: bx.Gaps) -> dict:
         data.append({"type": "bar", "y": labels, "x": frame["gap_to_avg_points"].to_numpy(), "orientation": "h",
                      "name": "to visible competitor average", "marker": {"color": PALETTE[0]},
                      "hovertemplate": "%{y}: %{x:.1f} points<extra></extra>"})
-    return figure(data, chart_layout(height=140 + 38 * len(frame), barmode="group", hovermode="closest",
-                                     margin={"l": 10, "r": 10, "t": 30, "b": 40}, yaxis=yaxis,
+    # The top margin keeps the legend below Plotly's toolbar (shown on hover).
+    return figure(data, chart_layout(height=160 + 38 * len(frame), barmode="group", hovermode="closest",
+                                     margin={"l": 10, "r": 10, "t": 52, "b": 40}, yaxis=yaxis,
                                      xaxis={"title": {"text": "points (+ = ahead)"}, "zeroline": True, "nticks": 5,
                                             "tickangle": 0},
                                      legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"}))

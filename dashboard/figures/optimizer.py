@@ -39,7 +39,7 @@ def cell_bars(labels: list[str], series: list[dict], xaxis: dict) -> dict:
     data = [{"type": "bar", "orientation": "h", "y": labels, **s} for s in series]
     return figure(data, chart_layout(
         height=100 + group, barmode="group", hovermode="y",
-        margin={"l": 10, "r": 10, "t": 10, "b": 40}, xaxis={**xaxis, "automargin": True},
+        margin={"l": 10, "r": 10, "t": 52, "b": 40}, xaxis={**xaxis, "automargin": True},  # legend under the toolbar
         yaxis={"automargin": True, "autorange": "reversed", "tickfont": {"size": 11}},
         legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 1.0, "yanchor": "bottom"}))
 

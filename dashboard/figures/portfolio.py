@@ -11,7 +11,7 @@ import pandas as pd
 from core.formatting import Units
 from core.palette import COMPETITOR_LINE, OWN_LINE
 from core.portfolio import section_matrix
-from dashboard.components import MUTED, PALETTE, chart_layout, header_tip, signed
+from dashboard.components import MUTED, PALETTE, chart_layout, header_tip, signed, wrap
 from dashboard.figures.common import figure
 
 # Diverging around the middle of the 0–100 scale: red is weak, green is strong.
@@ -57,7 +57,7 @@ def heatmap_figure(ranking: pd.DataFrame) -> dict:
 
 def sections_figure(comparison: pd.DataFrame) -> dict:
     """Own brands against the competitor average per section, with the signed gap written above."""
-    sections = comparison["section"].tolist()
+    sections = [wrap(s, 12) for s in comparison["section"]]  # level labels on two lines, not rotated on a phone
     data = [{"type": "bar", "x": sections, "y": comparison[column].round(1).to_numpy(), "name": name,
              "marker": {"color": color}, "text": comparison[column].round(0).to_numpy(), "textposition": "outside"}
             for column, name, color in (("own", "Own brands", PALETTE[0]), ("competitor", "Competitor average", MUTED))]
@@ -66,7 +66,8 @@ def sections_figure(comparison: pd.DataFrame) -> dict:
     data.append({"type": "scatter", "x": sections, "y": [106] * len(comparison), "mode": "text", "text": gaps,
                  "textfont": {"color": colors}, "name": "gap", "hoverinfo": "skip", "showlegend": False})
     return figure(data, chart_layout(height=380, barmode="group", hovermode="x",
-                                     yaxis={"title": {"text": "section score"}, "range": [0, 112]}))
+                                     yaxis={"title": {"text": "section score"}, "range": [0, 112]},
+                                     xaxis={"tickangle": 0, "automargin": True}))
 
 
 def ranking_grid(ranking: pd.DataFrame, sections: list[str], project_id: int,
