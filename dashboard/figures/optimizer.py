@@ -21,15 +21,18 @@ from dashboard.components import MUTED, PALETTE, chart_layout, empty_state, head
 from dashboard.figures.common import figure
 from dashboard.plan_explanation import explanation_panel
 
+LABEL_WIDTH = 18  # characters on a line of a cell's label: the bars keep most of a phone's width
 # Whole numbers with thousands separators, right-aligned: the grids' money and spend columns.
 NUMBER = {"type": "rightAligned", "cellDataType": "number",
           "valueFormatter": {"function": "params.value == null ? '' : d3.format(',.0f')(params.value)"}}
 
 
 def _labels(result: dict) -> list[str]:
-    """Each cell's category label, wrapped onto short lines (never rotated, never cut)."""
-    brands = {c["brand"] for c in result["cells"]}
-    return [wrap(c["channel"] if len(brands) == 1 else f"{c['brand']} · {c['channel']}", 18) for c in result["cells"]]
+    """Each cell's category label: the channel, under its brand when the run has several; wrapped, never
+    rotated, never cut."""
+    one_brand = len({c["brand"] for c in result["cells"]}) == 1
+    return [wrap(c["channel"], LABEL_WIDTH) if one_brand
+            else f"{wrap(c['brand'], LABEL_WIDTH)}<br>{wrap(c['channel'], LABEL_WIDTH)}" for c in result["cells"]]
 
 
 def cell_bars(labels: list[str], series: list[dict], xaxis: dict) -> dict:

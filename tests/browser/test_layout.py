@@ -141,7 +141,8 @@ def test_brand_page_names_metrics_whole_and_keeps_the_toolbar_off_the_heatmap(wi
 
 
 def _run_optimizer(driver, url: str) -> None:
-    browser_sign_in(driver, url, "Brand Manager")
+    """The optimizer for three brands (a Portfolio Manager's default): cells labelled "Brand · Channel"."""
+    browser_sign_in(driver, url, "Portfolio Manager")
     driver.get(url + "/optimizer")
     WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#optimizer-cells .ag-row"))
 
@@ -171,6 +172,10 @@ def test_optimizer_shows_whole_amounts_and_chart_labels_clear_of_the_legend(widt
     assert count and cut == [], f"amounts cut in the allocation table: {cut}"
     _no_cut_kpis(driver, "#optimizer-kpis")
     graph = driver.find_element(By.ID, "optimizer-allocation-graph")
+    brands = set(driver.execute_script(
+        "return Array.from(arguments[0].querySelectorAll('.ytick text'), t => "
+        "(t.querySelector('tspan.line') || t).textContent);", graph))
+    assert len(brands) > 1, f"not a multi-brand run: {brands}"
     legend = _rect(driver, graph.find_element(By.CSS_SELECTOR, ".legend"))
     for tick in graph.find_elements(By.CSS_SELECTOR, ".xtick text, .ytick text"):
         box = _rect(driver, tick)

@@ -83,7 +83,7 @@ def test_cell_charts_keep_labels_level_and_the_legend_above_the_plot(build):
     assert legend["y"] >= 1 and legend["yanchor"] == "bottom"  # outside the plot area, clear of every label
     for label in fig["data"][0]["y"]:
         assert all(len(line) <= 18 for line in label.split("<br>")) and "…" not in label
-    assert " ".join(_plain(fig["data"][0]["y"][0])) == "Brand number 0 · Paid search"
+    assert _plain(fig["data"][0]["y"][0]) == ["Brand", "number", "0", "Paid", "search"]
     assert len(set(fig["data"][0]["y"])) == len(fig["data"][0]["y"])
 
 
