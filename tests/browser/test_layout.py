@@ -168,7 +168,9 @@ def test_optimizer_shows_whole_amounts_and_chart_labels_clear_of_the_legend(widt
     WebDriverWait(driver, 180).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#optimizer-allocation-table .ag-row"))
     WebDriverWait(driver, 30).until(
         lambda d: d.find_elements(By.CSS_SELECTOR, "#optimizer-allocation-graph .barlayer .trace"))
-    count, cut = _cut_cells(driver, "optimizer-allocation-table", ("current", "optimal", "change"))
+    money = ("current", "optimal", "change")
+    WebDriverWait(driver, 20).until(lambda d: _cut_cells(d, "optimizer-allocation-table", money)[0])
+    count, cut = _cut_cells(driver, "optimizer-allocation-table", money)
     assert count and cut == [], f"amounts cut in the allocation table: {cut}"
     _no_cut_kpis(driver, "#optimizer-kpis")
     graph = driver.find_element(By.ID, "optimizer-allocation-graph")
