@@ -65,7 +65,11 @@ def test_navigation_is_one_row_at_1440_px_for_every_role(wide, live_url):
         assert max(middles) - min(middles) <= 12, f"{role}: the navigation wraps: rows at {sorted(set(middles))}"
         right = max(_rect(wide, item)[2] for item in items)
         assert right <= 1440, f"{role}: the navigation runs {right - 1440:.0f} px past the screen"
-        if role == "System Administrator":
+        if role == "System Administrator":  # the initials open the person's menu: name, profile, sign-out
+            wide.find_element(By.CSS_SELECTOR, "#user-menu .dropdown-toggle").click()
+            WebDriverWait(wide, 10).until(lambda d: d.find_element(By.ID, "sign-out").is_displayed())
+            menu = wide.find_element(By.CSS_SELECTOR, "#user-menu .dropdown-menu").text
+            assert "System Administrator" in menu and "Profile" in menu and "Sign out" in menu
             screenshot(wide, "layout-navigation-admin-1440")
 
 
