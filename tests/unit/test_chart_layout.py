@@ -17,7 +17,7 @@ from core.palette import MUTED, PALETTE
 from dashboard.components import kpi_card, wrap
 from dashboard.figures import brand as brand_figs
 from dashboard.figures import optimizer as opt_figs
-from dashboard.figures.portfolio import ranking_grid, trend_figure
+from dashboard.figures.portfolio import ranking_grid, sections_figure, trend_figure
 from dashboard.optimizer_form import BRAND_COLUMNS, CELL_COLUMNS, CELL_PADDING_PX, CHAR_PX, fit_numbers
 
 # Okabe & Ito (2008), "Color Universal Design": the eight colours told apart under every common deficiency.
@@ -140,3 +140,11 @@ def test_amount_columns_are_wide_enough_for_their_widest_amount():
     money = [c for c in opt_figs.allocation_tab(_result()).children[1].columnDefs
              if c["field"] in ("current", "optimal", "change")]
     assert all(c["minWidth"] >= 110 for c in money)
+
+
+def test_section_bars_label_level_on_short_lines():
+    comparison = pd.DataFrame({"section": ["Marketplace", "Organic Performance"], "own": [48.0, 37.0],
+                               "competitor": [56.0, 44.0], "gap": [-8.0, -7.0]})
+    fig = sections_figure(comparison)
+    assert fig["layout"]["xaxis"]["tickangle"] == 0
+    assert fig["data"][0]["x"] == ["Marketplace", "Organic<br>Performance"]
