@@ -41,6 +41,7 @@ CHANNEL_COLUMNS = [{"field": "channel", "headerName": "Channel", "minWidth": 120
                    {"field": "lower", "headerName": "Min total", **EDIT},
                    {"field": "upper", "headerName": "Max total", **EDIT}]
 
+
 def fit_numbers(columns: list[dict], rows: list[dict]) -> list[dict]:
     """The amount columns made wide enough for their widest amount ("277,475,220") with its padding: a
     phone squeezes columns to their minimum width, which cut the money off. Min and max get the width of

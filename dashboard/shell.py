@@ -67,8 +67,8 @@ def navbar() -> dbc.Navbar:
         # Initials, not the whole name: "Organization Administrator" pushed the bar onto two rows at 1440 px.
         label = [html.Span(initials(name), className="dc-avatar", title=name, **{"aria-hidden": "true"}),
                  html.Span(name, className="visually-hidden")]
-        menu = [dbc.DropdownMenu([dbc.DropdownMenuItem(name, header=True, className="fw-semibold"),
-                                  dbc.DropdownMenuItem(current_user.email, header=True),
+        heads = [dbc.DropdownMenuItem(text, header=True) for text in dict.fromkeys((name, current_user.email))]
+        menu = [dbc.DropdownMenu([*heads,
                                   dbc.DropdownMenuItem("Profile", href="/profile", id="user-profile"),
                                   dbc.DropdownMenuItem(divider=True), sign_out],
                                  label=label, nav=True, align_end=True, id="user-menu")]

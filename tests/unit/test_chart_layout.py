@@ -148,3 +148,10 @@ def test_section_bars_label_level_on_short_lines():
     fig = sections_figure(comparison)
     assert fig["layout"]["xaxis"]["tickangle"] == 0
     assert fig["data"][0]["x"] == ["Marketplace", "Organic<br>Performance"]
+
+
+def test_the_user_menu_label_is_two_initials_whatever_the_name():
+    from dashboard.shell import initials
+
+    assert initials("Organization Administrator") == "OA" and initials("Ann") == "A"
+    assert initials("maria.silva@example.com") == "MS" and initials("") == "?"
