@@ -7,9 +7,7 @@ from dash import html
 
 from core import glossary
 from core.formatting import compact, signed  # noqa: F401  (one number style for pages and reports)
-
-PALETTE = ["#2563eb", "#16a34a", "#db2777", "#ea580c", "#7c3aed", "#0891b2", "#65a30d", "#dc2626"]
-MUTED = "#94a3b8"
+from core.palette import MUTED, PALETTE  # noqa: F401  (figures take the colours from here)
 
 
 def kpi_card(title, value: str, detail: str | None = None, tone: str = "secondary") -> dbc.Card:
@@ -17,13 +15,32 @@ def kpi_card(title, value: str, detail: str | None = None, tone: str = "secondar
     return dbc.Card(
         dbc.CardBody(
             [
-                html.Div(title, className="text-muted small text-uppercase"),
-                html.Div(_value(value), className="fs-3 fw-semibold"),
-                html.Div(detail or "", className=f"small text-{tone}"),
+                html.Div(title, className="text-muted small text-uppercase dc-kpi-title"),
+                html.Div(_value(value), className=f"{_size(value)} fw-semibold dc-kpi-value"),
+                html.Div(detail or "", className=f"small text-{tone} dc-kpi-detail"),
             ]
         ),
         className="h-100 shadow-sm",
     )
+
+
+def _size(value) -> str:
+    """Figures in large type; words (a metric's name as the biggest mover) a size smaller, so they wrap
+    onto two lines of a card rather than four."""
+    return "fs-5" if isinstance(value, str) and len(value) > 14 and " per " not in value else "fs-3"
+
+
+def wrap(text: str, width: int = 22) -> str:
+    """`text` broken at spaces into lines of about `width` characters joined by <br>: a whole label on a
+    chart's axis, where cutting it ("Average organic sea…") would lose the words that tell metrics apart.
+    A word longer than `width` stays whole on its own line."""
+    lines: list[str] = []
+    for word in str(text).split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "<br>".join(lines)
 
 
 def _value(value):

@@ -8,6 +8,7 @@ live in one place, so the layout and the Run callback cannot describe the form d
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import dash_ag_grid as dag
@@ -20,6 +21,8 @@ from core.formatting import Units
 from dashboard.figures.optimizer import NUMBER
 
 EDIT = {**NUMBER, "editable": True, "cellClass": "dc-editable"}
+# An amount column's width: about 8.5 px a character of the grid's 14 px digits, plus the cell's padding.
+NUMBER_MIN_WIDTH, CHAR_PX, CELL_PADDING_PX = 110, 8.5, 40
 
 CELL_COLUMNS = [
     {"field": "brand", "headerName": "Brand", "minWidth": 110, "pinned": "left"},
@@ -39,10 +42,22 @@ CHANNEL_COLUMNS = [{"field": "channel", "headerName": "Channel", "minWidth": 120
                    {"field": "lower", "headerName": "Min total", **EDIT},
                    {"field": "upper", "headerName": "Max total", **EDIT}]
 
+
+def fit_numbers(columns: list[dict], rows: list[dict]) -> list[dict]:
+    """The amount columns made wide enough for their widest amount ("277,475,220") with its padding: a
+    phone squeezes columns to their minimum width, which cut the money off. Min and max get the width of
+    the spend they bound."""
+    amounts = [r[k] for r in rows for k in ("current", "lower", "upper", "min_spend")
+               if isinstance(r.get(k), int | float) and not isinstance(r.get(k), bool)]
+    longest = max((len(f"{a:,.0f}") for a in amounts), default=0)
+    width = max(NUMBER_MIN_WIDTH, math.ceil(CHAR_PX * longest + CELL_PADDING_PX))
+    return [{**c, "minWidth": width} if c.get("valueFormatter") == NUMBER["valueFormatter"] else c for c in columns]
+
+
 def grid(grid_id: str, columns: list[dict], rows: list[dict]) -> dag.AgGrid:
     """An editable constraint grid: one click edits a cell, leaving the cell keeps the edit."""
     return dag.AgGrid(
-        id=grid_id, columnDefs=columns, rowData=rows, columnSize="responsiveSizeToFit",
+        id=grid_id, columnDefs=fit_numbers(columns, rows), rowData=rows, columnSize="responsiveSizeToFit",
         defaultColDef={"resizable": True, "minWidth": 90, "wrapHeaderText": True, "autoHeaderHeight": True},
         dashGridOptions={"domLayout": "autoHeight", "singleClickEdit": True, "stopEditingWhenCellsLoseFocus": True},
         className="ag-theme-quartz",

@@ -37,6 +37,13 @@ def _admin_rank(page: dict) -> tuple[int, str]:
     return (ADMIN_ORDER.index(path) if path in ADMIN_ORDER else len(ADMIN_ORDER), path)
 
 
+def initials(name: str) -> str:
+    """The user menu's label: the first letters of the first and the last word ("OA"; "MS" for
+    maria.silva@…), so the bar's width does not grow with a long name."""
+    words = name.split("@")[0].replace(".", " ").split() if "@" in name else name.split()
+    return (words[0][0] + (words[-1][0] if len(words) > 1 else "")).upper() if words else "?"
+
+
 def navbar() -> dbc.Navbar:
     """Links to the pages the signed-in person may open, and their menu; nothing else. The everyday
     pages are links; the administration pages (under /admin/) sit in one "Administration" menu, so
@@ -56,9 +63,15 @@ def navbar() -> dbc.Navbar:
              html.Button("Sign out", type="submit", className="dropdown-item", id="sign-out")],
             method="post", action="/logout",
         )
-        menu = [dbc.DropdownMenu([dbc.DropdownMenuItem(current_user.email, header=True), sign_out],
-                                 label=current_user.name or current_user.email, nav=True, align_end=True,
-                                 id="user-menu")]
+        name = current_user.name or current_user.email
+        # Initials, not the whole name: "Organization Administrator" pushed the bar onto two rows at 1440 px.
+        label = [html.Span(initials(name), className="dc-avatar", title=name, **{"aria-hidden": "true"}),
+                 html.Span(name, className="visually-hidden")]
+        heads = [dbc.DropdownMenuItem(text, header=True) for text in dict.fromkeys((name, current_user.email))]
+        menu = [dbc.DropdownMenu([*heads,
+                                  dbc.DropdownMenuItem("Profile", href="/profile", id="user-profile"),
+                                  dbc.DropdownMenuItem(divider=True), sign_out],
+                                 label=label, nav=True, align_end=True, id="user-menu")]
     return dbc.Navbar(
         dbc.Container(
             [
@@ -66,7 +79,8 @@ def navbar() -> dbc.Navbar:
                 dbc.NavbarToggler(id="nav-toggler"),
                 dbc.Collapse([dbc.Nav(links, navbar=True, className="me-auto flex-wrap", id="nav-links"),
                               dbc.Nav(menu, navbar=True),
-                              html.Button(id="theme-toggle", className="btn btn-sm btn-outline-light ms-lg-2",
+                              html.Button(id="theme-toggle",
+                                          className="btn btn-sm btn-outline-light ms-lg-2 text-nowrap",
                                           title="Switch between the light and the dark theme")],
                              id="nav-collapse", navbar=True),
             ],

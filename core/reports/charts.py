@@ -2,7 +2,7 @@
 
 `matplotlib.figure.Figure` with its own Agg canvas keeps no global pyplot state, so charts can be
 drawn from threads and worker processes. The PNG carries no software/date metadata, so the same
-data gives the same bytes. Colours follow the dashboard (dashboard/components.py PALETTE).
+data gives the same bytes. Colours are the dashboard's (core/palette.py).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
 
-PALETTE = ["#2563eb", "#16a34a", "#db2777", "#ea580c", "#7c3aed", "#0891b2", "#65a30d", "#dc2626"]
-MUTED = "#94a3b8"
+from core.palette import MUTED, PALETTE
+
 INK = "#0f172a"
 GOOD, BAD = "#15803d", "#b91c1c"
 # Red is weak, green is strong, as the portfolio heatmap on the dashboard.

@@ -13,12 +13,14 @@ import numpy as np
 import pandas as pd
 
 from core import brand_explorer as bx
-from dashboard.components import MUTED, PALETTE, chart_layout, kpi_card, signed
+from core.palette import COMPETITOR_LINE, GAIN, LOSS, OWN_LINE
+from dashboard.components import MUTED, PALETTE, chart_layout, kpi_card, signed, wrap
 from dashboard.figures.common import colorscale, figure, vline
 
 TOP_MOVERS = 10
 TOP_GAPS = 12
 TOP_ASSOCIATIONS = 15
+MUTED_TEXT = "#64748b"  # a tick label's second line: grey, readable on the light and the dark card
 
 
 def month_label(period: date) -> str:
@@ -31,13 +33,17 @@ def short(text: str, limit: int = 28) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def metric_label(metric: str, platform: str | None = None) -> str:
+    """A metric's whole name wrapped onto short lines, its platform under it in small grey type: narrow
+    enough that horizontal bars keep most of a phone's width, and never cut ("Average organic sea…")."""
+    tail = f"<br><span style='font-size:9px;color:{MUTED_TEXT}'>{platform}</span>" if platform else ""
+    return wrap(metric, 22) + tail
+
+
 def _metric_axis(frame: pd.DataFrame) -> tuple[list[str], dict]:
-    """Unique category per metric (names repeat across platforms) and short two-line tick labels, so
-    horizontal bar charts keep most of a phone's width for the bars.
-    """
+    """Unique category per metric (names repeat across platforms) and wrapped tick labels."""
     keys = (frame["metric"] + " · " + frame["platform"]).tolist()
-    ticks = (frame["metric"].map(lambda m: short(m, 22)) + "<br><span style='font-size:9px;color:#64748b'>"
-             + frame["platform"] + "</span>").tolist()
+    ticks = [metric_label(m, p) for m, p in zip(frame["metric"], frame["platform"], strict=True)]
     return keys, {"tickmode": "array", "tickvals": keys, "ticktext": ticks, "automargin": True,
                   "tickfont": {"size": 11}}
 
@@ -66,7 +72,9 @@ def waterfall_figure(result: bx.Waterfall, period_from: date, period_to: date) -
     frame = result.frame
     top = frame.head(TOP_MOVERS)
     rest = frame.iloc[TOP_MOVERS:]["contribution"].sum()
-    labels = [f"DC {month_label(period_from)}", *top["metric"].map(lambda m: short(m, 22)),
+    # Whole names, wrapped, with the platform: names repeat across platforms and would share one row.
+    platforms = top["platform"] if "platform" in top else [None] * len(top)
+    labels = [f"DC {month_label(period_from)}", *map(metric_label, top["metric"], platforms),
               f"Other {max(len(frame) - TOP_MOVERS, 0)} metrics", f"DC {month_label(period_to)}"]
     values = [result.score_from, *top["contribution"], rest, result.score_to]
     measures = ["absolute", *["relative"] * (len(top) + 1), "total"]
@@ -75,14 +83,16 @@ def waterfall_figure(result: bx.Waterfall, period_from: date, period_to: date) -
         "text": [f"{result.score_from:.1f}", *(signed(v, 2) for v in top["contribution"]), signed(rest, 2),
                  f"{result.score_to:.1f}"],
         "textposition": "outside", "cliponaxis": False,
-        "increasing": {"marker": {"color": PALETTE[1]}}, "decreasing": {"marker": {"color": PALETTE[7]}},
+        "increasing": {"marker": {"color": GAIN}}, "decreasing": {"marker": {"color": LOSS}},
         "totals": {"marker": {"color": PALETTE[0]}}, "connector": {"line": {"color": MUTED, "width": 1}},
         "hovertemplate": "%{y}: %{x:.2f}<extra></extra>",
     }
     low = min(result.score_from, result.score_to)
     lo = max(0.0, low - max(abs(frame["contribution"]).sum(), 1.0))
     return figure([water], chart_layout(
-        height=80 + 30 * len(labels), hovermode="closest", showlegend=False,
+        # Every row is as tall as the tallest label: a category axis shares the height out evenly.
+        height=90 + len(labels) * (16 + 13 * max(1 + label.count("<br>") for label in labels)), hovermode="closest",
+        showlegend=False,
         margin={"l": 10, "r": 40, "t": 30, "b": 30},
         yaxis={"autorange": "reversed", "automargin": True, "tickfont": {"size": 11}},
         xaxis={"title": {"text": "DC score"}, "range": [lo, min(100.0, max(result.score_from, result.score_to) + 3)],
@@ -91,15 +101,17 @@ def waterfall_figure(result: bx.Waterfall, period_from: date, period_to: date) -
 
 
 def series_figure(series: pd.DataFrame, brand_id: int, metric: pd.Series) -> dict:
-    """The brand's line bold, the visible competitor average dotted, chosen competitors thin."""
+    """The brand's line bold and solid; the visible competitor average muted and dashed, chosen competitors
+    thin and dashed in the palette's other colours: own and competitor differ in line style, not only colour."""
     data = []
+    colors = iter(PALETTE[1:])
     for (bid, name), rows in series.groupby(["brand_id", "brand"], sort=False):
         if bid == brand_id:
-            line, width = {"color": PALETTE[0], "width": 3}, 3
+            line, width = {"color": PALETTE[0], "dash": OWN_LINE, "width": 3}, 3
         elif bid == 0:
-            line, width = {"color": MUTED, "dash": "dot", "width": 2}, 2
+            line, width = {"color": MUTED, "dash": COMPETITOR_LINE, "width": 2}, 2
         else:
-            line, width = {"width": 1.5}, 1.5
+            line, width = {"color": next(colors, MUTED), "dash": COMPETITOR_LINE, "width": 1.5}, 1.5
         data.append({"type": "scatter", "x": rows["period"], "y": rows["value"].to_numpy(), "name": name,
                      "mode": "lines+markers", "line": line, "marker": {"size": 4 if width < 3 else 6}})
     unit = f" ({metric['unit']})" if metric["unit"] else ""
@@ -113,14 +125,15 @@ def gaps_figure(result: bx.Gaps) -> dict:
     labels, yaxis = _metric_axis(frame)
     best_name = "to best visible competitor" if result.basis == "competitors" else "to the project's best"
     data = [{"type": "bar", "y": labels, "x": frame["gap_to_best_points"].to_numpy(), "orientation": "h",
-             "name": best_name, "marker": {"color": PALETTE[7]},
+             "name": best_name, "marker": {"color": LOSS},
              "hovertemplate": "%{y}: %{x:.1f} points<extra></extra>"}]
     if result.basis == "competitors":
         data.append({"type": "bar", "y": labels, "x": frame["gap_to_avg_points"].to_numpy(), "orientation": "h",
                      "name": "to visible competitor average", "marker": {"color": PALETTE[0]},
                      "hovertemplate": "%{y}: %{x:.1f} points<extra></extra>"})
-    return figure(data, chart_layout(height=140 + 38 * len(frame), barmode="group", hovermode="closest",
-                                     margin={"l": 10, "r": 10, "t": 30, "b": 40}, yaxis=yaxis,
+    # The top margin keeps the legend below Plotly's toolbar (shown on hover).
+    return figure(data, chart_layout(height=160 + 38 * len(frame), barmode="group", hovermode="closest",
+                                     margin={"l": 10, "r": 10, "t": 52, "b": 40}, yaxis=yaxis,
                                      xaxis={"title": {"text": "points (+ = ahead)"}, "zeroline": True, "nticks": 5,
                                             "tickangle": 0},
                                      legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"}))
@@ -142,14 +155,15 @@ def correlation_figure(result: bx.Correlations) -> dict:
     }
     if len(matrix) <= 16:
         heat["texttemplate"] = "%{text:.1f}"
-    return figure([heat], chart_layout(height=520, hovermode="closest", margin={"l": 10, "r": 10, "t": 10, "b": 10},
+    # The top margin holds Plotly's toolbar (shown on hover), which covered the top row's cells at 10 px.
+    return figure([heat], chart_layout(height=540, hovermode="closest", margin={"l": 10, "r": 10, "t": 34, "b": 10},
                                        xaxis={**ticks, "tickangle": -45}, yaxis={**ticks, "autorange": "reversed"}))
 
 
 def revenue_figure(assoc: pd.DataFrame) -> dict:
     """The strongest associations with revenue as bars, dashed lines at the 5 % significance threshold."""
     frame = assoc.head(TOP_ASSOCIATIONS).iloc[::-1]
-    colors = np.where(frame["r"] >= 0, PALETTE[1], PALETTE[7])
+    colors = np.where(frame["r"] >= 0, GAIN, LOSS)
     labels, yaxis = _metric_axis(frame)
     bars = {
         "type": "bar", "y": labels, "x": frame["r"].to_numpy(), "orientation": "h", "marker": {"color": colors},
@@ -171,10 +185,13 @@ def headline_cards(result: bx.Waterfall, comp: bx.Competitors, period_from: date
     """The page's headline numbers: score, change, biggest mover, and how many competitors the reader sees."""
     change = result.score_to - result.score_from
     top = result.frame.iloc[0]
+    platform = top.get("platform")
+    on = f" · {platform}" if isinstance(platform, str) and platform else ""  # names repeat across platforms
     cards = [
         kpi_card("DC score", f"{result.score_to:.1f}", month_label(period_to)),
         kpi_card("Change", signed(change), f"since {month_label(period_from)}", "success" if change >= 0 else "danger"),
-        kpi_card("Biggest mover", short(top["metric"], 20), f"{signed(top['contribution'], 2)} points",
+        kpi_card("Biggest mover", top["metric"],
+                 f"{signed(top['contribution'], 2)} points{on}",
                  "success" if top["contribution"] >= 0 else "danger"),
         kpi_card("Competitors you see", f"{len(comp.visible)} of {comp.total}",
                  "comparisons use these only" if comp.hidden else "all of the project's competitors"),

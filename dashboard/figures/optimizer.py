@@ -18,31 +18,46 @@ from dash import dcc, html
 from core.budget_inputs import ROAS_SCENARIOS
 from core.formatting import Units
 from core.optimize.results import describe_status
-from dashboard.components import MUTED, PALETTE, chart_layout, empty_state, header_tip, kpi_card, term
+from dashboard.components import MUTED, PALETTE, chart_layout, empty_state, header_tip, kpi_card, term, wrap
 from dashboard.figures.common import figure
 from dashboard.plan_explanation import explanation_panel
 
+LABEL_WIDTH = 18  # characters on a line of a cell's label: the bars keep most of a phone's width
 # Whole numbers with thousands separators, right-aligned: the grids' money and spend columns.
 NUMBER = {"type": "rightAligned", "cellDataType": "number",
           "valueFormatter": {"function": "params.value == null ? '' : d3.format(',.0f')(params.value)"}}
 
 
 def _labels(result: dict) -> list[str]:
-    brands = {c["brand"] for c in result["cells"]}
-    return [c["channel"] if len(brands) == 1 else f"{c['brand']} · {c['channel']}" for c in result["cells"]]
+    """Each cell's category label: the channel, under its brand when the run has several; wrapped, never
+    rotated, never cut."""
+    one_brand = len({c["brand"] for c in result["cells"]}) == 1
+    return [wrap(c["channel"], LABEL_WIDTH) if one_brand
+            else f"{wrap(c['brand'], LABEL_WIDTH)}<br>{wrap(c['channel'], LABEL_WIDTH)}" for c in result["cells"]]
+
+
+def cell_bars(labels: list[str], series: list[dict], xaxis: dict) -> dict:
+    """Grouped horizontal bars, one group per cell: the labels read level on the left at any width (rotated
+    labels under vertical bars ran into the legend), the legend sits above the plot, the first cell on top."""
+    group = sum(max(14 * len(series), 13 * (1 + label.count("<br>"))) + 10 for label in labels)
+    data = [{"type": "bar", "orientation": "h", "y": labels, **s} for s in series]
+    return figure(data, chart_layout(
+        height=100 + group, barmode="group", hovermode="y",
+        margin={"l": 10, "r": 10, "t": 52, "b": 40}, xaxis={**xaxis, "automargin": True},  # legend under the toolbar
+        yaxis={"automargin": True, "autorange": "reversed", "tickfont": {"size": 11}},
+        legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 1.0, "yanchor": "bottom"}))
 
 
 def allocation_tab(result: dict) -> html.Div:
     """Current against optimized spend per cell, as grouped bars and as a sortable table."""
     labels, units = _labels(result), Units.of(result.get("units"))
-    money = units.grid_money(compact=True)  # "₹23.3M": the cells carry the currency and fit a phone
-    fig = figure([
-        {"type": "bar", "name": "Current (last 12 months)", "x": labels, "y": [c["current"] for c in result["cells"]],
-         "marker": {"color": MUTED}, "hovertemplate": f"%{{x}}: {units.hover_money()}<extra>current</extra>"},
-        {"type": "bar", "name": "Optimized", "x": labels, "y": [c["optimal"] for c in result["cells"]],
-         "marker": {"color": PALETTE[0]}, "hovertemplate": f"%{{x}}: {units.hover_money()}<extra>optimized</extra>"},
-    ], chart_layout(height=340, barmode="group", hovermode="x", yaxis=units.axis_money("spend, 12 months"),
-                    xaxis={"automargin": True}))
+    money = {**units.grid_money(compact=True), "minWidth": 110}  # "₹23.3 M": the currency, whole on a phone
+    fig = cell_bars(labels, [
+        {"name": "Current (last 12 months)", "x": [c["current"] for c in result["cells"]], "marker": {"color": MUTED},
+         "hovertemplate": f"%{{y}}: {units.hover_money('x')}<extra>current</extra>"},
+        {"name": "Optimized", "x": [c["optimal"] for c in result["cells"]], "marker": {"color": PALETTE[0]},
+         "hovertemplate": f"%{{y}}: {units.hover_money('x')}<extra>optimized</extra>"},
+    ], units.axis_money("spend, 12 months"))
     columns = [
         {"field": "brand", "headerName": "Brand", "minWidth": 110},
         {"field": "channel", "headerName": "Channel", "minWidth": 110},
@@ -125,15 +140,13 @@ def _interp(xs: list[float], ys: list[float], x: float) -> float:
 def mroi_figure(result: dict) -> dict:
     """Marginal ROAS per cell at current and optimized spend: at the optimum they should level out."""
     labels, units = _labels(result), Units.of(result.get("units"))
-    return figure([
-        {"type": "bar", "name": "at current spend", "x": labels,
-         "y": [c.get("current_marginal_roi") for c in result["cells"]], "marker": {"color": MUTED}},
-        {"type": "bar", "name": "at optimized spend", "x": labels, "y": [c["marginal_roi"] for c in result["cells"]],
+    return cell_bars(labels, [
+        {"name": "at current spend", "x": [c.get("current_marginal_roi") for c in result["cells"]],
+         "marker": {"color": MUTED}},
+        {"name": "at optimized spend", "x": [c["marginal_roi"] for c in result["cells"]],
          "marker": {"color": PALETTE[1]}},
-    ], chart_layout(height=340, barmode="group", hovermode="x",
-                    yaxis={"title": {"text": f"marginal ROAS: {units.outcome_name} per {units.sign}1 more spend"},
-                           "tickprefix": units.sign.strip() if units.revenue else ""},
-                    xaxis={"automargin": True}))
+    ], {"title": {"text": f"marginal ROAS: {units.outcome_name} per {units.sign}1 more spend"},
+        "tickprefix": units.sign.strip() if units.revenue else ""})
 
 
 def frontier_figure(result: dict) -> dict:
@@ -179,7 +192,7 @@ def binding_tab(result: dict) -> html.Div:
                    columnDefs=[{"field": "kind", "headerName": "Kind"}, {"field": "name", "headerName": "Name",
                                                                          "minWidth": 160},
                                {"field": "side", "headerName": "Side"},
-                               {"field": "value", "headerName": "Value",
+                               {"field": "value", "headerName": "Value", "minWidth": 150,
                                 **Units.of(result.get("units")).grid_money()}]),
     ])
 

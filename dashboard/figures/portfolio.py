@@ -9,8 +9,9 @@ from __future__ import annotations
 import pandas as pd
 
 from core.formatting import Units
+from core.palette import COMPETITOR_LINE, OWN_LINE
 from core.portfolio import section_matrix
-from dashboard.components import MUTED, PALETTE, chart_layout, header_tip, signed
+from dashboard.components import MUTED, PALETTE, chart_layout, header_tip, signed, wrap
 from dashboard.figures.common import figure
 
 # Diverging around the middle of the 0–100 scale: red is weak, green is strong.
@@ -18,17 +19,18 @@ HEAT_SCALE = [[0.0, "#b91c1c"], [0.25, "#f97316"], [0.5, "#fde68a"], [0.75, "#4a
 
 
 def trend_figure(trend: pd.DataFrame) -> dict:
-    """One line per brand: the average (id 0) dotted, the portfolio (id -1) bold, own brands in palette order."""
+    """One line per brand: the own brands' average (id -1) bold in the first colour, own brands solid in the
+    next ones, the competitor average (id 0) muted and dashed, so own and competitor differ in line style
+    as well as colour (Okabe–Ito palette, core/palette.py)."""
     data = []
-    colors = iter(PALETTE)
+    colors = iter(PALETTE[1:])
     for brand_id, rows in trend.groupby("brand_id", sort=False):
         if brand_id == 0:
-            line = {"dash": "dot", "color": MUTED, "width": 2}
+            line = {"dash": COMPETITOR_LINE, "color": MUTED, "width": 2}
         elif brand_id == -1:
-            line = {"color": "#6366f1", "width": 4}  # readable on the light and the dark theme
+            line = {"dash": OWN_LINE, "color": PALETTE[0], "width": 4}
         else:
-            color = next(colors, None)
-            line = {"width": 2, **({"color": color} if color else {})}
+            line = {"dash": OWN_LINE, "color": next(colors, MUTED), "width": 2}
         data.append({"type": "scatter", "x": rows["period"].tolist(), "y": rows["score"].round(1).to_numpy(),
                      "name": rows["brand"].iloc[0], "mode": "lines", "line": line})
     return figure(data, chart_layout(height=380, yaxis={"title": {"text": "DC score"}, "range": [0, 100]}))
@@ -55,7 +57,7 @@ def heatmap_figure(ranking: pd.DataFrame) -> dict:
 
 def sections_figure(comparison: pd.DataFrame) -> dict:
     """Own brands against the competitor average per section, with the signed gap written above."""
-    sections = comparison["section"].tolist()
+    sections = [wrap(s, 12) for s in comparison["section"]]  # level labels on two lines, not rotated on a phone
     data = [{"type": "bar", "x": sections, "y": comparison[column].round(1).to_numpy(), "name": name,
              "marker": {"color": color}, "text": comparison[column].round(0).to_numpy(), "textposition": "outside"}
             for column, name, color in (("own", "Own brands", PALETTE[0]), ("competitor", "Competitor average", MUTED))]
@@ -64,7 +66,8 @@ def sections_figure(comparison: pd.DataFrame) -> dict:
     data.append({"type": "scatter", "x": sections, "y": [106] * len(comparison), "mode": "text", "text": gaps,
                  "textfont": {"color": colors}, "name": "gap", "hoverinfo": "skip", "showlegend": False})
     return figure(data, chart_layout(height=380, barmode="group", hovermode="x",
-                                     yaxis={"title": {"text": "section score"}, "range": [0, 112]}))
+                                     yaxis={"title": {"text": "section score"}, "range": [0, 112]},
+                                     xaxis={"tickangle": 0, "automargin": True}))
 
 
 def ranking_grid(ranking: pd.DataFrame, sections: list[str], project_id: int,
@@ -78,14 +81,16 @@ def ranking_grid(ranking: pd.DataFrame, sections: list[str], project_id: int,
               "cellClassRules": {"text-success": "params.value > 0.5", "text-danger": "params.value < -0.5"}}
     money = {"minWidth": 110, **units.grid_money(compact=True)}
     columns = [
-        {"field": "rank", "headerName": "#", "width": 70, "maxWidth": 80, "pinned": "left", "filter": False},
-        {"field": "brand_link", "headerName": "Brand", "minWidth": 150, "pinned": "left", "cellRenderer": "markdown",
+        {"field": "rank", "headerName": "#", "width": 60, "minWidth": 56, "maxWidth": 80, "pinned": "left",
+         "filter": False},
+        {"field": "brand_link", "headerName": "Brand", "minWidth": 140, "pinned": "left", "cellRenderer": "markdown",
          "filterValueGetter": {"function": "params.data.brand"}},
-        {"field": "role", "headerName": "Role", "minWidth": 120,
-         "valueFormatter": {"function": "params.value ? params.value[0].toUpperCase() + params.value.slice(1) : ''"}},
-        {"field": "score", "headerName": "DC score", **number, **header_tip("dc_score")},
+        # The score next to the pinned brand, so a phone shows it without scrolling sideways.
+        {"field": "score", "headerName": "DC score", **number, "minWidth": 96, **header_tip("dc_score")},
         {"field": "change_1m", "headerName": "Δ month", **change},
         {"field": "change_12m", "headerName": "Δ year", **change},
+        {"field": "role", "headerName": "Role", "minWidth": 120,
+         "valueFormatter": {"function": "params.value ? params.value[0].toUpperCase() + params.value.slice(1) : ''"}},
         {"field": "coverage", "headerName": "Coverage", "type": "rightAligned", "minWidth": 110,
          "valueFormatter": {"function": "d3.format('.0%')(params.value)"}},
         *({"field": s, "headerName": s, "minWidth": 140, **number} for s in sections),

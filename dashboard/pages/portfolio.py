@@ -137,13 +137,15 @@ def layout(org: str | None = None, project: str | None = None, period: str | Non
                                     dbc.InputGroup(
                                         [
                                             dbc.InputGroupText("Score drop ≥"),
+                                            # A width of its own: squeezed by the labels, it shrank to a
+                                            # sliver on a phone.
                                             dbc.Input(id="portfolio-drop-threshold", type="number", min=0.5,
                                                       max=50, step=0.5, value=drop_default, debounce=True,
-                                                      style={"maxWidth": "6rem"}),
-                                            dbc.InputGroupText("points month on month"),
+                                                      style={"minWidth": "5.5rem", "maxWidth": "7rem"}),
+                                            dbc.InputGroupText("points a month"),
                                         ],
                                         size="sm",
-                                        className="justify-content-md-end",
+                                        className="justify-content-md-end flex-nowrap",
                                     ),
                                     xs=12, md=6,
                                 ),
