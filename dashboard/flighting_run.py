@@ -20,6 +20,7 @@ from core.jobs.kinds import JobInputError
 from core.jobs.queue import QueueUnavailable, submit
 from core.jobs.records import ACTIVE, JobNotFound, get_job
 from core.runtime import get_db
+from core.scenarios import get_scenario
 from core.security import Action, Principal, record
 from core.security.authorizer import Forbidden
 from core.spreadsheets import csv_bytes, xlsx_bytes
@@ -136,8 +137,11 @@ def form_inputs(*, brand_ids: list | None, channels: list | None, weeks: Any, bu
             "week_max": caps, "blackout": dark}
 
 
-def load_result(principal: Principal, job_id: Any) -> dict | None:
-    """The person's own finished flighting job's result (None for anything else)."""
+def load_result(principal: Principal, job_id: Any, scenario_id: Any = None) -> dict | None:
+    """The person's own finished flighting job's result, or a flighting scenario they may read (None otherwise)."""
+    if not job_id and scenario_id:
+        scenario = get_scenario(get_db(), principal, scenario_id)
+        return scenario.get("result") if scenario.get("kind") == "flighting" else None
     if not job_id:
         return None
     try:
@@ -168,9 +172,10 @@ def export_bytes(result: dict, fmt: str) -> bytes:
     return xlsx_bytes({"Media plan": frame}, {"Media plan": {c: units.xlsx_money() for c in money}})
 
 
-def export_download(principal: Principal, result: dict, fmt: str, job_id: Any) -> dict:
-    """The media plan download, audited against the job it came from."""
+def export_download(principal: Principal, result: dict, fmt: str, job_id: Any, scenario_id: Any = None) -> dict:
+    """The media plan download, audited against the job or scenario it came from."""
     record(get_db(), Action.EXPORT, actor=principal, organization_id=principal.organization_id,
-           target=("job", job_id), data={"format": fmt, "what": "flighting media plan"})
+           target=("job", job_id) if job_id else ("scenario", scenario_id),
+           data={"format": fmt, "what": "flighting media plan"})
     stamp = time.strftime("%Y%m%d-%H%M")
     return dcc.send_bytes(export_bytes(result, fmt), f"media-plan-{stamp}.{fmt}")

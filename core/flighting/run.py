@@ -183,7 +183,10 @@ def run_flighting(db: Database, user_id: int, raw: dict[str, Any],
     out = result.to_dict()
     plan = out.pop("plan")
     last = max((c["last_data_week"] for c in cells if c["last_data_week"]), default=None)
+    flat = compare["flat"]["outcome"]
     return {**out, "inputs": inputs.model_dump(mode="json"), "compare": compare, "budget": inputs.budget,
-            "weeks": plan_weeks(last, inputs.weeks),
+            "weeks": plan_weeks(last, inputs.weeks), "horizon_weeks": inputs.weeks,
+            "scenario_label": f"Flighting plan, {inputs.weeks} weeks", "curve_source": inputs.curve_source,
+            "uplift": result.outcome - flat, "uplift_pct": (result.outcome - flat) / flat * 100 if flat else None,
             "units": problem.units.as_dict() if problem.units else None,
             "cells": [{**c, "plan": row, "total": float(sum(row))} for c, row in zip(cells, plan, strict=True)]}

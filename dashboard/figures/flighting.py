@@ -130,8 +130,15 @@ def kpis(result: dict) -> list[Any]:
     ]
 
 
-def results_view(result: dict, *, can_export: bool) -> html.Div:
-    """KPIs, the heat map, the weekly outcome, the prices in words, the notes and the export buttons."""
+def default_name(result: dict) -> str:
+    """A scenario name to start from: the brands and the horizon."""
+    brands = sorted({c["brand"] for c in result.get("cells") or []})
+    weeks = _weeks(result)
+    return f"{', '.join(brands[:3])}{' …' if len(brands) > 3 else ''} · {len(weeks)} weeks from {weeks[0]}"
+
+
+def results_view(result: dict, *, can_export: bool, can_save: bool = False) -> html.Div:
+    """KPIs, the heat map, the weekly outcome, the prices in words, the notes, save and the export buttons."""
     prices = price_sentences(result)
     last_year = (result.get("compare") or {}).get("last_year") or {}
     units = Units.of(result.get("units"))
@@ -141,6 +148,10 @@ def results_view(result: dict, *, can_export: bool) -> html.Div:
         dbc.Button("Download media plan (XLSX)", id="flighting-export-xlsx", color="outline-secondary", size="sm",
                    className="mb-1"),
     ]) if can_export else None
+    save = dbc.InputGroup([dbc.Input(id="flighting-save-name", value=default_name(result), maxlength=200),
+                           dbc.Button("Save as scenario", id="flighting-save", color="success")],
+                          className="mb-2") if can_save else None
+    controls = [c for c in (save, controls) if c is not None] or None
     return html.Div([
         dbc.Row([dbc.Col(c, xs=12, sm=6, xl=3) for c in kpis(result)], className="g-3 mb-3", id="flighting-kpis"),
         dbc.Card([dbc.CardHeader("Spend by week and channel"),
@@ -156,7 +167,7 @@ def results_view(result: dict, *, can_export: bool) -> html.Div:
                   dbc.CardBody(html.Ul([html.Li(p) for p in prices] or
                                        [html.Li("No total limits the plan.")], className="mb-0"),
                                id="flighting-prices")], className="shadow-sm mb-3"),
-        dbc.Card(dbc.CardBody([controls, html.Div(id="flighting-export-message")]), className="shadow-sm mb-3")
-        if controls else html.Div(id="flighting-export-message"),
+        dbc.Card(dbc.CardBody([*controls, html.Div(id="flighting-save-message", className="mt-2")]),
+                 className="shadow-sm mb-3") if controls else html.Div(id="flighting-save-message"),
         html.Ul([html.Li(n) for n in result.get("notes") or []], className="small text-muted", id="flighting-notes"),
     ], id="flighting-result-view")

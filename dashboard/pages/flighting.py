@@ -25,6 +25,7 @@ from core.flighting.run import FlightingInputError, default_budget
 from core.formatting import Units
 from core.jobs.records import ACTIVE, cancel, job_status, latest_job
 from core.runtime import get_db
+from core.scenarios import ScenarioError, get_scenario, save_from_job
 from core.security import Principal, can
 from core.security.authorizer import Forbidden
 from core.settings import brand_units
@@ -51,7 +52,7 @@ from dashboard.optimizer_run import alert, job_followable
 register_page(__name__, permission="scenario:run", path="/flighting", name="Flighting planner",
               title="Flighting planner · Digi-Cadence")
 
-RUN, EXPORT = "scenario:run", "report:export"
+RUN, SAVE, EXPORT = "scenario:run", "scenario:save", "report:export"
 
 
 # ------------------------------------------------------------------------------------------------ form parts
@@ -109,16 +110,26 @@ def _grid(weeks: int, channels: list[str], units: Units, inputs: dict | None) ->
 
 # ------------------------------------------------------------------------------------------------ layout
 
-def layout(**_query) -> html.Div:
-    """The form (as the last run had it, if any), the run controls and the plan."""
+def layout(scenario: str | None = None, **_query) -> html.Div:
+    """The form (as the last run or a reopened `?scenario=ID` had it), the run controls and the plan."""
     principal = current_principal()
     db = get_db()
     cat = catalogue(db, principal)
     if not cat["brands"]:
         return empty_page(principal, "No brand with spend history you may plan.",
                           "Ask an administrator for access, or import weekly spend and outcome data.")
-    running = latest_job(db, principal, KIND)
+    reopened = None
+    if scenario:
+        try:
+            reopened = get_scenario(db, principal, scenario)
+        except Forbidden:
+            return empty_state("403 — you may not open this scenario.")
+        if reopened.get("kind") != "flighting":
+            return empty_state("This scenario is a budget plan, not a weekly one.",
+                               "Open it from the Scenarios page in the Budget optimizer.")
+    running = None if reopened else latest_job(db, principal, KIND)
     inputs = (running.get("payload") or {}) if running and running["status"] not in ("failed", "cancelled") else {}
+    inputs = (reopened.get("inputs") or {}) if reopened else inputs
     brand_ids = {b["id"] for b in cat["brands"]}
     chosen = [b for b in inputs.get("brand_ids") or [] if b in brand_ids] or [cat["brands"][0]["id"]]
     channels = [c for c in inputs.get("channels") or [] if c in cat["channels"]] or list(cat["channels"])
@@ -168,11 +179,13 @@ def layout(**_query) -> html.Div:
 
     return html.Div([
         dcc.Store(id="flighting-job", data=shown),
+        dcc.Store(id="flighting-scenario", data=reopened["id"] if reopened else None),
         dcc.Store(id="flighting-watch", data=watch),
         dcc.Interval(id="flighting-watch-tick", interval=FOLLOW_EVERY_MS, disabled=watch is None),
         dcc.Download(id="flighting-download"),
         html.H2("Flighting planner", className="mb-0"),
-        html.P("When should the money go? Spend week by week, with carry-over in and out, solved exactly.",
+        html.P(f"Reopened scenario “{reopened['name']}” ({reopened['status']})" if reopened else
+               "When should the money go? Spend week by week, with carry-over in and out, solved exactly.",
                className="text-muted"),
         dbc.Row([dbc.Col([setup, actions], xs=12, lg=4),
                  dbc.Col([limits, html.Div(id="flighting-results")], xs=12, lg=8)], className="g-3"),
@@ -271,23 +284,55 @@ def cancel_run(n_clicks, job_id):
     return "Cancelling…" if job["status"] == "cancelled" else "The run had already ended."
 
 
+def _scenario_readable(principal: Principal, scenario_id: Any) -> bool:
+    try:
+        return can(principal, "scenario:read", ("scenario", int(scenario_id)))
+    except (TypeError, ValueError):
+        return False
+
+
 @protected_callback(
     Output("flighting-results", "children"),
     Input("flighting-job", "data"),
+    State("flighting-scenario", "data"),
     State("flighting-watch", "data"),
     permission=RUN,
-    objects={"job_id": ("job", job_followable), "watched": ("job", job_followable)},
+    objects={"job_id": ("job", job_followable), "scenario_id": ("scenario", _scenario_readable),
+             "watched": ("job", job_followable)},
 )
-def show_result(job_id, watched):
-    """The shown run's plan; while a run is followed, say it is on its way."""
+def show_result(job_id, scenario_id, watched):
+    """The shown run's plan (or the reopened scenario's); while a run is followed, say it is on its way."""
     principal = current_principal()
-    result = load_result(principal, job_id)
+    result = load_result(principal, job_id, None if job_id or watched else scenario_id)
     if not result:
         if watched:
             return empty_state("Planning — the plan appears here when the run finishes.",
                                "Follow its progress on the left; Cancel stops it.")
         return empty_state("No plan yet.", "Choose the brands, horizon and budget, then press Plan the weeks.")
-    return results_view(result, can_export=holds_anywhere(principal, EXPORT))
+    return results_view(result, can_export=holds_anywhere(principal, EXPORT), can_save=holds_anywhere(principal, SAVE))
+
+
+@protected_callback(
+    Output("flighting-save-message", "children"),
+    Input("flighting-save", "n_clicks"),
+    State("flighting-save-name", "value"),
+    State("flighting-job", "data"),
+    prevent_initial_call=True,
+    permission=SAVE,
+    objects={"job_id": ("job", job_followable)},
+)
+def save(n_clicks, name, job_id):
+    """Save the shown run (its stored result, not the browser's copy) as a flighting scenario with its horizon."""
+    if not n_clicks:
+        return no_update
+    if not job_id:
+        return alert("Plan the weeks first; a reopened scenario is saved already.", "warning")
+    try:
+        new_id = save_from_job(get_db(), current_principal(), job_id, name)
+    except ScenarioError as exc:
+        return alert(str(exc)[:1].upper() + str(exc)[1:] + ".", "warning")
+    return dbc.Alert(["Saved as scenario #", str(new_id), ". ", dcc.Link("Open Scenarios", href="/scenarios")],
+                     color="success", className="py-2 mb-0", id="flighting-saved")
 
 
 @protected_callback(
@@ -295,20 +340,21 @@ def show_result(job_id, watched):
     Input("flighting-export-csv", "n_clicks"),
     Input("flighting-export-xlsx", "n_clicks"),
     State("flighting-job", "data"),
+    State("flighting-scenario", "data"),
     prevent_initial_call=True,
     permission=EXPORT,
-    objects={"job_id": ("job", job_followable)},
+    objects={"job_id": ("job", job_followable), "scenario_id": ("scenario", _scenario_readable)},
 )
-def export(csv_clicks, xlsx_clicks, job_id):
+def export(csv_clicks, xlsx_clicks, job_id, scenario_id):
     """The shown plan as a media plan (channels as rows, weeks as columns): CSV or XLSX; audited."""
     if not (csv_clicks or xlsx_clicks):
         return no_update
     fmt = "xlsx" if dash.ctx.triggered_id == "flighting-export-xlsx" else "csv"
     principal = current_principal()
-    result = load_result(principal, job_id)
+    result = load_result(principal, job_id, None if job_id else scenario_id)
     if not result:
         return no_update
     try:
-        return export_download(principal, result, fmt, job_id)
+        return export_download(principal, result, fmt, job_id, scenario_id)
     except Forbidden:
         return no_update

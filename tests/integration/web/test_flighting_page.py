@@ -24,8 +24,10 @@ from sqlalchemy import func, select
 from core.demo import seed_demo
 from core.flighting.compare import YEAR
 from core.models import Brand, Channel, Job, Spend, join_channel
+from core.scenarios import get_scenario, list_scenarios
+from core.security import load_principal
 from tests.integration.web.optimizer_support import body, callback_key, post
-from tests.integration.web.test_optimizer_jobs import signed_in
+from tests.integration.web.test_optimizer_jobs import signed_in, user_id
 from tests.support import demo_people, make_app
 
 RUN, FOLLOW, SHOW = "flighting-run.n_clicks", "flighting-watch-tick.n_intervals", "flighting-job.data"
@@ -174,3 +176,28 @@ def test_refusals_queue_nothing(sqlite_db, tmp_path):
         {"channel": c, **{f"w{w}": 1 for w in range(1, 14)}} for c in CHANNELS]))
     assert "weekly maximums" in impossible.get_data(as_text=True)
     assert jobs(sqlite_db) == 0
+
+
+def test_a_plan_is_saved_as_a_scenario_with_its_horizon_and_reopens(sqlite_db, tmp_path):
+    app, people = build(sqlite_db, tmp_path)
+    client, headers = signed_in(app, people, "Brand Manager")
+    brand = people["Brand Manager"].scope_id
+    answer = post(client, headers, app, RUN, {**values(brand, "5 M"), "weeks": 26}).get_json()["response"]
+    job_id = answer["flighting-watch"]["data"]
+    assert job_id, answer.get("flighting-message")
+    assert follow(client, headers, app, job_id)["flighting-job"]["data"] == job_id
+    saved = post(client, headers, app, "flighting-save.n_clicks", {"n_clicks": 1, "name": "Q1 flighting",
+                                                                   "job_id": job_id})
+    assert "Saved as scenario" in saved.get_data(as_text=True), saved.get_data(as_text=True)[:300]
+    principal = load_principal(sqlite_db, user_id(sqlite_db, people, "Brand Manager"))
+    listed = [s for s in list_scenarios(sqlite_db, principal) if s["name"] == "Q1 flighting"]
+    assert len(listed) == 1 and listed[0]["kind"] == "flighting"
+    assert listed[0]["scenario"] == "Flighting plan, 26 weeks" and abs(listed[0]["budget"] - 5e6) < 1e-3
+    scenario = get_scenario(sqlite_db, principal, listed[0]["id"])
+    assert scenario["inputs"]["weeks"] == 26 and len(scenario["result"]["cells"][0]["plan"]) == 26
+
+    reopened = post(client, headers, app, SHOW, {"job_id": None, "scenario_id": listed[0]["id"], "watched": None})
+    assert "flighting-heatmap" in reopened.get_data(as_text=True)
+    viewer, viewer_headers = signed_in(app, people, "Viewer")
+    assert post(viewer, viewer_headers, app, "flighting-save.n_clicks",
+                {"n_clicks": 1, "name": "x", "job_id": job_id}).status_code == 403
