@@ -134,8 +134,8 @@ def layout(scenario: str | None = None, **_query) -> html.Div:
     chosen = [b for b in inputs.get("brand_ids") or [] if b in brand_ids] or [cat["brands"][0]["id"]]
     channels = [c for c in inputs.get("channels") or [] if c in cat["channels"]] or list(cat["channels"])
     weeks = inputs.get("weeks") if inputs.get("weeks") in HORIZONS else 13
-    source = inputs.get("curve_source") or ("truth" if not any(b["fitted"] for b in cat["brands"])
-                                            and cat["truth_available"] else "fitted")
+    fitted = all(b["fitted"] for b in cat["brands"] if b["id"] in chosen)  # a fresh demo has only its truth curves
+    source = inputs.get("curve_source") or ("truth" if not fitted and cat["truth_available"] else "fitted")
     budget, window = _defaults(principal, chosen, channels, weeks)
     units = _units(chosen)
     watch = running["id"] if running and running["status"] in ACTIVE else None
@@ -148,7 +148,7 @@ def layout(scenario: str | None = None, **_query) -> html.Div:
         field("Brands", dcc.Dropdown(id="flighting-brands", options=brand_options(cat), value=chosen, multi=True)),
         field("Channels", dcc.Dropdown(id="flighting-channels", options=cat["channels"], value=channels, multi=True)),
         field("Response curves", dbc.RadioItems(id="flighting-source", options=sources, value=source),
-              "Flighting plans on curves already fitted; fit a brand on the Models page first."),
+              "Flighting plans on curves already fitted; fit a brand on the Model review page first."),
         field("Horizon", dbc.RadioItems(id="flighting-weeks", value=weeks, inline=True,
                                         options=[{"label": f"{w} weeks", "value": w} for w in HORIZONS])),
         field("Budget for the horizon", amount_field("flighting-budget", inputs.get("budget") or budget, units),
