@@ -26,7 +26,7 @@ from core.flighting.compare import YEAR
 from core.models import Brand, Channel, Job, Spend, join_channel
 from core.scenarios import get_scenario, list_scenarios
 from core.security import load_principal
-from tests.integration.web.optimizer_support import body, callback_key, post
+from tests.integration.web.optimizer_support import body, callback_key, find_component, post
 from tests.integration.web.test_optimizer_jobs import signed_in, user_id
 from tests.support import demo_people, make_app
 
@@ -186,6 +186,9 @@ def test_a_plan_is_saved_as_a_scenario_with_its_horizon_and_reopens(sqlite_db, t
     job_id = answer["flighting-watch"]["data"]
     assert job_id, answer.get("flighting-message")
     assert follow(client, headers, app, job_id)["flighting-job"]["data"] == job_id
+    reloaded = json.loads(page(client, headers))  # a reload finds the person's last run: its plan, its 26 weeks
+    assert find_component(reloaded, "flighting-job")["data"] == job_id
+    assert find_component(reloaded, "flighting-weeks")["value"] == 26
     saved = post(client, headers, app, "flighting-save.n_clicks", {"n_clicks": 1, "name": "Q1 flighting",
                                                                    "job_id": job_id})
     assert "Saved as scenario" in saved.get_data(as_text=True), saved.get_data(as_text=True)[:300]
