@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
@@ -50,10 +51,11 @@ def _blackout(driver, channel_row: int, week: int) -> None:
     """Type 0 (a blackout) into a week's cell of the weekly-limits grid, as a person does."""
     cell = driver.find_element(By.CSS_SELECTOR, f'#flighting-bounds .ag-center-cols-container '
                                                 f'.ag-row[row-index="{channel_row}"] .ag-cell[col-id="w{week}"]')
-    _click(driver, cell)
-    WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#flighting-bounds .ag-cell input"))
-    editor = driver.find_element(By.CSS_SELECTOR, "#flighting-bounds .ag-cell input")
-    editor.send_keys("0", Keys.ENTER)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", cell)
+    ActionChains(driver).move_to_element(cell).click().perform()  # the grid edits on a real click
+    WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#flighting-bounds input"))
+    driver.find_element(By.CSS_SELECTOR, "#flighting-bounds input").send_keys("0", Keys.ENTER)
+    WebDriverWait(driver, 10).until(lambda d: cell.text.strip() in ("₹0", "0"), message=lambda: cell.text)
 
 
 def test_a_brand_manager_plans_a_quarter(browser, live_url, tmp_path):
