@@ -204,3 +204,8 @@ def test_a_plan_is_saved_as_a_scenario_with_its_horizon_and_reopens(sqlite_db, t
     viewer, viewer_headers = signed_in(app, people, "Viewer")
     assert post(viewer, viewer_headers, app, "flighting-save.n_clicks",
                 {"n_clicks": 1, "name": "x", "job_id": job_id}).status_code == 403
+    other, other_headers = signed_in(app, people, "Portfolio Manager")  # may run plans, but not follow others'
+    assert post(other, other_headers, app, FOLLOW, {"_tick": 1, "job_id": job_id}).status_code == 403
+    cancel = {"n_clicks": 1, "job_id": job_id}
+    assert post(other, other_headers, app, "flighting-cancel.n_clicks", cancel).status_code == 403
+    assert post(other, other_headers, app, SHOW, {"job_id": job_id}).status_code == 403
