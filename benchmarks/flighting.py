@@ -28,6 +28,7 @@ import time
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, minimize
 
+from core.flighting.compare import flat
 from core.flighting.problem import FlightingProblem
 from core.flighting.solve import solve
 from core.optimize.curves import CurveParams
@@ -132,19 +133,6 @@ def slsqp(problem: FlightingProblem, cap_s: float) -> tuple[float, float, bool]:
                    bounds=Bounds(lo[free] / scale, hi[free] / scale), constraints=c, callback=stop,
                    options={"maxiter": 2000, "ftol": 1e-12})
     return model.outcome(full(res.x).copy()), time.perf_counter() - started, capped
-
-
-def flat(problem: FlightingProblem, plan: np.ndarray) -> np.ndarray:
-    """Each series' planned total spread as evenly as its weekly limits allow: clip(c, lo, hi) per week with
-    the level c (bisection, per series) that spends the total (blackouts, bookings and caps respected)."""
-    lo, hi = problem.bounds()
-    total = plan.sum(axis=1, keepdims=True)
-    a, b = np.zeros_like(total), np.full_like(total, float(np.max(np.where(np.isfinite(hi), hi, 0.0)))) + total
-    for _ in range(200):
-        c = 0.5 * (a + b)
-        over = np.clip(c, lo, hi).sum(axis=1, keepdims=True) > total
-        a, b = np.where(over, a, c), np.where(over, c, b)
-    return np.clip(0.5 * (a + b), lo, hi)
 
 
 def measure(weeks: int = 52, channels: int = 12, brands: int = 20, seeds: int = 3, slsqp_cap: float = 60.0,

@@ -59,6 +59,17 @@ TERMS: dict[str, Term] = {
     ),
     "spend": Term("Spend", "Marketing spend in the organization's currency, summed over the months shown."),
     "budget": Term("Budget", "The spend to place over the next 12 months, in the organization's currency."),
+    "flight_budget": Term("Budget", "The spend to place over the planned weeks, in the organization's currency."),
+    "uplift_vs_flat": Term(
+        "Uplift vs a flat plan",
+        "Predicted outcome of the weekly plan minus that of the same channel totals spread evenly over "
+        "the weeks (within the same limits): what the timing alone earns.",
+    ),
+    "carryover": Term(
+        "Carry-over",
+        "Advertising keeps working for weeks after it runs (adstock): past spend still brings outcome "
+        "into the planned weeks, and the plan's last weeks bring some after the horizon.",
+    ),
     "interval": Term(
         "90 % interval",
         "The range the true value lies in with 90 % probability, given how uncertain the fitted curves are.",

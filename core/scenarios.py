@@ -214,6 +214,8 @@ def save_from_job(db: Database, principal: Principal, job_id: Any, name: Any) ->
         deny(principal, SAVE, ("system", None), "no such run of yours")
     if job["status"] != "succeeded" or not job["result"]:
         raise ScenarioError("only a finished run can be saved")
+    if job["kind"] == "flighting":  # a weekly plan: its horizon is in its inputs (weeks) and its label
+        return save_result(db, principal, name, job["result"], kind="flighting")
     if job["kind"] not in JOB_KINDS_SAVED_AS_BUDGET:
         raise ScenarioError(f"a {job['kind']} run cannot be saved as a scenario")
     return save_result(db, principal, name, job["result"], kind="budget")

@@ -32,6 +32,20 @@ ADMIN_ORDER = ("/admin/portfolio", "/admin/framework", "/admin/channels", "/admi
                "/admin/access", "/admin/settings", "/admin/sso", "/admin/audit", "/admin/organizations")
 
 
+# Pages shown right after another in the bar (the flighting planner beside the budget optimizer), whatever
+# Dash's registry order (alphabetical by module) would give.
+NAV_AFTER = {"/flighting": "/optimizer"}
+
+
+def _nav_order(pages: list[dict]) -> list[dict]:
+    """`pages` with each page of NAV_AFTER moved to just after the page it follows (when both are shown)."""
+    out = [p for p in pages if p["relative_path"] not in NAV_AFTER]
+    for page in (p for p in pages if p["relative_path"] in NAV_AFTER):
+        after = [i for i, p in enumerate(out) if p["relative_path"] == NAV_AFTER[page["relative_path"]]]
+        out.insert(after[0] + 1 if after else len(out), page)
+    return out
+
+
 def _admin_rank(page: dict) -> tuple[int, str]:
     path = page["relative_path"]
     return (ADMIN_ORDER.index(path) if path in ADMIN_ORDER else len(ADMIN_ORDER), path)
@@ -51,7 +65,7 @@ def navbar() -> dbc.Navbar:
     principal = current_principal()
     shown = [page for page in dash.page_registry.values() if page.get("nav", True) and page_allowed(principal, page)]
     links = [dbc.NavItem(dbc.NavLink(page["name"], href=page["relative_path"], active="exact"))
-             for page in shown if not page["relative_path"].startswith(ADMIN_PREFIX)]
+             for page in _nav_order(shown) if not page["relative_path"].startswith(ADMIN_PREFIX)]
     admin = [dbc.DropdownMenuItem(page["name"], href=page["relative_path"], className="nav-admin-item")
              for page in sorted(shown, key=_admin_rank) if page["relative_path"].startswith(ADMIN_PREFIX)]
     if admin:

@@ -29,6 +29,7 @@ from core.flighting.kkt import kkt_residual
 from core.flighting.model import WeeklyModel
 from core.flighting.problem import FlightingProblem, Group
 from core.flighting.result import FlightingResult, package
+from core.formatting import Units
 
 GA_EVALUATIONS = 600  # plans scored by the genetic search at most (population × generations)
 
@@ -112,7 +113,8 @@ def solve_s_shaped(problem: FlightingProblem, model: WeeklyModel, lo: np.ndarray
     real = model.outcome(best)
     gap = (bound - real) / bound * 100.0 if bound > 0 else 0.0
     notes = [f"S-shaped response curves: a heuristic plan (concave-envelope seed, {method.split('+')[1]} search); "
-             f"its outcome is at most {gap:.2g} % below the envelope's upper bound {bound:.6g}"]
+             f"its outcome is at most {gap:.2g} % below the envelope's upper bound "
+             f"({(problem.units or Units()).outcome_value(bound)})"]
     result = package(problem, model, best, "heuristic", method, started, None, env.iterations + local.iterations,
                      notes, prices={})
     result.outcome_bound = bound

@@ -11,6 +11,7 @@ after the brand's last week of data. Money in refusals speaks the organization's
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 
 from core.db import Database
+from core.flighting.compare import comparisons, last_year_window
 from core.flighting.problem import FlightingProblem
 from core.flighting.solve import solve
 from core.models import Brand, Channel, Spend, join_channel
@@ -54,6 +56,8 @@ class FlightingInputs(BaseModel):
     weekly_max: dict[str, Money] = Field(default_factory=dict, description="channel → largest weekly spend")
     min_when_on: dict[str, Money] = Field(default_factory=dict, description="channel → least weekly spend when on")
     blackout: dict[str, list[Annotated[int, Field(ge=1, le=104)]]] = Field(default_factory=dict)
+    week_max: dict[str, list[Money | None]] = Field(
+        default_factory=dict, description="channel → largest spend in each week (null: no limit, 0: a blackout)")
     channel_budgets: dict[str, tuple[Money, Money | None]] = Field(
         default_factory=dict, description="channel → (least, most) over the horizon, all brands together")
 
@@ -84,6 +88,37 @@ def _history(db: Database, principal: Principal, brand_id: int) -> tuple[str, di
     return str(name), out, (periods[-1].isoformat() if periods else None)
 
 
+def _week_cap(caps: list[float | None] | None, week: int) -> float:
+    """A channel's cap in week `week` (0-based) from its per-week list; weeks past the list's end are free."""
+    if not caps or week >= len(caps) or caps[week] is None:
+        return np.inf
+    return float(caps[week])
+
+
+def plan_weeks(last_data_week: str | None, weeks: int) -> list[str]:
+    """The plan's week starts (ISO dates): week 1 is the week after the last week of data."""
+    if not last_data_week:
+        return [f"week {w + 1}" for w in range(weeks)]
+    last = date.fromisoformat(last_data_week)
+    return [(last + timedelta(weeks=w + 1)).isoformat() for w in range(weeks)]
+
+
+def default_budget(db: Database, principal: Principal, brand_ids: list[int], channels: list[str] | None,
+                   weeks: int) -> dict[str, Any]:
+    """The form's start: last year's spend for the same weeks (the latest weeks when the history is shorter)
+    over the brands and channels chosen, and the last week of data (the plan starts the week after)."""
+    total, last = 0.0, None
+    for brand_id in brand_ids:
+        authorize(principal, RUN, ("brand", brand_id))
+        _, spend, brand_last = _history(db, principal, brand_id)
+        rows = [v for c, v in spend.items() if channels is None or c in channels]
+        if rows:
+            depth = max(len(r) for r in rows)
+            total += float(last_year_window(np.array([np.r_[np.zeros(depth - len(r)), r] for r in rows]), weeks).sum())
+        last = max(filter(None, (last, brand_last)), default=None)
+    return {"budget": total, "last_data_week": last, "weeks": plan_weeks(last, weeks)}
+
+
 def build(db: Database, principal: Principal, inputs: FlightingInputs) -> tuple[FlightingProblem, list[dict]]:
     """The problem for the principal's brands and the cells it plans (brand id, brand, channel)."""
     curves: list[CurveParams] = []
@@ -105,7 +140,8 @@ def build(db: Database, principal: Principal, inputs: FlightingInputs) -> tuple[
     hist = np.array([np.r_[np.zeros(depth - len(h)), h] for h in history])
     channels = [c["channel"] for c in cells]
     t = inputs.weeks
-    upper = np.array([[inputs.weekly_max.get(c, np.inf)] * t for c in channels])
+    upper = np.array([[min(inputs.weekly_max.get(c, np.inf), _week_cap(inputs.week_max.get(c), w)) for w in range(t)]
+                      for c in channels])
     blackout = np.array([[w + 1 in set(inputs.blackout.get(c, [])) for w in range(t)] for c in channels])
     with db.engine.connect() as conn:
         units = brand_units(conn, inputs.brand_ids)
@@ -141,9 +177,16 @@ def run_flighting(db: Database, user_id: int, raw: dict[str, Any],
         result = solve(problem)
     except InfeasibleError as exc:
         raise FlightingInputError(exc.reason) from None
+    report(0.9, "comparing with a flat plan and last year's pattern")
+    compare = comparisons(problem, result.plan)
     report(1.0, "done")
     out = result.to_dict()
     plan = out.pop("plan")
-    return {**out, "inputs": inputs.model_dump(mode="json"),
+    last = max((c["last_data_week"] for c in cells if c["last_data_week"]), default=None)
+    flat = compare["flat"]["outcome"]
+    return {**out, "inputs": inputs.model_dump(mode="json"), "compare": compare, "budget": inputs.budget,
+            "weeks": plan_weeks(last, inputs.weeks), "horizon_weeks": inputs.weeks,
+            "scenario_label": f"Flighting plan, {inputs.weeks} weeks", "curve_source": inputs.curve_source,
+            "uplift": result.outcome - flat, "uplift_pct": (result.outcome - flat) / flat * 100 if flat else None,
             "units": problem.units.as_dict() if problem.units else None,
             "cells": [{**c, "plan": row, "total": float(sum(row))} for c, row in zip(cells, plan, strict=True)]}

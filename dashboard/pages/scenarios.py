@@ -72,7 +72,8 @@ def _columns(can_open: bool) -> list[dict]:
             "cellStyle": {"lineHeight": "1.4", "paddingTop": "6px", "paddingBottom": "6px"}}
     if can_open:
         name |= {"cellRenderer": "markdown", "valueGetter": {
-            "function": "'[' + params.data.name.replace(/[\\[\\]]/g, '') + '](/optimizer?scenario=' + params.data.id "
+            "function": "'[' + params.data.name.replace(/[\\[\\]]/g, '') + '](/' + "
+                        "(params.data.kind == 'flighting' ? 'flighting' : 'optimizer') + '?scenario=' + params.data.id "
                         "+ ')'"}}
     return [
         name,

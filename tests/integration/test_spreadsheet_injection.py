@@ -168,6 +168,16 @@ def _framework(world) -> bytes:
     return export_framework(world["db"], operator(world["db"]), org, "csv").encode("utf-8")
 
 
+def _media_plan(world, fmt: str) -> bytes:
+    """The flighting planner's media plan download (dashboard/flighting_run.py) of a plan of the brand's weeks."""
+    from core.flighting.run import run_flighting
+    from dashboard.flighting_run import export_bytes as media_plan_bytes
+
+    result = run_flighting(world["db"], world["owner"], {"brand_ids": [world["brand"]], "weeks": 4,
+                                                          "budget": 1_000_000, "curve_source": "truth"})
+    return media_plan_bytes(result, fmt)
+
+
 # name → (how to get the file's bytes, format). Keep complete: test_every_writer_is_walked checks it.
 WRITERS = {
     **{f"report {kind} xlsx (core/reports/xlsx.py via /api/v1/reports)": (lambda w, k=kind: _report(w, k), "xlsx")
@@ -178,10 +188,12 @@ WRITERS = {
        (lambda w, c=chart, f=fmt: _brand_chart(w, c, f), fmt)
        for chart in brand_charts.CHARTS for fmt in ("csv", "xlsx")},
     "framework export csv (core/setup/framework_files.py)": (_framework, "csv"),
+    **{f"flighting media plan {fmt} (dashboard/flighting_run.py export_bytes)":
+       (lambda w, f=fmt: _media_plan(w, f), fmt) for fmt in ("csv", "xlsx")},
 }
 # The files WRITERS reaches that call core.spreadsheets (a new caller must add its writer above).
 COVERED_CALLERS = {"core/reports/xlsx.py", "core/budget.py", "dashboard/brand_charts.py",
-                   "core/setup/framework_files.py"}
+                   "core/setup/framework_files.py", "dashboard/flighting_run.py"}
 # Files that may touch CSV/XLSX libraries without core.spreadsheets, and why.
 EXEMPT = {
     "core/spreadsheets.py": "the one writer",
