@@ -18,10 +18,10 @@ from core.budget import export_bytes
 from core.jobs.builtin import OPTIMIZATION
 from core.jobs.kinds import JobInputError
 from core.jobs.queue import QueueUnavailable, submit
-from core.jobs.records import ACTIVE, JobNotFound, get_job, job_status
+from core.jobs.records import ACTIVE, JobNotFound, cancel, get_job, job_status
 from core.runtime import get_db
 from core.scenarios import get_scenario
-from core.security import Action, Principal, record
+from core.security import Action, Principal, can, record
 from core.security.authorizer import Forbidden
 from dashboard.components import empty_state
 from dashboard.errors import JOBS_UNAVAILABLE, queue_unavailable
@@ -55,6 +55,22 @@ def job_followable(principal: Principal, job_id: Any) -> bool:
     except JobNotFound:
         return False
     return True
+
+
+def scenario_readable(principal: Principal, scenario_id: Any) -> bool:
+    """The object check of a reopened scenario (optimizer and flighting pages): readable by the principal."""
+    try:
+        return can(principal, "scenario:read", ("scenario", int(scenario_id)))
+    except (TypeError, ValueError):
+        return False
+
+
+def cancel_answer(principal: Principal, job_id: Any) -> str:
+    """Ask the followed job to stop (it stops at its next progress report) and say what happened."""
+    if not job_id:
+        return "Nothing is running."
+    job = cancel(get_db(), principal, job_id)
+    return "Cancelling…" if job["status"] == "cancelled" else "The run had already ended."
 
 
 def following(job: dict | None, message: Any = "", *, started: bool = False, refused: bool = False) -> tuple:

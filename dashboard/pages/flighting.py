@@ -23,7 +23,7 @@ from dash import Input, Output, State, dcc, html, no_update
 from core.budget import SOURCES, catalogue
 from core.flighting.run import FlightingInputError, default_budget
 from core.formatting import Units
-from core.jobs.records import ACTIVE, cancel, job_status, latest_job
+from core.jobs.records import ACTIVE, job_status, latest_job
 from core.runtime import get_db
 from core.scenarios import ScenarioError, get_scenario, save_from_job
 from core.security import Principal, can
@@ -47,7 +47,7 @@ from dashboard.flighting_run import (
 )
 from dashboard.getting_started import empty_page
 from dashboard.optimizer_form import amount_field, brand_options, field
-from dashboard.optimizer_run import alert, job_followable
+from dashboard.optimizer_run import alert, cancel_answer, job_followable, scenario_readable
 
 register_page(__name__, permission="scenario:run", path="/flighting", name="Flighting planner",
               title="Flighting planner · Digi-Cadence")
@@ -278,17 +278,8 @@ def cancel_run(n_clicks, job_id):
     """Ask the followed job to stop; it stops at its next progress report and the follow shows it."""
     if not n_clicks:
         return no_update
-    if not job_id:
-        return "Nothing is running."
-    job = cancel(get_db(), current_principal(), job_id)
-    return "Cancelling…" if job["status"] == "cancelled" else "The run had already ended."
+    return cancel_answer(current_principal(), job_id)
 
-
-def _scenario_readable(principal: Principal, scenario_id: Any) -> bool:
-    try:
-        return can(principal, "scenario:read", ("scenario", int(scenario_id)))
-    except (TypeError, ValueError):
-        return False
 
 
 @protected_callback(
@@ -297,7 +288,7 @@ def _scenario_readable(principal: Principal, scenario_id: Any) -> bool:
     State("flighting-scenario", "data"),
     State("flighting-watch", "data"),
     permission=RUN,
-    objects={"job_id": ("job", job_followable), "scenario_id": ("scenario", _scenario_readable),
+    objects={"job_id": ("job", job_followable), "scenario_id": ("scenario", scenario_readable),
              "watched": ("job", job_followable)},
 )
 def show_result(job_id, scenario_id, watched):
@@ -343,7 +334,7 @@ def save(n_clicks, name, job_id):
     State("flighting-scenario", "data"),
     prevent_initial_call=True,
     permission=EXPORT,
-    objects={"job_id": ("job", job_followable), "scenario_id": ("scenario", _scenario_readable)},
+    objects={"job_id": ("job", job_followable), "scenario_id": ("scenario", scenario_readable)},
 )
 def export(csv_clicks, xlsx_clicks, job_id, scenario_id):
     """The shown plan as a media plan (channels as rows, weeks as columns): CSV or XLSX; audited."""

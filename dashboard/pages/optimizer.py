@@ -26,7 +26,7 @@ from core import input_ranges as ranges
 from core.budget import SCENARIOS, SOURCES, BudgetInputError, catalogue, preview
 from core.budget_inputs import DEFAULT_MAX_CHANGE_PCT
 from core.formatting import Units
-from core.jobs.records import ACTIVE, cancel, job_status, latest_job
+from core.jobs.records import ACTIVE, job_status, latest_job
 from core.runtime import get_db
 from core.scenarios import ScenarioError, get_scenario, save_copy, save_from_job
 from core.security import Principal, can
@@ -57,11 +57,13 @@ from dashboard.optimizer_run import (
     FOLLOW_OUTPUTS,
     KIND,
     alert,
+    cancel_answer,
     export_download,
     following,
     job_followable,
     load_result,
     result_placeholder,
+    scenario_readable,
     submit_run,
 )
 
@@ -313,17 +315,8 @@ def cancel_run(n_clicks, job_id):
     """Ask the followed job to stop; the run stops at its next progress report and the follow shows it."""
     if not n_clicks:
         return no_update
-    if not job_id:
-        return "Nothing is running."
-    job = cancel(get_db(), current_principal(), job_id)
-    return "Cancelling…" if job["status"] == "cancelled" else "The run had already ended."
+    return cancel_answer(current_principal(), job_id)
 
-
-def _scenario_readable(principal: Principal, scenario_id: Any) -> bool:
-    try:
-        return can(principal, "scenario:read", ("scenario", int(scenario_id)))
-    except (TypeError, ValueError):
-        return False
 
 
 @protected_callback(
@@ -332,7 +325,7 @@ def _scenario_readable(principal: Principal, scenario_id: Any) -> bool:
     Input("optimizer-scenario", "data"),
     State("optimizer-watch", "data"),
     permission=RUN,
-    objects={"scenario_id": ("scenario", _scenario_readable), "watched": ("job", job_followable)},
+    objects={"scenario_id": ("scenario", scenario_readable), "watched": ("job", job_followable)},
 )
 def show_result(job_id, scenario_id, watched):
     """Render the result of the shown run (or reopened scenario); while a run is followed, say it is running."""
@@ -375,7 +368,7 @@ def refresh_fitted(job_id, brand_ids, channels, source):
     State("optimizer-scenario", "data"),
     prevent_initial_call=True,
     permission=SAVE,
-    objects={"scenario_id": ("scenario", _scenario_readable)},
+    objects={"scenario_id": ("scenario", scenario_readable)},
 )
 def save(n_clicks, name, job_id, scenario_id):
     """Save the shown run (its stored result, not the browser's copy) as a scenario."""
@@ -404,7 +397,7 @@ def save(n_clicks, name, job_id, scenario_id):
     State("optimizer-scenario", "data"),
     prevent_initial_call=True,
     permission=EXPORT,
-    objects={"scenario_id": ("scenario", _scenario_readable)},
+    objects={"scenario_id": ("scenario", scenario_readable)},
 )
 def export(csv_clicks, xlsx_clicks, job_id, scenario_id):
     """The shown result as CSV (allocation) or XLSX (allocation, summary, binding, frontier); audited."""
