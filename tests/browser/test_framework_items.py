@@ -7,6 +7,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.browser.conftest import browser_sign_in, screenshot
+from tests.browser.test_new_customer import _pick
 
 NAME = "Browser Check Section"
 
@@ -35,14 +36,7 @@ def test_a_section_is_added_and_removed_from_the_page(browser, live_url):
     _wait_text(browser, "framework-sections", NAME)
     screenshot(browser, "framework-items-1280")
 
-    _click(browser, "framework-item")  # a dcc.Dropdown: open it, type, pick the option
-    WebDriverWait(browser, 20).until(lambda d: d.find_elements(
-        By.CSS_SELECTOR, "#framework-item input, .dash-dropdown-search input, input.dash-dropdown-search"))
-    browser.find_element(By.CSS_SELECTOR, "#framework-item input, .dash-dropdown-search input, "
-                                          "input.dash-dropdown-search").send_keys(NAME)
-    option = WebDriverWait(browser, 20).until(lambda d: [
-        o for o in d.find_elements(By.CSS_SELECTOR, "[role=option]") if NAME in o.text])[0]
-    option.click()
+    _pick(browser, "framework-item", NAME)  # a dcc.Dropdown: open it, type, pick the option
     WebDriverWait(browser, 30).until(
         lambda d: d.find_element(By.ID, "framework-item-name").get_attribute("value") == NAME)
     _click(browser, "framework-item-remove")

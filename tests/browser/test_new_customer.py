@@ -107,7 +107,8 @@ class Shots:
 def _until(driver, condition, what: str, timeout: float = WAIT):
     """Wait for `condition`; on a timeout, fail with the page's address and text (what a person would see)."""
     try:
-        return WebDriverWait(driver, timeout).until(condition)
+        # A Dash re-render can replace an element between finding it and reading it; that is a retry, not a failure.
+        return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(condition)
     except TimeoutException:
         pytest.fail(f"{what} (after {timeout} s) at {driver.current_url}:\n{_body(driver)[:3000]}")
 
@@ -185,10 +186,16 @@ def _pick(driver, dropdown_id: str, label: str) -> None:
     _click(driver, f"#{dropdown_id}")
     search = _element(driver, f"#{dropdown_id} input, .dash-dropdown-search input, input.dash-dropdown-search")
     search.send_keys(label)
-    option = _until(
-        driver, lambda d: [o for o in d.find_elements(By.CSS_SELECTOR, "[role=option]") if label in o.text],
-        what=f"no option {label!r} in #{dropdown_id}")[0]
-    option.click()
+
+    def choose(d) -> bool:
+        # Find and click in one step, so an option list re-rendered in between is simply read again.
+        options = [o for o in d.find_elements(By.CSS_SELECTOR, "[role=option]") if label in o.text]
+        if not options:
+            return False
+        options[0].click()
+        return True
+
+    _until(driver, choose, what=f"no option {label!r} in #{dropdown_id}")
     _until(driver, lambda d: label in d.find_element(By.ID, dropdown_id).text, f"#{dropdown_id} did not take {label!r}")
 
 
