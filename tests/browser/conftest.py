@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 import requests
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.webdriver.support import wait as selenium_wait
 
 from tests.conftest import PG_ADMIN_URL, REDIS_TEST_URL, require_service
 from tests.support import DEMO_PASSWORD, DEMO_TOTP
@@ -29,6 +31,11 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM_BINARY", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
+
+# Every wait in these tests polls a page that Dash re-renders: an element found a moment ago may be
+# replaced before its text is read. That is a reason to look again, never a failure, so every
+# WebDriverWait (which reads this default at construction) retries on it as on a missing element.
+selenium_wait.IGNORED_EXCEPTIONS = (NoSuchElementException, StaleElementReferenceException)
 
 
 def _free_port() -> int:
