@@ -84,7 +84,8 @@ def submit_run(principal: Principal, raw: dict[str, Any]) -> tuple:
 
 def _words(reason: str) -> str:
     """The queue's reason with its field path ("budget: …") turned into a sentence."""
-    for field, label in (("budget: ", "The budget: "), ("weeks: ", "The horizon: "), ("brand_ids: ", "Brands: ")):
+    for field, label in (("budget: ", "The budget: "), ("weeks: ", "The horizon: "), ("brand_ids: ", "Brands: "),
+                         ("period_budgets: ", "Budgets by month or quarter: ")):
         if reason.startswith(field):
             return label + reason.removeprefix(field)
     return reason[:1].upper() + reason[1:]
@@ -118,8 +119,46 @@ def week_caps(rows: list[dict] | None, weeks: int) -> tuple[dict[str, list[float
     return caps, dark
 
 
+def period_keys(week_starts: list[str], by: str) -> list[str]:
+    """The months ("2027-01") or quarters ("2027-Q1") the plan's weeks start in, in order."""
+    out: list[str] = []
+    for start in week_starts:
+        if not start[:4].isdigit():
+            return []  # undated weeks (no data yet): no period rows
+        month = int(start[5:7])
+        key = f"{start[:4]}-Q{(month - 1) // 3 + 1}" if by == "quarter" else start[:7]
+        if key not in out:
+            out.append(key)
+    return out
+
+
+def limit_rows(periods: list[str], channels: list[str], old: list[dict] | None = None) -> list[dict]:
+    """The totals grid: a row per month or quarter, then per channel, with "at least" / "at most" kept as typed."""
+    kept = {r.get("key"): r for r in old or []}
+    rows = [{"key": f"period:{p}", "limit": f"{'Quarter' if '-Q' in p else 'Month'} {p}"} for p in periods]
+    rows += [{"key": f"channel:{c}", "limit": f"{c}, all weeks"} for c in channels]
+    return [{**r, "least": kept.get(r["key"], {}).get("least"), "most": kept.get(r["key"], {}).get("most")}
+            for r in rows]
+
+
+def totals(rows: list[dict] | None) -> tuple[dict[str, list], dict[str, list]]:
+    """The totals grid as the job's `period_budgets` and `channel_budgets` ([least, most], most None = open)."""
+    periods: dict[str, list] = {}
+    channels: dict[str, list] = {}
+    for row in rows or []:
+        kind, _, name = str(row.get("key") or "").partition(":")
+        least = _amount(row.get("least"), f"{row.get('limit')}, at least")
+        most = _amount(row.get("most"), f"{row.get('limit')}, at most")
+        if (least is None and most is None) or kind not in ("period", "channel") or not name:
+            continue
+        if least is not None and most is not None and least > most:
+            raise FormError(f"{row.get('limit')}: “at least” is above “at most”.")
+        (periods if kind == "period" else channels)[name] = [least or 0.0, most]
+    return periods, channels
+
+
 def form_inputs(*, brand_ids: list | None, channels: list | None, weeks: Any, budget: Any, source: str | None,
-                carryover: list | None, bounds: list[dict] | None) -> dict[str, Any]:
+                carryover: list | None, bounds: list[dict] | None, limits: list[dict] | None = None) -> dict[str, Any]:
     """The form as FlightingInputs (the queue validates it again); FormError for what a person must fix."""
     if not brand_ids:
         raise FormError("Choose at least one brand.")
@@ -132,9 +171,11 @@ def form_inputs(*, brand_ids: list | None, channels: list | None, weeks: Any, bu
     if not total:
         raise FormError("Enter a budget above zero, such as 12,000,000 or 12 M.")
     caps, dark = week_caps(bounds, horizon)
+    periods, channel_totals = totals(limits)
     return {"brand_ids": [int(b) for b in brand_ids], "channels": list(channels), "weeks": horizon, "budget": total,
             "curve_source": source or "fitted", "carryover_out": "on" in (carryover or []),
-            "week_max": caps, "blackout": dark}
+            "week_max": caps, "blackout": dark, "period_budgets": periods,
+            "channel_budgets": {c: v for c, v in channel_totals.items() if c in channels}}
 
 
 def load_result(principal: Principal, job_id: Any, scenario_id: Any = None) -> dict | None:

@@ -55,7 +55,7 @@ class FlightingProblem:
     carry_in: np.ndarray | None = None  # adstock at the start, overrides `history`
     week_weight: np.ndarray | None = None  # value of a week's outcome (1: the fitted model)
     carryover_out: bool = False  # count the outcome the plan's adstock brings after the horizon
-    periods: Sequence[str] | None = None  # a label per week ("2027-01", "Q1") for `period_budgets`
+    periods: Sequence[str | Sequence[str]] | None = None  # per week its label(s) ("2027-01", "2027-Q1")
     period_budgets: Mapping[str, Range] = field(default_factory=dict)
     channel_budgets: Mapping[str, Range] = field(default_factory=dict)
     brand_budgets: Mapping[str, Range] = field(default_factory=dict)
@@ -104,11 +104,14 @@ class FlightingProblem:
         s, t = self.shape
         out = [Group("total budget", np.ones((s, t), bool), float(self.budget), float(self.budget))]
         if self.period_budgets:
-            labels = np.asarray(self.periods if self.periods is not None else [], dtype=object)
+            labels = [{w} if isinstance(w, str) else set(w) for w in (self.periods or [])]
             if len(labels) != t:
                 raise InfeasibleError(f"period budgets need a period for each of the {t} weeks")
             for name, rng in self.period_budgets.items():
-                out.append(Group(f"period {name}", np.broadcast_to(labels == name, (s, t)).copy(), *_range(rng)))
+                inside = np.array([name in w for w in labels])
+                if not inside.any():
+                    raise InfeasibleError(f"the budget for {name} names a period with no week in the plan")
+                out.append(Group(f"period {name}", np.broadcast_to(inside, (s, t)).copy(), *_range(rng)))
         for attr, key in (("channel_budgets", self.channels), ("brand_budgets", self.brands)):
             names = np.asarray(key, dtype=object)
             for name, rng in getattr(self, attr).items():

@@ -10,17 +10,19 @@ after the brand's last week of data. Money in refusals speaks the organization's
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
 
 from core.db import Database
 from core.flighting.compare import comparisons, last_year_window
 from core.flighting.problem import FlightingProblem
+from core.flighting.reasons import explain
 from core.flighting.solve import solve
 from core.models import Brand, Channel, Spend, join_channel
 from core.optimize.curves import CurveParams
@@ -32,6 +34,7 @@ from core.settings import brand_units
 RUN = "scenario:run"
 HISTORY_WEEKS = 104  # weeks of spend history read for the carry-over (θ ≤ 0.9: 0.9^104 ≈ 2e-5)
 Money = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2]|Q[1-4])$")  # a month "2027-01" or a quarter "2027-Q1"
 
 
 class FlightingInputError(ValueError):
@@ -60,6 +63,19 @@ class FlightingInputs(BaseModel):
         default_factory=dict, description="channel → largest spend in each week (null: no limit, 0: a blackout)")
     channel_budgets: dict[str, tuple[Money, Money | None]] = Field(
         default_factory=dict, description="channel → (least, most) over the horizon, all brands together")
+    period_budgets: dict[str, tuple[Money, Money | None]] = Field(
+        default_factory=dict, description='month "2027-01" or quarter "2027-Q1" → (least, most) spent in its weeks '
+                                          "(a week belongs to the month and quarter it starts in)")
+    commitments: dict[str, list[Money | None]] = Field(
+        default_factory=dict, description="channel → spend already booked in each week (a floor; null: none)")
+
+    @field_validator("period_budgets")
+    @classmethod
+    def _periods(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in value:
+            if not PERIOD.match(key):
+                raise ValueError(f"{key!r} is not a month like 2027-01 or a quarter like 2027-Q1")
+        return value
 
     @classmethod
     def read(cls, raw: dict[str, Any]) -> FlightingInputs:
@@ -93,6 +109,19 @@ def _week_cap(caps: list[float | None] | None, week: int) -> float:
     if not caps or week >= len(caps) or caps[week] is None:
         return np.inf
     return float(caps[week])
+
+
+def week_periods(week_starts: list[str]) -> list[set[str]]:
+    """The month and quarter each plan week belongs to (the ones its first day falls in)."""
+    out = []
+    for start in week_starts:
+        try:
+            d = date.fromisoformat(start)
+        except ValueError:
+            raise FlightingInputError("budgets by month or quarter need dated weeks, and this brand's data has "
+                                      "none; remove them") from None
+        out.append({f"{d.year}-{d.month:02d}", f"{d.year}-Q{(d.month - 1) // 3 + 1}"})
+    return out
 
 
 def plan_weeks(last_data_week: str | None, weeks: int) -> list[str]:
@@ -143,14 +172,33 @@ def build(db: Database, principal: Principal, inputs: FlightingInputs) -> tuple[
     upper = np.array([[min(inputs.weekly_max.get(c, np.inf), _week_cap(inputs.week_max.get(c), w)) for w in range(t)]
                       for c in channels])
     blackout = np.array([[w + 1 in set(inputs.blackout.get(c, [])) for w in range(t)] for c in channels])
+    unknown = sorted(set(inputs.commitments) - set(channels))
+    if unknown:
+        raise FlightingInputError(f"spend is booked for {unknown[0]}, which is not in the plan "
+                                  "(not chosen, or no curve yet)")
+    booked = np.array([[_booked(inputs.commitments.get(c), w) for w in range(t)] for c in channels])
+    last = max((c["last_data_week"] for c in cells if c["last_data_week"]), default=None)
+    periods = week_periods(plan_weeks(last, t)) if inputs.period_budgets else None
     with db.engine.connect() as conn:
         units = brand_units(conn, inputs.brand_ids)
     problem = FlightingProblem(
         curves, [c["brand"] for c in cells], channels, t, inputs.budget, upper=upper, blackout=blackout,
-        min_when_on=np.array([inputs.min_when_on.get(c, 0.0) for c in channels]), history=hist,
-        carryover_out=inputs.carryover_out, units=units,
-        channel_budgets={c: (lo, np.inf if hi is None else hi) for c, (lo, hi) in inputs.channel_budgets.items()})
+        commitments=booked, min_when_on=np.array([inputs.min_when_on.get(c, 0.0) for c in channels]), history=hist,
+        carryover_out=inputs.carryover_out, units=units, periods=periods,
+        period_budgets={p: _open(r) for p, r in inputs.period_budgets.items()},
+        channel_budgets={c: _open(r) for c, r in inputs.channel_budgets.items()})
     return problem, cells
+
+
+def _open(rng: tuple[float, float | None]) -> tuple[float, float]:
+    return rng[0], np.inf if rng[1] is None else rng[1]
+
+
+def _booked(amounts: list[float | None] | None, week: int) -> float:
+    """A channel's booked spend in week `week` (0-based): each brand's row of that channel holds it."""
+    if not amounts or week >= len(amounts) or amounts[week] is None:
+        return 0.0
+    return float(amounts[week])
 
 
 def check(db: Database, principal: Principal, raw: dict[str, Any]) -> dict[str, Any]:
@@ -179,14 +227,17 @@ def run_flighting(db: Database, user_id: int, raw: dict[str, Any],
         raise FlightingInputError(exc.reason) from None
     report(0.9, "comparing with a flat plan and last year's pattern")
     compare = comparisons(problem, result.plan)
+    last = max((c["last_data_week"] for c in cells if c["last_data_week"]), default=None)
+    reasons = explain(problem, result.plan, result.prices, result.status, compare.get("budget_marginal"),
+                      plan_weeks(last, inputs.weeks))
     report(1.0, "done")
     out = result.to_dict()
     plan = out.pop("plan")
-    last = max((c["last_data_week"] for c in cells if c["last_data_week"]), default=None)
     flat = compare["flat"]["outcome"]
     return {**out, "inputs": inputs.model_dump(mode="json"), "compare": compare, "budget": inputs.budget,
             "weeks": plan_weeks(last, inputs.weeks), "horizon_weeks": inputs.weeks,
             "scenario_label": f"Flighting plan, {inputs.weeks} weeks", "curve_source": inputs.curve_source,
             "uplift": result.outcome - flat, "uplift_pct": (result.outcome - flat) / flat * 100 if flat else None,
             "units": problem.units.as_dict() if problem.units else None,
-            "cells": [{**c, "plan": row, "total": float(sum(row))} for c, row in zip(cells, plan, strict=True)]}
+            "cells": [{**c, "plan": row, "total": float(sum(row)), **{k: v for k, v in why.items() if k != "total"}}
+                      for c, row, why in zip(cells, plan, reasons, strict=True)]}

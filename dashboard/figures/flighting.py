@@ -1,5 +1,6 @@
 """The flighting planner's result: a week × channel heat map, weekly outcome against a flat plan and last
-year's pattern with history's carry-over as its own band, KPI cards and the budget's shadow price in words.
+year's pattern with history's carry-over as its own band, KPI cards, each channel's reason
+(core.flighting.reasons) and the binding totals' shadow prices in words.
 
 Everything reads the job's stored result (core.flighting.run.run_flighting); money is in the organization's
 currency (core.formatting.Units), in hovers, the colour bar and the cards.
@@ -106,6 +107,33 @@ def price_sentences(result: dict) -> list[str]:
     return out
 
 
+def reasons_table(result: dict) -> html.Div:
+    """Per brand · channel: planned against last year's same weeks, weeks on, its return at the margin and why."""
+    units = Units.of(result.get("units"))
+    cells = result.get("cells") or []
+    if not cells or "why" not in cells[0]:
+        return html.P("This plan was saved before reasons were recorded; plan the weeks again to see them.",
+                      className="small text-muted mb-0")
+    wide = "d-none d-md-table-cell"  # a phone keeps the channel, the plan and its return (the reason below)
+    head = html.Thead(html.Tr([
+        html.Th("Brand · channel" if len({c["brand_id"] for c in cells}) > 1 else "Channel"),
+        html.Th(units.label("Planned")), html.Th(units.label("Last year, same weeks"), className=wide),
+        html.Th("Change", className=wide), html.Th("Weeks on", className=wide),
+        html.Th(term("marginal_roas", "Return at the margin"))]))
+    rows = []
+    for label, c in zip(_rows(result), cells, strict=True):  # the figures, then the reason on a line of its own
+        before = c.get("last_year") or 0.0
+        change = f"{(c['total'] - before) / before * 100:+.0f} %".replace("-", "−") if before > 0 else "new"
+        rows.append(html.Tr([html.Td(label, className="fw-semibold"), html.Td(units.money(c["total"])),
+                             html.Td(units.money(before), className=wide), html.Td(change, className=wide),
+                             html.Td(f"{c.get('weeks_on', 0)} of {len(c['plan'])}", className=wide),
+                             html.Td(units.roas(c.get("marginal")))], className="dc-reason-figures text-nowrap"))
+        rows.append(html.Tr(html.Td(c["why"], colSpan=6, className="small text-muted pt-0"),
+                            className="dc-reason-why"))
+    return dbc.Table([head, html.Tbody(rows)], size="sm", hover=True, responsive=True, className="mb-0 align-middle",
+                     id="flighting-reasons")
+
+
 def kpis(result: dict) -> list[Any]:
     """Budget, predicted outcome, uplift vs the flat plan (in % and in the outcome unit), the plan's status."""
     units = Units.of(result.get("units"))
@@ -163,6 +191,8 @@ def results_view(result: dict, *, can_export: bool, can_save: bool = False) -> h
                                        "for the same budget. The grey band is what past spend still brings into "
                                        "these weeks with no new spend.", className="small text-muted mb-0")],
                                className="p-1")], className="shadow-sm mb-3"),
+        dbc.Card([dbc.CardHeader("Why each channel gets what it gets"),
+                  dbc.CardBody(reasons_table(result), className="p-2")], className="shadow-sm mb-3"),
         dbc.Card([dbc.CardHeader("What another unit of budget is worth"),
                   dbc.CardBody(html.Ul([html.Li(p) for p in prices] or
                                        [html.Li("No total limits the plan.")], className="mb-0"),

@@ -42,7 +42,9 @@ from dashboard.flighting_run import (
     export_download,
     following,
     form_inputs,
+    limit_rows,
     load_result,
+    period_keys,
     submit_run,
 )
 from dashboard.getting_started import empty_page
@@ -62,18 +64,20 @@ def _units(brand_ids: list[int]) -> Units:
         return brand_units(conn, brand_ids) if brand_ids else Units()
 
 
-def _defaults(principal: Principal, brand_ids: list[int], channels: list[str], weeks: int) -> tuple[float | None, Any]:
-    """Last year's spend for these weeks (the budget to start from) and the sentence saying which weeks."""
+def _defaults(principal: Principal, brand_ids: list[int], channels: list[str], weeks: int
+              ) -> tuple[float | None, Any, list[str]]:
+    """Last year's spend for these weeks (the budget to start from), the sentence saying which weeks, and
+    the plan's week starts."""
     try:
         start = default_budget(get_db(), principal, brand_ids, channels, weeks)
     except FlightingInputError as exc:
-        return None, html.Span(exc.reason, className="text-danger")
+        return None, html.Span(exc.reason, className="text-danger"), []
     if not start["last_data_week"]:
-        return None, "No weekly spend for these brands and channels yet."
+        return None, "No weekly spend for these brands and channels yet.", []
     units = _units(brand_ids)
     return start["budget"], (f"Week 1 starts {start['weeks'][0]} (the week after the last week of data, "
                              f"{start['last_data_week']}); week {weeks} starts {start['weeks'][-1]}. Last year "
-                             f"the same weeks had {units.money(start['budget'])} of spend.")
+                             f"the same weeks had {units.money(start['budget'])} of spend."), start["weeks"]
 
 
 def bounds_columns(weeks: int, units: Units) -> list[dict]:
@@ -97,6 +101,23 @@ def bounds_rows(channels: list[str], weeks: int, old: list[dict] | None = None, 
             row[key] = kept.get(c, {}).get(key, 0 if w + 1 in dark.get(c, []) else run_cap)
         rows.append(row)
     return rows
+
+
+def limit_columns(units: Units) -> list[dict]:
+    money = {**units.grid_money(compact=True), "editable": True, "cellClass": "dc-editable", "minWidth": 88}
+    return [{"field": "limit", "headerName": "Total over", "minWidth": 110, "flex": 2, "wrapText": True,
+             "autoHeight": True, "cellStyle": {"lineHeight": "1.3", "paddingTop": "6px", "paddingBottom": "6px"}},
+            {"field": "least", "headerName": units.label("At least"), **money, "flex": 1},
+            {"field": "most", "headerName": units.label("At most"), **money, "flex": 1}]
+
+
+def _limits_from(inputs: dict | None) -> list[dict]:
+    """The last run's (or reopened scenario's) totals as grid rows to keep."""
+    out = []
+    for kind in ("period", "channel"):
+        for name, (least, most) in ((inputs or {}).get(f"{kind}_budgets") or {}).items():
+            out.append({"key": f"{kind}:{name}", "least": least or None, "most": most})
+    return out
 
 
 def _grid(weeks: int, channels: list[str], units: Units, inputs: dict | None) -> dag.AgGrid:
@@ -136,8 +157,9 @@ def layout(scenario: str | None = None, **_query) -> html.Div:
     weeks = inputs.get("weeks") if inputs.get("weeks") in HORIZONS else 13
     fitted = all(b["fitted"] for b in cat["brands"] if b["id"] in chosen)  # a fresh demo has only its truth curves
     source = inputs.get("curve_source") or ("truth" if not fitted and cat["truth_available"] else "fitted")
-    budget, window = _defaults(principal, chosen, channels, weeks)
+    budget, window, starts = _defaults(principal, chosen, channels, weeks)
     units = _units(chosen)
+    by = "quarter" if any("-Q" in p for p in inputs.get("period_budgets") or {}) else "month"
     watch = running["id"] if running and running["status"] in ACTIVE else None
     shown = running["id"] if running and running["status"] == "succeeded" else None
     sources = [{"label": SOURCES["fitted"], "value": "fitted"}]
@@ -164,6 +186,23 @@ def layout(scenario: str | None = None, **_query) -> html.Div:
         dbc.CardBody(_grid(weeks, channels, units, inputs), className="p-2"),
     ], className="shadow-sm mb-3")
 
+    totals = dbc.Card([
+        dbc.CardHeader("Totals (optional): keep a month, a quarter or a channel within a range"),
+        dbc.CardBody([
+            dbc.RadioItems(id="flighting-period-by", value=by, inline=True, className="mb-2 small",
+                           options=[{"label": "By month", "value": "month"},
+                                    {"label": "By quarter", "value": "quarter"}]),
+            dag.AgGrid(id="flighting-limits", columnDefs=limit_columns(units),
+                       rowData=limit_rows(period_keys(starts, by), channels, _limits_from(inputs)),
+                       defaultColDef={"resizable": True, "wrapHeaderText": True, "autoHeaderHeight": True},
+                       dashGridOptions={"domLayout": "autoHeight", "singleClickEdit": True,
+                                        "stopEditingWhenCellsLoseFocus": True},
+                       className="ag-theme-quartz", style={"width": "100%"}),
+            dbc.FormText("A week counts in the month and quarter it starts in. Empty = no limit; a channel's "
+                         "total is over all chosen brands."),
+        ], className="p-2"),
+    ], className="shadow-sm mb-3")
+
     actions = dbc.Card(dbc.CardBody([
         html.Div([dbc.Button("Plan the weeks", id="flighting-run", color="primary", disabled=watch is not None),
                   dbc.Button("Cancel", id="flighting-cancel", color="outline-danger", disabled=watch is None)],
@@ -187,7 +226,7 @@ def layout(scenario: str | None = None, **_query) -> html.Div:
         html.P(f"Reopened scenario “{reopened['name']}” ({reopened['status']})" if reopened else
                "When should the money go? Spend week by week, with carry-over in and out, solved exactly.",
                className="text-muted"),
-        dbc.Row([dbc.Col([setup, actions], xs=12, lg=4),
+        dbc.Row([dbc.Col([setup, totals, actions], xs=12, lg=4),
                  dbc.Col([limits, html.Div(id="flighting-results")], xs=12, lg=8)], className="g-3"),
     ])
 
@@ -206,23 +245,30 @@ def _brand_allowed(principal: Principal, brand_id: Any) -> bool:
     Output("flighting-window", "children"),
     Output("flighting-bounds", "columnDefs"),
     Output("flighting-bounds", "rowData"),
+    Output("flighting-limits", "columnDefs"),
+    Output("flighting-limits", "rowData"),
     Input("flighting-brands", "value"),
     Input("flighting-channels", "value"),
     Input("flighting-weeks", "value"),
+    Input("flighting-period-by", "value"),
     State("flighting-bounds", "rowData"),
+    State("flighting-limits", "rowData"),
     prevent_initial_call=True,
     permission=RUN,
     objects={"brand_ids": ("brand", _brand_allowed)},
 )
-def refresh_defaults(brand_ids, channels, weeks, rows):
-    """A new selection or horizon → last year's spend for those weeks as the budget, and the grid's weeks."""
+def refresh_defaults(brand_ids, channels, weeks, by, rows, limit_rows_now):
+    """A new selection or horizon → last year's spend for those weeks as the budget, the grids' weeks, months
+    or quarters and channels (values typed before are kept where their row stays)."""
     if not brand_ids or not channels:
-        return no_update, "Choose brands and channels.", no_update, no_update
+        return no_update, "Choose brands and channels.", no_update, no_update, no_update, no_update
     weeks = weeks if weeks in HORIZONS else 13
-    budget, window = _defaults(current_principal(), [int(b) for b in brand_ids], list(channels), weeks)
+    budget, window, starts = _defaults(current_principal(), [int(b) for b in brand_ids], list(channels), weeks)
     units = _units([int(b) for b in brand_ids])
+    periods = period_keys(starts, "quarter" if by == "quarter" else "month")
     return (units.whole(budget) if budget else no_update, window, bounds_columns(weeks, units),
-            bounds_rows(list(channels), weeks, rows))
+            bounds_rows(list(channels), weeks, rows), limit_columns(units),
+            limit_rows(periods, list(channels), limit_rows_now))
 
 
 @protected_callback(
@@ -235,17 +281,18 @@ def refresh_defaults(brand_ids, channels, weeks, rows):
     State("flighting-source", "value"),
     State("flighting-carryover", "value"),
     State("flighting-bounds", "rowData"),
+    State("flighting-limits", "rowData"),
     prevent_initial_call=True,
     permission=RUN,
     objects={"brand_ids": ("brand", _brand_allowed)},
 )
-def run_flighting(n_clicks, brand_ids, channels, weeks, budget, source, carryover, bounds):
+def run_flighting(n_clicks, brand_ids, channels, weeks, budget, source, carryover, bounds, limits):
     """Submit the plan as a durable job (validated, authorized and checked again by the queue) and follow it."""
     if not n_clicks:
         return (no_update,) * len(FOLLOW_OUTPUTS)
     try:
         raw = form_inputs(brand_ids=brand_ids, channels=channels, weeks=weeks, budget=budget, source=source,
-                          carryover=carryover, bounds=bounds)
+                          carryover=carryover, bounds=bounds, limits=limits)
     except FormError as exc:
         return following(None, alert(str(exc), "warning"), refused=True)
     return submit_run(current_principal(), raw)

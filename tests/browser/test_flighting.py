@@ -2,8 +2,8 @@
 
 On `python app.py` (in-process executor, SQLite, the 36-month demo): open the planner from the navigation,
 keep the 13-week horizon, type a blackout week into the weekly-limits grid, plan the weeks, follow the run
-to its plan, see the heat map and the weekly outcome, download the media plan as CSV. Screenshots at
-1440 and 390 px go to /tmp/shots-flightpage/ (and the usual artifacts folder).
+to its plan, see the heat map, the weekly outcome and each channel's reason, download the media plan as CSV.
+Screenshots at 1440 and 390 px go to /tmp/shots-flightpage/ (and the usual artifacts folder).
 """
 
 from __future__ import annotations
@@ -68,6 +68,8 @@ def test_a_brand_manager_plans_a_quarter(browser, live_url, tmp_path):
     budget = browser.find_element(By.ID, "flighting-budget").get_attribute("value")
     assert budget and budget[0].isdigit(), f"the budget field shows {budget!r}"
     assert "Week 1 starts" in browser.find_element(By.ID, "flighting-window").text
+    totals = browser.find_element(By.ID, "flighting-limits").text
+    assert "Month " in totals and ", all weeks" in totals, totals
     truth = browser.find_elements(By.XPATH, "//label[contains(., 'Demo truth curves')]")
     if truth:
         _click(browser, truth[0])
@@ -83,6 +85,9 @@ def test_a_brand_manager_plans_a_quarter(browser, live_url, tmp_path):
     WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#flighting-heatmap .heatmaplayer"))
     assert browser.find_elements(By.CSS_SELECTOR, "#flighting-outcome .scatterlayer .trace")
     assert "adds about" in browser.find_element(By.ID, "flighting-prices").text
+    reasons = browser.find_element(By.ID, "flighting-reasons")
+    assert len(reasons.find_elements(By.CSS_SELECTOR, "tbody tr")) >= 1 and "per ₹1" in reasons.text, reasons.text
+    assert "Blacked out in 1 week." in reasons.text, reasons.text
     _shot(browser, "flighting-quarter-1440", 1440)
 
     _click(browser, browser.find_element(By.ID, "flighting-export-csv"))

@@ -22,6 +22,6 @@ def create_flighting_job(body: FlightingInputs) -> Created:
     """The inputs are checked at once (422 with the reason, 404 for a brand out of scope); a worker solves them.
 
     The result holds `status` ("optimal" when the KKT conditions hold to 1e-6, "heuristic" for S-shaped
-    curves or minimums when on), the outcome inside and after the horizon, and per brand × channel its
-    weekly plan."""
+    curves or minimums when on), the outcome inside and after the horizon, the binding totals' prices, and
+    per brand × channel its weekly plan with the reason for it (`reason`, `why`, `marginal`, `last_year`)."""
     return submit("flighting", body.model_dump(mode="json", exclude_none=True))

@@ -52,9 +52,9 @@ def weekly_spend(db, brand: int) -> tuple[list[date], dict[date, float]]:
     return sorted(totals), totals
 
 
-def values(brand: int, budget, clicks: int = 1, bounds=None) -> dict:
+def values(brand: int, budget, clicks: int = 1, bounds=None, limits=None) -> dict:
     return {"n_clicks": clicks, "brand_ids": [brand], "channels": CHANNELS, "weeks": 13, "budget": budget,
-            "source": "truth", "carryover": ["on"], "bounds": bounds or []}
+            "source": "truth", "carryover": ["on"], "bounds": bounds or [], "limits": limits or []}
 
 
 def follow(client, headers, app, job_id: str, timeout: float = 120.0) -> dict:
@@ -106,13 +106,22 @@ def test_a_brand_manager_plans_a_quarter_and_downloads_the_media_plan(sqlite_db,
     assert defaults["flighting-budget"]["value"] == f"{expected:,.0f}"
     assert (last + timedelta(weeks=1)).isoformat() in json.dumps(defaults["flighting-window"])
     assert [c["field"] for c in defaults["flighting-bounds"]["columnDefs"]][1:] == [f"w{w}" for w in range(1, 14)]
+    starts = [last + timedelta(weeks=w + 1) for w in range(13)]
+    months = list(dict.fromkeys(d.strftime("%Y-%m") for d in starts))
+    limit_rows = defaults["flighting-limits"]["rowData"]
+    assert [r["limit"] for r in limit_rows] == [f"Month {m}" for m in months] + [f"{c}, all weeks" for c in CHANNELS]
 
     # Caps and blackouts typed into the grid: TV dark in weeks 1–3, Search at most 1 a week less than even.
     budget = round(expected)
     cap = budget / 13 / 3 * 0.8
     bounds = [{"channel": "TV", "w1": 0, "w2": "0", "w3": 0},
               {"channel": "Search", **{f"w{w}": f"{cap:,.0f}" for w in range(1, 14)}}, {"channel": "Meta"}]
-    answer = post(client, headers, app, RUN, values(brand, f"{budget:,}", bounds=bounds)).get_json()["response"]
+    # The plan's first month gets at most a fifth of the budget, typed as a person would in the totals grid.
+    first = [w for w, d in enumerate(starts) if d.strftime("%Y-%m") == months[0]]
+    month_cap = round(budget * 0.2 * len(first) / 13)
+    limits = [{**r, "most": f"{month_cap:,}"} if r["limit"] == f"Month {months[0]}" else r for r in limit_rows]
+    answer = post(client, headers, app, RUN, values(brand, f"{budget:,}", bounds=bounds,
+                                                    limits=limits)).get_json()["response"]
     job_id = answer["flighting-watch"]["data"]
     assert job_id, answer.get("flighting-message")
     final = follow(client, headers, app, job_id)
@@ -126,6 +135,8 @@ def test_a_brand_manager_plans_a_quarter_and_downloads_the_media_plan(sqlite_db,
     assert set(plan) == set(CHANNELS) and all(len(p) == 13 for p in plan.values())
     assert abs(sum(p.sum() for p in plan.values()) - budget) <= 1e-6 * budget
     assert np.all(plan["TV"][:3] == 0) and np.all(plan["Search"] <= round(cap) * (1 + 1e-9))
+    assert sum(p[first].sum() for p in plan.values()) <= month_cap * (1 + 1e-9)
+    assert all(c["why"] for c in result["cells"])
     assert result["weeks"][0] == (last + timedelta(weeks=1)).isoformat()
     compare = result["compare"]
     assert abs(compare["plan"]["outcome"] - result["outcome"]) <= 1e-6 * result["outcome"]
@@ -135,7 +146,7 @@ def test_a_brand_manager_plans_a_quarter_and_downloads_the_media_plan(sqlite_db,
     shown = json.dumps(post(client, headers, app, SHOW, {"job_id": job_id, "watched": None}).get_json(),
                        ensure_ascii=False)
     assert "flighting-heatmap" in shown and "Carry-over from past spend" in shown and "₹" in shown
-    assert "on the total budget adds about" in shown
+    assert "on the total budget adds about" in shown and "Why each channel gets what it gets" in shown
 
     download = post(client, headers, app, EXPORT_CSV, {"csv_clicks": 1, "xlsx_clicks": None, "job_id": job_id})
     assert download.status_code == 200, download.data[:300]
@@ -170,6 +181,9 @@ def test_refusals_queue_nothing(sqlite_db, tmp_path):
                                                  "weeks": 13}).status_code == 403
     typo = post(client, headers, app, RUN, values(brand, "1 M", bounds=[{"channel": "TV", "w2": "lots"}]))
     assert typo.status_code == 200 and "TV, week 2 must be an amount" in typo.get_data(as_text=True)
+    upside_down = post(client, headers, app, RUN, values(brand, "1 M", limits=[
+        {"key": "channel:TV", "limit": "TV, all weeks", "least": "2 M", "most": "1 M"}]))
+    assert "TV, all weeks: “at least” is above “at most”" in json.dumps(upside_down.get_json(), ensure_ascii=False)
     no_budget = post(client, headers, app, RUN, values(brand, ""))
     assert "Enter a budget above zero" in no_budget.get_data(as_text=True)
     impossible = post(client, headers, app, RUN, values(brand, "1 B", bounds=[
