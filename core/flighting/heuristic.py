@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 from pymoo.algorithms.soo.nonconvex.ga import GA
+from pymoo.core.callback import Callback
 from pymoo.core.problem import Problem
 from pymoo.core.repair import Repair
 from pymoo.operators.crossover.sbx import SBX
@@ -70,8 +71,20 @@ class _Plans(Problem):
         out["F"] = np.array([-self.model.outcome(self.full(z)) for z in x])
 
 
+class _Report(Callback):
+    """Progress per generation; a job's reporter raises Cancelled here when the person pressed Cancel."""
+
+    def __init__(self, progress: Any, generations: int) -> None:
+        super().__init__()
+        self.progress, self.generations = progress, generations
+
+    def notify(self, algorithm: Any) -> None:
+        g = int(algorithm.n_gen or 0)
+        self.progress(0.5 + 0.45 * g / self.generations, f"genetic search: generation {g} of {self.generations}")
+
+
 def _genetic(model: WeeklyModel, lo: np.ndarray, hi: np.ndarray, budget: float, seeds: list[np.ndarray],
-             seed: int = 0) -> np.ndarray:
+             seed: int = 0, progress: Any = None) -> np.ndarray:
     free = hi > lo
     cap = np.where(np.isfinite(hi), hi, budget)
     repair = _BudgetRepair(lo[free], cap[free], budget - float(lo[~free].sum()))
@@ -83,7 +96,9 @@ def _genetic(model: WeeklyModel, lo: np.ndarray, hi: np.ndarray, budget: float, 
     plans = _Plans(model, lo.copy(), free, lo[free], cap[free])
     algorithm = GA(pop_size=pop, sampling=init, crossover=SBX(prob=0.9, eta=15), mutation=PM(eta=20), repair=repair,
                    eliminate_duplicates=True)
-    res = pymoo_minimize(plans, algorithm, ("n_gen", max(GA_EVALUATIONS // pop, 1)), seed=seed, verbose=False)
+    generations = max(GA_EVALUATIONS // pop, 1)
+    hooks = {"callback": _Report(progress, generations)} if progress else {}  # pymoo calls a None callback
+    res = pymoo_minimize(plans, algorithm, ("n_gen", generations), seed=seed, verbose=False, **hooks)
     return plans.full(repair.fix(np.asarray(res.X, dtype=float).ravel()))
 
 
@@ -93,19 +108,23 @@ def _feasible(model: WeeklyModel, lo: np.ndarray, hi: np.ndarray, groups: list[G
 
 
 def solve_s_shaped(problem: FlightingProblem, model: WeeklyModel, lo: np.ndarray, hi: np.ndarray,
-                   groups: list[Group], started: float) -> FlightingResult:
+                   groups: list[Group], started: float, progress: Any = None) -> FlightingResult:
     """The best plan found for S-shaped curves, with the envelope's optimum as an upper bound."""
 
+    def stage(start: float, what: str) -> Any:
+        return None if progress is None else (lambda it: progress(start + min(it / 25.0, 1.0) * 0.25,
+                                                                  f"{what}: step {it}"))
+
     envelope = problem.model(envelope=True)
-    env = solve_ipm(envelope, lo, hi, groups)
+    env = solve_ipm(envelope, lo, hi, groups, step=stage(0.0, "the concave envelope"))
     bound = envelope.outcome(env.x)
     candidates = [env.x]
-    local = solve_ipm(model, lo, hi, groups, seed=env.x, concave_part=True)
+    local = solve_ipm(model, lo, hi, groups, seed=env.x, concave_part=True, step=stage(0.25, "polishing on the curves"))
     if _feasible(model, lo, hi, groups, local.x):
         candidates.append(local.x)
     method = "envelope+local"
     if len(groups) == 1:
-        ga = _genetic(model, lo, hi, problem.budget, candidates)
+        ga = _genetic(model, lo, hi, problem.budget, candidates, progress=progress)
         again = solve_ipm(model, lo, hi, groups, seed=ga, concave_part=True)
         candidates += [ga] + ([again.x] if _feasible(model, lo, hi, groups, again.x) else [])
         method = "envelope+genetic"

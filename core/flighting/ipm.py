@@ -18,6 +18,7 @@ problem. Everything is scaled: spend by budget / free entries, outcome so that m
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -192,11 +193,13 @@ class _Newton:
 
 
 def solve_ipm(model: WeeklyModel, lo: np.ndarray, hi: np.ndarray, groups: list[Group], *, tol: float = 1e-10,
-              max_iter: int = 120, seed: np.ndarray | None = None, concave_part: bool = False) -> IpmResult:
+              max_iter: int = 120, seed: np.ndarray | None = None, concave_part: bool = False,
+              step: Callable[[int], None] | None = None) -> IpmResult:
     """The optimal plan of a concave `model` under the weekly bounds and the totals.
 
     `seed` starts near a given plan; `concave_part` keeps only the concave part of the curvature (for
-    S-shaped curves: the steps then head for a local KKT point, with no guarantee).
+    S-shaped curves: the steps then head for a local KKT point, with no guarantee). `step(i)` is called
+    before each Newton step: a job reports progress there, and a cancelled one raises out of it.
     """
     total = next((g for g in groups if g.lo == g.hi and g.mask.all()), None)
     n_free = max(int(((hi - lo) > 0).sum()), 1)
@@ -217,6 +220,8 @@ def solve_ipm(model: WeeklyModel, lo: np.ndarray, hi: np.ndarray, groups: list[G
     best = (np.inf, s, np.inf)
     scale_p = np.maximum(1.0, np.abs(np.where(p.eq, p.bl, 0.0)))
     for it in range(1, max_iter + 1):
+        if step is not None:
+            step(it)
         rd, rdr, rp, mu = _residuals(p, s, g)
         err = max(np.abs(rd).max(initial=0), np.abs(rdr).max(initial=0), np.max(np.abs(rp) / scale_p, initial=0))
         if np.isfinite(err) and max(err, mu) < best[0]:

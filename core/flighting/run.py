@@ -222,7 +222,7 @@ def run_flighting(db: Database, user_id: int, raw: dict[str, Any],
     problem, cells = build(db, principal, inputs)
     report(0.3, "planning the weeks")
     try:
-        result = solve(problem)
+        result = solve(problem, progress=lambda f, m: report(0.3 + 0.6 * f, m))
     except InfeasibleError as exc:
         raise FlightingInputError(exc.reason) from None
     report(0.9, "comparing with a flat plan and last year's pattern")

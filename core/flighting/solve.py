@@ -17,6 +17,7 @@ seeds a genetic search; its plans are never labelled optimal.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -28,23 +29,35 @@ from core.flighting.result import FlightingResult, package
 from core.optimize.problem import InfeasibleError
 
 KKT_TOL = 1e-6
+Progress = Callable[[float, str], None]
 
 
-def _exact(model: WeeklyModel, lo: np.ndarray, hi: np.ndarray, groups: list[Group], tol: float) -> tuple:
-    res = solve_ipm(model, lo, hi, groups, tol=tol)
+def _steps(progress: Progress | None, what: str) -> Callable[[int], None] | None:
+    """The interior-point method's per-step hook: progress that creeps towards 1 (about 15–25 steps)."""
+    if progress is None:
+        return None
+    return lambda it: progress(min(it / 25.0, 0.95), f"{what}: step {it}")
+
+
+def _exact(model: WeeklyModel, lo: np.ndarray, hi: np.ndarray, groups: list[Group], tol: float,
+           progress: Progress | None = None) -> tuple:
+    res = solve_ipm(model, lo, hi, groups, tol=tol, step=_steps(progress, "planning the weeks"))
     return res, kkt_residual(model, lo, hi, groups, res.x)
 
 
-def solve(problem: FlightingProblem, *, tol: float = 1e-10) -> FlightingResult:
-    """The plan with the largest outcome for `problem` (raises InfeasibleError with a reason to act on)."""
+def solve(problem: FlightingProblem, *, tol: float = 1e-10, progress: Progress | None = None) -> FlightingResult:
+    """The plan with the largest outcome for `problem` (raises InfeasibleError with a reason to act on).
+
+    `progress(fraction, message)` is called as the solve goes; a job's reporter raises Cancelled from it
+    when the person pressed Cancel, which stops the solve there."""
     started = time.perf_counter()
     lo, hi, groups = problem.validate()
     model = problem.model()
     if not model.concave.all():
         from core.flighting.heuristic import solve_s_shaped  # pymoo loads only for S-shaped curves
 
-        return solve_s_shaped(problem, model, lo, hi, groups, started)
-    res, kkt = _exact(model, lo, hi, groups, tol)
+        return solve_s_shaped(problem, model, lo, hi, groups, started, progress)
+    res, kkt = _exact(model, lo, hi, groups, tol, progress)
     on_min = problem.on_minimum()
     optional = (lo <= 0) & (on_min > 0) & (hi > 0)
     xs = problem.budget / max(int((hi > lo).sum()), 1)
@@ -61,12 +74,12 @@ def solve(problem: FlightingProblem, *, tol: float = 1e-10) -> FlightingResult:
         status = "optimal" if kkt.ok else "not_converged"  # the plan's own KKT check decides, not the solver
         notes = [] if status == "optimal" else [f"the optimality check is off by {kkt.max_violation:.2g}"]
         return package(problem, model, x, status, "interior-point", started, kkt, res.iterations, notes)
-    return _on_off(problem, model, lo, hi, groups, res.x, optional, on_min, started, tol)
+    return _on_off(problem, model, lo, hi, groups, res.x, optional, on_min, started, tol, progress)
 
 
 def _on_off(problem: FlightingProblem, model: WeeklyModel, lo: np.ndarray, hi: np.ndarray, groups: list[Group],
-            relaxed: np.ndarray, optional: np.ndarray, on_min: np.ndarray, started: float, tol: float
-            ) -> FlightingResult:
+            relaxed: np.ndarray, optional: np.ndarray, on_min: np.ndarray, started: float, tol: float,
+            progress: Progress | None = None) -> FlightingResult:
     """Fix each optional week on (floor m) or off (cap 0) and solve the patterns exactly; keep the best."""
     xs = problem.budget / max(int((hi > lo).sum()), 1)
     best = None
@@ -77,7 +90,7 @@ def _on_off(problem: FlightingProblem, model: WeeklyModel, lo: np.ndarray, hi: n
             FlightingProblem._check_totals(problem, lo_p, hi_p, groups)
         except InfeasibleError:
             continue
-        res, kkt = _exact(model, lo_p, hi_p, groups, tol)
+        res, kkt = _exact(model, lo_p, hi_p, groups, tol, progress)
         value = model.outcome(res.x)
         if best is None or value > best[0]:
             best = (value, res, kkt)

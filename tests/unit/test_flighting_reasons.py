@@ -74,3 +74,4 @@ def test_week_prices_add_the_prices_of_every_total_a_week_belongs_to():
     assert np.all(prices[:, :4] == 2.5) and np.all(prices[:, 4:] == 2.0)
     estimate = week_prices(groups, {}, (3, 13), 1.7)  # a heuristic plan: the budget's estimate everywhere
     assert np.all(estimate == 1.7)
+

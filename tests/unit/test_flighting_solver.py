@@ -17,8 +17,10 @@ from core.flighting.kkt import kkt_residual
 from core.flighting.model import WeeklyModel
 from core.flighting.problem import FlightingProblem
 from core.flighting.solve import solve
+from core.formatting import Units
 from core.optimize.curves import CurveParams
 from core.optimize.fit_model import DECAY_MAX, Model
+from core.optimize.progress import Cancelled
 
 CASES = [(0, 4, 2, 1, False, False), (1, 13, 6, 1, True, True), (2, 26, 4, 3, True, False),
          (3, 52, 5, 2, False, True), (4, 13, 3, 4, True, True), (5, 52, 3, 3, True, True)]
@@ -116,3 +118,25 @@ def test_the_weekly_model_is_the_fitted_model():
     tail = lfilter([1 - curve.decay], [1, -curve.decay], np.r_[spend, np.zeros(600)],
                    zi=[curve.decay * history[:8].mean()])[0][43:]
     assert long.outcome_parts(plan[None, :])[1][0] == pytest.approx(curve.response(tail).sum(), rel=1e-9)
+
+
+CONCAVE = [CurveParams(4e5, 0.6, 3e4, 0.8), CurveParams(2e5, 0.3, 2e4, 0.6), CurveParams(3e5, 0.7, 5e4, 1.0)]
+
+@pytest.mark.parametrize("curves", [CONCAVE, [CurveParams(4e5, 0.6, 3e4, 2.5), CurveParams(2e5, 0.3, 2e4, 1.8)]],
+                         ids=["concave", "s-shaped"])
+def test_the_solve_reports_progress_and_stops_where_a_cancel_is_raised(curves):
+    """A job's reporter raises Cancelled from progress once Cancel is pressed: the solve stops right there."""
+    problem = FlightingProblem(curves, ["Acme"] * len(curves), ["TV", "Search", "Social"][: len(curves)], 13, 1e6,
+                               units=Units("INR", "revenue"))
+    seen: list[tuple[float, str]] = []
+    solve(problem, progress=lambda f, m: seen.append((f, m)))
+    assert len(seen) >= 5 and all(0 <= f <= 1 for f, _ in seen)
+    assert [f for f, _ in seen] == sorted(f for f, _ in seen)  # the bar never goes back
+
+    def cancel_on_third(f: float, m: str, calls=[]) -> None:  # noqa: B006 - a counter kept across calls
+        calls.append(m)
+        if len(calls) == 3:
+            raise Cancelled()
+
+    with pytest.raises(Cancelled):
+        solve(problem, progress=cancel_on_third)
