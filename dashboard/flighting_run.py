@@ -101,22 +101,31 @@ def _amount(value: Any, what: str) -> float | None:
     return number
 
 
-def week_caps(rows: list[dict] | None, weeks: int) -> tuple[dict[str, list[float | None]], dict[str, list[int]]]:
-    """The bounds grid (channel rows, week columns w1…wN: the largest spend that week, 0 = blackout, empty =
-    no limit) as the job's `week_max` and `blackout`; FormError names the first cell that is not an amount."""
+def week_caps(rows: list[dict] | None, weeks: int) -> tuple[dict[str, list[float | None]], dict[str, list[int]],
+                                                           dict[str, list[float | None]]]:
+    """The weekly grid (per channel an "at most" row, 0 = blackout, empty = no limit, and a "booked" row; week
+    columns w1…wN) as the job's `week_max`, `blackout` and `commitments`; FormError names the first cell that is
+    not an amount."""
     caps: dict[str, list[float | None]] = {}
     dark: dict[str, list[int]] = {}
+    booked: dict[str, list[float | None]] = {}
     for row in rows or []:
         channel = str(row.get("channel") or "")
         if not channel:
             continue
-        cells = [_amount(row.get(f"w{w + 1}"), f"{channel}, week {w + 1}") for w in range(weeks)]
+        kind = row.get("kind") or "cap"
+        what = f"{channel}, week {{}}" + (" (booked)" if kind == "booked" else "")
+        cells = [_amount(row.get(f"w{w + 1}"), what.format(w + 1)) for w in range(weeks)]
+        if kind == "booked":
+            if any(c for c in cells):
+                booked[channel] = [c or None for c in cells]
+            continue
         if any(c is not None and c > 0 for c in cells):
             caps[channel] = [c if c else None for c in cells]
         off = [w + 1 for w, c in enumerate(cells) if c == 0]
         if off:
             dark[channel] = off
-    return caps, dark
+    return caps, dark, booked
 
 
 def period_keys(week_starts: list[str], by: str) -> list[str]:
@@ -170,11 +179,12 @@ def form_inputs(*, brand_ids: list | None, channels: list | None, weeks: Any, bu
     total = _amount(budget, "The budget")
     if not total:
         raise FormError("Enter a budget above zero, such as 12,000,000 or 12 M.")
-    caps, dark = week_caps(bounds, horizon)
+    caps, dark, booked = week_caps(bounds, horizon)
     periods, channel_totals = totals(limits)
     return {"brand_ids": [int(b) for b in brand_ids], "channels": list(channels), "weeks": horizon, "budget": total,
             "curve_source": source or "fitted", "carryover_out": "on" in (carryover or []),
-            "week_max": caps, "blackout": dark, "period_budgets": periods,
+            "week_max": caps, "blackout": dark, "commitments": {c: v for c, v in booked.items() if c in channels},
+            "period_budgets": periods,
             "channel_budgets": {c: v for c, v in channel_totals.items() if c in channels}}
 
 

@@ -81,25 +81,32 @@ def _defaults(principal: Principal, brand_ids: list[int], channels: list[str], w
 
 
 def bounds_columns(weeks: int, units: Units) -> list[dict]:
-    """The bounds grid: a channel per row, a week per column holding the largest spend that week."""
+    """The weekly grid: per channel a row of the most it may spend each week and a row of what is booked."""
     money = {**units.grid_money(compact=True), "editable": True, "cellClass": "dc-editable", "minWidth": 84,
              "width": 92}
     return [{"field": "channel", "headerName": "Channel", "pinned": "left", "minWidth": 110, "width": 120},
+            {"field": "row", "headerName": "", "minWidth": 80, "width": 84, "cellClass": "text-muted small"},
             *[{"field": f"w{w + 1}", "headerName": f"W{w + 1}", **money} for w in range(weeks)]]
 
 
 def bounds_rows(channels: list[str], weeks: int, old: list[dict] | None = None, inputs: dict | None = None) -> list:
-    """A row per channel; values typed before (or the last run's caps and blackouts) are kept."""
-    kept = {r.get("channel"): r for r in old or []}
+    """Per channel an "at most" row and a "booked" row; values typed before (or the last run's caps, blackouts
+    and bookings) are kept."""
+    kept = {(r.get("channel"), r.get("kind") or "cap"): r for r in old or []}
     caps, dark = (inputs or {}).get("week_max") or {}, (inputs or {}).get("blackout") or {}
+    booked = (inputs or {}).get("commitments") or {}
     rows = []
     for c in channels:
-        row = {"channel": c}
-        for w in range(weeks):
-            key = f"w{w + 1}"
-            run_cap = (caps.get(c) or [])[w] if w < len(caps.get(c) or []) else None
-            row[key] = kept.get(c, {}).get(key, 0 if w + 1 in dark.get(c, []) else run_cap)
-        rows.append(row)
+        for kind, label in (("cap", "at most"), ("booked", "booked")):
+            row = {"channel": c, "kind": kind, "row": label}
+            for w in range(weeks):
+                key = f"w{w + 1}"
+                given = (caps if kind == "cap" else booked).get(c) or []
+                value = given[w] if w < len(given) else None
+                if kind == "cap" and w + 1 in dark.get(c, []):
+                    value = 0
+                row[key] = kept.get((c, kind), {}).get(key, value)
+            rows.append(row)
     return rows
 
 
@@ -182,7 +189,8 @@ def layout(scenario: str | None = None, **_query) -> html.Div:
     ])], className="shadow-sm mb-3")
 
     limits = dbc.Card([
-        dbc.CardHeader("Weekly limits: the most a channel may spend each week (empty = no limit, 0 = blackout)"),
+        dbc.CardHeader("Weekly limits: the most a channel may spend each week (empty = no limit, 0 = blackout) "
+                       "and what is already booked (spent whatever the plan says)"),
         dbc.CardBody(_grid(weeks, channels, units, inputs), className="p-2"),
     ], className="shadow-sm mb-3")
 

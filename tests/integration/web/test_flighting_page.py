@@ -105,7 +105,9 @@ def test_a_brand_manager_plans_a_quarter_and_downloads_the_media_plan(sqlite_db,
                                                      "rows": []}).get_json()["response"]
     assert defaults["flighting-budget"]["value"] == f"{expected:,.0f}"
     assert (last + timedelta(weeks=1)).isoformat() in json.dumps(defaults["flighting-window"])
-    assert [c["field"] for c in defaults["flighting-bounds"]["columnDefs"]][1:] == [f"w{w}" for w in range(1, 14)]
+    assert [c["field"] for c in defaults["flighting-bounds"]["columnDefs"]][2:] == [f"w{w}" for w in range(1, 14)]
+    assert [(r["channel"], r["row"]) for r in defaults["flighting-bounds"]["rowData"]][:2] == [
+        (CHANNELS[0], "at most"), (CHANNELS[0], "booked")]
     starts = [last + timedelta(weeks=w + 1) for w in range(13)]
     months = list(dict.fromkeys(d.strftime("%Y-%m") for d in starts))
     limit_rows = defaults["flighting-limits"]["rowData"]
@@ -115,7 +117,8 @@ def test_a_brand_manager_plans_a_quarter_and_downloads_the_media_plan(sqlite_db,
     budget = round(expected)
     cap = budget / 13 / 3 * 0.8
     bounds = [{"channel": "TV", "w1": 0, "w2": "0", "w3": 0},
-              {"channel": "Search", **{f"w{w}": f"{cap:,.0f}" for w in range(1, 14)}}, {"channel": "Meta"}]
+              {"channel": "Search", **{f"w{w}": f"{cap:,.0f}" for w in range(1, 14)}}, {"channel": "Meta"},
+              {"channel": "Meta", "kind": "booked", "row": "booked", "w13": f"{cap:,.0f}"}]  # booked: a floor
     # The plan's first month gets at most a fifth of the budget, typed as a person would in the totals grid.
     first = [w for w, d in enumerate(starts) if d.strftime("%Y-%m") == months[0]]
     month_cap = round(budget * 0.2 * len(first) / 13)
@@ -136,6 +139,7 @@ def test_a_brand_manager_plans_a_quarter_and_downloads_the_media_plan(sqlite_db,
     assert abs(sum(p.sum() for p in plan.values()) - budget) <= 1e-6 * budget
     assert np.all(plan["TV"][:3] == 0) and np.all(plan["Search"] <= round(cap) * (1 + 1e-9))
     assert sum(p[first].sum() for p in plan.values()) <= month_cap * (1 + 1e-9)
+    assert plan["Meta"][12] >= round(cap) * (1 - 1e-9) and job.payload["commitments"]["Meta"][12] == round(cap)
     assert all(c["why"] for c in result["cells"])
     assert result["weeks"][0] == (last + timedelta(weeks=1)).isoformat()
     compare = result["compare"]
