@@ -3,7 +3,8 @@
 The run is a `flighting` job (core.jobs.flighting_kind) submitted through the durable queue exactly as
 POST /api/v1/flighting does: validated, authorized and checked for feasibility at submit (a refusal is the
 page's message, nothing queued), run by a worker that re-loads the owner's principal. The page follows the
-job row as the optimizer page does (dashboard/optimizer_run.py): progress, then the result or the reason.
+job row through the follow and Cancel callbacks it shares with the optimizer page
+(dashboard/optimizer_run.follow_and_cancel): progress, then the result or the reason.
 """
 
 from __future__ import annotations

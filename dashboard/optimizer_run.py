@@ -9,10 +9,11 @@ keeps its layout and callbacks.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import Output, dcc, no_update
+from dash import Input, Output, State, dcc, no_update
 
 from core.budget import export_bytes
 from core.jobs.builtin import OPTIMIZATION
@@ -23,6 +24,8 @@ from core.runtime import get_db
 from core.scenarios import get_scenario
 from core.security import Action, Principal, can, record
 from core.security.authorizer import Forbidden
+from dashboard.access import protected_callback
+from dashboard.auth.principal import current_principal
 from dashboard.components import empty_state
 from dashboard.errors import JOBS_UNAVAILABLE, queue_unavailable
 
@@ -71,6 +74,32 @@ def cancel_answer(principal: Principal, job_id: Any) -> str:
         return "Nothing is running."
     job = cancel(get_db(), principal, job_id)
     return "Cancelling…" if job["status"] == "cancelled" else "The run had already ended."
+
+
+def follow_and_cancel(prefix: str, outputs: list[Output], follow: Callable[[dict | None], tuple]) -> None:
+    """Register a job page's follow and Cancel callbacks (the optimizer's and the flighting planner's).
+
+    Ids: `{prefix}-watch-tick` (the interval), `{prefix}-watch` (the followed job id), `{prefix}-cancel` and
+    `{prefix}-cancel-message`. Each tick reads the job row into `outputs` through `follow`; Cancel asks the job
+    to stop at its next progress report. Both re-check scenario:run and that the job is the person's own."""
+
+    @protected_callback(*outputs, Input(f"{prefix}-watch-tick", "n_intervals"), State(f"{prefix}-watch", "data"),
+                        prevent_initial_call=True, permission="scenario:run",
+                        objects={"job_id": ("job", job_followable)})
+    def follow_job(_tick, job_id):
+        """Follow the job row: progress, then the result or the reason it stopped."""
+        if not job_id:
+            return follow(None)
+        return follow(job_status(get_db(), current_principal(), job_id))
+
+    @protected_callback(Output(f"{prefix}-cancel-message", "children"), Input(f"{prefix}-cancel", "n_clicks"),
+                        State(f"{prefix}-watch", "data"), prevent_initial_call=True, permission="scenario:run",
+                        objects={"job_id": ("job", job_followable)})
+    def cancel_run(n_clicks, job_id):
+        """Ask the followed job to stop; the follow then shows that it did."""
+        if not n_clicks:
+            return no_update
+        return cancel_answer(current_principal(), job_id)
 
 
 def following(job: dict | None, message: Any = "", *, started: bool = False, refused: bool = False) -> tuple:

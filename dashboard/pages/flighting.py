@@ -23,7 +23,7 @@ from dash import Input, Output, State, dcc, html, no_update
 from core.budget import SOURCES, catalogue
 from core.flighting.run import FlightingInputError, default_budget
 from core.formatting import Units
-from core.jobs.records import ACTIVE, job_status, latest_job
+from core.jobs.records import ACTIVE, latest_job
 from core.runtime import get_db
 from core.scenarios import ScenarioError, get_scenario, save_from_job
 from core.security import Principal, can
@@ -49,7 +49,7 @@ from dashboard.flighting_run import (
 )
 from dashboard.getting_started import empty_page
 from dashboard.optimizer_form import amount_field, brand_options, field
-from dashboard.optimizer_run import alert, cancel_answer, job_followable, scenario_readable
+from dashboard.optimizer_run import alert, follow_and_cancel, job_followable, scenario_readable
 
 register_page(__name__, permission="scenario:run", path="/flighting", name="Flighting planner",
               title="Flighting planner · Digi-Cadence")
@@ -306,34 +306,7 @@ def run_flighting(n_clicks, brand_ids, channels, weeks, budget, source, carryove
     return submit_run(current_principal(), raw)
 
 
-@protected_callback(
-    *FOLLOW_OUTPUTS,
-    Input("flighting-watch-tick", "n_intervals"),
-    State("flighting-watch", "data"),
-    prevent_initial_call=True,
-    permission=RUN,
-    objects={"job_id": ("job", job_followable)},
-)
-def follow_job(_tick, job_id):
-    """Follow the job row: progress, then the plan or the reason it stopped."""
-    if not job_id:
-        return following(None)
-    return following(job_status(get_db(), current_principal(), job_id))
-
-
-@protected_callback(
-    Output("flighting-cancel-message", "children"),
-    Input("flighting-cancel", "n_clicks"),
-    State("flighting-watch", "data"),
-    prevent_initial_call=True,
-    permission=RUN,
-    objects={"job_id": ("job", job_followable)},
-)
-def cancel_run(n_clicks, job_id):
-    """Ask the followed job to stop; it stops at its next progress report and the follow shows it."""
-    if not n_clicks:
-        return no_update
-    return cancel_answer(current_principal(), job_id)
+follow_and_cancel("flighting", FOLLOW_OUTPUTS, following)
 
 
 

@@ -26,7 +26,7 @@ from core import input_ranges as ranges
 from core.budget import SCENARIOS, SOURCES, BudgetInputError, catalogue, preview
 from core.budget_inputs import DEFAULT_MAX_CHANGE_PCT
 from core.formatting import Units
-from core.jobs.records import ACTIVE, job_status, latest_job
+from core.jobs.records import ACTIVE, latest_job
 from core.runtime import get_db
 from core.scenarios import ScenarioError, get_scenario, save_copy, save_from_job
 from core.security import Principal, can
@@ -57,8 +57,8 @@ from dashboard.optimizer_run import (
     FOLLOW_OUTPUTS,
     KIND,
     alert,
-    cancel_answer,
     export_download,
+    follow_and_cancel,
     following,
     job_followable,
     load_result,
@@ -288,34 +288,7 @@ def run_optimizer(n_clicks, brand_ids, channels, source, scenario_type, budget, 
     return submit_run(current_principal(), raw)
 
 
-@protected_callback(
-    *FOLLOW_OUTPUTS,
-    Input("optimizer-watch-tick", "n_intervals"),
-    State("optimizer-watch", "data"),
-    prevent_initial_call=True,
-    permission=RUN,
-    objects={"job_id": ("job", job_followable)},
-)
-def follow_job(_tick, job_id):
-    """Follow the job row (this page load's run, or one found on load): progress, then result or error."""
-    if not job_id:
-        return following(None)
-    return following(job_status(get_db(), current_principal(), job_id))
-
-
-@protected_callback(
-    Output("optimizer-cancel-message", "children"),
-    Input("optimizer-cancel", "n_clicks"),
-    State("optimizer-watch", "data"),
-    prevent_initial_call=True,
-    permission=RUN,
-    objects={"job_id": ("job", job_followable)},
-)
-def cancel_run(n_clicks, job_id):
-    """Ask the followed job to stop; the run stops at its next progress report and the follow shows it."""
-    if not n_clicks:
-        return no_update
-    return cancel_answer(current_principal(), job_id)
+follow_and_cancel("optimizer", FOLLOW_OUTPUTS, following)
 
 
 
