@@ -58,9 +58,10 @@ SCENARIOS = {"max_outcome": "Maximize outcome for a budget", "min_budget": "Smal
 ROAS_SCENARIOS = ("marginal_roas", "overall_roas")
 SOURCES = {"fitted": "Fitted curves", "truth": "Demo truth curves (the generating parameters, demo only)"}
 MAX_CELLS = 120
-# The page's starting change cap per cell (the API's default stays "no limit"): a year's plan that moves no
-# channel further than ±30 % from last year's spend stays where its curve has data, and never cuts a
-# channel to nothing on the strength of an extrapolated curve. Widened or cleared on the form.
+# The starting change cap per cell, for the page and the API alike (a run that leaves the field out gets it;
+# an explicit null or a cleared field means no limit): a year's plan that moves no channel further than
+# ±30 % from last year's spend stays where its curve has data, and never cuts a channel to nothing on the
+# strength of an extrapolated curve.
 DEFAULT_MAX_CHANGE_PCT = 30.0
 MAX_ID = 2**31 - 1
 ERROR = "budget_input"  # the pydantic error type of every refusal worded for a person
@@ -264,7 +265,9 @@ class BudgetInputs(_Inputs):
         "Outcome per unit of spend, e.g. 1.5 for ₹1.50 per ₹1 (scenarios marginal_roas: spend until each cell's "
         "marginal ROAS falls to it; overall_roas: the largest budget whose plan's modelled outcome per unit of "
         "spend stays at or above it). The budget is then an output."))
-    max_change_pct: friendly(MAX_CHANGE_PCT, percent=True) = None
+    max_change_pct: friendly(MAX_CHANGE_PCT, percent=True) = Field(default=DEFAULT_MAX_CHANGE_PCT, description=(
+        f"Largest change of any cell from last year's spend, in %; {DEFAULT_MAX_CHANGE_PCT:g} when left out, "
+        "null for no limit."))
     cells: list[CellBound] = Field(default_factory=list, max_length=MAX_CELLS)
     brand_bounds: list[BrandBound] = Field(default_factory=list, max_length=MAX_CELLS)
     channel_bounds: list[ChannelBound] = Field(default_factory=list, max_length=MAX_CELLS)

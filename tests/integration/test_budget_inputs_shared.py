@@ -34,3 +34,18 @@ def test_the_openapi_document_lists_the_one_schema(sqlite_db, tmp_path):
     assert (budget["minimum"], budget["maximum"]) == (ranges.BUDGET.lo, ranges.BUDGET.hi)
     assert schemas["BudgetInputs"]["properties"]["cells"]["items"] == {"$ref": "#/components/schemas/CellBound"}
     assert schemas["BudgetInputs"]["additionalProperties"] is False
+
+
+def test_a_run_that_leaves_out_the_change_cap_gets_the_pages_default_and_null_means_no_limit(sqlite_db, tmp_path):
+    """Issue 16 item 4 for API clients too: one default change cap (±30 %), published in the schema."""
+    from core.budget_inputs import DEFAULT_MAX_CHANGE_PCT
+
+    base = {"brand_ids": [1], "channels": ["TV"]}
+    assert BudgetInputs.read(base).max_change_pct == DEFAULT_MAX_CHANGE_PCT == 30.0
+    assert BudgetInputs.read({**base, "max_change_pct": None}).max_change_pct is None
+    assert BudgetInputs.read({**base, "max_change_pct": ""}).max_change_pct is None  # a cleared form field
+    assert BudgetInputs.read({**base, "max_change_pct": "15 %"}).max_change_pct == 15.0
+    client = make_app(sqlite_db, tmp_path).server.test_client()
+    field = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]["BudgetInputs"]["properties"][
+        "max_change_pct"]
+    assert field.get("default") == 30.0 and "null for no limit" in field.get("description", ""), field

@@ -187,7 +187,8 @@ def test_scenarios_save_list_compare_approve_delete(world):
     assert both["differences"] == [] and both["deltas"][1]["outcome"] == pytest.approx(0.0, abs=1e-6)
     capped = _saved(world, name="Plan C, capped", max_change_pct=10)
     three = compare(db, pm, [first, second, capped])
-    assert three["differences"] == [{"input": "Max change per channel", "values": ["no limit", "no limit", "±10 %"]}]
+    # left out, the change cap is the default ±30 % (the page's and the API's); the third plan set ±10 %
+    assert three["differences"] == [{"input": "Max change per channel", "values": ["±30 %", "±30 %", "±10 %"]}]
     a, c = (get_scenario(db, pm, i)["result"] for i in (first, capped))
     assert three["deltas"][2]["outcome"] == pytest.approx(c["outcome"] - a["outcome"])
     assert three["deltas"][2]["outcome"] <= 1e-6 * abs(a["outcome"])  # a cap never raises the optimum

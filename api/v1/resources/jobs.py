@@ -200,7 +200,9 @@ def create_job(body: JobCreate) -> Created:
     A payload the queue refuses is a 422 with the reason; a brand or scenario
     outside your scope is a 404; a full or unreachable queue is a 503 with Retry-After."""
     job = body.root
-    return submit(job.kind, job.payload.model_dump(mode="json", exclude_none=True))
+    # What the client sent, as sent: an explicit null stays (max_change_pct null = no change cap, unlike leaving it
+    # out, which is the default ±30 %); what it left out is filled in again by the job kind's own model.
+    return submit(job.kind, job.payload.model_dump(mode="json", exclude_unset=True))
 
 
 @router.get("/jobs", summary="Your jobs, newest first", response=JobList, query=JobListQuery)

@@ -266,8 +266,8 @@ def test_the_target_roas_scenarios_go_through_the_api_with_the_same_schema(clien
     schema = client.get("/api/v1/openapi.json").get_json()
     assert "target_roas" in json.dumps(schema) and "overall_roas" in json.dumps(schema)
 
-    submitted = client.post("/api/v1/jobs", headers=brand_manager, json=optimization(
-        brand, scenario="marginal_roas", target_roas=0.5, channels=["Meta", "Search"]))
+    submitted = client.post("/api/v1/jobs", headers=brand_manager, json=optimization(  # null: no change cap
+        brand, scenario="marginal_roas", target_roas=0.5, channels=["Meta", "Search"], max_change_pct=None))
     assert submitted.status_code == 202, submitted.get_data(as_text=True)
     job = poll(client, brand_manager, submitted.get_json()["id"])
     assert job["status"] == "succeeded", job

@@ -200,7 +200,8 @@ def test_cancel_a_queued_job_and_a_running_one(world, executor):
     assert execute(db, queued, FAST) == "skipped"  # its message arrives after the cancel: nothing runs
     assert get_job(db, bm, queued)["result"] is None
     running = submit(db, bm, "optimization", optimization(world["brand"], save_as="stopped", generations=2000,
-                                                          max_active_per_brand=2), dispatcher=executor)
+                                                          max_active_per_brand=2, max_change_pct=None),
+                     dispatcher=executor)
 
     def started() -> bool:
         job = get_job(db, bm, running)

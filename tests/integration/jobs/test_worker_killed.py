@@ -28,7 +28,7 @@ from tests.support import make_app
 
 ROOT = Path(__file__).resolve().parents[3]
 # Long enough to be killed mid-run (the genetic search, whole-unit constraints), short enough to re-run.
-HEAVY = {"generations": 300, "max_active_per_brand": 2}
+HEAVY = {"generations": 300, "max_active_per_brand": 2, "max_change_pct": None}  # two cells on: no change cap
 
 
 @pytest.fixture
