@@ -165,17 +165,24 @@ def _kind(plan: _Plan, i: int) -> str:
 
 def _why(plan: _Plan, i: int, kind: str) -> str:
     """The reason in words, with the numbers that make it true."""
-    m, lam = _ratio(plan.act.grad[i] if plan.act.grad[i] else plan.margin[i]), _ratio(plan.lam)
+    m = _ratio(plan.act.grad[i] if plan.act.grad[i] else plan.margin[i])
+    # The common return of the free cells; when every cell sits at a limit there is none to compare with
+    # (at the largest budget the caps allow, any λ up to the smallest capped return fits the conditions).
+    act = plan.act
+    free = ~(act.at_cap | act.at_floor | plan.locked | act.pinned)
+    known = plan.lam is not None and bool(np.isfinite(plan.lam)) and bool(free.any())
+    more, less = ((f", more than the {_ratio(plan.lam)} elsewhere", f", less than the {_ratio(plan.lam)} elsewhere")
+                  if known else ("", ""))
     if kind == "locked":
         return "locked at its current spend"
     if kind == "cap":
-        return f"at its {plan.source(i, 'cap')}: an extra unit here returns {m}, more than the {lam} elsewhere"
+        return f"at its {plan.source(i, 'cap')}: an extra unit here returns {m}{more}"
     if kind == "floor":
-        return f"at its {plan.source(i, 'floor')}: it returns {m} per unit, less than the {lam} elsewhere"
+        return f"at its {plan.source(i, 'floor')}: it returns {m} per unit{less}"
     if kind == "off" and plan.act.pinned[i]:
         return f"no spend: the search left its S-shaped curve off (past its threshold it returns up to {m})"
     if kind == "off":
-        return f"no spend: even its best unit returns {m}, less than the {lam} elsewhere"
+        return f"no spend: even its best unit returns {m}{less}"
     if kind == "saturated":
         return (
             f"saturated: 1 % more spend adds only {plan.elasticity(i):.2g} % to its outcome "
@@ -183,9 +190,10 @@ def _why(plan: _Plan, i: int, kind: str) -> str:
         )
     if kind == "total":
         group, name, side = plan.group_of(i)
-        return f"held by the {side} total of {group} {name}: its marginal return {m} differs from the {lam} elsewhere"
+        tail = f"{m} differs from the {_ratio(plan.lam)} elsewhere" if known else f"is {m}"
+        return f"held by the {side} total of {group} {name}: its marginal return {tail}"
     if kind == "margin":
-        return f"its last unit returns {lam}, the same as every other free cell's"
+        return f"its last unit returns {_ratio(plan.lam)}, the same as every other free cell's"
     return f"between its limits, marginal return {_ratio(plan.margin[i])} (not proven optimal)"
 
 

@@ -163,3 +163,16 @@ def test_an_s_curve_the_search_left_off_is_off_not_at_its_cap():
     assert ooh["reason"] == "off" and "left its S-shaped curve off" in ooh["why"] and ooh["relax"] is None
     assert all("OOH" not in row["name"] for row in explanation["limits"])
     assert "not proven optimal" in explanation["summary"]
+
+
+def test_a_plan_with_every_cell_at_a_limit_compares_with_nothing_that_is_not_there():
+    """The largest budget the caps allow: every cell at its cap, no free cell, so no common return (the
+    budget's price is undefined there); the reasons give each cell's own return, never "more than the 0.38
+    elsewhere" (nor "n/a elsewhere")."""
+    current = np.array([2e6, 2e6, 2e6, 2e6])
+    problem = _three_channels(upper=current * 1.3)
+    result = maximize_outcome(problem, float(current.sum() * 1.3))
+    explanation = explain_plan(problem, result)
+    for cell in explanation["cells"]:
+        assert "n/a" not in cell["why"] and "elsewhere" not in cell["why"], cell["why"]  # there is no elsewhere
+        assert cell["reason"] == "cap" and "an extra unit here returns" in cell["why"], cell
