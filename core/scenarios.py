@@ -9,10 +9,11 @@ a *job's stored result*, never from a result a browser sends back, so what is sa
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import JSON, ColumnElement, cast, func, select, type_coerce
+from sqlalchemy import JSON, ColumnElement, and_, cast, func, or_, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB, JSONPATH
 from sqlalchemy.orm import Session
 
@@ -85,12 +86,14 @@ def _cell_brands(dialect: str) -> ColumnElement:
     return type_coerce(names, JSON)
 
 
-def list_scenarios(db: Database, principal: Principal, kind: str | None = None, limit: int = LIST_LIMIT
-                   ) -> list[dict[str, Any]]:
+def list_scenarios(db: Database, principal: Principal, kind: str | None = None, limit: int = LIST_LIMIT,
+                   before: tuple[datetime, int] | None = None) -> list[dict[str, Any]]:
     """Scenarios the principal may read, newest first (at most `limit`), with the numbers a list shows.
 
     Reads the list's columns and the result's headline numbers only, never the stored results
-    themselves, so one request's memory is bounded by `limit` rows of a few hundred bytes.
+    themselves, so one request's memory is bounded by `limit` rows of a few hundred bytes. `before`
+    (created_at, id) of the last row of a page starts the next one (the API's cursor): the same order,
+    so a scenario saved meanwhile neither repeats nor hides a row.
     """
     headline = [Scenario.result[key].as_string().label(key) for key in HEADLINE_TEXT]
     headline += [Scenario.result[key].as_float().label(key) for key in HEADLINE_NUMBERS]
@@ -104,6 +107,9 @@ def list_scenarios(db: Database, principal: Principal, kind: str | None = None, 
              .limit(max(1, min(int(limit), LIST_LIMIT))))
     if kind is not None:
         query = query.where(Scenario.kind == kind)
+    if before is not None:
+        at, ident = before
+        query = query.where(or_(Scenario.created_at < at, and_(Scenario.created_at == at, Scenario.id < int(ident))))
     with db.session() as s:
         return [_summary(row, row.owner, row.project, row._mapping, row.brands) for row in s.execute(query)]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from typing import Any, NoReturn
 
 from api.v1.problems import ApiProblem, FieldError
 
@@ -17,6 +17,12 @@ def encode(key: list[Any] | None) -> str | None:
     if key is None:
         return None
     return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def invalid() -> NoReturn:
+    """The 422 of a cursor this API did not return (also for a well-formed one whose values do not parse)."""
+    raise ApiProblem(422, "The cursor is not one this API returned.",
+                     errors=[FieldError(loc=["query", "cursor"], msg="invalid cursor", type="cursor")])
 
 
 def decode(cursor: str | None, size: int) -> list[Any] | None:
@@ -28,5 +34,4 @@ def decode(cursor: str | None, size: int) -> list[Any] | None:
             raise ValueError("bad shape")
         return key
     except (ValueError, TypeError):
-        raise ApiProblem(422, "The cursor is not one this API returned.",
-                         errors=[FieldError(loc=["query", "cursor"], msg="invalid cursor", type="cursor")]) from None
+        invalid()

@@ -6,10 +6,12 @@ All through core.scenarios, which checks scope and permission itself. Ids you ca
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from api.v1 import pagination
 from api.v1.framework import Created, Router
 from api.v1.problems import ApiProblem, not_found
 from api.v1.security import current_principal
@@ -54,6 +56,15 @@ class ScenarioDetail(ScenarioSummary):
 
 class ScenarioList(BaseModel):
     items: list[ScenarioSummary]
+    next_cursor: str | None = Field(default=None,
+                                    description="Pass as `cursor` for the next page; null on the last page.")
+
+
+class ScenarioQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["budget", "flighting"] | None = Field(default=None, description="Only budget or flighting plans.")
+    limit: int = Field(default=100, ge=1, le=scenarios.LIST_LIMIT)
+    cursor: str | None = Field(default=None, max_length=500, description="`next_cursor` of the previous page.")
 
 
 class ScenarioCreate(BaseModel):
@@ -78,10 +89,23 @@ def _detail(scenario_id: int) -> ScenarioDetail:
     return ScenarioDetail.model_validate(scenarios.get_scenario(get_db(), current_principal(), scenario_id))
 
 
-@router.get("/scenarios", summary="Scenarios you may read, newest first", response=ScenarioList)
-def list_scenarios() -> ScenarioList:
-    rows = scenarios.list_scenarios(get_db(), current_principal())
-    return ScenarioList(items=[ScenarioSummary.model_validate(r) for r in rows])
+@router.get("/scenarios", summary="Scenarios you may read, newest first, a page at a time", response=ScenarioList,
+            query=ScenarioQuery)
+def list_scenarios(query: ScenarioQuery) -> ScenarioList:
+    """Newest first; `next_cursor` reads the next page (every page through the scope filter)."""
+    cursor = pagination.decode(query.cursor, 2)
+    before = None
+    if cursor:
+        try:
+            before = (datetime.fromisoformat(str(cursor[0])), int(cursor[1]))
+        except (TypeError, ValueError):
+            pagination.invalid()
+    rows = scenarios.list_scenarios(get_db(), current_principal(), kind=query.kind, limit=query.limit + 1,
+                                    before=before)
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    return ScenarioList(items=[ScenarioSummary.model_validate(r) for r in rows],
+                        next_cursor=pagination.encode([rows[-1]["created_at"], rows[-1]["id"]]) if more else None)
 
 
 @router.get("/scenarios/<id:scenario_id>", summary="One scenario with inputs and result", response=ScenarioDetail)
