@@ -213,9 +213,9 @@ def finish_authentication(db: Database, rp: RelyingParty, store: Store, credenti
                           count_failure: FailureCounter | None = None, now: float | None = None) -> int:
     """Verify the browser's answer to `begin_authentication` (its challenge used once); returns the user id.
 
-    The key's counter and last use are updated and the sign-in audited. A refusal is audited (and for a
-    second factor counted toward the lockout by `count_failure`, e.g. Accounts._count_failure) before
-    KeyRefused is raised.
+    The key's counter and last use are updated and the sign-in audited. A refusal is audited (and counted
+    toward the account's lockout by `count_failure`, e.g. Accounts._count_failure: every failed second
+    factor, and a passkey of the person's own whose answer fails) before KeyRefused is raised.
     """
     state = _fresh(store, "authenticate", now)
     if not isinstance(credential, dict | str):
@@ -237,7 +237,10 @@ def _refuse(s: Session, reason: str, message: str, *, user: User | None, second_
     factor = "security_key" if second_factor else "passkey"
     record(s, action, organization_id=user.organization_id if user else None,
            target=("user", user.id) if user else None, data={"reason": reason, "factor": factor, **(data or {})})
-    if second_factor and user is not None and count_failure is not None:
+    # A second factor's failure counts like a wrong code; a passkey's counts when the key is the person's own
+    # and its answer fails (a bad signature, no user verification, a cloned counter), like a wrong password:
+    # so nobody gets endless tries at one account. An unknown key names no account to count against.
+    if user is not None and count_failure is not None and (second_factor or reason in (INVALID, CLONED)):
         count_failure(s, user)
     return KeyRefused(reason, message)
 

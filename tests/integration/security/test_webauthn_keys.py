@@ -244,3 +244,36 @@ def test_the_data_download_lists_keys_and_erasure_removes_them(db, world, accoun
     assert [k["name"] for k in accounts.download_my_data(user)["security_keys"]] == ["Blue key"]
     accounts.erase_user(org_admin, user)
     assert wk.list_keys(db, user) == []
+
+
+def test_failed_passkey_answers_count_toward_the_lockout_like_wrong_passwords(db, world, accounts):
+    """A passkey of the person's own that keeps failing (here: no user verification) locks the account after
+    the organization's threshold, as wrong passwords do; the real answer is then refused until the lock ends.
+    A stranger's unknown key names no account and locks nobody."""
+    user = _user(db, world)
+    key = _register(db, user, passkey=True)
+    counted = {"count_failure": lambda s, u: accounts._count_failure(s, u, {})}
+    threshold = accounts.settings.lockout_threshold
+    for attempt in range(1, threshold + 1):
+        store: dict = {}
+        options = wk.begin_authentication(db, RP, store, None)
+        with pytest.raises(wk.KeyRefused) as refused:
+            wk.finish_authentication(db, RP, store, key.get(options, user_verified=False), **counted)
+        assert refused.value.reason == wk.INVALID
+        with db.session() as s:
+            row = s.get(User, user)
+            assert (row.locked_until is not None) == (attempt == threshold), attempt
+    assert len(_events(db, Action.LOCKED)) == 1
+    store = {}
+    options = wk.begin_authentication(db, RP, store, None)
+    with pytest.raises(wk.KeyRefused) as locked:
+        wk.finish_authentication(db, RP, store, key.get(options), **counted)
+    assert locked.value.reason == wk.NOT_ALLOWED
+    other = _user(db, world, "omar@a.example")
+    for _ in range(threshold + 1):
+        store = {}
+        options = wk.begin_authentication(db, RP, store, None)
+        with pytest.raises(wk.KeyRefused):
+            wk.finish_authentication(db, RP, store, SoftKey().get(options), **counted)
+    with db.session() as s:
+        assert s.get(User, other).failed_attempts == 0 and s.get(User, other).locked_until is None
