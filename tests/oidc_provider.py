@@ -130,6 +130,7 @@ ACCOUNTS = {
         "newbie": _person("newbie", "newbie@a.example", ["marketing"], ["mfa"]),  # never invited
         "mallory": _person("mallory", "boss@b.example", ["marketing"], ["mfa"]),  # A's provider, B's address
         "unverified": _person("unverified", "una@a.example", ["marketing"], ["mfa"], verified=False),
+        "impostor": _person("impostor", "lena@a.example", ["marketing"], ["mfa"]),  # lena's address, reused
     },
     "B": {
         "bea": _person("bea", "bea@b.example", ["marketing"], ["mfa"]),

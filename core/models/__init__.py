@@ -8,7 +8,7 @@ from core.models.modeling import FitVersion, LiftTest
 from core.models.operations import AuditArchive, DataVersion, DataVersionPending, RetentionPolicy
 from core.models.portfolio import Brand, BrandRole, Normalization, Organization, Project, ProjectBrand
 from core.models.security import AuditEvent, Role, RoleGrant, User, UserSession
-from core.models.sso import OrganizationSSO, SSOUsedNonce
+from core.models.sso import OrganizationSSO, SSOIdentity, SSOUsedNonce
 from core.models.work import ImportBatch, ImportUpload, Job, Scenario
 
 __all__ = [
@@ -18,6 +18,6 @@ __all__ = [
     "MetricValue",
     "Normalization", "Organization", "OrganizationSSO", "Outcome", "Platform", "Project", "ProjectBrand",
     "RefreshToken", "ResponseCurve",
-    "RetentionPolicy", "Role", "RoleGrant", "SSOUsedNonce",
+    "RetentionPolicy", "Role", "RoleGrant", "SSOIdentity", "SSOUsedNonce",
     "Scenario", "Section", "Spend", "User", "UserSession", "join_channel", "utcnow",
 ]

@@ -1,4 +1,5 @@
-"""Single sign-on tables: an organization's OpenID Connect provider, and the nonces already used.
+"""Single sign-on tables: an organization's OpenID Connect provider, the people's accounts there, and the
+nonces already used.
 
 The behaviour lives in `core.security.sso_settings` (validation) and `core.security.oidc` (the flow).
 """
@@ -42,3 +43,17 @@ class SSOUsedNonce(Base):
 
     nonce_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column()
+
+
+class SSOIdentity(Base):
+    """A person's account at a provider, (issuer, subject) → user. Linked at the first company sign-in (by the
+    verified e-mail of someone the organization invited or provisioned) and matched by it from then on, so an
+    address changed, or handed to someone else, at the provider never moves a sign-in to another person."""
+
+    __tablename__ = "sso_identities"
+
+    issuer: Mapped[str] = mapped_column(String(500), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -39,6 +39,7 @@ class Action:
     SSO_SIGN_IN = "auth.sso_sign_in"
     SSO_REFUSED = "auth.sso_refused"
     SSO_SIGN_OUT = "auth.sso_sign_out"
+    SSO_LINKED = "auth.sso_linked"
     SESSION_REVOKED = "auth.session_revoked"
     LOCKED = "auth.locked"
     UNLOCKED = "auth.unlocked"

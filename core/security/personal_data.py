@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from core.models.security import AccountToken, AuditEvent, PasswordHistory, Role, RoleGrant, SecurityKey, User
+from core.models.sso import SSOIdentity
 from core.security import mfa
 from core.security.audit import blank_personal, iso_utc
 from core.security.role_names import role_label
@@ -46,6 +47,9 @@ def export(session: Session, user: User) -> dict[str, Any]:
         "security_keys": [{"name": k.name, "passkey": k.is_passkey, "created_at": _when(k.created_at),
                            "last_used_at": _when(k.last_used_at)} for k in session.scalars(
             select(SecurityKey).where(SecurityKey.user_id == user.id).order_by(SecurityKey.id))],
+        "company_accounts": [{"issuer": i.issuer, "subject": i.subject, "linked_at": _when(i.created_at),
+                              "last_seen_at": _when(i.last_seen_at)} for i in session.scalars(
+            select(SSOIdentity).where(SSOIdentity.user_id == user.id).order_by(SSOIdentity.created_at))],
         "audit_events": [{"id": e.id, "action": e.action, "created_at": _when(e.created_at),
                           "actor_id": e.actor_id, "target_type": e.target_type, "target_id": e.target_id,
                           "data": e.data, "personal": e.personal} for e in events],
@@ -56,7 +60,7 @@ def erase(session: Session, user: User, now: datetime) -> dict[str, int]:
     """Right to erasure: pseudonymize the row, drop credentials and grants, blank `personal` of the
     person's audit events. The audit chain stays valid (personal data is not hashed)."""
     mfa.clear_mfa(session, user)
-    for model in (RoleGrant, PasswordHistory, AccountToken, SecurityKey):
+    for model in (RoleGrant, PasswordHistory, AccountToken, SecurityKey, SSOIdentity):
         session.execute(delete(model).where(model.user_id == user.id))
     user.email = f"erased-{user.id}@erased.invalid"
     user.name = ""

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from core.models.base import utcnow
 from core.models.portfolio import Organization
 from core.models.security import AccountToken, Role, RoleGrant, User
-from core.models.sso import OrganizationSSO, SSOUsedNonce
+from core.models.sso import OrganizationSSO, SSOIdentity, SSOUsedNonce
 from core.security import oidc, sso_settings
 from core.security.accounts import Accounts
 from core.security.audit import Action, record
@@ -46,6 +46,8 @@ NO_ROLE = ("Your company account signed in, but none of your groups gives you ac
            "Ask your administrator to add you to a group that does.")
 UNVERIFIED = "Your company account's e-mail address is not verified. Ask your IT team to verify it."
 DISABLED = "Your Digi-Cadence account is switched off. Ask your administrator."
+LINKED_ELSEWHERE = ("Another company account is already linked to the Digi-Cadence account with this e-mail "
+                    "address. Ask your administrator.")
 
 
 @dataclass(frozen=True)
@@ -162,8 +164,37 @@ class SingleSignOn:
             raise SSORefused("replayed", oidc.TRY_AGAIN, organization_id=flow.organization_id) from exc
 
     def _person(self, session: Session, org_id: int, claims: dict[str, Any]) -> User:
-        """The member the claims name (linked or, with JIT, created), with their mapped roles; else SSORefused."""
+        """The member the claims name (by their linked provider account; else linked by verified e-mail or,
+        with JIT, created), with their mapped roles; else SSORefused."""
         settings = sso_settings.load(session, org_id)
+        issuer, subject = str(claims.get("iss") or ""), str(claims.get("sub") or "")
+        link = session.get(SSOIdentity, (issuer, subject)) if issuer and subject else None
+        if link is not None:  # a known provider account: the link decides, whatever its e-mail says today
+            user = session.get(User, link.user_id)
+            email = user.email
+            if user.organization_id != org_id:
+                raise SSORefused("wrong_organization", WRONG_ORGANIZATION, organization_id=org_id, email=email)
+        else:
+            user, email = self._by_email(session, org_id, settings, claims)
+        wanted = mapped_grants(settings.role_mapping, claims)
+        if not wanted:
+            raise SSORefused("unmapped", NO_ROLE, organization_id=org_id, email=email)
+        if user is None:
+            if not settings.jit_provisioning:
+                raise SSORefused("not_invited", NOT_INVITED, organization_id=org_id, email=email)
+            user = self._provision(session, org_id, email, claims)
+        if not user.is_active or user.erased_at is not None:
+            raise SSORefused("disabled", DISABLED, organization_id=org_id, email=email)
+        if link is None:
+            self._link(session, org_id, user, issuer, subject)
+        else:
+            link.last_seen_at = utcnow()
+        self._sync_grants(session, user, org_id, settings.role_mapping, wanted)
+        return user
+
+    def _by_email(self, session: Session, org_id: int, settings: Any, claims: dict[str, Any]
+                  ) -> tuple[User | None, str]:
+        """First sign-in of a provider account: the member with its verified, allowed e-mail (None: nobody yet)."""
         raw = str(claims.get("email") or "")
         try:
             email = normalize_email(raw)
@@ -176,17 +207,21 @@ class SingleSignOn:
         user = session.scalar(select(User).where(User.email == email))
         if user is not None and user.organization_id != org_id:
             raise SSORefused("wrong_organization", WRONG_ORGANIZATION, organization_id=org_id, email=email)
-        wanted = mapped_grants(settings.role_mapping, claims)
-        if not wanted:
-            raise SSORefused("unmapped", NO_ROLE, organization_id=org_id, email=email)
-        if user is None:
-            if not settings.jit_provisioning:
-                raise SSORefused("not_invited", NOT_INVITED, organization_id=org_id, email=email)
-            user = self._provision(session, org_id, email, claims)
-        if not user.is_active or user.erased_at is not None:
-            raise SSORefused("disabled", DISABLED, organization_id=org_id, email=email)
-        self._sync_grants(session, user, org_id, settings.role_mapping, wanted)
-        return user
+        return user, email
+
+    def _link(self, session: Session, org_id: int, user: User, issuer: str, subject: str) -> None:
+        """Tie the provider account to the member, once; a member already tied to another account of the same
+        provider is refused (an address reused at the provider must not open someone else's account)."""
+        if not (issuer and subject):
+            raise SSORefused("no_subject", oidc.TRY_AGAIN, organization_id=org_id, email=user.email)
+        other = session.scalar(select(SSOIdentity.subject).where(SSOIdentity.issuer == issuer,
+                                                                SSOIdentity.user_id == user.id))
+        if other is not None:
+            raise SSORefused("linked_elsewhere", LINKED_ELSEWHERE, organization_id=org_id, email=user.email)
+        session.add(SSOIdentity(issuer=issuer, subject=subject, user_id=user.id))
+        session.flush()
+        record(session, Action.SSO_LINKED, organization_id=org_id, target=("user", user.id),
+               data={"issuer": issuer}, personal={"email": user.email})
 
     def _provision(self, session: Session, org_id: int, email: str, claims: dict[str, Any]) -> User:
         try:

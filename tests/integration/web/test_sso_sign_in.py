@@ -18,8 +18,9 @@ from sqlalchemy import select
 
 from core.models import AuditEvent, RoleGrant, User
 from core.models.security import AccountToken
+from core.models.sso import SSOIdentity
 from core.security.audit import Action
-from core.security.sso import NO_ROLE, NOT_INVITED, WRONG_ORGANIZATION
+from core.security.sso import LINKED_ELSEWHERE, NO_ROLE, NOT_INVITED, WRONG_ORGANIZATION
 from core.security.sso_settings import PASSWORDS_OFF
 from tests.oidc_provider import POST_LOGOUT_URI, drive, sso_world
 from tests.support import DEMO_TOTP, form_token, make_app, sign_in
@@ -169,6 +170,36 @@ def test_a_provider_cannot_sign_in_another_organizations_address(app, db, people
     assert _refusals(db) == ["wrong_organization", "wrong_organization"]
 
 
+def test_a_company_account_is_linked_once_and_an_address_reused_at_the_provider_is_refused(app, db, people):
+    """The first company sign-in ties (issuer, subject) to the member; another account of the provider that now
+    carries the same e-mail address is refused instead of opening the member's account."""
+    assert company_sign_in(app.server.test_client(), "lena@a.example", "lena").status_code == 302
+    with db.session() as s:
+        [link] = s.scalars(select(SSOIdentity)).all()
+    assert (link.subject, link.user_id) == ("lena", people["lena"]) and link.issuer.startswith("http://127.0.0.1:")
+    client = app.server.test_client()
+    response = company_sign_in(client, "lena@a.example", "impostor")
+    assert response.status_code == 403 and LINKED_ELSEWHERE in _text(response)
+    assert not _signed_in(client) and _refusals(db) == ["linked_elsewhere"]
+    again = app.server.test_client()
+    assert company_sign_in(again, "lena@a.example", "lena").status_code == 302 and _signed_in(again)
+    assert len(_audit(db, Action.SSO_LINKED)) == 1  # linked once, matched since
+
+
+def test_a_linked_account_keeps_signing_in_its_member_when_the_address_changes(app, db, people):
+    """Claims as the provider would send them after renaming lena's address: the link, not the address,
+    names the member (and nobody else holds the new address)."""
+    assert company_sign_in(app.server.test_client(), "lena@a.example", "lena").status_code == 302
+    sso = app.server.extensions["digicadence.sso"]
+    with db.session() as s:
+        link = s.scalars(select(SSOIdentity)).one()
+        org = s.get(User, people["lena"]).organization_id
+        claims = {"iss": link.issuer, "sub": "lena", "email": "lena.berg@a.example", "email_verified": True,
+                  "groups": ["marketing"]}
+        assert sso._person(s, org, claims).id == people["lena"]
+        assert s.get(User, people["lena"]).email == "lena@a.example"  # our address is the administrator's to change
+
+
 def test_claim_that_maps_to_no_role_is_refused_with_a_clear_page(app, db, people):
     client = app.server.test_client()
     response = company_sign_in(client, "sam@a.example", "sam")
@@ -251,3 +282,16 @@ def test_company_sign_in_replaces_a_temporary_password(app, db, people):
     with db.session() as s:
         user = s.get(User, people["lena"])
         assert user.password_hash is None and not user.must_change_password
+
+
+def test_the_data_download_lists_the_company_account_and_erasure_removes_it(app, db, people):
+    from core.models.base import utcnow
+    from core.security.personal_data import erase, export
+
+    assert company_sign_in(app.server.test_client(), "lena@a.example", "lena").status_code == 302
+    with db.session() as s:
+        user = s.get(User, people["lena"])
+        assert [a["subject"] for a in export(s, user)["company_accounts"]] == ["lena"]
+        erase(s, user, utcnow())
+    with db.session() as s:
+        assert s.scalars(select(SSOIdentity)).all() == []
