@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 from dash import Output, dcc, no_update
 
+from core.flighting.run import period_of
 from core.formatting import Units, parse_amount
 from core.jobs.flighting_kind import FLIGHTING_KIND
 from core.jobs.kinds import JobInputError
@@ -130,16 +131,11 @@ def week_caps(rows: list[dict] | None, weeks: int) -> tuple[dict[str, list[float
 
 
 def period_keys(week_starts: list[str], by: str) -> list[str]:
-    """The months ("2027-01") or quarters ("2027-Q1") the plan's weeks start in, in order."""
-    out: list[str] = []
-    for start in week_starts:
-        if not start[:4].isdigit():
-            return []  # undated weeks (no data yet): no period rows
-        month = int(start[5:7])
-        key = f"{start[:4]}-Q{(month - 1) // 3 + 1}" if by == "quarter" else start[:7]
-        if key not in out:
-            out.append(key)
-    return out
+    """The months ("2027-01") or quarters ("2027-Q1") the plan's weeks start in, in order (core's rule)."""
+    try:
+        return list(dict.fromkeys(period_of(start, by) for start in week_starts))
+    except ValueError:
+        return []  # undated weeks (no data yet): no period rows
 
 
 def limit_rows(periods: list[str], channels: list[str], old: list[dict] | None = None) -> list[dict]:

@@ -111,17 +111,20 @@ def _week_cap(caps: list[float | None] | None, week: int) -> float:
     return float(caps[week])
 
 
+def period_of(week_start: str, by: str) -> str:
+    """The month ("2027-01") or quarter ("2027-Q1") a plan week belongs to: the one its first day falls in.
+    ValueError for a week without a date."""
+    d = date.fromisoformat(week_start)
+    return f"{d.year}-Q{(d.month - 1) // 3 + 1}" if by == "quarter" else f"{d.year}-{d.month:02d}"
+
+
 def week_periods(week_starts: list[str]) -> list[set[str]]:
-    """The month and quarter each plan week belongs to (the ones its first day falls in)."""
-    out = []
-    for start in week_starts:
-        try:
-            d = date.fromisoformat(start)
-        except ValueError:
-            raise FlightingInputError("budgets by month or quarter need dated weeks, and this brand's data has "
-                                      "none; remove them") from None
-        out.append({f"{d.year}-{d.month:02d}", f"{d.year}-Q{(d.month - 1) // 3 + 1}"})
-    return out
+    """The month and quarter each plan week belongs to."""
+    try:
+        return [{period_of(start, "month"), period_of(start, "quarter")} for start in week_starts]
+    except ValueError:
+        raise FlightingInputError("budgets by month or quarter need dated weeks, and this brand's data has "
+                                  "none; remove them") from None
 
 
 def plan_weeks(last_data_week: str | None, weeks: int) -> list[str]:
@@ -185,13 +188,8 @@ def build(db: Database, principal: Principal, inputs: FlightingInputs) -> tuple[
         curves, [c["brand"] for c in cells], channels, t, inputs.budget, upper=upper, blackout=blackout,
         commitments=booked, min_when_on=np.array([inputs.min_when_on.get(c, 0.0) for c in channels]), history=hist,
         carryover_out=inputs.carryover_out, units=units, periods=periods,
-        period_budgets={p: _open(r) for p, r in inputs.period_budgets.items()},
-        channel_budgets={c: _open(r) for c, r in inputs.channel_budgets.items()})
+        period_budgets=inputs.period_budgets, channel_budgets=inputs.channel_budgets)  # most None: no maximum
     return problem, cells
-
-
-def _open(rng: tuple[float, float | None]) -> tuple[float, float]:
-    return rng[0], np.inf if rng[1] is None else rng[1]
 
 
 def _booked(amounts: list[float | None] | None, week: int) -> float:
@@ -228,14 +226,14 @@ def run_flighting(db: Database, user_id: int, raw: dict[str, Any],
     report(0.9, "comparing with a flat plan and last year's pattern")
     compare = comparisons(problem, result.plan)
     last = max((c["last_data_week"] for c in cells if c["last_data_week"]), default=None)
-    reasons = explain(problem, result.plan, result.prices, result.status, compare.get("budget_marginal"),
-                      plan_weeks(last, inputs.weeks))
+    weeks = plan_weeks(last, inputs.weeks)
+    reasons = explain(problem, result.plan, result.prices, result.status, compare.get("budget_marginal"), weeks)
     report(1.0, "done")
     out = result.to_dict()
     plan = out.pop("plan")
     flat = compare["flat"]["outcome"]
     return {**out, "inputs": inputs.model_dump(mode="json"), "compare": compare, "budget": inputs.budget,
-            "weeks": plan_weeks(last, inputs.weeks), "horizon_weeks": inputs.weeks,
+            "weeks": weeks, "horizon_weeks": inputs.weeks,
             "scenario_label": f"Flighting plan, {inputs.weeks} weeks", "curve_source": inputs.curve_source,
             "uplift": result.outcome - flat, "uplift_pct": (result.outcome - flat) / flat * 100 if flat else None,
             "units": problem.units.as_dict() if problem.units else None,
