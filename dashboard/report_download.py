@@ -20,9 +20,10 @@ from dashboard.auth.principal import current_principal
 FORMATS = ("pdf", "xlsx")
 
 
-def report_control(prefix: str, label: str = "Download report") -> html.Div | None:
-    """PDF / XLSX buttons, a dcc.Download and a message slot; None for people without report:export."""
-    if not holds_anywhere(current_principal(), EXPORT):
+def report_control(prefix: str, label: str = "Download report", permission: str = EXPORT) -> html.Div | None:
+    """PDF / XLSX buttons, a dcc.Download and a message slot; None for people without `permission`
+    (report:export; the compliance report's own compliance:read)."""
+    if not holds_anywhere(current_principal(), permission):
         return None
     return html.Div(
         [

@@ -29,7 +29,8 @@ BOOTSTRAP_CSS = "/assets/vendor/bootstrap/bootstrap.min.css"
 ADMIN_PREFIX = "/admin/"
 # The administration menu in the order of setting up and then running an organization.
 ADMIN_ORDER = ("/admin/portfolio", "/admin/framework", "/admin/channels", "/admin/import", "/admin/users",
-               "/admin/access", "/admin/settings", "/admin/sso", "/admin/audit", "/admin/organizations")
+               "/admin/access", "/admin/settings", "/admin/sso", "/admin/audit", "/admin/compliance",
+               "/admin/organizations")
 
 
 # Pages shown right after another in the bar (the flighting planner beside the budget optimizer), whatever

@@ -1,5 +1,6 @@
 """Reports: an executive portfolio summary, a brand health card and a scenario report, each as PDF
-(with charts) or XLSX (with native charts), built from the same scoped read models as the dashboard.
+(with charts) or XLSX (with native charts), built from the same scoped read models as the dashboard;
+and an auditor's compliance report (core.reports.compliance), read with `compliance:read` instead.
 
 `render(db, principal, kind, params, fmt)` is a pure function of its arguments (no request, no
 clock), so the dashboard calls it in a request and a job worker can call it as is. The same data
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.db import Database
-from core.reports import brand, portfolio, scenario
+from core.reports import brand, compliance, portfolio, scenario
 from core.reports.access import EXPORT, ReportNotFound, exporting_principal
 from core.reports.document import Document
 from core.reports.pdf import render_pdf
@@ -22,11 +23,19 @@ from core.reports.xlsx import render_xlsx
 from core.security import Principal
 
 KINDS: dict[str, Callable[[Database, Principal, dict[str, Any]], Document]] = {
-    "portfolio": portfolio.build, "brand": brand.build, "scenario": scenario.build,
+    "portfolio": portfolio.build, "brand": brand.build, "scenario": scenario.build, "compliance": compliance.build,
 }
 CHECKS: dict[str, Callable[[Database, Principal, dict[str, Any]], None]] = {
-    "portfolio": portfolio.check, "brand": brand.check, "scenario": scenario.check,
+    "portfolio": portfolio.check, "brand": brand.check, "scenario": scenario.check, "compliance": compliance.check,
 }
+# Reports that check a permission of their own on what they read, not report:export.
+OWN_PERMISSION = frozenset({"compliance"})
+
+
+def _reader(principal: Principal, kind: str) -> Principal:
+    return principal if kind in OWN_PERMISSION else exporting_principal(principal)
+
+
 FORMATS: dict[str, tuple[Callable[[Document], bytes], str]] = {
     "pdf": (render_pdf, "application/pdf"),
     "xlsx": (render_xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
@@ -47,11 +56,11 @@ def check(db: Database, principal: Principal, kind: str, params: dict[str, Any],
         raise ValueError(f"unknown report {kind!r}; expected one of {', '.join(KINDS)}")
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    CHECKS[kind](db, exporting_principal(principal), dict(params or {}))
+    CHECKS[kind](db, _reader(principal, kind), dict(params or {}))
 
 
 def render(db: Database, principal: Principal, kind: str, params: dict[str, Any], fmt: str) -> Report:
-    """Build report `kind` ("portfolio", "brand", "scenario") as `fmt` ("pdf", "xlsx").
+    """Build report `kind` ("portfolio", "brand", "scenario", "compliance") as `fmt` ("pdf", "xlsx").
 
     Raises ValueError for bad kind/format/params (with the reason), Forbidden when report:export
     is not held, ReportNotFound (a Forbidden) for ids that do not exist or are out of scope.
@@ -60,8 +69,7 @@ def render(db: Database, principal: Principal, kind: str, params: dict[str, Any]
         raise ValueError(f"unknown report {kind!r}; expected one of {', '.join(KINDS)}")
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    narrowed = exporting_principal(principal)
-    document = KINDS[kind](db, narrowed, dict(params or {}))
+    document = KINDS[kind](db, _reader(principal, kind), dict(params or {}))
     writer, media_type = FORMATS[fmt]
     return Report(writer(document), f"{document.filename_stem}.{fmt}", media_type)
 

@@ -28,6 +28,8 @@ class Permission(enum.StrEnum):
     PORTFOLIO_MANAGE = "portfolio:manage"
     # The organization's metric framework: sections, platforms, metrics and their weights.
     FRAMEWORK_MANAGE = "framework:manage"
+    # Compliance reports (access review, audit extract, retention, data-subject requests) for auditors.
+    COMPLIANCE_READ = "compliance:read"
     SYSTEM_MANAGE = "system:manage"
 
 
