@@ -19,6 +19,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from api.health import bp as health_bp
 from api.v1 import init_api
 from core import read_cache
+from core.alert_rules import evaluate_quietly
 from core.config import Config, ConfigError
 from core.db import Database
 from core.jobs.executor import install as install_job_queue
@@ -85,6 +86,9 @@ def seed_demo_data(db: Database, config: Config) -> list[DemoCredential]:
         org_ids = list(s.scalars(select(Organization.id).order_by(Organization.id)))
     if not org_ids:
         return []
+    if summary is not None:  # a fresh demo: its alerts, as an import would have raised them
+        for org_id in org_ids:
+            evaluate_quietly(db, org_id)
     return ensure_demo_users(db, *org_ids, box=SecretBox.from_config(config), password=config.demo_password,
                              totp_secret=config.demo_totp_secret, settings=config.security, renew_random=True)
 

@@ -16,8 +16,11 @@ from flask import Flask
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
+from core.alert_inbox import READ as ALERTS_READ
+from core.alert_inbox import unread_count
 from core.config import PROJECT_ROOT
-from dashboard.access import page_allowed
+from core.runtime import get_db
+from dashboard.access import holds_anywhere, page_allowed
 from dashboard.auth.principal import current_principal
 from dashboard.context import context_bar, register_callbacks
 from dashboard.errors import error_banner, on_callback_error
@@ -59,6 +62,20 @@ def initials(name: str) -> str:
     return (words[0][0] + (words[-1][0] if len(words) > 1 else "")).upper() if words else "?"
 
 
+def bell(principal) -> list:
+    """The alerts link ("the bell") with the person's unread count (core.alert_inbox), for whoever may read
+    alerts. Counted at each page load; the Alerts page updates it when alerts are marked read or snoozed."""
+    if not current_user.is_authenticated or not holds_anywhere(principal, ALERTS_READ):
+        return []
+    count = unread_count(get_db(), principal)
+    label = f"Alerts, {count} unread" if count else "Alerts, none unread"
+    return [dbc.NavItem(dbc.NavLink(
+        html.Span(["Alerts", html.Span(label.removeprefix("Alerts"), className="visually-hidden"),
+                   dbc.Badge(count or None, id="nav-alerts-count", color="danger", pill=True, className="ms-1")],
+                  title=label, id="nav-alerts-bell"),
+        href="/alerts", id="nav-alerts", className="text-nowrap"))]
+
+
 def navbar() -> dbc.Navbar:
     """Links to the pages the signed-in person may open, and their menu; nothing else. The everyday
     pages are links; the administration pages (under /admin/) sit in one "Administration" menu, so
@@ -93,7 +110,7 @@ def navbar() -> dbc.Navbar:
                 dbc.NavbarBrand([html.Span("Digi", className="fw-bold"), "-Cadence"], href="/", className="me-4"),
                 dbc.NavbarToggler(id="nav-toggler"),
                 dbc.Collapse([dbc.Nav(links, navbar=True, className="me-auto flex-wrap", id="nav-links"),
-                              dbc.Nav(menu, navbar=True),
+                              dbc.Nav([*bell(principal), *menu], navbar=True),
                               html.Button(id="theme-toggle",
                                           className="btn btn-sm btn-outline-light ms-lg-2 text-nowrap",
                                           title="Switch between the light and the dark theme")],

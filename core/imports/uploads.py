@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
+from core.alert_rules import evaluate_quietly
 from core.config import PROJECT_ROOT, ImportLimits
 from core.db import Database
 from core.imports.mapping import MappingError, parse_spec
@@ -259,6 +260,7 @@ def commit_upload(db: Database, principal: Principal, token: Any, organization_i
                      "inserted": report.to_insert, "updated": report.to_update, "unchanged": report.unchanged,
                      "projects_recomputed": report.projects_recomputed, "brands_created": report.brands_created})
     refit_after_import(db, principal, report, dispatcher=dispatcher)
+    evaluate_quietly(db, org)  # the alert rules see the new months (a refit's own follow-up runs them again)
     return report
 
 

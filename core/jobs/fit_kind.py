@@ -15,12 +15,15 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.alert_rules import evaluate_quietly
 from core.db import Database
 from core.fit_record import headline
 from core.input_ranges import NumberRange, RangeError
 from core.jobs.kinds import JobInputError, JobKind, JobRun, jsonable, only_fields, register
+from core.models import Brand
 from core.response_curves import FitDataError, PreparedFit, load_history, prepare_fit, store_fit
 from core.security import Principal, authorize
 
@@ -78,4 +81,11 @@ def _save(session: Session, job: JobRun, prepared: PreparedFit) -> dict[str, Any
     return {"version": version}
 
 
-FIT_KIND = register(JobKind(FIT, RUN, _validate, _run, _prepare_save, _save))
+def _after(job: JobRun, result: dict[str, Any]) -> None:
+    """New curves can move a channel's marginal ROAS below the floor: run the organization's alert rules."""
+    with job.db.session() as s:
+        organization_id = s.scalar(select(Brand.organization_id).where(Brand.id == job.payload["brand_id"]))
+    evaluate_quietly(job.db, organization_id)
+
+
+FIT_KIND = register(JobKind(FIT, RUN, _validate, _run, _prepare_save, _save, _after))

@@ -62,6 +62,8 @@ class JobKind:
     run: Callable[[JobRun], dict[str, Any]]
     prepare_save: Callable[[JobRun, dict[str, Any]], Any] | None = None
     save: Callable[[Session, JobRun, Any], dict[str, Any]] | None = None
+    # What follows a stored result (a fit's alert rules): its errors are logged, the job stays succeeded.
+    after: Callable[[JobRun, dict[str, Any]], None] | None = None
 
 
 KINDS: dict[str, JobKind] = {}

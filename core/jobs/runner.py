@@ -130,6 +130,16 @@ def _finish(db: Database, job: JobRun, spec: JobKind, result: dict[str, Any], pr
     return True
 
 
+def _after(spec: JobKind, run: JobRun, result: dict[str, Any]) -> None:
+    """The kind's follow-up once its result is stored; a failure there never fails the job."""
+    if spec.after is None:
+        return
+    try:
+        spec.after(run, result)
+    except Exception:
+        log.exception("job %s: the follow-up of its %s result failed", run.job_id, spec.name)
+
+
 def execute(db: Database, job_id: str, settings: QueueSettings, *, transient: tuple[type[BaseException], ...] = ()
             ) -> str:
     """Run one delivery of the job; idempotent. Returns what happened: skipped, succeeded, failed, cancelled, lost.
@@ -166,6 +176,7 @@ def _attempt(db: Database, job_id: str, attempt: int, settings: QueueSettings,
         prepared = spec.prepare_save(run, result) if spec.prepare_save else None
         if not _finish(db, run, spec, result, prepared):
             return "lost"
+        _after(spec, run, result)
         return "succeeded"
     except Cancelled:
         close_job(db, job_id, attempt, "cancelled")
