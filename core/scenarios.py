@@ -25,6 +25,7 @@ from core.models.base import utcnow
 from core.scenario_compare import headline_deltas, input_differences
 from core.security import Action, Principal, authorize, can, record, scope_filter
 from core.security.authorizer import deny
+from core.setup.classification import scenario_default
 
 READ, SAVE, APPROVE = "scenario:read", "scenario:save", "scenario:approve"
 SCENARIO_DELETED = "scenario.deleted"
@@ -194,7 +195,8 @@ def prepare_scenario(db: Database, principal: Principal, name: Any, result: dict
                                                  "max_active_per_brand", "unit")}
         scenario = Scenario(organization_id=org, project_id=_project_for(s, org, brand_ids),
                             owner_id=principal.user_id, name=name, kind=kind, inputs=inputs,
-                            constraints=constraints, result=result, status="saved")
+                            constraints=constraints, result=result, status="saved",
+                            classification=scenario_default(s, principal, org))
         allowed = can(principal, SAVE, scenario, session=s)
     if not allowed:
         deny(principal, SAVE, ("organization", org), "may not save scenarios here")
