@@ -57,6 +57,7 @@ def _summary(s: Any, owner: str | None, project: str | None, headline: Mapping[s
     return {
         "id": s.id, "name": s.name, "kind": s.kind, "status": s.status, "owner_id": s.owner_id, "owner": owner,
         "project_id": s.project_id, "project": project, "organization_id": s.organization_id,
+        "classification": s.classification or "internal",
         "scenario": headline.get("scenario_label"), "curve_source": headline.get("curve_source"),
         "budget": headline.get("budget"), "outcome": headline.get("outcome"), "uplift": headline.get("uplift"),
         "uplift_pct": headline.get("uplift_pct"), "units": _units(headline),
@@ -101,6 +102,7 @@ def list_scenarios(db: Database, principal: Principal, kind: str | None = None, 
     headline += [Scenario.result[("units", key)].as_string().label(f"units_{key}") for key in ("currency", "outcome")]
     query = (select(Scenario.id, Scenario.name, Scenario.kind, Scenario.status, Scenario.owner_id,
                     Scenario.project_id, Scenario.organization_id, Scenario.created_at, Scenario.updated_at,
+                    Scenario.classification,
                     User.name.label("owner"), Project.name.label("project"), *headline,
                     _cell_brands(db.dialect).label("brands"))
              .outerjoin(User, User.id == Scenario.owner_id).outerjoin(Project, Project.id == Scenario.project_id)
