@@ -255,7 +255,12 @@ def score_waterfall(conn: Connection, principal: Principal, brand_id: int, proje
     score_to = float((change["e_to"] * change["norm_to"]).sum())
     columns = ["metric_id", "metric", "section", "platform", "unit", "value_from", "value_to", "norm_from", "norm_to",
                "e_from", "e_to", "contribution", "value_effect", "weight_effect"]
-    return Waterfall(frame.reindex(columns=columns), score_from, score_to)
+    if len(frame) < len(change):  # classified metrics left out: pooled in one row, so the bars still add up
+        pooled = pd.DataFrame([{"metric_id": 0, "metric": "Metrics left out", "section": "", "platform": "classified",
+                                "contribution": float(change["contribution"].sum() - frame["contribution"].sum())}])
+        frame = pd.concat([frame, pooled], ignore_index=True)
+        frame = frame.loc[frame["contribution"].abs().sort_values(ascending=False, kind="stable").index]
+    return Waterfall(frame.reindex(columns=columns).reset_index(drop=True), score_from, score_to)
 
 
 def _brand_values(conn: Connection, principal: Principal, brand_id: int) -> pd.DataFrame:

@@ -69,8 +69,9 @@ class LeftOut:
             return ""
         levels = " or ".join(level for level in ("confidential", "restricted") if self.counts.get(level))
         noun = "metric" if self.total == 1 else "metrics"
-        return (f"{self.total} {noun} left out: classified {levels}. DC scores still include them; "
-                "their values, drivers and section scores are not shown.")
+        them = "it" if self.total == 1 else "them"
+        return (f"{self.total} {noun} left out: classified {levels}. DC scores still include {them}; "
+                "values, drivers and section scores of classified data are not shown.")
 
 
 def left_out(conn: Connection, principal: Principal, organization_id: int | None) -> LeftOut:

@@ -122,6 +122,10 @@ def test_a_viewer_is_told_what_was_left_out_and_never_sees_it(world):
         periods = bx.periods(conn, viewer, viewer_brand, world["project"])
         breakdown = bx.score_breakdown(conn, viewer, viewer_brand, world["project"], periods[-1])
         assert not {world["confidential"], world["restricted"]} & set(breakdown["metric_id"])
+        moved = bx.score_waterfall(conn, viewer, viewer_brand, world["project"], periods[0], periods[-1])
+        assert not {world["confidential"], world["restricted"]} & set(moved.frame["metric_id"])
+        assert "Metrics left out" in set(moved.frame["metric"])  # pooled, so the bars still add up
+        assert moved.frame["contribution"].sum() == pytest.approx(moved.score_to - moved.score_from)
         series = bx.metric_series(conn, viewer, viewer_brand, world["project"], world["confidential"])
         assert series.empty
         # The confidential section's scores are left out; the total stays.
@@ -208,3 +212,35 @@ def test_an_export_of_confidential_data_carries_a_watermark_and_an_audit_event(w
                           .order_by(AuditEvent.id.desc())).first()
         assert event.data["classification"] == "confidential" and event.data["format"] == fmt
         assert event.actor_id == bm.user_id and event.data["file"] == report.filename
+
+
+def test_organization_defaults_are_validated_audited_and_given_to_new_items(world):
+    from core.security import SecuritySettings
+    from core.settings import SettingsInvalid, read_settings, save_settings
+    from core.setup import framework as fw
+
+    db, admin, org = world["db"], who(world, "Organization Administrator"), world["org"]
+    security = SecuritySettings()
+    values = read_settings(db, admin, org, security).values()
+    assert values["default_metric_classification"] == "internal"
+    with pytest.raises(SettingsInvalid) as refused:
+        save_settings(db, admin, org, {**values, "default_scenario_classification": "secret"}, security)
+    assert "default_scenario_classification" in refused.value.problems
+    assert read_settings(db, admin, org, security).values() == values  # nothing half-applied
+    _, changes = save_settings(db, admin, org, {**values, "default_metric_classification": "Confidential",
+                                                "default_scenario_classification": "restricted"}, security)
+    try:
+        assert changes["default_metric_classification"] == ["internal", "confidential"]
+        with db.session() as s:
+            platform = s.scalars(select(Platform.id).join(Section).where(Section.organization_id == org)).first()
+        metric = fw.create_metric(db, admin, org, platform, {"code": "classified_new", "name": "Classified new"})
+        with db.session() as s:
+            assert s.get(Metric, metric).classification == "confidential"
+        # A scenario saved by an Analyst takes the default, but never above what the Analyst reads.
+        from core.scenarios import prepare_scenario
+
+        analyst = who(world, "Analyst")
+        scenario = prepare_scenario(db, analyst, "Default level", {"inputs": {"brand_ids": [world["brand"]]}})
+        assert scenario.classification == "confidential"
+    finally:
+        save_settings(db, admin, org, values, security)
