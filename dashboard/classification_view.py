@@ -27,8 +27,9 @@ def level_badge(level: str | Classification, *, class_name: str = "") -> dbc.Bad
                      title=f"Data classification: the highest level shown here is {level.value}")
 
 
-def view_badge_and_note(conn, principal: Principal, organization_id: int | None) -> tuple[dbc.Badge, html.Div]:
+def view_badge_and_note(conn, principal: Principal, organization_id: int | None,
+                        class_name: str = "") -> tuple[dbc.Badge, html.Div]:
     """The badge of a view over the organization's metric data, and its "n metrics left out" note."""
     note = left_out(conn, principal, organization_id).note()
-    return (level_badge(view_level(conn, principal, organization_id)),
+    return (level_badge(view_level(conn, principal, organization_id), class_name=class_name),
             html.Div(note, className="small text-muted classification-note", hidden=not note))

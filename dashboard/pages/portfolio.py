@@ -78,7 +78,8 @@ def layout(org: str | None = None, project: str | None = None, period: str | Non
         return unscored_view(principal, steps, chosen is None)
     with get_db().engine.connect() as conn:
         drop_default, _z = project_alert_defaults(conn, chosen.project_id)
-        badge, left_note = view_badge_and_note(conn, principal, chosen.project["organization_id"])
+        badge, left_note = view_badge_and_note(conn, principal, chosen.project["organization_id"],
+                                               "fs-6 align-middle")  # a title's badge, not a title
     graph = {"config": GRAPH_CONFIG}
     as_of = f"{chosen.project['organization']} · {chosen.project['name']}" + (
         f" · {chosen.as_of:%B %Y}" if chosen.as_of else "")

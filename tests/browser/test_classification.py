@@ -51,6 +51,11 @@ def test_classified_charts_carry_their_level_and_leave_out_what_a_viewer_may_not
     WebDriverWait(browser, 90).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#brand-breakdown-graph g.slice"))
     assert "metric left out" not in browser.find_element(By.TAG_NAME, "body").text
     screenshot(browser, "classification-brand-manager-1440")
+    browser.get(live_url + "/")  # the Portfolio page states the highest level beside its title
+    assert WebDriverWait(browser, 60).until(lambda d: [b.text for b in d.find_elements(
+        By.CSS_SELECTOR, "h2 .classification-badge")] or None) == ["Confidential"]
+    WebDriverWait(browser, 90).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#portfolio-heatmap .heatmaplayer"))
+    screenshot(browser, "classification-portfolio-1440")
 
     browser_sign_in(phone, live_url, "Viewer")
     phone.get(live_url + "/brand")
