@@ -20,6 +20,7 @@ import pandas as pd
 from scipy import stats
 from sqlalchemy import Connection, select
 
+from core.classified import shown
 from core.frames import rows_frame
 from core.models import (
     Brand,
@@ -72,9 +73,10 @@ def periods(conn: Connection, principal: Principal, brand_id: int, project_id: i
     return [_as_date(p) for p in conn.execute(stmt).scalars()]
 
 
-def catalogue(conn: Connection, brand_id: int) -> pd.DataFrame:
-    """The metric framework of the brand's organization, with names (index metric_id)."""
-    return brand_catalogue(conn, brand_id)
+def catalogue(conn: Connection, brand_id: int, principal: Principal) -> pd.DataFrame:
+    """The metric framework of the brand's organization, with names (index metric_id): only the
+    metrics the principal's clearance reads (core.classified)."""
+    return shown(brand_catalogue(conn, brand_id), principal)
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ def competitors(conn: Connection, principal: Principal, brand_id: int, project_i
 
 def _labelled(frame: pd.DataFrame, meta: pd.DataFrame, columns=("metric", "unit", "direction", "platform",
                                                                   "section")) -> pd.DataFrame:
-    return frame.join(meta[list(columns)], on="metric_id")
+    return frame.join(meta[list(columns)], on="metric_id", how="inner")  # metrics not shown are left out
 
 
 @cached_read()
@@ -120,7 +122,7 @@ def score_breakdown(conn: Connection, principal: Principal, brand_id: int, proje
     frame = frame[frame["brand_id"] == brand_id]
     out = frame[["metric_id", "value", "norm", "e"]].rename(columns={"e": "weight"})
     out["contribution"] = out["weight"] * out["norm"]
-    meta = catalogue(conn, brand_id)
+    meta = catalogue(conn, brand_id, principal)
     out = _labelled(out, meta, ("metric", "unit", "platform", "section", "section_position"))
     out = out.sort_values(["section_position", "platform", "metric"], ignore_index=True)
     return out[columns]
@@ -207,7 +209,7 @@ def gaps(conn: Connection, principal: Principal, brand_id: int, project_id: int,
     """
     comp = competitors(conn, principal, brand_id, project_id)
     inputs = load_inputs(conn, [project_id], periods=[period])
-    meta = catalogue(conn, brand_id)
+    meta = catalogue(conn, brand_id, principal)
     roles = rows_frame(
         conn.execute(select(ProjectBrand.project_id, ProjectBrand.brand_id, ProjectBrand.role)
                      .where(ProjectBrand.project_id == project_id)).all(),
@@ -248,12 +250,17 @@ def score_waterfall(conn: Connection, principal: Principal, brand_id: int, proje
     """What moved the brand's DC score between two periods, metric by metric, largest first."""
     _require(conn, principal, brand_id, project_id)
     change = score_change(conn, project_id, brand_id, period_from, period_to)
-    frame = _labelled(change, catalogue(conn, brand_id))
+    frame = _labelled(change, catalogue(conn, brand_id, principal))
     score_from = float((change["e_from"] * change["norm_from"]).sum())
     score_to = float((change["e_to"] * change["norm_to"]).sum())
     columns = ["metric_id", "metric", "section", "platform", "unit", "value_from", "value_to", "norm_from", "norm_to",
                "e_from", "e_to", "contribution", "value_effect", "weight_effect"]
-    return Waterfall(frame.reindex(columns=columns), score_from, score_to)
+    if len(frame) < len(change):  # classified metrics left out: pooled in one row, so the bars still add up
+        pooled = pd.DataFrame([{"metric_id": 0, "metric": "Metrics left out", "section": "", "platform": "classified",
+                                "contribution": float(change["contribution"].sum() - frame["contribution"].sum())}])
+        frame = pd.concat([frame, pooled], ignore_index=True)
+        frame = frame.loc[frame["contribution"].abs().sort_values(ascending=False, kind="stable").index]
+    return Waterfall(frame.reindex(columns=columns).reset_index(drop=True), score_from, score_to)
 
 
 def _brand_values(conn: Connection, principal: Principal, brand_id: int) -> pd.DataFrame:
@@ -282,7 +289,7 @@ def metric_correlations(conn: Connection, principal: Principal, brand_id: int,
                         metric_ids: list[int] | None = None) -> Correlations:
     """Correlation matrix of the brand's metrics over time (optionally only `metric_ids`)."""
     values = _brand_values(conn, principal, brand_id)
-    meta = catalogue(conn, brand_id)
+    meta = catalogue(conn, brand_id, principal)
     if metric_ids is not None:
         values = values.reindex(columns=[m for m in metric_ids if m in values.columns])
     usable = (values.notna().sum() >= 3) & (values.std() > 0)
@@ -349,5 +356,5 @@ def revenue_associations(conn: Connection, principal: Principal, brand_id: int) 
     out["r_critical"] = t_crit / np.sqrt(dof + t_crit**2)
     out["small_sample"] = out["n"] < SMALL_SAMPLE
     out["n"] = out["n"].astype(int)
-    out = _labelled(out, catalogue(conn, brand_id), ("metric", "section", "platform"))
+    out = _labelled(out, catalogue(conn, brand_id, principal), ("metric", "section", "platform"))
     return out.reindex(out["r"].abs().sort_values(ascending=False).index)[columns].reset_index(drop=True)

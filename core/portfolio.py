@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, case, func, select
 
+from core.classification import Classification, highest
+from core.classified import readable_metric_ids
 from core.formatting import signed
 from core.frames import rows_frame
 from core.models import (
@@ -67,15 +69,19 @@ def metric_catalogue(conn: Connection, organization_id: int) -> pd.DataFrame:
     rows = conn.execute(
         select(Metric.id, Metric.code, Metric.name, Metric.unit, Metric.direction, Metric.min_value, Metric.max_value,
                Platform.id, Platform.name, Section.id, Section.name, Section.position, Metric.weight,
-               Metric.description)
+               Metric.description, Metric.classification, Section.classification)
         .join(Platform, Platform.id == Metric.platform_id)
         .join(Section, Section.id == Platform.section_id)
         .where(Section.organization_id == int(organization_id))
         .order_by(Section.position, Section.id, Platform.name, Metric.id)
     ).all()
     columns = ["metric_id", "code", "metric", "unit", "direction", "min_value", "max_value", "platform_id", "platform",
-               "section_id", "section", "section_position", "weight", "description"]
-    return rows_frame(rows, columns).set_index("metric_id")
+               "section_id", "section", "section_position", "weight", "description", "metric_level", "section_level"]
+    frame = rows_frame(rows, columns).set_index("metric_id")
+    # The level a metric's values read at: the higher of its own and its section's (core.classified).
+    frame["classification"] = [highest(pair).value for pair in zip(frame["metric_level"], frame["section_level"],
+                                                                    strict=True)]
+    return frame.drop(columns=["metric_level", "section_level"])
 
 
 def brand_catalogue(conn: Connection, brand_id: int) -> pd.DataFrame:
@@ -348,7 +354,7 @@ def section_comparison(ranking: pd.DataFrame) -> pd.DataFrame:
 
 @cached_read(scoped=False)
 def score_drivers(conn: Connection, project_id: int, brand_ids: list[int], period_from: date,
-                  period_to: date) -> pd.DataFrame:
+                  period_to: date, clearance: str = Classification.RESTRICTED.value) -> pd.DataFrame:
     """For each brand, the metric that moved its DC score most in the direction it moved, and the one
     that pulled hardest against it.
 
@@ -358,6 +364,8 @@ def score_drivers(conn: Connection, project_id: int, brand_ids: list[int], perio
     that fell); `against_*` is the largest contribution of the other sign, for "despite …" (NaN
     when no metric pulled against). Only the given brands (the ones the caller may see) are
     returned; competitors' values enter through normalization only, as in the stored score.
+    Metrics classified above `clearance` (the reader's, `Principal.clearance`) are never named: the
+    driver is the largest readable contribution.
     Columns: brand_id, metric_id, metric, contribution, against_metric, against_contribution.
     """
     columns = ["brand_id", "metric_id", "metric", "contribution", "against_metric", "against_contribution"]
@@ -375,6 +383,11 @@ def score_drivers(conn: Connection, project_id: int, brand_ids: list[int], perio
     signed = np.where(to, 1.0, -1.0) * frame["e"].to_numpy() * frame["norm"].to_numpy()
     contribution = (pd.Series(signed, index=pd.MultiIndex.from_frame(frame[["brand_id", "metric_id"]]))
                     .groupby(level=[0, 1]).sum().rename("contribution").reset_index())
+    if Classification(clearance) is not Classification.RESTRICTED:
+        readable_ids = readable_metric_ids(conn, contribution["metric_id"], clearance)
+        contribution = contribution[contribution["metric_id"].isin(readable_ids)].reset_index(drop=True)
+    if contribution.empty:
+        return empty
     direction = np.sign(contribution.groupby("brand_id")["contribution"].transform("sum"))
     # Along the move: the largest contribution of the move's sign (the largest in size for no move).
     along = contribution["contribution"] * direction.where(direction != 0, np.sign(contribution["contribution"]))

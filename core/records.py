@@ -31,6 +31,7 @@ from core.models import (
 )
 from core.portfolio import READ, project_visibility
 from core.security import Principal, permissions_for, scope_filter
+from core.security.authorizer import level_filter
 from core.security.permissions import Permission
 
 BRAND_READ = Permission.BRAND_READ.value
@@ -85,7 +86,8 @@ def import_batches(session: Session, principal: Principal, ident: int | None = N
         stmt = stmt.where(ImportBatch.organization_id.in_(orgs))
     if ident is not None:
         stmt = stmt.where(ImportBatch.id == ident)
-    return list(session.scalars(stmt))
+    # Data sets classified above the principal's clearance are not listed (an id of one: not found).
+    return list(session.scalars(stmt.where(level_filter(principal, ImportBatch))))
 
 
 def import_permissions(session: Session, principal: Principal, organization_id: int) -> frozenset[str]:

@@ -25,6 +25,7 @@ from core.models.base import utcnow
 from core.scenario_compare import headline_deltas, input_differences
 from core.security import Action, Principal, authorize, can, record, scope_filter
 from core.security.authorizer import deny
+from core.setup.classification import scenario_default
 
 READ, SAVE, APPROVE = "scenario:read", "scenario:save", "scenario:approve"
 SCENARIO_DELETED = "scenario.deleted"
@@ -56,6 +57,7 @@ def _summary(s: Any, owner: str | None, project: str | None, headline: Mapping[s
     return {
         "id": s.id, "name": s.name, "kind": s.kind, "status": s.status, "owner_id": s.owner_id, "owner": owner,
         "project_id": s.project_id, "project": project, "organization_id": s.organization_id,
+        "classification": s.classification or "internal",
         "scenario": headline.get("scenario_label"), "curve_source": headline.get("curve_source"),
         "budget": headline.get("budget"), "outcome": headline.get("outcome"), "uplift": headline.get("uplift"),
         "uplift_pct": headline.get("uplift_pct"), "units": _units(headline),
@@ -100,6 +102,7 @@ def list_scenarios(db: Database, principal: Principal, kind: str | None = None, 
     headline += [Scenario.result[("units", key)].as_string().label(f"units_{key}") for key in ("currency", "outcome")]
     query = (select(Scenario.id, Scenario.name, Scenario.kind, Scenario.status, Scenario.owner_id,
                     Scenario.project_id, Scenario.organization_id, Scenario.created_at, Scenario.updated_at,
+                    Scenario.classification,
                     User.name.label("owner"), Project.name.label("project"), *headline,
                     _cell_brands(db.dialect).label("brands"))
              .outerjoin(User, User.id == Scenario.owner_id).outerjoin(Project, Project.id == Scenario.project_id)
@@ -194,7 +197,8 @@ def prepare_scenario(db: Database, principal: Principal, name: Any, result: dict
                                                  "max_active_per_brand", "unit")}
         scenario = Scenario(organization_id=org, project_id=_project_for(s, org, brand_ids),
                             owner_id=principal.user_id, name=name, kind=kind, inputs=inputs,
-                            constraints=constraints, result=result, status="saved")
+                            constraints=constraints, result=result, status="saved",
+                            classification=scenario_default(s, principal, org))
         allowed = can(principal, SAVE, scenario, session=s)
     if not allowed:
         deny(principal, SAVE, ("organization", org), "may not save scenarios here")

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
+from core.classification import DEFAULT, KINDS, ClassificationError, parse
 from core.currencies import CURRENCIES
 from core.db import Database
 from core.formatting import REVENUE, Units
@@ -49,9 +50,12 @@ ANOMALY_Z_BOUNDS = (2.0, 10.0)  # below 2 nearly every month alerts; above 10 no
 FIELDS = ("password_min_length", "password_composition", "mfa_policy", "lockout_threshold", "lockout_minutes",
           "alert_drop_threshold", "alert_anomaly_z", "currency", "outcome_unit")
 # Added after the others: a caller that does not send it keeps the organization's current value.
-OPTIONAL_FIELDS = ("security_key_for_admins",)
+# The data classification new metrics, scenarios and imported data sets get (issue 17, core.classification).
+CLASSIFICATION_FIELDS = tuple(f"default_{kind}_classification" for kind in KINDS)
+OPTIONAL_FIELDS = ("security_key_for_admins", *CLASSIFICATION_FIELDS)
 FIELDS = (*FIELDS, *OPTIONAL_FIELDS)
-ORGANIZATION_FIELDS = ("currency", "outcome_unit")  # stored on the organization's row, the rest on its security row
+# Stored on the organization's row, the rest on its security row.
+ORGANIZATION_FIELDS = ("currency", "outcome_unit", *CLASSIFICATION_FIELDS)
 # A count's name: a plural noun in words ("conversions", "units sold", "sign-ups"), never a number or markup.
 _COUNT_NOUN = re.compile(r"[a-z][a-z \-]{1,29}")
 
@@ -71,6 +75,9 @@ class OrganizationSettings:
     currency: str | None = None
     outcome_unit: str = REVENUE
     security_key_for_admins: bool = False
+    default_metric_classification: str = DEFAULT.value
+    default_scenario_classification: str = DEFAULT.value
+    default_import_classification: str = DEFAULT.value
 
     @property
     def units(self) -> Units:
@@ -140,6 +147,8 @@ def _effective(session: Session, organization_id: int, security: SecuritySetting
         lockout_threshold=policy.lockout_threshold, lockout_minutes=policy.lockout_minutes,
         alert_drop_threshold=drop, alert_anomaly_z=z, currency=units.currency, outcome_unit=units.outcome,
         security_key_for_admins=policy.security_key_for_admins,
+        **{name: getattr(session.get(Organization, organization_id), name) or DEFAULT.value
+           for name in CLASSIFICATION_FIELDS},
     )
 
 
@@ -249,6 +258,12 @@ def validate(values: Mapping[str, Any], security: SecuritySettings) -> dict[str,
         if not isinstance(values["security_key_for_admins"], bool):
             problems["security_key_for_admins"] = "Requiring a security key of administrators is either on or off."
         clean["security_key_for_admins"] = values["security_key_for_admins"]
+    for name in CLASSIFICATION_FIELDS:
+        if name in values:
+            try:
+                clean[name] = parse(values[name]).value
+            except ClassificationError as exc:
+                problems[name] = f"The default {name.split('_')[1]} {exc}."
     clean["currency"] = _currency(values.get("currency"), problems)
     clean["outcome_unit"] = _outcome_unit(values.get("outcome_unit"), problems)
     if problems:

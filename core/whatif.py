@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, select
 
+from core.classified import shown
 from core.frames import select_frame
 from core.input_ranges import finite
 from core.models import Brand, DCScore, MetricValue, ProjectBrand
@@ -172,7 +173,7 @@ def load_whatif(conn: Connection, principal: Principal, brand_id: int, project_i
     inputs = load_inputs(conn, [project_id], periods=[period])
     weights = effective_weights(inputs).reset_index(drop=True)
     mine = weights[weights["brand_id"] == brand_id]
-    catalogue = brand_catalogue(conn, brand_id)
+    catalogue = shown(brand_catalogue(conn, brand_id), principal)  # classified metrics stay as they are
     metrics = catalogue.loc[catalogue.index.intersection(mine["metric_id"])].copy()
     by_metric = mine.set_index("metric_id")
     metrics["current"] = by_metric["value"].reindex(metrics.index)

@@ -58,7 +58,7 @@ class ChartSpec:
 
 
 def _correlations(conn: Connection, principal: Principal, s: Selection) -> bx.Correlations:
-    meta = bx.catalogue(conn, s.brand_id)
+    meta = bx.catalogue(conn, s.brand_id, principal)
     ids = meta.index[meta["section"] == s.section].tolist() if s.section else None
     return bx.metric_correlations(conn, principal, s.brand_id, ids)
 

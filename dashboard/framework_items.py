@@ -14,9 +14,11 @@ from collections.abc import Callable
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, ctx, dcc, html, no_update
 
+from core.classification import LEVELS, ClassificationError
 from core.runtime import get_db
 from core.security import Forbidden, Principal, can
 from core.setup import framework as fw
+from core.setup.classification import set_framework_level
 from core.setup.framework_items import item_value, organization_of, parse_item, values_held
 from core.setup.framework_rules import FrameworkError
 from dashboard.access import protected_callback
@@ -95,6 +97,12 @@ def items_card() -> list:
                   dbc.Button("Yes, remove it and its values", id="framework-item-confirm", size="sm",
                              color="danger")],
                  id="framework-item-confirm-box", className="alert alert-warning mt-2 py-2", style=HIDDEN),
+        # Data classification (issue 17): a section's level covers its metrics; platforms have none of their own.
+        dbc.Row([dbc.Col(dcc.Dropdown(id="framework-item-level", placeholder="Classification", clearable=False,
+                                      options=[{"label": level.capitalize(), "value": level} for level in LEVELS]),
+                         md=4),
+                 dbc.Col(dbc.Button("Set classification", id="framework-item-classify", size="sm",
+                                    color="secondary"), md=4)], className="g-2 mt-1"),
         html.Div(id="framework-item-message", className="mt-2"),
         dcc.Store(id="framework-item-pending"),
         dcc.Store(id="framework-items-version", data=0),
@@ -254,6 +262,20 @@ def change_item(_save, _remove, _confirm, organization_id, item, name, code, uni
     return message, next_version, HIDDEN, None, no_update
 
 
+def classify_item(_clicks, item, level):
+    """Set the chosen metric's or section's classification (validated and audited by the service)."""
+    kind, ident = parse_item(item) or (None, None)
+    if kind not in ("metric", "section"):
+        return _message("Choose a section or a metric: a platform reads at its section's level.", "warning")
+    try:
+        stored = set_framework_level(get_db(), current_principal(), kind, ident, level)
+    except Forbidden:
+        return _message("You are not allowed to change this organization's framework.", "danger")
+    except (ClassificationError, LookupError) as exc:
+        return _message([html.Strong("Nothing was changed: "), str(exc)], "danger", id="framework-item-refused")
+    return _message(f"{kind.capitalize()} classified {stored}.", id="framework-item-classified")
+
+
 def register_callbacks() -> None:
     """Declare the card's callbacks; the page module calls this each time Dash loads it for an app."""
     org = ("organization", org_allowed)
@@ -303,3 +325,9 @@ def register_callbacks() -> None:
         objects={"organization_id": org, "item": item, "pending": item},
         prevent_initial_call=True,
     )(change_item)
+    protected_callback(
+        Output("framework-item-message", "children", allow_duplicate=True),
+        Input("framework-item-classify", "n_clicks"), State("framework-item", "value"),
+        State("framework-item-level", "value"),
+        permission=fw.FRAMEWORK_MANAGE, objects={"item": item}, prevent_initial_call=True,
+    )(classify_item)

@@ -81,7 +81,8 @@ def _summary_text(
         earlier = [p for p in periods if p < as_of]
         ranking = brand_ranking(conn, principal, project_id, as_of)
         subjects = summary_subjects(ranking)  # brands of the principal's ranking only
-        drivers = score_drivers(conn, project_id, subjects, earlier[-1], as_of) if earlier and subjects else None
+        drivers = score_drivers(conn, project_id, subjects, earlier[-1], as_of,
+                                clearance=principal.clearance.value) if earlier and subjects else None
         alerts = len(score_drop_alerts(ranking, threshold)) + len(
             metric_anomalies(conn, principal, project_id, as_of, z_threshold=z_threshold)
         )

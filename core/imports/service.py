@@ -45,6 +45,7 @@ from core.models import (
 )
 from core.scoring.service import rescore_after_change
 from core.security.audit import record
+from core.setup.classification import default_level
 
 log = logging.getLogger(__name__)
 
@@ -350,7 +351,8 @@ def commit(db: Database, organization_id: int, source: Source, spec: ImportSpec 
     with db.session() as session:
         batch = ImportBatch(organization_id=organization_id, user_id=user_id, kind=spec.kind,
                             filename=raw.filename[:300], sha256=raw.sha256, rows=report.total_rows,
-                            inserted=report.to_insert, updated=report.to_update, unchanged=report.unchanged)
+                            inserted=report.to_insert, updated=report.to_update, unchanged=report.unchanged,
+                            classification=default_level(session, organization_id, "import"))
         session.add(batch)
         session.flush()
         _create_brands(session, organization_id, parsed, user_id, report)

@@ -16,7 +16,11 @@ from datetime import date, datetime
 from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from core.classification import DEFAULT
 from core.models.base import Base, utcnow
+
+# Data classification (issue 17, core.classification): stored as the level's value, checked by the services.
+LEVEL = String(20)
 
 
 class Direction(enum.StrEnum):
@@ -40,6 +44,8 @@ class Section(Base):
     name: Mapped[str] = mapped_column(String(100))
     position: Mapped[int] = mapped_column(default=0)
     weight: Mapped[float] = mapped_column(Float, default=1.0)
+    # A section's level covers every metric under it (a metric reads at the higher of the two).
+    classification: Mapped[str] = mapped_column(LEVEL, default=DEFAULT.value, server_default=DEFAULT.value)
 
     platforms: Mapped[list[Platform]] = relationship(back_populates="section")
 
@@ -83,6 +89,7 @@ class Metric(Base):
     min_value: Mapped[float | None] = mapped_column(Float, default=None)
     max_value: Mapped[float | None] = mapped_column(Float, default=None)
     description: Mapped[str] = mapped_column(String(1000), default="")
+    classification: Mapped[str] = mapped_column(LEVEL, default=DEFAULT.value, server_default=DEFAULT.value)
 
     platform: Mapped[Platform] = relationship(back_populates="metrics")
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, Enum, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from core.classification import DEFAULT
 from core.models.base import Base, utcnow
 
 
@@ -37,6 +38,13 @@ class Organization(Base):
     # not chosen, figures without a sign) and "revenue" or a count's plural noun (None: revenue).
     currency: Mapped[str | None] = mapped_column(String(3), default=None)
     outcome_unit: Mapped[str | None] = mapped_column(String(40), default=None)
+    # The classification new metrics (and sections), scenarios and imported data sets get (migration 0021).
+    default_metric_classification: Mapped[str] = mapped_column(String(20), default=DEFAULT.value,
+                                                               server_default=DEFAULT.value)
+    default_scenario_classification: Mapped[str] = mapped_column(String(20), default=DEFAULT.value,
+                                                                 server_default=DEFAULT.value)
+    default_import_classification: Mapped[str] = mapped_column(String(20), default=DEFAULT.value,
+                                                               server_default=DEFAULT.value)
 
     projects: Mapped[list[Project]] = relationship(back_populates="organization")
     brands: Mapped[list[Brand]] = relationship(back_populates="organization")

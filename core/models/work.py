@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, CheckConstraint, Float, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core.classification import DEFAULT
 from core.models.base import Base, utcnow
 
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -36,6 +37,8 @@ class Scenario(Base):
     # The job whose `save_as` produced this scenario; unique, so a re-run job can never save it twice.
     saved_by_job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), default=None,
                                                         unique=True)
+    # Data classification (issue 17): readers below this level never see the scenario (core.security.authorizer).
+    classification: Mapped[str] = mapped_column(String(20), default=DEFAULT.value, server_default=DEFAULT.value)
 
 
 class Job(Base):
@@ -87,6 +90,8 @@ class ImportBatch(Base):
     updated: Mapped[int] = mapped_column(default=0)
     unchanged: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Data classification of the imported data set (the organization's default for imports at commit).
+    classification: Mapped[str] = mapped_column(String(20), default=DEFAULT.value, server_default=DEFAULT.value)
 
 
 class ImportUpload(Base):

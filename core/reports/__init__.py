@@ -4,19 +4,23 @@ and an auditor's compliance report (core.reports.compliance), read with `complia
 
 `render(db, principal, kind, params, fmt)` is a pure function of its arguments (no request, no
 clock), so the dashboard calls it in a request and a job worker can call it as is. The same data
-gives the same bytes. Authorization happens inside: report:export must be held, and the data is read
-with the principal narrowed to the scopes where it is held (see access.py).
+gives the same bytes, except that a report of confidential or restricted data carries a watermark
+with who exported it and when (core.reports.classified). Authorization happens inside: report:export
+must be held, and the data is read with the principal narrowed to the scopes where it is held (see
+access.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from core.db import Database
 from core.reports import brand, compliance, portfolio, scenario
 from core.reports.access import EXPORT, ReportNotFound, exporting_principal
+from core.reports.classified import stamp
 from core.reports.document import Document
 from core.reports.pdf import render_pdf
 from core.reports.xlsx import render_xlsx
@@ -59,11 +63,14 @@ def check(db: Database, principal: Principal, kind: str, params: dict[str, Any],
     CHECKS[kind](db, _reader(principal, kind), dict(params or {}))
 
 
-def render(db: Database, principal: Principal, kind: str, params: dict[str, Any], fmt: str) -> Report:
+def render(db: Database, principal: Principal, kind: str, params: dict[str, Any], fmt: str, *,
+           now: datetime | None = None) -> Report:
     """Build report `kind` ("portfolio", "brand", "scenario", "compliance") as `fmt` ("pdf", "xlsx").
 
     Raises ValueError for bad kind/format/params (with the reason), Forbidden when report:export
-    is not held, ReportNotFound (a Forbidden) for ids that do not exist or are out of scope.
+    is not held, ReportNotFound (a Forbidden) for ids that do not exist or are out of scope. A report
+    holding confidential or restricted data is watermarked (who, `now` or the clock) and audited
+    (core.reports.classified); below that the bytes depend on the data alone.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown report {kind!r}; expected one of {', '.join(KINDS)}")
@@ -71,7 +78,9 @@ def render(db: Database, principal: Principal, kind: str, params: dict[str, Any]
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     document = KINDS[kind](db, _reader(principal, kind), dict(params or {}))
     writer, media_type = FORMATS[fmt]
-    return Report(writer(document), f"{document.filename_stem}.{fmt}", media_type)
+    filename = f"{document.filename_stem}.{fmt}"
+    stamp(db, principal, document, kind, fmt, filename, now)
+    return Report(writer(document), filename, media_type)
 
 
 __all__ = ["EXPORT", "FORMATS", "KINDS", "Report", "ReportNotFound", "check", "render"]

@@ -11,9 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
+from sqlalchemy import select
 
 from core import brand_explorer as bx
+from core.classified import left_out, view_level
 from core.db import Database
+from core.models import Brand
 from core.reports import charts
 from core.reports.access import check_keys, int_param, month_label, month_param, not_found
 from core.reports.document import ChartSpec, Document, Figure, Heading, Kpi, Kpis, Table, Text
@@ -70,6 +73,8 @@ def build(db: Database, principal: Principal, params: dict[str, Any]) -> Documen
         moved = bx.score_waterfall(conn, principal, brand_id, project_id, before, period) if before else None
         gaps = bx.gaps(conn, principal, brand_id, project_id, period)
         comp = bx.competitors(conn, principal, brand_id, project_id)
+        organization_id = conn.execute(select(Brand.organization_id).where(Brand.id == brand_id)).scalar()
+        level, left = view_level(conn, principal, organization_id), left_out(conn, principal, organization_id)
 
     score = float(breakdown["contribution"].sum()) if len(breakdown) else None
     sections = _sections(breakdown)
@@ -102,7 +107,10 @@ def build(db: Database, principal: Principal, params: dict[str, Any]) -> Documen
         Kpi("Competitors compared", float(comp.total - comp.hidden), "int",
             f"of {comp.total} in the project (those you may see)"),
     ]
+    doc.classification = level.value
     doc.add(Kpis(kpis))
+    if left.total:
+        doc.add(Text(left.note(), muted=True))
     if comp.hidden:
         doc.add(Text(f"You may see {comp.total - comp.hidden} of this project's {comp.total} competitors; comparisons "
                      "use only those, and the others are never shown.", muted=True))

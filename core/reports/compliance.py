@@ -70,6 +70,7 @@ def build(db: Database, principal: Principal, params: dict[str, Any]) -> Documen
     doc = Document(title="Compliance report", organization=name, period=period.label(),
                    subtitle=f"Access, audit trail, retention and data-subject requests · as of {today:%d %b %Y}",
                    filename_stem=f"compliance-{org}-{period.start:%Y%m%d}-{period.end:%Y%m%d}", created=today)
+    doc.classification = "confidential"  # people's addresses and sign-ins, the trail: watermarked and audited
     doc.add(
         Kpis([Kpi("People with access", len(active), "int"),
               Kpi("Without a second factor", len(without), "int", "active people"),

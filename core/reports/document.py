@@ -103,6 +103,11 @@ class Document:
     created: date  # printed and used as file metadata where the library allows it
     blocks: list[Block] = field(default_factory=list)
     units: Units = field(default_factory=Units)  # the currency and outcome its money reads in
+    # The highest data classification it contains (core.classified.view_level; a scenario's own level),
+    # printed on every page and on the summary sheet; `watermark` (who, when) is set by
+    # core.reports.classified for confidential and restricted documents.
+    classification: str = "internal"
+    watermark: str = ""
 
     def add(self, *blocks: Block) -> Document:
         self.blocks.extend(blocks)

@@ -106,6 +106,14 @@ def _numbered_canvas(document: Document):
             self.drawRightString(width - MARGIN, height - 0.95 * cm, f"{document.title} · {document.period}")
             self.drawString(MARGIN, 0.75 * cm, f"Digi-Cadence · data as of {document.created:%d %b %Y}")
             self.drawRightString(width - MARGIN, 0.75 * cm, f"Page {self._pageNumber} of {total}")
+            # The highest classification on every page, under the header; a classified export's watermark
+            # (who, when: core.reports.classified) under the footer rule.
+            self.setFont(BOLD, 8)
+            self.setFillColor(INK)
+            self.drawRightString(width - MARGIN, height - 1.5 * cm, document.classification.capitalize())
+            if document.watermark:
+                self.setFont(FONT, 7.5)
+                self.drawCentredString(width / 2, 0.35 * cm, document.watermark)
             self.restoreState()
 
     return NumberedCanvas

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from core import portfolio as pf
 from core import portfolio_alerts as pa
+from core.classified import left_out, view_level
 from core.db import Database
 from core.formatting import Units
 from core.models import Organization, Project
@@ -164,14 +165,16 @@ def _project_blocks(conn, principal: Principal, project: dict, as_of: date | Non
     matrix = pf.section_matrix(scored)
     moved = pf.movers(ranking, 6)
     if previous and len(moved):
-        drivers = pf.score_drivers(conn, pid, moved["brand_id"].tolist(), previous[-1], period)
+        drivers = pf.score_drivers(conn, pid, moved["brand_id"].tolist(), previous[-1], period,
+                                     clearance=principal.clearance.value)
         moved = moved.merge(drivers, on="brand_id", how="left")
         moved = moved.assign(why=[pf.mover_reason(r) for r in moved.to_dict("records")])
     else:
         moved = moved.assign(why="")
     alerts = _alerts(pa.score_drop_alerts(ranking), pa.metric_anomalies(conn, principal, pid, period))
     subjects = summary_subjects(scored)  # what changed and why: the page's paragraph, over this report's data
-    why = pf.score_drivers(conn, pid, subjects, previous[-1], period) if previous and subjects else None
+    why = (pf.score_drivers(conn, pid, subjects, previous[-1], period, clearance=principal.clearance.value)
+           if previous and subjects else None)
     label = f"{project['name']} · {month_label(period)}"
     own_names = set(ranking.loc[ranking.role == "own", "brand"])
     suffix = f" · {project['name']}" if several else ""
@@ -236,6 +239,8 @@ def build(db: Database, principal: Principal, params: dict[str, Any]) -> Documen
         organization, projects = _projects(conn, principal, params)
         several = len(projects) > 1
         units = project_units(conn, projects[0]["id"])  # the projects are one organization's
+        organization_id = conn.execute(select(Project.organization_id).where(Project.id == projects[0]["id"])).scalar()
+        level, left = view_level(conn, principal, organization_id), left_out(conn, principal, organization_id)
         parts, periods = [], []
         for i, project in enumerate(projects):
             blocks, period = _project_blocks(conn, principal, project, as_of, several)
@@ -247,4 +252,7 @@ def build(db: Database, principal: Principal, params: dict[str, Any]) -> Documen
     stem = f"portfolio-{'-'.join(str(p['id']) for p in projects)}-{last:%Y-%m}"
     doc = Document("Executive portfolio summary", organization, period,
                    f"{organization} · {names} · scores as of {period}", stem, last, units=units)
+    doc.classification = level.value
+    if left.total:
+        doc.add(Text(left.note(), muted=True))
     return doc.add(*parts, *terms("dc_score", "spend", "outcome", *(("mer",) if units.revenue else ())))

@@ -88,6 +88,7 @@ def build(db: Database, principal: Principal, params: dict[str, Any]) -> Documen
                    f"{sc['name']} (#{sc['id']}) · {sc['status']} · {result.get('scenario_label') or sc['kind']}"
                    f"{' · project ' + sc['project'] if sc['project'] else ''} · by {sc['owner'] or 'n/a'}, "
                    f"{created:%d %b %Y}", f"scenario-{sc['id']}", created, units=units)
+    doc.classification = sc.get("classification") or "internal"
     money, outcome = units.money, units.outcome_value
 
     lo, hi = _interval(result.get("outcome_interval"))

@@ -127,7 +127,15 @@ def _summary(ws: Worksheet, doc: Document, sheets: dict[int, str]) -> None:
     ws["B5"].number_format = "yyyy-mm-dd"
     put(ws, 6, 1, "Money in").font = BOLD
     put(ws, 6, 2, f"{doc.units.currency or 'no currency chosen'} · outcome: {doc.units.outcome_name}")
-    row = 7
+    # The highest data classification the workbook holds, and for confidential and restricted data who
+    # exported it and when (core.reports.classified).
+    put(ws, 7, 1, "Classification").font = BOLD
+    put(ws, 7, 2, doc.classification.capitalize())
+    row = 8
+    if doc.watermark:
+        put(ws, 8, 1, "Watermark").font = BOLD
+        put(ws, 8, 2, doc.watermark)
+        row = 9
     for index, block in enumerate(doc.blocks):
         if isinstance(block, Heading):
             row += 1

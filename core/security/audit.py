@@ -76,6 +76,10 @@ class Action:
     SCENARIO_SAVED = "scenario.saved"
     MODEL_FITTED = "model.fitted"  # a brand's response curves were fitted and kept as a new fit version
     EXPORT = "report.exported"
+    # Data classification (issue 17): a level or an organization default set; an export of
+    # confidential or restricted data (core.reports.classified), with its watermark's who and when.
+    CLASSIFICATION_CHANGED = "classification.changed"
+    CLASSIFIED_EXPORT = "report.classified_export"
     ACCESS_DENIED = "authz.denied"
     API_CALL = "api.call"
     API_TOKEN_ISSUED = "api.token_issued"

@@ -19,6 +19,9 @@ would allow. Both read `Principal.scopes`, and the rules per kind of object are:
 - User, AuditEvent, custom Role: system or their organization (rows without one: system only).
 - Channel (each organization's own catalogue): system, its organization, or a grant on a project or
   brand of that organization (whoever sees a brand's spend sees its organization's channel names).
+- Classification (issue 17, `level_filter`): on top of the above, metric values, section and platform
+  scores and scenarios classified above the principal's clearance are not there at all (a scenario
+  above it is refused like one out of scope); a metric reads at the higher of its and its section's level.
 """
 
 from __future__ import annotations
@@ -28,11 +31,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, false, or_, select, true, tuple_
 from sqlalchemy.orm import Session
 
+from core.classification import Classification, readable
 from core.models.marketing import Channel
-from core.models.metrics import DCScore, MetricValue
+from core.models.metrics import DCScore, Metric, MetricValue, Platform, Section
 from core.models.portfolio import Brand, Organization, Project
 from core.models.security import AuditEvent, Role, User
-from core.models.work import Scenario
+from core.models.work import ImportBatch, Scenario
 from core.read_cache import cached_under
 from core.security.audit import Action, record
 from core.security.permissions import Permission
@@ -92,6 +96,8 @@ def permissions_for(principal: Principal, obj: Any, *, session: Session | None =
         held |= _in_org(principal, obj.organization_id) | _brand_and_project_grants(principal, obj.id)
         held |= principal.market_permissions(obj.id)
     elif isinstance(obj, Scenario):
+        if not _level_readable(principal, obj.classification):
+            return frozenset()  # above the clearance: as if it were out of scope
         held |= _in_org(principal, obj.organization_id)
         if obj.project_id is not None:
             held |= principal.projects.get(obj.project_id, frozenset())
@@ -198,8 +204,47 @@ def deny(principal: Principal, permission: str, obj: Any, reason: str = "not per
     raise Forbidden(str(permission), obj, reason)
 
 
+def _level_readable(principal: Principal, level: str | None) -> bool:
+    return (level or Classification.INTERNAL.value) in readable(principal.clearance)
+
+
+def level_filter(principal: Principal, model: Any) -> ColumnElement[bool]:
+    """WHERE clause keeping the rows of `model` whose classification the principal may read.
+
+    The one statement of the classification rule for queries: `scope_filter` adds it for metric
+    values, DC scores and scenarios; readers of the framework (`Metric`, `Section`) and of import
+    batches add it themselves. Someone cleared for restricted data gets no extra clause at all.
+    """
+    if principal.clearance is Classification.RESTRICTED:
+        return true()
+    levels = readable(principal.clearance)
+    sections = select(Section.id).where(Section.classification.in_(levels))
+    if model is Section:
+        return Section.classification.in_(levels)
+    if model is Metric:
+        platforms = select(Platform.id).where(Platform.section_id.in_(sections))
+        return and_(Metric.classification.in_(levels), Metric.platform_id.in_(platforms))
+    if model is MetricValue:
+        return MetricValue.metric_id.in_(select(Metric.id).where(level_filter(principal, Metric)))
+    if model is DCScore:  # a section's and its platforms' scores are data of the section's level
+        platforms = select(Platform.id).where(Platform.section_id.in_(sections))
+        return or_(DCScore.level == "total", and_(DCScore.level == "section", DCScore.node_id.in_(sections)),
+                   and_(DCScore.level == "platform", DCScore.node_id.in_(platforms)))
+    if model in (Scenario, ImportBatch):
+        return model.classification.in_(levels)
+    raise TypeError(f"no classification rule for {getattr(model, '__name__', model)}")
+
+
 def scope_filter(principal: Principal, permission: str, model: Any) -> ColumnElement[bool]:
-    """WHERE clause keeping the rows of `model` on which the principal holds `permission`."""
+    """WHERE clause keeping the rows of `model` on which the principal holds `permission` (and, for
+    classified rows, whose level the principal may read: `level_filter`)."""
+    clause = _scope_filter(principal, permission, model)
+    if model in (MetricValue, DCScore, Scenario) and principal.clearance is not Classification.RESTRICTED:
+        return and_(clause, level_filter(principal, model))
+    return clause
+
+
+def _scope_filter(principal: Principal, permission: str, model: Any) -> ColumnElement[bool]:
     s = principal.scopes(str(permission))
     if s.everywhere:
         return true()

@@ -31,6 +31,10 @@ class Permission(enum.StrEnum):
     # Compliance reports (access review, audit extract, retention, data-subject requests) for auditors.
     COMPLIANCE_READ = "compliance:read"
     SYSTEM_MANAGE = "system:manage"
+    # Data classification (issue 17, core.classification): reading values above "internal". Public and
+    # internal data need only the read permissions above; a level's permission is the person's clearance.
+    READ_CONFIDENTIAL = "data:read_confidential"
+    READ_RESTRICTED = "data:read_restricted"
 
 
 ALL_PERMISSIONS: frozenset[str] = frozenset(p.value for p in Permission)
@@ -46,13 +50,16 @@ VIEWER = "Viewer"
 
 _READ = {Permission.PORTFOLIO_READ, Permission.BRAND_READ, Permission.METRICS_READ, Permission.SCENARIO_READ}
 _WORK = {Permission.SCENARIO_RUN, Permission.SCENARIO_SAVE, Permission.REPORT_EXPORT}
+# Everyone who works with the data (not only reads it) reads confidential values; restricted values only
+# the administrators (and custom roles that choose it). docs/SECURITY.md states the defaults.
+_CONFIDENTIAL = {Permission.READ_CONFIDENTIAL}
 
 BUILTIN_ROLES: dict[str, frozenset[str]] = {
     SYSTEM_ADMINISTRATOR: ALL_PERMISSIONS,
     ORGANIZATION_ADMINISTRATOR: ORGANIZATION_PERMISSIONS,
-    PORTFOLIO_MANAGER: frozenset(p.value for p in _READ | _WORK | {Permission.SCENARIO_APPROVE}),
-    BRAND_MANAGER: frozenset(p.value for p in _READ | _WORK | {Permission.BRAND_WRITE}),
-    ANALYST: frozenset(p.value for p in _READ | _WORK),
+    PORTFOLIO_MANAGER: frozenset(p.value for p in _READ | _WORK | _CONFIDENTIAL | {Permission.SCENARIO_APPROVE}),
+    BRAND_MANAGER: frozenset(p.value for p in _READ | _WORK | _CONFIDENTIAL | {Permission.BRAND_WRITE}),
+    ANALYST: frozenset(p.value for p in _READ | _WORK | _CONFIDENTIAL),
     VIEWER: frozenset(p.value for p in _READ),
 }
 
@@ -82,3 +89,8 @@ def validate_permissions(permissions: object) -> frozenset[str]:
     if Permission.SYSTEM_MANAGE.value in perms:
         raise ValueError("system:manage belongs to the built-in System Administrator role only")
     return perms
+
+
+# The permission that reads each level above "internal" (core.classification), lowest first.
+LEVEL_PERMISSIONS: dict[str, str] = {"confidential": Permission.READ_CONFIDENTIAL.value,
+                                     "restricted": Permission.READ_RESTRICTED.value}

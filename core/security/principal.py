@@ -22,10 +22,17 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, and_, bindparam, select
 from sqlalchemy.orm import Session
 
+from core.classification import Classification
 from core.db import Database
 from core.models.portfolio import Brand, Organization, Project, ProjectBrand
 from core.models.security import Role, RoleGrant, User
-from core.security.permissions import ALL_PERMISSIONS, BUILTIN_ROLES, ORGANIZATION_PERMISSIONS, Permission
+from core.security.permissions import (
+    ALL_PERMISSIONS,
+    BUILTIN_ROLES,
+    LEVEL_PERMISSIONS,
+    ORGANIZATION_PERMISSIONS,
+    Permission,
+)
 
 _EMPTY: frozenset = frozenset()
 # What a grant on an own brand lets its holder read of the project's competitors (market data).
@@ -103,6 +110,22 @@ class Principal:
         return (self.organization_id, tuple(sorted(self.system)), table(self.organizations), table(self.projects),
                 table(self.brands), table(self.project_brands), table(self.market_projects),
                 table(self.market_members))
+
+    @property
+    def clearance(self) -> Classification:
+        """The highest classification this person may read (core.classification).
+
+        A level's permission is a clearance of the person, not of a scope: held in any of their grants,
+        it opens values of that level wherever their read permissions already reach (the levels are
+        ordered, so `data:read_restricted` also reads confidential values). The scope filter
+        (core.security.authorizer) applies it; `scope_key` covers it through the permissions.
+        """
+        held = self.all_permissions
+        if LEVEL_PERMISSIONS["restricted"] in held:
+            return Classification.RESTRICTED
+        if LEVEL_PERMISSIONS["confidential"] in held:
+            return Classification.CONFIDENTIAL
+        return Classification.INTERNAL
 
     def scopes(self, permission: str) -> ScopeSet:
         """Where `permission` holds; the authorizer and the scope filter are both built on this."""

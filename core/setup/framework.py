@@ -32,6 +32,7 @@ from core.security.audit import record
 from core.security.authorizer import authorize
 from core.security.permissions import Permission
 from core.security.principal import Principal
+from core.setup.classification import default_level
 from core.setup.framework_rules import FrameworkError, NotInFramework, clean_metric, clean_name, clean_weight
 
 FRAMEWORK_MANAGE = Permission.FRAMEWORK_MANAGE.value
@@ -218,7 +219,8 @@ def create_section(db: Database, principal: Principal, organization_id: int, nam
         _unique_section(s, organization_id, name)
         position = s.scalar(select(func.coalesce(func.max(Section.position), -1) + 1)
                             .where(Section.organization_id == organization_id))
-        section = Section(organization_id=organization_id, name=name, weight=weight, position=position)
+        section = Section(organization_id=organization_id, name=name, weight=weight, position=position,
+                          classification=default_level(s, organization_id, "metric"))
         s.add(section)
         s.flush()
         return section.id
@@ -340,7 +342,8 @@ def create_metric(db: Database, principal: Principal, organization_id: int, plat
     def edit(s: Session) -> int:
         platform = _mine(s, Platform, platform_id, organization_id, "platform")
         _unique_code(s, organization_id, values["code"])
-        metric = Metric(organization_id=organization_id, platform_id=platform.id, **values)
+        metric = Metric(organization_id=organization_id, platform_id=platform.id, **values,
+                        classification=default_level(s, organization_id, "metric"))
         s.add(metric)
         s.flush()
         return metric.id

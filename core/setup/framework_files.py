@@ -29,6 +29,7 @@ from core.models import Metric, Platform, Section
 from core.security.authorizer import authorize
 from core.security.permissions import Permission
 from core.security.principal import Principal
+from core.setup.classification import default_level
 from core.setup.cli_common import Usage, database, organization_id
 from core.setup.framework import FRAMEWORK_MANAGE, change, framework
 from core.setup.framework_rules import FrameworkError, clean_metric, clean_name, clean_weight
@@ -122,7 +123,8 @@ def _merge(s: Session, organization_id: int, items: list[dict]) -> dict[str, int
         section = sections.get(item["section"].lower())
         if section is None:
             section = sections[item["section"].lower()] = Section(
-                organization_id=organization_id, name=item["section"], position=len(sections))
+                organization_id=organization_id, name=item["section"], position=len(sections),
+                classification=default_level(s, organization_id, "metric"))
             s.add(section)
             s.flush()
         section.weight = item["section_weight"]
@@ -135,7 +137,8 @@ def _merge(s: Session, organization_id: int, items: list[dict]) -> dict[str, int
         platform.weight = item["platform_weight"]
         metric = metrics.get(item["metric"]["code"].lower())
         if metric is None:
-            s.add(Metric(organization_id=organization_id, platform_id=platform.id, **item["metric"]))
+            s.add(Metric(organization_id=organization_id, platform_id=platform.id, **item["metric"],
+                         classification=default_level(s, organization_id, "metric")))
             counts["created"] += 1
             continue
         metric.platform_id = platform.id

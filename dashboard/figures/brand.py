@@ -203,7 +203,8 @@ def headline_cards(result: bx.Waterfall, comp: bx.Competitors, period_from: date
 
 def breakdown_note(frame: pd.DataFrame, period: date) -> str:
     """How to read the sunburst, with the score it adds up to."""
-    return (f"{month_label(period)}: DC score {frame['contribution'].sum():.1f}. Size = weight in the score, "
+    return (f"{month_label(period)}: the metrics shown add up to a DC score of {frame['contribution'].sum():.1f}. "
+            "Size = weight in the score, "
             "colour = normalized score (0 worst … 100 best in the project). Click a section to zoom.")
 
 

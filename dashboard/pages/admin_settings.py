@@ -12,11 +12,13 @@ from dash import Input, Output, State, dcc, html, no_update
 from flask import current_app
 
 from core.admin import organizations_in_scope
+from core.classification import LEVELS
 from core.currencies import CURRENCIES
 from core.runtime import get_db
 from core.security import Forbidden, Principal, SecuritySettings, can
 from core.settings import (
     ANOMALY_Z_BOUNDS,
+    CLASSIFICATION_FIELDS,
     DROP_THRESHOLD_BOUNDS,
     LOCKOUT_MINUTES_BOUNDS,
     LOCKOUT_THRESHOLD_BOUNDS,
@@ -41,7 +43,10 @@ LABELS = {
     "lockout_minutes": "Lockout length (minutes)", "alert_drop_threshold": "Score-drop alert (points)",
     "alert_anomaly_z": "Anomaly alert (robust z)", "currency": "Currency", "outcome_unit": "Outcome",
     "security_key_for_admins": "Security key for administrators",
+    "default_metric_classification": "New metrics and sections", "default_scenario_classification": "New scenarios",
+    "default_import_classification": "New imported data sets",
 }
+LEVEL_OPTIONS = [{"label": level.capitalize(), "value": level} for level in LEVELS]
 TEXT_FIELDS = ("currency", "outcome_unit")  # refused with a sentence under the field, like the numbers
 CURRENCY_OPTIONS = [{"label": f"{code} · {name}", "value": code} for code, name in CURRENCIES.items()]
 
@@ -125,6 +130,14 @@ def layout(**_query) -> html.Div:
                      className="form-text"),
         ], md=6),
     ], className="g-3")
+    classification = dbc.Row([
+        dbc.Col([dbc.Label(LABELS[field], html_for=f"settings-{field}"),
+                 dcc.Dropdown(id=f"settings-{field}", options=LEVEL_OPTIONS, clearable=False),
+                 html.Div(id=f"settings-{field}-feedback", className="small text-danger")], md=4)
+        for field in CLASSIFICATION_FIELDS
+    ] + [dbc.Col(html.Div("The level each new item gets (issue 17); administrators change a metric's level on the "
+                          "Framework page, owners their scenario's. Confidential and restricted values are shown "
+                          "only to roles holding that level.", className="form-text"), xs=12)], className="g-3")
 
     def card(title: str, body) -> dbc.Card:
         return dbc.Card([dbc.CardHeader(title, className="fw-semibold"), dbc.CardBody(body)],
@@ -143,7 +156,7 @@ def layout(**_query) -> html.Div:
             dbc.Row([
                 dbc.Col([card("Passwords", passwords), card("Two-factor sign-in", mfa)], xl=6),
                 dbc.Col([card("Lockout", lockout), card("Alert defaults", alerts),
-                         card("Money and outcomes", money)], xl=6),
+                         card("Money and outcomes", money), card("Data classification", classification)], xl=6),
             ], className="g-3"),
         ]), delay_show=300),
         dbc.Button("Save settings", id="settings-save", color="primary", className="mb-2"),
@@ -151,7 +164,8 @@ def layout(**_query) -> html.Div:
     ])
 
 
-_ORDER = (*NUMBER_FIELDS, "mfa_policy", "password_composition", *TEXT_FIELDS, "security_key_for_admins")
+_ORDER = (*NUMBER_FIELDS, "mfa_policy", "password_composition", *TEXT_FIELDS, "security_key_for_admins",
+          *CLASSIFICATION_FIELDS)
 _VALUE_OUTPUTS = [Output(f"settings-{f}", "value") for f in _ORDER]
 
 
@@ -180,7 +194,7 @@ def _show(value) -> str:
 @protected_callback(
     Output("settings-result", "children"),
     *[Output(f"settings-{f}", "invalid") for f in NUMBER_FIELDS],
-    *[Output(f"settings-{f}-feedback", "children") for f in (*NUMBER_FIELDS, *TEXT_FIELDS)],
+    *[Output(f"settings-{f}-feedback", "children") for f in (*NUMBER_FIELDS, *TEXT_FIELDS, *CLASSIFICATION_FIELDS)],
     Input("settings-save", "n_clicks"),
     State("settings-org", "value"),
     *[State(f"settings-{f}", "value") for f in _ORDER],
@@ -189,15 +203,17 @@ def _show(value) -> str:
     prevent_initial_call=True,
 )
 def save(_clicks, organization_id, password_min_length, lockout_threshold, lockout_minutes, alert_drop_threshold,
-         alert_anomaly_z, mfa_policy, password_composition, currency, outcome_unit, security_key_for_admins):
+         alert_anomaly_z, mfa_policy, password_composition, currency, outcome_unit, security_key_for_admins,
+         default_metric, default_scenario, default_import):
     """Validate on the server and save every value at once, or none; say what changed."""
     values = {"password_min_length": password_min_length, "lockout_threshold": lockout_threshold,
               "lockout_minutes": lockout_minutes, "alert_drop_threshold": alert_drop_threshold,
               "alert_anomaly_z": alert_anomaly_z, "mfa_policy": mfa_policy,
               "password_composition": bool(password_composition) if password_composition is not None else False,
               "currency": currency, "outcome_unit": outcome_unit,
-              "security_key_for_admins": bool(security_key_for_admins)}
-    checked = (*NUMBER_FIELDS, *TEXT_FIELDS)
+              "security_key_for_admins": bool(security_key_for_admins),
+              **dict(zip(CLASSIFICATION_FIELDS, (default_metric, default_scenario, default_import), strict=True))}
+    checked = (*NUMBER_FIELDS, *TEXT_FIELDS, *CLASSIFICATION_FIELDS)
     clear = [False] * len(NUMBER_FIELDS) + [None] * len(checked)
     try:
         _settings, changes = save_settings(get_db(), current_principal(), organization_id, values, _security())

@@ -21,12 +21,14 @@ from dash import Input, Output, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from core import brand_explorer as bx
+from core.classified import brand_organization
 from core.runtime import get_db
 from core.security import Forbidden, Principal
 from dashboard import brand_charts as charts
 from dashboard.access import protected_callback, register_page
 from dashboard.auth.principal import current_principal
 from dashboard.brand_charts import CHARTS, ChartSpec, Selection, read_chart, to_download
+from dashboard.classification_view import view_badge_and_note
 from dashboard.context import project_explorable
 from dashboard.figures import brand as figs
 from dashboard.figures.brand import month_label
@@ -80,9 +82,9 @@ def _download_buttons(chart: str) -> html.Div:
     )
 
 
-def _card(chart: str, body: list, controls: list | None = None) -> dbc.Card:
-    header = dbc.CardHeader(
-        html.Div([html.Span(CHARTS[chart].title, className="fw-semibold me-2"), _download_buttons(chart)],
+def _card(chart: str, body: list, controls: list | None = None, badge=None) -> dbc.Card:
+    header = dbc.CardHeader(  # the badge: the highest classification the chart may hold (issue 17)
+        html.Div([html.Span(CHARTS[chart].title, className="fw-semibold me-2"), badge, _download_buttons(chart)],
                  className="d-flex align-items-center flex-wrap gap-2"),
     )
     inner = [*(controls or []), html.Div(id=f"brand-{chart}-note", className="small text-muted mb-1"),
@@ -109,7 +111,8 @@ def _layout(principal: Principal, brand: str | None, project: str | None) -> htm
         brand_id, project_id = _pick_pair(pairs, _as_int(brand), _as_int(project))
         periods = bx.periods(conn, principal, brand_id, project_id)
         comp = bx.competitors(conn, principal, brand_id, project_id)
-        meta = bx.catalogue(conn, brand_id)
+        meta = bx.catalogue(conn, brand_id, principal)
+        badge, left_note = view_badge_and_note(conn, principal, brand_organization(conn, brand_id))
     several_orgs = pairs["organization"].nunique() > 1
     brands = pairs.drop_duplicates("brand_id")
     brand_options = [{"label": f"{r.brand} · {r.organization}" if several_orgs else r.brand, "value": int(r.brand_id)}
@@ -154,9 +157,9 @@ def _layout(principal: Principal, brand: str | None, project: str | None) -> htm
     )]
     correlation_controls = [dcc.Dropdown(id="brand-section", options=section_options,
                                          value=section_options[0]["value"], clearable=False, className="mb-2")]
-    chart = {name: _card(name, []) for name in CHARTS}
-    chart["series"] = _card("series", [], series_controls)
-    chart["correlation"] = _card("correlation", [], correlation_controls)
+    chart = {name: _card(name, [], badge=badge) for name in CHARTS}
+    chart["series"] = _card("series", [], series_controls, badge)
+    chart["correlation"] = _card("correlation", [], correlation_controls, badge)
 
     def pair(left: str, right: str) -> dbc.Row:
         return dbc.Row([dbc.Col(chart[left], xs=12, xl=6), dbc.Col(chart[right], xs=12, xl=6)], className="g-3 mb-3")
@@ -167,7 +170,7 @@ def _layout(principal: Principal, brand: str | None, project: str | None) -> htm
                      className="d-flex flex-wrap justify-content-between align-items-center gap-2"),
             html.P("What your brand's DC score is made of, what moved it, where competitors are ahead, and "
                    "which metrics move with revenue.", className="text-muted"),
-            controls,
+            controls, left_note,
             dbc.Alert(access_note, color="info", className="small py-2", id="brand-access-note",
                       is_open=bool(access_note)),
             dcc.Loading(dbc.Row(id="brand-kpis", className="g-3 mb-3"), delay_show=300),
@@ -308,7 +311,7 @@ def show_series(metric_id, competitor_ids, brand_id, project_id):
         if series.empty or metric_id is None:
             return blank("No values of this metric for the brand."), ""
         with get_db().engine.connect() as conn:
-            metric = bx.catalogue(conn, brand_id).loc[metric_id]
+            metric = bx.catalogue(conn, brand_id, current_principal()).loc[metric_id]
         return figs.series_figure(series, int(brand_id), metric), figs.series_note(series, metric)
 
     return _guarded("series", draw, (metric_id, competitor_ids, brand_id, project_id))

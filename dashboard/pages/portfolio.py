@@ -39,6 +39,7 @@ from core.setup.framework import scores_label
 from dashboard import portfolio_summary
 from dashboard.access import protected_callback, register_page
 from dashboard.auth.principal import current_principal
+from dashboard.classification_view import view_badge_and_note
 from dashboard.components import chart_layout, empty_state, kpi_card, signed, term
 from dashboard.context import period_value, pick_period, resolve
 from dashboard.context import project_readable as _project_readable
@@ -77,6 +78,8 @@ def layout(org: str | None = None, project: str | None = None, period: str | Non
         return unscored_view(principal, steps, chosen is None)
     with get_db().engine.connect() as conn:
         drop_default, _z = project_alert_defaults(conn, chosen.project_id)
+        badge, left_note = view_badge_and_note(conn, principal, chosen.project["organization_id"],
+                                               "fs-6 align-middle")  # a title's badge, not a title
     graph = {"config": GRAPH_CONFIG}
     as_of = f"{chosen.project['organization']} · {chosen.project['name']}" + (
         f" · {chosen.as_of:%B %Y}" if chosen.as_of else "")
@@ -88,8 +91,8 @@ def layout(org: str | None = None, project: str | None = None, period: str | Non
             dcc.Store(id="portfolio-period", data=period_value(chosen.as_of) if chosen.as_of else None),
             dbc.Row(
                 [
-                    dbc.Col([html.H2("Portfolio", className="mb-0"), html.Div(as_of, className="text-muted")],
-                            xs=12, md=8),
+                    dbc.Col([html.H2(["Portfolio ", badge], className="mb-0"),  # the page's highest level
+                             html.Div(as_of, className="text-muted"), left_note], xs=12, md=8),
                     dbc.Col(report_control("report-portfolio"), xs=12, md=4, className="text-md-end"),
                 ],
                 className="align-items-center g-2 mb-3",
@@ -357,7 +360,8 @@ def _movers_view(principal: Principal, project_id: int, period: str | None):
         if not periods:
             return empty_state("No scores for this project yet.")
         moved = movers(brand_ranking(conn, principal, project_id, periods[-1]), MOVERS)
-        drivers = (score_drivers(conn, project_id, moved["brand_id"].tolist(), periods[-2], periods[-1])
+        drivers = (score_drivers(conn, project_id, moved["brand_id"].tolist(), periods[-2], periods[-1],
+                                  clearance=principal.clearance.value)
                    if len(periods) > 1 else pd.DataFrame(columns=["brand_id", "metric", "contribution"]))
     return _movers_list(moved, drivers, project_id)
 

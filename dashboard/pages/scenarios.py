@@ -13,6 +13,7 @@ import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html, no_update
 
+from core.classification import ClassificationError, readable
 from core.formatting import Units
 from core.optimize.results import describe_status
 from core.runtime import get_db
@@ -27,9 +28,11 @@ from core.scenarios import (
     delete_scenario,
     list_scenarios,
 )
-from core.security import Principal, can
+from core.security import Forbidden, Principal, can
+from core.setup.classification import set_scenario_level
 from dashboard.access import holds_anywhere, protected_callback, register_page
 from dashboard.auth.principal import current_principal
+from dashboard.classification_view import level_badge
 from dashboard.components import PALETTE, chart_layout, signed, term
 from dashboard.figures.common import figure
 from dashboard.getting_started import empty_page
@@ -79,6 +82,11 @@ def _columns(can_open: bool) -> list[dict]:
         name,
         {"field": "status", "headerName": "Status", "minWidth": 100,
          "cellClassRules": {"text-success fw-semibold": "params.value == 'approved'"}},
+        # Each row's data classification (issue 17); rows above the reader's clearance are never sent.
+        {"field": "classification", "headerName": "Classification", "minWidth": 120,
+         "valueFormatter": {"function": "params.value ? params.value[0].toUpperCase() + params.value.slice(1) : ''"},
+         "cellClassRules": {"text-danger fw-semibold": "params.value == 'restricted'",
+                            "text-warning-emphasis fw-semibold": "params.value == 'confidential'"}},
         {"field": "scenario", "headerName": "Type", "minWidth": 170, "wrapText": True, "autoHeight": True,
          "cellStyle": {"lineHeight": "1.4", "paddingTop": "6px", "paddingBottom": "6px"}},
         {"field": "brands", "headerName": "Brands", "minWidth": 150,
@@ -105,6 +113,11 @@ def layout(**_query) -> html.Div:
         buttons.append(dcc.ConfirmDialogProvider(
             dbc.Button("Delete", id="scenarios-delete-button", color="outline-danger"), id="scenarios-delete",
             message="Delete the selected scenarios? This cannot be undone."))
+        # Data classification (issue 17): an owner sets their scenario's level, up to their own clearance.
+        buttons += [dcc.Dropdown(id="scenarios-level", options=[{"label": v.capitalize(), "value": v}
+                                                                for v in readable(principal.clearance)],
+                                 placeholder="Classification", clearable=False, style={"minWidth": "160px"}),
+                    dbc.Button("Classify", id="scenarios-classify", color="outline-secondary")]
     return html.Div([
         html.Div([html.H2("Scenarios", className="mb-0"), report_control("report-scenario", "Report on the selected")],
                  className="d-flex flex-wrap justify-content-between align-items-center gap-2"),
@@ -192,7 +205,8 @@ def _card(sc: dict, delta: dict, first: str | None, width: int) -> dbc.Col:
     pct, units = r.get("uplift_pct"), Units.of(r.get("units"))
     return dbc.Col(dbc.Card([
         dbc.CardHeader([html.Span(sc["name"], className="fw-semibold me-2 text-break"),
-                        dbc.Badge(sc["status"], color=STATUS_COLORS.get(sc["status"], "secondary"))]),
+                        dbc.Badge(sc["status"], color=STATUS_COLORS.get(sc["status"], "secondary")),
+                        level_badge(sc.get("classification") or "internal", class_name="ms-1")]),
         dbc.CardBody([
             html.Div(r.get("scenario_label") or sc["kind"], className="small text-muted"),
             html.Div(["Budget ", units.money(r.get("budget"))], className="mt-1"),
@@ -305,6 +319,30 @@ def approve(n_clicks, selected):
         return no_update, _alert("Select exactly one scenario to approve.")
     approve_scenario(get_db(), current_principal(), ids[0])
     return _refresh(), _alert(f"Scenario #{ids[0]} approved.", "success")
+
+
+@protected_callback(
+    Output("scenarios-grid", "rowData", allow_duplicate=True),
+    Output("scenarios-message", "children", allow_duplicate=True),
+    Input("scenarios-classify", "n_clicks"),
+    State("scenarios-grid", "selectedRows"),
+    State("scenarios-level", "value"),
+    prevent_initial_call=True,
+    permission=SAVE,
+    objects={"selected": ("scenario", _deletable)},
+)
+def classify(n_clicks, selected, level):
+    """Set the selected scenario's classification: its owner only, validated and audited in core."""
+    ids = _ids(selected)
+    if not n_clicks or len(ids) != 1:
+        return no_update, _alert("Select exactly one scenario of yours to classify.")
+    try:
+        stored = set_scenario_level(get_db(), current_principal(), ids[0], level)
+    except Forbidden:
+        return no_update, _alert("Only the scenario's owner sets its classification.", "danger")
+    except (ClassificationError, LookupError) as exc:
+        return no_update, _alert(f"Nothing was changed: {exc}.", "danger")
+    return _refresh(), _alert(f"Scenario #{ids[0]} classified {stored}.", "success")
 
 
 @protected_callback(

@@ -154,7 +154,7 @@ def _brand_chart(world, chart: str, fmt: str) -> bytes:
     spec = brand_charts.CHARTS[chart]
     with world["app"].server.app_context(), world["db"].engine.connect() as conn:
         months = bx.periods(conn, principal, world["brand"], world["project"])
-        metric = int(bx.catalogue(conn, world["brand"]).index[0])
+        metric = int(bx.catalogue(conn, world["brand"], principal).index[0])
         selection = brand_charts.Selection(world["brand"], world["project"], months[0], months[-1], metric)
         result = brand_charts.read_chart(spec, principal, selection)
         payload = brand_charts.to_download(spec.table(result), f"brand-{chart}", fmt)

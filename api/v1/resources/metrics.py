@@ -12,6 +12,7 @@ from api.v1.problems import ApiProblem
 from api.v1.security import current_principal
 from api.v1.types import UtcDatetime
 from core import records
+from core.classified import shown
 from core.portfolio import metric_catalogue
 from core.runtime import get_db
 
@@ -34,6 +35,8 @@ class MetricOut(BaseModel):
     platform: str
     section_id: int
     section: str
+    classification: str = Field(description="The level its values read at (the higher of the metric's and its "
+                                             "section's); metrics above your clearance are not listed.")
 
 
 class MetricList(BaseModel):
@@ -85,11 +88,12 @@ def list_metrics(query: MetricQuery) -> MetricList:
     items: list[MetricOut] = []
     with db.engine.connect() as conn:
         for org in orgs:
-            frame = metric_catalogue(conn, org).reset_index()
+            frame = shown(metric_catalogue(conn, org), principal).reset_index()  # classified above: left out
             items += [MetricOut(id=r.metric_id, organization_id=org, code=r.code, name=r.metric, unit=r.unit or "",
                                 direction=r.direction, weight=float(r.weight), description=r.description or "",
                                 min_value=_num(r.min_value), max_value=_num(r.max_value), platform_id=r.platform_id,
-                                platform=r.platform, section_id=r.section_id, section=r.section)
+                                platform=r.platform, section_id=r.section_id, section=r.section,
+                                classification=r.classification)
                       for r in frame.itertuples(index=False)]
     return MetricList(items=items)
 

@@ -33,6 +33,8 @@ class ScenarioSummary(BaseModel):
     project_id: int | None
     project: str | None
     organization_id: int
+    classification: str = Field(description="Its data classification: public, internal, confidential or "
+                                             "restricted (scenarios above your clearance are never listed).")
     scenario: str | None
     curve_source: str | None
     budget: float | None

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import io
 import json
 from datetime import UTC, date, datetime, timedelta
 
 import dash
 import pytest
 from dash._utils import split_callback_id, to_json
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from core.demo import seed_demo
 from core.models import (
@@ -310,3 +311,115 @@ def test_portfolio_setup_by_role_and_organization(setting, role):
         assert listed == may
     with db.session() as s:
         assert s.get(Project, setting["home_project"]).name == home_name
+
+
+# ---- data classification (issue 17): role × level × read path ------------------------------------------------
+
+LEVELS = ["internal", "confidential", "restricted"]
+CLEARED = {"System Administrator": "restricted", "Organization Administrator": "restricted",
+           "Portfolio Manager": "confidential", "Brand Manager": "confidential", "Analyst": "confidential",
+           "Viewer": "internal"}
+
+
+@pytest.fixture
+def classified(setting):
+    """The first organization's most-valued metric and a scenario of its home project, both classified at
+    the level the test asks for (`classify(level)`), put back to internal afterwards."""
+    from core.models import MetricValue
+
+    db = setting["db"]
+    with db.session() as s:
+        org = s.get(Project, setting["home_project"]).organization_id
+        metric = s.scalars(select(MetricValue.metric_id).join(Metric, Metric.id == MetricValue.metric_id)
+                           .where(Metric.organization_id == org).group_by(MetricValue.metric_id)
+                           .order_by(func.count().desc(), MetricValue.metric_id)).first()
+        name = s.get(Metric, metric).name
+        platform = s.get(Metric, metric).platform.name
+        label = f"{name} ({platform})"  # as the Brand explorer offers it (names repeat across platforms)
+        scenario = Scenario(organization_id=org, project_id=setting["home_project"], name="Classified matrix plan",
+                            kind="budget", inputs={}, constraints={}, result={}, status="saved")
+        s.add(scenario)
+        s.flush()
+        ident = scenario.id
+
+    def classify(level: str) -> dict:
+        with db.session() as s:
+            s.get(Metric, metric).classification = level
+            s.get(Scenario, ident).classification = level
+        return {"metric": metric, "name": name, "platform": platform, "label": label, "scenario": ident}
+
+    yield classify
+    with db.session() as s:
+        s.get(Metric, metric).classification = "internal"
+        s.delete(s.get(Scenario, ident))
+
+
+def _me(setting, role):
+    with setting["db"].session() as s:
+        user_id = s.scalar(select(User.id).where(User.email == setting["people"][role].email))
+    return load_principal(setting["db"], user_id)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("role", ROLES)
+def test_classified_values_by_role_level_and_read_path(setting, classified, role, level):
+    """Each role reads a metric's values and a scenario classified at `level` through the data layer, the REST
+    API, the Brand explorer page and a report export exactly when its clearance reaches the level."""
+    from core import records
+    from core.classification import Classification
+    from core.reports import render
+    from core.scenarios import get_scenario, list_scenarios
+
+    items = classified(level)
+    me = _me(setting, role)
+    sees = Classification(CLEARED[role]).rank >= Classification(level).rank
+    assert me.clearance.value == CLEARED[role]
+    db = setting["db"]
+    # 1. The data layer: metric values and scenarios.
+    with db.session() as s:
+        rows, _ = records.metric_values(s, me, metric_id=items["metric"], limit=1000)
+    assert bool(rows) == sees, f"{role} read {level} values: {bool(rows)}"
+    listed = any(x["id"] == items["scenario"] for x in list_scenarios(db, me))
+    try:
+        get_scenario(db, me, items["scenario"])
+        opened = True
+    except Forbidden:
+        opened = False
+    in_scope = role not in ("Brand Manager", "Viewer")  # brand grants never reach a project's scenarios
+    assert listed == opened == (sees and in_scope), f"{role} listed/opened a {level} scenario: {listed}/{opened}"
+    # 2. The REST API: the same values, and the scenario's 404 like an out-of-scope id.
+    api = setting["app"].server.test_client()
+    token = setting["app"].server.extensions["digicadence.api_credentials"].issue(me.user_id).access_token
+    headers = {"Authorization": f"Bearer {token}"}
+    answer = api.get(f"/api/v1/metric-values?metric_id={items['metric']}&limit=5", headers=headers)
+    assert answer.status_code == 200 and bool(answer.get_json()["items"]) == sees
+    status = api.get(f"/api/v1/scenarios/{items['scenario']}", headers=headers).status_code
+    assert status == (200 if sees and in_scope else 404), f"{role} GET a {level} scenario: {status}"
+    # 3. The Brand explorer page: the metric is offered only to those who may read it.
+    content = _page_content(_client(setting, role), "/brand")
+    assert (f'"label": "{items["label"]}"' in content) == sees or REFUSAL in content
+    # 4. A workbook export (roles holding report:export) of the role's own brand.
+    if "report:export" in BUILTIN_ROLES[role]:
+        pair = _explorable_pair(setting, me)
+        report = render(db, me, "brand", {"brand_id": pair[0], "project_id": pair[1]}, "xlsx")
+        from openpyxl import load_workbook
+
+        book = load_workbook(io.BytesIO(report.content))
+        named = any(items["name"] in row and items["platform"] in row for ws in book.worksheets
+                    if ws.title != "Summary" for row in ws.iter_rows(values_only=True))
+        assert named == sees, f"{role}'s export named a {level} metric: {named}"
+        assert dict(r[:2] for r in book["Summary"].iter_rows(values_only=True) if r[0])["Classification"] == (
+            level.capitalize() if sees else "Internal")
+
+
+def _explorable_pair(setting, principal) -> tuple[int, int]:
+    """A (brand, project) the principal may explore in the first organization (where the metric was classified)."""
+    from core import brand_explorer as bx
+
+    with setting["db"].session() as s:
+        org = s.get(Project, setting["home_project"]).organization_id
+        projects = set(s.scalars(select(Project.id).where(Project.organization_id == org)))
+    with setting["db"].engine.connect() as conn:
+        pairs = bx.explorable(conn, principal)
+    row = pairs[pairs["project_id"].isin(projects)].iloc[0]
+    return int(row["brand_id"]), int(row["project_id"])
