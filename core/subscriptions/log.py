@@ -48,8 +48,8 @@ def delivery_log(db: Database, principal: Principal, limit: int = 200) -> list[d
                                                                              sub.project_id),
                  "recipient": email, "period": d.period, "status": d.status, "attempts": d.attempts,
                  "error": d.last_error or "", "job_id": d.job_id or "",
-                 "created_at": d.created_at.isoformat(timespec="seconds"),
-                 "retry_at": d.retry_at.isoformat(timespec="seconds") if d.retry_at else ""}
+                 "created_at": d.created_at.isoformat(sep=" ", timespec="seconds")[:19],
+                 "retry_at": d.retry_at.isoformat(sep=" ", timespec="seconds")[:19] if d.retry_at else ""}
                 for d, sub, email in s.execute(query)]
 
 

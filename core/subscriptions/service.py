@@ -184,11 +184,11 @@ def list_subscriptions(db: Database, principal: Principal) -> list[dict[str, Any
                          .order_by(ReportSubscription.created_at.desc(), ReportSubscription.id.desc())).all()
         emails = dict(s.execute(select(User.id, User.email).where(
             User.id.in_({r.recipient_id for r in rows} | {r.owner_id for r in rows}))).all())
-        return [{"id": r.id, "what": target_label(s, r.report, r.target_id, r.project_id), "format": r.format.upper(),
+        return [{"id": r.id, "what": f"{target_label(s, r.report, r.target_id, r.project_id)} ({r.format.upper()})",
                  "when": f"{r.cadence} at {r.hour:02d}:00 {r.timezone}", "recipient": emails.get(r.recipient_id, ""),
                  "owner": emails.get(r.owner_id, ""), "mine": r.owner_id == me,
-                 "channels": ", ".join(c for c, on in (("e-mail", r.email), ("webhook", bool(r.webhook_url))) if on),
-                 "status": "active" if r.active else ("stopped: " + (r.stopped_reason or "paused")),
+                 "status": ("active" if r.active else "stopped: " + (r.stopped_reason or "paused")) + " · by "
+                 + " and ".join(c for c, on in (("e-mail", r.email), ("webhook", bool(r.webhook_url))) if on),
                  "next_run_at": r.next_run_at.isoformat() if r.active else ""} for r in rows]
 
 
