@@ -22,6 +22,7 @@ from core.db import Database
 from core.jobs.delivery_kind import REPORT_DELIVERY
 from core.jobs.queue import Dispatcher, submit
 from core.jobs.records import aware
+from core.jobs.tasks import _database as worker_database
 from core.models import ReportSubscription, SubscriptionDelivery
 from core.models.base import utcnow
 from core.security import load_principal
@@ -140,8 +141,8 @@ def register_task(celery_app: Any, db: Database, dispatcher: Dispatcher) -> dict
     """The Celery beat side (worker.py): the tick task, and its beat entry every `tick_s` (60 when 0)."""
     every = float(mail_settings().tick_s or 60)
 
-    @celery_app.task(name=TICK_TASK, ignore_result=True)
+    @celery_app.task(name=TICK_TASK, ignore_result=True, shared=False)  # bound to this app's database only
     def subscriptions_tick() -> dict[str, int]:
-        return tick(db, dispatcher)
+        return tick(worker_database(db.url), dispatcher)  # an engine of this worker process, not the parent's
 
     return {"digicadence-subscriptions": {"task": TICK_TASK, "schedule": every, "options": {"expires": every}}}

@@ -205,3 +205,23 @@ def test_another_organizations_brand_and_a_foreign_recipient_are_refused(world):
     with pytest.raises(SubscriptionError, match="may not export"):
         create_subscription(db, bm, _brand_card(world, recipient_id=viewer))
     assert unsubscribe(db, SECRET, "not-a-token") is None
+
+
+def test_the_celery_beat_entry_runs_the_same_tick(world, mail, smtp):
+    """Production's schedule: beat's entry names the task `register_task` put on the Celery app; the task queues the
+    due delivery (here to a recording queue) and a worker's run of that job sends it."""
+    from celery import Celery
+
+    from core.jobs.runner import execute
+    from core.subscriptions.scheduler import TICK_TASK, register_task
+    from tests.integration.jobs.support import FAST, Recorder
+
+    db, bm = world["db"], world["principal"]("Brand Manager")
+    app, queue = Celery("subscriptions-test", broker="memory://"), Recorder()
+    schedule = register_task(app, db, queue)
+    assert schedule["digicadence-subscriptions"]["task"] == TICK_TASK and TICK_TASK in app.tasks
+    sub = create_subscription(db, bm, _brand_card(world))
+    make_due(db, sub)
+    assert app.tasks[TICK_TASK]()["queued"] == 1 and len(queue.sent) == 1
+    assert execute(db, queue.sent[0], FAST) == "succeeded"
+    assert deliveries(db, sub)[-1].status == "sent" and len(smtp.inbox.to(world["people"]["Brand Manager"].email)) == 1
