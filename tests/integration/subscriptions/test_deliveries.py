@@ -225,3 +225,21 @@ def test_the_celery_beat_entry_runs_the_same_tick(world, mail, smtp):
     assert app.tasks[TICK_TASK]()["queued"] == 1 and len(queue.sent) == 1
     assert execute(db, queue.sent[0], FAST) == "succeeded"
     assert deliveries(db, sub)[-1].status == "sent" and len(smtp.inbox.to(world["people"]["Brand Manager"].email)) == 1
+
+
+def test_a_persons_data_download_lists_their_subscriptions_and_erasure_removes_them(world, tmp_path):
+    from core.security.accounts import Accounts
+    from core.security.crypto import SecretBox, load_keys
+    from tests.support import FAST as SECURITY
+
+    db = world["db"]
+    pm, bm = world["principal"]("Portfolio Manager"), world["principal"]("Brand Manager")
+    mine = create_subscription(db, bm, _brand_card(world, webhook_url="https://hooks.example.com/x"))
+    for_me = create_subscription(db, pm, _brand_card(world, recipient_id=bm.user_id))
+    accounts = Accounts(db, SECURITY, SecretBox(load_keys((), tmp_path)))
+    listed = accounts.download_my_data(bm.user_id)["report_subscriptions"]
+    assert {(r["id"], r["owner"], r["recipient"]) for r in listed} == {(mine, True, True), (for_me, False, True)}
+    assert any(r["webhook_url"] == "https://hooks.example.com/x" for r in listed)
+    accounts.erase_user(world["principal"]("Organization Administrator"), bm.user_id)
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(ReportSubscription)) == 0
