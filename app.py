@@ -30,11 +30,14 @@ from core.observability.web import init_observability
 from core.runtime import AppState
 from core.security import DemoCredential, SecretBox, ensure_demo_users
 from core.setup.first_admin import setup_token
+from core.subscriptions import delivery as subscription_delivery
+from core.subscriptions.scheduler import SubscriptionTimer
 from dashboard.auth import init_auth
 from dashboard.envelope import install_body_limits
 from dashboard.errors import register_server_errors
 from dashboard.hardening import harden
 from dashboard.shell import build_dash
+from dashboard.unsubscribe import unsubscribe_blueprint
 
 log = logging.getLogger("digicadence")
 
@@ -57,6 +60,7 @@ def create_app(config: Config | None = None, *, seed_demo: bool | None = None) -
     if not config.demo_mode:
         announce_setup(db, config)
     server.register_blueprint(health_bp)
+    server.register_blueprint(unsubscribe_blueprint)
     init_auth(server, config, db)
     api_bp = init_api(server, config, server.extensions["digicadence.limiter"])
     app = build_dash(server)
@@ -65,7 +69,12 @@ def create_app(config: Config | None = None, *, seed_demo: bool | None = None) -
     job_settings = QueueSettings.from_env(config.job_env)
     celery_app = make_celery(config.redis_url, job_settings, queue=config.celery_queue) if config.redis_url else None
     server.extensions["digicadence.celery"] = celery_app
-    install_job_queue(server, db, celery_app, job_settings)
+    dispatcher = install_job_queue(server, db, celery_app, job_settings)
+    # Report subscriptions: the SMTP settings for their deliveries; in the embedded default their schedule's
+    # timer (with Celery, beat runs the same tick: worker.py).
+    subscription_delivery.configure(config.mail, config.secret_key)
+    if celery_app is None and config.mail.tick_s:
+        server.extensions["digicadence.subscriptions"] = SubscriptionTimer(db, dispatcher, config.mail.tick_s).start()
     register_server_errors(server)
     harden(app, https=config.https, csrf_exempt=(api_bp,))
     install_body_limits(app, config)  # after harden: callback posts are checked after sign-in and CSRF

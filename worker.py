@@ -1,7 +1,7 @@
 """The Celery worker for durable jobs: `celery -A worker:celery worker --loglevel=INFO`.
 
-`celery -A worker:celery beat` runs the schedule: the job sweeper (core.jobs.tasks.beat_schedule)
-and retention.
+`celery -A worker:celery beat` runs the schedule: the job sweeper (core.jobs.tasks.beat_schedule),
+retention, and the report subscriptions' tick (core.subscriptions.scheduler).
 
 It builds the same app as the web process, from the same environment (REDIS_URL, DATABASE_URL,
 SECRET_KEY), so the job tasks are registered on the same Celery app and queue the web process sends
@@ -72,3 +72,11 @@ celery.conf.beat_schedule = {
 }
 celery.conf.beat_schedule = {**(celery.conf.beat_schedule or {}),
                              **beat_schedule(QueueSettings.from_env(_config.job_env))}
+
+# Report subscriptions: beat's tick queues the due deliveries (core.subscriptions.scheduler).
+from core.jobs.queue import EXTENSION as JOB_QUEUE  # noqa: E402
+from core.subscriptions.scheduler import register_task as register_subscription_task  # noqa: E402
+
+celery.conf.beat_schedule = {**celery.conf.beat_schedule,
+                             **register_subscription_task(celery, dash_app.server.extensions["digicadence"].db,
+                                                          dash_app.server.extensions[JOB_QUEUE])}

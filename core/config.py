@@ -180,6 +180,42 @@ def _totp_secret(env: dict[str, str]) -> str | None:
 
 
 @dataclass(frozen=True)
+class MailSettings:
+    """Report subscriptions' sending (core.subscriptions): SMTP, the public address links point to, retries.
+
+    No DIGICADENCE_SMTP_HOST (the embedded default): nothing is mailed, and each delivery is failed with
+    "mail is not configured", so the delivery log says why nobody got anything.
+    """
+
+    smtp_host: str | None = None  # DIGICADENCE_SMTP_HOST
+    smtp_port: int = 587  # DIGICADENCE_SMTP_PORT
+    mail_from: str = "digi-cadence@localhost"  # DIGICADENCE_MAIL_FROM
+    smtp_user: str | None = None  # DIGICADENCE_SMTP_USER / DIGICADENCE_SMTP_PASSWORD
+    smtp_password: str | None = None
+    smtp_starttls: bool = False  # DIGICADENCE_SMTP_STARTTLS
+    timeout_s: int = 15  # DIGICADENCE_SMTP_TIMEOUT_S, also the webhook's
+    public_url: str = "http://127.0.0.1:8050"  # DIGICADENCE_PUBLIC_URL: links in e-mails and webhooks
+    max_attempts: int = 4  # DIGICADENCE_DELIVERY_MAX_ATTEMPTS: sends of one delivery before it is failed
+    retry_base_s: int = 60  # DIGICADENCE_DELIVERY_RETRY_BASE_S: the wait after attempt n is base × 2^(n-1)
+    tick_s: int = 60  # DIGICADENCE_SUBSCRIPTION_TICK_S: the embedded schedule's timer (0: off)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, port: int = 8050) -> MailSettings:
+        env = _environment(env)
+        host = (env.get("DIGICADENCE_SMTP_HOST") or "").strip() or None
+        return cls(smtp_host=host, smtp_port=_whole(env, "DIGICADENCE_SMTP_PORT", cls.smtp_port, low=1, high=65535),
+                   mail_from=(env.get("DIGICADENCE_MAIL_FROM") or "").strip() or cls.mail_from,
+                   smtp_user=env.get("DIGICADENCE_SMTP_USER") or None,
+                   smtp_password=env.get("DIGICADENCE_SMTP_PASSWORD") or None,
+                   smtp_starttls=_truthy(env.get("DIGICADENCE_SMTP_STARTTLS")),
+                   timeout_s=_whole(env, "DIGICADENCE_SMTP_TIMEOUT_S", cls.timeout_s, low=1, high=300),
+                   public_url=(env.get("DIGICADENCE_PUBLIC_URL") or f"http://127.0.0.1:{port}").strip().rstrip("/"),
+                   max_attempts=_whole(env, "DIGICADENCE_DELIVERY_MAX_ATTEMPTS", cls.max_attempts, low=1, high=20),
+                   retry_base_s=_whole(env, "DIGICADENCE_DELIVERY_RETRY_BASE_S", cls.retry_base_s, low=1),
+                   tick_s=_whole(env, "DIGICADENCE_SUBSCRIPTION_TICK_S", cls.tick_s))
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything the app reads from its environment, resolved once at start-up."""
 
@@ -235,6 +271,8 @@ class Config:
     # browser reports (https://host[:port]); unset: both read from each request's host.
     webauthn_rp_id: str | None = None
     webauthn_origin: str | None = None
+    # Report subscriptions: SMTP, the public address, delivery retries, the embedded schedule's timer.
+    mail: MailSettings = field(default_factory=MailSettings)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, *, demo_default: bool = False) -> Config:
@@ -291,6 +329,7 @@ class Config:
             worker_nice=_whole(env, "DIGICADENCE_WORKER_NICE", 10, low=-20, high=19),
             webauthn_rp_id=(env.get("DIGICADENCE_WEBAUTHN_RP_ID") or "").strip().lower() or None,
             webauthn_origin=(env.get("DIGICADENCE_WEBAUTHN_ORIGIN") or "").strip().rstrip("/") or None,
+            mail=MailSettings.from_env(env, _whole(env, "PORT", cls.port, low=1, high=65535)),
         )
 
 

@@ -9,7 +9,7 @@ import pyotp
 from sqlalchemy import select
 
 from app import create_app
-from core.config import Config, Keys
+from core.config import Config, Keys, MailSettings
 from core.models import Organization
 from core.security import SecuritySettings, ensure_demo_users
 from core.security.crypto import SecretBox, load_keys
@@ -21,7 +21,9 @@ FAST = SecuritySettings(bcrypt_rounds=4)
 
 def make_app(db, tmp_path, **overrides) -> dash.Dash:
     # Bcrypt cost and Fernet keys as the test environment sets them (tests/conftest.py lowers the cost).
-    settings = {"security": SecuritySettings.from_env(), "keys": Keys.from_env(), **overrides}
+    # No subscription timer (its tick would run in every test app): tests call core.subscriptions.scheduler.tick.
+    settings = {"security": SecuritySettings.from_env(), "keys": Keys.from_env(), "mail": MailSettings(tick_s=0),
+                **overrides}
     config = Config(database_url=db.url, secret_key="k" * 32, instance_dir=tmp_path, **settings)
     return create_app(config, seed_demo=False)
 

@@ -4,6 +4,7 @@ Modules, each importing only those listed before it (tests/unit/test_import_grap
 - records: the Job row as its owner sees it (get, list, latest, cancel, close) and JobReporter;
   the domain may import it (core.scenarios saves from a finished job).
 - kinds: the registry of job kinds (validate, run, save); knows no kind in particular.
+- delivery_kind: the "report_delivery" kind (one attempt at a subscription's delivery, core.subscriptions).
 - fit_kind: the "fit" kind (a brand's response curves, kept as a fit version).
 - builtin: the built-in kinds (optimization, recommendation, export_report); imports the domain.
 - queue: QueueSettings and `submit` (validate, commit the row, dispatch).

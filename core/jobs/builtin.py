@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+import core.jobs.delivery_kind  # report subscriptions' deliveries
 import core.jobs.fit_kind
 import core.jobs.flighting_kind  # noqa: F401  (so does the flighting kind)
 from core import reports

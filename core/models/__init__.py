@@ -10,6 +10,7 @@ from core.models.operations import AuditArchive, DataVersion, DataVersionPending
 from core.models.portfolio import Brand, BrandRole, Normalization, Organization, Project, ProjectBrand
 from core.models.security import AuditEvent, Role, RoleGrant, User, UserSession
 from core.models.sso import OrganizationSSO, SSOIdentity, SSOUsedNonce
+from core.models.subscriptions import ReportSubscription, SubscriptionDelivery
 from core.models.work import ImportBatch, ImportUpload, Job, Scenario
 
 __all__ = [
@@ -19,7 +20,7 @@ __all__ = [
     "Granularity", "IdempotencyRecord", "ImportBatch", "ImportUpload", "Job", "LiftTest", "Metric",
     "MetricValue",
     "Normalization", "Organization", "OrganizationSSO", "Outcome", "Platform", "Project", "ProjectBrand",
-    "RefreshToken", "ResponseCurve",
+    "RefreshToken", "ReportSubscription", "ResponseCurve",
     "RetentionPolicy", "Role", "RoleGrant", "SSOIdentity", "SSOUsedNonce",
-    "Scenario", "Section", "Spend", "User", "UserSession", "join_channel", "utcnow",
+    "Scenario", "Section", "Spend", "SubscriptionDelivery", "User", "UserSession", "join_channel", "utcnow",
 ]

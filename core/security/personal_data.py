@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from core.models.security import AccountToken, AuditEvent, PasswordHistory, Role, RoleGrant, SecurityKey, User
 from core.models.sso import SSOIdentity
+from core.models.subscriptions import ReportSubscription
 from core.security import mfa
 from core.security.audit import blank_personal, iso_utc
 from core.security.role_names import role_label
@@ -50,6 +51,15 @@ def export(session: Session, user: User) -> dict[str, Any]:
         "company_accounts": [{"issuer": i.issuer, "subject": i.subject, "linked_at": _when(i.created_at),
                               "last_seen_at": _when(i.last_seen_at)} for i in session.scalars(
             select(SSOIdentity).where(SSOIdentity.user_id == user.id).order_by(SSOIdentity.created_at))],
+        # Report subscriptions the person made or receives (their webhook address included).
+        "report_subscriptions": [{"id": r.id, "owner": r.owner_id == user.id, "recipient": r.recipient_id == user.id,
+                                  "report": r.report, "target_id": r.target_id, "project_id": r.project_id,
+                                  "format": r.format, "cadence": r.cadence, "hour": r.hour, "timezone": r.timezone,
+                                  "email": r.email, "webhook_url": r.webhook_url, "active": r.active,
+                                  "created_at": _when(r.created_at)} for r in session.scalars(
+            select(ReportSubscription).where((ReportSubscription.owner_id == user.id)
+                                             | (ReportSubscription.recipient_id == user.id))
+            .order_by(ReportSubscription.id))],
         "audit_events": [{"id": e.id, "action": e.action, "created_at": _when(e.created_at),
                           "actor_id": e.actor_id, "target_type": e.target_type, "target_id": e.target_id,
                           "data": e.data, "personal": e.personal} for e in events],
@@ -57,9 +67,12 @@ def export(session: Session, user: User) -> dict[str, Any]:
 
 
 def erase(session: Session, user: User, now: datetime) -> dict[str, int]:
-    """Right to erasure: pseudonymize the row, drop credentials and grants, blank `personal` of the
-    person's audit events. The audit chain stays valid (personal data is not hashed)."""
+    """Right to erasure: pseudonymize the row, drop credentials, grants and the report subscriptions the
+    person made or receives, blank `personal` of the person's audit events. The audit chain stays valid
+    (personal data is not hashed)."""
     mfa.clear_mfa(session, user)
+    session.execute(delete(ReportSubscription).where((ReportSubscription.owner_id == user.id)
+                                                     | (ReportSubscription.recipient_id == user.id)))
     for model in (RoleGrant, PasswordHistory, AccountToken, SecurityKey, SSOIdentity):
         session.execute(delete(model).where(model.user_id == user.id))
     user.email = f"erased-{user.id}@erased.invalid"

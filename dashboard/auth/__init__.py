@@ -32,7 +32,8 @@ from dashboard.auth.webauthn_views import enrolment_answer, webauthn_blueprint
 
 PUBLIC_PREFIXES = ("/login", "/auth/oidc/", "/setup", "/healthz", "/readyz", "/vendor/", "/assets/",
                    "/_dash-component-suites/", "/_favicon", "/favicon.ico",
-                   "/auth/webauthn/sign-in/")  # a key as second factor, or a passkey: checked by the endpoints
+                   "/auth/webauthn/sign-in/",  # a key as second factor, or a passkey: checked by the endpoints
+                   "/unsubscribe/")  # one-click unsubscribe: its signed token is checked (dashboard/unsubscribe.py)
 # Paths that do their own access control instead of the sign-in (Prometheus does not sign in).
 SELF_GUARDED_PATHS = ("/metrics",)
 DASH_DATA_PREFIXES = ("/_dash-update-component", "/_dash-layout", "/_dash-dependencies", "/_reload-hash")

@@ -1,7 +1,7 @@
 """alerts on outcomes: findings per own brand, and each person's reads and snoozes
 
 Revision ID: 0023
-Revises: 0020
+Revises: 0022
 Create Date: 2026-12-07
 
 Issue 18 item 2. Rules run after every import and refit (`core.alert_rules`) and write one row per
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0023"
-down_revision = "0020"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 

@@ -11,6 +11,7 @@ from core.config import (
     Config,
     ConfigError,
     Keys,
+    MailSettings,
     OpsConfig,
     SecuritySettings,
     ensure_secret_file,
@@ -77,6 +78,10 @@ def test_everything_else_the_app_reads_keeps_its_documented_default(tmp_path):
     assert (config.security.lockout_threshold, config.security.lockout_minutes) == (5, 30)
     assert config.keys == Keys() and (config.read_cache_entries, config.read_cache_mb) == (512, 64)
     assert config.demo_password is None and config.demo_totp_secret is None
+    # Report subscriptions: no SMTP (deliveries say "mail is not configured"), links to the local app.
+    assert config.mail == MailSettings() and config.mail.smtp_host is None
+    assert config.mail.public_url == "http://127.0.0.1:8050"
+    assert (config.mail.max_attempts, config.mail.retry_base_s, config.mail.tick_s) == (4, 60, 60)
     ops = OpsConfig.from_env({"DIGICADENCE_INSTANCE_DIR": str(tmp_path)})
     assert ops.backup_dir == tmp_path / "backups" and ops.backup_key is None and ops.redis_url is None
     assert ops.database_url == f"sqlite:///{tmp_path / 'digicadence.db'}"
@@ -91,7 +96,14 @@ def test_the_variables_of_the_other_modules_are_read_here(tmp_path):
         "DIGICADENCE_READ_CACHE_ENTRIES": "0", "DIGICADENCE_READ_CACHE_MB": "8",
         "DIGICADENCE_DEMO_PASSWORD": "pw-lantern-harbour",
         "DIGICADENCE_DEMO_TOTP_SECRET": "JBSWY3DPEHPK3PXP", "DIGICADENCE_JWT_KEYS": "a:" + "x" * 32,
+        "DIGICADENCE_SMTP_HOST": "smtp.example.com", "DIGICADENCE_SMTP_PORT": "2525", "DIGICADENCE_SMTP_USER": "u",
+        "DIGICADENCE_SMTP_PASSWORD": "p", "DIGICADENCE_SMTP_STARTTLS": "1", "DIGICADENCE_MAIL_FROM": "dc@example.com",
+        "DIGICADENCE_PUBLIC_URL": "https://dc.example.com/", "DIGICADENCE_DELIVERY_MAX_ATTEMPTS": "6",
+        "DIGICADENCE_DELIVERY_RETRY_BASE_S": "30", "DIGICADENCE_SUBSCRIPTION_TICK_S": "0",
     })
+    assert config.mail == MailSettings(smtp_host="smtp.example.com", smtp_port=2525, mail_from="dc@example.com",
+                                       smtp_user="u", smtp_password="p", smtp_starttls=True,
+                                       public_url="https://dc.example.com", max_attempts=6, retry_base_s=30, tick_s=0)
     security = config.security
     assert (security.bcrypt_rounds, security.lockout_threshold, security.lockout_minutes) == (4, 3, 7)
     assert (config.read_cache_entries, config.read_cache_mb) == (0, 8) and config.keys.jwt == (("a", "x" * 32),)
@@ -111,6 +123,9 @@ def test_the_variables_of_the_other_modules_are_read_here(tmp_path):
     ("DIGICADENCE_DEMO_TOTP_SECRET", "not base32!", "base32"),
     ("PORT", "http", "whole number"),
     ("DIGICADENCE_MAX_JSON_DEPTH", "0", "at least 1"),
+    ("DIGICADENCE_SMTP_PORT", "70000", "between 1 and 65535"),
+    ("DIGICADENCE_DELIVERY_MAX_ATTEMPTS", "0", "between 1 and 20"),
+    ("DIGICADENCE_SUBSCRIPTION_TICK_S", "soon", "whole number"),
 ])
 def test_a_bad_value_stops_the_start_and_names_the_variable(tmp_path, name, value, reason):
     env = {"SECRET_KEY": "s" * 32, "DIGICADENCE_INSTANCE_DIR": str(tmp_path), name: value}

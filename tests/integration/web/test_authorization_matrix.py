@@ -47,6 +47,9 @@ PUBLIC_ROUTES = {"static", "health.healthz", "health.readyz", "auth.login", "aut
                  # Company sign-in (OpenID Connect): its start and the provider's callback come before a session;
                  # a callback without this browser's flow is refused (tests/integration/web/test_sso_sign_in.py).
                  "sso.start", "sso.callback",
+                 # A report e-mail's one-click unsubscribe: the signed token is the proof, no sign-in
+                 # (tests/integration/subscriptions/test_deliveries.py).
+                 "unsubscribe.unsubscribe",
                  "observability.metrics_endpoint", "_dash_assets.static",
                  "/_dash-component-suites/<string:package_name>/<path:fingerprinted_path>", "/_favicon.ico",
                  # The REST API: signing in, its contract and docs, and its 404 for unknown paths; every
