@@ -19,6 +19,7 @@ from flask_wtf.csrf import generate_csrf
 from core.alert_inbox import READ as ALERTS_READ
 from core.alert_inbox import unread_count
 from core.config import PROJECT_ROOT
+from core.reports.access import EXPORT as REPORT_EXPORT
 from core.runtime import get_db
 from dashboard.access import holds_anywhere, page_allowed
 from dashboard.auth.principal import current_principal
@@ -62,6 +63,12 @@ def initials(name: str) -> str:
     return (words[0][0] + (words[-1][0] if len(words) > 1 else "")).upper() if words else "?"
 
 
+# A bell drawn as SVG (no emoji font on every machine), white on the dark bar; img-src allows data: URIs.
+BELL_ICON = ("data:image/svg+xml;utf8,<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16' fill='white'>"
+             "<path d='M8 1.5c-2.5 0-4 2-4 4.5v3l-1.5 2.5h11L12 9V6c0-2.5-1.5-4.5-4-4.5z'/>"
+             "<path d='M6.3 12.8a1.7 1.7 0 0 0 3.4 0z'/></svg>")
+
+
 def bell(principal) -> list:
     """The alerts link ("the bell") with the person's unread count (core.alert_inbox), for whoever may read
     alerts. Counted at each page load; the Alerts page updates it when alerts are marked read or snoozed."""
@@ -70,7 +77,8 @@ def bell(principal) -> list:
     count = unread_count(get_db(), principal)
     label = f"Alerts, {count} unread" if count else "Alerts, none unread"
     return [dbc.NavItem(dbc.NavLink(
-        html.Span(["Alerts", html.Span(label.removeprefix("Alerts"), className="visually-hidden"),
+        html.Span([html.Img(src=BELL_ICON, alt="", width=18, height=18, className="dc-bell"),
+                   html.Span(label, className="visually-hidden"),
                    dbc.Badge(count or None, id="nav-alerts-count", color="danger", pill=True, className="ms-1")],
                   title=label, id="nav-alerts-bell"),
         href="/alerts", id="nav-alerts", className="text-nowrap"))]
@@ -102,6 +110,9 @@ def navbar() -> dbc.Navbar:
         heads = [dbc.DropdownMenuItem(text, header=True) for text in dict.fromkeys((name, current_user.email))]
         menu = [dbc.DropdownMenu([*heads,
                                   dbc.DropdownMenuItem("Profile", href="/profile", id="user-profile"),
+                                  *([dbc.DropdownMenuItem("Report subscriptions", href="/subscriptions",
+                                                          id="user-subscriptions")]
+                                    if holds_anywhere(principal, REPORT_EXPORT) else []),
                                   dbc.DropdownMenuItem(divider=True), sign_out],
                                  label=label, nav=True, align_end=True, id="user-menu")]
     return dbc.Navbar(

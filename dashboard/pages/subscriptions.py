@@ -23,7 +23,8 @@ from dashboard.access import protected_callback, register_page
 from dashboard.auth.principal import current_principal
 
 EXPORT = "report:export"
-register_page(__name__, permission=EXPORT, path="/subscriptions", name="Subscriptions",
+# In the person's menu (dashboard.shell.navbar), not the bar: the bar stays one row at 1440 px.
+register_page(__name__, permission=EXPORT, path="/subscriptions", name="Subscriptions", nav=False,
               title="Subscriptions · Digi-Cadence")
 
 LIST_COLUMNS = [{"field": "what", "headerName": "Report", "minWidth": 200, "flex": 2, "tooltipField": "what"},
