@@ -25,8 +25,8 @@ from core.models.sso import SSOIdentity
 from core.ops.retention import FINISHED
 from core.security.audit import Action, VerifyResult, verify_chain
 from core.security.authorizer import can, deny, scope_filter
-from core.security.permissions import Permission
-from core.security.principal import Principal
+from core.security.permissions import LEVEL_PERMISSIONS, Permission
+from core.security.principal import Principal, role_permissions
 from core.security.role_names import role_label
 
 COMPLIANCE_READ = Permission.COMPLIANCE_READ.value
@@ -126,13 +126,22 @@ def _scope_names(s: Session, pairs: set[tuple[str, int]]) -> dict[tuple[str, int
     return names
 
 
+def _clearance(permissions: set[str]) -> str:
+    """The highest data classification the person's roles let them read (as Principal.clearance decides)."""
+    for level in ("restricted", "confidential"):
+        if LEVEL_PERMISSIONS[level] in permissions:
+            return level.capitalize()
+    return "Internal"
+
+
 def access_review(db: Database, organization_id: int, now: datetime) -> list[dict[str, Any]]:
-    """Every person of the organization: status, each role with its scope, last sign-in and MFA state."""
+    """Every person of the organization: status, each role with its scope, the classification levels they
+    may read, their second factors and last sign-in."""
     with db.session() as s:
         users = s.scalars(select(User).where(User.organization_id == organization_id).order_by(User.email)).all()
         ids = [u.id for u in users]
         grants = s.execute(select(RoleGrant.user_id, RoleGrant.scope_type, RoleGrant.scope_id, Role.name,
-                                  Role.is_builtin, Role.organization_id)
+                                  Role.is_builtin, Role.organization_id, Role.permissions)
                            .join(Role, Role.id == RoleGrant.role_id).where(RoleGrant.user_id.in_(ids))
                            .order_by(RoleGrant.id)).all() if ids else []
         names = _scope_names(s, {(g.scope_type, g.scope_id) for g in grants})
@@ -140,7 +149,9 @@ def access_review(db: Database, organization_id: int, now: datetime) -> list[dic
                               .group_by(SecurityKey.user_id)).all()) if ids else {}
         linked = set(s.scalars(select(SSOIdentity.user_id).where(SSOIdentity.user_id.in_(ids)))) if ids else set()
     roles: dict[int, list[str]] = {}
+    held: dict[int, set[str]] = {}
     for g in grants:
+        held.setdefault(g.user_id, set()).update(role_permissions(g))
         where = names.get((g.scope_type, g.scope_id), f"{g.scope_type} #{g.scope_id} (deleted)")
         label = role_label(g.name, bool(g.is_builtin) and g.organization_id is None)
         roles.setdefault(g.user_id, []).append(f"{label} — {g.scope_type} {where}")
@@ -155,6 +166,7 @@ def access_review(db: Database, organization_id: int, now: datetime) -> list[dic
         rows.append({
             "person": u.email, "name": u.name, "status": status,
             "roles": "; ".join(roles.get(u.id, [])) or "no role (can read nothing)",
+            "clearance": _clearance(held.get(u.id, set())),
             "second_factor": ", ".join(factors) or "none",
             "last_sign_in": _day(last) or "never",
             "days_since_sign_in": None if last is None else (now - last).days,

@@ -78,11 +78,11 @@ def build(db: Database, principal: Principal, params: dict[str, Any]) -> Documen
               Kpi("Audit events in the period", extract.total, "int"),
               Kpi("Open data-subject requests", len(open_requests), "int")]),
         Text(_chain_words(extract)),
-        Text("Every person of the organization, each role with the scope it is granted at, the second factors "
-             "they can use and their last sign-in.", muted=True),
+        Text("Every person of the organization, each role with the scope it is granted at, the highest data "
+             "classification they may read, the second factors they can use and their last sign-in.", muted=True),
         Table("Access review", pd.DataFrame(people).drop(columns=["days_since_sign_in"], errors="ignore"),
               sheet="Access review", headers={"second_factor": "Second factor", "last_sign_in": "Last sign-in"},
-              pdf_columns=["person", "status", "roles", "second_factor", "last_sign_in"]),
+              pdf_columns=["person", "status", "roles", "clearance", "second_factor", "last_sign_in"]),
         Table("Data-subject requests", pd.DataFrame(requests, columns=["when", "request", "person", "by", "state"]),
               sheet="Subject requests", note="" if requests else "No requests in the period."),
         Text("What the organization keeps, and when the oldest rows kept now will be deleted (audit events "

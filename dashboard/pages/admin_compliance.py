@@ -27,6 +27,7 @@ register_page(__name__, permission=c.COMPLIANCE_READ, path="/admin/compliance", 
 
 GRIDS = {  # grid id → (columns, text when empty)
     "access": ([("person", "Person", 230), ("status", "Status", 95), ("roles", "Roles and scopes", 300),
+                ("clearance", "Reads up to", 120),
                 ("second_factor", "Second factor", 170), ("last_sign_in", "Last sign-in", 120)],
                "Nobody belongs to this organization."),
     "requests": ([("when", "When (UTC)", 150), ("request", "Request", 190), ("person", "Person", 220),
@@ -90,8 +91,8 @@ def layout(**_query) -> html.Div:
         html.Div(id="compliance-message"),
         dbc.Row(id="compliance-kpis", className="g-3 mb-3"),
         html.Div(id="compliance-chain", className="mb-3"),
-        _section("Access review", "Every person, each role with the scope it is granted at, second factors and the "
-                                  "last sign-in.", "access"),
+        _section("Access review", "Every person, each role with the scope it is granted at, the classification "
+                                  "they may read, second factors and the last sign-in.", "access"),
         _section("Data-subject requests", "Copies of personal data and erasures in the period, and where each "
                                           "stands now.", "requests"),
         _section("Retention", "Days each kind of data is kept and when the oldest row kept now will go.", "retention"),

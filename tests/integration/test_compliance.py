@@ -71,7 +71,11 @@ def test_an_auditor_with_compliance_read_alone_gets_the_report_of_their_organiza
     assert "stranger@other.test" not in people and "admin@demo.digicadence.test" not in people
     access = {r[0]: r for r in _rows(book, "Access review")}
     assert "Auditor (custom) — organization" in access["auditor@demo.test"][3]
-    assert "authenticator app" in access["orgadmin@demo.digicadence.test"][4]  # the demo admin enrolled TOTP
+    assert "authenticator app" in access["orgadmin@demo.digicadence.test"][5]  # the demo admin enrolled TOTP
+    clearance = {person: row[4] for person, row in access.items()}  # the classification each may read
+    assert clearance["auditor@demo.test"] == "Internal" and clearance["viewer@demo.digicadence.test"] == "Internal"
+    assert clearance["portfolio@demo.digicadence.test"] == "Confidential"
+    assert clearance["orgadmin@demo.digicadence.test"] == "Restricted"
     pdf = PdfReader(io.BytesIO(reports.render(db, auditor, "compliance", params, "pdf").content))
     text = " ".join(page.extract_text() for page in pdf.pages)
     assert "Compliance report" in text and "hash chain verifies" in text
