@@ -79,8 +79,9 @@ def bell(principal) -> list:
     return [dbc.NavItem(dbc.NavLink(
         html.Span([html.Img(src=BELL_ICON, alt="", width=18, height=18, className="dc-bell"),
                    html.Span(label, className="visually-hidden"),
-                   dbc.Badge(count or None, id="nav-alerts-count", color="danger", pill=True, className="ms-1")],
-                  title=label, id="nav-alerts-bell"),
+                   dbc.Badge(count or None, id="nav-alerts-count", color="danger", pill=True,
+                             className="dc-bell-count")],
+                  title=label, id="nav-alerts-bell", className="dc-bell-wrap"),
         href="/alerts", id="nav-alerts", className="text-nowrap"))]
 
 
@@ -118,7 +119,7 @@ def navbar() -> dbc.Navbar:
     return dbc.Navbar(
         dbc.Container(
             [
-                dbc.NavbarBrand([html.Span("Digi", className="fw-bold"), "-Cadence"], href="/", className="me-4"),
+                dbc.NavbarBrand([html.Span("Digi", className="fw-bold"), "-Cadence"], href="/", className="me-3"),
                 dbc.NavbarToggler(id="nav-toggler"),
                 dbc.Collapse([dbc.Nav(links, navbar=True, className="me-auto flex-wrap", id="nav-links"),
                               dbc.Nav([*bell(principal), *menu], navbar=True),
