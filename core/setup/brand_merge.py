@@ -11,7 +11,8 @@ rows are dropped and counted. Project memberships follow the same side rule with
 Fit versions (`fit_versions`) are history derived from a brand's data, numbered per brand: the
 source's are not moved (their numbers would collide and "what changed since the previous fit"
 would compare two different brands' fits); they are dropped and counted, and the target is refitted
-on the merged data the next time anyone fits it.
+on the merged data the next time anyone fits it. Alerts about the source and people's snoozes of them
+are findings about the old brand: dropped too; the rules raise the target's own after the next import.
 
 Saved scenarios that name the source are rewritten to name the target (their results keep the
 names they were computed with); one that names both is refused, since its cells would collide.
@@ -47,7 +48,7 @@ SIDES = ("target", "source")
 # channel and period are one experiment recorded twice.
 NATURAL_KEYS = {"response_curves": ("channel_id", "kind"), "lift_tests": ("channel_id", "period_start", "period_end")}
 MEMBERSHIP = "project_brands"
-DERIVED = frozenset({"fit_versions"})  # dropped with the source, never moved (module docstring)
+DERIVED = frozenset({"fit_versions", "alerts", "alert_snoozes"})  # dropped with the source (module docstring)
 SHOWN_CONFLICTS = 20
 
 

@@ -41,7 +41,8 @@ from tests.support import DEMO_PASSWORD, demo_people, make_app, sign_in
 ADMIN = "Organization Administrator"
 GOOD_SETTINGS = {"password_min_length": 12, "password_composition": False, "mfa_policy": "administrators",
                  "lockout_threshold": 5, "lockout_minutes": 30, "alert_drop_threshold": 5.0, "alert_anomaly_z": 3.5,
-                 "currency": "INR", "outcome_unit": "revenue"}
+                 "currency": "INR", "outcome_unit": "revenue", "default_metric": "internal",
+                 "default_scenario": "internal", "default_import": "internal"}  # the save callback's parameters
 
 
 @pytest.fixture

@@ -53,7 +53,8 @@ def _marketing(db, w) -> None:
 
 def test_every_table_with_a_brand_key_is_known():
     assert {t.name for t in brand_tables()} == {"metric_values", "spend", "outcomes", "control_values",
-                                                 "response_curves", "project_brands", "lift_tests", "fit_versions"}
+                                                 "response_curves", "project_brands", "lift_tests", "fit_versions",
+                                                 "alerts", "alert_snoozes"}
 
 
 def test_merge_without_conflicts_moves_every_row(world):
