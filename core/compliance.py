@@ -16,10 +16,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.admin import _scope_names as scope_names
 from core.db import Database
 from core.models import Job, MetricValue, UserSession
 from core.models.operations import RETENTION_DEFAULTS, RetentionPolicy
-from core.models.portfolio import Brand, Organization, Project
+from core.models.portfolio import Brand, Organization
 from core.models.security import AuditEvent, Role, RoleGrant, SecurityKey, User
 from core.models.sso import SSOIdentity
 from core.ops.retention import FINISHED
@@ -117,15 +118,6 @@ def organization_name(db: Database, principal: Principal, organization_id: Any) 
 # ------------------------------------------------------------------------------------------------ access review
 
 
-def _scope_names(s: Session, pairs: set[tuple[str, int]]) -> dict[tuple[str, int], str]:
-    names: dict[tuple[str, int], str] = {}
-    for kind, model in (("organization", Organization), ("project", Project), ("brand", Brand)):
-        ids = sorted(i for k, i in pairs if k == kind)
-        if ids:
-            names.update({(kind, i): n for i, n in s.execute(select(model.id, model.name).where(model.id.in_(ids)))})
-    return names
-
-
 def _clearance(permissions: set[str]) -> str:
     """The highest data classification the person's roles let them read (as Principal.clearance decides)."""
     for level in ("restricted", "confidential"):
@@ -144,7 +136,7 @@ def access_review(db: Database, organization_id: int, now: datetime) -> list[dic
                                   Role.is_builtin, Role.organization_id, Role.permissions)
                            .join(Role, Role.id == RoleGrant.role_id).where(RoleGrant.user_id.in_(ids))
                            .order_by(RoleGrant.id)).all() if ids else []
-        names = _scope_names(s, {(g.scope_type, g.scope_id) for g in grants})
+        names = scope_names(s, {(g.scope_type, g.scope_id) for g in grants})
         keys = dict(s.execute(select(SecurityKey.user_id, func.count()).where(SecurityKey.user_id.in_(ids))
                               .group_by(SecurityKey.user_id)).all()) if ids else {}
         linked = set(s.scalars(select(SSOIdentity.user_id).where(SSOIdentity.user_id.in_(ids)))) if ids else set()
@@ -173,6 +165,18 @@ def access_review(db: Database, organization_id: int, now: datetime) -> list[dic
             "created": _day(u.created_at),
         })
     return rows
+
+
+STALE_DAYS = 90  # an active person who has not signed in for this long: is the access still needed?
+
+
+def headline(people: list[dict[str, Any]], requests: list[dict[str, Any]]) -> dict[str, int]:
+    """The counts the page's cards and the report's KPIs lead with (one definition for both)."""
+    active = [p for p in people if p["status"] == "active"]
+    return {"active": len(active),
+            "without_second_factor": sum(p["second_factor"] == "none" for p in active),
+            "stale": sum(p["days_since_sign_in"] is None or p["days_since_sign_in"] > STALE_DAYS for p in active),
+            "open_requests": sum(r["state"].startswith("open") for r in requests)}
 
 
 # ------------------------------------------------------------------------------------------------ audit extract

@@ -63,20 +63,17 @@ def build(db: Database, principal: Principal, params: dict[str, Any]) -> Documen
     extract = c.audit_extract(db, org, period)
     retention = c.retention_status(db, org, now)
     requests = c.subject_requests(db, org, period)
-    active = [p for p in people if p["status"] == "active"]
-    without = [p for p in active if p["second_factor"] == "none"]
-    stale = [p for p in active if p["days_since_sign_in"] is None or p["days_since_sign_in"] > 90]
-    open_requests = [r for r in requests if r["state"].startswith("open")]
+    counts = c.headline(people, requests)
     doc = Document(title="Compliance report", organization=name, period=period.label(),
                    subtitle=f"Access, audit trail, retention and data-subject requests · as of {today:%d %b %Y}",
                    filename_stem=f"compliance-{org}-{period.start:%Y%m%d}-{period.end:%Y%m%d}", created=today)
     doc.classification = "confidential"  # people's addresses and sign-ins, the trail: watermarked and audited
     doc.add(
-        Kpis([Kpi("People with access", len(active), "int"),
-              Kpi("Without a second factor", len(without), "int", "active people"),
-              Kpi("No sign-in for 90 days", len(stale), "int", "active people: review their access"),
+        Kpis([Kpi("People with access", counts["active"], "int"),
+              Kpi("Without a second factor", counts["without_second_factor"], "int", "active people"),
+              Kpi(f"No sign-in for {c.STALE_DAYS} days", counts["stale"], "int", "active people: review their access"),
               Kpi("Audit events in the period", extract.total, "int"),
-              Kpi("Open data-subject requests", len(open_requests), "int")]),
+              Kpi("Open data-subject requests", counts["open_requests"], "int")]),
         Text(_chain_words(extract)),
         Text("Every person of the organization, each role with the scope it is granted at, the highest data "
              "classification they may read, the second factors they can use and their last sign-in.", muted=True),

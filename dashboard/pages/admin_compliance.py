@@ -100,14 +100,13 @@ def layout(**_query) -> html.Div:
     ])
 
 
-def _kpis(people: list[dict], extract: c.AuditExtract, requests: list[dict]) -> list:
-    active = [p for p in people if p["status"] == "active"]
-    without = sum(p["second_factor"] == "none" for p in active)
-    stale = sum(p["days_since_sign_in"] is None or p["days_since_sign_in"] > 90 for p in active)
-    open_requests = sum(r["state"].startswith("open") for r in requests)
-    cards = [("People with access", f"{len(active):,}", "active accounts", "secondary"),
+def _kpis(people: list[dict], requests: list[dict]) -> list:
+    n = c.headline(people, requests)
+    active, without, stale, open_requests = (n["active"], n["without_second_factor"], n["stale"],
+                                             n["open_requests"])
+    cards = [("People with access", f"{active:,}", "active accounts", "secondary"),
              ("Without a second factor", f"{without:,}", "of the active people", "danger" if without else "success"),
-             ("No sign-in for 90 days", f"{stale:,}", "review whether they still need access",
+             (f"No sign-in for {c.STALE_DAYS} days", f"{stale:,}", "review whether they still need access",
               "warning" if stale else "success"),
              ("Open data-subject requests", f"{open_requests:,}", "awaiting an administrator",
               "warning" if open_requests else "success")]
@@ -151,7 +150,7 @@ def show(organization_id, start, end):
     extract = c.audit_extract(db, org, period)
     requests = c.subject_requests(db, org, period)
     actions = [{"action": a, "events": n} for a, n in extract.by_action.items()]
-    return (_kpis(people, extract, requests), _chain(extract), people, requests, c.retention_status(db, org, now),
+    return (_kpis(people, requests), _chain(extract), people, requests, c.retention_status(db, org, now),
             actions, None)
 
 
