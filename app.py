@@ -29,6 +29,7 @@ from core.models import Organization
 from core.observability.web import init_observability
 from core.runtime import AppState
 from core.security import DemoCredential, SecretBox, ensure_demo_users
+from core.security_alerts import run as security_alerts
 from core.setup.first_admin import setup_token
 from core.subscriptions import delivery as subscription_delivery
 from core.subscriptions.scheduler import SubscriptionTimer
@@ -72,9 +73,12 @@ def create_app(config: Config | None = None, *, seed_demo: bool | None = None) -
     dispatcher = install_job_queue(server, db, celery_app, job_settings)
     # Report subscriptions: the SMTP settings for their deliveries; in the embedded default their schedule's
     # timer (with Celery, beat runs the same tick: worker.py).
+    # Security alerts (core.security_alerts) run on the same timer, after the subscriptions' tick.
     subscription_delivery.configure(config.mail, config.secret_key)
+    security_alerts.configure(config.alerting)
     if celery_app is None and config.mail.tick_s:
-        server.extensions["digicadence.subscriptions"] = SubscriptionTimer(db, dispatcher, config.mail.tick_s).start()
+        server.extensions["digicadence.subscriptions"] = SubscriptionTimer(
+            db, dispatcher, config.mail.tick_s, also=[lambda: security_alerts.run_quietly(db)]).start()
     register_server_errors(server)
     harden(app, https=config.https, csrf_exempt=(api_bp,))
     install_body_limits(app, config)  # after harden: callback posts are checked after sign-in and CSRF

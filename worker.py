@@ -1,7 +1,8 @@
 """The Celery worker for durable jobs: `celery -A worker:celery worker --loglevel=INFO`.
 
 `celery -A worker:celery beat` runs the schedule: the job sweeper (core.jobs.tasks.beat_schedule),
-retention, and the report subscriptions' tick (core.subscriptions.scheduler).
+retention, the report subscriptions' tick (core.subscriptions.scheduler) and the security alert pass
+(core.security_alerts.run).
 
 It builds the same app as the web process, from the same environment (REDIS_URL, DATABASE_URL,
 SECRET_KEY), so the job tasks are registered on the same Celery app and queue the web process sends
@@ -80,3 +81,11 @@ from core.subscriptions.scheduler import register_task as register_subscription_
 celery.conf.beat_schedule = {**celery.conf.beat_schedule,
                              **register_subscription_task(celery, dash_app.server.extensions["digicadence"].db,
                                                           dash_app.server.extensions[JOB_QUEUE])}
+
+# Security alerts: beat's pass at the same interval reads the audit trail and tells the contacts
+# (core.security_alerts.run; create_app configured the contacts).
+from core.security_alerts.run import register_task as register_security_alert_task  # noqa: E402
+
+celery.conf.beat_schedule = {**celery.conf.beat_schedule,
+                             **register_security_alert_task(celery, dash_app.server.extensions["digicadence"].db,
+                                                            float(_config.mail.tick_s or 60))}

@@ -216,6 +216,36 @@ class MailSettings:
 
 
 @dataclass(frozen=True)
+class AlertingSettings:
+    """Security alerts (core.security_alerts) beyond each organization's settings page.
+
+    System-wide findings (a broken audit chain; lockouts, denials, grants and new networks of System
+    Administrators, who belong to no organization) go to these contacts: the operators, like the SMTP server
+    set here. The whole audit chain is walked at least every `chain_full_hours` (new events at every pass).
+    """
+
+    system_contacts: tuple[str, ...] = ()  # DIGICADENCE_SECURITY_CONTACTS: e-mail addresses, comma-separated
+    system_webhook_url: str | None = None  # DIGICADENCE_SECURITY_WEBHOOK_URL: Slack-compatible
+    chain_full_hours: int = 6  # DIGICADENCE_SECURITY_CHAIN_FULL_HOURS
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> AlertingSettings:
+        env = _environment(env)
+        contacts = tuple(a.strip().lower() for a in (env.get("DIGICADENCE_SECURITY_CONTACTS") or "").replace(
+            ";", ",").split(",") if a.strip())
+        bad = [a for a in contacts if a.count("@") != 1 or a.startswith("@") or a.endswith("@")]
+        if bad:
+            raise ConfigError(f"DIGICADENCE_SECURITY_CONTACTS: {bad[0]!r} is not an e-mail address "
+                              "(give addresses separated by commas)")
+        webhook = (env.get("DIGICADENCE_SECURITY_WEBHOOK_URL") or "").strip() or None
+        if webhook is not None and not webhook.startswith(("https://", "http://")):
+            raise ConfigError("DIGICADENCE_SECURITY_WEBHOOK_URL: expected an address starting with https://")
+        return cls(system_contacts=contacts, system_webhook_url=webhook,
+                   chain_full_hours=_whole(env, "DIGICADENCE_SECURITY_CHAIN_FULL_HOURS", cls.chain_full_hours,
+                                           low=1, high=168))
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything the app reads from its environment, resolved once at start-up."""
 
@@ -273,6 +303,8 @@ class Config:
     webauthn_origin: str | None = None
     # Report subscriptions: SMTP, the public address, delivery retries, the embedded schedule's timer.
     mail: MailSettings = field(default_factory=MailSettings)
+    # Security alerts: the system's contacts and how often the whole audit chain is walked.
+    alerting: AlertingSettings = field(default_factory=AlertingSettings)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, *, demo_default: bool = False) -> Config:
@@ -330,6 +362,7 @@ class Config:
             webauthn_rp_id=(env.get("DIGICADENCE_WEBAUTHN_RP_ID") or "").strip().lower() or None,
             webauthn_origin=(env.get("DIGICADENCE_WEBAUTHN_ORIGIN") or "").strip().rstrip("/") or None,
             mail=MailSettings.from_env(env, _whole(env, "PORT", cls.port, low=1, high=65535)),
+            alerting=AlertingSettings.from_env(env),
         )
 
 

@@ -1,5 +1,5 @@
-"""Organization settings: password, MFA and lockout policy, the default alert thresholds, and the
-currency and outcome unit every figure reads in.
+"""Organization settings: password, MFA and lockout policy, the default alert thresholds, the security
+alerts' thresholds and contacts, and the currency and outcome unit every figure reads in.
 
 The settings page only calls this module. Reading and saving need `settings:manage` on the
 organization (checked here, not only in the page); every value is validated on the server with
@@ -7,7 +7,8 @@ a sentence per field, and a save is audited with the values before and after. Th
 `OrganizationSecurity`; a NULL column means "the system default", so changing a default in the
 environment still reaches organizations that never chose their own value.
 
-`alert_defaults` is the unprivileged read the portfolio alerts use (they are not a secret);
+`alert_defaults` is the unprivileged read the portfolio alerts use (they are not a secret), and
+`security_alert_policy` the one the security alert detectors use (core.security_alerts);
 `organization_units`, `project_units` and `brand_units` the one the pages, runs and reports use to
 write money (core.formatting.Units). The currency and outcome unit live on the organization's row
 (NULL: not chosen), the rest on `OrganizationSecurity`.
@@ -33,9 +34,11 @@ from core.models.security import MFA_POLICIES, OrganizationSecurity
 from core.portfolio_alerts import ANOMALY_Z, DROP_THRESHOLD
 from core.security.audit import Action, record
 from core.security.authorizer import authorize, deny
+from core.security.identity import IdentityRejected, normalize_email
 from core.security.permissions import Permission
 from core.security.principal import Principal
 from core.security.settings import SecuritySettings, organization_policy
+from core.subscriptions.sending import webhook_url
 
 SETTINGS_MANAGE = Permission.SETTINGS_MANAGE.value
 
@@ -46,13 +49,22 @@ LOCKOUT_THRESHOLD_BOUNDS = (3, 20)
 LOCKOUT_MINUTES_BOUNDS = (5, 1440)
 DROP_THRESHOLD_BOUNDS = (0.5, 50.0)  # the portfolio page's own input accepts the same range
 ANOMALY_Z_BOUNDS = (2.0, 10.0)  # below 2 nearly every month alerts; above 10 nothing ever does
+# Security alerts (core.security_alerts): a lockout burst is this many accounts locked within so many minutes,
+# a denial spike this many refusals of one person within so many minutes. A burst of 1 would be every lockout.
+LOCKOUT_BURST_ACCOUNTS_BOUNDS, LOCKOUT_BURST_ACCOUNTS = (2, 1000), 5
+LOCKOUT_BURST_MINUTES_BOUNDS, LOCKOUT_BURST_MINUTES = (1, 1440), 15
+DENIAL_SPIKE_COUNT_BOUNDS, DENIAL_SPIKE_COUNT = (3, 10000), 20
+DENIAL_SPIKE_MINUTES_BOUNDS, DENIAL_SPIKE_MINUTES = (1, 1440), 10
+SECURITY_CONTACTS_MAX = 10
 
 FIELDS = ("password_min_length", "password_composition", "mfa_policy", "lockout_threshold", "lockout_minutes",
           "alert_drop_threshold", "alert_anomaly_z", "currency", "outcome_unit")
 # Added after the others: a caller that does not send it keeps the organization's current value.
 # The data classification new metrics, scenarios and imported data sets get (issue 17, core.classification).
 CLASSIFICATION_FIELDS = tuple(f"default_{kind}_classification" for kind in KINDS)
-OPTIONAL_FIELDS = ("security_key_for_admins", *CLASSIFICATION_FIELDS)
+SECURITY_ALERT_FIELDS = ("lockout_burst_accounts", "lockout_burst_minutes", "denial_spike_count",
+                         "denial_spike_minutes", "security_contacts", "security_webhook_url")
+OPTIONAL_FIELDS = ("security_key_for_admins", *CLASSIFICATION_FIELDS, *SECURITY_ALERT_FIELDS)
 FIELDS = (*FIELDS, *OPTIONAL_FIELDS)
 # Stored on the organization's row, the rest on its security row.
 ORGANIZATION_FIELDS = ("currency", "outcome_unit", *CLASSIFICATION_FIELDS)
@@ -78,6 +90,12 @@ class OrganizationSettings:
     default_metric_classification: str = DEFAULT.value
     default_scenario_classification: str = DEFAULT.value
     default_import_classification: str = DEFAULT.value
+    lockout_burst_accounts: int = LOCKOUT_BURST_ACCOUNTS
+    lockout_burst_minutes: int = LOCKOUT_BURST_MINUTES
+    denial_spike_count: int = DENIAL_SPIKE_COUNT
+    denial_spike_minutes: int = DENIAL_SPIKE_MINUTES
+    security_contacts: tuple[str, ...] = ()
+    security_webhook_url: str | None = None
 
     @property
     def units(self) -> Units:
@@ -93,6 +111,39 @@ class SettingsInvalid(ValueError):
     def __init__(self, problems: dict[str, str]) -> None:
         super().__init__("invalid settings: " + "; ".join(f"{k}: {v}" for k, v in problems.items()))
         self.problems = problems
+
+
+@dataclass(frozen=True)
+class SecurityAlertPolicy:
+    """When the security alert detectors raise a burst or a spike for an organization, and whom they tell."""
+
+    lockout_burst_accounts: int = LOCKOUT_BURST_ACCOUNTS
+    lockout_burst_minutes: int = LOCKOUT_BURST_MINUTES
+    denial_spike_count: int = DENIAL_SPIKE_COUNT
+    denial_spike_minutes: int = DENIAL_SPIKE_MINUTES
+    contacts: tuple[str, ...] = ()
+    webhook_url: str | None = None
+
+
+def security_alert_policy(conn: Connection | Session, organization_id: int | None) -> SecurityAlertPolicy:
+    """The organization's thresholds and contacts (the defaults and nobody when it set none; None: the system's
+    defaults, whose contacts come from the environment: core.config.AlertingSettings)."""
+    row = None
+    if organization_id is not None:
+        row = conn.execute(select(OrganizationSecurity.lockout_burst_accounts,
+                                  OrganizationSecurity.lockout_burst_minutes, OrganizationSecurity.denial_spike_count,
+                                  OrganizationSecurity.denial_spike_minutes, OrganizationSecurity.security_contacts,
+                                  OrganizationSecurity.security_webhook_url)
+                           .where(OrganizationSecurity.organization_id == organization_id)).first()
+    if row is None:
+        return SecurityAlertPolicy()
+    default = SecurityAlertPolicy()
+    return SecurityAlertPolicy(
+        lockout_burst_accounts=row[0] or default.lockout_burst_accounts,
+        lockout_burst_minutes=row[1] or default.lockout_burst_minutes,
+        denial_spike_count=row[2] or default.denial_spike_count,
+        denial_spike_minutes=row[3] or default.denial_spike_minutes,
+        contacts=tuple(row[4] or ()), webhook_url=row[5] or None)
 
 
 def password_min_length_bounds(security: SecuritySettings) -> tuple[int, int]:
@@ -140,6 +191,7 @@ def _effective(session: Session, organization_id: int, security: SecuritySetting
     policy = organization_policy(session, organization_id, security)
     drop, z = alert_defaults(session, organization_id)
     units = organization_units(session, organization_id)
+    alerting = security_alert_policy(session, organization_id)
     return OrganizationSettings(
         organization_id=organization_id, password_min_length=policy.password_min_length,
         password_composition=policy.password_composition,
@@ -149,6 +201,9 @@ def _effective(session: Session, organization_id: int, security: SecuritySetting
         security_key_for_admins=policy.security_key_for_admins,
         **{name: getattr(session.get(Organization, organization_id), name) or DEFAULT.value
            for name in CLASSIFICATION_FIELDS},
+        lockout_burst_accounts=alerting.lockout_burst_accounts, lockout_burst_minutes=alerting.lockout_burst_minutes,
+        denial_spike_count=alerting.denial_spike_count, denial_spike_minutes=alerting.denial_spike_minutes,
+        security_contacts=alerting.contacts, security_webhook_url=alerting.webhook_url,
     )
 
 
@@ -225,6 +280,62 @@ def _outcome_unit(value: Any, problems: dict[str, str]) -> str:
     return text
 
 
+def _contacts(value: Any, problems: dict[str, str]) -> tuple[str, ...]:
+    """E-mail addresses, as a list or one text separated by commas, semicolons or new lines; duplicates dropped."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        items = value.replace(";", ",").replace("\n", ",").split(",")
+    elif isinstance(value, list | tuple):
+        items = [str(v) for v in value]
+    else:
+        problems["security_contacts"] = "Security contacts are e-mail addresses, one per line."
+        return ()
+    found: list[str] = []
+    for item in (i.strip() for i in items):
+        if not item:
+            continue
+        try:
+            address = normalize_email(item)
+        except IdentityRejected:
+            address = None
+        if address is None or "." not in address.rpartition("@")[2]:
+            problems["security_contacts"] = f"“{item[:80]}” is not an e-mail address (one address per line)."
+            return ()
+        if address not in found:
+            found.append(address)
+    if len(found) > SECURITY_CONTACTS_MAX:
+        problems["security_contacts"] = (f"At most {SECURITY_CONTACTS_MAX} security contacts; a shared mailbox "
+                                         "or the webhook reaches more people.")
+        return ()
+    return tuple(found)
+
+
+def _webhook(value: Any, problems: dict[str, str]) -> str | None:
+    try:
+        return webhook_url(value)
+    except ValueError as exc:
+        problems["security_webhook_url"] = f"The security webhook {exc}."
+        return None
+
+
+def _security_alert_values(values: Mapping[str, Any], problems: dict[str, str]) -> dict[str, Any]:
+    """The security alert fields that were sent, checked (each is optional: unsent ones stay as they are)."""
+    clean: dict[str, Any] = {}
+    for name, label, bounds in (
+            ("lockout_burst_accounts", "Accounts locked in a burst", LOCKOUT_BURST_ACCOUNTS_BOUNDS),
+            ("lockout_burst_minutes", "Burst window (minutes)", LOCKOUT_BURST_MINUTES_BOUNDS),
+            ("denial_spike_count", "Refusals of one person in a spike", DENIAL_SPIKE_COUNT_BOUNDS),
+            ("denial_spike_minutes", "Spike window (minutes)", DENIAL_SPIKE_MINUTES_BOUNDS)):
+        if name in values:
+            clean[name] = _integer(values[name], label, bounds, problems, name)
+    if "security_contacts" in values:
+        clean["security_contacts"] = _contacts(values["security_contacts"], problems)
+    if "security_webhook_url" in values:
+        clean["security_webhook_url"] = _webhook(values["security_webhook_url"], problems)
+    return clean
+
+
 def validate(values: Mapping[str, Any], security: SecuritySettings) -> dict[str, Any]:
     """Clean values for every field, or SettingsInvalid naming each bad one (nothing is half-applied)."""
     problems: dict[str, str] = {}
@@ -264,6 +375,7 @@ def validate(values: Mapping[str, Any], security: SecuritySettings) -> dict[str,
                 clean[name] = parse(values[name]).value
             except ClassificationError as exc:
                 problems[name] = f"The default {name.split('_')[1]} {exc}."
+    clean |= _security_alert_values(values, problems)
     clean["currency"] = _currency(values.get("currency"), problems)
     clean["outcome_unit"] = _outcome_unit(values.get("outcome_unit"), problems)
     if problems:
@@ -291,11 +403,26 @@ def save_settings(db: Database, principal: Principal, organization_id: int, valu
             row = OrganizationSecurity(organization_id=org.id)
             s.add(row)
         for key, (_old, new) in changes.items():
-            setattr(org if key in ORGANIZATION_FIELDS else row, key, new)
+            setattr(org if key in ORGANIZATION_FIELDS else row, key, list(new) if isinstance(new, tuple) else new)
         s.flush()
+        # Addresses name people and a webhook URL is a secret: the hashed record says how many and whether set,
+        # `personal` (outside the hash, blanked at erasure) keeps the addresses.
+        shown = {k: [_summary(k, old), _summary(k, new)] for k, (old, new) in changes.items()}
+        contacts = changes.get("security_contacts")
+        personal = {"security_contacts": {"before": list(contacts[0]), "after": list(contacts[1])}} if contacts else {}
         record(s, Action.SETTINGS_CHANGED, actor=principal, organization_id=org.id, target=("organization", org.id),
-               data={"changes": {k: {"before": old, "after": new} for k, (old, new) in changes.items()}})
+               data={"changes": {k: {"before": old, "after": new} for k, (old, new) in shown.items()}},
+               personal=personal)
         return _effective(s, org.id, security), changes
+
+
+def _summary(field: str, value: Any) -> Any:
+    """How the audit trail's hashed content shows a value (contacts as a count, the webhook as set or not)."""
+    if field == "security_contacts":
+        return f"{len(value)} address{'es' if len(value) != 1 else ''}"
+    if field == "security_webhook_url":
+        return "set" if value else "not set"
+    return value
 
 
 def project_alert_defaults(conn: Connection, project_id: int) -> tuple[float, float]:

@@ -9,6 +9,12 @@ from core.models.modeling import FitVersion, LiftTest
 from core.models.operations import AuditArchive, DataVersion, DataVersionPending, RetentionPolicy
 from core.models.portfolio import Brand, BrandRole, Normalization, Organization, Project, ProjectBrand
 from core.models.security import AuditEvent, Role, RoleGrant, User, UserSession
+from core.models.security_alerts import (
+    SecurityAlert,
+    SecurityAlertDelivery,
+    SecurityAlertState,
+    SecurityKnownNetwork,
+)
 from core.models.sso import OrganizationSSO, SSOIdentity, SSOUsedNonce
 from core.models.subscriptions import ReportSubscription, SubscriptionDelivery
 from core.models.work import ImportBatch, ImportUpload, Job, Scenario
@@ -22,5 +28,6 @@ __all__ = [
     "Normalization", "Organization", "OrganizationSSO", "Outcome", "Platform", "Project", "ProjectBrand",
     "RefreshToken", "ReportSubscription", "ResponseCurve",
     "RetentionPolicy", "Role", "RoleGrant", "SSOIdentity", "SSOUsedNonce",
-    "Scenario", "Section", "Spend", "SubscriptionDelivery", "User", "UserSession", "join_channel", "utcnow",
+    "Scenario", "Section", "SecurityAlert", "SecurityAlertDelivery", "SecurityAlertState", "SecurityKnownNetwork",
+    "Spend", "SubscriptionDelivery", "User", "UserSession", "join_channel", "utcnow",
 ]

@@ -179,6 +179,14 @@ class OrganizationSecurity(Base):
     security_key_for_admins: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     alert_drop_threshold: Mapped[float | None] = mapped_column(Float, default=None)
     alert_anomaly_z: Mapped[float | None] = mapped_column(Float, default=None)
+    # Security alerts (core.security_alerts): the burst and spike thresholds (NULL: the defaults in
+    # core.settings) and who is told: e-mail addresses and an optional Slack-compatible webhook.
+    lockout_burst_accounts: Mapped[int | None] = mapped_column(default=None)
+    lockout_burst_minutes: Mapped[int | None] = mapped_column(default=None)
+    denial_spike_count: Mapped[int | None] = mapped_column(default=None)
+    denial_spike_minutes: Mapped[int | None] = mapped_column(default=None)
+    security_contacts: Mapped[list | None] = mapped_column(default=None)
+    security_webhook_url: Mapped[str | None] = mapped_column(String(500), default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -30,6 +30,7 @@ from prometheus_client import (
 from sqlalchemy import Engine, event
 
 from core.config import prometheus_multiproc_dir
+from core.models.security_alerts import CHANNELS, SECURITY_ALERT_KINDS
 
 if (_folder := prometheus_multiproc_dir()) is not None:  # each process writes there from its first value
     _folder.mkdir(parents=True, exist_ok=True)
@@ -55,6 +56,14 @@ READ_CACHE = Counter(
     "digicadence_read_cache_total", "Read-model lookups in the per-process cache by read model and outcome "
     "(hit, miss, bypass: no data version yet)", ["read_model", "outcome"])
 LOCKOUTS = Counter("digicadence_account_lockouts_total", "Accounts locked after too many failed attempts")
+SECURITY_ALERTS = Counter(
+    "digicadence_security_alerts_total", "Security alerts raised by kind (core.security_alerts: lockout_burst, "
+    "denial_spike, admin_grant, mfa_reset, new_network, audit_chain)", ["kind"])
+SECURITY_ALERT_SENDS = Counter(
+    "digicadence_security_alert_sends_total", "Attempts to send a security alert by channel and outcome (sent; "
+    "retrying: failed, tried again later; failed: given up, the alert list says why)", ["channel", "outcome"])
+for _kind in SECURITY_ALERT_KINDS:  # every kind shows from the start, at 0
+    SECURITY_ALERTS.labels(kind=_kind)
 POOL_CHECKED_OUT = Gauge(
     "digicadence_db_pool_checked_out", "Database connections checked out of the pool now",
     multiprocess_mode="livesum")
@@ -83,6 +92,15 @@ def sign_in_failed(step: str, reason: str) -> None:
 
 def account_locked() -> None:
     LOCKOUTS.inc()
+
+
+def security_alert_raised(kind: str) -> None:
+    SECURITY_ALERTS.labels(kind=kind if kind in SECURITY_ALERT_KINDS else "other").inc()
+
+
+def security_alert_send(channel: str, outcome: str) -> None:
+    SECURITY_ALERT_SENDS.labels(channel=channel if channel in CHANNELS else "other",
+                                outcome=outcome if outcome in ("sent", "retrying", "failed") else "other").inc()
 
 
 def request_finished(method: str, route: str, status: int, seconds: float) -> None:

@@ -45,7 +45,9 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 
 # Tables not copied (secrets, derived or real-figure results); dc_scores is recomputed afterwards.
 SKIPPED = {"user_sessions", "mfa_recovery_codes", "password_history", "account_tokens", "jobs", "scenarios",
-           "response_curves", "dc_scores"}
+           "response_curves", "dc_scores",
+           # security alerts name people and addresses in words; their sends name the contacts
+           "security_alerts", "security_alert_deliveries", "security_known_networks", "security_alert_state"}
 # Copied another way: the archive joins the live trail (chain recomputed); the target has its own version
 # and its own data token (its triggers set one as the rows arrive).
 _SEPARATE = {"audit_events", "audit_archive", "alembic_version", "data_versions",
@@ -179,6 +181,8 @@ def _copy(source: Database, target: Database, rng: np.random.Generator, sigma: f
             "users": lambda rows: [_mask_user(r, names) for r in rows],
             "roles": lambda rows: [r if r["is_builtin"] else {**r, "name": names.add(r["name"], f"Role {r['id']}")}
                                    for r in rows],
+            "organization_security": lambda rows: [{**r, "security_contacts": None, "security_webhook_url": None}
+                                                   for r in rows],
             "import_batches": lambda rows: [{**r, "filename": f"import-{r['id']}.csv",
                                              "sha256": hashlib.sha256(f"masked-{r['id']}".encode()).hexdigest()}
                                             for r in rows],

@@ -101,12 +101,15 @@ class Action:
 
 @dataclass(frozen=True)
 class VerifyResult:
-    """Outcome of `verify_chain`: ok, or the first broken event and why."""
+    """Outcome of `verify_chain`: ok, or the first broken event and why; `last_id`/`last_hash`: the last event
+    found intact (None when none was), where a later walk can go on from."""
 
     ok: bool
     checked: int
     broken_id: int | None = None
     reason: str | None = None
+    last_id: int | None = None
+    last_hash: str | None = None
 
 
 def iso_utc(moment: datetime) -> str:
@@ -228,30 +231,37 @@ def chain_head(session: Session) -> str | None:
     return None
 
 
-def verify_chain(db: Database | Session, batch: int = 1000, anchor: str | None = None) -> VerifyResult:
+def verify_chain(db: Database | Session, batch: int = 1000, anchor: str | None = None,
+                 after_id: int = 0) -> VerifyResult:
     """Walk the trail in id order; name the first event whose link or content does not match.
 
     The trail is the archive (events retention moved out, `core.ops.retention`) followed by the
     live events. By default both are walked from the genesis hash, so the live part must link to
     the archive's last hash. With `anchor` only the live events are walked, the first linking to
-    `anchor` (e.g. the last hash of an archive kept elsewhere).
+    `anchor` (e.g. the last hash of an archive kept elsewhere); with `after_id` too, only the live events
+    after that one, the first linking to `anchor` (the security alerts' incremental check goes on from the
+    last event it found intact).
     """
     if isinstance(db, Database):
         with db.session() as session:
-            return verify_chain(session, batch, anchor)
+            return verify_chain(session, batch, anchor, after_id)
     parts = (AuditEvent,) if anchor is not None else (AuditArchive, AuditEvent)
     expected_prev = GENESIS_HASH if anchor is None else anchor
-    checked = 0
+    checked, last_id = 0, None
     for model in parts:
-        rows = db.execute(select(model).order_by(model.id).execution_options(yield_per=batch)).scalars()
-        for event in rows:
+        query = select(model).order_by(model.id)
+        if after_id and model is AuditEvent:
+            query = query.where(model.id > after_id)
+        for event in db.execute(query.execution_options(yield_per=batch)).scalars():
             if event.prev_hash != expected_prev:
-                return VerifyResult(False, checked, event.id, "prev_hash does not match the previous event's hash")
+                return VerifyResult(False, checked, event.id, "prev_hash does not match the previous event's hash",
+                                    last_id, expected_prev if last_id is not None else None)
             if event.hash != chain_hash(event.prev_hash, event):
-                return VerifyResult(False, checked, event.id, "hash does not match the event's content")
-            expected_prev = event.hash
+                return VerifyResult(False, checked, event.id, "hash does not match the event's content",
+                                    last_id, expected_prev if last_id is not None else None)
+            expected_prev, last_id = event.hash, event.id
             checked += 1
-    return VerifyResult(True, checked)
+    return VerifyResult(True, checked, last_id=last_id, last_hash=expected_prev if last_id is not None else None)
 
 
 def blank_personal(session: Session, user_id: int) -> int:

@@ -115,8 +115,8 @@ def grant_role(db: Database, actor: Principal, user_id: int, role_id: int, scope
         session.flush()
         record(session, Action.GRANT_CREATED, actor=actor, organization_id=user.organization_id,
                target=("user", user_id),
-               data={"grant_id": grant.id, "role": role_label(role.name, role.is_builtin), "scope_type": scope_type,
-                     "scope_id": scope_id})
+               data={"grant_id": grant.id, "role": role_label(role.name, role.is_builtin), "role_id": role.id,
+                     "scope_type": scope_type, "scope_id": scope_id})
         return grant.id
 
 

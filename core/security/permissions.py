@@ -63,6 +63,11 @@ BUILTIN_ROLES: dict[str, frozenset[str]] = {
     VIEWER: frozenset(p.value for p in _READ),
 }
 
+# What makes a role administrative (security alerts call its grant "a new administrator"): changing who
+# may do what, the organization's security settings, or the whole system.
+ADMINISTRATIVE_PERMISSIONS: frozenset[str] = frozenset(p.value for p in (
+    Permission.USER_MANAGE, Permission.ROLE_MANAGE, Permission.SETTINGS_MANAGE, Permission.SYSTEM_MANAGE))
+
 # Roles whose holders must use MFA: they can change who may see what.
 MFA_REQUIRED_ROLES: frozenset[str] = frozenset({SYSTEM_ADMINISTRATOR, ORGANIZATION_ADMINISTRATOR})
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from core.models.security import AccountToken, AuditEvent, PasswordHistory, Role, RoleGrant, SecurityKey, User
+from core.models.security_alerts import SecurityAlert, SecurityKnownNetwork
 from core.models.sso import SSOIdentity
 from core.models.subscriptions import ReportSubscription
 from core.security import mfa
@@ -60,6 +61,14 @@ def export(session: Session, user: User) -> dict[str, Any]:
             select(ReportSubscription).where((ReportSubscription.owner_id == user.id)
                                              | (ReportSubscription.recipient_id == user.id))
             .order_by(ReportSubscription.id))],
+        # Security alerts about the person (core.security_alerts) and the networks they signed in from.
+        "security_alerts": [{"id": a.id, "kind": a.kind, "title": a.title, "detail": a.detail,
+                             "occurred_at": _when(a.occurred_at)} for a in session.scalars(
+            select(SecurityAlert).where(SecurityAlert.user_id == user.id).order_by(SecurityAlert.id))],
+        "sign_in_networks": [{"network": n.network, "first_seen_at": _when(n.first_seen_at),
+                              "last_seen_at": _when(n.last_seen_at)} for n in session.scalars(
+            select(SecurityKnownNetwork).where(SecurityKnownNetwork.user_id == user.id)
+            .order_by(SecurityKnownNetwork.first_seen_at))],
         "audit_events": [{"id": e.id, "action": e.action, "created_at": _when(e.created_at),
                           "actor_id": e.actor_id, "target_type": e.target_type, "target_id": e.target_id,
                           "data": e.data, "personal": e.personal} for e in events],
@@ -71,9 +80,10 @@ def erase(session: Session, user: User, now: datetime) -> dict[str, int]:
     person made or receives, blank `personal` of the person's audit events. The audit chain stays valid
     (personal data is not hashed)."""
     mfa.clear_mfa(session, user)
+    _redact_security_alerts(session, user)
     session.execute(delete(ReportSubscription).where((ReportSubscription.owner_id == user.id)
                                                      | (ReportSubscription.recipient_id == user.id)))
-    for model in (RoleGrant, PasswordHistory, AccountToken, SecurityKey, SSOIdentity):
+    for model in (RoleGrant, PasswordHistory, AccountToken, SecurityKey, SSOIdentity, SecurityKnownNetwork):
         session.execute(delete(model).where(model.user_id == user.id))
     user.email = f"erased-{user.id}@erased.invalid"
     user.name = ""
@@ -83,3 +93,22 @@ def erase(session: Session, user: User, now: datetime) -> dict[str, int]:
     user.erased_at = now
     session.flush()
     return {"events_blanked": blank_personal(session, user.id)}
+
+
+def _redact_security_alerts(session: Session, user: User) -> None:
+    """Take the person's address (and, in alerts about them, their IP addresses) out of the security alerts'
+    words; the alerts stay, about "an erased person"."""
+    erased = "an erased person"
+    rows = session.scalars(select(SecurityAlert).where(or_(
+        SecurityAlert.user_id == user.id, SecurityAlert.title.contains(user.email, autoescape=True),
+        SecurityAlert.detail.contains(user.email, autoescape=True))))
+    for alert in rows:
+        values = {user.email}
+        if alert.user_id == user.id:
+            for value in (alert.personal or {}).values():
+                values |= {str(v) for v in (value if isinstance(value, list) else [value]) if v}
+        for value in sorted(values, key=len, reverse=True):
+            alert.title = alert.title.replace(value, erased)
+            alert.detail = alert.detail.replace(value, erased)
+        alert.personal = {k: [v for v in vs if v != user.email] for k, vs in (alert.personal or {}).items()
+                          if isinstance(vs, list)} if alert.user_id != user.id else {}

@@ -129,7 +129,7 @@ class SingleSignOn:
                personal: dict | None = None, now: float | None = None) -> SSOResult:
         """Check the callback and the person; SSORefused (audited) when anything is wrong."""
         try:
-            return self._finish(flow, params, redirect_uri, now)
+            return self._finish(flow, params, redirect_uri, now, personal or {})
         except SSORefused as exc:
             org = exc.organization_id if exc.organization_id is not None else (flow.organization_id if flow else None)
             with self.db.session() as s:
@@ -137,7 +137,8 @@ class SingleSignOn:
                        personal={**({"email": exc.email} if exc.email else {}), **(personal or {})})
             raise
 
-    def _finish(self, flow: Flow | None, params: dict[str, str], redirect_uri: str, now: float | None) -> SSOResult:
+    def _finish(self, flow: Flow | None, params: dict[str, str], redirect_uri: str, now: float | None,
+                personal: dict) -> SSOResult:
         with self.db.session() as s:
             client = self._client(s, flow.organization_id, redirect_uri) if flow is not None else None
         code = oidc.check_callback(flow, params, client.issuer if client else None, now)
@@ -151,7 +152,7 @@ class SingleSignOn:
             self._spend_nonce(s, flow)
         with self.db.session() as s:
             user = self._person(s, flow.organization_id, claims)
-            result = self._accept(s, user, flow.organization_id, claims, token["id_token"])
+            result = self._accept(s, user, flow.organization_id, claims, token["id_token"], personal)
         return result
 
     def _spend_nonce(self, session: Session, flow: Flow) -> None:
@@ -256,7 +257,8 @@ class SingleSignOn:
                    data={"source": "sso", "role_id": key[0], "scope_type": key[1], "scope_id": key[2]})
         session.flush()
 
-    def _accept(self, session: Session, user: User, org_id: int, claims: dict[str, Any], id_token: str) -> SSOResult:
+    def _accept(self, session: Session, user: User, org_id: int, claims: dict[str, Any], id_token: str,
+                personal: dict) -> SSOResult:
         settings = sso_settings.load(session, org_id)
         amr = {str(a) for a in claims.get("amr") or [] if isinstance(claims.get("amr"), list)}
         at_provider = bool(amr & MFA_AMR) or (claims.get("acr") is not None
@@ -273,7 +275,7 @@ class SingleSignOn:
         record(session, Action.SSO_SIGN_IN, actor=user.id, organization_id=org_id, target=user,
                data={"issuer": settings.issuer, "mfa_at_provider": at_provider,
                      "mfa_pending": not at_provider and user.mfa_enabled, "mfa_enrolment_required": enrol},
-               personal={"email": user.email})
+               personal={"email": user.email, **personal})  # the address: security alerts compare networks
         return SSOResult(user.id, org_id, id_token, at_provider, mfa_required=not at_provider and user.mfa_enabled,
                          mfa_enrolment_required=enrol, claims=claims)
 

@@ -210,7 +210,8 @@ FailureCounter = Callable[[Session, User], Any]
 
 
 def finish_authentication(db: Database, rp: RelyingParty, store: Store, credential: Any, *,
-                          count_failure: FailureCounter | None = None, now: float | None = None) -> int:
+                          count_failure: FailureCounter | None = None, now: float | None = None,
+                          personal: dict | None = None) -> int:
     """Verify the browser's answer to `begin_authentication` (its challenge used once); returns the user id.
 
     The key's counter and last use are updated and the sign-in audited. A refusal is audited (and counted
@@ -225,7 +226,7 @@ def finish_authentication(db: Database, rp: RelyingParty, store: Store, credenti
     except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
         raise KeyRefused(INVALID, _RETRY) from exc
     with db.session() as s:
-        outcome = _authenticate(s, rp, state, parsed, count_failure)
+        outcome = _authenticate(s, rp, state, parsed, count_failure, personal or {})
     if isinstance(outcome, KeyRefused):
         raise outcome
     return outcome
@@ -245,7 +246,8 @@ def _refuse(s: Session, reason: str, message: str, *, user: User | None, second_
     return KeyRefused(reason, message)
 
 
-def _authenticate(s: Session, rp: RelyingParty, state: dict, parsed, count_failure) -> int | KeyRefused:
+def _authenticate(s: Session, rp: RelyingParty, state: dict, parsed, count_failure,
+                  personal: dict) -> int | KeyRefused:
     second_factor = state.get("user_id") is not None
     pending = s.get(User, state["user_id"]) if second_factor else None
     key = s.scalar(select(SecurityKey).where(SecurityKey.credential_id == parsed.id).with_for_update())
@@ -280,7 +282,7 @@ def _authenticate(s: Session, rp: RelyingParty, state: dict, parsed, count_failu
     if not second_factor:
         user.last_sign_in_at = utcnow()
     record(s, Action.SIGN_IN, actor=user.id, organization_id=user.organization_id, target=user,
-           data={"factor": "security_key" if second_factor else "passkey", "key_id": key.id})
+           data={"factor": "security_key" if second_factor else "passkey", "key_id": key.id}, personal=personal)
     return user.id
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -113,10 +114,12 @@ def tick(db: Database, dispatcher: Dispatcher, now: datetime | None = None) -> d
 
 
 class SubscriptionTimer:
-    """The embedded default's schedule: a daemon thread calling `tick` every `every_s` seconds."""
+    """The embedded default's schedule: a daemon thread calling `tick` every `every_s` seconds, then each of
+    `also` (the security alert pass, core.security_alerts.run): the app's one in-process timer."""
 
-    def __init__(self, db: Database, dispatcher: Dispatcher, every_s: float) -> None:
-        self.db, self.dispatcher, self.every_s = db, dispatcher, every_s
+    def __init__(self, db: Database, dispatcher: Dispatcher, every_s: float,
+                 also: Sequence[Callable[[], Any]] = ()) -> None:
+        self.db, self.dispatcher, self.every_s, self.also = db, dispatcher, every_s, tuple(also)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="dc-subscriptions", daemon=True)
 
@@ -132,6 +135,11 @@ class SubscriptionTimer:
                     log.info("subscriptions: %s", counts)
             except Exception:
                 log.exception("subscription tick failed; trying again at the next one")
+            for step in self.also:
+                try:
+                    step()
+                except Exception:
+                    log.exception("scheduled step %s failed; trying again at the next tick", step)
 
     def stop(self) -> None:
         self._stop.set()

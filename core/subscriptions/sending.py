@@ -18,10 +18,29 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import make_msgid
 from html import escape
+from typing import Any
+from urllib.parse import urlsplit
 
 from core.config import MailSettings
 
 NOT_CONFIGURED = "mail is not configured (set DIGICADENCE_SMTP_HOST)"
+URL_MAX = 500
+
+
+def webhook_url(url: Any) -> str | None:
+    """An http(s) URL with a host and no credentials, or None when empty; ValueError says why not (for a
+    person: report subscriptions and the security contacts both check their webhook with it)."""
+    text = str(url or "").strip()
+    if not text:
+        return None
+    if len(text) > URL_MAX or not text.isprintable() or " " in text:
+        raise ValueError(f"at most {URL_MAX} characters, no spaces")
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected an address starting with https:// (or http://) and a host")
+    if parts.username or parts.password:
+        raise ValueError("must not carry a user name or password")
+    return text
 
 
 class SendFailed(Exception):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import delete, or_, select
@@ -24,9 +23,10 @@ from core.models.base import utcnow
 from core.models.subscriptions import CADENCES, FORMATS, REPORTS
 from core.security import Forbidden, Principal, load_principal, record
 from core.subscriptions.schedule import next_run, zone
+from core.subscriptions.sending import URL_MAX as URL_MAX  # the page's field limit
+from core.subscriptions.sending import webhook_url
 
 REPORT_NAMES = {"portfolio": "Executive summary", "brand": "Brand card", "scenario": "Scenario report"}
-URL_MAX = 500
 
 
 class SubscriptionError(ValueError):
@@ -73,17 +73,10 @@ def _whole(value: Any, what: str, low: int, high: int, *, required: bool = True)
 
 def check_webhook(url: Any) -> str | None:
     """An http(s) URL with a host and no credentials, or None when empty; SubscriptionError says why not."""
-    text = str(url or "").strip()
-    if not text:
-        return None
-    if len(text) > URL_MAX or not text.isprintable() or " " in text:
-        raise SubscriptionError(f"webhook URL: at most {URL_MAX} characters, no spaces")
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SubscriptionError("webhook URL: expected an address starting with https:// (or http://) and a host")
-    if parts.username or parts.password:
-        raise SubscriptionError("webhook URL: must not carry a user name or password")
-    return text
+    try:
+        return webhook_url(url)
+    except ValueError as exc:
+        raise SubscriptionError(f"webhook URL: {exc}") from None
 
 
 def read_input(raw: dict[str, Any]) -> SubscriptionInput:

@@ -91,7 +91,8 @@ def sign_in_verify() -> ResponseReturnValue:
     accounts = _accounts()
     try:
         user_id = wk.finish_authentication(get_db(), relying_party(), session, body.get("credential"),
-                                           count_failure=lambda s, u: accounts._count_failure(s, u, {}))
+                                           count_failure=lambda s, u: accounts._count_failure(s, u, {}),
+                                           personal={"ip": request.remote_addr or ""})
     except wk.KeyRefused as exc:
         return _refused(exc, 401)
     response = _complete_sign_in(user_id, next_url)

@@ -1,8 +1,11 @@
-"""The audit trail in my scope: filter by action, actor and dates, page through it, verify the chain.
+"""The audit trail in my scope: the recent security alerts found in it, then the events (filter by action,
+actor and dates, page through them) and the chain's verification.
 
 Rows come from `core.admin.audit_events`, narrowed by the `audit:read` scope filter; the actor and
 organization filters the browser posts are checked against the same scope first. "Verify chain"
-walks the whole hash chain and reports ok or the first broken event.
+walks the whole hash chain and reports ok or the first broken event. The security alerts are
+`core.security_alerts.listing.recent_alerts` (the same audit:read scope; System Administrators also see the
+system-wide ones), each with where it was sent.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dash import Input, Output, ctx, dcc, html
 from core.admin import AUDIT_READ, PAGE_SIZE, audit_actions, audit_events, organizations_in_scope, user_options
 from core.runtime import get_db
 from core.security import Principal, can, verify_chain
+from core.security_alerts.listing import recent_alerts
 from dashboard.access import protected_callback, register_page
 from dashboard.auth.principal import current_principal
 
@@ -52,6 +56,29 @@ COLUMNS = [
 ]
 
 
+def _security_alerts(principal: Principal) -> dbc.Card:
+    """The newest security alerts in the person's scope, in words, each with whom it reached."""
+    alerts = recent_alerts(get_db(), principal, limit=20)
+    if not alerts:
+        body = html.Div("No security alerts: no lockout bursts, denial spikes, new administrators, two-factor or "
+                        "key resets, sign-ins from new networks or chain breaks were found.",
+                        className="text-muted small", id="admin-audit-no-security-alerts")
+    else:
+        body = dbc.ListGroup([dbc.ListGroupItem([
+            html.Div([dbc.Badge(a["kind_name"], color="danger" if a["kind"] == "audit_chain" else "warning",
+                                text_color="dark" if a["kind"] != "audit_chain" else None, className="me-2"),
+                      html.Strong(a["title"])], className="mb-1"),
+            html.Div(a["detail"], className="small"),
+            html.Div(f"{a['organization']} · {a['when']} · {a['sent']}",
+                     className="small " + ("text-danger" if a["problem"] else "text-muted"), style={"overflowWrap":
+                                                                                                   "anywhere"}),
+        ], className="security-alert") for a in alerts], flush=True)
+    return dbc.Card([dbc.CardHeader([html.Span("Security alerts", className="fw-semibold"),
+                                     html.Span(" · sent to the security contacts set on the Settings page",
+                                               className="small text-muted")]),
+                     dbc.CardBody(body, className="p-2")], className="mb-3 shadow-sm", id="admin-audit-security")
+
+
 def layout(**_query) -> html.Div:
     """Filters on top, one page of events below, the verify button beside the title."""
     principal = current_principal()
@@ -71,6 +98,7 @@ def layout(**_query) -> html.Div:
                     className="text-md-end"),
         ], className="align-items-center g-2 mb-2"),
         dcc.Loading(html.Div(id="admin-audit-verify-result"), delay_show=200),
+        _security_alerts(principal),
         dbc.Card(dbc.CardBody(dbc.Row([
             dbc.Col([dbc.Label("Action", html_for="admin-audit-action"),
                      dcc.Dropdown(id="admin-audit-action", options=audit_actions(), placeholder="All actions")], md=3),

@@ -1,5 +1,6 @@
-"""Organization settings: password policy, two-factor policy, lockout, the default alert thresholds, and
-the currency and outcome unit every figure of the organization reads in.
+"""Organization settings: password policy, two-factor policy, lockout, the default alert thresholds, the
+security alerts' thresholds and contacts, and the currency and outcome unit every figure of the organization
+reads in.
 
 Reading, validating, saving and auditing live in `core.settings` (settings:manage on the
 organization, checked there); the page shows the values, the bounds, and a sentence per bad field.
@@ -19,9 +20,14 @@ from core.security import Forbidden, Principal, SecuritySettings, can
 from core.settings import (
     ANOMALY_Z_BOUNDS,
     CLASSIFICATION_FIELDS,
+    DENIAL_SPIKE_COUNT_BOUNDS,
+    DENIAL_SPIKE_MINUTES_BOUNDS,
     DROP_THRESHOLD_BOUNDS,
+    LOCKOUT_BURST_ACCOUNTS_BOUNDS,
+    LOCKOUT_BURST_MINUTES_BOUNDS,
     LOCKOUT_MINUTES_BOUNDS,
     LOCKOUT_THRESHOLD_BOUNDS,
+    SECURITY_CONTACTS_MAX,
     SETTINGS_MANAGE,
     SettingsInvalid,
     password_min_length_bounds,
@@ -36,7 +42,8 @@ register_page(__name__, permission=SETTINGS_MANAGE, path="/admin/settings", name
               title="Settings · Digi-Cadence")
 
 NUMBER_FIELDS = ("password_min_length", "lockout_threshold", "lockout_minutes", "alert_drop_threshold",
-                 "alert_anomaly_z")
+                 "alert_anomaly_z", "lockout_burst_accounts", "lockout_burst_minutes", "denial_spike_count",
+                 "denial_spike_minutes")
 LABELS = {
     "password_min_length": "Minimum password length", "password_composition": "Composition rule",
     "mfa_policy": "Two-factor sign-in", "lockout_threshold": "Failed attempts before a lockout",
@@ -45,9 +52,14 @@ LABELS = {
     "security_key_for_admins": "Security key for administrators",
     "default_metric_classification": "New metrics and sections", "default_scenario_classification": "New scenarios",
     "default_import_classification": "New imported data sets",
+    "lockout_burst_accounts": "Lockout burst: accounts", "lockout_burst_minutes": "Lockout burst: within (minutes)",
+    "denial_spike_count": "Denial spike: refusals of one person",
+    "denial_spike_minutes": "Denial spike: within (minutes)",
+    "security_contacts": "Security contacts", "security_webhook_url": "Security webhook",
 }
 LEVEL_OPTIONS = [{"label": level.capitalize(), "value": level} for level in LEVELS]
-TEXT_FIELDS = ("currency", "outcome_unit")  # refused with a sentence under the field, like the numbers
+# Refused with a sentence under the field, like the numbers.
+TEXT_FIELDS = ("currency", "outcome_unit", "security_contacts", "security_webhook_url")
 CURRENCY_OPTIONS = [{"label": f"{code} · {name}", "value": code} for code, name in CURRENCIES.items()]
 
 
@@ -111,6 +123,31 @@ def layout(**_query) -> html.Div:
                 "How far a metric's latest change must sit from its usual change (3.5 is the textbook cut-off)."),
     ], className="g-3")
 
+    security_alerts = dbc.Row([
+        _number("lockout_burst_accounts", LOCKOUT_BURST_ACCOUNTS_BOUNDS, 1,
+                "Accounts locked out within the window below: someone guessing passwords across accounts."),
+        _number("lockout_burst_minutes", LOCKOUT_BURST_MINUTES_BOUNDS, 1, "The burst's window."),
+        _number("denial_spike_count", DENIAL_SPIKE_COUNT_BOUNDS, 1,
+                "Refusals (403) of one person within the window below: probing what an account can reach."),
+        _number("denial_spike_minutes", DENIAL_SPIKE_MINUTES_BOUNDS, 1, "The spike's window."),
+        dbc.Col([
+            dbc.Label(LABELS["security_contacts"], html_for="settings-security_contacts"),
+            dbc.Textarea(id="settings-security_contacts", rows=3, placeholder="security@your-company.example"),
+            html.Div(id="settings-security_contacts-feedback", className="small text-danger"),
+            html.Div(f"E-mail addresses, one per line (at most {SECURITY_CONTACTS_MAX}). They hear about lockout "
+                     "bursts, denial spikes, new administrators, two-factor or key resets and sign-ins from new "
+                     "networks in this organization.", className="form-text"),
+        ], md=6),
+        dbc.Col([
+            dbc.Label(LABELS["security_webhook_url"], html_for="settings-security_webhook_url"),
+            dbc.Input(id="settings-security_webhook_url", type="url", maxlength=500,
+                      placeholder="https://hooks.slack.com/services/…"),
+            html.Div(id="settings-security_webhook_url-feedback", className="small text-danger"),
+            html.Div("Optional: a Slack-compatible incoming webhook that gets each alert too. Sent alerts are listed "
+                     "on the Audit page.", className="form-text"),
+        ], md=6),
+    ], className="g-3")
+
     money = dbc.Row([
         dbc.Col([
             dbc.Label(LABELS["currency"], html_for="settings-currency"),
@@ -146,15 +183,16 @@ def layout(**_query) -> html.Div:
     return html.Div([
         dbc.Row([
             dbc.Col([html.H2("Settings", className="mb-0"),
-                     html.Div("Sign-in policy, alert defaults and the currency of an organization. Every change "
-                              "is audited.",
+                     html.Div("Sign-in policy, security alerts, alert defaults and the currency of an "
+                              "organization. Every change is audited.",
                               className="text-muted small")], md=8),
             dbc.Col(dcc.Dropdown(id="settings-org", options=options, value=organizations[0]["id"], clearable=False,
                                  disabled=len(options) == 1), md=4),
         ], className="align-items-center g-2 mb-3"),
         dcc.Loading(html.Div([
             dbc.Row([
-                dbc.Col([card("Passwords", passwords), card("Two-factor sign-in", mfa)], xl=6),
+                dbc.Col([card("Passwords", passwords), card("Two-factor sign-in", mfa),
+                         card("Security alerts", security_alerts)], xl=6),
                 dbc.Col([card("Lockout", lockout), card("Alert defaults", alerts),
                          card("Money and outcomes", money), card("Data classification", classification)], xl=6),
             ], className="g-3"),
@@ -180,12 +218,15 @@ def load_settings(organization_id):
     if organization_id is None:
         return [no_update] * len(_ORDER)
     values = read_settings(get_db(), current_principal(), organization_id, _security()).values()
+    values["security_contacts"] = "\n".join(values["security_contacts"])
     return [values[f] for f in _ORDER]
 
 
 def _show(value) -> str:
     if value is None:
         return "not chosen"
+    if isinstance(value, tuple):
+        return ", ".join(value) or "nobody"
     if isinstance(value, bool):
         return "on" if value else "off"
     return f"{value:g}" if isinstance(value, float) else str(value)
@@ -202,17 +243,11 @@ def _show(value) -> str:
     objects={"organization_id": ("organization", _org_allowed)},
     prevent_initial_call=True,
 )
-def save(_clicks, organization_id, password_min_length, lockout_threshold, lockout_minutes, alert_drop_threshold,
-         alert_anomaly_z, mfa_policy, password_composition, currency, outcome_unit, security_key_for_admins,
-         default_metric, default_scenario, default_import):
+def save(_clicks, organization_id, *given):
     """Validate on the server and save every value at once, or none; say what changed."""
-    values = {"password_min_length": password_min_length, "lockout_threshold": lockout_threshold,
-              "lockout_minutes": lockout_minutes, "alert_drop_threshold": alert_drop_threshold,
-              "alert_anomaly_z": alert_anomaly_z, "mfa_policy": mfa_policy,
-              "password_composition": bool(password_composition) if password_composition is not None else False,
-              "currency": currency, "outcome_unit": outcome_unit,
-              "security_key_for_admins": bool(security_key_for_admins),
-              **dict(zip(CLASSIFICATION_FIELDS, (default_metric, default_scenario, default_import), strict=True))}
+    values = dict(zip(_ORDER, given, strict=True))
+    values["password_composition"] = bool(values["password_composition"])
+    values["security_key_for_admins"] = bool(values["security_key_for_admins"])
     checked = (*NUMBER_FIELDS, *TEXT_FIELDS, *CLASSIFICATION_FIELDS)
     clear = [False] * len(NUMBER_FIELDS) + [None] * len(checked)
     try:
