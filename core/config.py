@@ -3,7 +3,7 @@
 This is the only module that reads the process environment (tests/unit/test_one_config.py keeps it
 so): everything else receives a `Config`, or one of its parts, from whoever built it. Command-line
 tools that must run without SECRET_KEY (backups, key rotation, curve fits) build only the part they
-need (`OpsConfig`, `database_url_from_env`). Secrets the app makes for itself when none is given
+need (`core.ops.config.OpsConfig`, `database_url_from_env`). Secrets the app makes for itself when none is given
 (demo session key, Fernet key, JWT keys) are written by `ensure_secret_file`, and only by it.
 """
 
@@ -363,38 +363,6 @@ class Config:
             webauthn_origin=(env.get("DIGICADENCE_WEBAUTHN_ORIGIN") or "").strip().rstrip("/") or None,
             mail=MailSettings.from_env(env, _whole(env, "PORT", cls.port, low=1, high=65535)),
             alerting=AlertingSettings.from_env(env),
-        )
-
-
-BACKUP_KEY_ENV = "DIGICADENCE_BACKUP_KEY"
-
-
-@dataclass(frozen=True)
-class OpsConfig:
-    """What the operator commands (`python -m core.ops`) read; they run without SECRET_KEY.
-
-    The backup key is kept as given and checked where a backup is written or read
-    (core.ops.container.master_key), so commands that need no key run without one.
-    """
-
-    database_url: str
-    instance_dir: Path = INSTANCE_DIR
-    redis_url: str | None = None
-    backup_key: str | None = None  # DIGICADENCE_BACKUP_KEY: base64 of 32 random bytes
-    backup_dir: Path = INSTANCE_DIR / "backups"  # DIGICADENCE_BACKUP_DIR
-    keys: Keys = field(default_factory=Keys)
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> OpsConfig:
-        env = _environment(env)
-        instance_dir = _instance_dir(env)
-        return cls(
-            database_url=database_url_from_env(env),
-            instance_dir=instance_dir,
-            redis_url=env.get("REDIS_URL") or None,
-            backup_key=(env.get(BACKUP_KEY_ENV) or "").strip() or None,
-            backup_dir=Path(env.get("DIGICADENCE_BACKUP_DIR") or instance_dir / "backups"),
-            keys=Keys.from_env(env),
         )
 
 

@@ -20,11 +20,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from core.config import ConfigError, OpsConfig, normalize_database_url
+from core.config import ConfigError, normalize_database_url
 from core.db import Database
 from core.ops import backup as backups
 from core.ops import container, keys, masking, retention
 from core.ops.backup import RestoreRefused, RestoreVerificationFailed
+from core.ops.config import OpsConfig
 from core.ops.container import BackupError, BackupKeyMissing, BackupTampered
 from core.security.crypto import KEYS_ENV, SecretBox, load_keys
 

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from core.config import BACKUP_KEY_ENV as KEY_ENV
+from core.ops.config import BACKUP_KEY_ENV as KEY_ENV
 
 MAGIC = b"DCBACKUP"
 FORMAT_VERSION = 1

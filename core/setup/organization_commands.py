@@ -13,8 +13,9 @@ import json
 import sys
 from collections.abc import Callable
 
-from core.config import OpsConfig, SecuritySettings
+from core.config import SecuritySettings
 from core.db import Database
+from core.ops.config import OpsConfig
 from core.security import Accounts, Forbidden, normalize_email
 from core.security.crypto import SecretBox, load_keys
 from core.security.principal import Principal

@@ -243,11 +243,16 @@ def _show(value) -> str:
     objects={"organization_id": ("organization", _org_allowed)},
     prevent_initial_call=True,
 )
-def save(_clicks, organization_id, *given):
+def save(_clicks, organization_id, password_min_length, lockout_threshold, lockout_minutes, alert_drop_threshold,
+         alert_anomaly_z, lockout_burst_accounts, lockout_burst_minutes, denial_spike_count, denial_spike_minutes,
+         mfa_policy, password_composition, currency, outcome_unit, security_contacts, security_webhook_url,
+         security_key_for_admins, default_metric, default_scenario, default_import):
     """Validate on the server and save every value at once, or none; say what changed."""
-    values = dict(zip(_ORDER, given, strict=True))
-    values["password_composition"] = bool(values["password_composition"])
-    values["security_key_for_admins"] = bool(values["security_key_for_admins"])
+    values = dict(zip(_ORDER, (
+        password_min_length, lockout_threshold, lockout_minutes, alert_drop_threshold, alert_anomaly_z,
+        lockout_burst_accounts, lockout_burst_minutes, denial_spike_count, denial_spike_minutes, mfa_policy,
+        bool(password_composition), currency, outcome_unit, security_contacts, security_webhook_url,
+        bool(security_key_for_admins), default_metric, default_scenario, default_import), strict=True))
     checked = (*NUMBER_FIELDS, *TEXT_FIELDS, *CLASSIFICATION_FIELDS)
     clear = [False] * len(NUMBER_FIELDS) + [None] * len(checked)
     try:

@@ -42,7 +42,9 @@ ADMIN = "Organization Administrator"
 GOOD_SETTINGS = {"password_min_length": 12, "password_composition": False, "mfa_policy": "administrators",
                  "lockout_threshold": 5, "lockout_minutes": 30, "alert_drop_threshold": 5.0, "alert_anomaly_z": 3.5,
                  "currency": "INR", "outcome_unit": "revenue", "default_metric": "internal",
-                 "default_scenario": "internal", "default_import": "internal"}  # the save callback's parameters
+                 "default_scenario": "internal", "default_import": "internal", "lockout_burst_accounts": 5,
+                 "lockout_burst_minutes": 15, "denial_spike_count": 20, "denial_spike_minutes": 10,
+                 "security_contacts": "", "security_webhook_url": ""}  # the save callback's parameters
 
 
 @pytest.fixture
@@ -285,6 +287,27 @@ def test_settings_read_validate_save_and_audit(world):
     _forbidden(_post(world, admin, "settings-password_min_length.value", organization_id=world["second"]))
     with db.session() as s:
         assert s.get(OrganizationSecurity, world["second"]) is None
+
+
+def test_security_alert_thresholds_and_contacts_on_the_settings_page(world):
+    db, admin = world["db"], _client(world, ADMIN)
+    loaded = _ok(_post(world, admin, "settings-password_min_length.value", organization_id=world["home"]))
+    assert loaded["settings-lockout_burst_accounts"]["value"] == 5
+    assert loaded["settings-security_contacts"]["value"] == ""
+    bad = _ok(_save(world, admin, denial_spike_count=2, security_contacts="soc@acme.example\nsoc at acme",
+                    security_webhook_url="https://user:pw@hooks.example/x"))
+    assert bad["settings-denial_spike_count"]["invalid"] is True
+    assert bad["settings-denial_spike_count-feedback"]["children"] == \
+        "Refusals of one person in a spike must be a whole number between 3 and 10000."
+    assert "“soc at acme” is not an e-mail address" in bad["settings-security_contacts-feedback"]["children"]
+    assert "must not carry a user name or password" in bad["settings-security_webhook_url-feedback"]["children"]
+    saved = json.dumps(_ok(_save(world, admin, denial_spike_count=8, security_contacts="soc@acme.example\n")))
+    assert "Denial spike: refusals of one person: 20 \\u2192 8" in saved
+    assert "Security contacts: nobody \\u2192 soc@acme.example" in saved
+    loaded = _ok(_post(world, admin, "settings-password_min_length.value", organization_id=world["home"]))
+    assert loaded["settings-security_contacts"]["value"] == "soc@acme.example"
+    with db.session() as s:
+        assert s.get(OrganizationSecurity, world["home"]).security_contacts == ["soc@acme.example"]
 
 
 def _currency(db, organization_id) -> tuple:

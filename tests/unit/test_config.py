@@ -12,12 +12,12 @@ from core.config import (
     ConfigError,
     Keys,
     MailSettings,
-    OpsConfig,
     SecuritySettings,
     ensure_secret_file,
     normalize_database_url,
     prometheus_multiproc_dir,
 )
+from core.ops.config import OpsConfig
 
 
 def test_outside_demo_a_missing_secret_refuses_to_start_and_says_why(tmp_path):
