@@ -76,6 +76,7 @@ def create_app(config: Config | None = None, *, seed_demo: bool | None = None) -
     # Security alerts (core.security_alerts) run on the same timer, after the subscriptions' tick.
     subscription_delivery.configure(config.mail, config.secret_key)
     security_alerts.configure(config.alerting)
+    security_alerts.start(db)
     if celery_app is None and config.mail.tick_s:
         server.extensions["digicadence.subscriptions"] = SubscriptionTimer(
             db, dispatcher, config.mail.tick_s, also=[lambda: security_alerts.run_quietly(db)]).start()

@@ -81,7 +81,10 @@ class Names:
     def __call__(self, user_id: Any) -> str:
         if user_id is None:
             return "the system"
-        ident = int(user_id)
+        try:
+            ident = int(user_id)
+        except (TypeError, ValueError):
+            return str(user_id)
         if ident not in self.known:
             self.known[ident] = self.session.scalar(select(User.email).where(User.id == ident)) or f"user #{ident}"
         return self.known[ident]

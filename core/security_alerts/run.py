@@ -8,8 +8,8 @@ interval (`register_task`, worker.py). One pass runs at a time across processes:
 findings, their deliveries, the learned networks and the moved cursor commit in one transaction per batch,
 so a crash loses nothing and raises nothing twice; `security_alerts.dedup_key` is unique besides.
 
-The first pass on a database (no state row yet) starts watching from the trail's newest event: it learns
-every person's sign-in networks from the whole trail but raises nothing about the past.
+The app's start (`start`), or else the first pass, on a database never watched starts watching from the trail's
+newest event: it learns every person's sign-in networks from the whole trail but raises nothing about the past.
 """
 
 from __future__ import annotations
@@ -76,6 +76,16 @@ def _start(db: Database, now: datetime) -> bool:
     except IntegrityError:  # another process made it at the same moment: it runs this pass
         return False
     return True
+
+
+def start(db: Database) -> None:
+    """At the app's start: a database never watched starts being watched now (its newest event), so the events
+    between this start and the first tick are judged too. Cheap when it has been watched before."""
+    with db.session() as s:
+        if s.get(SecurityAlertState, STATE_ID) is not None:
+            return
+    if _start(db, utcnow()):
+        _release(db)
 
 
 def _learn_past(session: Session, cursor: int) -> None:
