@@ -79,7 +79,8 @@ def message(alert: SecurityAlert, organization: str, to: str) -> Mail:
     text = (f"{alert.title}\n\n{alert.detail}\n\nKind: {kind}\nOrganization: {organization}\n"
             f"When: {clock(alert.occurred_at)}\nAlert #{alert.id}, listed on the Audit page: {link}\n\n"
             "You receive this as a security contact of this organization in Digi-Cadence.\n")
-    html = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(subject)}</title></head>
+    html = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport"
+content="width=device-width, initial-scale=1"><title>{escape(subject)}</title></head>
 <body style="margin:0;background:#f4f6f8;font-family:Segoe UI,Helvetica,Arial,sans-serif;color:#1f2933">
 <div style="max-width:600px;margin:0 auto;padding:24px 16px">
 <div style="background:#ffffff;border-radius:8px;padding:24px;border:1px solid #d9e2ec;border-top:4px solid #c62828">

@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from core.config import (
+    AlertingSettings,
     Config,
     ConfigError,
     Keys,
@@ -171,3 +172,17 @@ def test_an_empty_secret_file_is_refused_not_used(tmp_path):
     path.write_text("")
     with pytest.raises(ConfigError, match="empty"):
         ensure_secret_file(path, lambda: "never")
+
+
+def test_security_alert_settings_default_to_nobody_and_refuse_a_bad_address():
+    assert AlertingSettings.from_env({}) == AlertingSettings((), None, 6)
+    given = AlertingSettings.from_env({"DIGICADENCE_SECURITY_CONTACTS": " Ops@Example.com; soc@example.com ,",
+                                       "DIGICADENCE_SECURITY_WEBHOOK_URL": "https://hooks.example/x",
+                                       "DIGICADENCE_SECURITY_CHAIN_FULL_HOURS": "2"})
+    assert given == AlertingSettings(("ops@example.com", "soc@example.com"), "https://hooks.example/x", 2)
+    with pytest.raises(ConfigError, match="DIGICADENCE_SECURITY_CONTACTS: 'ops' is not an e-mail address"):
+        AlertingSettings.from_env({"DIGICADENCE_SECURITY_CONTACTS": "ops"})
+    with pytest.raises(ConfigError, match="DIGICADENCE_SECURITY_WEBHOOK_URL"):
+        AlertingSettings.from_env({"DIGICADENCE_SECURITY_WEBHOOK_URL": "hooks.example"})
+    with pytest.raises(ConfigError, match="DIGICADENCE_SECURITY_CHAIN_FULL_HOURS"):
+        AlertingSettings.from_env({"DIGICADENCE_SECURITY_CHAIN_FULL_HOURS": "0"})
