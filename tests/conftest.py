@@ -19,6 +19,7 @@ from core import read_cache
 from core.db import Database
 from core.jobs.executor import LocalExecutor
 from core.models import Base
+from core.subscriptions.scheduler import SubscriptionTimer
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 # bcrypt at its minimum cost keeps sign-in tests fast; production stays at 12.
@@ -112,12 +113,15 @@ def sqlite_db(_sqlite_db) -> Iterator[Database]:
     yield _sqlite_db
 
 
-# Apps' in-process job executors outlive the test or module that made them (daemon threads), and a
-# sweeper left running would re-run later tests' jobs in the shared PostgreSQL database (it once took
-# over a job a test expected a Celery worker to re-run). Each is recorded, and stopped when the test
-# or module that made it ends.
+# Apps' in-process job executors and schedule timers outlive the test or module that made them (daemon
+# threads): a sweeper left running would re-run later tests' jobs in the shared PostgreSQL database (it once
+# took over a job a test expected a Celery worker to re-run), and a timer would run the subscriptions' tick
+# and the security alert pass there (it once changed tables a later test checked were unchanged). Each is
+# recorded, and stopped when the test or module that made it ends.
 _EXECUTORS: list[LocalExecutor] = []
+_TIMERS: list[SubscriptionTimer] = []
 _made_by_app = LocalExecutor.__init__
+_timer_made = SubscriptionTimer.__init__
 
 
 def _recording_init(self, *args, **kwargs) -> None:
@@ -125,25 +129,34 @@ def _recording_init(self, *args, **kwargs) -> None:
     _EXECUTORS.append(self)
 
 
+def _recording_timer_init(self, *args, **kwargs) -> None:
+    _timer_made(self, *args, **kwargs)
+    _TIMERS.append(self)
+
+
 LocalExecutor.__init__ = _recording_init  # type: ignore[method-assign]
+SubscriptionTimer.__init__ = _recording_timer_init  # type: ignore[method-assign]
 
 
-def _stop_executors_made_since(mark: int) -> None:
-    for executor in _EXECUTORS[mark:]:
+def _stop_executors_made_since(mark: tuple[int, int]) -> None:
+    for executor in _EXECUTORS[mark[0]:]:
         executor.shutdown(wait=False)
-    del _EXECUTORS[mark:]
+    del _EXECUTORS[mark[0]:]
+    for timer in _TIMERS[mark[1]:]:
+        timer.stop()
+    del _TIMERS[mark[1]:]
 
 
 @pytest.fixture(autouse=True, scope="module")
 def _stop_job_executors_of_the_module() -> Iterator[None]:
-    mark = len(_EXECUTORS)
+    mark = (len(_EXECUTORS), len(_TIMERS))
     yield
     _stop_executors_made_since(mark)
 
 
 @pytest.fixture(autouse=True)
 def _stop_job_executors_of_the_test() -> Iterator[None]:
-    mark = len(_EXECUTORS)
+    mark = (len(_EXECUTORS), len(_TIMERS))
     yield
     _stop_executors_made_since(mark)
 
