@@ -27,6 +27,9 @@ EXPORT = "report:export"
 register_page(__name__, permission=EXPORT, path="/subscriptions", name="Subscriptions", nav=False,
               title="Subscriptions · Digi-Cadence")
 
+# AG Grid infers a date type from a column's first value and then blanks the cells that are not dates
+# ("" for a paused subscription's next send): these grids hold text, so no inference.
+TEXT = {"cellDataType": False}
 LIST_COLUMNS = [{"field": "what", "headerName": "Report", "minWidth": 200, "flex": 2, "tooltipField": "what"},
                 {"field": "when", "headerName": "When", "minWidth": 150, "flex": 1},
                 {"field": "recipient", "headerName": "To", "minWidth": 150, "flex": 1, "tooltipField": "recipient"},
@@ -83,7 +86,7 @@ def _log_card() -> dbc.Card:
                  className="d-flex flex-wrap align-items-center gap-2 mb-2"),
         html.Div("Every send of your organization's subscriptions: its status, attempts and last error.",
                  className="small text-muted mb-2"),
-        dag.AgGrid(id="subs-log", columnDefs=LOG_COLUMNS, rowData=[], getRowId="params.data.id",
+        dag.AgGrid(id="subs-log", columnDefs=LOG_COLUMNS, rowData=[], getRowId="params.data.id", defaultColDef=TEXT,
                    columnSize="responsiveSizeToFit", className="ag-theme-quartz",
                    dashGridOptions={"rowSelection": "single", "domLayout": "autoHeight", "tooltipShowDelay": 300}),
         html.Div(id="subs-log-result", className="mt-2"),
@@ -101,7 +104,7 @@ def layout(**_query) -> html.Div:
             dbc.Col(dbc.Card(dbc.CardBody([
                 html.H5("Your subscriptions", className="card-title"),
                 dag.AgGrid(id="subs-grid", columnDefs=LIST_COLUMNS, rowData=[], getRowId="params.data.id",
-                           columnSize="responsiveSizeToFit", className="ag-theme-quartz",
+                           defaultColDef=TEXT, columnSize="responsiveSizeToFit", className="ag-theme-quartz",
                            dashGridOptions={"rowSelection": "single", "domLayout": "autoHeight"}),
                 html.Div([dbc.Button("Pause", id="subs-pause", size="sm", outline=True, color="secondary",
                                      className="me-2"),
