@@ -418,7 +418,7 @@ def _register_download(spec: ChartSpec) -> None:
         with get_db().engine.connect() as conn:
             name = bx.explorable(conn, current_principal()).set_index("brand_id")["brand"].get(int(brand_id), "brand")
         stamp = _parse_period(period_to).isoformat() if period_to else "all"
-        return to_download(spec.table(result), f"{_slug(name)}-{chart}-{stamp}", fmt)
+        return to_download(spec.table(result), f"{_slug(name)}-{chart}-{stamp}", fmt, current_principal(), brand_id)
 
 
 for _spec in CHARTS.values():

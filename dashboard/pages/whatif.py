@@ -17,11 +17,13 @@ from dash.exceptions import PreventUpdate
 from flask import g, has_request_context
 
 from core import whatif as wi
+from core.classified import brand_organization
 from core.input_ranges import EFFORT_BUDGET, RECOMMEND_K, RangeError
 from core.runtime import get_db
 from core.security import Principal
 from dashboard.access import protected_callback, register_page
 from dashboard.auth.principal import current_principal
+from dashboard.classification_view import view_badge_and_note
 from dashboard.components import empty_state, kpi_card, signed
 from dashboard.getting_started import empty_page
 
@@ -272,6 +274,17 @@ def build_sliders(brand_id, _apply, _reset, store, project_id, open_sections):
     return accordion, None, None
 
 
+def _classification(brand_id) -> html.Div:
+    """The score's badge (the highest level among the metrics it shows) and, when classified metrics are
+    held at their current values unseen, the note saying how many (issue 17)."""
+    with get_db().engine.connect() as conn:
+        badge, note = view_badge_and_note(conn, current_principal(), brand_organization(conn, int(brand_id)),
+                                          class_name="whatif-level")
+    note.className += " mt-1"
+    return html.Div([html.Div(["Data classification ", badge], className="small text-muted"), note],
+                    className="mb-2", id="whatif-classification")
+
+
 def _score_panel(model: wi.WhatIf, values) -> html.Div:
     base = model.score(model.current_values())
     new = model.score(values)
@@ -322,7 +335,7 @@ def live_score(values, ids, brand_id, project_id):
         raise PreventUpdate
     model = _load(brand_id, project_id)
     chosen = model.values_from({i["metric"]: v for i, v in zip(ids, values or [], strict=False)})
-    return _score_panel(model, chosen)
+    return html.Div([_classification(brand_id), _score_panel(model, chosen)])
 
 
 def _plan_view(plan: dict) -> html.Div:
