@@ -127,3 +127,35 @@ def test_a_scenario_is_classified_by_its_owner_within_their_clearance(client, to
     assert client.get(url, headers=manager).status_code == 200
     assert client.get(url, headers=viewer).status_code == 404  # neither in scope nor cleared
     assert _level(db, Scenario, items["scenario"]) == "confidential"
+
+
+def test_score_answers_say_what_they_left_out(client, tokens, items, db, world):
+    """DC totals include every metric; an answer that leaves classified metrics out says how many and why,
+    and a brand's contributions sum to the score it states."""
+    from core import brand_explorer as bx
+    from core.security import load_principal
+
+    admin, analyst = tokens["Organization Administrator"], tokens["Analyst"]
+    assert client.patch(f"/api/v1/metrics/{items['metric']}/classification", json={"classification": "restricted"},
+                        headers=admin).status_code == 200
+    with db.session() as s:
+        analyst_id = s.scalar(select(User.id).where(User.email == world["people"]["Analyst"].email))
+    with db.engine.connect() as conn:
+        pair = bx.explorable(conn, load_principal(db, analyst_id)).iloc[0]
+        brand, project = int(pair["brand_id"]), int(pair["project_id"])
+        period = bx.periods(conn, load_principal(db, analyst_id), brand, project)[-1]
+    scores = client.get(f"/api/v1/scores?project_id={project}&brand_id={brand}", headers=analyst).get_json()
+    assert scores["items"]
+    assert scores["left_out"]["metrics"] == 1 and scores["left_out"]["levels"] == ["restricted"]
+    assert scores["left_out"]["note"].startswith("1 metric left out: classified restricted. DC scores still include")
+    query = f"project_id={project}&brand_id={brand}&period={period.isoformat()}"
+    mine = client.get(f"/api/v1/scores/contributions?{query}", headers=analyst).get_json()
+    assert items["metric"] not in {i["metric_id"] for i in mine["items"]}
+    assert mine["left_out"]["metrics"] == 1
+    assert abs(mine["score"] - sum(i["contribution"] or 0 for i in mine["items"])) < 1e-9
+    full = client.get(f"/api/v1/scores/contributions?{query}", headers=admin).get_json()
+    assert full["left_out"] == {"metrics": 0, "levels": [], "note": ""}
+    assert items["metric"] in {i["metric_id"] for i in full["items"]}
+    # Out of scope: nothing, and no count about the other organization either.
+    other = client.get(f"/api/v1/scores?project_id={world['foreign']['project']}", headers=analyst).get_json()
+    assert other["items"] == [] and other["left_out"]["metrics"] == 0
