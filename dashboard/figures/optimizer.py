@@ -312,7 +312,7 @@ def results_view(result: dict, *, can_save: bool, can_export: bool, default_name
     return html.Div([
         budget_found(result),
         dbc.Row([dbc.Col(c, xs=12, sm=6, xl=3) for c in kpis], className="g-3 mb-3", id="optimizer-kpis"),
-        explanation_panel(result),
+        explanation_panel(result, badge),
         dbc.Card([dbc.CardHeader(html.Div([html.Span(title, className="me-2"), badge],
                                           className="d-flex flex-wrap align-items-center")),
                   dbc.CardBody(tabs)], className="shadow-sm mb-3"),
