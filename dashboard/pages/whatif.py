@@ -105,6 +105,7 @@ def layout(brand: str | None = None, project: str | None = None, **_query) -> ht
                 [
                     dbc.Col(
                         [
+                            html.Div(id="whatif-classification", className="mb-2"),
                             html.Div(id="whatif-score", className="mb-3"),
                             dbc.Card(
                                 [
@@ -274,15 +275,23 @@ def build_sliders(brand_id, _apply, _reset, store, project_id, open_sections):
     return accordion, None, None
 
 
-def _classification(brand_id) -> html.Div:
-    """The score's badge (the highest level among the metrics it shows) and, when classified metrics are
-    held at their current values unseen, the note saying how many (issue 17)."""
+@protected_callback(
+    Output("whatif-classification", "children"),
+    Input("whatif-brand", "value"),
+    permission=RUN,
+    objects={"brand_id": OBJECTS["brand_id"]},
+)
+def show_classification(brand_id):
+    """The what-if's badge (the highest level among the metrics it shows) and, when classified metrics
+    are held at their current values unseen, the note saying how many (issue 17); per brand, not per
+    slider move."""
+    if brand_id is None:
+        raise PreventUpdate
     with get_db().engine.connect() as conn:
         badge, note = view_badge_and_note(conn, current_principal(), brand_organization(conn, int(brand_id)),
                                           class_name="whatif-level")
     note.className += " mt-1"
-    return html.Div([html.Div(["Data classification ", badge], className="small text-muted"), note],
-                    className="mb-2", id="whatif-classification")
+    return [html.Div(["Data classification ", badge], className="small text-muted"), note]
 
 
 def _score_panel(model: wi.WhatIf, values) -> html.Div:
@@ -335,7 +344,7 @@ def live_score(values, ids, brand_id, project_id):
         raise PreventUpdate
     model = _load(brand_id, project_id)
     chosen = model.values_from({i["metric"]: v for i, v in zip(ids, values or [], strict=False)})
-    return html.Div([_classification(brand_id), _score_panel(model, chosen)])
+    return _score_panel(model, chosen)
 
 
 def _plan_view(plan: dict) -> html.Div:
