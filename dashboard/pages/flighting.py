@@ -338,18 +338,20 @@ def show_result(job_id, scenario_id, watched):
     Input("flighting-save", "n_clicks"),
     State("flighting-save-name", "value"),
     State("flighting-job", "data"),
+    State("flighting-scenario", "data"),
     prevent_initial_call=True,
     permission=SAVE,
-    objects={"job_id": ("job", job_followable)},
+    objects={"job_id": ("job", job_followable), "scenario_id": ("scenario", scenario_readable)},
 )
-def save(n_clicks, name, job_id):
+def save(n_clicks, name, job_id, scenario_id):
     """Save the shown run (its stored result, not the browser's copy) as a flighting scenario with its horizon."""
     if not n_clicks:
         return no_update
     if not job_id:
         return alert("Plan the weeks first; a reopened scenario is saved already.", "warning")
     try:
-        new_id = save_from_job(get_db(), current_principal(), job_id, name)
+        principal = current_principal()  # a run started from a reopened scenario keeps its level
+        new_id = save_from_job(get_db(), principal, job_id, name, shown_plan_level(principal, scenario_id).value)
     except ScenarioError as exc:
         return alert(str(exc)[:1].upper() + str(exc)[1:] + ".", "warning")
     return dbc.Alert(["Saved as scenario #", str(new_id), ". ", dcc.Link("Open Scenarios", href="/scenarios")],

@@ -353,7 +353,8 @@ def save(n_clicks, name, job_id, scenario_id):
     principal = current_principal()
     try:
         if job_id:
-            new_id = save_from_job(get_db(), principal, job_id, name)
+            # A run started from a reopened scenario keeps its level (never declassified by saving).
+            new_id = save_from_job(get_db(), principal, job_id, name, shown_plan_level(principal, scenario_id).value)
         elif scenario_id:
             new_id = save_copy(get_db(), principal, scenario_id, name)
         else:

@@ -293,3 +293,28 @@ def test_an_imported_data_set_s_level_classifies_its_record_not_its_values(world
         with db.session() as s:
             s.get(Organization, org).default_import_classification = "internal"
             s.delete(s.get(User, reader_id))
+
+
+def test_a_copy_or_a_run_from_a_classified_scenario_keeps_its_level(world):
+    """Saving never declassifies: a copy of a confidential scenario, and a result saved with the level of the
+    scenario it was started from, are confidential although the organization's default is internal."""
+    from core.scenarios import save_copy, save_result
+
+    db, analyst = world["db"], who(world, "Analyst")
+    source = _scenario(world, analyst)
+    with db.session() as s:
+        sc = s.get(Scenario, source)
+        sc.classification = "confidential"
+        sc.result = {"inputs": {"brand_ids": [world["brand"]]}, "cells": []}
+    copy = save_copy(db, analyst, source, "Copy of a confidential plan")
+    rerun = save_result(db, analyst, "Run from it", {"inputs": {"brand_ids": [world["brand"]]}},
+                        at_least="confidential")
+    plain = save_result(db, analyst, "Fresh run", {"inputs": {"brand_ids": [world["brand"]]}})
+    try:
+        with db.session() as s:
+            assert [s.get(Scenario, i).classification for i in (copy, rerun, plain)] == [
+                "confidential", "confidential", "internal"]
+    finally:
+        with db.session() as s:
+            for ident in (source, copy, rerun, plain):
+                s.delete(s.get(Scenario, ident))
