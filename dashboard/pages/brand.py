@@ -387,6 +387,9 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "brand"
 
 
+DATED = ("breakdown", "waterfall", "gaps")  # the charts read at the chosen "to" month
+
+
 def _register_download(spec: ChartSpec) -> None:
     chart = spec.name
 
@@ -410,8 +413,8 @@ def _register_download(spec: ChartSpec) -> None:
         """The data behind the chart, recomputed on the server for the principal asking."""
         triggered = dash.ctx.triggered_id or ""
         fmt = "xlsx" if str(triggered).endswith("xlsx") else "csv"
-        if not (csv_clicks or xlsx_clicks):
-            raise PreventUpdate
+        if not (csv_clicks or xlsx_clicks) or (_parse_period(period_to) is None and chart in DATED):
+            raise PreventUpdate  # no month chosen (a brand without data yet): nothing to download
         selection = Selection(brand_id, project_id, _parse_period(period_from), _parse_period(period_to),
                               _as_int(metric_id), tuple(competitor_ids or ()), section)
         result = read_chart(spec, current_principal(), selection)

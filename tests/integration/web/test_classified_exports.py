@@ -202,3 +202,19 @@ def test_the_what_if_shows_its_level_and_what_it_left_out(world):
     answer = json.dumps(_post(world, "Portfolio Manager", "whatif-classification.children",
                               [("whatif-brand", "value", world["brand"])], []))
     assert "left out" not in answer
+
+
+def test_a_download_without_a_month_sends_nothing_rather_than_failing(world):
+    """A brand with no month yet leaves "to" empty: the breakdown download answers 204, not an error."""
+    client = world["clients"]["Portfolio Manager"]
+    values = {"brand-brand": world["brand"], "brand-project": world["project"], "brand-competitors": []}
+    state = ["brand-brand", "brand-project", "brand-from", "brand-to", "brand-metric", "brand-competitors",
+             "brand-section"]
+    body = {"output": "brand-breakdown-download.data",
+            "outputs": {"id": "brand-breakdown-download", "property": "data"},
+            "inputs": [{"id": "brand-breakdown-csv", "property": "n_clicks", "value": 1},
+                       {"id": "brand-breakdown-xlsx", "property": "n_clicks", "value": None}],
+            "state": [{"id": i, "property": "value", "value": values.get(i)} for i in state],
+            "changedPropIds": ["brand-breakdown-csv.n_clicks"]}
+    response = client.post("/_dash-update-component", json=body, headers=csrf_headers(client))
+    assert response.status_code == 204, response.get_data(as_text=True)[:300]
