@@ -1,5 +1,6 @@
 """Alerts: what the rules found about the brands the person may read (score drops, metric anomalies,
-competitors overtaking, channels below a marginal ROAS of 1), newest first, each with a link to its view.
+competitors overtaking, channels whose marginal ROAS fell below
+the organization's floor T, a setting), newest first, each with a link to its view.
 
 Read, mark read and snooze through `core.alert_inbox`, which checks every id against the person's scope;
 the navigation's bell (`dashboard.shell`) counts what is unread here.
