@@ -33,6 +33,7 @@ from core.subscriptions.sending import Mail
 from core.subscriptions.service import SubscriptionError, check_webhook
 
 ALERTS = "alerts"
+MAIL_ITEMS = 30  # a digest lists this many in full; the rest are counted, with the link to the Alerts page
 
 
 def _mine(s: Any, principal: Principal) -> ReportSubscription | None:
@@ -144,8 +145,10 @@ def _subject(alerts: list[dict[str, Any]]) -> str:
 
 def digest_mail(to: str, alerts: list[dict[str, Any]], public_url: str, when: str, stop_url: str) -> Mail:
     """The digest e-mail: each alert in words with a link to its view, and the one-click stop link."""
+    shown, rest = alerts[:MAIL_ITEMS], len(alerts) - MAIL_ITEMS
+    more = f"… and {rest} more, all on the Alerts page." if rest > 0 else ""
     items_text = "\n\n".join(f"- {a['title']}\n  {a['detail']}\n  ({a['kind']}, {a['when']} UTC) "
-                             f"Open: {public_url}{a['link']}" for a in alerts)
+                             f"Open: {public_url}{a['link']}" for a in shown) + (f"\n\n{more}" if more else "")
     intro = (f"Digi-Cadence found {len(alerts)} new alert{'s' if len(alerts) != 1 else ''} about the brands you "
              "may read.")
     text = (f"{intro}\n\n{items_text}\n\nAll your alerts: {public_url}/alerts\n\nYou receive this {when}. "
@@ -159,7 +162,7 @@ style="color:#0b4f9c;text-decoration:none">{escape(a['title'])}</a></div>
 <div style="font-size:14px;line-height:1.5;color:#323f4b">{escape(a['detail'])}</div>
 <div style="font-size:12px;color:#7b8794;margin-top:4px">{escape(a['when'])} UTC ·
 <a href="{escape(public_url + a['link'], quote=True)}" style="color:#1565c0">Open the view</a></div></div>"""
-        for a in alerts)
+        for a in shown) + (f'<p style="font-size:14px;color:#52606d">{escape(more)}</p>' if more else "")
     html = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport"
 content="width=device-width, initial-scale=1"><title>{escape(_subject(alerts))}</title></head>
 <body style="margin:0;background:#f4f6f8;font-family:Segoe UI,Helvetica,Arial,sans-serif;color:#1f2933">

@@ -202,7 +202,7 @@ def list_subscriptions(db: Database, principal: Principal) -> list[dict[str, Any
                          .order_by(ReportSubscription.created_at.desc(), ReportSubscription.id.desc())).all()
         emails = dict(s.execute(select(User.id, User.email).where(
             User.id.in_({r.recipient_id for r in rows} | {r.owner_id for r in rows}))).all())
-        return [{"id": r.id, "what": target_label(s, r.report, r.target_id, r.project_id)
+        return [{"id": r.id, "report": r.report, "what": target_label(s, r.report, r.target_id, r.project_id)
                  + ("" if r.format == "html" else f" ({r.format.upper()})"),
                  "when": f"{r.cadence} at {r.hour:02d}:00 {r.timezone}", "recipient": emails.get(r.recipient_id, ""),
                  "owner": emails.get(r.owner_id, ""), "mine": r.owner_id == me,
