@@ -19,14 +19,15 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import delete, func, select, update
 
+from core.alert_inbox import list_alerts, snooze
 from core.models import Alert, AlertSent, Brand, ReportSubscription, Role, RoleGrant, SubscriptionDelivery
 from core.models.base import utcnow
 from core.security import Forbidden
 from core.subscriptions.alert_mail import preference, save_preference, stop
 from core.subscriptions.log import delivery_log, resend
 from core.subscriptions.scheduler import tick
-from core.subscriptions.service import SubscriptionError, compliance_start, create_subscription
-from tests.integration.subscriptions.conftest import deliveries, make_due, wait_settled
+from core.subscriptions.service import SubscriptionError, compliance_start, create_subscription, unsubscribe
+from tests.integration.subscriptions.conftest import SECRET, deliveries, make_due, wait_settled
 
 SHOTS = Path("/tmp/wt-alertmail-shots")
 
@@ -130,8 +131,6 @@ def test_a_scope_removed_between_the_alert_and_the_send_sends_nothing(world, mai
 
 
 def test_a_snoozed_alert_is_not_sent(world, mail, smtp, executor):
-    from core.alert_inbox import list_alerts, snooze
-
     db, bm = world["db"], world["principal"]("Brand Manager")
     sub = _choose(world, "Brand Manager")
     quiet = _alert(db, world["brand"], "s1", kind="score_drop")
@@ -248,3 +247,21 @@ def test_alert_and_compliance_choices_never_take_another_organizations_object(wo
         create_subscription(db, admin, _compliance(world, target_id=foreign_org))
     with pytest.raises(SubscriptionError, match="report"):  # the digest is chosen on the Alerts page only
         create_subscription(db, admin, {**_compliance(world), "report": "alerts", "format": "html"})
+
+
+def test_the_digests_stop_link_ends_it_without_sign_in(world, mail, smtp, executor):
+    db, viewer = world["db"], world["principal"]("Viewer")
+    mine, _other = _brands(world)
+    sub = _choose(world, "Viewer")
+    _alert(db, mine, "first")
+    make_due(db, sub)
+    tick(db, executor)
+    assert _settle(db, sub)[-1].status == "sent"
+    [message] = smtp.inbox.to(world["people"]["Viewer"].email)
+    link = message.get_body(("plain",)).get_content().split("Stop these e-mails with one click: ")[1].split()[0]
+    stopped = unsubscribe(db, SECRET, link.rsplit("/", 1)[1])
+    assert stopped.startswith("Alert digest: ") and "daily at 08:00 Europe/Berlin" in stopped
+    assert preference(db, viewer)["active"] is False
+    _alert(db, mine, "after")
+    _due_days_ago(db, sub, 1)
+    assert tick(db, executor)["queued"] == 0 and len(smtp.inbox.messages) == 1
