@@ -137,7 +137,7 @@ def _subscribe_card() -> dbc.Card:
             ], className="g-2"),
             dbc.Button("Subscribe", id="compliance-sub-create", color="primary", size="sm", className="mt-3"),
             html.Div([dcc.Dropdown(id="compliance-sub-mine", options=mine, placeholder="Your compliance "
-                                   "subscriptions", className="flex-grow-1"),
+                                   "subscriptions", style={"flex": "1 1 260px", "minWidth": 0}),
                       dbc.Button("Stop", id="compliance-sub-stop", color="secondary", outline=True, size="sm")],
                      className="d-flex gap-2 align-items-center mt-3"),
             html.Div(id="compliance-sub-result", className="mt-2"),

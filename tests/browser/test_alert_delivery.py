@@ -55,3 +55,30 @@ def test_the_delivery_form_refuses_a_bad_webhook_in_words_and_saves_a_good_one(v
     driver.find_element(By.ID, "alerts-mail-stop").click()
     wait.until(lambda d: "Stopped" in d.find_element(By.ID, "alerts-mail-result").text)
     assert "only here, in the app" in driver.find_element(By.ID, "alerts-mail-status").text
+
+
+def test_an_administrator_subscribes_to_the_compliance_report_and_stops_it(browser, live_url):
+    driver = browser
+    browser_sign_in(driver, live_url, "Organization Administrator")
+    driver.get(live_url + "/admin/compliance")
+    wait = WebDriverWait(driver, 90)
+    wait.until(lambda d: d.find_elements(By.ID, "compliance-sub-create"))
+    button = driver.find_element(By.ID, "compliance-sub-create")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+    button.click()
+    wait.until(lambda d: "Subscribed" in d.find_element(By.ID, "compliance-sub-result").text)
+    _save_shot(driver, "compliance-subscribe-1400")
+    driver.find_element(By.ID, "compliance-sub-mine").click()  # a person opens the list and picks theirs
+
+    def pick(d) -> bool:
+        options = [o for o in d.find_elements(By.CSS_SELECTOR, "[role=option]") if "Compliance report" in o.text]
+        if options:
+            options[0].click()
+        return bool(options)
+
+    wait.until(pick)
+    driver.find_element(By.ID, "compliance-sub-stop").click()
+    wait.until(lambda d: "Stopped" in d.find_element(By.ID, "compliance-sub-result").text)
+    driver.get(live_url + "/admin/settings")
+    wait.until(lambda d: d.find_element(By.ID, "settings-alert_roas_floor").get_attribute("value") == "1")
+    _save_shot(driver, "settings-floor-1400")
