@@ -4,8 +4,9 @@ Four rules, each about one own brand (so an alert is read by whoever may read th
 - score_drop: its DC score fell by at least the organization's threshold month on month;
 - anomaly: a metric's latest change breaks with the brand's history (the portfolio page's robust z);
 - overtaken: a competitor that scored below it last month scores above it now;
-- marginal_roas: a channel's marginal ROAS at last year's spend is below MARGINAL_ROAS_FLOOR — the
-  next unit of money there returns less than it costs.
+- marginal_roas: a channel's marginal ROAS at last year's spend is below the organization's floor T
+  (the setting `alert_roas_floor`, core.settings; 1.0 unless changed: the next unit of money there
+  returns less than it costs).
 
 Each finding has a key (rule, project, brand, month or channel, ...) that is unique in the
 organization, so running the rules again after another import raises nothing twice.
@@ -30,13 +31,12 @@ from core.portfolio_alerts import metric_anomalies, score_drop_alerts
 from core.response_curves import stored_curves
 from core.security.permissions import Permission
 from core.security.principal import Principal
-from core.settings import alert_defaults, organization_units
+from core.settings import alert_defaults, alert_roas_floor, organization_units
 
 log = logging.getLogger(__name__)
 
-MARGINAL_ROAS_FLOOR = 1.0
 KINDS = {"score_drop": "DC score drop", "anomaly": "Metric anomaly", "overtaken": "Overtaken by a competitor",
-         "marginal_roas": "Marginal ROAS below 1"}
+         "marginal_roas": "Marginal ROAS below T"}  # T: the organization's floor, shown in each alert's words
 _READ = frozenset(p.value for p in (Permission.PORTFOLIO_READ, Permission.BRAND_READ, Permission.METRICS_READ,
                                     Permission.SCENARIO_READ))
 
@@ -88,9 +88,11 @@ def _project_findings(conn: Connection, reader: Principal, project_id: int, proj
 
 
 def _roas_findings(conn: Connection, organization_id: int) -> list[dict[str, Any]]:
-    """Own brands' fitted channels whose marginal ROAS at last year's spend rate is below the floor (one
-    alert per channel and fitted curve: a refit that leaves it below the floor says so again)."""
+    """Own brands' fitted channels whose marginal ROAS at last year's spend rate is below the floor T (one
+    alert per channel and fitted curve: a refit that leaves it below says so again; a higher floor raises
+    the channels it newly catches, never again the ones already raised)."""
     units = organization_units(conn, organization_id)
+    floor = alert_roas_floor(conn, organization_id)
     out = []
     with Session(bind=conn) as s:
         brands = dict(s.execute(select(Brand.id, Brand.name).where(Brand.organization_id == organization_id)).all())
@@ -105,13 +107,14 @@ def _roas_findings(conn: Connection, organization_id: int) -> list[dict[str, Any
                 if annual <= 0:
                     continue
                 marginal = float(params.marginal(annual / periods))
-                if marginal < MARGINAL_ROAS_FLOOR:
+                if marginal < floor:
                     out.append({"kind": "marginal_roas", "brand_id": brand_id, "project_id": None, "period": None,
                                 "key": f"{brand_id}:{channel}:{params.beta:.6g}:{params.half_saturation:.6g}",
                                 "title": f"{name}: {channel}'s marginal ROAS is {units.roas(marginal)}",
                                 "detail": f"At last year's {units.money(annual)}, the next {units.money(1)} on "
-                                          f"{channel} returns {units.roas(marginal).split(' per ')[0]}: less than "
-                                          "it costs. The Budget optimizer shows where it earns more.",
+                                          f"{channel} returns {units.roas(marginal).split(' per ')[0]}, below the "
+                                          f"floor of {floor:g} your organization set. The Budget optimizer shows "
+                                          "where it earns more.",
                                 "link": f"/models?brand={brand_id}"})
     return out
 

@@ -46,13 +46,16 @@ LOCKOUT_THRESHOLD_BOUNDS = (3, 20)
 LOCKOUT_MINUTES_BOUNDS = (5, 1440)
 DROP_THRESHOLD_BOUNDS = (0.5, 50.0)  # the portfolio page's own input accepts the same range
 ANOMALY_Z_BOUNDS = (2.0, 10.0)  # below 2 nearly every month alerts; above 10 nothing ever does
+# The marginal-ROAS rule's floor T (core.alert_rules): 1.0 means "the next unit of money returns less than it costs".
+ROAS_FLOOR_DEFAULT = 1.0
+ROAS_FLOOR_BOUNDS = (0.1, 10.0)  # below 0.1 the rule is off in all but name; above 10 every channel alerts
 
 FIELDS = ("password_min_length", "password_composition", "mfa_policy", "lockout_threshold", "lockout_minutes",
           "alert_drop_threshold", "alert_anomaly_z", "currency", "outcome_unit")
 # Added after the others: a caller that does not send it keeps the organization's current value.
 # The data classification new metrics, scenarios and imported data sets get (issue 17, core.classification).
 CLASSIFICATION_FIELDS = tuple(f"default_{kind}_classification" for kind in KINDS)
-OPTIONAL_FIELDS = ("security_key_for_admins", *CLASSIFICATION_FIELDS)
+OPTIONAL_FIELDS = ("security_key_for_admins", *CLASSIFICATION_FIELDS, "alert_roas_floor")
 FIELDS = (*FIELDS, *OPTIONAL_FIELDS)
 # Stored on the organization's row, the rest on its security row.
 ORGANIZATION_FIELDS = ("currency", "outcome_unit", *CLASSIFICATION_FIELDS)
@@ -78,6 +81,7 @@ class OrganizationSettings:
     default_metric_classification: str = DEFAULT.value
     default_scenario_classification: str = DEFAULT.value
     default_import_classification: str = DEFAULT.value
+    alert_roas_floor: float = ROAS_FLOOR_DEFAULT
 
     @property
     def units(self) -> Units:
@@ -108,6 +112,15 @@ def alert_defaults(conn: Connection | Session, organization_id: int | None) -> t
     drop = row[0] if row is not None and row[0] is not None else DROP_THRESHOLD
     z = row[1] if row is not None and row[1] is not None else ANOMALY_Z
     return float(drop), float(z)
+
+
+def alert_roas_floor(conn: Connection | Session, organization_id: int | None) -> float:
+    """The floor T below which a channel's marginal ROAS raises an alert (the organization's, else 1.0)."""
+    value = None
+    if organization_id is not None:
+        value = conn.execute(select(OrganizationSecurity.alert_roas_floor)
+                             .where(OrganizationSecurity.organization_id == organization_id)).scalar()
+    return float(value) if value is not None else ROAS_FLOOR_DEFAULT
 
 
 def organization_units(conn: Connection | Session, organization_id: int | None) -> Units:
@@ -147,6 +160,7 @@ def _effective(session: Session, organization_id: int, security: SecuritySetting
         lockout_threshold=policy.lockout_threshold, lockout_minutes=policy.lockout_minutes,
         alert_drop_threshold=drop, alert_anomaly_z=z, currency=units.currency, outcome_unit=units.outcome,
         security_key_for_admins=policy.security_key_for_admins,
+        alert_roas_floor=alert_roas_floor(session, organization_id),
         **{name: getattr(session.get(Organization, organization_id), name) or DEFAULT.value
            for name in CLASSIFICATION_FIELDS},
     )
@@ -246,6 +260,9 @@ def validate(values: Mapping[str, Any], security: SecuritySettings) -> dict[str,
         "alert_anomaly_z": _decimal(values.get("alert_anomaly_z"), "Anomaly threshold (robust z)",
                                     ANOMALY_Z_BOUNDS, problems, "alert_anomaly_z"),
     }
+    if "alert_roas_floor" in values:
+        clean["alert_roas_floor"] = _decimal(values["alert_roas_floor"], "Marginal-ROAS alert floor",
+                                             ROAS_FLOOR_BOUNDS, problems, "alert_roas_floor")
     composition = values.get("password_composition")
     if not isinstance(composition, bool):
         problems["password_composition"] = "The composition rule is either on or off."

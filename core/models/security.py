@@ -179,6 +179,7 @@ class OrganizationSecurity(Base):
     security_key_for_admins: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     alert_drop_threshold: Mapped[float | None] = mapped_column(Float, default=None)
     alert_anomaly_z: Mapped[float | None] = mapped_column(Float, default=None)
+    alert_roas_floor: Mapped[float | None] = mapped_column(Float, default=None)  # core.alert_rules' T
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -22,6 +22,7 @@ from core.settings import (
     DROP_THRESHOLD_BOUNDS,
     LOCKOUT_MINUTES_BOUNDS,
     LOCKOUT_THRESHOLD_BOUNDS,
+    ROAS_FLOOR_BOUNDS,
     SETTINGS_MANAGE,
     SettingsInvalid,
     password_min_length_bounds,
@@ -36,12 +37,13 @@ register_page(__name__, permission=SETTINGS_MANAGE, path="/admin/settings", name
               title="Settings · Digi-Cadence")
 
 NUMBER_FIELDS = ("password_min_length", "lockout_threshold", "lockout_minutes", "alert_drop_threshold",
-                 "alert_anomaly_z")
+                 "alert_anomaly_z", "alert_roas_floor")
 LABELS = {
     "password_min_length": "Minimum password length", "password_composition": "Composition rule",
     "mfa_policy": "Two-factor sign-in", "lockout_threshold": "Failed attempts before a lockout",
     "lockout_minutes": "Lockout length (minutes)", "alert_drop_threshold": "Score-drop alert (points)",
-    "alert_anomaly_z": "Anomaly alert (robust z)", "currency": "Currency", "outcome_unit": "Outcome",
+    "alert_anomaly_z": "Anomaly alert (robust z)", "alert_roas_floor": "Marginal-ROAS alert floor T",
+    "currency": "Currency", "outcome_unit": "Outcome",
     "security_key_for_admins": "Security key for administrators",
     "default_metric_classification": "New metrics and sections", "default_scenario_classification": "New scenarios",
     "default_import_classification": "New imported data sets",
@@ -109,6 +111,8 @@ def layout(**_query) -> html.Div:
                 "Own brands whose DC score fell this much month on month; the Portfolio page can override it."),
         _number("alert_anomaly_z", ANOMALY_Z_BOUNDS, 0.1,
                 "How far a metric's latest change must sit from its usual change (3.5 is the textbook cut-off)."),
+        _number("alert_roas_floor", ROAS_FLOOR_BOUNDS, 0.05,
+                "Alert when a channel's next unit of spend returns less than this (1: less than it costs)."),
     ], className="g-3")
 
     money = dbc.Row([
@@ -203,12 +207,12 @@ def _show(value) -> str:
     prevent_initial_call=True,
 )
 def save(_clicks, organization_id, password_min_length, lockout_threshold, lockout_minutes, alert_drop_threshold,
-         alert_anomaly_z, mfa_policy, password_composition, currency, outcome_unit, security_key_for_admins,
-         default_metric, default_scenario, default_import):
+         alert_anomaly_z, alert_roas_floor, mfa_policy, password_composition, currency, outcome_unit,
+         security_key_for_admins, default_metric, default_scenario, default_import):
     """Validate on the server and save every value at once, or none; say what changed."""
     values = {"password_min_length": password_min_length, "lockout_threshold": lockout_threshold,
               "lockout_minutes": lockout_minutes, "alert_drop_threshold": alert_drop_threshold,
-              "alert_anomaly_z": alert_anomaly_z, "mfa_policy": mfa_policy,
+              "alert_anomaly_z": alert_anomaly_z, "alert_roas_floor": alert_roas_floor, "mfa_policy": mfa_policy,
               "password_composition": bool(password_composition) if password_composition is not None else False,
               "currency": currency, "outcome_unit": outcome_unit,
               "security_key_for_admins": bool(security_key_for_admins),

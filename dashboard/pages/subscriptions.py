@@ -41,7 +41,8 @@ LOG_COLUMNS = [{"field": "created_at", "headerName": "Queued (UTC)", "minWidth":
                {"field": "attempts", "headerName": "Attempts", "type": "rightAligned", "maxWidth": 110},
                {"field": "error", "headerName": "Last error", "minWidth": 240, "flex": 2, "tooltipField": "error"},
                {"field": "retry_at", "headerName": "Next try (UTC)", "minWidth": 160}]
-REPORTS = [{"label": name, "value": kind} for kind, name in service.REPORT_NAMES.items()]
+# The alert digest is chosen on the Alerts page ("Deliver my alerts"), not here.
+REPORTS = [{"label": name, "value": kind} for kind, name in service.REPORT_NAMES.items() if kind != "alerts"]
 
 
 def _field(label: str, control, width: int = 6, help_text: str | None = None) -> dbc.Col:
