@@ -29,6 +29,9 @@ class Alert(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
     link: Mapped[str] = mapped_column(String(300), default="/")
     period: Mapped[date | None] = mapped_column(default=None)
+    # The level of what the alert tells (core.classification): an anomaly of a confidential metric is
+    # confidential; the scope filter leaves it out for whoever may not read that level.
+    classification: Mapped[str] = mapped_column(String(20), default="internal", server_default="internal")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -4,7 +4,7 @@ person reads only the alerts about brands they may read, and reading and snoozin
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from core.alert_inbox import list_alerts, mark_read, snooze, unread_count
 from core.alert_rules import KINDS, evaluate, evaluate_quietly
@@ -15,6 +15,7 @@ from core.models import (
     AuditEvent,
     Brand,
     Channel,
+    Metric,
     Organization,
     ProjectBrand,
     ResponseCurve,
@@ -185,3 +186,31 @@ def test_rules_that_fail_never_fail_the_import_that_ran_them(demo, caplog):
     evaluate_quietly(demo["db"], None)
     with demo["db"].session() as s:
         assert s.scalar(select(func.count()).select_from(Alert)) == 0
+
+
+def test_an_anomaly_of_a_classified_metric_reaches_only_those_cleared_for_its_level(demo):
+    """The rules read every level; the alert keeps its metric's level and the inbox leaves it out for a
+    reader without it (a Portfolio Manager reads confidential, not restricted; an administrator both)."""
+    db, first = demo["db"], demo["first"]
+    evaluate(db, first)
+    with db.session() as s:
+        probe = s.scalars(select(Alert).where(Alert.organization_id == first, Alert.kind == "anomaly")
+                          .order_by(Alert.id)).first()
+        metric_id = int(probe.dedup_key.split(":")[3])  # anomaly:project:brand:metric:month
+        s.execute(delete(Alert).where(Alert.organization_id == first))
+        s.get(Metric, metric_id).classification = "restricted"
+    assert evaluate(db, first) > 0
+    with db.session() as s:
+        alerts = s.execute(select(Alert.id, Alert.kind, Alert.dedup_key, Alert.classification)
+                           .where(Alert.organization_id == first)).all()
+    restricted = {a.id for a in alerts if a.kind == "anomaly" and int(a.dedup_key.split(":")[3]) == metric_id}
+    assert restricted and {a.classification for a in alerts if a.id in restricted} == {"restricted"}
+    assert {a.classification for a in alerts if a.id not in restricted} == {"internal"}
+    admin, manager = _who(demo, "Organization Administrator"), _who(demo, "Portfolio Manager")
+    seen_by_admin = {r["id"] for r in list_alerts(db, admin)}
+    seen_by_manager = {r["id"] for r in list_alerts(db, manager)}
+    assert restricted <= seen_by_admin and not restricted & seen_by_manager
+    assert seen_by_manager == seen_by_admin - restricted  # everything else both read
+    assert unread_count(db, manager) == unread_count(db, admin) - len(restricted)
+    with pytest.raises(Forbidden):  # its id posted by hand: refused, nothing marked
+        mark_read(db, manager, sorted(restricted)[:1])
