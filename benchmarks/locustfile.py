@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import os
 import random
+from urllib.parse import urlencode
 
 import gevent
-from locust import HttpUser, between, task
+from locust import FastHttpUser, between, task
 
 from benchmarks.dash_client import DashClientError, DashTab
 from benchmarks.journeys import JOURNEYS, ROLE_EMAILS, sign_in
@@ -29,19 +30,24 @@ MIX = [int(part) for part in os.environ.get("DC_LOAD_MIX", "5:3:2").split(":")]
 THINK_SCALE = float(os.environ.get("DC_LOAD_THINK_SCALE", "1"))
 
 
-class DashUser(HttpUser):
+class DashUser(FastHttpUser):
+    """FastHttpUser (geventhttpclient), not HttpUser (requests): the load generator shares the two cores
+    with the app it measures, and requests costs it about three times the CPU per request."""
+
     abstract = True
     role = ""
     wait_time = between(2 * THINK_SCALE, 6 * THINK_SCALE)
 
-    def _send(self, method: str, path: str, name: str, **kwargs):
+    def _send(self, method: str, path: str, name: str, *, params: dict | None = None, **kwargs):
+        if params:
+            path = f"{path}{'&' if '?' in path else '?'}{urlencode(params)}"
         return self.client.request(method, path, name=name, **kwargs)
 
     def _think(self, low: float, high: float) -> None:
         gevent.sleep(random.uniform(low, high) * THINK_SCALE)
 
     def _csrf(self) -> str | None:
-        return self.client.cookies.get("_csrf_token")
+        return next((c.value for c in self.client.cookiejar if c.name == "_csrf_token"), None)
 
     def on_start(self) -> None:
         self.signed_in = False

@@ -14,7 +14,7 @@ from sqlalchemy import and_, exists, func, select
 
 from core.alert_rules import KINDS
 from core.db import Database
-from core.models import Alert, AlertRead, AlertSnooze, Brand
+from core.models import Alert, AlertRead, AlertSent, AlertSnooze, Brand
 from core.models.base import utcnow
 from core.security.authorizer import deny, scope_filter
 from core.security.permissions import Permission
@@ -116,3 +116,28 @@ def snooze(db: Database, principal: Principal, ids: Any, days: Any, now: datetim
                 row.until = until
     mark_read(db, principal, [a.id for a in alerts], now)
     return len(alerts)
+
+
+def for_delivery(db: Database, principal: Principal, *, since: datetime | None = None,
+                 ids: list[int] | None = None, now: datetime | None = None) -> list[dict[str, Any]]:
+    """What an alert digest may hold for this person now, oldest first: alerts in their scope and not snoozed
+    at this moment, either the given ids or (ids None) those raised since `since` never sent to them before.
+
+    Called with the recipient's principal as loaded for the send, so a scope lost after the alert was raised
+    (or after it was taken into a delivery) keeps it out.
+    """
+    if principal.user_id is None or ids == []:
+        return []
+    now = now or utcnow()
+    conditions = [scope_filter(principal, READ, Alert), ~_snoozed(principal, now)]
+    if ids is not None:
+        conditions.append(Alert.id.in_(ids))
+    else:
+        conditions.append(~exists().where(AlertSent.alert_id == Alert.id, AlertSent.user_id == principal.user_id))
+        if since is not None:
+            conditions.append(Alert.created_at >= since)
+    with db.session() as s:
+        rows = s.execute(select(Alert, Brand.name).join(Brand, Brand.id == Alert.brand_id).where(and_(*conditions))
+                         .order_by(Alert.created_at, Alert.id).limit(LIST_LIMIT)).all()
+    return [{"id": a.id, "kind": KINDS.get(a.kind, a.kind), "brand": brand, "title": a.title, "detail": a.detail,
+             "link": a.link, "when": f"{_aware(a.created_at):%Y-%m-%d %H:%M}"} for a, brand in rows]

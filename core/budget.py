@@ -30,6 +30,7 @@ from sqlalchemy import select
 
 from core.budget_cells import FITTED_NOTE, MISSING_NOTE, Cell, build_problem, last_year_spend, load_cells
 from core.budget_inputs import ROAS_SCENARIOS, SCENARIOS, SOURCES, BudgetInputError, BudgetInputs, check_unit
+from core.classified_export import watermarked
 from core.db import Database
 from core.formatting import Units
 from core.models import Brand, Channel, Organization, ResponseCurve, Spend, join_channel
@@ -405,9 +406,10 @@ def result_tables(result: dict[str, Any]) -> dict[str, pd.DataFrame]:
             "Frontier": frontier}
 
 
-def export_bytes(result: dict[str, Any], fmt: str) -> bytes:
-    """CSV (the allocation table) or XLSX (every table, one sheet each, money in the run's currency)."""
-    tables = result_tables(result)
+def export_bytes(result: dict[str, Any], fmt: str, watermark: str | None = None) -> bytes:
+    """CSV (the allocation table) or XLSX (every table, one sheet each, money in the run's currency);
+    a classified plan's `watermark` line (core.classified_export) is the first column of every table."""
+    tables = {name: watermarked(frame, watermark) for name, frame in result_tables(result).items()}
     if fmt == "csv":
         return csv_bytes(tables["Allocation"])
     if fmt != "xlsx":

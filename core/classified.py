@@ -18,7 +18,7 @@ from sqlalchemy import Connection, select
 
 from core.classification import Classification, highest, readable
 from core.models.metrics import Metric, Platform, Section
-from core.models.portfolio import Brand
+from core.models.portfolio import Brand, Project
 from core.read_cache import cached_read
 from core.security.principal import Principal
 
@@ -102,3 +102,8 @@ def view_level(conn: Connection, principal: Principal, organization_id: int | No
 def brand_organization(conn: Connection, brand_id: int) -> int | None:
     """The organization of a brand (None for an unknown one): what a brand view's level is read over."""
     return conn.execute(select(Brand.organization_id).where(Brand.id == int(brand_id))).scalar()
+
+
+def project_organization(conn: Connection, project_id: int) -> int | None:
+    """The organization of a project (None for an unknown one), for views over a project's scores."""
+    return conn.execute(select(Project.organization_id).where(Project.id == int(project_id))).scalar()

@@ -17,6 +17,7 @@ from sqlalchemy import JSON, ColumnElement, and_, cast, func, or_, select, type_
 from sqlalchemy.dialects.postgresql import JSONB, JSONPATH
 from sqlalchemy.orm import Session
 
+from core.classification import highest
 from core.db import Database
 from core.formatting import Units
 from core.jobs.records import JobNotFound, get_job
@@ -167,16 +168,21 @@ def _clean_name(name: Any) -> str:
     return text[:NAME_MAX]
 
 
-def save_result(db: Database, principal: Principal, name: Any, result: dict[str, Any], kind: str = "budget") -> int:
-    """Store a result the server produced as a new scenario owned by the principal; returns its id."""
-    scenario = prepare_scenario(db, principal, name, result, kind)
+def save_result(db: Database, principal: Principal, name: Any, result: dict[str, Any], kind: str = "budget",
+                at_least: str | None = None) -> int:
+    """Store a result the server produced as a new scenario owned by the principal; returns its id.
+    `at_least`: the level of the scenario it came from (a copy, or a run started from it)."""
+    scenario = prepare_scenario(db, principal, name, result, kind, at_least)
     with db.session() as s:
         return add_scenario(s, principal, scenario)
 
 
 def prepare_scenario(db: Database, principal: Principal, name: Any, result: dict[str, Any],
-                     kind: str = "budget") -> Scenario:
+                     kind: str = "budget", at_least: str | None = None) -> Scenario:
     """Check the principal may save `result` and build the (unsaved) scenario; Forbidden or ScenarioError.
+
+    Its level is the organization's default (within the saver's clearance), raised to `at_least`, the
+    level of a scenario the saver read it from: a copy never declassifies its source.
 
     Separate from `add_scenario` so a caller can insert it inside its own transaction (a job's final
     write) after every check, and every audited denial, has happened outside it.
@@ -198,7 +204,7 @@ def prepare_scenario(db: Database, principal: Principal, name: Any, result: dict
         scenario = Scenario(organization_id=org, project_id=_project_for(s, org, brand_ids),
                             owner_id=principal.user_id, name=name, kind=kind, inputs=inputs,
                             constraints=constraints, result=result, status="saved",
-                            classification=scenario_default(s, principal, org))
+                            classification=highest((scenario_default(s, principal, org), at_least)).value)
         allowed = can(principal, SAVE, scenario, session=s)
     if not allowed:
         deny(principal, SAVE, ("organization", org), "may not save scenarios here")
@@ -216,8 +222,8 @@ def add_scenario(session: Session, principal: Principal, scenario: Scenario) -> 
     return scenario.id
 
 
-def save_from_job(db: Database, principal: Principal, job_id: Any, name: Any) -> int:
-    """Save the stored result of the principal's own finished run."""
+def save_from_job(db: Database, principal: Principal, job_id: Any, name: Any, at_least: str | None = None) -> int:
+    """Save the stored result of the principal's own finished run (`at_least`: as in `save_result`)."""
     try:
         job = get_job(db, principal, job_id)
     except JobNotFound:
@@ -225,16 +231,17 @@ def save_from_job(db: Database, principal: Principal, job_id: Any, name: Any) ->
     if job["status"] != "succeeded" or not job["result"]:
         raise ScenarioError("only a finished run can be saved")
     if job["kind"] == "flighting":  # a weekly plan: its horizon is in its inputs (weeks) and its label
-        return save_result(db, principal, name, job["result"], kind="flighting")
+        return save_result(db, principal, name, job["result"], kind="flighting", at_least=at_least)
     if job["kind"] not in JOB_KINDS_SAVED_AS_BUDGET:
         raise ScenarioError(f"a {job['kind']} run cannot be saved as a scenario")
-    return save_result(db, principal, name, job["result"], kind="budget")
+    return save_result(db, principal, name, job["result"], kind="budget", at_least=at_least)
 
 
 def save_copy(db: Database, principal: Principal, scenario_id: Any, name: Any) -> int:
     """Save a scenario the principal may read under a new name, owned by the principal."""
     source = get_scenario(db, principal, scenario_id)
-    return save_result(db, principal, name, source["result"] or {}, kind=source["kind"])
+    return save_result(db, principal, name, source["result"] or {}, kind=source["kind"],
+                       at_least=source["classification"])
 
 
 def delete_scenario(db: Database, principal: Principal, scenario_id: Any) -> None:

@@ -49,6 +49,9 @@ LOCKOUT_THRESHOLD_BOUNDS = (3, 20)
 LOCKOUT_MINUTES_BOUNDS = (5, 1440)
 DROP_THRESHOLD_BOUNDS = (0.5, 50.0)  # the portfolio page's own input accepts the same range
 ANOMALY_Z_BOUNDS = (2.0, 10.0)  # below 2 nearly every month alerts; above 10 nothing ever does
+# The marginal-ROAS rule's floor T (core.alert_rules): 1.0 means "the next unit of money returns less than it costs".
+ROAS_FLOOR_DEFAULT = 1.0
+ROAS_FLOOR_BOUNDS = (0.1, 10.0)  # below 0.1 the rule is off in all but name; above 10 every channel alerts
 # Security alerts (core.security_alerts): a lockout burst is this many accounts locked within so many minutes,
 # a denial spike this many refusals of one person within so many minutes. A burst of 1 would be every lockout.
 LOCKOUT_BURST_ACCOUNTS_BOUNDS, LOCKOUT_BURST_ACCOUNTS = (2, 1000), 5
@@ -64,7 +67,7 @@ FIELDS = ("password_min_length", "password_composition", "mfa_policy", "lockout_
 CLASSIFICATION_FIELDS = tuple(f"default_{kind}_classification" for kind in KINDS)
 SECURITY_ALERT_FIELDS = ("lockout_burst_accounts", "lockout_burst_minutes", "denial_spike_count",
                          "denial_spike_minutes", "security_contacts", "security_webhook_url")
-OPTIONAL_FIELDS = ("security_key_for_admins", *CLASSIFICATION_FIELDS, *SECURITY_ALERT_FIELDS)
+OPTIONAL_FIELDS = ("security_key_for_admins", *CLASSIFICATION_FIELDS, "alert_roas_floor", *SECURITY_ALERT_FIELDS)
 FIELDS = (*FIELDS, *OPTIONAL_FIELDS)
 # Stored on the organization's row, the rest on its security row.
 ORGANIZATION_FIELDS = ("currency", "outcome_unit", *CLASSIFICATION_FIELDS)
@@ -90,6 +93,7 @@ class OrganizationSettings:
     default_metric_classification: str = DEFAULT.value
     default_scenario_classification: str = DEFAULT.value
     default_import_classification: str = DEFAULT.value
+    alert_roas_floor: float = ROAS_FLOOR_DEFAULT
     lockout_burst_accounts: int = LOCKOUT_BURST_ACCOUNTS
     lockout_burst_minutes: int = LOCKOUT_BURST_MINUTES
     denial_spike_count: int = DENIAL_SPIKE_COUNT
@@ -161,6 +165,15 @@ def alert_defaults(conn: Connection | Session, organization_id: int | None) -> t
     return float(drop), float(z)
 
 
+def alert_roas_floor(conn: Connection | Session, organization_id: int | None) -> float:
+    """The floor T below which a channel's marginal ROAS raises an alert (the organization's, else 1.0)."""
+    value = None
+    if organization_id is not None:
+        value = conn.execute(select(OrganizationSecurity.alert_roas_floor)
+                             .where(OrganizationSecurity.organization_id == organization_id)).scalar()
+    return float(value) if value is not None else ROAS_FLOOR_DEFAULT
+
+
 def organization_units(conn: Connection | Session, organization_id: int | None) -> Units:
     """The currency and outcome the organization's figures read in (plain `Units()` when none is chosen)."""
     row = None
@@ -199,6 +212,7 @@ def _effective(session: Session, organization_id: int, security: SecuritySetting
         lockout_threshold=policy.lockout_threshold, lockout_minutes=policy.lockout_minutes,
         alert_drop_threshold=drop, alert_anomaly_z=z, currency=units.currency, outcome_unit=units.outcome,
         security_key_for_admins=policy.security_key_for_admins,
+        alert_roas_floor=alert_roas_floor(session, organization_id),
         **{name: getattr(session.get(Organization, organization_id), name) or DEFAULT.value
            for name in CLASSIFICATION_FIELDS},
         lockout_burst_accounts=alerting.lockout_burst_accounts, lockout_burst_minutes=alerting.lockout_burst_minutes,
@@ -357,6 +371,9 @@ def validate(values: Mapping[str, Any], security: SecuritySettings) -> dict[str,
         "alert_anomaly_z": _decimal(values.get("alert_anomaly_z"), "Anomaly threshold (robust z)",
                                     ANOMALY_Z_BOUNDS, problems, "alert_anomaly_z"),
     }
+    if "alert_roas_floor" in values:
+        clean["alert_roas_floor"] = _decimal(values["alert_roas_floor"], "Marginal-ROAS alert floor",
+                                             ROAS_FLOOR_BOUNDS, problems, "alert_roas_floor")
     composition = values.get("password_composition")
     if not isinstance(composition, bool):
         problems["password_composition"] = "The composition rule is either on or off."

@@ -19,6 +19,8 @@ from dash import dcc
 from sqlalchemy import Connection
 
 from core import brand_explorer as bx
+from core.classified import brand_organization, view_level
+from core.classified_export import mark_export, watermarked
 from core.runtime import get_db
 from core.security import Principal
 from core.security.authorizer import deny
@@ -95,8 +97,20 @@ def read_chart(spec: ChartSpec, principal: Principal, selection: Selection) -> A
         return spec.read(conn, principal, selection)
 
 
-def to_download(frame: pd.DataFrame, filename: str, fmt: str) -> dict:
-    """dcc.Download payload: CSV or XLSX, written by core.spreadsheets (user text never runs as a formula)."""
+def to_download(frame: pd.DataFrame, filename: str, fmt: str, principal: Principal | None = None,
+                brand_id: int | None = None) -> dict:
+    """dcc.Download payload: CSV or XLSX, written by core.spreadsheets (user text never runs as a formula).
+
+    With a principal and a brand, the table is at the level its card's badge shows (the highest the
+    principal is shown of the brand's organization): confidential and above get the watermark column
+    and the `report.classified_export` event (core.classified_export).
+    """
+    if principal is not None and brand_id is not None:
+        db = get_db()
+        with db.engine.connect() as conn:
+            level = view_level(conn, principal, brand_organization(conn, brand_id))
+        frame = watermarked(frame, mark_export(db, principal, level, kind="brand chart", fmt=fmt,
+                                               filename=f"{filename}.{fmt}", target=("brand", int(brand_id))))
     if fmt == "csv":
         return dcc.send_string(csv_text(frame), f"{filename}.csv", type="text/csv")
     return dcc.send_bytes(xlsx_bytes({filename[:31]: frame}), f"{filename}.xlsx")

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 from dash import Output, dcc, no_update
 
+from core.classified_export import mark_export, watermarked
 from core.flighting.run import period_of
 from core.formatting import Units, parse_amount
 from core.jobs.flighting_kind import FLIGHTING_KIND
@@ -27,7 +28,7 @@ from core.security import Action, Principal, record
 from core.security.authorizer import Forbidden
 from core.spreadsheets import csv_bytes, xlsx_bytes
 from dashboard.errors import JOBS_UNAVAILABLE, queue_unavailable
-from dashboard.optimizer_run import alert
+from dashboard.optimizer_run import alert, shown_plan_level
 
 KIND = FLIGHTING_KIND.name
 FOLLOW_EVERY_MS = 700
@@ -209,11 +210,13 @@ def media_plan(result: dict) -> pd.DataFrame:
     return pd.concat([frame, pd.DataFrame([totals])], ignore_index=True)
 
 
-def export_bytes(result: dict, fmt: str) -> bytes:
-    """The media plan as CSV (whole amounts) or XLSX (the organization's money format)."""
+def export_bytes(result: dict, fmt: str, watermark: str | None = None) -> bytes:
+    """The media plan as CSV (whole amounts) or XLSX (the organization's money format); a classified
+    plan's `watermark` line (core.classified_export) is its first column."""
     frame = media_plan(result)
     money = [c for c in frame.columns if c not in ("Brand", "Channel")]
     frame[money] = frame[money].round(0)
+    frame = watermarked(frame, watermark)
     if fmt == "csv":
         return csv_bytes(frame)
     units = Units.of(result.get("units"))
@@ -225,5 +228,7 @@ def export_download(principal: Principal, result: dict, fmt: str, job_id: Any, s
     record(get_db(), Action.EXPORT, actor=principal, organization_id=principal.organization_id,
            target=("job", job_id) if job_id else ("scenario", scenario_id),
            data={"format": fmt, "what": "flighting media plan"})
-    stamp = time.strftime("%Y%m%d-%H%M")
-    return dcc.send_bytes(export_bytes(result, fmt), f"media-plan-{stamp}.{fmt}")
+    filename = f"media-plan-{time.strftime('%Y%m%d-%H%M')}.{fmt}"
+    line = mark_export(get_db(), principal, shown_plan_level(principal, scenario_id), kind="flighting media plan",
+                       fmt=fmt, filename=filename, target=("job", job_id) if job_id else ("scenario", scenario_id))
+    return dcc.send_bytes(export_bytes(result, fmt, line), filename)

@@ -16,6 +16,8 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, no_update
 
 from core.budget import export_bytes
+from core.classification import Classification
+from core.classified_export import mark_export, plan_level
 from core.jobs.builtin import OPTIMIZATION
 from core.jobs.kinds import JobInputError
 from core.jobs.queue import QueueUnavailable, submit
@@ -177,5 +179,22 @@ def export_download(principal: Principal, result: dict, fmt: str, job_id: Any, s
     record(get_db(), Action.EXPORT, actor=principal, organization_id=principal.organization_id,
            target=("scenario", scenario_id) if scenario_id and not job_id else ("job", job_id),
            data={"format": fmt, "what": "budget optimization"})
-    stamp = time.strftime("%Y%m%d-%H%M")
-    return dcc.send_bytes(export_bytes(result, fmt), f"budget-optimization-{stamp}.{fmt}")
+    filename = f"budget-optimization-{time.strftime('%Y%m%d-%H%M')}.{fmt}"
+    line = mark_export(get_db(), principal, shown_plan_level(principal, scenario_id), kind="budget optimization",
+                       fmt=fmt, filename=filename,
+                       target=("scenario", scenario_id) if scenario_id and not job_id else ("job", job_id))
+    return dcc.send_bytes(export_bytes(result, fmt, line), filename)
+
+
+def shown_plan_level(principal: Principal, scenario_id: Any) -> Classification:
+    """The level of the plan on a page opened from `scenario_id` (or none): its badge and its exports' level.
+
+    The page keeps the scenario it was opened from while the person runs again from its inputs, so
+    a run started there keeps the scenario's level (`core.classified_export.plan_level`).
+    """
+    if not scenario_id:
+        return plan_level(None)
+    try:
+        return plan_level(get_scenario(get_db(), principal, scenario_id))
+    except Forbidden:
+        return plan_level(None)

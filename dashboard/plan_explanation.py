@@ -53,8 +53,9 @@ def _row(cell: dict, one_brand: bool) -> html.Tr:
     )
 
 
-def explanation_panel(result: dict[str, Any]) -> Any:
-    """The panel, or nothing for a result saved before runs carried an explanation."""
+def explanation_panel(result: dict[str, Any], badge: Any = None) -> Any:
+    """The panel, or nothing for a result saved before runs carried an explanation; `badge` is the
+    plan's classification (dashboard.classification_view), beside the title as on the other cards."""
     explanation = result.get("explanation")
     if not explanation:
         return html.Div(id="optimizer-why")
@@ -80,7 +81,8 @@ def explanation_panel(result: dict[str, Any]) -> Any:
     )
     return dbc.Card(
         [
-            dbc.CardHeader("Why this plan"),
+            dbc.CardHeader(html.Div([html.Span("Why this plan", className="me-2"), badge],
+                                    className="d-flex flex-wrap align-items-center")),
             dbc.CardBody(
                 [
                     html.P(explanation["summary"], id="optimizer-why-summary"),

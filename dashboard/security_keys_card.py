@@ -77,7 +77,7 @@ def security_keys_card() -> dbc.Card:
             dag.AgGrid(
                 id="profile-keys", columnDefs=columns, rowData=[], getRowId="params.data.id",
                 columnSize="responsiveSizeToFit", className="ag-theme-quartz mt-3",
-                defaultColDef={"resizable": True, "sortable": True},
+                defaultColDef={"resizable": True, "sortable": True, "cellDataType": False},
                 dashGridOptions={"domLayout": "autoHeight", "animateRows": False,
                                  "rowSelection": {"mode": "singleRow", "checkboxes": False,
                                                   "enableClickSelection": True},

@@ -32,6 +32,7 @@ from api.v1.resources import (
     auth,
     brands,
     channels,
+    classification,
     curves,
     flighting,
     imports,
@@ -56,7 +57,7 @@ BLUEPRINT = "api_v1"
 PREFIX = "/api/v1"
 VERSION = "1.0.0"
 RESOURCES = [auth, portfolio, organizations, projects, brands, metrics, metric_framework, channels, scores, curves,
-             lift_tests, imports, scenarios, jobs, flighting, reports, admin]
+             lift_tests, imports, scenarios, classification, jobs, flighting, reports, admin]
 
 
 def is_api_request() -> bool:

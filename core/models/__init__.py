@@ -1,6 +1,6 @@
 """All tables, importable from one place: `from core.models import Brand, MetricValue`."""
 
-from core.models.alerts import Alert, AlertRead, AlertSnooze
+from core.models.alerts import Alert, AlertRead, AlertSent, AlertSnooze
 from core.models.api import ApiToken, IdempotencyRecord, RefreshToken
 from core.models.base import Base, utcnow
 from core.models.marketing import Channel, ControlValue, Granularity, Outcome, ResponseCurve, Spend, join_channel
@@ -20,7 +20,8 @@ from core.models.subscriptions import ReportSubscription, SubscriptionDelivery
 from core.models.work import ImportBatch, ImportUpload, Job, Scenario
 
 __all__ = [
-    "Alert", "AlertRead", "AlertSnooze", "ApiToken", "AuditArchive", "AuditEvent", "Base", "Brand", "BrandRole",
+    "Alert", "AlertRead", "AlertSent", "AlertSnooze",
+    "ApiToken", "AuditArchive", "AuditEvent", "Base", "Brand", "BrandRole",
     "Channel", "ControlValue", "DCScore",
     "DataVersion", "DataVersionPending", "Direction", "FitVersion", "FrameworkVersion",
     "Granularity", "IdempotencyRecord", "ImportBatch", "ImportUpload", "Job", "LiftTest", "Metric",

@@ -29,6 +29,9 @@ class Alert(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
     link: Mapped[str] = mapped_column(String(300), default="/")
     period: Mapped[date | None] = mapped_column(default=None)
+    # The level of what the alert tells (core.classification): an anomaly of a confidential metric is
+    # confidential; the scope filter leaves it out for whoever may not read that level.
+    classification: Mapped[str] = mapped_column(String(20), default="internal", server_default="internal")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -51,3 +54,17 @@ class AlertSnooze(Base):
     brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(40), primary_key=True)
     until: Mapped[datetime] = mapped_column()
+
+
+class AlertSent(Base):
+    """An alert went (or is going) to a person in one alert-digest delivery: never in another one.
+
+    Written when a digest delivery first takes its alerts (core.subscriptions.alert_mail); its retries and
+    a Resend send the same set again, filtered by the person's scope and snoozes at that moment."""
+
+    __tablename__ = "alert_sent"
+
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("subscription_deliveries.id", ondelete="CASCADE"),
+                                             index=True)

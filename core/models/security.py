@@ -179,6 +179,7 @@ class OrganizationSecurity(Base):
     security_key_for_admins: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     alert_drop_threshold: Mapped[float | None] = mapped_column(Float, default=None)
     alert_anomaly_z: Mapped[float | None] = mapped_column(Float, default=None)
+    alert_roas_floor: Mapped[float | None] = mapped_column(Float, default=None)  # core.alert_rules' T
     # Security alerts (core.security_alerts): the burst and spike thresholds (NULL: the defaults in
     # core.settings) and who is told: e-mail addresses and an optional Slack-compatible webhook.
     lockout_burst_accounts: Mapped[int | None] = mapped_column(default=None)

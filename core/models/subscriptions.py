@@ -16,8 +16,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models.base import Base, utcnow
 
-REPORTS = ("portfolio", "brand", "scenario")
-FORMATS = ("pdf", "xlsx")
+REPORTS = ("portfolio", "brand", "scenario", "compliance", "alerts")
+# "html": the alert digest, whose alerts are the mail's body (no attachment).
+FORMATS = ("pdf", "xlsx", "html")
 CADENCES = ("daily", "weekly", "monthly")
 DELIVERY_STATUSES = ("queued", "sending", "retrying", "sent", "failed", "skipped")
 
@@ -39,7 +40,8 @@ class ReportSubscription(Base):
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     recipient_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     report: Mapped[str] = mapped_column(String(20))
-    target_id: Mapped[int] = mapped_column()  # project (portfolio), brand (brand card), scenario
+    # project (portfolio), brand (brand card), scenario, organization (compliance report, alert digest)
+    target_id: Mapped[int] = mapped_column()
     project_id: Mapped[int | None] = mapped_column(default=None)  # the brand card's project
     format: Mapped[str] = mapped_column(String(10))
     cadence: Mapped[str] = mapped_column(String(10))

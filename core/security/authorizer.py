@@ -32,6 +32,7 @@ from sqlalchemy import ColumnElement, and_, false, or_, select, true, tuple_
 from sqlalchemy.orm import Session
 
 from core.classification import Classification, readable
+from core.models.alerts import Alert
 from core.models.marketing import Channel
 from core.models.metrics import DCScore, Metric, MetricValue, Platform, Section
 from core.models.portfolio import Brand, Organization, Project
@@ -212,7 +213,7 @@ def level_filter(principal: Principal, model: Any) -> ColumnElement[bool]:
     """WHERE clause keeping the rows of `model` whose classification the principal may read.
 
     The one statement of the classification rule for queries: `scope_filter` adds it for metric
-    values, DC scores and scenarios; readers of the framework (`Metric`, `Section`) and of import
+    values, DC scores, scenarios and alerts; readers of the framework (`Metric`, `Section`) and of import
     batches add it themselves. Someone cleared for restricted data gets no extra clause at all.
     """
     if principal.clearance is Classification.RESTRICTED:
@@ -230,7 +231,7 @@ def level_filter(principal: Principal, model: Any) -> ColumnElement[bool]:
         platforms = select(Platform.id).where(Platform.section_id.in_(sections))
         return or_(DCScore.level == "total", and_(DCScore.level == "section", DCScore.node_id.in_(sections)),
                    and_(DCScore.level == "platform", DCScore.node_id.in_(platforms)))
-    if model in (Scenario, ImportBatch):
+    if model in (Scenario, ImportBatch, Alert):
         return model.classification.in_(levels)
     raise TypeError(f"no classification rule for {getattr(model, '__name__', model)}")
 
@@ -239,7 +240,8 @@ def scope_filter(principal: Principal, permission: str, model: Any) -> ColumnEle
     """WHERE clause keeping the rows of `model` on which the principal holds `permission` (and, for
     classified rows, whose level the principal may read: `level_filter`)."""
     clause = _scope_filter(principal, permission, model)
-    if model in (MetricValue, DCScore, Scenario) and principal.clearance is not Classification.RESTRICTED:
+    if model in (MetricValue, DCScore, Scenario, Alert) \
+            and principal.clearance is not Classification.RESTRICTED:
         return and_(clause, level_filter(principal, model))
     return clause
 

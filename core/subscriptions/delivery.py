@@ -5,6 +5,11 @@ rendered with the recipient's access at send time, never the subscription owner'
 no longer export it (grant removed, account disabled, object gone), nothing is sent: the delivery is
 `skipped` with the reason and the owner gets a notice by e-mail.
 
+The alert digest (report "alerts", core.subscriptions.alert_mail) goes the same way with the alerts the
+recipient may read and has not snoozed at send time instead of a rendered report; a day with nothing new
+leaves no delivery behind. The compliance report covers the days since the previous send
+(`core.subscriptions.service.compliance_start`).
+
 Retries: a send that fails for a reason that may pass (server down, timeout, 4xx) sets the delivery to
 `retrying` with `retry_at` = now + base × 2^(attempt-1) (`MailSettings.retry_base_s`), and the scheduler's
 next tick submits the next attempt as a new job; after `max_attempts` it is `failed`. Each channel is
@@ -18,7 +23,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from core import reports
 from core.config import MailSettings
@@ -26,11 +31,13 @@ from core.db import Database
 from core.models import ReportSubscription, SubscriptionDelivery, User
 from core.models.base import utcnow
 from core.security import Forbidden, Principal
-from core.subscriptions.sending import SendFailed, notice_mail, post_webhook, report_mail, send_mail
-from core.subscriptions.service import REPORT_NAMES, describe, report_params, unsubscribe_token
+from core.subscriptions import alert_mail
+from core.subscriptions.sending import Mail, SendFailed, notice_mail, post_webhook, report_mail, send_mail
+from core.subscriptions.service import REPORT_NAMES, compliance_start, describe, report_params, unsubscribe_token
 
 log = logging.getLogger(__name__)
-PAGES = {"portfolio": "/", "brand": "/brand", "scenario": "/scenarios"}
+PAGES = {"portfolio": "/", "brand": "/brand", "scenario": "/scenarios", "compliance": "/admin/compliance",
+         "alerts": "/alerts"}
 _state: dict[str, Any] = {"mail": MailSettings(), "secret": ""}
 
 
@@ -93,23 +100,56 @@ def _skip(db: Database, delivery_id: int, sub: ReportSubscription, reason: str) 
     return {"status": "skipped", "reason": reason}
 
 
+def _unsubscribe_url(sub: ReportSubscription) -> str:
+    token = unsubscribe_token(_state["secret"], sub.id, sub.unsubscribe_nonce)
+    return f"{mail_settings().public_url}/unsubscribe/{token}"
+
+
+def _send_each(db: Database, delivery_id: int, sub: ReportSubscription, mail: Mail, hook: str,
+               done: tuple[Any, Any]) -> None:
+    """E-mail and webhook, each unless an earlier attempt already sent it (SendFailed propagates)."""
+    if sub.email and done[0] is None:
+        send_mail(mail_settings(), mail)
+        _mark(db, delivery_id, email_sent_at=utcnow())
+    if sub.webhook_url and done[1] is None:
+        post_webhook(mail_settings(), sub.webhook_url, hook)
+        _mark(db, delivery_id, webhook_sent_at=utcnow())
+
+
 def _send(db: Database, delivery_id: int, sub: ReportSubscription, report: reports.Report,
           done: tuple[Any, Any]) -> None:
-    """E-mail and webhook, each unless an earlier attempt already sent it (SendFailed propagates)."""
     settings = mail_settings()
     recipient, _owner, what = _people(db, sub)
     link = f"{settings.public_url}{PAGES[sub.report]}"
     title = f"{REPORT_NAMES[sub.report]} · Digi-Cadence"
-    if sub.email and done[0] is None:
-        token = unsubscribe_token(_state["secret"], sub.id, sub.unsubscribe_nonce)
-        unsubscribe = f"{settings.public_url}/unsubscribe/{token}"
-        send_mail(settings, report_mail(recipient, title, what, f"{sub.cadence} at {sub.hour:02d}:00 {sub.timezone}",
-                                        link, unsubscribe, (report.filename, report.media_type, report.content)))
-        _mark(db, delivery_id, email_sent_at=utcnow())
-    if sub.webhook_url and done[1] is None:
-        channel = f"e-mailed to {recipient}" if sub.email else "ready"
-        post_webhook(settings, sub.webhook_url, f"Digi-Cadence: {what} is {channel}. <{link}|Open Digi-Cadence>")
-        _mark(db, delivery_id, webhook_sent_at=utcnow())
+    mail = report_mail(recipient, title, what, f"{sub.cadence} at {sub.hour:02d}:00 {sub.timezone}", link,
+                       _unsubscribe_url(sub), (report.filename, report.media_type, report.content))
+    channel = f"e-mailed to {recipient}" if sub.email else "ready"
+    _send_each(db, delivery_id, sub, mail, f"Digi-Cadence: {what} is {channel}. <{link}|Open Digi-Cadence>", done)
+
+
+def _send_alerts(db: Database, recipient: Principal, delivery: SubscriptionDelivery, sub: ReportSubscription,
+                 attempt: int) -> dict[str, Any]:
+    """The alert digest's attempt: the alerts taken into this delivery, re-checked against the recipient now."""
+    done = (delivery.email_sent_at, delivery.webhook_sent_at)
+    alerts = alert_mail.take(db, recipient, sub, delivery.id)
+    if alerts is None:  # a quiet day: no row in the delivery log
+        with db.session() as s:
+            s.execute(delete(SubscriptionDelivery).where(SubscriptionDelivery.id == delivery.id))
+        return {"status": "nothing new"}
+    if not alerts:
+        _close(db, delivery.id, "skipped", "none of its alerts may be sent now: the recipient no longer reads "
+                                          "those brands, or snoozed them")
+        return {"status": "skipped"}
+    settings, (to, _owner, _what) = mail_settings(), _people(db, sub)
+    mail = alert_mail.digest_mail(to, alerts, settings.public_url, f"daily at {sub.hour:02d}:00 {sub.timezone}",
+                                  _unsubscribe_url(sub))
+    try:
+        _send_each(db, delivery.id, sub, mail, alert_mail.webhook_text(alerts, settings.public_url), done)
+    except SendFailed as exc:
+        _failed(db, delivery.id, attempt, exc)
+    _close(db, delivery.id, "sent", None)
+    return {"status": "sent", "attempt": attempt, "alerts": len(alerts)}
 
 
 def _mark(db: Database, delivery_id: int, **values: Any) -> None:
@@ -158,9 +198,14 @@ def _attempt(db: Database, recipient: Principal, delivery_id: int, attempt: int)
     if recipient.user_id != sub.recipient_id:
         _close(db, delivery_id, "failed", "the job's owner is not this subscription's recipient")
         raise Forbidden(reports.EXPORT, ("report_subscription", sub.id), "not this subscription's recipient")
+    if sub.report == alert_mail.ALERTS:
+        return _send_alerts(db, recipient, delivery, sub, attempt)
+    params = report_params(sub.report, sub.target_id, sub.project_id)
+    if sub.report == "compliance":
+        with db.session() as s:
+            params["start"] = compliance_start(s, sub.id, utcnow().date()).isoformat()
     try:
-        report = reports.render(db, recipient, sub.report, report_params(sub.report, sub.target_id, sub.project_id),
-                                sub.format)
+        report = reports.render(db, recipient, sub.report, params, sub.format)
     except Forbidden as exc:
         return _skip(db, delivery_id, sub, f"the recipient may no longer export this report ({exc.reason})")
     except ValueError as exc:

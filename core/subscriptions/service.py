@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, func, or_, select
 
 from core import reports
 from core.db import Database
-from core.models import Brand, Project, ReportSubscription, Scenario, User
+from core.models import Brand, Organization, Project, ReportSubscription, Scenario, SubscriptionDelivery, User
 from core.models.base import utcnow
 from core.models.subscriptions import CADENCES, FORMATS, REPORTS
 from core.security import Forbidden, Principal, load_principal, record
@@ -26,7 +27,10 @@ from core.subscriptions.schedule import next_run, zone
 from core.subscriptions.sending import URL_MAX as URL_MAX  # the page's field limit
 from core.subscriptions.sending import webhook_url
 
-REPORT_NAMES = {"portfolio": "Executive summary", "brand": "Brand card", "scenario": "Scenario report"}
+REPORT_NAMES = {"portfolio": "Executive summary", "brand": "Brand card", "scenario": "Scenario report",
+                "compliance": "Compliance report", "alerts": "Alert digest"}
+# A compliance report's period when the subscription has not been sent before (core.compliance's default too).
+COMPLIANCE_FIRST_DAYS = 30
 
 
 class SubscriptionError(ValueError):
@@ -81,7 +85,7 @@ def check_webhook(url: Any) -> str | None:
 
 def read_input(raw: dict[str, Any]) -> SubscriptionInput:
     """The form or API body as checked values; SubscriptionError names the first bad field."""
-    report = _choice(raw.get("report"), REPORTS, "report")
+    report = _choice(raw.get("report"), tuple(r for r in REPORTS if r != "alerts"), "report")
     try:
         tz = zone(raw.get("timezone") or "").key
     except ValueError as exc:
@@ -100,6 +104,8 @@ def read_input(raw: dict[str, Any]) -> SubscriptionInput:
 
 def report_params(report: str, target_id: int, project_id: int | None) -> dict[str, Any]:
     """The core.reports parameters of a subscription's target."""
+    if report == "compliance":
+        return {"organization_id": target_id}
     if report == "portfolio":
         return {"project_ids": [target_id]}
     if report == "brand":
@@ -157,6 +163,8 @@ def target_label(s: Any, report: str, target_id: int, project_id: int | None) ->
         brand = s.scalar(select(Brand.name).where(Brand.id == target_id))
         project = s.scalar(select(Project.name).where(Project.id == project_id))
         name = f"{brand} ({project})" if brand else None
+    elif report in ("compliance", "alerts"):
+        name = s.scalar(select(Organization.name).where(Organization.id == target_id))
     else:
         name = s.scalar(select(Scenario.name).where(Scenario.id == target_id))
     return f"{REPORT_NAMES[report]}: {name or f'#{target_id} (no longer there)'}"
@@ -164,8 +172,18 @@ def target_label(s: Any, report: str, target_id: int, project_id: int | None) ->
 
 def describe(s: Any, row: ReportSubscription) -> str:
     """The subscription in one sentence (the unsubscribe page and the notifications)."""
-    return (f"{target_label(s, row.report, row.target_id, row.project_id)} as {row.format.upper()}, "
+    shape = "" if row.format == "html" else f" as {row.format.upper()}"  # the alert digest is the mail itself
+    return (f"{target_label(s, row.report, row.target_id, row.project_id)}{shape}, "
             f"{row.cadence} at {row.hour:02d}:00 {row.timezone}")
+
+
+def compliance_start(s: Any, subscription_id: int, today: date) -> date:
+    """Where a compliance delivery's period starts: the day of the subscription's previous sent delivery (that
+    day again: an event late that day is not missed), else COMPLIANCE_FIRST_DAYS back; at most a year."""
+    previous = s.scalar(select(func.max(SubscriptionDelivery.finished_at)).where(
+        SubscriptionDelivery.subscription_id == subscription_id, SubscriptionDelivery.status == "sent"))
+    start = previous.date() if previous is not None else today - timedelta(days=COMPLIANCE_FIRST_DAYS - 1)
+    return min(max(start, today - timedelta(days=365)), today)
 
 
 def list_subscriptions(db: Database, principal: Principal) -> list[dict[str, Any]]:
@@ -177,7 +195,8 @@ def list_subscriptions(db: Database, principal: Principal) -> list[dict[str, Any
                          .order_by(ReportSubscription.created_at.desc(), ReportSubscription.id.desc())).all()
         emails = dict(s.execute(select(User.id, User.email).where(
             User.id.in_({r.recipient_id for r in rows} | {r.owner_id for r in rows}))).all())
-        return [{"id": r.id, "what": f"{target_label(s, r.report, r.target_id, r.project_id)} ({r.format.upper()})",
+        return [{"id": r.id, "report": r.report, "what": target_label(s, r.report, r.target_id, r.project_id)
+                 + ("" if r.format == "html" else f" ({r.format.upper()})"),
                  "when": f"{r.cadence} at {r.hour:02d}:00 {r.timezone}", "recipient": emails.get(r.recipient_id, ""),
                  "owner": emails.get(r.owner_id, ""), "mine": r.owner_id == me,
                  "status": ("active" if r.active else "stopped: " + (r.stopped_reason or "paused")) + " · by "

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from core.compliance import organizations as compliance_organizations
 from core.db import Database
 from core.models import Brand, ProjectBrand, User
 from core.portfolio import list_projects
@@ -22,11 +23,13 @@ EXPORT = "report:export"
 
 
 def report_targets(db: Database, principal: Principal) -> dict[str, list[dict[str, Any]]]:
-    """Per report kind, dropdown options: projects (executive summary), brand in project ("12:3"), scenarios."""
+    """Per report kind, dropdown options: projects (executive summary), brand in project ("12:3"), scenarios,
+    and the organizations whose compliance report the person may read (compliance:read, not report:export)."""
+    compliance = [{"label": o["name"], "value": str(o["id"])} for o in compliance_organizations(db, principal)]
     try:
         narrowed = exporting_principal(principal)
     except Forbidden:
-        return {"portfolio": [], "brand": [], "scenario": []}
+        return {"portfolio": [], "brand": [], "scenario": [], "compliance": compliance}
     with db.engine.connect() as conn:
         projects = list_projects(conn, narrowed)
         pairs = conn.execute(select(ProjectBrand.project_id, Brand.id, Brand.name)
@@ -39,7 +42,7 @@ def report_targets(db: Database, principal: Principal) -> dict[str, list[dict[st
     scenarios = [{"label": f"{s['name']} (#{s['id']})", "value": str(s["id"])}
                  for s in list_scenarios(db, narrowed, limit=100)]
     return {"portfolio": [{"label": p["name"], "value": str(p["id"])} for p in projects], "brand": brands,
-            "scenario": scenarios}
+            "scenario": scenarios, "compliance": compliance}
 
 
 def recipients(db: Database, principal: Principal) -> list[dict[str, Any]]:

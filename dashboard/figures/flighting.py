@@ -165,8 +165,15 @@ def default_name(result: dict) -> str:
     return f"{', '.join(brands[:3])}{' …' if len(brands) > 3 else ''} · {len(weeks)} weeks from {weeks[0]}"
 
 
-def results_view(result: dict, *, can_export: bool, can_save: bool = False) -> html.Div:
-    """KPIs, the heat map, the weekly outcome, the prices in words, the notes, save and the export buttons."""
+def _header(title: str, badge: Any) -> dbc.CardHeader:
+    """A card's title with the plan's classification badge beside it (issue 17), when one is given."""
+    return dbc.CardHeader(html.Div([html.Span(title, className="me-2"), badge],
+                                   className="d-flex flex-wrap align-items-center"))
+
+
+def results_view(result: dict, *, can_export: bool, can_save: bool = False, badge: Any = None) -> html.Div:
+    """KPIs, the heat map, the weekly outcome, the prices in words, the notes, save and the export buttons;
+    `badge` (the plan's level, dashboard.classification_view) sits in every card's header."""
     prices = price_sentences(result)
     last_year = (result.get("compare") or {}).get("last_year") or {}
     units = Units.of(result.get("units"))
@@ -182,18 +189,18 @@ def results_view(result: dict, *, can_export: bool, can_save: bool = False) -> h
     controls = [c for c in (save, controls) if c is not None] or None
     return html.Div([
         dbc.Row([dbc.Col(c, xs=12, sm=6, xl=3) for c in kpis(result)], className="g-3 mb-3", id="flighting-kpis"),
-        dbc.Card([dbc.CardHeader("Spend by week and channel"),
+        dbc.Card([_header("Spend by week and channel", badge),
                   dbc.CardBody(dcc.Graph(id="flighting-heatmap", figure=heatmap_figure(result), config=CONFIG),
                                className="p-1")], className="shadow-sm mb-3"),
-        dbc.Card([dbc.CardHeader("Predicted outcome by week"),
+        dbc.Card([_header("Predicted outcome by week", badge),
                   dbc.CardBody([dcc.Graph(id="flighting-outcome", figure=outcome_figure(result), config=CONFIG),
                                 html.P(f"Last year's pattern predicts {units.outcome_value(last_year.get('outcome'))} "
                                        "for the same budget. The grey band is what past spend still brings into "
                                        "these weeks with no new spend.", className="small text-muted mb-0")],
                                className="p-1")], className="shadow-sm mb-3"),
-        dbc.Card([dbc.CardHeader("Why each channel gets what it gets"),
+        dbc.Card([_header("Why each channel gets what it gets", badge),
                   dbc.CardBody(reasons_table(result), className="p-2")], className="shadow-sm mb-3"),
-        dbc.Card([dbc.CardHeader("What another unit of budget is worth"),
+        dbc.Card([_header("What another unit of budget is worth", badge),
                   dbc.CardBody(html.Ul([html.Li(p) for p in prices] or
                                        [html.Li("No total limits the plan.")], className="mb-0"),
                                id="flighting-prices")], className="shadow-sm mb-3"),

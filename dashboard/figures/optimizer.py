@@ -269,8 +269,9 @@ def budget_found(result: dict) -> Any:
                     className="mb-3")
 
 
-def results_view(result: dict, *, can_save: bool, can_export: bool, default_name: str) -> html.Div:
-    """KPIs, the charts in tabs, notes, and save / export controls."""
+def results_view(result: dict, *, can_save: bool, can_export: bool, default_name: str, badge: Any = None) -> html.Div:
+    """KPIs, the charts in tabs, notes, and save / export controls; `badge` (the plan's classification,
+    dashboard.classification_view) sits in the charts' card header."""
     uplift_pct, units = result.get("uplift_pct"), Units.of(result.get("units"))
     tone = "success" if (result.get("uplift") or 0) >= 0 else "danger"
     kpis = [
@@ -307,11 +308,13 @@ def results_view(result: dict, *, can_save: bool, can_export: bool, default_name
                        className="me-2"),
             dbc.Button("Export XLSX", id="optimizer-export-xlsx", color="outline-secondary", size="sm"),
         ]))
+    title = f"{result.get('scenario_label')} · {result.get('curve_source_label')}"
     return html.Div([
         budget_found(result),
         dbc.Row([dbc.Col(c, xs=12, sm=6, xl=3) for c in kpis], className="g-3 mb-3", id="optimizer-kpis"),
-        explanation_panel(result),
-        dbc.Card([dbc.CardHeader(f"{result.get('scenario_label')} · {result.get('curve_source_label')}"),
+        explanation_panel(result, badge),
+        dbc.Card([dbc.CardHeader(html.Div([html.Span(title, className="me-2"), badge],
+                                          className="d-flex flex-wrap align-items-center")),
                   dbc.CardBody(tabs)], className="shadow-sm mb-3"),
         dbc.Card(dbc.CardBody([*controls, html.Div(id="optimizer-save-message", className="mt-2")]),
                  className="shadow-sm mb-3") if controls else html.Div(id="optimizer-save-message"),

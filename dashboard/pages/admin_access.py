@@ -69,7 +69,7 @@ def _grid(grid_id: str, columns: list[dict], empty: str, selectable: bool = Fals
         options["rowSelection"] = {"mode": "singleRow", "checkboxes": False, "enableClickSelection": True}
     return dag.AgGrid(id=grid_id, columnDefs=columns, rowData=[], getRowId="params.data.id",
                       columnSize="responsiveSizeToFit", className="ag-theme-quartz", dashGridOptions=options,
-                      defaultColDef={"sortable": True, "filter": True, "resizable": True})
+                      defaultColDef={"sortable": True, "filter": True, "resizable": True, "cellDataType": False})
 
 
 def _grants_card(users: list[dict]) -> dbc.Card:

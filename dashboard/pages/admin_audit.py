@@ -117,7 +117,7 @@ def layout(**_query) -> html.Div:
                 dcc.Loading(dag.AgGrid(
                     id="admin-audit-grid", columnDefs=COLUMNS, rowData=[], columnSize="responsiveSizeToFit",
                     getRowId="params.data.id", className="ag-theme-quartz",
-                    defaultColDef={"sortable": False, "resizable": True},
+                    defaultColDef={"sortable": False, "resizable": True, "cellDataType": False},
                     dashGridOptions={"domLayout": "autoHeight", "animateRows": False,
                                      "localeText": {"noRowsToShow": "No events match these filters."}},
                 ), delay_show=300),

@@ -3,7 +3,8 @@ extract of one organization and period, on screen and as PDF / XLSX.
 
 Everything is read by `core.compliance` with `compliance:read` on the organization (checked there and
 again here for the posted organization id); the download goes through `core.reports.render`, which
-checks it a third time in the data layer.
+checks it a third time in the data layer. "Receive it regularly" subscribes to it (core.subscriptions.service,
+which checks compliance:read on the organization for the owner now and for the recipient at every send).
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from datetime import UTC, datetime, timedelta
 
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, dcc, html
+from dash import Input, Output, State, ctx, dcc, html
 
 from core import compliance as c
 from core.runtime import get_db
-from core.security import can
+from core.security import Forbidden, can
+from core.subscriptions import service as subscriptions
+from core.subscriptions.schedule import time_zones
 from dashboard.access import protected_callback, register_page
 from dashboard.auth.principal import current_principal
 from dashboard.components import empty_state, kpi_card
@@ -97,7 +100,48 @@ def layout(**_query) -> html.Div:
                                           "stands now.", "requests"),
         _section("Retention", "Days each kind of data is kept and when the oldest row kept now will go.", "retention"),
         _section("Audit extract", "Events of the period by action; the PDF and XLSX list every event.", "actions"),
+        _subscribe_card(),
     ])
+
+
+def _choice(label: str, control, width: int) -> dbc.Col:
+    return dbc.Col([dbc.Label(label, html_for=control.id, className="small fw-semibold"), control], md=width)
+
+
+def _mine() -> list[dict]:
+    return [{"label": f"{r['what']} · {r['when']} · {r['status']}", "value": r["id"]}
+            for r in subscriptions.list_subscriptions(get_db(), current_principal())
+            if r["report"] == "compliance" and r["mine"]]
+
+
+def _subscribe_card() -> dbc.Card:
+    """Subscribe to this organization's report; each send covers the days since the previous one (the first: 30)."""
+    mine = _mine()
+    return dbc.Card([dbc.CardHeader([html.Strong("Receive it regularly"), html.Div(
+        "By e-mail (and a webhook if you like) every day, week or month, rendered with your access when it is "
+        "sent; each report covers the days since the previous one, the first the last 30 days.",
+        className="small text-muted")]), dbc.CardBody([
+            dbc.Row([
+                _choice("Format", dcc.Dropdown(id="compliance-sub-format", clearable=False, value="pdf", options=[
+                    {"label": "PDF", "value": "pdf"}, {"label": "XLSX", "value": "xlsx"}]), 2),
+                _choice("Every", dcc.Dropdown(id="compliance-sub-cadence", clearable=False, value="monthly", options=[
+                    {"label": "Day", "value": "daily"}, {"label": "Week (Mondays)", "value": "weekly"},
+                    {"label": "Month (the 1st)", "value": "monthly"}]), 3),
+                _choice("At", dcc.Dropdown(id="compliance-sub-hour", clearable=False, value=7,
+                                           options=[{"label": f"{h:02d}:00", "value": h} for h in range(24)]), 2),
+                _choice("Time zone", dcc.Dropdown(id="compliance-sub-timezone", options=time_zones(), value="UTC",
+                                                  clearable=False), 5),
+                _choice("Webhook (optional)", dbc.Input(id="compliance-sub-webhook", type="url",
+                                                        maxLength=subscriptions.URL_MAX,
+                                                        placeholder="https://hooks.slack.com/services/…"), 12),
+            ], className="g-2"),
+            dbc.Button("Subscribe", id="compliance-sub-create", color="primary", size="sm", className="mt-3"),
+            html.Div([dcc.Dropdown(id="compliance-sub-mine", options=mine, placeholder="Your compliance "
+                                   "subscriptions", style={"flex": "1 1 260px", "minWidth": 0}),
+                      dbc.Button("Stop", id="compliance-sub-stop", color="secondary", outline=True, size="sm")],
+                     className="d-flex gap-2 align-items-center mt-3"),
+            html.Div(id="compliance-sub-result", className="mt-2"),
+        ])], className="mb-3 shadow-sm")
 
 
 def _kpis(people: list[dict], requests: list[dict]) -> list:
@@ -169,3 +213,40 @@ def show(organization_id, start, end):
 def download(_pdf, _xlsx, organization_id, start, end):
     """The same report as PDF or XLSX (core.reports.compliance)."""
     return send_report("compliance", {"organization_id": organization_id, "start": start, "end": end})
+
+
+@protected_callback(
+    Output("compliance-sub-result", "children"),
+    Output("compliance-sub-mine", "options"),
+    Input("compliance-sub-create", "n_clicks"),
+    Input("compliance-sub-stop", "n_clicks"),
+    State("compliance-org", "value"),
+    State("compliance-sub-format", "value"),
+    State("compliance-sub-cadence", "value"),
+    State("compliance-sub-hour", "value"),
+    State("compliance-sub-timezone", "value"),
+    State("compliance-sub-webhook", "value"),
+    State("compliance-sub-mine", "value"),
+    permission=c.COMPLIANCE_READ,
+    objects={"organization_id": ("organization", _org_ok)},
+    prevent_initial_call=True,
+)
+def subscribe(_create, _stop, organization_id, fmt, cadence, hour, timezone, webhook, chosen):
+    """Subscribe to the chosen organization's report, or stop one of one's own (ownership checked in core)."""
+    db, principal = get_db(), current_principal()
+    try:
+        if ctx.triggered_id == "compliance-sub-stop":
+            if chosen is None:
+                return dbc.Alert("Choose one of your subscriptions first.", color="secondary"), _mine()
+            subscriptions.delete_subscription(db, principal, chosen)
+            return dbc.Alert("Stopped.", color="success"), _mine()
+        subscriptions.create_subscription(db, principal, {
+            "report": "compliance", "target_id": organization_id, "format": fmt, "cadence": cadence, "hour": hour,
+            "timezone": timezone, "email": True, "webhook_url": webhook})
+        result = dbc.Alert("Subscribed. The first report comes at the next scheduled time.", color="success")
+    except subscriptions.SubscriptionError as exc:
+        result = dbc.Alert([html.Strong("Nothing was saved. "), str(exc)], color="danger")
+    except (subscriptions.SubscriptionNotFound, Forbidden):
+        result = dbc.Alert("That is not yours to change, or you may not read this organization's report.",
+                           color="danger")
+    return result, _mine()

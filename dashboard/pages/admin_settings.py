@@ -27,6 +27,7 @@ from core.settings import (
     LOCKOUT_BURST_MINUTES_BOUNDS,
     LOCKOUT_MINUTES_BOUNDS,
     LOCKOUT_THRESHOLD_BOUNDS,
+    ROAS_FLOOR_BOUNDS,
     SECURITY_CONTACTS_MAX,
     SETTINGS_MANAGE,
     SettingsInvalid,
@@ -42,13 +43,14 @@ register_page(__name__, permission=SETTINGS_MANAGE, path="/admin/settings", name
               title="Settings · Digi-Cadence")
 
 NUMBER_FIELDS = ("password_min_length", "lockout_threshold", "lockout_minutes", "alert_drop_threshold",
-                 "alert_anomaly_z", "lockout_burst_accounts", "lockout_burst_minutes", "denial_spike_count",
-                 "denial_spike_minutes")
+                 "alert_anomaly_z", "alert_roas_floor", "lockout_burst_accounts", "lockout_burst_minutes",
+                 "denial_spike_count", "denial_spike_minutes")
 LABELS = {
     "password_min_length": "Minimum password length", "password_composition": "Composition rule",
     "mfa_policy": "Two-factor sign-in", "lockout_threshold": "Failed attempts before a lockout",
     "lockout_minutes": "Lockout length (minutes)", "alert_drop_threshold": "Score-drop alert (points)",
-    "alert_anomaly_z": "Anomaly alert (robust z)", "currency": "Currency", "outcome_unit": "Outcome",
+    "alert_anomaly_z": "Anomaly alert (robust z)", "alert_roas_floor": "Marginal-ROAS alert floor T",
+    "currency": "Currency", "outcome_unit": "Outcome",
     "security_key_for_admins": "Security key for administrators",
     "default_metric_classification": "New metrics and sections", "default_scenario_classification": "New scenarios",
     "default_import_classification": "New imported data sets",
@@ -121,6 +123,8 @@ def layout(**_query) -> html.Div:
                 "Own brands whose DC score fell this much month on month; the Portfolio page can override it."),
         _number("alert_anomaly_z", ANOMALY_Z_BOUNDS, 0.1,
                 "How far a metric's latest change must sit from its usual change (3.5 is the textbook cut-off)."),
+        _number("alert_roas_floor", ROAS_FLOOR_BOUNDS, 0.05,
+                "Alert when a channel's next unit of spend returns less than this (1: less than it costs)."),
     ], className="g-3")
 
     security_alerts = dbc.Row([
@@ -244,14 +248,14 @@ def _show(value) -> str:
     prevent_initial_call=True,
 )
 def save(_clicks, organization_id, password_min_length, lockout_threshold, lockout_minutes, alert_drop_threshold,
-         alert_anomaly_z, lockout_burst_accounts, lockout_burst_minutes, denial_spike_count, denial_spike_minutes,
-         mfa_policy, password_composition, currency, outcome_unit, security_contacts, security_webhook_url,
-         security_key_for_admins, default_metric, default_scenario, default_import):
+         alert_anomaly_z, alert_roas_floor, lockout_burst_accounts, lockout_burst_minutes, denial_spike_count,
+         denial_spike_minutes, mfa_policy, password_composition, currency, outcome_unit, security_contacts,
+         security_webhook_url, security_key_for_admins, default_metric, default_scenario, default_import):
     """Validate on the server and save every value at once, or none; say what changed."""
     values = dict(zip(_ORDER, (
         password_min_length, lockout_threshold, lockout_minutes, alert_drop_threshold, alert_anomaly_z,
-        lockout_burst_accounts, lockout_burst_minutes, denial_spike_count, denial_spike_minutes, mfa_policy,
-        bool(password_composition), currency, outcome_unit, security_contacts, security_webhook_url,
+        alert_roas_floor, lockout_burst_accounts, lockout_burst_minutes, denial_spike_count, denial_spike_minutes,
+        mfa_policy, bool(password_composition), currency, outcome_unit, security_contacts, security_webhook_url,
         bool(security_key_for_admins), default_metric, default_scenario, default_import), strict=True))
     checked = (*NUMBER_FIELDS, *TEXT_FIELDS, *CLASSIFICATION_FIELDS)
     clear = [False] * len(NUMBER_FIELDS) + [None] * len(checked)

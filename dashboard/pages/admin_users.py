@@ -162,7 +162,7 @@ def layout(**_query) -> html.Div:
                 dcc.Loading(dag.AgGrid(
                     id="admin-users-grid", columnDefs=_columns(principal.is_system_admin), rowData=[],
                     getRowId="params.data.id", columnSize="responsiveSizeToFit", className="ag-theme-quartz mt-2",
-                    defaultColDef={"sortable": True, "filter": True, "resizable": True},
+                    defaultColDef={"sortable": True, "filter": True, "resizable": True, "cellDataType": False},
                     dashGridOptions={"domLayout": "autoHeight", "animateRows": False, "pagination": True,
                                      "paginationPageSize": 25, "paginationPageSizeSelector": False,
                                      "rowSelection": {"mode": "singleRow", "checkboxes": False,

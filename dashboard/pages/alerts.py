@@ -1,8 +1,10 @@
 """Alerts: what the rules found about the brands the person may read (score drops, metric anomalies,
-competitors overtaking, channels below a marginal ROAS of 1), newest first, each with a link to its view.
+competitors overtaking, channels whose marginal ROAS fell below
+the organization's floor T, a setting), newest first, each with a link to its view.
 
 Read, mark read and snooze through `core.alert_inbox`, which checks every id against the person's scope;
-the navigation's bell (`dashboard.shell`) counts what is unread here.
+the navigation's bell (`dashboard.shell`) counts what is unread here. "Deliver my alerts" chooses a daily
+e-mail digest and/or a webhook (`core.subscriptions.alert_mail`, which checks every value again).
 """
 
 from __future__ import annotations
@@ -11,11 +13,14 @@ from typing import Any
 
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, ctx, html, no_update
+from dash import Input, Output, State, ctx, dcc, html, no_update
 
 from core.alert_inbox import READ, SNOOZE_DAYS, list_alerts, mark_read, snooze, unread_count
 from core.runtime import get_db
 from core.security import Forbidden
+from core.subscriptions import alert_mail
+from core.subscriptions.schedule import time_zones
+from core.subscriptions.service import URL_MAX, SubscriptionError
 from dashboard.access import protected_callback, register_page
 from dashboard.auth.principal import current_principal
 
@@ -44,6 +49,47 @@ def _rows(show_snoozed: bool) -> list[dict[str, Any]]:
 def _count_text(rows: list[dict[str, Any]]) -> str:
     new = sum(r["state"] == "new" for r in rows)
     return f"{len(rows)} alerts, {new} new" if rows else "No alerts: the rules found nothing about your brands."
+
+
+def _delivery_status(choice: dict[str, Any] | None) -> str:
+    if choice is None:
+        return "Now: only here, in the app."
+    ways = [w for w, on in (("e-mail", choice["email"]), ("webhook", bool(choice["webhook_url"]))) if on]
+    state = "" if choice["active"] else f" (stopped: {choice['stopped_reason'] or 'paused'})"
+    return f"Now: {' and '.join(ways)}, daily at {choice['hour']:02d}:00 {choice['timezone']}{state}."
+
+
+def _delivery_card() -> dbc.Card:
+    """The person's choice: a daily digest by e-mail at an hour of their time zone, and/or a webhook."""
+    current = alert_mail.preference(get_db(), current_principal())
+    choice = current or {}
+    return dbc.Card(dbc.CardBody([
+        html.H5("Deliver my alerts", className="card-title"),
+        html.Div("New alerts about the brands you may read when it is sent, once each, in one message a day; "
+                 "snoozed ones are left out.", className="small text-muted mb-2"),
+        dbc.Row([
+            dbc.Col(dbc.Switch(id="alerts-mail-email", label="E-mail me a daily digest",
+                               value=bool(choice.get("email", True))), xs=12),
+            dbc.Col([dbc.Label("At", html_for="alerts-mail-hour", className="small fw-semibold"),
+                     dcc.Dropdown(id="alerts-mail-hour", clearable=False, value=choice.get("hour", 8),
+                                  options=[{"label": f"{h:02d}:00", "value": h} for h in range(24)])], md=4),
+            dbc.Col([dbc.Label("Time zone", html_for="alerts-mail-timezone", className="small fw-semibold"),
+                     dcc.Dropdown(id="alerts-mail-timezone", options=time_zones(), clearable=False,
+                                  value=choice.get("timezone", "UTC"))], md=8),
+            dbc.Col([dbc.Label("Webhook (optional)", html_for="alerts-mail-webhook", className="small fw-semibold"),
+                     dbc.Input(id="alerts-mail-webhook", type="url", maxLength=URL_MAX,
+                               value=choice.get("webhook_url", ""),
+                               placeholder="https://hooks.slack.com/services/…"),
+                     html.Div("A Slack-compatible endpoint: one line per alert with its link.",
+                              className="form-text")], xs=12),
+        ], className="g-2"),
+        html.Div([dbc.Button("Save", id="alerts-mail-save", color="primary", size="sm"),
+                  dbc.Button("Stop", id="alerts-mail-stop", color="secondary", outline=True, size="sm")],
+                 className="d-flex gap-2 mt-3"),
+        html.Div(_delivery_status(current), id="alerts-mail-status",
+                 className="small text-muted mt-2"),
+        html.Div(id="alerts-mail-result", className="mt-2"),
+    ]), className="shadow-sm mb-3")
 
 
 def layout(**_query: Any) -> html.Div:
@@ -76,6 +122,7 @@ def layout(**_query: Any) -> html.Div:
                 html.Div(id="alerts-message", className="mt-2"),
             ]),
         ], className="shadow-sm mb-3"),
+        dbc.Row(dbc.Col(_delivery_card(), lg=7, xl=5)),
     ])
 
 
@@ -118,3 +165,34 @@ def act(_read, _all, _snooze, show_snoozed, selected, days):
     rows = _rows(bool(show_snoozed))
     badge = unread_count(db, principal) or None
     return rows, _count_text(rows), message and dbc.Alert(message, color="info", className="mb-0 py-2"), badge
+
+
+@protected_callback(
+    Output("alerts-mail-result", "children"),
+    Output("alerts-mail-status", "children"),
+    Input("alerts-mail-save", "n_clicks"),
+    Input("alerts-mail-stop", "n_clicks"),
+    State("alerts-mail-email", "value"),
+    State("alerts-mail-hour", "value"),
+    State("alerts-mail-timezone", "value"),
+    State("alerts-mail-webhook", "value"),
+    permission=READ,
+    prevent_initial_call=True,
+)
+def deliver_my_alerts(_save, _stop, email, hour, timezone, webhook):
+    """Save or stop the person's own alert delivery (every value checked again in core)."""
+    db, principal = get_db(), current_principal()
+    try:
+        if ctx.triggered_id == "alerts-mail-stop":
+            stopped = alert_mail.stop(db, principal)
+            result = dbc.Alert("Stopped: your alerts stay here only." if stopped else "Nothing to stop.",
+                               color="secondary", className="mb-0 py-2")
+        else:
+            alert_mail.save_preference(db, principal, {"email": bool(email), "hour": hour, "timezone": timezone,
+                                                       "webhook_url": webhook})
+            result = dbc.Alert("Saved. New alerts come in the next digest.", color="success", className="mb-0 py-2",
+                               id="alerts-mail-saved")
+    except SubscriptionError as exc:
+        result = dbc.Alert([html.Strong("Nothing was saved. "), str(exc)], color="danger", className="mb-0 py-2",
+                           id="alerts-mail-refused")
+    return result, _delivery_status(alert_mail.preference(db, principal))

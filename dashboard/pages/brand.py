@@ -387,6 +387,9 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "brand"
 
 
+DATED = ("breakdown", "waterfall", "gaps")  # the charts read at the chosen "to" month
+
+
 def _register_download(spec: ChartSpec) -> None:
     chart = spec.name
 
@@ -410,15 +413,15 @@ def _register_download(spec: ChartSpec) -> None:
         """The data behind the chart, recomputed on the server for the principal asking."""
         triggered = dash.ctx.triggered_id or ""
         fmt = "xlsx" if str(triggered).endswith("xlsx") else "csv"
-        if not (csv_clicks or xlsx_clicks):
-            raise PreventUpdate
+        if not (csv_clicks or xlsx_clicks) or (_parse_period(period_to) is None and chart in DATED):
+            raise PreventUpdate  # no month chosen (a brand without data yet): nothing to download
         selection = Selection(brand_id, project_id, _parse_period(period_from), _parse_period(period_to),
                               _as_int(metric_id), tuple(competitor_ids or ()), section)
         result = read_chart(spec, current_principal(), selection)
         with get_db().engine.connect() as conn:
             name = bx.explorable(conn, current_principal()).set_index("brand_id")["brand"].get(int(brand_id), "brand")
         stamp = _parse_period(period_to).isoformat() if period_to else "all"
-        return to_download(spec.table(result), f"{_slug(name)}-{chart}-{stamp}", fmt)
+        return to_download(spec.table(result), f"{_slug(name)}-{chart}-{stamp}", fmt, current_principal(), brand_id)
 
 
 for _spec in CHARTS.values():

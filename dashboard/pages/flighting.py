@@ -31,6 +31,7 @@ from core.security.authorizer import Forbidden
 from core.settings import brand_units
 from dashboard.access import holds_anywhere, protected_callback, register_page
 from dashboard.auth.principal import current_principal
+from dashboard.classification_view import level_badge
 from dashboard.components import empty_state
 from dashboard.figures.flighting import results_view
 from dashboard.flighting_run import (
@@ -49,7 +50,7 @@ from dashboard.flighting_run import (
 )
 from dashboard.getting_started import empty_page
 from dashboard.optimizer_form import amount_field, brand_options, field
-from dashboard.optimizer_run import alert, follow_and_cancel, job_followable, scenario_readable
+from dashboard.optimizer_run import alert, follow_and_cancel, job_followable, scenario_readable, shown_plan_level
 
 register_page(__name__, permission="scenario:run", path="/flighting", name="Flighting planner",
               title="Flighting planner · Digi-Cadence")
@@ -328,7 +329,8 @@ def show_result(job_id, scenario_id, watched):
             return empty_state("Planning — the plan appears here when the run finishes.",
                                "Follow its progress on the left; Cancel stops it.")
         return empty_state("No plan yet.", "Choose the brands, horizon and budget, then press Plan the weeks.")
-    return results_view(result, can_export=holds_anywhere(principal, EXPORT), can_save=holds_anywhere(principal, SAVE))
+    return results_view(result, can_export=holds_anywhere(principal, EXPORT), can_save=holds_anywhere(principal, SAVE),
+                        badge=level_badge(shown_plan_level(principal, scenario_id), class_name="flighting-level"))
 
 
 @protected_callback(
@@ -336,18 +338,20 @@ def show_result(job_id, scenario_id, watched):
     Input("flighting-save", "n_clicks"),
     State("flighting-save-name", "value"),
     State("flighting-job", "data"),
+    State("flighting-scenario", "data"),
     prevent_initial_call=True,
     permission=SAVE,
-    objects={"job_id": ("job", job_followable)},
+    objects={"job_id": ("job", job_followable), "scenario_id": ("scenario", scenario_readable)},
 )
-def save(n_clicks, name, job_id):
+def save(n_clicks, name, job_id, scenario_id):
     """Save the shown run (its stored result, not the browser's copy) as a flighting scenario with its horizon."""
     if not n_clicks:
         return no_update
     if not job_id:
         return alert("Plan the weeks first; a reopened scenario is saved already.", "warning")
     try:
-        new_id = save_from_job(get_db(), current_principal(), job_id, name)
+        principal = current_principal()  # a run started from a reopened scenario keeps its level
+        new_id = save_from_job(get_db(), principal, job_id, name, shown_plan_level(principal, scenario_id).value)
     except ScenarioError as exc:
         return alert(str(exc)[:1].upper() + str(exc)[1:] + ".", "warning")
     return dbc.Alert(["Saved as scenario #", str(new_id), ". ", dcc.Link("Open Scenarios", href="/scenarios")],

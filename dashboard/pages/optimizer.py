@@ -33,6 +33,7 @@ from core.security import Principal, can
 from core.security.authorizer import Forbidden
 from dashboard.access import holds_anywhere, protected_callback, register_page
 from dashboard.auth.principal import current_principal
+from dashboard.classification_view import level_badge
 from dashboard.components import empty_state
 from dashboard.figures.optimizer import default_name, results_view
 from dashboard.getting_started import empty_page
@@ -64,6 +65,7 @@ from dashboard.optimizer_run import (
     load_result,
     result_placeholder,
     scenario_readable,
+    shown_plan_level,
     submit_run,
 )
 
@@ -307,7 +309,8 @@ def show_result(job_id, scenario_id, watched):
     if not result:
         return result_placeholder(watched)
     return results_view(result, can_save=holds_anywhere(principal, SAVE), can_export=holds_anywhere(principal, EXPORT),
-                        default_name=default_name(result))
+                        default_name=default_name(result),
+                        badge=level_badge(shown_plan_level(principal, scenario_id), class_name="optimizer-level"))
 
 
 @protected_callback(
@@ -350,7 +353,8 @@ def save(n_clicks, name, job_id, scenario_id):
     principal = current_principal()
     try:
         if job_id:
-            new_id = save_from_job(get_db(), principal, job_id, name)
+            # A run started from a reopened scenario keeps its level (never declassified by saving).
+            new_id = save_from_job(get_db(), principal, job_id, name, shown_plan_level(principal, scenario_id).value)
         elif scenario_id:
             new_id = save_copy(get_db(), principal, scenario_id, name)
         else:

@@ -137,7 +137,7 @@ def _sessions_card() -> dbc.Card:
             dcc.Loading(dag.AgGrid(
                 id="profile-sessions", columnDefs=columns, rowData=[], getRowId="params.data.key",
                 columnSize="responsiveSizeToFit", className="ag-theme-quartz",
-                defaultColDef={"resizable": True, "sortable": True},
+                defaultColDef={"resizable": True, "sortable": True, "cellDataType": False},
                 dashGridOptions={"domLayout": "autoHeight", "animateRows": False,
                                  "rowSelection": {"mode": "singleRow", "checkboxes": False,
                                                   "enableClickSelection": True},

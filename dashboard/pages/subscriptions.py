@@ -27,6 +27,9 @@ EXPORT = "report:export"
 register_page(__name__, permission=EXPORT, path="/subscriptions", name="Subscriptions", nav=False,
               title="Subscriptions · Digi-Cadence")
 
+# AG Grid infers a date type from a column's first value and then blanks the cells that are not dates
+# ("" for a paused subscription's next send): these grids hold text, so no inference.
+TEXT = {"cellDataType": False}
 LIST_COLUMNS = [{"field": "what", "headerName": "Report", "minWidth": 200, "flex": 2, "tooltipField": "what"},
                 {"field": "when", "headerName": "When", "minWidth": 150, "flex": 1},
                 {"field": "recipient", "headerName": "To", "minWidth": 150, "flex": 1, "tooltipField": "recipient"},
@@ -38,7 +41,8 @@ LOG_COLUMNS = [{"field": "created_at", "headerName": "Queued (UTC)", "minWidth":
                {"field": "attempts", "headerName": "Attempts", "type": "rightAligned", "maxWidth": 110},
                {"field": "error", "headerName": "Last error", "minWidth": 240, "flex": 2, "tooltipField": "error"},
                {"field": "retry_at", "headerName": "Next try (UTC)", "minWidth": 160}]
-REPORTS = [{"label": name, "value": kind} for kind, name in service.REPORT_NAMES.items()]
+# The alert digest is chosen on the Alerts page ("Deliver my alerts"), not here.
+REPORTS = [{"label": name, "value": kind} for kind, name in service.REPORT_NAMES.items() if kind != "alerts"]
 
 
 def _field(label: str, control, width: int = 6, help_text: str | None = None) -> dbc.Col:
@@ -83,7 +87,7 @@ def _log_card() -> dbc.Card:
                  className="d-flex flex-wrap align-items-center gap-2 mb-2"),
         html.Div("Every send of your organization's subscriptions: its status, attempts and last error.",
                  className="small text-muted mb-2"),
-        dag.AgGrid(id="subs-log", columnDefs=LOG_COLUMNS, rowData=[], getRowId="params.data.id",
+        dag.AgGrid(id="subs-log", columnDefs=LOG_COLUMNS, rowData=[], getRowId="params.data.id", defaultColDef=TEXT,
                    columnSize="responsiveSizeToFit", className="ag-theme-quartz",
                    dashGridOptions={"rowSelection": "single", "domLayout": "autoHeight", "tooltipShowDelay": 300}),
         html.Div(id="subs-log-result", className="mt-2"),
@@ -101,7 +105,7 @@ def layout(**_query) -> html.Div:
             dbc.Col(dbc.Card(dbc.CardBody([
                 html.H5("Your subscriptions", className="card-title"),
                 dag.AgGrid(id="subs-grid", columnDefs=LIST_COLUMNS, rowData=[], getRowId="params.data.id",
-                           columnSize="responsiveSizeToFit", className="ag-theme-quartz",
+                           defaultColDef=TEXT, columnSize="responsiveSizeToFit", className="ag-theme-quartz",
                            dashGridOptions={"rowSelection": "single", "domLayout": "autoHeight"}),
                 html.Div([dbc.Button("Pause", id="subs-pause", size="sm", outline=True, color="secondary",
                                      className="me-2"),

@@ -17,11 +17,13 @@ from dash.exceptions import PreventUpdate
 from flask import g, has_request_context
 
 from core import whatif as wi
+from core.classified import brand_organization
 from core.input_ranges import EFFORT_BUDGET, RECOMMEND_K, RangeError
 from core.runtime import get_db
 from core.security import Principal
 from dashboard.access import protected_callback, register_page
 from dashboard.auth.principal import current_principal
+from dashboard.classification_view import view_badge_and_note
 from dashboard.components import empty_state, kpi_card, signed
 from dashboard.getting_started import empty_page
 
@@ -103,6 +105,7 @@ def layout(brand: str | None = None, project: str | None = None, **_query) -> ht
                 [
                     dbc.Col(
                         [
+                            html.Div(id="whatif-classification", className="mb-2"),
                             html.Div(id="whatif-score", className="mb-3"),
                             dbc.Card(
                                 [
@@ -270,6 +273,25 @@ def build_sliders(brand_id, _apply, _reset, store, project_id, open_sections):
     if keep_plan:
         return accordion, no_update, no_update
     return accordion, None, None
+
+
+@protected_callback(
+    Output("whatif-classification", "children"),
+    Input("whatif-brand", "value"),
+    permission=RUN,
+    objects={"brand_id": OBJECTS["brand_id"]},
+)
+def show_classification(brand_id):
+    """The what-if's badge (the highest level among the metrics it shows) and, when classified metrics
+    are held at their current values unseen, the note saying how many (issue 17); per brand, not per
+    slider move."""
+    if brand_id is None:
+        raise PreventUpdate
+    with get_db().engine.connect() as conn:
+        badge, note = view_badge_and_note(conn, current_principal(), brand_organization(conn, int(brand_id)),
+                                          class_name="whatif-level")
+    note.className += " mt-1"
+    return [html.Div(["Data classification ", badge], className="small text-muted"), note]
 
 
 def _score_panel(model: wi.WhatIf, values) -> html.Div:

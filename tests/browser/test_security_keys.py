@@ -189,6 +189,8 @@ def test_an_unknown_or_removed_key_is_refused(site, driver, enrolled):
         _add_key(driver, "Spare key")
         spare = driver.get_credentials()[0]
         row = driver.find_element(By.XPATH, "//div[@id='profile-keys']//div[@role='row'][.//*[text()='Spare key']]")
+        # Under "Blue key", used and so dated, AG Grid's date inference would blank the new key's "never".
+        assert row.find_element(By.XPATH, ".//div[@col-id='last_used']").text == "never"
         row.find_element(By.XPATH, ".//div[@col-id='name']").click()
         driver.find_element(By.ID, "profile-keys-remove").click()
         WebDriverWait(driver, 20).until(lambda d: "Spare key" not in d.find_element(By.ID, "profile-keys").text)

@@ -42,9 +42,10 @@ ADMIN = "Organization Administrator"
 GOOD_SETTINGS = {"password_min_length": 12, "password_composition": False, "mfa_policy": "administrators",
                  "lockout_threshold": 5, "lockout_minutes": 30, "alert_drop_threshold": 5.0, "alert_anomaly_z": 3.5,
                  "currency": "INR", "outcome_unit": "revenue", "default_metric": "internal",
-                 "default_scenario": "internal", "default_import": "internal", "lockout_burst_accounts": 5,
-                 "lockout_burst_minutes": 15, "denial_spike_count": 20, "denial_spike_minutes": 10,
-                 "security_contacts": "", "security_webhook_url": ""}  # the save callback's parameters
+                 "default_scenario": "internal", "default_import": "internal", "alert_roas_floor": 1.0,
+                 "lockout_burst_accounts": 5, "lockout_burst_minutes": 15, "denial_spike_count": 20,
+                 "denial_spike_minutes": 10, "security_contacts": "",
+                 "security_webhook_url": ""}  # the save callback's parameters
 
 
 @pytest.fixture
@@ -268,8 +269,10 @@ def test_settings_read_validate_save_and_audit(world):
     loaded = _ok(_post(world, admin, "settings-password_min_length.value", organization_id=world["home"]))
     assert loaded["settings-password_min_length"]["value"] == 12 and loaded["settings-mfa_policy"]["value"] == \
         "administrators"
-    bad = _ok(_save(world, admin, password_min_length=8, lockout_minutes=0, alert_anomaly_z="abc"))
+    bad = _ok(_save(world, admin, password_min_length=8, lockout_minutes=0, alert_anomaly_z="abc", alert_roas_floor=50))
     assert bad["settings-password_min_length"]["invalid"] is True and bad["settings-lockout_minutes"]["invalid"]
+    assert bad["settings-alert_roas_floor-feedback"]["children"] == ("Marginal-ROAS alert floor must be a number "
+                                                                     "between 0.1 and 10.")
     assert "between 12 and 64" in bad["settings-password_min_length-feedback"]["children"]
     assert "Nothing was saved" in json.dumps(bad["settings-result"])
     with db.session() as s:

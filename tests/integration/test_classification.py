@@ -244,3 +244,77 @@ def test_organization_defaults_are_validated_audited_and_given_to_new_items(worl
         assert scenario.classification == "confidential"
     finally:
         save_settings(db, admin, org, values, security)
+
+
+def test_an_imported_data_set_s_level_classifies_its_record_not_its_values(world):
+    """The decision in docs/SECURITY.md: a batch's level hides the import record (file, counts, who) from
+    readers below it; the values it wrote read at their metric's and section's level, as any value."""
+    from core.imports.service import commit
+    from core.models import ImportBatch, Role, RoleGrant
+
+    db, org, brand = world["db"], world["org"], world["brand"]
+    admin = who(world, "Organization Administrator")
+    with db.session() as s:
+        metric_id, period, value = s.execute(
+            select(MetricValue.metric_id, MetricValue.period, MetricValue.raw_value)
+            .join(Metric, Metric.id == MetricValue.metric_id)
+            .where(MetricValue.brand_id == brand, Metric.classification == "internal",
+                   Metric.id.not_in([world["confidential"], world["restricted"]]),
+                   Metric.platform_id.in_(select(Platform.id).where(Platform.section_id != world["section"])))
+            .order_by(MetricValue.metric_id, MetricValue.period.desc())).first()
+        metric = s.get(Metric, metric_id)
+        code, brand_name, maximum = metric.code, s.get(Brand, brand).name, metric.max_value
+        s.get(Organization, org).default_import_classification = "restricted"
+        # An Analyst over the whole organization: reads confidential, lists the organization's imports.
+        reader = User(email="org-analyst@classified.test", name="Org analyst", organization_id=org)
+        s.add(reader)
+        s.flush()
+        analyst_role = s.scalar(select(Role.id).where(Role.name == "Analyst", Role.organization_id.is_(None)))
+        s.add(RoleGrant(user_id=reader.id, role_id=analyst_role, scope_type="organization", scope_id=org))
+        reader_id = reader.id
+    new_value = round(value * 0.97 if value else 1.0, 6)
+    new_value = min(new_value, maximum) if maximum is not None else new_value
+    body = f"brand,metric,period,value\n{brand_name},{code},{period.isoformat()},{new_value}\n".encode()
+    try:
+        report = commit(db, org, body, {"kind": "metrics", "layout": "long"}, admin.user_id, filename="secret.csv")
+        assert report.ok, report
+        with db.session() as s:
+            batch = s.scalars(select(ImportBatch).where(ImportBatch.organization_id == org)
+                              .order_by(ImportBatch.id.desc())).first()
+            assert (batch.filename, batch.classification) == ("secret.csv", "restricted")
+            analyst = load_principal(db, reader_id)
+            assert analyst.clearance is Classification.CONFIDENTIAL
+            assert batch.id in {b.id for b in records.import_batches(s, admin)}
+            assert batch.id not in {b.id for b in records.import_batches(s, analyst)}
+            assert records.import_batches(s, analyst, batch.id) == []
+            rows, _ = records.metric_values(s, analyst, brand_id=brand, metric_id=metric_id, limit=1000)
+        assert any(r.period == period and abs(r.raw_value - new_value) < 1e-9 for r in rows)
+    finally:
+        with db.session() as s:
+            s.get(Organization, org).default_import_classification = "internal"
+            s.delete(s.get(User, reader_id))
+
+
+def test_a_copy_or_a_run_from_a_classified_scenario_keeps_its_level(world):
+    """Saving never declassifies: a copy of a confidential scenario, and a result saved with the level of the
+    scenario it was started from, are confidential although the organization's default is internal."""
+    from core.scenarios import save_copy, save_result
+
+    db, analyst = world["db"], who(world, "Analyst")
+    source = _scenario(world, analyst)
+    with db.session() as s:
+        sc = s.get(Scenario, source)
+        sc.classification = "confidential"
+        sc.result = {"inputs": {"brand_ids": [world["brand"]]}, "cells": []}
+    copy = save_copy(db, analyst, source, "Copy of a confidential plan")
+    rerun = save_result(db, analyst, "Run from it", {"inputs": {"brand_ids": [world["brand"]]}},
+                        at_least="confidential")
+    plain = save_result(db, analyst, "Fresh run", {"inputs": {"brand_ids": [world["brand"]]}})
+    try:
+        with db.session() as s:
+            assert [s.get(Scenario, i).classification for i in (copy, rerun, plain)] == [
+                "confidential", "confidential", "internal"]
+    finally:
+        with db.session() as s:
+            for ident in (source, copy, rerun, plain):
+                s.delete(s.get(Scenario, ident))

@@ -50,7 +50,7 @@ def test_out_of_scope_ids_get_the_same_404_as_unknown_ones(client, admin, world,
         ("get", f"/api/v1/scenarios/{f['scenario']}"), ("delete", f"/api/v1/scenarios/{f['scenario']}"),
         ("post", f"/api/v1/scenarios/{f['scenario']}/approve"), ("get", f"/api/v1/users/{foreign_user}/grants"),
         ("delete", "/api/v1/auth/tokens/1"), ("post", f"/api/v1/users/{foreign_user}/disable"),
-        ("post", f"/api/v1/users/{foreign_user}/enable"),
+        ("post", f"/api/v1/users/{foreign_user}/enable"), ("get", f"/api/v1/scenarios/{f['scenario']}/classification"),
         ("get", f"/api/v1/scores/contributions?project_id={f['project']}&brand_id={f['brand']}&period=2024-01-01"),
     ]:
         response = getattr(client, method)(path, headers=admin)

@@ -33,7 +33,7 @@ from sqlalchemy import func, select
 
 from core.db import Database
 from core.demo import seed_demo
-from core.models import MetricValue, Organization, Project, ProjectBrand, Role, RoleGrant, Scenario, User
+from core.models import Metric, MetricValue, Organization, Project, ProjectBrand, Role, RoleGrant, Scenario, User
 from core.security.passwords import hash_password
 from core.security.permissions import ORGANIZATION_ADMINISTRATOR
 from tests.integration.api.conftest import token_for
@@ -89,7 +89,9 @@ def api_world(tmp_path_factory) -> Iterator[dict]:
         s.add(RoleGrant(user_id=foreign_admin.id, role_id=admin_role, scope_type="organization", scope_id=second))
         home_brand, foreign_brand = _own_brand(s, home_project), _own_brand(s, foreign_project)
         period = s.scalar(select(func.max(MetricValue.period)))
-        ids = {"period": period.isoformat(), "organizations": [first, second],
+        metrics = [s.scalar(select(Metric.id).where(Metric.organization_id == o).order_by(Metric.id))
+                   for o in (first, second)]
+        ids = {"period": period.isoformat(), "organizations": [first, second], "metrics": metrics,
                "projects": [home_project, foreign_project], "brands": [home_brand, foreign_brand],
                "owners": [analyst.id, foreign_admin.id],
                "users": [analyst.id, colleague.id], "foreign_admin": foreign_admin.id,
@@ -155,9 +157,15 @@ def _tour(ids: dict, scenarios: list[int]) -> list[tuple[str, str, dict]]:
         ("GET", "/api/v1/audit-events", {"query": {"page_size": 200}}),
         ("POST", "/api/v1/auth/tokens", {"body": {"name": "pipeline", "permissions": ["portfolio:read"]}}),
     ]
-    for org, project, brand, scenario, user in zip((org1, org2), (p1, p2), (b1, b2), (s1, s2), ids["users"],
-                                                   strict=True):
+    for org, project, brand, scenario, user, metric in zip((org1, org2), (p1, p2), (b1, b2), (s1, s2), ids["users"],
+                                                           ids["metrics"], strict=True):
         steps += [
+            ("GET", "/api/v1/metrics/{metric_id}/classification", {"path_parameters": {"metric_id": metric}}),
+            ("PATCH", "/api/v1/metrics/{metric_id}/classification",
+             {"path_parameters": {"metric_id": metric}, "body": {"classification": "internal"}}),
+            ("GET", "/api/v1/scenarios/{scenario_id}/classification", {"path_parameters": {"scenario_id": scenario}}),
+            ("PATCH", "/api/v1/scenarios/{scenario_id}/classification",
+             {"path_parameters": {"scenario_id": scenario}, "body": {"classification": "Internal"}}),
             ("GET", "/api/v1/organizations/{organization_id}", {"path_parameters": {"organization_id": org}}),
             ("GET", "/api/v1/organizations/{organization_id}/framework", {"path_parameters": {"organization_id": org}}),
             ("POST", "/api/v1/organizations/{organization_id}/framework/preview",

@@ -367,7 +367,8 @@ def _me(setting, role):
 @pytest.mark.parametrize("role", ROLES)
 def test_classified_values_by_role_level_and_read_path(setting, classified, role, level):
     """Each role reads a metric's values and a scenario classified at `level` through the data layer, the REST
-    API, the Brand explorer page and a report export exactly when its clearance reaches the level."""
+    API (values and the levels themselves), the Brand explorer page and a report export exactly when its
+    clearance reaches the level; only framework managers set a metric's level."""
     from core import records
     from core.classification import Classification
     from core.reports import render
@@ -398,6 +399,15 @@ def test_classified_values_by_role_level_and_read_path(setting, classified, role
     assert answer.status_code == 200 and bool(answer.get_json()["items"]) == sees
     status = api.get(f"/api/v1/scenarios/{items['scenario']}", headers=headers).status_code
     assert status == (200 if sees and in_scope else 404), f"{role} GET a {level} scenario: {status}"
+    # 2b. The levels themselves through the API: read as the item is seen, set only with framework:manage.
+    level_url = f"/api/v1/metrics/{items['metric']}/classification"
+    status = api.get(level_url, headers=headers).status_code
+    assert status == (200 if sees else 404), f"{role} GET a {level} metric's level: {status}"
+    status = api.patch(level_url, json={"classification": level}, headers=headers).status_code
+    manages = "framework:manage" in BUILTIN_ROLES[role]
+    assert status == (404 if not sees else 200 if manages else 403), f"{role} PATCH a {level} metric's level: {status}"
+    status = api.get(f"/api/v1/scenarios/{items['scenario']}/classification", headers=headers).status_code
+    assert status == (200 if sees and in_scope else 404), f"{role} GET a {level} scenario's level: {status}"
     # 3. The Brand explorer page: the metric is offered only to those who may read it.
     content = _page_content(_client(setting, role), "/brand")
     assert (f'"label": "{items["label"]}"' in content) == sees or REFUSAL in content

@@ -1,8 +1,8 @@
 """security alerts: findings, their deliveries, known sign-in networks, the detector's cursor; thresholds
 and contacts per organization
 
-Revision ID: 0024
-Revises: 0023
+Revision ID: 0026
+Revises: 0025
 Create Date: 2026-12-08
 
 Issue 18 item 3. A detector pass reads the audit trail after its cursor (`security_alert_state`) and writes
@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0024"
-down_revision = "0023"
+revision = "0026"
+down_revision = "0025"
 branch_labels = None
 depends_on = None
 
