@@ -98,4 +98,7 @@ class SecurityAlertState(Base):
     verified_id: Mapped[int] = mapped_column(default=0)  # the chain is checked up to this event ...
     verified_hash: Mapped[str] = mapped_column(String(64), default="")  # ... whose hash was this
     full_verified_at: Mapped[datetime | None] = mapped_column(default=None)  # the last walk of the whole chain
+    # Sign-ins up to this event are still to be learned as known networks (0: done); the first pass does it,
+    # so an app's start that begins the watch stays quick on a long trail.
+    learn_until: Mapped[int] = mapped_column(default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

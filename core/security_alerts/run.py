@@ -9,7 +9,8 @@ findings, their deliveries, the learned networks and the moved cursor commit in 
 so a crash loses nothing and raises nothing twice; `security_alerts.dedup_key` is unique besides.
 
 The app's start (`start`), or else the first pass, on a database never watched starts watching from the trail's
-newest event: it learns every person's sign-in networks from the whole trail but raises nothing about the past.
+newest event: it raises nothing about the past, and the first pass learns every person's sign-in networks
+from the whole trail before it.
 """
 
 from __future__ import annotations
@@ -70,9 +71,8 @@ def _start(db: Database, now: datetime) -> bool:
         with db.session() as s:
             cursor, head = chain.initial(s)
             s.add(SecurityAlertState(id=STATE_ID, cursor=cursor, lease_until=now + LEASE, verified_id=cursor,
-                                     verified_hash=head))
+                                     verified_hash=head, learn_until=cursor))
             s.flush()
-            _learn_past(s, cursor)
     except IntegrityError:  # another process made it at the same moment: it runs this pass
         return False
     return True
@@ -88,13 +88,19 @@ def start(db: Database) -> None:
         _release(db)
 
 
-def _learn_past(session: Session, cursor: int) -> None:
-    known: dict[int, dict[str, SecurityKnownNetwork]] = {}
-    rows = session.execute(select(AuditEvent).where(AuditEvent.action.in_(SIGN_INS), AuditEvent.id <= cursor)
-                           .order_by(AuditEvent.id).execution_options(yield_per=1000)).scalars()
-    for event, _ip, network in sign_in_networks(rows):
-        learn_networks(session, int(event.actor_id), known.setdefault(int(event.actor_id), {}), network,
-                       aware(event.created_at))
+def _learn_past(db: Database) -> None:
+    """The networks of every sign-in before the watch began (once, in the first pass after it began)."""
+    with db.session() as s:
+        state = s.get(SecurityAlertState, STATE_ID)
+        if not state.learn_until:
+            return
+        known: dict[int, dict[str, SecurityKnownNetwork]] = {}
+        rows = s.execute(select(AuditEvent).where(AuditEvent.action.in_(SIGN_INS), AuditEvent.id <= state.learn_until)
+                         .order_by(AuditEvent.id).execution_options(yield_per=1000)).scalars()
+        for event, _ip, network in sign_in_networks(rows):
+            learn_networks(s, int(event.actor_id), known.setdefault(int(event.actor_id), {}), network,
+                           aware(event.created_at))
+        state.learn_until = 0
 
 
 def _release(db: Database) -> None:
@@ -158,6 +164,7 @@ def run_pass(db: Database, now: datetime | None = None, alerting: AlertingSettin
         return {"skipped": 1}
     counts: dict[str, int] = {}
     try:
+        _learn_past(db)
         added = []
         for _number in range(MAX_BATCHES):
             found, more = _batch(db, alerting)

@@ -93,6 +93,7 @@ def upgrade() -> None:
         sa.Column("verified_id", sa.Integer(), nullable=False),
         sa.Column("verified_hash", sa.String(length=64), nullable=False),
         sa.Column("full_verified_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("learn_until", sa.Integer(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_security_alert_state")),
     )
