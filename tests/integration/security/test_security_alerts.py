@@ -16,7 +16,14 @@ import time_machine
 from sqlalchemy import select, text, update
 
 from core.config import AlertingSettings
-from core.models import SecurityAlert, SecurityAlertDelivery, SecurityAlertState, SecurityKnownNetwork, User
+from core.models import (
+    AuditEvent,
+    SecurityAlert,
+    SecurityAlertDelivery,
+    SecurityAlertState,
+    SecurityKnownNetwork,
+    User,
+)
 from core.models.base import utcnow
 from core.observability import metrics
 from core.security import Forbidden, load_principal
@@ -265,7 +272,6 @@ def test_thresholds_and_contacts_are_validated_saved_and_audited_without_the_add
                                "Sec@A.example, soc@a.example;sec@a.example", security_webhook_url="https://h.example/x")
     assert saved.security_contacts == ("sec@a.example", "soc@a.example") and saved.lockout_burst_accounts == 4
     assert set(changes) == {"lockout_burst_accounts", "security_contacts", "security_webhook_url"}
-    from core.models import AuditEvent
     with db.session() as s:
         event = s.scalars(select(AuditEvent).where(AuditEvent.action == "settings.changed")
                           .order_by(AuditEvent.id.desc())).first()
