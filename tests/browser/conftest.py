@@ -249,6 +249,23 @@ def screenshot(driver, name: str) -> Path:
     return path
 
 
+def screenshot_at(driver, folder: Path, name: str, width: int) -> Path:
+    """The whole page at `width` CSS pixels, as `folder/name-width.png` (for a person to look at)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 500})
+    time.sleep(0.6)
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": max(height + 20, 800), "deviceScaleFactor": 1,
+                            "mobile": width < 500})
+    time.sleep(0.3)
+    path = folder / f"{name}-{width}.png"
+    driver.save_screenshot(str(path))
+    driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    return path
+
+
 DEMO_EMAILS = {
     "System Administrator": "admin@demo.digicadence.test",
     "Organization Administrator": "orgadmin@demo.digicadence.test",

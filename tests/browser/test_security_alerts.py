@@ -27,7 +27,7 @@ from core.security.crypto import SecretBox, load_keys
 from core.security_alerts.run import _release, _take_lease, run_pass
 from core.settings import read_settings, save_settings
 from core.subscriptions import delivery
-from tests.browser.conftest import DEMO_EMAILS, browser_sign_in
+from tests.browser.conftest import DEMO_EMAILS, browser_sign_in, screenshot_at
 from tests.receivers import SmtpServer
 from tests.support import DEMO_PASSWORD
 
@@ -37,18 +37,10 @@ CONTACT = "security@demo.example"
 
 
 def _shot(driver, name: str, width: int) -> Path:
-    """The whole page at `width` CSS pixels."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    """The whole page at `width` CSS pixels; nothing sticks out sideways."""
+    path = screenshot_at(driver, SHOTS, name, width)
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                            {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 500})
-    time.sleep(0.6)
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                           {"width": width, "height": max(height + 20, 800), "deviceScaleFactor": 1,
-                            "mobile": width < 500})
-    time.sleep(0.3)
-    path = SHOTS / f"{name}-{width}.png"
-    driver.save_screenshot(str(path))
     assert driver.execute_script("return document.documentElement.scrollWidth") <= width
     driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     return path

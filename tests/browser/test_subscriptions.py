@@ -7,7 +7,6 @@ Pictures at 1440 and 390 px go to /tmp/wt-subs-shots/ (for a person to look at; 
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from core.jobs.executor import LocalExecutor
 from core.models import ReportSubscription
 from core.subscriptions.scheduler import tick
 from core.subscriptions.sending import report_mail
-from tests.browser.conftest import browser_sign_in
+from tests.browser.conftest import browser_sign_in, screenshot_at
 from tests.integration.jobs.support import FAST
 from tests.integration.subscriptions.conftest import make_due
 
@@ -29,20 +28,7 @@ SHOTS = Path("/tmp/wt-subs-shots")
 
 
 def _shot(driver, name: str, width: int) -> Path:
-    """The whole page at `width` CSS pixels."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                           {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 500})
-    time.sleep(0.6)
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                           {"width": width, "height": max(height + 20, 800), "deviceScaleFactor": 1,
-                            "mobile": width < 500})
-    time.sleep(0.3)
-    path = SHOTS / f"{name}-{width}.png"
-    driver.save_screenshot(str(path))
-    driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
-    return path
+    return screenshot_at(driver, SHOTS, name, width)
 
 
 def _text_appears(driver, element_id: str, text: str, timeout: float = 60) -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from cryptography.fernet import Fernet
+from sqlalchemy import text
 
 from core.models.portfolio import Brand, Organization, Project, ProjectBrand
 from core.models.security import RoleGrant, User
@@ -102,3 +103,14 @@ def sysadmin(db, world):
 def org_admin(db, world):
     return load_principal(db, add_user(db, world, "olga@a.example", "A",
                                        [("Organization Administrator", "organization", "A")]))
+
+
+def tamper(db, sql: str, params: dict) -> None:
+    """Change the audit trail behind the app's back (on PostgreSQL, as the superuser, with the append-only
+    trigger switched off for the statement)."""
+    with db.engine.begin() as conn:
+        if db.dialect == "postgresql":
+            conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only"))
+        conn.execute(text(sql), params)
+        if db.dialect == "postgresql":
+            conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only"))

@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 
 from core.models.security import AuditEvent
 from core.security.audit import GENESIS_HASH, record, verify_chain
+from tests.integration.security.conftest import tamper
 
 
 def _fill(db, n=5) -> list[int]:
@@ -42,18 +43,9 @@ def test_chain_verifies_and_matches_the_documented_hash(db):
     assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(events))
 
 
-def _tamper(db, sql: str, params: dict) -> None:
-    with db.engine.begin() as conn:
-        if db.dialect == "postgresql":  # as the superuser, switch the append-only trigger off for the test
-            conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only"))
-        conn.execute(text(sql), params)
-        if db.dialect == "postgresql":
-            conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only"))
-
-
 def test_tampering_with_content_is_detected_at_that_row(db):
     ids = _fill(db)
-    _tamper(db, "UPDATE audit_events SET action = 'test.harmless' WHERE id = :id", {"id": ids[2]})
+    tamper(db, "UPDATE audit_events SET action = 'test.harmless' WHERE id = :id", {"id": ids[2]})
     result = verify_chain(db)
     assert not result.ok and result.broken_id == ids[2] and result.checked == 2
     assert "content" in result.reason
@@ -61,9 +53,9 @@ def test_tampering_with_content_is_detected_at_that_row(db):
 
 def test_rehashing_a_row_breaks_the_next_link(db):
     ids = _fill(db)
-    _tamper(db, "UPDATE audit_events SET hash = :h WHERE id = :id", {"h": "f" * 64, "id": ids[1]})
+    tamper(db, "UPDATE audit_events SET hash = :h WHERE id = :id", {"h": "f" * 64, "id": ids[1]})
     assert verify_chain(db).broken_id == ids[1]
-    _tamper(db, "DELETE FROM audit_events WHERE id = :id", {"id": ids[1]})
+    tamper(db, "DELETE FROM audit_events WHERE id = :id", {"id": ids[1]})
     result = verify_chain(db)
     assert result.broken_id == ids[2] and "prev_hash" in result.reason
 

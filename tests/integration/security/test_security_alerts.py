@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 
 from core.config import AlertingSettings
 from core.models import (
@@ -35,7 +35,7 @@ from core.security_alerts.detectors import network_of
 from core.security_alerts.listing import recent_alerts
 from core.security_alerts.run import _take_lease, run_pass
 from core.settings import SettingsInvalid, read_settings, save_settings
-from tests.integration.security.conftest import FAST, add_user
+from tests.integration.security.conftest import FAST, add_user, tamper
 
 PASSWORD = "correct horse battery staple 42"
 ALERTING = AlertingSettings(system_contacts=("ops@dc.test",), chain_full_hours=6)
@@ -77,15 +77,6 @@ def lock_out(accounts, email: str) -> None:
 def admin_of(db, world, org: str):
     return load_principal(db, add_user(db, world, f"admin@{org.lower()}.example", org,
                                        [("Organization Administrator", "organization", org)]))
-
-
-def _tamper(db, sql: str, params: dict) -> None:
-    with db.engine.begin() as conn:
-        if db.dialect == "postgresql":  # as the superuser, switch the append-only trigger off for the test
-            conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only"))
-        conn.execute(text(sql), params)
-        if db.dialect == "postgresql":
-            conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only"))
 
 
 # ---- the detectors ---------------------------------------------------------------------------------------------
@@ -218,10 +209,10 @@ def test_a_tampered_new_event_is_found_at_the_next_pass_and_an_old_one_by_the_wh
     accounts.reset_mfa(org_admin, target)
     with db.session() as s:
         new = s.scalar(select(SecurityAlertState.verified_id)) + 1
-    _tamper(db, "UPDATE audit_events SET action = 'test.harmless' WHERE id = :id", {"id": new})
+    tamper(db, "UPDATE audit_events SET action = 'test.harmless' WHERE id = :id", {"id": new})
     assert run(db)["audit_chain"] == 1
     assert run(db).get("audit_chain") is None  # the same break is not raised again
-    _tamper(db, "UPDATE audit_events SET target_id = '999' WHERE id = :id", {"id": old})
+    tamper(db, "UPDATE audit_events SET target_id = '999' WHERE id = :id", {"id": old})
     assert run(db).get("audit_chain") is None  # checked already: the incremental check does not look back
     with db.session() as s:  # ... but the whole walk does, within chain_full_hours
         s.execute(update(SecurityAlertState).values(full_verified_at=utcnow() - timedelta(hours=7)))
@@ -361,7 +352,7 @@ def test_the_list_is_scoped_and_system_alerts_are_for_system_administrators(db, 
     accounts.reset_mfa(org_admin, in_a)
     accounts.reset_mfa(admin_b, in_b)
     accounts.authenticate("nobody@a.example", "wrong-password-x")  # the event that will be changed
-    _tamper(db, "UPDATE audit_events SET action = 'test.harmless' WHERE id = (SELECT max(id) FROM audit_events)", {})
+    tamper(db, "UPDATE audit_events SET action = 'test.harmless' WHERE id = (SELECT max(id) FROM audit_events)", {})
     run(db)
     assert [a["title"] for a in recent_alerts(db, org_admin)] == ["Two-factor sign-in was reset for mira@a.example"]
     assert [a["title"] for a in recent_alerts(db, admin_b)] == ["Two-factor sign-in was reset for bruno@b.example"]
