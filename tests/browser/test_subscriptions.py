@@ -21,7 +21,7 @@ from core.subscriptions.scheduler import tick
 from core.subscriptions.sending import report_mail
 from tests.browser.conftest import browser_sign_in, screenshot_at
 from tests.integration.jobs.support import FAST
-from tests.integration.subscriptions.conftest import make_due
+from tests.integration.subscriptions.conftest import deliveries, make_due
 
 pytestmark = pytest.mark.browser
 SHOTS = Path("/tmp/wt-subs-shots")
@@ -56,7 +56,8 @@ def test_subscribe_then_the_administrators_log_and_resend(browser, live_app):
     make_due(db, sub)
     executor = LocalExecutor(db, FAST)
     try:
-        assert tick(db, executor)["queued"] == 1
+        # The app's own timer (every 60 s) may queue it a moment before this tick does: either way, once.
+        assert tick(db, executor)["queued"] == 1 or len(deliveries(db, sub)) == 1
     finally:
         executor.shutdown()
 
