@@ -251,7 +251,9 @@ def test_a_run_survives_a_restart_of_the_web_process(sqlite_db, tmp_path):
     third.server.extensions["dash_app"] = third
     assert isinstance(third.server.extensions[EXTENSION], LocalExecutor)
     client3, headers3 = signed_in(third, people, "Brand Manager")
-    assert find_component(page_layout(client3, headers3), "optimizer-watch")["data"] == orphan
+    # The restarted process re-runs the orphan at once: by the page load it may still run or have finished
+    # (seen in CI), as for the second process above; either way the page then shows that run's result.
+    assert find_component(page_layout(client3, headers3), "optimizer-watch")["data"] in (orphan, None)
     final, _ = follow(client3, headers3, third, orphan)
     assert final["optimizer-job"]["data"] == orphan, final["optimizer-message"]
     principal = load_principal(sqlite_db, user_id(sqlite_db, people, "Brand Manager"))
