@@ -37,6 +37,10 @@ def _known() -> frozenset[str]:
     return _ZONES
 
 
+# The hours a page offers for a send (the subscriptions, compliance and alert-delivery forms).
+HOUR_OPTIONS: list[dict] = [{"label": f"{h:02d}:00", "value": h} for h in range(24)]
+
+
 def time_zones() -> list[str]:
     """Every IANA zone name this server knows, sorted (the page's choices)."""
     return sorted(_known())

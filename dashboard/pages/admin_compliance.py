@@ -19,7 +19,7 @@ from core import compliance as c
 from core.runtime import get_db
 from core.security import Forbidden, can
 from core.subscriptions import service as subscriptions
-from core.subscriptions.schedule import time_zones
+from core.subscriptions.schedule import HOUR_OPTIONS, time_zones
 from dashboard.access import protected_callback, register_page
 from dashboard.auth.principal import current_principal
 from dashboard.components import empty_state, kpi_card
@@ -128,7 +128,7 @@ def _subscribe_card() -> dbc.Card:
                     {"label": "Day", "value": "daily"}, {"label": "Week (Mondays)", "value": "weekly"},
                     {"label": "Month (the 1st)", "value": "monthly"}]), 3),
                 _choice("At", dcc.Dropdown(id="compliance-sub-hour", clearable=False, value=7,
-                                           options=[{"label": f"{h:02d}:00", "value": h} for h in range(24)]), 2),
+                                           options=HOUR_OPTIONS), 2),
                 _choice("Time zone", dcc.Dropdown(id="compliance-sub-timezone", options=time_zones(), value="UTC",
                                                   clearable=False), 5),
                 _choice("Webhook (optional)", dbc.Input(id="compliance-sub-webhook", type="url",

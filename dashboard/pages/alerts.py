@@ -19,7 +19,7 @@ from core.alert_inbox import READ, SNOOZE_DAYS, list_alerts, mark_read, snooze, 
 from core.runtime import get_db
 from core.security import Forbidden
 from core.subscriptions import alert_mail
-from core.subscriptions.schedule import time_zones
+from core.subscriptions.schedule import HOUR_OPTIONS, time_zones
 from core.subscriptions.service import URL_MAX, SubscriptionError
 from dashboard.access import protected_callback, register_page
 from dashboard.auth.principal import current_principal
@@ -72,7 +72,7 @@ def _delivery_card() -> dbc.Card:
                                value=bool(choice.get("email", True))), xs=12),
             dbc.Col([dbc.Label("At", html_for="alerts-mail-hour", className="small fw-semibold"),
                      dcc.Dropdown(id="alerts-mail-hour", clearable=False, value=choice.get("hour", 8),
-                                  options=[{"label": f"{h:02d}:00", "value": h} for h in range(24)])], md=4),
+                                  options=HOUR_OPTIONS)], md=4),
             dbc.Col([dbc.Label("Time zone", html_for="alerts-mail-timezone", className="small fw-semibold"),
                      dcc.Dropdown(id="alerts-mail-timezone", options=time_zones(), clearable=False,
                                   value=choice.get("timezone", "UTC"))], md=8),

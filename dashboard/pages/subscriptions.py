@@ -17,7 +17,7 @@ from core.runtime import get_db
 from core.security import Forbidden
 from core.subscriptions import log as delivery_log
 from core.subscriptions import service
-from core.subscriptions.schedule import time_zones
+from core.subscriptions.schedule import HOUR_OPTIONS, time_zones
 from core.subscriptions.targets import recipients, report_targets
 from dashboard.access import protected_callback, register_page
 from dashboard.auth.principal import current_principal
@@ -63,7 +63,7 @@ def _form(principal) -> dbc.Card:
             _field("Every", dcc.Dropdown(id="subs-cadence", options=[
                 {"label": "Day", "value": "daily"}, {"label": "Week (Mondays)", "value": "weekly"},
                 {"label": "Month (the 1st)", "value": "monthly"}], value="weekly", clearable=False), 4),
-            _field("At", dcc.Dropdown(id="subs-hour", options=[{"label": f"{h:02d}:00", "value": h} for h in range(24)],
+            _field("At", dcc.Dropdown(id="subs-hour", options=HOUR_OPTIONS,
                                       value=8, clearable=False), 4),
             _field("Time zone", dcc.Dropdown(id="subs-timezone", options=time_zones(), value="UTC", clearable=False),
                    6, "Sent at that hour on local time, summer time included."),
